@@ -1,0 +1,190 @@
+//! `target/manifest.json` and `target/run_results.json` with dbt's field names.
+
+use serde::Serialize;
+use serde_json::{Map, Value as Json, json};
+
+use crate::manifest::Manifest;
+
+/// dbt's manifest schema version these artifacts follow.
+pub const MANIFEST_SCHEMA: &str = "https://schemas.getdbt.com/dbt/manifest/v12.json";
+/// dbt's run results schema version these artifacts follow.
+pub const RUN_RESULTS_SCHEMA: &str = "https://schemas.getdbt.com/dbt/run-results/v6.json";
+
+fn metadata(schema: &str, invocation_id: &str, generated_at: &str) -> Json {
+    json!({
+        "dbt_schema_version": schema,
+        "dbt_version": concat!("dvt-", env!("CARGO_PKG_VERSION")),
+        "generated_at": generated_at,
+        "invocation_id": invocation_id,
+        "env": {},
+    })
+}
+
+/// The manifest as dbt's `manifest.json` (nodes, sources, macros, parent and child maps).
+/// Compiled SQL is added by the caller for the nodes it compiled.
+pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> Json {
+    let mut nodes = Map::new();
+    for (id, n) in &m.nodes {
+        let target = m.target(&n.target);
+        let mut config = n.config.clone();
+        config.insert("materialized".into(), json!(n.materialized.as_str()));
+        config.insert("target".into(), json!(n.target));
+        nodes.insert(
+            id.clone(),
+            json!({
+                "unique_id": id,
+                "resource_type": n.resource_type.as_str(),
+                "name": n.name,
+                "package_name": n.package_name,
+                "path": n.original_file_path,
+                "original_file_path": n.original_file_path,
+                "patch_path": n.patch_path.as_ref().map(|p| format!("{}://{}", n.package_name, p.display())),
+                "fqn": n.fqn,
+                "alias": n.relation.identifier,
+                "schema": n.relation.schema,
+                "database": n.relation.database,
+                "relation_name": target.dialect().render(&n.relation),
+                "raw_code": n.raw_code,
+                "language": "sql",
+                "config": config,
+                "tags": n.tags,
+                "description": n.description,
+                "columns": n.columns,
+                "refs": n.refs.iter().map(|r| json!({"name": r.name, "package": r.package, "version": null})).collect::<Vec<_>>(),
+                "sources": n.sources.iter().map(|(s, t)| json!([s, t])).collect::<Vec<_>>(),
+                "depends_on": {"nodes": n.depends_on, "macros": []},
+                "dvt": {"target": n.target, "adapter_type": target.adapter_type().name(), "path": n.path.as_str()},
+            }),
+        );
+    }
+    let mut sources = Map::new();
+    for (id, s) in &m.sources {
+        sources.insert(
+            id.clone(),
+            json!({
+                "unique_id": id,
+                "resource_type": "source",
+                "source_name": s.source_name,
+                "name": s.name,
+                "identifier": s.relation.identifier,
+                "schema": s.relation.schema,
+                "database": s.relation.database,
+                "original_file_path": s.original_file_path,
+                "description": s.description,
+                "relation_name": m.target(&s.connection).dialect().render(&s.relation),
+                "dvt": {"connection": s.connection},
+            }),
+        );
+    }
+    let macros: Map<String, Json> = m
+        .macros
+        .iter()
+        .map(|(name, (file, line))| {
+            let id = format!("macro.{}.{name}", m.project.name);
+            (id.clone(), json!({"unique_id": id, "name": name, "original_file_path": file, "dvt": {"line": line}}))
+        })
+        .collect();
+    let map = |edges: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>| -> Json {
+        Json::Object(
+            edges
+                .iter()
+                .map(|(k, v)| (k.clone(), json!(v.iter().collect::<Vec<_>>())))
+                .collect(),
+        )
+    };
+    let mut meta = metadata(MANIFEST_SCHEMA, invocation_id, generated_at);
+    meta["project_name"] = json!(m.project.name);
+    meta["adapter_type"] = json!(m.target(&m.default_target).adapter_type().name());
+    json!({
+        "metadata": meta,
+        "nodes": nodes,
+        "sources": sources,
+        "macros": macros,
+        "exposures": {},
+        "metrics": {},
+        "groups": {},
+        "selectors": {},
+        "disabled": {},
+        "parent_map": map(&m.graph.parents),
+        "child_map": map(&m.graph.children),
+    })
+}
+
+/// Status of one node in `run_results.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Built.
+    Success,
+    /// Failed.
+    Error,
+    /// Not run because an upstream node failed.
+    Skipped,
+}
+
+/// One entry of `run_results.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    /// Node id.
+    pub unique_id: String,
+    /// Outcome.
+    pub status: RunStatus,
+    /// Seconds.
+    pub execution_time: f64,
+    /// `Thread-N`.
+    pub thread_id: String,
+    /// Message (error text with its code, or `OK`).
+    pub message: Option<String>,
+    /// Rows written, when known.
+    pub rows_affected: Option<u64>,
+    /// The compiled SQL, when compiled.
+    pub compiled_code: Option<String>,
+    /// The rendered relation.
+    pub relation_name: Option<String>,
+    /// `pushdown`, `federated` or `seed`.
+    pub path: String,
+    /// The target it ran on.
+    pub target: String,
+    /// Start time (RFC 3339).
+    pub started_at: String,
+    /// End time (RFC 3339).
+    pub completed_at: String,
+}
+
+/// `run_results.json`.
+pub fn run_results_json(
+    results: &[RunResult],
+    elapsed: f64,
+    args: Json,
+    invocation_id: &str,
+    generated_at: &str,
+) -> Json {
+    let results: Vec<Json> = results
+        .iter()
+        .map(|r| {
+            json!({
+                "unique_id": r.unique_id,
+                "status": r.status,
+                "timing": [{"name": "execute", "started_at": r.started_at, "completed_at": r.completed_at}],
+                "thread_id": r.thread_id,
+                "execution_time": r.execution_time,
+                "adapter_response": match r.rows_affected {
+                    Some(n) => json!({"rows_affected": n, "_message": format!("OK {n}")}),
+                    None => json!({}),
+                },
+                "message": r.message,
+                "failures": null,
+                "compiled": r.compiled_code.is_some(),
+                "compiled_code": r.compiled_code,
+                "relation_name": r.relation_name,
+                "dvt": {"path": r.path, "target": r.target},
+            })
+        })
+        .collect();
+    json!({
+        "metadata": metadata(RUN_RESULTS_SCHEMA, invocation_id, generated_at),
+        "results": results,
+        "elapsed_time": elapsed,
+        "args": args,
+    })
+}

@@ -1,0 +1,107 @@
+//! SQL dialects of the targets DVT talks to: identifier quoting and relation names.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The SQL dialect a piece of SQL is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dialect {
+    /// PostgreSQL.
+    Postgres,
+    /// MySQL and MariaDB.
+    Mysql,
+    /// SQLite (the embedded default).
+    Sqlite,
+    /// DataFusion SQL, the dialect federated models are written in.
+    Datafusion,
+}
+
+impl Dialect {
+    /// Quotes one identifier, doubling any quote character inside it.
+    pub fn quote(self, ident: &str) -> String {
+        let q = match self {
+            Dialect::Mysql => '`',
+            _ => '"',
+        };
+        let mut out = String::with_capacity(ident.len() + 2);
+        out.push(q);
+        for c in ident.chars() {
+            if c == q {
+                out.push(q);
+            }
+            out.push(c);
+        }
+        out.push(q);
+        out
+    }
+
+    /// Renders a relation name as this dialect expects it in a `FROM` clause.
+    pub fn render(self, relation: &Relation) -> String {
+        format!(
+            "{}.{}",
+            self.quote(&relation.schema),
+            self.quote(&relation.identifier)
+        )
+    }
+
+    /// The dialect's name as users write it (`postgres`, `mysql`, `sqlite`, `datafusion`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Postgres => "postgres",
+            Dialect::Mysql => "mysql",
+            Dialect::Sqlite => "sqlite",
+            Dialect::Datafusion => "datafusion",
+        }
+    }
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A relation (table or view) on one target.
+///
+/// `schema` is the PostgreSQL schema, the MySQL database, or `main` for SQLite.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Relation {
+    /// Database (catalog) name where the target has one; informational only.
+    pub database: Option<String>,
+    /// Schema (PostgreSQL), database (MySQL) or `main` (SQLite).
+    pub schema: String,
+    /// Table or view name.
+    pub identifier: String,
+}
+
+impl Relation {
+    /// Builds a relation from a schema and an identifier.
+    pub fn new(schema: impl Into<String>, identifier: impl Into<String>) -> Self {
+        Relation {
+            database: None,
+            schema: schema.into(),
+            identifier: identifier.into(),
+        }
+    }
+}
+
+impl fmt::Display for Relation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.schema, self.identifier)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_per_dialect_and_escapes_quotes() {
+        let r = Relation::new("an\"alytics", "my`table");
+        assert_eq!(Dialect::Postgres.render(&r), "\"an\"\"alytics\".\"my`table\"");
+        assert_eq!(Dialect::Mysql.render(&r), "`an\"alytics`.`my``table`");
+        assert_eq!(Dialect::Sqlite.quote("x"), "\"x\"");
+    }
+}

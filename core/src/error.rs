@@ -1,0 +1,284 @@
+//! Errors of project loading, parsing and compilation, each with a stable `DVTnnn` code.
+//!
+//! Every variant that comes from a file carries the file (relative to the project
+//! folder where possible) and the line when one is known. Codes are documented in
+//! `docs/errors.md`; tooling matches on them, so a code never changes meaning.
+
+use std::path::PathBuf;
+
+/// A location in a project file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// The file, relative to the project folder when it lies inside it.
+    pub file: PathBuf,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// 1-based column, when known.
+    pub column: Option<usize>,
+}
+
+impl Location {
+    /// A location without a line.
+    pub fn file(file: impl Into<PathBuf>) -> Self {
+        Location {
+            file: file.into(),
+            line: None,
+            column: None,
+        }
+    }
+
+    /// A location with a line.
+    pub fn line(file: impl Into<PathBuf>, line: usize) -> Self {
+        Location {
+            file: file.into(),
+            line: Some(line),
+            column: None,
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(col) = self.column {
+                write!(f, ":{col}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An error of dvt-core.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be read.
+    #[error("cannot read `{path}`: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No `dbt_project.yml` (or `dvt_project.yml`) in the project folder.
+    #[error("no `dbt_project.yml` found in `{dir}`")]
+    ProjectNotFound {
+        /// The folder searched.
+        dir: PathBuf,
+    },
+    /// A YAML file does not parse, or does not have the expected shape.
+    #[error("{location}: invalid YAML: {message}")]
+    Yaml {
+        /// Where.
+        location: Location,
+        /// What the parser said.
+        message: String,
+    },
+    /// No `profiles.yml` could be found, or the profile is missing from it.
+    #[error("{message}")]
+    Profile {
+        /// What is wrong, naming the file and profile.
+        message: String,
+    },
+    /// A target name is not an output of the profile.
+    #[error("{location}: unknown target `{name}`; the profile `{profile}` has: {known}")]
+    UnknownTarget {
+        /// Where the name was used (the CLI, a model, a source).
+        location: Location,
+        /// The unknown name.
+        name: String,
+        /// The profile.
+        profile: String,
+        /// The outputs it has, comma separated.
+        known: String,
+    },
+    /// A source is declared twice with different connections.
+    #[error(
+        "{location}: source `{source_name}` is declared with connection `{first}` and again with `{second}`"
+    )]
+    ConflictingSourceConnection {
+        /// The second declaration.
+        location: Location,
+        /// `source.table` or source name.
+        source_name: String,
+        /// Connection of the first declaration.
+        first: String,
+        /// Connection of the second declaration.
+        second: String,
+    },
+    /// `ref()` names a model or seed that does not exist.
+    #[error("{location}: `ref('{name}')` in `{node}` names no model or seed")]
+    UnknownRef {
+        /// Where the call is.
+        location: Location,
+        /// The node calling `ref`.
+        node: String,
+        /// The missing name.
+        name: String,
+    },
+    /// `source()` names a source table that does not exist.
+    #[error("{location}: `source('{source_name}', '{table}')` in `{node}` names no declared source table")]
+    UnknownSource {
+        /// Where the call is.
+        location: Location,
+        /// The node calling `source`.
+        node: String,
+        /// Source name.
+        source_name: String,
+        /// Table name.
+        table: String,
+    },
+    /// The DAG has a cycle.
+    #[error("{location}: dependency cycle: {cycle}")]
+    Cycle {
+        /// A file on the cycle.
+        location: Location,
+        /// The cycle, as `a -> b -> a`.
+        cycle: String,
+    },
+    /// A Jinja template does not parse or fails to render.
+    #[error("{location}: jinja error: {message}")]
+    Jinja {
+        /// Where.
+        location: Location,
+        /// What minijinja said.
+        message: String,
+    },
+    /// `env_var()` names an unset variable and gives no default.
+    #[error("{location}: environment variable `{name}` is not set and `env_var()` has no default")]
+    EnvVarMissing {
+        /// Where.
+        location: Location,
+        /// The variable.
+        name: String,
+    },
+    /// A selector given to `--select` or `--exclude` is not understood.
+    #[error("invalid selector `{selector}`: {reason}")]
+    InvalidSelector {
+        /// The selector.
+        selector: String,
+        /// Why.
+        reason: String,
+    },
+    /// `--vars` is not a YAML mapping.
+    #[error("invalid `--vars`: {message}")]
+    InvalidVars {
+        /// What is wrong.
+        message: String,
+    },
+    /// `type:` of a profile output is not supported.
+    #[error("{location}: output `{output}` has unsupported type `{adapter}`; supported: postgres, mysql, sqlite")]
+    UnsupportedAdapter {
+        /// The profiles file.
+        location: Location,
+        /// The output.
+        output: String,
+        /// The type given.
+        adapter: String,
+    },
+    /// Two nodes of the same kind share a name.
+    #[error("{location}: {kind} `{name}` is defined twice (also in `{other}`)")]
+    DuplicateNode {
+        /// The second definition.
+        location: Location,
+        /// model, seed.
+        kind: &'static str,
+        /// The name.
+        name: String,
+        /// The first definition's file.
+        other: PathBuf,
+    },
+    /// A config value is invalid (unknown materialization, wrong type).
+    #[error("{location}: invalid config `{key}`: {message}")]
+    InvalidConfig {
+        /// Where the node is defined.
+        location: Location,
+        /// The config key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A seed CSV row has a different number of fields than the header.
+    #[error("{location}: ragged CSV row: expected {expected} fields as in the header, found {found}")]
+    RaggedCsv {
+        /// File, line and column of the row.
+        location: Location,
+        /// Fields in the header.
+        expected: usize,
+        /// Fields in the row.
+        found: usize,
+    },
+    /// A seed CSV file is malformed, or a value does not fit its `column_types`.
+    #[error("{location}: invalid CSV: {message}")]
+    Csv {
+        /// File, line and column.
+        location: Location,
+        /// What is wrong.
+        message: String,
+    },
+    /// A model, test or snapshot breaks a routing rule (e.g. a test spanning targets).
+    #[error("{location}: {message}")]
+    Routing {
+        /// Where the node is defined.
+        location: Location,
+        /// Which rule.
+        message: String,
+    },
+}
+
+impl Error {
+    /// The stable code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Io { .. } => "DVT100",
+            Error::ProjectNotFound { .. } => "DVT101",
+            Error::Yaml { .. } => "DVT102",
+            Error::Profile { .. } => "DVT103",
+            Error::UnknownTarget { .. } => "DVT104",
+            Error::ConflictingSourceConnection { .. } => "DVT105",
+            Error::UnknownRef { .. } => "DVT106",
+            Error::UnknownSource { .. } => "DVT107",
+            Error::Cycle { .. } => "DVT108",
+            Error::Jinja { .. } => "DVT109",
+            Error::EnvVarMissing { .. } => "DVT110",
+            Error::InvalidSelector { .. } => "DVT111",
+            Error::InvalidVars { .. } => "DVT112",
+            Error::UnsupportedAdapter { .. } => "DVT113",
+            Error::DuplicateNode { .. } => "DVT114",
+            Error::InvalidConfig { .. } => "DVT115",
+            Error::Routing { .. } => "DVT116",
+            Error::RaggedCsv { .. } => "DVT200",
+            Error::Csv { .. } => "DVT201",
+        }
+    }
+}
+
+/// Result with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Reads a file to a string, naming the path on failure.
+pub fn read_to_string(path: &std::path::Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Builds a [`Error::Yaml`] from a serde_yaml_ng error.
+pub(crate) fn yaml_error(file: &std::path::Path, err: &serde_yaml_ng::Error) -> Error {
+    let (line, column) = err
+        .location()
+        .map(|l| (Some(l.line()), Some(l.column())))
+        .unwrap_or((None, None));
+    Error::Yaml {
+        location: Location {
+            file: file.to_path_buf(),
+            line,
+            column,
+        },
+        message: err.to_string(),
+    }
+}

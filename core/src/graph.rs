@@ -1,0 +1,178 @@
+//! The DAG of nodes: parents, children, topological order and cycle detection.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Parent and child edges between unique ids. Sources appear as parents only.
+#[derive(Debug, Clone, Default)]
+pub struct Graph {
+    /// Node -> the nodes it depends on.
+    pub parents: BTreeMap<String, BTreeSet<String>>,
+    /// Node -> the nodes that depend on it.
+    pub children: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Graph {
+    /// Builds the graph from each node's dependencies.
+    pub fn new<'a>(deps: impl IntoIterator<Item = (&'a String, &'a Vec<String>)>) -> Self {
+        let mut g = Graph::default();
+        for (id, parents) in deps {
+            g.parents.entry(id.clone()).or_default();
+            g.children.entry(id.clone()).or_default();
+            for p in parents {
+                g.parents.entry(id.clone()).or_default().insert(p.clone());
+                g.children.entry(p.clone()).or_default().insert(id.clone());
+                g.parents.entry(p.clone()).or_default();
+            }
+        }
+        g
+    }
+
+    /// A cycle, as the list of ids on it (first repeated at the end), if there is one.
+    pub fn find_cycle(&self) -> Option<Vec<String>> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Mark {
+            Visiting,
+            Done,
+        }
+        let mut marks: BTreeMap<&str, Mark> = BTreeMap::new();
+        for start in self.parents.keys() {
+            if marks.contains_key(start.as_str()) {
+                continue;
+            }
+            // Iterative DFS keeps deep projects from overflowing the stack.
+            let mut stack: Vec<(&str, Vec<&str>)> = vec![(start, self.parent_list(start))];
+            marks.insert(start, Mark::Visiting);
+            while let Some((node, pending)) = stack.last_mut() {
+                let node = *node;
+                match pending.pop() {
+                    Some(p) => match marks.get(p) {
+                        Some(Mark::Visiting) => {
+                            let pos = stack.iter().position(|(n, _)| *n == p).unwrap_or(0);
+                            let mut cycle: Vec<String> =
+                                stack[pos..].iter().map(|(n, _)| (*n).to_owned()).collect();
+                            cycle.push(p.to_owned());
+                            // Walked along parent edges: reverse to read in data-flow order.
+                            cycle.reverse();
+                            return Some(cycle);
+                        }
+                        Some(Mark::Done) => {}
+                        None => {
+                            marks.insert(p, Mark::Visiting);
+                            stack.push((p, self.parent_list(p)));
+                        }
+                    },
+                    None => {
+                        marks.insert(node, Mark::Done);
+                        stack.pop();
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    fn parent_list(&self, id: &str) -> Vec<&str> {
+        self.parents
+            .get(id)
+            .map(|s| s.iter().rev().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every ancestor of `id` up to `depth` edges away (all when `None`).
+    pub fn ancestors(&self, id: &str, depth: Option<usize>) -> BTreeSet<String> {
+        walk(&self.parents, id, depth)
+    }
+
+    /// Every descendant of `id` up to `depth` edges away (all when `None`).
+    pub fn descendants(&self, id: &str, depth: Option<usize>) -> BTreeSet<String> {
+        walk(&self.children, id, depth)
+    }
+
+    /// The nodes of `subset` in an order where parents come first (ties by id).
+    pub fn topo_order(&self, subset: &BTreeSet<String>) -> Vec<String> {
+        let mut indegree: BTreeMap<&str, usize> = subset
+            .iter()
+            .map(|id| {
+                let n = self
+                    .parents
+                    .get(id)
+                    .map(|ps| ps.iter().filter(|p| subset.contains(*p)).count())
+                    .unwrap_or(0);
+                (id.as_str(), n)
+            })
+            .collect();
+        let mut ready: BTreeSet<&str> = indegree
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut out = Vec::with_capacity(subset.len());
+        while let Some(id) = ready.pop_first() {
+            out.push(id.to_owned());
+            for c in self.children.get(id).into_iter().flatten() {
+                if let Some(n) = indegree.get_mut(c.as_str()) {
+                    *n -= 1;
+                    if *n == 0 {
+                        ready.insert(c.as_str());
+                    }
+                }
+            }
+        }
+        debug_assert_eq!(out.len(), subset.len(), "topo_order called on a cyclic graph");
+        out
+    }
+}
+
+fn walk(edges: &BTreeMap<String, BTreeSet<String>>, id: &str, depth: Option<usize>) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut frontier = vec![id.to_owned()];
+    let mut level = 0;
+    while !frontier.is_empty() && depth.is_none_or(|d| level < d) {
+        let mut next = Vec::new();
+        for n in frontier {
+            for e in edges.get(&n).into_iter().flatten() {
+                if seen.insert(e.clone()) {
+                    next.push(e.clone());
+                }
+            }
+        }
+        frontier = next;
+        level += 1;
+    }
+    seen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(edges: &[(&str, &[&str])]) -> Graph {
+        let deps: Vec<(String, Vec<String>)> = edges
+            .iter()
+            .map(|(n, ps)| (n.to_string(), ps.iter().map(|p| p.to_string()).collect()))
+            .collect();
+        Graph::new(deps.iter().map(|(a, b)| (a, b)))
+    }
+
+    #[test]
+    fn finds_cycles_in_flow_order() {
+        let graph = g(&[("a", &[]), ("b", &["a", "d"]), ("c", &["b"]), ("d", &["c"])]);
+        let cycle = graph.find_cycle().unwrap();
+        assert_eq!(cycle.first(), cycle.last());
+        assert_eq!(cycle.len(), 4);
+        for pair in cycle.windows(2) {
+            assert!(graph.children[&pair[0]].contains(&pair[1]), "{cycle:?}");
+        }
+        assert!(g(&[("a", &[]), ("b", &["a"])]).find_cycle().is_none());
+    }
+
+    #[test]
+    fn orders_parents_first_and_walks_depths() {
+        let graph = g(&[("a", &[]), ("b", &["a"]), ("c", &["b"]), ("d", &["a"])]);
+        let all: BTreeSet<String> = ["a", "b", "c", "d"].map(String::from).into();
+        assert_eq!(graph.topo_order(&all), vec!["a", "b", "c", "d"]);
+        assert_eq!(graph.descendants("a", Some(1)).len(), 2);
+        assert_eq!(graph.descendants("a", None).len(), 3);
+        assert_eq!(graph.ancestors("c", None).len(), 2);
+    }
+}

@@ -1,0 +1,635 @@
+//! The Jinja layer (minijinja) with dbt's context: `ref`, `source`, `config`, `var`,
+//! `env_var`, `this`, `target`, `is_incremental`, `log`, `return` and project macros.
+//!
+//! A node is rendered twice, as in dbt. The *parse* phase records what the node calls
+//! (`ref`, `source`, `config`) with placeholder relations and `execute = false`. The
+//! *compile* phase renders real relation names for the node's resolved target and
+//! path (DVT's extension point: a federated node sees three-part engine names).
+//!
+//! Each macro is registered as a template of its own and exposed as a global that
+//! renders it on demand, so any macro is callable by name from any model or macro and
+//! `return()` always unwinds exactly one macro call.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use minijinja::value::{Kwargs, Object, Rest, Value};
+use minijinja::{Environment, ErrorKind, State};
+use serde_json::{Map, Value as Json};
+
+use crate::error::{Error, Location, Result};
+
+/// Prefixes of environment variables that hold secrets; models may not read them.
+pub const SECRET_ENV_PREFIXES: [&str; 2] = ["DVT_ENV_SECRET_", "DBT_ENV_SECRET_"];
+
+const NODE_KEY: &str = "__dvt_node__";
+const MISSING_ENV_PREFIX: &str = "DVT110 ";
+
+thread_local! {
+    static RETURN_SLOT: RefCell<Option<Value>> = const { RefCell::new(None) };
+}
+
+/// The two rendering phases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Record dependencies and configs; relations are placeholders.
+    Parse,
+    /// Render real relation names.
+    Compile,
+}
+
+/// A `ref()` call seen while parsing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefCall {
+    /// Package (first of two arguments), if given.
+    pub package: Option<String>,
+    /// Model or seed name.
+    pub name: String,
+}
+
+/// What a parse-phase render recorded.
+#[derive(Debug, Clone, Default)]
+pub struct Recorded {
+    /// `ref()` calls, in order, without duplicates.
+    pub refs: Vec<RefCall>,
+    /// `source()` calls as (source, table), without duplicates.
+    pub sources: Vec<(String, String)>,
+    /// `config(...)` keys, merged in call order.
+    pub config: Map<String, Json>,
+    /// `log()` messages (compile phase).
+    pub logs: Vec<String>,
+}
+
+/// A relation as Jinja sees it (`this`, and what `ref`/`source` return).
+#[derive(Debug, Clone)]
+pub struct JinjaRelation {
+    /// Database.
+    pub database: String,
+    /// Schema.
+    pub schema: String,
+    /// Identifier.
+    pub identifier: String,
+    /// How it renders in SQL.
+    pub rendered: String,
+}
+
+impl Object for JinjaRelation {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        Some(match key.as_str()? {
+            "database" => Value::from(self.database.clone()),
+            "schema" => Value::from(self.schema.clone()),
+            "identifier" | "name" | "table" => Value::from(self.identifier.clone()),
+            _ => return None,
+        })
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.rendered)
+    }
+}
+
+/// Relations a node may reference at compile time, already rendered for its path.
+#[derive(Debug, Clone, Default)]
+pub struct CompileRelations {
+    /// By model or seed name.
+    pub refs: BTreeMap<String, JinjaRelation>,
+    /// By (source, table).
+    pub sources: BTreeMap<(String, String), JinjaRelation>,
+}
+
+/// Per-render state shared with the Jinja functions.
+#[derive(Debug)]
+pub struct RenderNode {
+    phase: Phase,
+    vars: Arc<Map<String, Json>>,
+    relations: CompileRelations,
+    recorded: Mutex<Recorded>,
+}
+
+impl Object for RenderNode {}
+
+impl RenderNode {
+    fn record(&self) -> std::sync::MutexGuard<'_, Recorded> {
+        // A poisoned lock only means another render panicked; the data is still usable.
+        self.recorded.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn to_value<T: serde::Serialize>(v: T) -> Value {
+    Value::from(minijinja::value::Serde(v))
+}
+
+fn node(state: &State) -> std::result::Result<Arc<RenderNode>, minijinja::Error> {
+    state
+        .lookup(NODE_KEY)
+        .and_then(|v| v.downcast_object::<RenderNode>())
+        .ok_or_else(|| {
+            minijinja::Error::new(
+                ErrorKind::InvalidOperation,
+                "this function is only available while rendering a node",
+            )
+        })
+}
+
+/// What a node render needs besides its template.
+#[derive(Debug, Clone)]
+pub struct RenderInput {
+    /// Phase.
+    pub phase: Phase,
+    /// Template name (the node's file, relative to the project).
+    pub template: String,
+    /// The node's file, for error locations.
+    pub file: PathBuf,
+    /// `this`.
+    pub this: JinjaRelation,
+    /// `target` (a mapping).
+    pub target: Json,
+    /// `model` (a mapping).
+    pub model: Json,
+    /// Relations for the compile phase.
+    pub relations: CompileRelations,
+}
+
+/// The project's Jinja environment: node templates plus macros.
+pub struct JinjaEnv {
+    env: Environment<'static>,
+    vars: Arc<Map<String, Json>>,
+    sources: BTreeMap<String, String>,
+    macros: BTreeMap<String, (PathBuf, usize)>,
+}
+
+impl std::fmt::Debug for JinjaEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JinjaEnv")
+            .field("templates", &self.sources.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl JinjaEnv {
+    /// Builds the environment from macro files (`(relative path, text)`) and vars.
+    pub fn new(macro_files: &[(PathBuf, String)], vars: Map<String, Json>) -> Result<Self> {
+        let mut env = base_env(false);
+        let mut macros: BTreeMap<String, (PathBuf, usize)> = BTreeMap::new();
+        for (file, text) in macro_files {
+            for m in split_macros(text) {
+                let template = format!("{}#{}", file.display(), m.name);
+                if let Some((other, _)) = macros.get(&m.name) {
+                    return Err(Error::Jinja {
+                        location: Location::line(file, m.line),
+                        message: format!(
+                            "macro `{}` is defined twice (also in `{}`)",
+                            m.name,
+                            other.display()
+                        ),
+                    });
+                }
+                env.add_template_owned(template.clone(), m.source)
+                    .map_err(|e| jinja_error(&e, file))?;
+                env.add_global(
+                    m.name.clone(),
+                    Value::from_object(MacroFn {
+                        template,
+                        name: m.name.clone(),
+                    }),
+                );
+                macros.insert(m.name, (file.clone(), m.line));
+            }
+        }
+        let vars = Arc::new(vars);
+        let v = Arc::clone(&vars);
+        env.add_function(
+            "var",
+            move |name: String, default: Option<Value>| -> std::result::Result<Value, minijinja::Error> {
+                match v.get(&name) {
+                    Some(j) => Ok(to_value(j)),
+                    None => default.ok_or_else(|| {
+                        minijinja::Error::new(
+                            ErrorKind::UndefinedError,
+                            format!("required var `{name}` not found in `vars` or `--vars`"),
+                        )
+                    }),
+                }
+            },
+        );
+        Ok(JinjaEnv {
+            env,
+            vars,
+            sources: BTreeMap::new(),
+            macros,
+        })
+    }
+
+    /// Names of the project's macros, with the file and line that define them.
+    pub fn macros(&self) -> &BTreeMap<String, (PathBuf, usize)> {
+        &self.macros
+    }
+
+    /// Adds a node's template. Syntax errors are reported here, naming file and line.
+    pub fn add_node_template(&mut self, file: &Path, text: &str) -> Result<()> {
+        let name = file.display().to_string();
+        self.env
+            .add_template_owned(name.clone(), text.to_owned())
+            .map_err(|e| jinja_error(&e, file))?;
+        self.sources.insert(name, text.to_owned());
+        Ok(())
+    }
+
+    /// Renders a node template; returns the SQL and what the render recorded.
+    pub fn render(&self, input: RenderInput) -> Result<(String, Recorded)> {
+        let node = Arc::new(RenderNode {
+            phase: input.phase,
+            vars: Arc::clone(&self.vars),
+            relations: input.relations,
+            recorded: Mutex::new(Recorded::default()),
+        });
+        let ctx = minijinja::context! {
+            __dvt_node__ => Value::from_dyn_object(Arc::clone(&node)),
+            this => Value::from_object(input.this),
+            target => to_value(&input.target),
+            model => to_value(&input.model),
+            execute => input.phase == Phase::Compile,
+        };
+        let tmpl = self
+            .env
+            .get_template(&input.template)
+            .map_err(|e| jinja_error(&e, &input.file))?;
+        RETURN_SLOT.with(|s| s.borrow_mut().take());
+        let sql = tmpl.render(ctx).map_err(|e| {
+            if RETURN_SLOT.with(|s| s.borrow_mut().take()).is_some() {
+                return Error::Jinja {
+                    location: Location::file(&input.file),
+                    message: "`return()` may only be used inside a macro".into(),
+                };
+            }
+            jinja_error(&e, &input.file)
+        })?;
+        let recorded = node.record().clone();
+        let _ = node.vars.len();
+        Ok((sql, recorded))
+    }
+}
+
+/// An environment with the functions every phase shares.
+fn base_env(allow_secret_env: bool) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_recursion_limit(200);
+    env.add_function(
+        "env_var",
+        move |name: String, default: Option<String>| -> std::result::Result<String, minijinja::Error> {
+            if !allow_secret_env && SECRET_ENV_PREFIXES.iter().any(|p| name.starts_with(p)) {
+                return Err(minijinja::Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("secret environment variable `{name}` may only be used in profiles.yml"),
+                ));
+            }
+            match std::env::var(&name) {
+                Ok(v) => Ok(v),
+                Err(_) => default.ok_or_else(|| {
+                    minijinja::Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("{MISSING_ENV_PREFIX}{name}"),
+                    )
+                }),
+            }
+        },
+    );
+    env.add_function("ref", ref_fn);
+    env.add_function("source", source_fn);
+    env.add_global("config", Value::from_object(ConfigFn));
+    env.add_function("is_incremental", |_: Rest<Value>| false);
+    env.add_function("log", log_fn);
+    env.add_function("return", |v: Option<Value>| -> std::result::Result<String, minijinja::Error> {
+        RETURN_SLOT.with(|s| *s.borrow_mut() = Some(v.unwrap_or(Value::UNDEFINED)));
+        Err(minijinja::Error::new(ErrorKind::InvalidOperation, "return() called"))
+    });
+    env
+}
+
+/// Renders one string of a config file (`profiles.yml`): only `env_var()` is offered,
+/// secrets allowed. Error messages never contain the rendered values.
+pub fn render_config_string(text: &str, location: Location) -> Result<String> {
+    let env = base_env(true);
+    env.render_str(text, ()).map_err(|e| {
+        let detail = e.detail().unwrap_or_default();
+        if let Some(name) = detail.strip_prefix(MISSING_ENV_PREFIX) {
+            Error::EnvVarMissing {
+                location: location.clone(),
+                name: name.to_owned(),
+            }
+        } else {
+            Error::Jinja {
+                location: location.clone(),
+                message: detail.to_owned(),
+            }
+        }
+    })
+}
+
+fn jinja_error(e: &minijinja::Error, fallback: &Path) -> Error {
+    let file = e
+        .name()
+        .map(|n| PathBuf::from(n.split('#').next().unwrap_or(n)))
+        .unwrap_or_else(|| fallback.to_path_buf());
+    let location = Location {
+        file,
+        line: e.line(),
+        column: None,
+    };
+    let detail = e.detail().map(str::to_owned).unwrap_or_else(|| e.kind().to_string());
+    if let Some(name) = detail.strip_prefix(MISSING_ENV_PREFIX) {
+        return Error::EnvVarMissing {
+            location,
+            name: name.to_owned(),
+        };
+    }
+    Error::Jinja {
+        location,
+        message: format!("{}: {detail}", e.kind()),
+    }
+}
+
+fn placeholder(name: &str) -> Value {
+    Value::from_object(JinjaRelation {
+        database: String::new(),
+        schema: String::new(),
+        identifier: name.to_owned(),
+        rendered: format!("__dvt_ref__{name}"),
+    })
+}
+
+fn ref_fn(state: &State, args: Rest<String>) -> std::result::Result<Value, minijinja::Error> {
+    let node = node(state)?;
+    let (package, name) = match args.0.as_slice() {
+        [name] => (None, name.clone()),
+        [pkg, name] => (Some(pkg.clone()), name.clone()),
+        _ => {
+            return Err(minijinja::Error::new(
+                ErrorKind::InvalidOperation,
+                "ref() takes one or two arguments",
+            ));
+        }
+    };
+    match node.phase {
+        Phase::Parse => {
+            let call = RefCall {
+                package,
+                name: name.clone(),
+            };
+            let mut rec = node.record();
+            if !rec.refs.contains(&call) {
+                rec.refs.push(call);
+            }
+            Ok(placeholder(&name))
+        }
+        Phase::Compile => node
+            .relations
+            .refs
+            .get(&name)
+            .map(|r| Value::from_object(r.clone()))
+            .ok_or_else(|| {
+                minijinja::Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("`ref('{name}')` was not seen while parsing (is it inside `{{% if execute %}}`?)"),
+                )
+            }),
+    }
+}
+
+fn source_fn(state: &State, source: String, table: String) -> std::result::Result<Value, minijinja::Error> {
+    let node = node(state)?;
+    match node.phase {
+        Phase::Parse => {
+            let key = (source.clone(), table.clone());
+            let mut rec = node.record();
+            if !rec.sources.contains(&key) {
+                rec.sources.push(key);
+            }
+            Ok(placeholder(&format!("{source}.{table}")))
+        }
+        Phase::Compile => node
+            .relations
+            .sources
+            .get(&(source.clone(), table.clone()))
+            .map(|r| Value::from_object(r.clone()))
+            .ok_or_else(|| {
+                minijinja::Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("`source('{source}', '{table}')` was not seen while parsing"),
+                )
+            }),
+    }
+}
+
+fn log_fn(state: &State, msg: Value, _info: Option<Value>) -> std::result::Result<String, minijinja::Error> {
+    let node = node(state)?;
+    if node.phase == Phase::Compile {
+        node.record().logs.push(msg.to_string());
+    }
+    Ok(String::new())
+}
+
+/// `config`: callable as `config(key=value, ...)`, and `config.get(key, default)`.
+#[derive(Debug)]
+struct ConfigFn;
+
+impl Object for ConfigFn {
+    fn call(self: &Arc<Self>, state: &mut State<'_, '_>, args: &[Value]) -> std::result::Result<Value, minijinja::Error> {
+        let node = node(state)?;
+        let (_, kwargs): (&[Value], Kwargs) = minijinja::value::from_args(args)?;
+        if node.phase == Phase::Parse {
+            let mut rec = node.record();
+            for key in kwargs.args() {
+                let v: Value = kwargs.get(key)?;
+                let j = serde_json::to_value(&v).map_err(|e| {
+                    minijinja::Error::new(ErrorKind::BadSerialization, format!("config `{key}`: {e}"))
+                })?;
+                crate::project::merge_config(&mut rec.config, key, j);
+            }
+        } else {
+            for key in kwargs.args() {
+                let _: Value = kwargs.get(key)?;
+            }
+        }
+        Ok(Value::from(""))
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> std::result::Result<Value, minijinja::Error> {
+        match method {
+            "get" | "require" => {
+                let node = node(state)?;
+                let (key, default): (String, Option<Value>) = minijinja::value::from_args(args)?;
+                let rec = node.record();
+                match rec.config.get(&key) {
+                    Some(v) => Ok(to_value(v)),
+                    None if method == "get" => Ok(default.unwrap_or(Value::from(()))),
+                    None => Err(minijinja::Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("config `{key}` is required"),
+                    )),
+                }
+            }
+            _ => Err(minijinja::Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+}
+
+/// A project macro, rendered from its own template on each call.
+#[derive(Debug)]
+struct MacroFn {
+    template: String,
+    name: String,
+}
+
+impl Object for MacroFn {
+    fn call(self: &Arc<Self>, state: &mut State<'_, '_>, args: &[Value]) -> std::result::Result<Value, minijinja::Error> {
+        let mut ctx = BTreeMap::new();
+        for key in [NODE_KEY, "this", "target", "model", "execute"] {
+            if let Some(v) = state.lookup(key) {
+                ctx.insert(key, v);
+            }
+        }
+        let tmpl = state.env().get_template(&self.template)?;
+        let mut captured = tmpl.render_captured(Value::from(ctx))?;
+        RETURN_SLOT.with(|s| s.borrow_mut().take());
+        match captured.with_state_mut(|st| st.call_macro(&self.name, args)) {
+            Ok(out) => Ok(Value::from_safe_string(out)),
+            Err(e) => match RETURN_SLOT.with(|s| s.borrow_mut().take()) {
+                Some(v) => Ok(v),
+                None => Err(e),
+            },
+        }
+    }
+}
+
+struct SplitMacro {
+    name: String,
+    line: usize,
+    source: String,
+}
+
+/// Splits a macro file into one template per top-level `{% macro %}` block, each padded
+/// with the newlines before it so that line numbers stay those of the file.
+fn split_macros(text: &str) -> Vec<SplitMacro> {
+    let mut out = Vec::new();
+    let mut depth = 0usize;
+    let mut start = None;
+    let mut name = String::new();
+    let mut pos = 0;
+    while let Some(off) = text[pos..].find("{%") {
+        let tag_start = pos + off;
+        let Some(end_off) = text[tag_start..].find("%}") else { break };
+        let tag_end = tag_start + end_off + 2;
+        let inner = text[tag_start + 2..tag_end - 2].trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace());
+        let mut words = inner.split_whitespace();
+        match words.next() {
+            Some("macro") => {
+                if depth == 0 {
+                    start = Some(tag_start);
+                    let rest = inner["macro".len()..].trim_start();
+                    name = rest.split(|c: char| c == '(' || c.is_whitespace()).next().unwrap_or("").to_owned();
+                }
+                depth += 1;
+            }
+            Some("endmacro") if depth > 0 => {
+                depth -= 1;
+                if depth == 0
+                    && let Some(s) = start.take()
+                {
+                    let line = text[..s].matches('\n').count() + 1;
+                    let mut source = "\n".repeat(line - 1);
+                    source.push_str(&text[s..tag_end]);
+                    out.push(SplitMacro {
+                        name: std::mem::take(&mut name),
+                        line,
+                        source,
+                    });
+                }
+            }
+            _ => {}
+        }
+        pos = tag_end;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(env: &mut JinjaEnv, sql: &str, phase: Phase, relations: CompileRelations) -> Result<(String, Recorded)> {
+        let file = PathBuf::from("models/m.sql");
+        env.add_node_template(&file, sql)?;
+        env.render(RenderInput {
+            phase,
+            template: "models/m.sql".into(),
+            file,
+            this: JinjaRelation {
+                database: "d".into(),
+                schema: "s".into(),
+                identifier: "m".into(),
+                rendered: "\"s\".\"m\"".into(),
+            },
+            target: serde_json::json!({"name": "dev", "schema": "s"}),
+            model: serde_json::json!({"name": "m"}),
+            relations,
+        })
+    }
+
+    #[test]
+    fn macros_call_each_other_and_return_values() {
+        let macros = vec![
+            (
+                PathBuf::from("macros/a.sql"),
+                "{% macro double(x) %}{{ return(x * 2) }}{% endmacro %}\n\n{% macro quad(x) %}{{ double(double(x)) }}{% endmacro %}".to_owned(),
+            ),
+            (
+                PathBuf::from("macros/b.sql"),
+                "{% macro cents(col) -%}({{ col }} * {{ double(50) }}){%- endmacro %}".to_owned(),
+            ),
+        ];
+        let mut vars = Map::new();
+        vars.insert("min".into(), Json::from(3));
+        let mut env = JinjaEnv::new(&macros, vars).unwrap();
+        let (sql, rec) = render(
+            &mut env,
+            "{{ config(materialized='table', tags=['a']) }}select {{ cents('amount') }}, {{ quad(2) }}, {{ var('min') }}, {{ var('x', 'dflt') }} from {{ ref('orders') }} join {{ source('shop', 'items') }} -- {{ this }} {{ target.name }} {{ is_incremental() }}",
+            Phase::Parse,
+            CompileRelations::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            sql,
+            "select (amount * 100), 8, 3, dflt from __dvt_ref__orders join __dvt_ref__shop.items -- \"s\".\"m\" dev False"
+        );
+        assert_eq!(rec.refs, vec![RefCall { package: None, name: "orders".into() }]);
+        assert_eq!(rec.sources, vec![("shop".into(), "items".into())]);
+        assert_eq!(rec.config["materialized"], "table");
+    }
+
+    #[test]
+    fn syntax_errors_name_file_and_line() {
+        let mut env = JinjaEnv::new(&[], Map::new()).unwrap();
+        let err = render(&mut env, "select 1\nfrom x\n{% if %}", Phase::Parse, CompileRelations::default()).unwrap_err();
+        assert_eq!(err.code(), "DVT109");
+        assert!(err.to_string().starts_with("models/m.sql:3"), "{err}");
+    }
+
+    #[test]
+    fn macro_errors_point_into_the_macro_file() {
+        let macros = vec![(
+            PathBuf::from("macros/bad.sql"),
+            "\n\n{% macro boom() %}\n{{ ref() }}\n{% endmacro %}".to_owned(),
+        )];
+        let mut env = JinjaEnv::new(&macros, Map::new()).unwrap();
+        let err = render(&mut env, "select {{ boom() }}", Phase::Parse, CompileRelations::default()).unwrap_err();
+        assert!(err.to_string().starts_with("macros/bad.sql:4"), "{err}");
+    }
+}

@@ -1,0 +1,233 @@
+//! `dbt_project.yml`: the project file, with dbt's keys and folder-level configs.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::{Map, Value as Json};
+
+use crate::error::{Error, Location, Result, read_to_string, yaml_error};
+
+/// The names the project file may have, in lookup order.
+pub const PROJECT_FILE_NAMES: [&str; 2] = ["dbt_project.yml", "dvt_project.yml"];
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct RawProject {
+    name: String,
+    #[serde(default)]
+    version: Option<serde_yaml_ng::Value>,
+    profile: Option<String>,
+    #[serde(default, alias = "source-paths")]
+    model_paths: Option<Vec<String>>,
+    #[serde(default, alias = "data-paths")]
+    seed_paths: Option<Vec<String>>,
+    #[serde(default)]
+    macro_paths: Option<Vec<String>>,
+    #[serde(default)]
+    test_paths: Option<Vec<String>>,
+    #[serde(default)]
+    target_path: Option<String>,
+    #[serde(default)]
+    vars: Option<Json>,
+    #[serde(default)]
+    models: Option<Json>,
+    #[serde(default)]
+    seeds: Option<Json>,
+}
+
+/// A loaded `dbt_project.yml`.
+#[derive(Debug, Clone)]
+pub struct ProjectConfig {
+    /// The project folder (absolute).
+    pub root: PathBuf,
+    /// The project file, relative to `root`.
+    pub file: PathBuf,
+    /// `name:`.
+    pub name: String,
+    /// `version:` as text.
+    pub version: Option<String>,
+    /// `profile:` (defaults to the project name).
+    pub profile: String,
+    /// `model-paths:`.
+    pub model_paths: Vec<String>,
+    /// `seed-paths:`.
+    pub seed_paths: Vec<String>,
+    /// `macro-paths:`.
+    pub macro_paths: Vec<String>,
+    /// `test-paths:`.
+    pub test_paths: Vec<String>,
+    /// `target-path:` (where artifacts go), default `target`.
+    pub target_path: String,
+    /// Project-level `vars:` (global keys, then the keys scoped to this project).
+    pub vars: Map<String, Json>,
+    /// The `models:` tree of folder configs.
+    pub models: Json,
+    /// The `seeds:` tree of folder configs.
+    pub seeds: Json,
+}
+
+impl ProjectConfig {
+    /// Loads the project file from `dir`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let root = std::path::absolute(dir).map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let file = PROJECT_FILE_NAMES
+            .iter()
+            .map(PathBuf::from)
+            .find(|f| root.join(f).is_file())
+            .ok_or_else(|| Error::ProjectNotFound { dir: root.clone() })?;
+        let text = read_to_string(&root.join(&file))?;
+        let raw: RawProject = serde_yaml_ng::from_str(&text).map_err(|e| yaml_error(&file, &e))?;
+        if raw.name.trim().is_empty() {
+            return Err(Error::Yaml {
+                location: Location::file(&file),
+                message: "`name` must not be empty".into(),
+            });
+        }
+        let mut vars = Map::new();
+        if let Some(v) = raw.vars {
+            let Json::Object(top) = v else {
+                return Err(Error::Yaml {
+                    location: Location::file(&file),
+                    message: "`vars` must be a mapping".into(),
+                });
+            };
+            let mut scoped = None;
+            for (k, v) in top {
+                if k == raw.name && v.is_object() {
+                    scoped = Some(v);
+                } else {
+                    vars.insert(k, v);
+                }
+            }
+            if let Some(Json::Object(s)) = scoped {
+                vars.extend(s);
+            }
+        }
+        let version = raw.version.map(|v| match v {
+            serde_yaml_ng::Value::String(s) => s,
+            other => serde_yaml_ng::to_string(&other)
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+        });
+        Ok(ProjectConfig {
+            root,
+            file,
+            profile: raw.profile.unwrap_or_else(|| raw.name.clone()),
+            name: raw.name,
+            version,
+            model_paths: raw.model_paths.unwrap_or_else(|| vec!["models".into()]),
+            seed_paths: raw.seed_paths.unwrap_or_else(|| vec!["seeds".into()]),
+            macro_paths: raw.macro_paths.unwrap_or_else(|| vec!["macros".into()]),
+            test_paths: raw.test_paths.unwrap_or_else(|| vec!["tests".into()]),
+            target_path: raw.target_path.unwrap_or_else(|| "target".into()),
+            vars,
+            models: raw.models.unwrap_or(Json::Null),
+            seeds: raw.seeds.unwrap_or(Json::Null),
+        })
+    }
+
+    /// The configs that apply to a node from the project file's folder tree
+    /// (`models:` or `seeds:`), deeper folders overriding shallower ones.
+    ///
+    /// `fqn` is the node's fully qualified name: project name, folders, node name.
+    pub fn folder_config(&self, tree: &Json, fqn: &[String]) -> Map<String, Json> {
+        let mut out = Map::new();
+        let mut level = tree;
+        for (depth, part) in fqn.iter().enumerate() {
+            let Json::Object(map) = level else { break };
+            if depth > 0 || part == &self.name {
+                apply_level(&mut out, map);
+            }
+            match map.get(part.as_str()) {
+                Some(next @ Json::Object(_)) => level = next,
+                _ => return out,
+            }
+        }
+        if let Json::Object(map) = level {
+            apply_level(&mut out, map);
+        }
+        out
+    }
+}
+
+/// Applies one level of a folder-config tree: `+key` entries, and plain keys whose
+/// values are not mappings (dbt's older spelling).
+fn apply_level(out: &mut Map<String, Json>, level: &Map<String, Json>) {
+    for (key, value) in level {
+        if let Some(k) = key.strip_prefix('+') {
+            merge_config(out, k, value.clone());
+        } else if !value.is_object() {
+            merge_config(out, key, value.clone());
+        }
+    }
+}
+
+/// Merges one config key the way dbt does: `tags` accumulate, mappings merge, other
+/// keys replace.
+pub fn merge_config(out: &mut Map<String, Json>, key: &str, value: Json) {
+    match (key, out.get_mut(key), value) {
+        ("tags", Some(existing), value) => {
+            let mut tags = as_string_list(existing);
+            for t in as_string_list(&value) {
+                if !tags.contains(&t) {
+                    tags.push(t);
+                }
+            }
+            *existing = Json::Array(tags.into_iter().map(Json::String).collect());
+        }
+        (_, Some(Json::Object(existing)), Json::Object(new)) => existing.extend(new),
+        (_, _, value) => {
+            out.insert(key.to_owned(), value);
+        }
+    }
+}
+
+/// A string or a list of strings as a list.
+pub fn as_string_list(v: &Json) -> Vec<String> {
+    match v {
+        Json::String(s) => vec![s.clone()],
+        Json::Array(items) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_configs_nest_and_tags_accumulate() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("dbt_project.yml"),
+            "name: shop\nprofile: p\nvars: {a: 1, shop: {b: 2}}\nmodels:\n  shop:\n    +materialized: view\n    +tags: [x]\n    staging:\n      +materialized: table\n      +tags: y\n",
+        )
+        .unwrap();
+        let p = ProjectConfig::load(dir.path()).unwrap();
+        assert_eq!(p.vars.get("a"), Some(&Json::from(1)));
+        assert_eq!(p.vars.get("b"), Some(&Json::from(2)));
+        let fqn: Vec<String> = ["shop", "staging", "stg_orders"].map(String::from).into();
+        let c = p.folder_config(&p.models, &fqn);
+        assert_eq!(c["materialized"], "table");
+        assert_eq!(c["tags"], serde_json::json!(["x", "y"]));
+        let fqn: Vec<String> = ["shop", "marts", "m"].map(String::from).into();
+        assert_eq!(p.folder_config(&p.models, &fqn)["materialized"], "view");
+    }
+
+    #[test]
+    fn malformed_yaml_names_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("dbt_project.yml"), "name: x\nmodels: [\n  a: b\n").unwrap();
+        let err = ProjectConfig::load(dir.path()).unwrap_err();
+        assert_eq!(err.code(), "DVT102");
+        let msg = err.to_string();
+        assert!(msg.starts_with("dbt_project.yml:"), "{msg}");
+    }
+}

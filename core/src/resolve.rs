@@ -1,0 +1,134 @@
+//! DVT's routing: the target of every node and the execution path of every model.
+//!
+//! Target resolution, highest first: `--target`, the node's `target` config, the
+//! profile's default. A model whose inputs all live on its own target is *pushed
+//! down* (its SQL runs there, as dbt would run it); otherwise it is *federated*.
+
+use serde_json::Value as Json;
+
+use crate::dialect::{Dialect, Relation};
+use crate::error::{Error, Location, Result};
+use crate::manifest::{Manifest, Materialization, ResourceType, Warning};
+
+/// How a model executes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ExecPath {
+    /// The SQL runs on the node's own target.
+    Pushdown,
+    /// Inputs are extracted from other targets and the SQL runs on DVT's engine.
+    Federated,
+}
+
+impl ExecPath {
+    /// Name shown to users.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecPath::Pushdown => "pushdown",
+            ExecPath::Federated => "federated",
+        }
+    }
+}
+
+/// dbt's default `generate_schema_name`: the target schema, suffixed by a custom
+/// schema when one is configured. SQLite has a single schema, `main`.
+pub fn schema_name(dialect: Dialect, target_schema: &str, custom: Option<&str>) -> String {
+    match (dialect, custom) {
+        (Dialect::Sqlite, _) => "main".to_owned(),
+        (_, Some(c)) if !c.trim().is_empty() => format!("{target_schema}_{}", c.trim()),
+        _ => target_schema.to_owned(),
+    }
+}
+
+pub(crate) fn resolve(m: &mut Manifest) -> Result<()> {
+    let ids: Vec<String> = m.nodes.keys().cloned().collect();
+    for id in &ids {
+        let node = &m.nodes[id];
+        let loc = Location::file(&node.original_file_path);
+        let target = match (&m.target_override, node.config.get("target")) {
+            (Some(t), _) => t.clone(),
+            (None, Some(Json::String(t))) => {
+                m.profile.check_target(t, loc.clone())?;
+                t.clone()
+            }
+            (None, Some(other)) => {
+                return Err(Error::InvalidConfig {
+                    location: loc,
+                    key: "target".into(),
+                    message: format!("expected a target name, got `{other}`"),
+                });
+            }
+            (None, None) => m.default_target.clone(),
+        };
+        let tc = &m.profile.outputs[&target];
+        let str_config = |key: &str| -> Result<Option<String>> {
+            match node.config.get(key) {
+                None | Some(Json::Null) => Ok(None),
+                Some(Json::String(s)) => Ok(Some(s.clone())),
+                Some(other) => Err(Error::InvalidConfig {
+                    location: loc.clone(),
+                    key: key.into(),
+                    message: format!("expected a string, got `{other}`"),
+                }),
+            }
+        };
+        let materialized = match node.resource_type {
+            ResourceType::Seed => Materialization::Seed,
+            ResourceType::Model => match str_config("materialized")?.as_deref() {
+                None | Some("view") => Materialization::View,
+                Some("table") => Materialization::Table,
+                Some(other) => {
+                    return Err(Error::InvalidConfig {
+                        location: loc,
+                        key: "materialized".into(),
+                        message: format!(
+                            "`{other}` is not supported yet; DVT materializes `table` and `view`"
+                        ),
+                    });
+                }
+            },
+        };
+        let schema = schema_name(tc.dialect(), &tc.schema, str_config("schema")?.as_deref());
+        let identifier = str_config("alias")?.unwrap_or_else(|| node.name.clone());
+        let relation = Relation {
+            database: Some(tc.database()),
+            schema,
+            identifier,
+        };
+        let node = m.nodes.get_mut(id).expect("id comes from the map");
+        node.target = target;
+        node.relation = relation;
+        node.materialized = materialized;
+    }
+    for id in &ids {
+        let node = &m.nodes[id];
+        if node.resource_type != ResourceType::Model {
+            continue;
+        }
+        let all_local = node.depends_on.iter().all(|dep| {
+            m.relation_of(dep)
+                .is_some_and(|(t, _)| t == node.target)
+        });
+        let path = if all_local {
+            ExecPath::Pushdown
+        } else {
+            ExecPath::Federated
+        };
+        let mut warning = None;
+        let node = m.nodes.get_mut(id).expect("id comes from the map");
+        node.path = path;
+        if path == ExecPath::Federated && node.materialized == Materialization::View {
+            node.materialized = Materialization::Table;
+            warning = Some(Warning {
+                code: "DVT001",
+                message: format!(
+                    "{}: model `{}` is configured as `view` but reads from other targets; a view cannot span databases, so it is built as a table on `{}`",
+                    node.original_file_path.display(),
+                    node.name,
+                    node.target
+                ),
+            });
+        }
+        m.warnings.extend(warning);
+    }
+    Ok(())
+}

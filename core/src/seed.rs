@@ -1,0 +1,277 @@
+//! Seed CSV files: parsing, type inference and `column_types` overrides.
+
+/// The type of a seed column, inferred from its values or given by `column_types`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SeedType {
+    /// Whole numbers that fit in 64 bits.
+    Integer,
+    /// Numbers with a decimal point; `scale` is the largest number of digits after it.
+    Decimal {
+        /// Digits after the decimal point.
+        scale: u8,
+    },
+    /// `true`/`false` (any case).
+    Boolean,
+    /// `YYYY-MM-DD`.
+    Date,
+    /// `YYYY-MM-DD HH:MM:SS[.ffffff]` (a `T` separator is accepted).
+    Timestamp,
+    /// Anything else.
+    Text,
+    /// A `column_types` override: the SQL type written verbatim in the target's DDL;
+    /// values travel as text and the database converts them.
+    Custom(String),
+}
+
+/// One column of a seed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeedColumn {
+    /// Column name from the header row.
+    pub name: String,
+    /// Inferred or overridden type.
+    pub ty: SeedType,
+}
+
+/// A parsed seed: columns and rows of normalised text values (`None` is NULL).
+///
+/// Every value of a typed column has been checked to parse as that type; booleans are
+/// normalised to `true`/`false` and timestamps use a space separator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeedData {
+    /// Columns in file order.
+    pub columns: Vec<SeedColumn>,
+    /// Rows in file order.
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::error::{Error, Location, Result};
+
+/// Options of a seed (`delimiter`, `column_types`).
+#[derive(Debug, Clone)]
+pub struct SeedOptions {
+    /// Field delimiter, default `,`.
+    pub delimiter: u8,
+    /// `column_types`: column -> SQL type.
+    pub column_types: BTreeMap<String, String>,
+}
+
+impl Default for SeedOptions {
+    fn default() -> Self {
+        SeedOptions {
+            delimiter: b',',
+            column_types: BTreeMap::new(),
+        }
+    }
+}
+
+/// Parses a seed file. `display` is the path used in error messages (project-relative).
+pub fn load_seed(path: &Path, display: &Path, opts: &SeedOptions) -> Result<SeedData> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: display.to_path_buf(),
+        source,
+    })?;
+    parse_seed(&bytes, display, opts)
+}
+
+/// Parses seed CSV bytes; see [`load_seed`].
+pub fn parse_seed(bytes: &[u8], display: &Path, opts: &SeedOptions) -> Result<SeedData> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(opts.delimiter)
+        .flexible(true)
+        .has_headers(false)
+        .from_reader(bytes);
+    let mut records = reader.records();
+    let csv_err = |e: csv::Error| {
+        let line = e.position().map(|p| p.line() as usize);
+        Error::Csv {
+            location: Location {
+                file: display.to_path_buf(),
+                line,
+                column: None,
+            },
+            message: e.to_string(),
+        }
+    };
+    let header = match records.next() {
+        Some(r) => r.map_err(csv_err)?,
+        None => {
+            return Err(Error::Csv {
+                location: Location::file(display),
+                message: "the file is empty; a seed needs a header row".into(),
+            });
+        }
+    };
+    let names: Vec<String> = header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let h = h.trim_start_matches('\u{feff}').trim();
+            if h.is_empty() {
+                Err(Error::Csv {
+                    location: Location {
+                        file: display.to_path_buf(),
+                        line: Some(1),
+                        column: Some(i + 1),
+                    },
+                    message: format!("header field {} is empty", i + 1),
+                })
+            } else {
+                Ok(h.to_owned())
+            }
+        })
+        .collect::<Result<_>>()?;
+    for key in opts.column_types.keys() {
+        if !names.contains(key) {
+            return Err(Error::Csv {
+                location: Location::line(display, 1),
+                message: format!("`column_types` names column `{key}`, which is not in the header"),
+            });
+        }
+    }
+    let mut rows = Vec::new();
+    for rec in records {
+        let rec = rec.map_err(csv_err)?;
+        let line = rec.position().map(|p| p.line() as usize);
+        if rec.len() == 1 && rec.get(0) == Some("") && names.len() > 1 {
+            continue; // a blank line
+        }
+        if rec.len() != names.len() {
+            return Err(Error::RaggedCsv {
+                location: Location {
+                    file: display.to_path_buf(),
+                    line,
+                    column: Some(rec.len().min(names.len()) + 1),
+                },
+                expected: names.len(),
+                found: rec.len(),
+            });
+        }
+        rows.push(
+            rec.iter()
+                .map(|v| (!v.is_empty()).then(|| v.to_owned()))
+                .collect::<Vec<_>>(),
+        );
+    }
+    let mut columns = Vec::with_capacity(names.len());
+    for (i, name) in names.into_iter().enumerate() {
+        let ty = match opts.column_types.get(&name) {
+            Some(sql) => SeedType::Custom(sql.clone()),
+            None => infer(rows.iter().filter_map(|r| r[i].as_deref())),
+        };
+        for r in rows.iter_mut() {
+            if let Some(v) = r[i].as_mut() {
+                normalise(&ty, v);
+            }
+        }
+        columns.push(SeedColumn { name, ty });
+    }
+    Ok(SeedData { columns, rows })
+}
+
+fn decimal_scale(v: &str) -> Option<u8> {
+    let digits = v.strip_prefix(['-', '+']).unwrap_or(v);
+    let (int, frac) = digits.split_once('.')?;
+    let ok = !(int.is_empty() && frac.is_empty())
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit())
+        && int.len() + frac.len() <= 38;
+    ok.then(|| frac.len() as u8)
+}
+
+fn is_date(v: &str) -> bool {
+    v.len() == 10 && chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok()
+}
+
+fn is_timestamp(v: &str) -> bool {
+    let v = v.replacen('T', " ", 1);
+    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
+        .iter()
+        .any(|f| chrono::NaiveDateTime::parse_from_str(&v, f).is_ok())
+}
+
+fn infer<'a>(values: impl Iterator<Item = &'a str> + Clone) -> SeedType {
+    let mut any = false;
+    let (mut int, mut dec, mut boolean, mut date, mut ts) = (true, true, true, true, true);
+    let mut scale = 0u8;
+    for v in values {
+        any = true;
+        let is_int = v.parse::<i64>().is_ok() && !v.starts_with('+');
+        int &= is_int;
+        if dec && !is_int {
+            match decimal_scale(v) {
+                Some(s) => scale = scale.max(s),
+                None => dec = false,
+            }
+        }
+        boolean &= v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false");
+        date &= is_date(v);
+        ts &= is_timestamp(v);
+    }
+    match () {
+        _ if !any => SeedType::Text,
+        _ if int => SeedType::Integer,
+        _ if dec => SeedType::Decimal { scale },
+        _ if boolean => SeedType::Boolean,
+        _ if date => SeedType::Date,
+        _ if ts => SeedType::Timestamp,
+        _ => SeedType::Text,
+    }
+}
+
+fn normalise(ty: &SeedType, v: &mut String) {
+    match ty {
+        SeedType::Boolean => *v = v.to_ascii_lowercase(),
+        SeedType::Timestamp => *v = v.replacen('T', " ", 1),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn infers_types_and_keeps_nulls() {
+        let csv = "id,price,ok,day,at,name,mixed\n1,1.5,true,2024-01-02,2024-01-02T03:04:05,a,1\n2,2.25,FALSE,2024-02-03,2024-01-02 03:04:05.5,\"b, c\",x\n3,,,,,,2\n";
+        let d = parse_seed(csv.as_bytes(), Path::new("seeds/s.csv"), &SeedOptions::default()).unwrap();
+        let tys: Vec<_> = d.columns.iter().map(|c| c.ty.clone()).collect();
+        assert_eq!(
+            tys,
+            vec![
+                SeedType::Integer,
+                SeedType::Decimal { scale: 2 },
+                SeedType::Boolean,
+                SeedType::Date,
+                SeedType::Timestamp,
+                SeedType::Text,
+                SeedType::Text
+            ]
+        );
+        assert_eq!(d.rows[1][2].as_deref(), Some("false"));
+        assert_eq!(d.rows[0][4].as_deref(), Some("2024-01-02 03:04:05"));
+        assert_eq!(d.rows[1][5].as_deref(), Some("b, c"));
+        assert_eq!(d.rows[2][1], None);
+    }
+
+    #[test]
+    fn ragged_rows_name_line_and_column() {
+        let csv = "a,b\n1,2\n3,4,5\n";
+        let err = parse_seed(csv.as_bytes(), Path::new("seeds/s.csv"), &SeedOptions::default()).unwrap_err();
+        assert_eq!(err.code(), "DVT200");
+        assert!(err.to_string().starts_with("seeds/s.csv:3:3:"), "{err}");
+    }
+
+    #[test]
+    fn column_types_override_and_unknown_column_is_an_error() {
+        let mut opts = SeedOptions::default();
+        opts.column_types.insert("a".into(), "varchar(10)".into());
+        let d = parse_seed(b"a;b\n1;2\n", Path::new("s.csv"), &SeedOptions { delimiter: b';', ..opts.clone() }).unwrap();
+        assert_eq!(d.columns[0].ty, SeedType::Custom("varchar(10)".into()));
+        assert_eq!(d.columns[1].ty, SeedType::Integer);
+        opts.column_types.insert("zz".into(), "int".into());
+        assert_eq!(parse_seed(b"a\n1\n", Path::new("s.csv"), &opts).unwrap_err().code(), "DVT201");
+    }
+}
