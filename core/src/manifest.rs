@@ -448,29 +448,7 @@ impl Manifest {
             .map(|s| ((s.source_name.clone(), s.name.clone()), s.unique_id.clone()))
             .collect();
         for node in nodes.values_mut() {
-            let mut deps = BTreeSet::new();
-            for r in &node.refs {
-                let Some(id) = by_name.get(&r.name) else {
-                    return Err(Error::UnknownRef {
-                        location: Location::line(&node.original_file_path, call_line(&node.raw_code, "ref", &r.name)),
-                        node: node.unique_id.clone(),
-                        name: r.name.clone(),
-                    });
-                };
-                deps.insert(id.clone());
-            }
-            for (s, t) in &node.sources {
-                let Some(id) = source_ids.get(&(s.clone(), t.clone())) else {
-                    return Err(Error::UnknownSource {
-                        location: Location::line(&node.original_file_path, call_line(&node.raw_code, "source", t)),
-                        node: node.unique_id.clone(),
-                        source_name: s.clone(),
-                        table: t.clone(),
-                    });
-                };
-                deps.insert(id.clone());
-            }
-            node.depends_on = deps.into_iter().collect();
+            resolve_deps(node, &by_name, &source_ids)?;
         }
         let graph = Graph::new(nodes.iter().map(|(id, n)| (id, &n.depends_on)));
         if let Some(cycle) = graph.find_cycle() {
@@ -596,10 +574,92 @@ impl Manifest {
         Json::Object(m)
     }
 
+    /// Adds an ad-hoc model (`dvt show --inline`) and returns its unique id. It is routed
+    /// like any model: pushed down when its inputs share a target, else federated.
+    pub fn add_inline(&mut self, sql: &str) -> Result<String> {
+        let name = "inline_query".to_owned();
+        let file = PathBuf::from("<inline>");
+        let unique_id = format!("sql_operation.{}.{name}", self.project.name);
+        self.jinja.add_node_template(&file, sql)?;
+        let (_, recorded) = self.jinja.render(RenderInput {
+            phase: Phase::Parse,
+            template: file.display().to_string(),
+            file: file.clone(),
+            this: JinjaRelation {
+                database: String::new(),
+                schema: String::new(),
+                identifier: name.clone(),
+                rendered: name.clone(),
+            },
+            target: Json::Object(Map::new()),
+            model: serde_json::json!({"name": name, "unique_id": unique_id}),
+            relations: CompileRelations::default(),
+        })?;
+        let fqn = vec![self.project.name.clone(), name.clone()];
+        let mut node = new_node(
+            unique_id.clone(),
+            ResourceType::Model,
+            name,
+            &self.project.name,
+            file,
+            fqn,
+            sql.to_owned(),
+            recorded.config,
+            None,
+            recorded.refs,
+            recorded.sources,
+        );
+        node.config.insert("materialized".into(), Json::from("table"));
+        let by_name: BTreeMap<String, String> =
+            self.nodes.values().map(|n| (n.name.clone(), n.unique_id.clone())).collect();
+        let source_ids: BTreeMap<(String, String), String> = self
+            .sources
+            .values()
+            .map(|s| ((s.source_name.clone(), s.name.clone()), s.unique_id.clone()))
+            .collect();
+        resolve_deps(&mut node, &by_name, &source_ids)?;
+        self.nodes.insert(unique_id.clone(), node);
+        resolve::resolve_target(self, &unique_id)?;
+        resolve::resolve_path(self, &unique_id);
+        Ok(unique_id)
+    }
+
     /// Absolute path of a project-relative file.
     pub fn path(&self, rel: &Path) -> PathBuf {
         self.project.root.join(rel)
     }
+}
+
+/// Turns a node's `ref` and `source` calls into the unique ids it depends on.
+fn resolve_deps(
+    node: &mut Node,
+    by_name: &BTreeMap<String, String>,
+    source_ids: &BTreeMap<(String, String), String>,
+) -> Result<()> {
+    let mut deps = BTreeSet::new();
+    for r in &node.refs {
+        let Some(id) = by_name.get(&r.name) else {
+            return Err(Error::UnknownRef {
+                location: Location::line(&node.original_file_path, call_line(&node.raw_code, "ref", &r.name)),
+                node: node.unique_id.clone(),
+                name: r.name.clone(),
+            });
+        };
+        deps.insert(id.clone());
+    }
+    for (s, t) in &node.sources {
+        let Some(id) = source_ids.get(&(s.clone(), t.clone())) else {
+            return Err(Error::UnknownSource {
+                location: Location::line(&node.original_file_path, call_line(&node.raw_code, "source", t)),
+                node: node.unique_id.clone(),
+                source_name: s.clone(),
+                table: t.clone(),
+            });
+        };
+        deps.insert(id.clone());
+    }
+    node.depends_on = deps.into_iter().collect();
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

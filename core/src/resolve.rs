@@ -42,6 +42,17 @@ pub fn schema_name(dialect: Dialect, target_schema: &str, custom: Option<&str>) 
 pub(crate) fn resolve(m: &mut Manifest) -> Result<()> {
     let ids: Vec<String> = m.nodes.keys().cloned().collect();
     for id in &ids {
+        resolve_target(m, id)?;
+    }
+    for id in &ids {
+        resolve_path(m, id);
+    }
+    Ok(())
+}
+
+/// Resolves a node's target, materialization and relation.
+pub(crate) fn resolve_target(m: &mut Manifest, id: &str) -> Result<()> {
+    {
         let node = &m.nodes[id];
         let loc = Location::file(&node.original_file_path);
         let target = match (&m.target_override, node.config.get("target")) {
@@ -99,10 +110,16 @@ pub(crate) fn resolve(m: &mut Manifest) -> Result<()> {
         node.relation = relation;
         node.materialized = materialized;
     }
-    for id in &ids {
+    Ok(())
+}
+
+/// Chooses a model's execution path from where its inputs live (after every target is
+/// resolved). A federated `view` becomes a table with warning DVT001.
+pub(crate) fn resolve_path(m: &mut Manifest, id: &str) {
+    {
         let node = &m.nodes[id];
         if node.resource_type != ResourceType::Model {
-            continue;
+            return;
         }
         let all_local = node.depends_on.iter().all(|dep| {
             m.relation_of(dep)
@@ -130,5 +147,4 @@ pub(crate) fn resolve(m: &mut Manifest) -> Result<()> {
         }
         m.warnings.extend(warning);
     }
-    Ok(())
 }

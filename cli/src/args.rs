@@ -1,0 +1,135 @@
+//! Command-line arguments (clap stays in this crate).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// DVT: dbt with transparent federation across databases.
+#[derive(Debug, Parser)]
+#[command(name = "dvt", version, about)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags shared by the commands that load a project.
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// The project folder (holding `dbt_project.yml`).
+    #[arg(long, global = true, default_value = ".")]
+    pub project_dir: PathBuf,
+    /// Folder holding `profiles.yml` (else `$DVT_PROFILES_DIR`, the project, `~/.dvt`, `~/.dbt`).
+    #[arg(long, global = true)]
+    pub profiles_dir: Option<PathBuf>,
+    /// Force every node onto this target (a profile output).
+    #[arg(long, short = 't', global = true)]
+    pub target: Option<String>,
+    /// Variables as a YAML mapping, e.g. `{key: value}`.
+    #[arg(long, global = true)]
+    pub vars: Option<String>,
+}
+
+/// Node selection flags.
+#[derive(Debug, Clone, Args, Default)]
+pub struct Selection {
+    /// Nodes to include (names, `+` operators, `tag:`, `path:`; commas intersect).
+    #[arg(long, short = 's', num_args = 1.., alias = "models", short_alias = 'm')]
+    pub select: Vec<String>,
+    /// Nodes to leave out.
+    #[arg(long, num_args = 1..)]
+    pub exclude: Vec<String>,
+}
+
+/// Flags of the commands that build things.
+#[derive(Debug, Clone, Args)]
+pub struct Execution {
+    /// Nodes built in parallel (default: the target's `threads`, else 1).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Rebuild everything from scratch (tables and views are always rebuilt today).
+    #[arg(long)]
+    pub full_refresh: bool,
+    /// Stop at the first failure instead of skipping only its descendants.
+    #[arg(long, short = 'x')]
+    pub fail_fast: bool,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new project that runs on the embedded default (SQLite, no server).
+    Init {
+        /// Project name (also the folder created).
+        name: String,
+    },
+    /// Check the project, the profile and every target's connection.
+    Debug {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Parse the project and write `target/manifest.json`.
+    Parse {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Compile models to `target/compiled/`, showing each node's target and path.
+    Compile {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        selection: Selection,
+    },
+    /// List nodes with their target and execution path.
+    Ls {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        selection: Selection,
+    },
+    /// Build models (pushed down or federated).
+    Run {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        selection: Selection,
+        #[command(flatten)]
+        execution: Execution,
+    },
+    /// Load seeds (CSV) into their targets.
+    Seed {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        selection: Selection,
+        #[command(flatten)]
+        execution: Execution,
+    },
+    /// Build seeds and models in DAG order.
+    Build {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        selection: Selection,
+        #[command(flatten)]
+        execution: Execution,
+    },
+    /// Preview a node's rows (a federated model is computed, not materialized).
+    Show {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        selection: Selection,
+        /// SQL to preview instead of a node (may use `ref` and `source`).
+        #[arg(long)]
+        inline: Option<String>,
+        /// Rows to show.
+        #[arg(long, default_value_t = 5)]
+        limit: usize,
+    },
+    /// Check that every target is reachable, create missing schemas, check the bucket.
+    Sync {
+        #[command(flatten)]
+        common: Common,
+    },
+}

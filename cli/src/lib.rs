@@ -1,0 +1,45 @@
+#![doc = "The `dvt` command line: dbt's verbs, run locally through dvt-core and dvt-executor."]
+#![warn(missing_docs)]
+
+mod args;
+mod init;
+mod printer;
+mod task;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub use args::Cli;
+
+/// Runs the CLI with the process arguments and returns its exit code:
+/// 0 success, 1 a project or node error, 2 bad arguments or an internal error.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            printer::error("DVT399", &format!("cannot start the runtime: {e}"));
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(task::dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            printer::report(&e);
+            ExitCode::from(1)
+        }
+    }
+}

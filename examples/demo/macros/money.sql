@@ -1,0 +1,3 @@
+{% macro round_money(expr) -%}
+round({{ expr }}, 2)
+{%- endmacro %}

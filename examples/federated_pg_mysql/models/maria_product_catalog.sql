@@ -1,0 +1,10 @@
+-- Non-default pushdown: the model's target is maria and its only input
+-- (raw_products) is on maria, so this MySQL SQL runs in MariaDB unchanged.
+{{ config(target='maria', materialized='table') }}
+
+select
+    category,
+    count(*) as product_count,
+    round(avg(unit_price), 2) as avg_unit_price
+from {{ ref('raw_products') }}
+group by category

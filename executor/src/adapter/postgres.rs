@@ -1,0 +1,357 @@
+//! PostgreSQL: connection pool and Arrow results from the table-providers crate,
+//! `COPY ... FROM STDIN` for bulk loads.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use bytes::Bytes;
+use datafusion::common::TableReference;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion_table_providers::sql::db_connection_pool::dbconnection::AsyncDbConnection;
+use datafusion_table_providers::sql::db_connection_pool::dbconnection::postgresconn::PostgresConnection;
+use datafusion_table_providers::sql::db_connection_pool::postgrespool::PostgresConnectionPool;
+use datafusion_table_providers::util::secrets::to_secret_map;
+use dvt_core::dialect::{Dialect, Relation};
+use dvt_core::target::{PostgresConfig, TargetConfig};
+use futures::{SinkExt, StreamExt};
+use tokio_postgres::{Client, GenericClient, SimpleQueryMessage};
+
+use super::{
+    Adapter, RelationKind, backup_relation, column_definitions, conform_stream, text_columns,
+    tmp_relation, trim_select,
+};
+use crate::error::{Error, Result};
+
+const D: Dialect = Dialect::Postgres;
+
+/// A PostgreSQL target.
+pub(crate) struct PostgresAdapter {
+    target: TargetConfig,
+    pool: Arc<PostgresConnectionPool>,
+}
+
+impl std::fmt::Debug for PostgresAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresAdapter")
+            .field("target", &self.target.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresAdapter {
+    pub(crate) async fn connect(target: TargetConfig, cfg: &PostgresConfig) -> Result<Self> {
+        let mut params = HashMap::from([
+            ("host".to_owned(), cfg.host.clone()),
+            ("port".to_owned(), cfg.port.to_string()),
+            ("user".to_owned(), cfg.user.clone()),
+            ("db".to_owned(), cfg.dbname.clone()),
+            (
+                "sslmode".to_owned(),
+                target
+                    .extra
+                    .get("sslmode")
+                    .cloned()
+                    .unwrap_or_else(|| "prefer".to_owned()),
+            ),
+        ]);
+        if !cfg.password.is_empty() {
+            params.insert("pass".to_owned(), cfg.password.expose().to_owned());
+        }
+        let pool = PostgresConnectionPool::new(to_secret_map(params))
+            .await
+            .map_err(|e| Error::connection(&target.name, e))?;
+        Ok(PostgresAdapter {
+            target,
+            pool: Arc::new(pool),
+        })
+    }
+
+    async fn conn(&self) -> Result<PostgresConnection> {
+        self.pool
+            .connect_direct()
+            .await
+            .map_err(|e| Error::connection(&self.target.name, e))
+    }
+
+    fn sql_err(&self, action: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> Error {
+        let target = self.target.name.clone();
+        let action = action.into();
+        move |e| Error::sql(&target, action, describe(e))
+    }
+
+    async fn kind(&self, client: &impl GenericClient, rel: &Relation) -> Result<Option<RelationKind>> {
+        let row = client
+            .query_opt(
+                "select c.relkind::text from pg_catalog.pg_class c \
+                 join pg_catalog.pg_namespace n on n.oid = c.relnamespace \
+                 where n.nspname = $1 and c.relname = $2",
+                &[&rel.schema, &rel.identifier],
+            )
+            .await
+            .map_err(self.sql_err(format!("looking up {}", D.render(rel))))?;
+        Ok(row.map(|r| match r.get::<_, String>(0).as_str() {
+            "v" => RelationKind::View,
+            _ => RelationKind::Table,
+        }))
+    }
+
+    async fn drop_if_exists(&self, client: &impl GenericClient, rel: &Relation) -> Result<()> {
+        if let Some(kind) = self.kind(client, rel).await? {
+            let sql = format!("DROP {} IF EXISTS {} CASCADE", kind.keyword(), D.render(rel));
+            client
+                .batch_execute(&sql)
+                .await
+                .map_err(self.sql_err(format!("dropping {}", D.render(rel))))?;
+        }
+        Ok(())
+    }
+
+    /// Renames the built temporary relation over `relation` in one transaction.
+    async fn swap(&self, client: &mut Client, relation: &Relation, new_kind: RelationKind) -> Result<()> {
+        let tmp = tmp_relation(relation);
+        let backup = backup_relation(relation);
+        let txn = client
+            .transaction()
+            .await
+            .map_err(self.sql_err("starting the swap transaction"))?;
+        self.drop_if_exists(&txn, &backup).await?;
+        let old = self.kind(&txn, relation).await?;
+        if let Some(kind) = old {
+            let sql = format!(
+                "ALTER {} {} RENAME TO {}",
+                kind.keyword(),
+                D.render(relation),
+                D.quote(&backup.identifier)
+            );
+            txn.batch_execute(&sql)
+                .await
+                .map_err(self.sql_err(format!("renaming {} aside", D.render(relation))))?;
+        }
+        let sql = format!(
+            "ALTER {} {} RENAME TO {}",
+            new_kind.keyword(),
+            D.render(&tmp),
+            D.quote(&relation.identifier)
+        );
+        txn.batch_execute(&sql)
+            .await
+            .map_err(self.sql_err(format!("renaming {} into place", D.render(&tmp))))?;
+        if let Some(kind) = old {
+            let sql = format!("DROP {} {} CASCADE", kind.keyword(), D.render(&backup));
+            txn.batch_execute(&sql)
+                .await
+                .map_err(self.sql_err(format!("dropping {}", D.render(&backup))))?;
+        }
+        txn.commit()
+            .await
+            .map_err(self.sql_err(format!("committing the swap of {}", D.render(relation))))
+    }
+
+    async fn copy_in(
+        &self,
+        client: &Client,
+        tmp: &Relation,
+        columns: &str,
+        mut stream: SendableRecordBatchStream,
+    ) -> Result<u64> {
+        let target = &self.target.name;
+        let sql = format!("COPY {} ({columns}) FROM STDIN WITH (FORMAT csv)", D.render(tmp));
+        let sink = client
+            .copy_in::<_, Bytes>(&sql)
+            .await
+            .map_err(|e| Error::bulk_load(target, &D.render(tmp), describe(e)))?;
+        futures::pin_mut!(sink);
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(|e| Error::bulk_load(target, &D.render(tmp), e))?;
+            let columns = text_columns(target, D, &batch)?;
+            let mut buf = Vec::with_capacity(batch.num_rows() * 16 * columns.len().max(1));
+            for row in 0..batch.num_rows() {
+                for (i, col) in columns.iter().enumerate() {
+                    if i > 0 {
+                        buf.push(b',');
+                    }
+                    // NULL is an unquoted empty field; every value is quoted, so an empty
+                    // string stays distinct from NULL.
+                    if let Some(v) = &col[row] {
+                        buf.push(b'"');
+                        for b in v.bytes() {
+                            if b == b'"' {
+                                buf.push(b'"');
+                            }
+                            buf.push(b);
+                        }
+                        buf.push(b'"');
+                    }
+                }
+                buf.push(b'\n');
+            }
+            sink.send(Bytes::from(buf))
+                .await
+                .map_err(|e| Error::bulk_load(target, &D.render(tmp), describe(e)))?;
+        }
+        sink.as_mut()
+            .finish()
+            .await
+            .map_err(|e| Error::bulk_load(target, &D.render(tmp), describe(e)))
+    }
+}
+
+/// tokio-postgres's `Display` for server errors is only "db error"; the server's message
+/// and detail are what a user needs.
+fn describe(e: tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut s = format!("{}: {}", db.severity(), db.message());
+            if let Some(detail) = db.detail() {
+                s.push_str(&format!(" ({detail})"));
+            }
+            s
+        }
+        None => e.to_string(),
+    }
+}
+
+#[async_trait]
+impl Adapter for PostgresAdapter {
+    fn target(&self) -> &TargetConfig {
+        &self.target
+    }
+
+    fn dialect(&self) -> Dialect {
+        D
+    }
+
+    async fn server_version(&self) -> Result<String> {
+        let conn = self.conn().await?;
+        let row = conn
+            .conn
+            .query_one("select version()", &[])
+            .await
+            .map_err(self.sql_err("reading the server version"))?;
+        Ok(row.get(0))
+    }
+
+    async fn create_schema_if_missing(&self, schema: &str) -> Result<()> {
+        let conn = self.conn().await?;
+        conn.conn
+            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", D.quote(schema)))
+            .await
+            .map_err(self.sql_err(format!("creating schema {}", D.quote(schema))))
+    }
+
+    async fn execute(&self, sql: &str) -> Result<u64> {
+        let conn = self.conn().await?;
+        let messages = conn
+            .conn
+            .simple_query(sql)
+            .await
+            .map_err(self.sql_err("running a statement"))?;
+        Ok(messages
+            .iter()
+            .map(|m| match m {
+                SimpleQueryMessage::CommandComplete(n) => *n,
+                _ => 0,
+            })
+            .sum())
+    }
+
+    async fn query(&self, sql: &str) -> Result<SendableRecordBatchStream> {
+        let conn = self.conn().await?;
+        conn.query_arrow(sql, &[], None)
+            .await
+            .map_err(|e| Error::sql(&self.target.name, "running a query", e))
+    }
+
+    async fn query_as(&self, sql: &str, schema: SchemaRef) -> Result<SendableRecordBatchStream> {
+        let conn = self.conn().await?;
+        let stream = conn
+            .query_arrow(sql, &[], Some(Arc::clone(&schema)))
+            .await
+            .map_err(|e| Error::sql(&self.target.name, "running a query", e))?;
+        Ok(conform_stream(stream, schema))
+    }
+
+    async fn relation_schema(&self, relation: &Relation) -> Result<SchemaRef> {
+        let conn = self.conn().await?;
+        let reference = TableReference::partial(relation.schema.as_str(), relation.identifier.as_str());
+        conn.get_schema(&reference).await.map_err(|e| {
+            Error::sql(
+                &self.target.name,
+                format!("reading the columns of {}", D.render(relation)),
+                e,
+            )
+        })
+    }
+
+    async fn replace_table_as(&self, relation: &Relation, select_sql: &str) -> Result<Option<u64>> {
+        let mut conn = self.conn().await?;
+        let client: &mut Client = &mut conn.conn;
+        let tmp = tmp_relation(relation);
+        self.drop_if_exists(&*client, &tmp).await?;
+        let sql = format!("CREATE TABLE {} AS {}", D.render(&tmp), trim_select(select_sql));
+        let rows = client
+            .execute(sql.as_str(), &[])
+            .await
+            .map_err(self.sql_err(format!("creating {}", D.render(&tmp))))?;
+        if let Err(e) = self.swap(client, relation, RelationKind::Table).await {
+            let _ = self.drop_if_exists(&*client, &tmp).await;
+            return Err(e);
+        }
+        Ok(Some(rows))
+    }
+
+    async fn replace_view_as(&self, relation: &Relation, select_sql: &str) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let client: &mut Client = &mut conn.conn;
+        let tmp = tmp_relation(relation);
+        self.drop_if_exists(&*client, &tmp).await?;
+        let sql = format!("CREATE VIEW {} AS {}", D.render(&tmp), trim_select(select_sql));
+        client
+            .batch_execute(&sql)
+            .await
+            .map_err(self.sql_err(format!("creating {}", D.render(&tmp))))?;
+        if let Err(e) = self.swap(client, relation, RelationKind::View).await {
+            let _ = self.drop_if_exists(&*client, &tmp).await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    async fn replace_table_from_stream(
+        &self,
+        relation: &Relation,
+        stream: SendableRecordBatchStream,
+        column_types: &BTreeMap<String, String>,
+    ) -> Result<u64> {
+        let schema = stream.schema();
+        let defs = column_definitions(&self.target.name, D, &schema, column_types)?;
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| D.quote(f.name()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut conn = self.conn().await?;
+        let client: &mut Client = &mut conn.conn;
+        let tmp = tmp_relation(relation);
+        self.drop_if_exists(&*client, &tmp).await?;
+        client
+            .batch_execute(&format!("CREATE TABLE {} ({defs})", D.render(&tmp)))
+            .await
+            .map_err(self.sql_err(format!("creating {}", D.render(&tmp))))?;
+        let loaded = match self.copy_in(client, &tmp, &columns, stream).await {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = self.drop_if_exists(&*client, &tmp).await;
+                return Err(e);
+            }
+        };
+        if let Err(e) = self.swap(client, relation, RelationKind::Table).await {
+            let _ = self.drop_if_exists(&*client, &tmp).await;
+            return Err(e);
+        }
+        Ok(loaded)
+    }
+}

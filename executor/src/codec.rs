@@ -1,0 +1,250 @@
+//! Ballista extension codecs. DVT's table provider and scan node travel as small JSON
+//! documents behind a magic prefix; everything else goes to Ballista's own codecs.
+//!
+//! A decoded provider or scan gets its [`ScanEnvironment`] (targets, credentials, staging
+//! bucket) from the codec of the decoding process, never from the plan.
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
+use datafusion::catalog::TableProvider;
+use datafusion::common::TableReference;
+use datafusion::datasource::file_format::FileFormatFactory;
+use datafusion::error::Result as DfResult;
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{AggregateUDF, Extension, LogicalPlan, ScalarUDF, WindowUDF};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion_proto::logical_plan::LogicalExtensionCodec;
+use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::federation::{DvtScanExec, DvtTableProvider, InputSpec, ScanEnvironment, ScanSpec};
+
+/// Starts every DVT payload. A zero first byte is never a valid protobuf tag, so the
+/// prefix cannot be confused with a Ballista or DataFusion message.
+const MAGIC: &[u8] = b"\0dvt\x01";
+
+#[derive(Serialize, Deserialize)]
+struct ScanPayload {
+    spec: ScanSpec,
+    /// Arrow IPC encoding of the plan-facing schema (keeps field metadata).
+    schema: Vec<u8>,
+    /// Arrow IPC encoding of the staged schema.
+    fetch_schema: Vec<u8>,
+}
+
+fn encode_json<T: Serialize>(value: &T, buf: &mut Vec<u8>) -> DfResult<()> {
+    buf.extend_from_slice(MAGIC);
+    serde_json::to_writer(&mut *buf, value)
+        .map_err(|e| Error::internal(format!("encoding a dvt plan node: {e}")).into())
+}
+
+fn decode_json<'a, T: Deserialize<'a>>(buf: &'a [u8]) -> Option<DfResult<T>> {
+    let body = buf.strip_prefix(MAGIC)?;
+    Some(
+        serde_json::from_slice(body)
+            .map_err(|e| Error::internal(format!("decoding a dvt plan node: {e}")).into()),
+    )
+}
+
+fn schema_to_ipc(schema: &SchemaRef) -> DfResult<Vec<u8>> {
+    let mut writer = arrow::ipc::writer::StreamWriter::try_new(Vec::new(), schema)?;
+    writer.finish()?;
+    Ok(writer.into_inner()?)
+}
+
+fn schema_from_ipc(bytes: &[u8]) -> DfResult<SchemaRef> {
+    let reader = arrow::ipc::reader::StreamReader::try_new(Cursor::new(bytes), None)?;
+    Ok(reader.schema())
+}
+
+/// The logical codec: encodes [`DvtTableProvider`]s, delegates the rest to
+/// [`BallistaLogicalExtensionCodec`].
+#[derive(Debug)]
+pub struct DvtLogicalCodec {
+    env: Arc<ScanEnvironment>,
+    inner: BallistaLogicalExtensionCodec,
+}
+
+impl DvtLogicalCodec {
+    /// A codec whose decoded providers scan with `env`.
+    pub fn new(env: Arc<ScanEnvironment>) -> Self {
+        DvtLogicalCodec {
+            env,
+            inner: BallistaLogicalExtensionCodec::default(),
+        }
+    }
+}
+
+impl LogicalExtensionCodec for DvtLogicalCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[LogicalPlan],
+        ctx: &TaskContext,
+    ) -> DfResult<Extension> {
+        self.inner.try_decode(buf, inputs, ctx)
+    }
+
+    fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> DfResult<()> {
+        self.inner.try_encode(node, buf)
+    }
+
+    fn try_decode_table_provider(
+        &self,
+        buf: &[u8],
+        table_ref: &TableReference,
+        schema: SchemaRef,
+        ctx: &TaskContext,
+    ) -> DfResult<Arc<dyn TableProvider>> {
+        match decode_json::<InputSpec>(buf) {
+            Some(spec) => Ok(Arc::new(DvtTableProvider::new(
+                spec?,
+                schema,
+                Arc::clone(&self.env),
+            ))),
+            None => self
+                .inner
+                .try_decode_table_provider(buf, table_ref, schema, ctx),
+        }
+    }
+
+    fn try_encode_table_provider(
+        &self,
+        table_ref: &TableReference,
+        node: Arc<dyn TableProvider>,
+        buf: &mut Vec<u8>,
+    ) -> DfResult<()> {
+        match node.downcast_ref::<DvtTableProvider>() {
+            Some(provider) => encode_json(&provider.spec, buf),
+            None => self.inner.try_encode_table_provider(table_ref, node, buf),
+        }
+    }
+
+    fn try_decode_file_format(
+        &self,
+        buf: &[u8],
+        ctx: &TaskContext,
+    ) -> DfResult<Arc<dyn FileFormatFactory>> {
+        self.inner.try_decode_file_format(buf, ctx)
+    }
+
+    fn try_encode_file_format(
+        &self,
+        buf: &mut Vec<u8>,
+        node: Arc<dyn FileFormatFactory>,
+    ) -> DfResult<()> {
+        self.inner.try_encode_file_format(buf, node)
+    }
+
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<ScalarUDF>> {
+        self.inner.try_decode_udf(name, buf)
+    }
+
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> DfResult<()> {
+        self.inner.try_encode_udf(node, buf)
+    }
+
+    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<AggregateUDF>> {
+        self.inner.try_decode_udaf(name, buf)
+    }
+
+    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> DfResult<()> {
+        self.inner.try_encode_udaf(node, buf)
+    }
+
+    fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<WindowUDF>> {
+        self.inner.try_decode_udwf(name, buf)
+    }
+
+    fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> DfResult<()> {
+        self.inner.try_encode_udwf(node, buf)
+    }
+}
+
+/// The physical codec: encodes [`DvtScanExec`]s, delegates the rest to
+/// [`BallistaPhysicalExtensionCodec`].
+#[derive(Debug)]
+pub struct DvtPhysicalCodec {
+    env: Arc<ScanEnvironment>,
+    inner: BallistaPhysicalExtensionCodec,
+}
+
+impl DvtPhysicalCodec {
+    /// A codec whose decoded scans run with `env`.
+    pub fn new(env: Arc<ScanEnvironment>) -> Self {
+        DvtPhysicalCodec {
+            env,
+            inner: BallistaPhysicalExtensionCodec::default(),
+        }
+    }
+}
+
+impl PhysicalExtensionCodec for DvtPhysicalCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn ExecutionPlan>],
+        ctx: &TaskContext,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        match decode_json::<ScanPayload>(buf) {
+            Some(payload) => {
+                let payload = payload?;
+                Ok(Arc::new(DvtScanExec::new(
+                    payload.spec,
+                    schema_from_ipc(&payload.schema)?,
+                    schema_from_ipc(&payload.fetch_schema)?,
+                    Arc::clone(&self.env),
+                )))
+            }
+            None => self.inner.try_decode(buf, inputs, ctx, proto_converter),
+        }
+    }
+
+    fn try_encode(
+        &self,
+        node: Arc<dyn ExecutionPlan>,
+        buf: &mut Vec<u8>,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> DfResult<()> {
+        match node.downcast_ref::<DvtScanExec>() {
+            Some(scan) => encode_json(
+                &ScanPayload {
+                    spec: scan.spec.clone(),
+                    schema: schema_to_ipc(&scan.schema)?,
+                    fetch_schema: schema_to_ipc(&scan.fetch_schema)?,
+                },
+                buf,
+            ),
+            None => self.inner.try_encode(node, buf, proto_converter),
+        }
+    }
+
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<ScalarUDF>> {
+        self.inner.try_decode_udf(name, buf)
+    }
+
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> DfResult<()> {
+        self.inner.try_encode_udf(node, buf)
+    }
+
+    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<AggregateUDF>> {
+        self.inner.try_decode_udaf(name, buf)
+    }
+
+    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> DfResult<()> {
+        self.inner.try_encode_udaf(node, buf)
+    }
+
+    fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<WindowUDF>> {
+        self.inner.try_decode_udwf(name, buf)
+    }
+
+    fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> DfResult<()> {
+        self.inner.try_encode_udwf(node, buf)
+    }
+}

@@ -1,0 +1,229 @@
+//! Errors of the executor, each with a stable `DVTnnn` code.
+
+use datafusion::error::DataFusionError;
+
+/// Any error a driver or library hands back, kept as the `source` of a DVT error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The executor's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An executor error. Messages name the target (and relation) involved and never carry a
+/// password: connection settings reach the drivers only through [`dvt_core::secret::Secret`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A connection to a target could not be made (DVT300).
+    #[error("cannot connect to target `{target}`: {source}")]
+    Connection {
+        /// Target name.
+        target: String,
+        /// Driver error.
+        #[source]
+        source: BoxError,
+    },
+
+    /// A target name is not among the profile's outputs (DVT300).
+    #[error("unknown target `{target}` (known targets: {known})")]
+    UnknownTarget {
+        /// The name asked for.
+        target: String,
+        /// Comma-separated known names.
+        known: String,
+    },
+
+    /// A statement failed on a target (DVT301).
+    #[error("sql failed on target `{target}` while {action}: {source}")]
+    Sql {
+        /// Target name.
+        target: String,
+        /// What DVT was doing, naming the relation (`creating "s"."t__dvt_tmp"`).
+        action: String,
+        /// Driver error.
+        #[source]
+        source: BoxError,
+    },
+
+    /// DataFusion could not plan a federated query (DVT302).
+    #[error("federation planning failed: {source}")]
+    FederationPlanning {
+        /// DataFusion's error.
+        #[source]
+        source: Box<DataFusionError>,
+    },
+
+    /// A federated query failed while running (DVT303).
+    #[error("federation execution failed: {source}")]
+    FederationExecution {
+        /// DataFusion's error.
+        #[source]
+        source: Box<DataFusionError>,
+    },
+
+    /// Streaming rows into a target failed (DVT304).
+    #[error("bulk load into `{relation}` on target `{target}` failed: {source}")]
+    BulkLoad {
+        /// Target name.
+        target: String,
+        /// Destination relation.
+        relation: String,
+        /// Underlying error.
+        #[source]
+        source: BoxError,
+    },
+
+    /// Writing or reading the staging bucket failed (DVT305).
+    #[error("staging failed at `{location}`: {source}")]
+    Staging {
+        /// Path inside the bucket (or the bucket root).
+        location: String,
+        /// Underlying error.
+        #[source]
+        source: BoxError,
+    },
+
+    /// Something the target or DVT does not support yet (DVT306).
+    #[error("unsupported on target `{target}`: {feature}")]
+    Unsupported {
+        /// Target name (or `datafusion` for the engine).
+        target: String,
+        /// What is not supported.
+        feature: String,
+    },
+
+    /// A bug in DVT (DVT399).
+    #[error("internal error: {message}; please file a bug report")]
+    Internal {
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl Error {
+    /// The stable code users and tooling match on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Connection { .. } | Error::UnknownTarget { .. } => "DVT300",
+            Error::Sql { .. } => "DVT301",
+            Error::FederationPlanning { .. } => "DVT302",
+            Error::FederationExecution { .. } => "DVT303",
+            Error::BulkLoad { .. } => "DVT304",
+            Error::Staging { .. } => "DVT305",
+            Error::Unsupported { .. } => "DVT306",
+            Error::Internal { .. } => "DVT399",
+        }
+    }
+
+    pub(crate) fn sql(
+        target: &str,
+        action: impl Into<String>,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        Error::Sql {
+            target: target.to_owned(),
+            action: action.into(),
+            source: source.into(),
+        }
+    }
+
+    pub(crate) fn connection(target: &str, source: impl Into<BoxError>) -> Self {
+        Error::Connection {
+            target: target.to_owned(),
+            source: source.into(),
+        }
+    }
+
+    pub(crate) fn bulk_load(
+        target: &str,
+        relation: &impl std::fmt::Display,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        Error::BulkLoad {
+            target: target.to_owned(),
+            relation: relation.to_string(),
+            source: source.into(),
+        }
+    }
+
+    pub(crate) fn staging(location: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Error::Staging {
+            location: location.into(),
+            source: source.into(),
+        }
+    }
+
+    pub(crate) fn unsupported(target: &str, feature: impl Into<String>) -> Self {
+        Error::Unsupported {
+            target: target.to_owned(),
+            feature: feature.into(),
+        }
+    }
+
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        Error::Internal {
+            message: message.into(),
+        }
+    }
+
+    /// Wraps a DataFusion error from planning, unwrapping a DVT error carried inside it so
+    /// its own code survives the trip through DataFusion.
+    pub(crate) fn planning(e: DataFusionError) -> Self {
+        match unwrap_dvt(e) {
+            Ok(dvt) => dvt,
+            Err(e) => Error::FederationPlanning {
+                source: Box::new(e),
+            },
+        }
+    }
+
+    /// Like [`Error::planning`], for errors raised while a plan runs.
+    pub(crate) fn execution(e: DataFusionError) -> Self {
+        match unwrap_dvt(e) {
+            Ok(dvt) => dvt,
+            Err(e) => Error::FederationExecution {
+                source: Box::new(e),
+            },
+        }
+    }
+
+    /// Carries this error through DataFusion, which only knows its own error type.
+    pub(crate) fn into_datafusion(self) -> DataFusionError {
+        DataFusionError::External(Box::new(self))
+    }
+}
+
+fn unwrap_dvt(e: DataFusionError) -> std::result::Result<Error, DataFusionError> {
+    match e {
+        DataFusionError::External(boxed) => match boxed.downcast::<Error>() {
+            Ok(dvt) => Ok(*dvt),
+            Err(other) => Err(DataFusionError::External(other)),
+        },
+        DataFusionError::Context(ctx, inner) => {
+            unwrap_dvt(*inner).map_err(|e| DataFusionError::Context(ctx, Box::new(e)))
+        }
+        other => Err(other),
+    }
+}
+
+impl From<Error> for DataFusionError {
+    fn from(e: Error) -> Self {
+        e.into_datafusion()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dvt_errors_survive_a_trip_through_datafusion() {
+        let e = Error::sql("pg", "creating `s.t`", "boom");
+        let df = DataFusionError::Context("scan".into(), Box::new(e.into_datafusion()));
+        let back = Error::execution(df);
+        assert_eq!(back.code(), "DVT301");
+        assert_eq!(
+            back.to_string(),
+            "sql failed on target `pg` while creating `s.t`: boom"
+        );
+    }
+}

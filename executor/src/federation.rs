@@ -1,0 +1,300 @@
+//! The federation engine: a model reading several targets is planned by DataFusion over
+//! DVT table providers, each input is extracted (with filters, projection and limit pushed
+//! to its source) into the staging bucket, the model is computed locally or on Ballista,
+//! and the result is bulk-loaded into the destination.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use ballista::prelude::{SessionConfigExt, SessionContextExt};
+use datafusion::catalog::{
+    CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
+    MemorySchemaProvider, SchemaProvider,
+};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::context::SessionContext;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::prelude::SessionConfig;
+use dvt_core::dialect::Relation;
+use futures::TryStreamExt;
+use tokio::sync::OnceCell;
+
+use crate::codec::{DvtLogicalCodec, DvtPhysicalCodec};
+use crate::error::{Error, Result};
+use crate::registry::TargetRegistry;
+use crate::staging::Staging;
+
+mod provider;
+mod pushdown;
+mod scan;
+
+pub use provider::DvtTableProvider;
+pub(crate) use provider::InputSpec;
+pub use scan::DvtScanExec;
+pub(crate) use scan::ScanSpec;
+
+/// One remote relation a federated query reads.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RemoteInput {
+    /// The target it lives on; also its catalog name in the query.
+    pub target: String,
+    /// The relation on that target.
+    pub relation: Relation,
+}
+
+/// A federated query.
+///
+/// The SQL is DataFusion SQL in which each input is written as the quoted three-part name
+/// `"<target>"."<schema>"."<identifier>"`, for example
+/// `select c.name, sum(o.amount) as total from "pg"."shop"."orders" o join
+/// "maria"."crm"."customers" c on c.id = o.customer_id group by c.name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FederatedQuery {
+    /// The query.
+    pub sql: String,
+    /// Every remote relation the query reads.
+    pub inputs: Vec<RemoteInput>,
+}
+
+/// Where the compute step runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Compute {
+    /// In-process DataFusion.
+    #[default]
+    Local,
+    /// Ballista with an in-process scheduler and executor.
+    BallistaStandalone,
+}
+
+/// What a process needs to run DVT scans: its own targets (and credentials) and its
+/// staging bucket. Codecs hand it to the providers and scan nodes they decode, so a plan
+/// never carries a connection or a password.
+#[derive(Debug, Clone)]
+pub struct ScanEnvironment {
+    /// The process's targets.
+    pub registry: Arc<TargetRegistry>,
+    /// The staging bucket.
+    pub staging: Staging,
+}
+
+/// Plans and runs federated queries.
+#[derive(Debug)]
+pub struct FederationEngine {
+    env: Arc<ScanEnvironment>,
+    compute: Compute,
+    /// Starting Ballista's in-process scheduler and executor takes a while, so the session
+    /// is created once and each query gets a copy with its own catalogs.
+    ballista: OnceCell<SessionState>,
+}
+
+/// The run id `pushed_sql` plans under; nothing is staged for it.
+const COMPILE_RUN_ID: &str = "compile";
+
+impl FederationEngine {
+    /// Builds an engine; nothing connects until a query runs.
+    pub fn new(registry: Arc<TargetRegistry>, staging: Staging, compute: Compute) -> Self {
+        FederationEngine {
+            env: Arc::new(ScanEnvironment { registry, staging }),
+            compute,
+            ballista: OnceCell::new(),
+        }
+    }
+
+    /// The targets and staging bucket this engine scans with.
+    pub fn environment(&self) -> &Arc<ScanEnvironment> {
+        &self.env
+    }
+
+    /// Plans the query, extracts and stages its inputs and streams the result.
+    pub async fn execute(
+        &self,
+        run_id: &str,
+        query: &FederatedQuery,
+    ) -> Result<SendableRecordBatchStream> {
+        let ctx = self.context(run_id, query, self.compute).await?;
+        let df = ctx.sql(&query.sql).await.map_err(Error::planning)?;
+        df.execute_stream().await.map_err(Error::execution)
+    }
+
+    /// Runs the query and collects at most `limit` rows (all when `None`), for `dvt show`.
+    pub async fn collect(
+        &self,
+        run_id: &str,
+        query: &FederatedQuery,
+        limit: Option<usize>,
+    ) -> Result<Vec<RecordBatch>> {
+        let ctx = self.context(run_id, query, self.compute).await?;
+        let mut df = ctx.sql(&query.sql).await.map_err(Error::planning)?;
+        if let Some(n) = limit {
+            df = df.limit(0, Some(n)).map_err(Error::planning)?;
+        }
+        df.collect().await.map_err(Error::execution)
+    }
+
+    /// Runs the query and bulk-loads the result into `dest` on `dest_target`, replacing it
+    /// atomically. Returns the rows loaded.
+    pub async fn run_into(
+        &self,
+        run_id: &str,
+        query: &FederatedQuery,
+        dest_target: &str,
+        dest: &Relation,
+        column_types: &BTreeMap<String, String>,
+    ) -> Result<u64> {
+        let adapter = self.env.registry.adapter(dest_target).await?;
+        let stream = self.execute(run_id, query).await?;
+        adapter
+            .replace_table_from_stream(dest, stream, column_types)
+            .await
+            .map_err(surface_query_error)
+    }
+
+    /// The SQL each input's source would receive, in input order, for `dvt compile` and
+    /// tests. Plans the query (reading each input's columns from its source) but runs
+    /// nothing. An input the optimizer prunes away is absent; one scanned twice appears
+    /// twice.
+    pub async fn pushed_sql(&self, query: &FederatedQuery) -> Result<Vec<(RemoteInput, String)>> {
+        let ctx = self.context(COMPILE_RUN_ID, query, Compute::Local).await?;
+        let df = ctx.sql(&query.sql).await.map_err(Error::planning)?;
+        let plan = df.create_physical_plan().await.map_err(Error::planning)?;
+        let mut scans = Vec::new();
+        plan.apply(|node| {
+            if let Some(scan) = node.downcast_ref::<DvtScanExec>() {
+                scans.push((
+                    RemoteInput {
+                        target: scan.target().to_owned(),
+                        relation: scan.relation().clone(),
+                    },
+                    scan.sql().to_owned(),
+                ));
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })
+        .map_err(Error::planning)?;
+        let order: BTreeMap<&RemoteInput, usize> =
+            query.inputs.iter().enumerate().map(|(i, r)| (r, i)).collect();
+        scans.sort_by_key(|(input, sql)| (order.get(input).copied(), sql.clone()));
+        Ok(scans)
+    }
+
+    async fn context(
+        &self,
+        run_id: &str,
+        query: &FederatedQuery,
+        compute: Compute,
+    ) -> Result<SessionContext> {
+        let state = match compute {
+            Compute::Local => SessionStateBuilder::new()
+                .with_config(SessionConfig::new())
+                .with_default_features()
+                .build(),
+            Compute::BallistaStandalone => {
+                let base = self.ballista_state().await?;
+                let catalogs = Arc::new(MemoryCatalogProviderList::new());
+                let default_catalog = Arc::new(MemoryCatalogProvider::new());
+                default_catalog
+                    .register_schema("public", Arc::new(MemorySchemaProvider::new()))
+                    .map_err(Error::planning)?;
+                catalogs.register_catalog("datafusion".to_owned(), default_catalog);
+                SessionStateBuilder::new_from_existing(base.clone())
+                    .with_catalog_list(catalogs)
+                    .build()
+            }
+        };
+        let ctx = SessionContext::new_with_state(state);
+        self.register_inputs(&ctx, run_id, &query.inputs).await?;
+        Ok(ctx)
+    }
+
+    async fn ballista_state(&self) -> Result<&SessionState> {
+        self.ballista
+            .get_or_try_init(|| async {
+                let config = SessionConfig::new_with_ballista()
+                    .with_ballista_logical_extension_codec(Arc::new(DvtLogicalCodec::new(
+                        Arc::clone(&self.env),
+                    )))
+                    .with_ballista_physical_extension_codec(Arc::new(DvtPhysicalCodec::new(
+                        Arc::clone(&self.env),
+                    )));
+                let state = SessionStateBuilder::new()
+                    .with_config(config)
+                    .with_default_features()
+                    .build();
+                let ctx = SessionContext::standalone_with_state(state)
+                    .await
+                    .map_err(Error::execution)?;
+                Ok(ctx.state())
+            })
+            .await
+    }
+
+    async fn register_inputs(
+        &self,
+        ctx: &SessionContext,
+        run_id: &str,
+        inputs: &[RemoteInput],
+    ) -> Result<()> {
+        let unique: BTreeSet<&RemoteInput> = inputs.iter().collect();
+        for input in unique {
+            let adapter = self.env.registry.adapter(&input.target).await?;
+            let schema = adapter.relation_schema(&input.relation).await?;
+            let spec = InputSpec {
+                target: input.target.clone(),
+                relation: input.relation.clone(),
+                dialect: adapter.dialect(),
+                run_id: run_id.to_owned(),
+            };
+            let provider = DvtTableProvider::new(spec, schema, Arc::clone(&self.env));
+            let catalog = match ctx.catalog(&input.target) {
+                Some(c) => c,
+                None => {
+                    let c: Arc<dyn CatalogProvider> = Arc::new(MemoryCatalogProvider::new());
+                    ctx.register_catalog(input.target.clone(), Arc::clone(&c));
+                    c
+                }
+            };
+            let schema_provider = match catalog.schema(&input.relation.schema) {
+                Some(s) => s,
+                None => {
+                    let s: Arc<dyn SchemaProvider> = Arc::new(MemorySchemaProvider::new());
+                    catalog
+                        .register_schema(&input.relation.schema, Arc::clone(&s))
+                        .map_err(Error::planning)?;
+                    s
+                }
+            };
+            schema_provider
+                .register_table(input.relation.identifier.clone(), Arc::new(provider))
+                .map_err(Error::planning)?;
+        }
+        Ok(())
+    }
+}
+
+/// A load that failed because the query feeding it failed reports the query's error (a
+/// source's `DVT301`, a `DVT303`), not a bulk-load error.
+fn surface_query_error(e: Error) -> Error {
+    match e {
+        Error::BulkLoad {
+            target,
+            relation,
+            source,
+        } => match source.downcast::<datafusion::error::DataFusionError>() {
+            Ok(df) => Error::execution(*df),
+            Err(source) => Error::BulkLoad {
+                target,
+                relation,
+                source,
+            },
+        },
+        other => other,
+    }
+}
+
+/// Collects a stream, mapping errors to DVT errors.
+pub async fn collect_stream(stream: SendableRecordBatchStream) -> Result<Vec<RecordBatch>> {
+    stream.try_collect().await.map_err(Error::execution)
+}

@@ -1,0 +1,64 @@
+//! The staging bucket: federated inputs are extracted into it as Parquet and the engine
+//! computes over the staged files. For now a local folder through `object_store`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use dvt_core::dialect::Relation;
+use object_store::ObjectStore;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+
+use crate::error::{Error, Result};
+
+/// A staging bucket. Files live at
+/// `<root>/<run_id>/<target>.<schema>.<identifier>/part-0.parquet`; a second, differently
+/// filtered extract of the same relation in the same run gets `part-0-<fingerprint>.parquet`
+/// next to it.
+#[derive(Debug, Clone)]
+pub struct Staging {
+    root: PathBuf,
+    store: Arc<dyn ObjectStore>,
+}
+
+impl Staging {
+    /// A bucket in a local folder (created if missing), such as `<project>/.dvt/staging`.
+    pub fn local(root: PathBuf) -> Result<Self> {
+        let location = root.display().to_string();
+        std::fs::create_dir_all(&root).map_err(|e| Error::staging(&location, e))?;
+        let store =
+            LocalFileSystem::new_with_prefix(&root).map_err(|e| Error::staging(&location, e))?;
+        Ok(Staging {
+            root,
+            store: Arc::new(store),
+        })
+    }
+
+    /// The bucket's folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The object store the bucket is reached through.
+    pub fn store(&self) -> Arc<dyn ObjectStore> {
+        Arc::clone(&self.store)
+    }
+
+    /// The folder of one input of one run, relative to the bucket.
+    pub fn input_prefix(run_id: &str, target: &str, relation: &Relation) -> ObjectPath {
+        ObjectPath::from_iter([
+            run_id.to_owned(),
+            format!("{target}.{}.{}", relation.schema, relation.identifier),
+        ])
+    }
+
+    /// Deletes everything a run staged.
+    pub async fn remove_run(&self, run_id: &str) -> Result<()> {
+        let dir = self.root.join(run_id);
+        match tokio::fs::remove_dir_all(&dir).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::staging(dir.display().to_string(), e)),
+        }
+    }
+}

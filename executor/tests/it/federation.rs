@@ -1,0 +1,294 @@
+//! A PostgreSQL × MariaDB join computed by the federation engine, checked against the
+//! same query run inside PostgreSQL alone; then the same through Ballista standalone.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use dvt_core::dialect::Relation;
+use dvt_executor::federation::{Compute, FederatedQuery, FederationEngine, RemoteInput};
+use dvt_executor::registry::TargetRegistry;
+use dvt_executor::staging::Staging;
+
+use crate::common::{mysql_target, pg_target, query_rows, rows, unique_name, with_cleanup};
+
+const ORDERS: &str = "(1, 1, 5.00, 'tiny'), (2, 1, 25.50, 'a'), (3, 2, 99.99, 'b'), \
+    (4, 2, 10.00, 'edge'), (5, 3, 42.00, NULL), (6, 3, 11.11, 'c'), (7, 4, 300.00, 'd'), \
+    (8, 1, 10.01, 'e'), (9, 5, 77.00, 'no customer')";
+const CUSTOMERS: &str = "(1, 'Ada', 'EU'), (2, 'Bob', 'US'), (3, 'Cy', 'EU'), (4, 'Dee', NULL)";
+
+const JOIN_SQL: &str = "select c.name, c.region, count(*) as n, sum(o.amount) as total \
+    from \"pg\".\"{s}\".\"orders\" o join \"maria\".\"{s}\".\"customers\" c on c.id = o.customer_id \
+    where o.amount > 10 group by c.name, c.region order by c.name";
+
+const REFERENCE_SQL: &str = "select c.name, c.region, count(*) as n, sum(o.amount) as total \
+    from \"{s}\".orders o join \"{s}\".customers_copy c on c.id = o.customer_id \
+    where o.amount > 10 group by c.name, c.region order by c.name";
+
+struct Fixture {
+    schema: String,
+    registry: Arc<TargetRegistry>,
+}
+
+async fn fixture() -> Fixture {
+    let schema = unique_name();
+    let registry = Arc::new(TargetRegistry::new(BTreeMap::from([
+        ("pg".to_owned(), pg_target("pg", &schema)),
+        ("maria".to_owned(), mysql_target("maria", &schema)),
+    ])));
+    let pg = registry.adapter("pg").await.expect("pg");
+    let maria = registry.adapter("maria").await.expect("maria");
+    let s = &schema;
+    pg.execute(&format!(
+        "create schema \"{s}\"; \
+         create table \"{s}\".orders (id int primary key, customer_id int, amount numeric(10,2), note text); \
+         insert into \"{s}\".orders values {ORDERS}; \
+         create table \"{s}\".customers_copy (id int primary key, name varchar(50), region varchar(10)); \
+         insert into \"{s}\".customers_copy values {CUSTOMERS};"
+    ))
+    .await
+    .expect("pg fixture");
+    maria
+        .execute(&format!(
+            "create database `{s}`; \
+             create table `{s}`.customers (id int primary key, name varchar(50), region varchar(10)); \
+             insert into `{s}`.customers values {CUSTOMERS};"
+        ))
+        .await
+        .expect("maria fixture");
+    Fixture { schema, registry }
+}
+
+async fn drop_fixture(f: &Fixture) {
+    let pg = f.registry.adapter("pg").await.expect("pg");
+    let maria = f.registry.adapter("maria").await.expect("maria");
+    pg.execute(&format!("drop schema if exists \"{}\" cascade", f.schema))
+        .await
+        .expect("drop pg schema");
+    maria
+        .execute(&format!("drop database if exists `{}`", f.schema))
+        .await
+        .expect("drop maria database");
+}
+
+fn join_query(schema: &str) -> FederatedQuery {
+    FederatedQuery {
+        sql: JOIN_SQL.replace("{s}", schema),
+        inputs: vec![
+            RemoteInput {
+                target: "pg".into(),
+                relation: Relation::new(schema, "orders"),
+            },
+            RemoteInput {
+                target: "maria".into(),
+                relation: Relation::new(schema, "customers"),
+            },
+        ],
+    }
+}
+
+fn parquet_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".parquet"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn federated_join_matches_single_database_result() {
+    let f = fixture().await;
+    let staging_dir = tempfile::tempdir().expect("tempdir");
+    let body = async {
+        let s = &f.schema;
+        let staging = Staging::local(staging_dir.path().join("staging")).expect("staging");
+        let engine = FederationEngine::new(Arc::clone(&f.registry), staging, Compute::Local);
+        let dest = Relation::new(s.as_str(), "federated_result");
+        let loaded = engine
+            .run_into("run-1", &join_query(s), "pg", &dest, &BTreeMap::new())
+            .await
+            .expect("federated run");
+        assert_eq!(loaded, 4);
+
+        let pg = f.registry.adapter("pg").await.expect("pg");
+        let got = query_rows(
+            &pg,
+            &format!("select name, region, n, total::text from \"{s}\".federated_result order by name"),
+        )
+        .await;
+        let reference = query_rows(
+            &pg,
+            &format!("select name, region, n, total::text from ({}) r order by name", REFERENCE_SQL.replace("{s}", s)),
+        )
+        .await;
+        assert_eq!(got, reference);
+        assert_eq!(
+            got,
+            vec![
+                vec!["Ada", "EU", "2", "35.51"],
+                vec!["Bob", "US", "1", "99.99"],
+                vec!["Cy", "EU", "2", "53.11"],
+                vec!["Dee", "NULL", "1", "300.00"],
+            ]
+            .into_iter()
+            .map(|r| r.into_iter().map(str::to_owned).collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+        );
+
+        let run_dir = staging_dir.path().join("staging").join("run-1");
+        for input in [format!("pg.{s}.orders"), format!("maria.{s}.customers")] {
+            let files = parquet_files(&run_dir.join(&input));
+            assert_eq!(files.len(), 1, "{input}: {files:?}");
+            assert!(files[0].starts_with("part-0"), "{files:?}");
+        }
+
+        // `collect` (for `dvt show`) honours the limit.
+        let shown = engine
+            .collect("run-2", &join_query(s), Some(2))
+            .await
+            .expect("collect");
+        assert_eq!(rows(&shown).len(), 2);
+    };
+    with_cleanup(body, drop_fixture(&f)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pushed_sql_carries_filters_and_only_projected_columns() {
+    let f = fixture().await;
+    let staging_dir = tempfile::tempdir().expect("tempdir");
+    let body = async {
+        let s = &f.schema;
+        let staging = Staging::local(staging_dir.path().to_owned()).expect("staging");
+        let engine = FederationEngine::new(Arc::clone(&f.registry), staging, Compute::Local);
+        let query = FederatedQuery {
+            sql: format!(
+                "select o.id, c.name from \"pg\".\"{s}\".\"orders\" o \
+                 join \"maria\".\"{s}\".\"customers\" c on c.id = o.customer_id \
+                 where o.amount > 10 and c.region = 'EU'"
+            ),
+            inputs: join_query(s).inputs,
+        };
+        let pushed = engine.pushed_sql(&query).await.expect("pushed sql");
+        assert_eq!(pushed.len(), 2, "{pushed:?}");
+        let (orders_input, orders_sql) = &pushed[0];
+        assert_eq!(orders_input.target, "pg");
+        assert!(orders_sql.contains("WHERE"), "{orders_sql}");
+        assert!(orders_sql.contains("\"amount\" >"), "{orders_sql}");
+        assert!(orders_sql.contains("\"customer_id\""), "{orders_sql}");
+        assert!(!orders_sql.contains("note"), "{orders_sql}");
+        assert!(!orders_sql.contains('*'), "{orders_sql}");
+        let (customers_input, customers_sql) = &pushed[1];
+        assert_eq!(customers_input.target, "maria");
+        assert!(customers_sql.contains("`region` = 'EU'"), "{customers_sql}");
+        assert!(customers_sql.contains(&format!("FROM `{s}`.`customers`")), "{customers_sql}");
+
+        // The result agrees with the pushed filters.
+        let got = engine.collect("run-p", &query, None).await.expect("collect");
+        let mut got = rows(&got);
+        got.sort();
+        let expected: Vec<Vec<String>> = [["2", "Ada"], ["5", "Cy"], ["6", "Cy"], ["8", "Ada"]]
+            .iter()
+            .map(|r| r.iter().map(|v| (*v).to_owned()).collect())
+            .collect();
+        assert_eq!(got, expected);
+
+        // count(*) over a remote table: no columns projected.
+        let count = FederatedQuery {
+            sql: format!("select count(*) as n from \"pg\".\"{s}\".\"orders\" where amount > 10"),
+            inputs: vec![join_query(s).inputs[0].clone()],
+        };
+        let counted = engine.collect("run-c", &count, None).await.expect("count");
+        assert_eq!(rows(&counted), vec![vec!["7".to_owned()]]);
+    };
+    with_cleanup(body, drop_fixture(&f)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ballista_standalone_matches_local() {
+    let f = fixture().await;
+    let staging_dir = tempfile::tempdir().expect("tempdir");
+    let body = async {
+        let s = &f.schema;
+        let local = FederationEngine::new(
+            Arc::clone(&f.registry),
+            Staging::local(staging_dir.path().join("local")).expect("staging"),
+            Compute::Local,
+        );
+        let ballista = FederationEngine::new(
+            Arc::clone(&f.registry),
+            Staging::local(staging_dir.path().join("ballista")).expect("staging"),
+            Compute::BallistaStandalone,
+        );
+        let expected = rows(&local.collect("run-l", &join_query(s), None).await.expect("local"));
+        assert_eq!(expected.len(), 4);
+        let got = rows(
+            &ballista
+                .collect("run-b", &join_query(s), None)
+                .await
+                .expect("ballista"),
+        );
+        assert_eq!(got, expected);
+        // A second query reuses the cached standalone cluster.
+        let again = rows(
+            &ballista
+                .collect("run-b2", &join_query(s), None)
+                .await
+                .expect("ballista again"),
+        );
+        assert_eq!(again, expected);
+        // And loads through the destination's bulk path.
+        let dest = Relation::new(s.as_str(), "from_ballista");
+        let loaded = ballista
+            .run_into("run-b3", &join_query(s), "maria", &dest, &BTreeMap::new())
+            .await
+            .expect("ballista run_into");
+        assert_eq!(loaded, 4);
+    };
+    with_cleanup(body, drop_fixture(&f)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failing_source_reports_the_source_error() {
+    let f = fixture().await;
+    let staging_dir = tempfile::tempdir().expect("tempdir");
+    let body = async {
+        let s = &f.schema;
+        let engine = FederationEngine::new(
+            Arc::clone(&f.registry),
+            Staging::local(staging_dir.path().to_owned()).expect("staging"),
+            Compute::Local,
+        );
+        let missing = FederatedQuery {
+            sql: format!("select * from \"pg\".\"{s}\".\"nope\""),
+            inputs: vec![RemoteInput {
+                target: "pg".into(),
+                relation: Relation::new(s.as_str(), "nope"),
+            }],
+        };
+        let err = engine.collect("run-x", &missing, None).await.expect_err("missing table");
+        assert_eq!(err.code(), "DVT301", "{err}");
+        assert!(err.to_string().contains("nope"), "{err}");
+
+        let unknown = FederatedQuery {
+            sql: "select 1".into(),
+            inputs: vec![RemoteInput {
+                target: "nowhere".into(),
+                relation: Relation::new("a", "b"),
+            }],
+        };
+        let err = engine.collect("run-y", &unknown, None).await.expect_err("unknown target");
+        assert_eq!(err.code(), "DVT300", "{err}");
+
+        let bad_sql = FederatedQuery {
+            sql: format!("select no_such_column from \"pg\".\"{s}\".\"orders\""),
+            inputs: join_query(s).inputs,
+        };
+        let err = engine.collect("run-z", &bad_sql, None).await.expect_err("bad sql");
+        assert_eq!(err.code(), "DVT302", "{err}");
+    };
+    with_cleanup(body, drop_fixture(&f)).await;
+}
