@@ -9,17 +9,44 @@ use crate::printer;
 /// The demo project's files, embedded from `examples/demo` so `dvt init` and the
 /// committed example can never drift apart.
 const FILES: &[(&str, &str)] = &[
-    ("dbt_project.yml", include_str!("../../examples/demo/dbt_project.yml")),
-    ("profiles.yml", include_str!("../../examples/demo/profiles.yml")),
+    (
+        "dbt_project.yml",
+        include_str!("../../examples/demo/dbt_project.yml"),
+    ),
+    (
+        "profiles.yml",
+        include_str!("../../examples/demo/profiles.yml"),
+    ),
     (".gitignore", include_str!("../../examples/demo/.gitignore")),
     ("README.md", include_str!("../../examples/demo/README.md")),
-    ("seeds/customers.csv", include_str!("../../examples/demo/seeds/customers.csv")),
-    ("seeds/orders.csv", include_str!("../../examples/demo/seeds/orders.csv")),
-    ("macros/money.sql", include_str!("../../examples/demo/macros/money.sql")),
-    ("models/schema.yml", include_str!("../../examples/demo/models/schema.yml")),
-    ("models/staging/stg_orders.sql", include_str!("../../examples/demo/models/staging/stg_orders.sql")),
-    ("models/marts/customer_revenue.sql", include_str!("../../examples/demo/models/marts/customer_revenue.sql")),
-    ("models/marts/revenue_by_country.sql", include_str!("../../examples/demo/models/marts/revenue_by_country.sql")),
+    (
+        "seeds/customers.csv",
+        include_str!("../../examples/demo/seeds/customers.csv"),
+    ),
+    (
+        "seeds/orders.csv",
+        include_str!("../../examples/demo/seeds/orders.csv"),
+    ),
+    (
+        "macros/money.sql",
+        include_str!("../../examples/demo/macros/money.sql"),
+    ),
+    (
+        "models/schema.yml",
+        include_str!("../../examples/demo/models/schema.yml"),
+    ),
+    (
+        "models/staging/stg_orders.sql",
+        include_str!("../../examples/demo/models/staging/stg_orders.sql"),
+    ),
+    (
+        "models/marts/customer_revenue.sql",
+        include_str!("../../examples/demo/models/marts/customer_revenue.sql"),
+    ),
+    (
+        "models/marts/revenue_by_country.sql",
+        include_str!("../../examples/demo/models/marts/revenue_by_country.sql"),
+    ),
 ];
 
 pub(crate) fn init(name: &str) -> Result<()> {
@@ -30,7 +57,9 @@ pub(crate) fn init(name: &str) -> Result<()> {
         bail!(dvt_core::error::Error::InvalidConfig {
             location: dvt_core::error::Location::file("dvt init"),
             key: "name".into(),
-            message: format!("`{name}` is not a valid project name: use letters, digits and `_`, not starting with a digit"),
+            message: format!(
+                "`{name}` is not a valid project name: use letters, digits and `_`, not starting with a digit"
+            ),
         });
     }
     let root = Path::new(name);
@@ -44,16 +73,20 @@ pub(crate) fn init(name: &str) -> Result<()> {
     for (rel, text) in FILES {
         let path = root.join(rel);
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create `{}`", dir.display()))?;
         }
         let text = if *rel == "dbt_project.yml" || *rel == "profiles.yml" {
             rename_project(text, name)
         } else {
             text.replace("ref('demo',", &format!("ref('{name}',"))
         };
-        std::fs::write(&path, text).with_context(|| format!("cannot write `{}`", path.display()))?;
+        std::fs::write(&path, text)
+            .with_context(|| format!("cannot write `{}`", path.display()))?;
     }
-    printer::out(&format!("Created project `{name}` (two SQLite targets: `warehouse` and `crm`)."));
+    printer::out(&format!(
+        "Created project `{name}` (two SQLite targets: `warehouse` and `crm`)."
+    ));
     printer::out(&format!("Next: cd {name} && dvt build"));
     Ok(())
 }

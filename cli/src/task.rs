@@ -44,7 +44,9 @@ pub(crate) async fn dispatch(cli: crate::Cli) -> Result<ExitCode> {
                 count(&m, ResourceType::Seed),
                 m.sources.len(),
                 m.macros.len(),
-                m.path(Path::new(&m.project.target_path)).join("manifest.json").display()
+                m.path(Path::new(&m.project.target_path))
+                    .join("manifest.json")
+                    .display()
             ));
             Ok(ExitCode::SUCCESS)
         }
@@ -112,7 +114,8 @@ fn target_dir(m: &Manifest) -> PathBuf {
 
 fn write_json(path: &Path, value: &Json) -> Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create `{}`", dir.display()))?;
     }
     let text = serde_json::to_string_pretty(value)?;
     // Write then rename, so a reader never sees half an artifact.
@@ -136,9 +139,11 @@ fn write_compiled(m: &Manifest, id: &str, sql: &str) -> Result<()> {
         .join(&m.project.name)
         .join(&node.original_file_path);
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create `{}`", dir.display()))?;
     }
-    std::fs::write(&path, format!("{sql}\n")).with_context(|| format!("cannot write `{}`", path.display()))?;
+    std::fs::write(&path, format!("{sql}\n"))
+        .with_context(|| format!("cannot write `{}`", path.display()))?;
     Ok(())
 }
 
@@ -147,7 +152,9 @@ fn path_label(m: &Manifest, id: &str) -> String {
     match (n.resource_type, n.path) {
         (ResourceType::Seed, _) => "seed".into(),
         (_, ExecPath::Federated) => "federated".into(),
-        (_, ExecPath::Pushdown) if n.target != m.default_target => "pushdown (non-default target)".into(),
+        (_, ExecPath::Pushdown) if n.target != m.default_target => {
+            "pushdown (non-default target)".into()
+        }
         (_, ExecPath::Pushdown) => "pushdown".into(),
     }
 }
@@ -205,7 +212,11 @@ fn registry(m: &Manifest) -> Arc<TargetRegistry> {
 
 fn engine(m: &Manifest, registry: &Arc<TargetRegistry>) -> Result<FederationEngine> {
     let staging = Staging::local(m.path(Path::new(".dvt/staging")))?;
-    Ok(FederationEngine::new(Arc::clone(registry), staging, Compute::Local))
+    Ok(FederationEngine::new(
+        Arc::clone(registry),
+        staging,
+        Compute::Local,
+    ))
 }
 
 fn federated_query(c: &dvt_core::manifest::CompiledNode) -> FederatedQuery {
@@ -224,8 +235,16 @@ fn federated_query(c: &dvt_core::manifest::CompiledNode) -> FederatedQuery {
 
 async fn debug(common: &Common) -> Result<ExitCode> {
     let m = load(common)?;
-    printer::out(&format!("project: {} ({})", m.project.name, m.project.root.join(&m.project.file).display()));
-    printer::out(&format!("profile: {} ({})", m.profile.name, m.profile.file.display()));
+    printer::out(&format!(
+        "project: {} ({})",
+        m.project.name,
+        m.project.root.join(&m.project.file).display()
+    ));
+    printer::out(&format!(
+        "profile: {} ({})",
+        m.profile.name,
+        m.profile.file.display()
+    ));
     printer::out(&format!("default target: {}", m.default_target));
     let reg = registry(&m);
     let mut failed = false;
@@ -235,11 +254,19 @@ async fn debug(common: &Common) -> Result<ExitCode> {
             Ok(v) => printer::out(&format!("[OK]   {name} ({}): {v}", t.adapter_type().name())),
             Err(e) => {
                 failed = true;
-                printer::out(&format!("[FAIL] {name} ({}): {} {e}", t.adapter_type().name(), e.code()));
+                printer::out(&format!(
+                    "[FAIL] {name} ({}): {} {e}",
+                    t.adapter_type().name(),
+                    e.code()
+                ));
             }
         }
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn sync(common: &Common) -> Result<ExitCode> {
@@ -248,10 +275,16 @@ async fn sync(common: &Common) -> Result<ExitCode> {
     let mut failed = false;
     let mut schemas: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for n in m.nodes.values() {
-        schemas.entry(n.target.clone()).or_default().insert(n.relation.schema.clone());
+        schemas
+            .entry(n.target.clone())
+            .or_default()
+            .insert(n.relation.schema.clone());
     }
     for (name, t) in &m.profile.outputs {
-        schemas.entry(name.clone()).or_default().insert(t.schema.clone());
+        schemas
+            .entry(name.clone())
+            .or_default()
+            .insert(t.schema.clone());
     }
     for (name, wanted) in &schemas {
         let adapter = match reg.adapter(name).await {
@@ -286,16 +319,31 @@ async fn sync(common: &Common) -> Result<ExitCode> {
         .and_then(|_| std::fs::write(&probe, b"ok"))
         .and_then(|_| std::fs::remove_file(&probe));
     match res {
-        Ok(()) => printer::out(&format!("[OK]   staging bucket {} writable", staging_root.display())),
+        Ok(()) => printer::out(&format!(
+            "[OK]   staging bucket {} writable",
+            staging_root.display()
+        )),
         Err(e) => {
             failed = true;
-            printer::out(&format!("[FAIL] staging bucket {}: {e}", staging_root.display()));
+            printer::out(&format!(
+                "[FAIL] staging bucket {}: {e}",
+                staging_root.display()
+            ));
         }
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
-async fn show(common: &Common, sel: &Selection, inline: Option<&str>, limit: usize) -> Result<ExitCode> {
+async fn show(
+    common: &Common,
+    sel: &Selection,
+    inline: Option<&str>,
+    limit: usize,
+) -> Result<ExitCode> {
     let mut m = load(common)?;
     let id = match inline {
         Some(sql) => m.add_inline(sql)?,
@@ -318,26 +366,39 @@ async fn show(common: &Common, sel: &Selection, inline: Option<&str>, limit: usi
     let node = &m.nodes[&id];
     let batches = if node.resource_type == ResourceType::Seed {
         let adapter = reg.adapter(&node.target).await?;
-        let sql = format!("select * from {} limit {limit}", adapter.dialect().render(&node.relation));
+        let sql = format!(
+            "select * from {} limit {limit}",
+            adapter.dialect().render(&node.relation)
+        );
         collect(adapter.query(&sql).await?).await?
     } else {
         let c = m.compile(&id)?;
         match node.path {
             ExecPath::Pushdown => {
                 let adapter = reg.adapter(&node.target).await?;
-                let sql = format!("select * from ({}) as dvt_show limit {limit}", c.sql.trim_end_matches(';'));
+                let sql = format!(
+                    "select * from ({}) as dvt_show limit {limit}",
+                    c.sql.trim_end_matches(';')
+                );
                 collect(adapter.query(&sql).await?).await?
             }
             ExecPath::Federated => {
                 let run_id = format!("show-{}", invocation_id());
                 let eng = engine(&m, &reg)?;
-                let out = eng.collect(&run_id, &federated_query(&c), Some(limit)).await;
+                let out = eng
+                    .collect(&run_id, &federated_query(&c), Some(limit))
+                    .await;
                 let _ = eng.environment().staging.remove_run(&run_id).await;
                 out?
             }
         }
     };
-    printer::out(&format!("Previewing {} ({}, target {}):", node.name, path_label(&m, &id), node.target));
+    printer::out(&format!(
+        "Previewing {} ({}, target {}):",
+        node.name,
+        path_label(&m, &id),
+        node.target
+    ));
     let table = arrow::util::pretty::pretty_format_batches(&batches)?;
     printer::out(&table.to_string());
     Ok(ExitCode::SUCCESS)
@@ -391,7 +452,10 @@ async fn build(common: &Common, sel: &Selection, exec: &Execution, kind: Kind) -
         engine,
         run_id: invocation.clone(),
     });
-    printer::log(&format!("Running with dvt={} threads={threads}", env!("CARGO_PKG_VERSION")));
+    printer::log(&format!(
+        "Running with dvt={} threads={threads}",
+        env!("CARGO_PKG_VERSION")
+    ));
     printer::log(&format!("Found {total} nodes to build"));
     printer::out("");
 
@@ -399,7 +463,8 @@ async fn build(common: &Common, sel: &Selection, exec: &Execution, kind: Kind) -
     let mut failed_or_skipped: BTreeSet<String> = BTreeSet::new();
     let mut done: BTreeSet<String> = BTreeSet::new();
     let mut pending: Vec<String> = order.clone();
-    let mut running: JoinSet<(String, usize, String, Instant, String, Result<NodeOutcome>)> = JoinSet::new();
+    let mut running: JoinSet<(String, usize, String, Instant, String, Result<NodeOutcome>)> =
+        JoinSet::new();
     let mut next_index = 0usize;
     let mut stop = false;
     let mut thread_slots: Vec<bool> = vec![false; threads];
@@ -418,7 +483,11 @@ async fn build(common: &Common, sel: &Selection, exec: &Execution, kind: Kind) -
                 next_index += 1;
                 let n = &ctx.manifest.nodes[&id];
                 printer::log(&printer::dots(
-                    &format!("{next_index} of {total} SKIP {} {}", n.resource_type.as_str(), n.name),
+                    &format!(
+                        "{next_index} of {total} SKIP {} {}",
+                        n.resource_type.as_str(),
+                        n.name
+                    ),
                     "[SKIP]",
                 ));
                 failed_or_skipped.insert(id.clone());
@@ -464,7 +533,10 @@ async fn build(common: &Common, sel: &Selection, exec: &Execution, kind: Kind) -
             break;
         };
         let (id, index, thread, t0, start, res) = joined.context("a node task panicked")?;
-        if let Some(slot) = thread.strip_prefix("Thread-").and_then(|s| s.parse::<usize>().ok()) {
+        if let Some(slot) = thread
+            .strip_prefix("Thread-")
+            .and_then(|s| s.parse::<usize>().ok())
+        {
             thread_slots[slot - 1] = false;
         }
         let secs = t0.elapsed().as_secs_f64();
@@ -531,7 +603,11 @@ async fn build(common: &Common, sel: &Selection, exec: &Execution, kind: Kind) -
         &run_results_json(&ordered, elapsed, args, &invocation, &now()),
     )?;
     let count_of = |s: RunStatus| ordered.iter().filter(|r| r.status == s).count();
-    let (pass, error, skip) = (count_of(RunStatus::Success), count_of(RunStatus::Error), count_of(RunStatus::Skipped));
+    let (pass, error, skip) = (
+        count_of(RunStatus::Success),
+        count_of(RunStatus::Error),
+        count_of(RunStatus::Skipped),
+    );
     printer::out("");
     printer::log(&format!("Finished running {total} nodes in {elapsed:.2}s."));
     if error > 0 {
@@ -549,15 +625,30 @@ async fn build(common: &Common, sel: &Selection, exec: &Execution, kind: Kind) -
             if let Some(msg) = &r.message
                 && let Some((code, text)) = msg.split_once(": ")
             {
-                printer::error(code, &format!("{} `{}`: {text}", n.resource_type.as_str(), n.name));
+                printer::error(
+                    code,
+                    &format!("{} `{}`: {text}", n.resource_type.as_str(), n.name),
+                );
             }
         }
     } else {
-        let _ = ctx.engine.environment().staging.remove_run(&ctx.run_id).await;
+        let _ = ctx
+            .engine
+            .environment()
+            .staging
+            .remove_run(&ctx.run_id)
+            .await;
     }
     printer::out("");
-    printer::log(&format!("Done. PASS={pass} WARN={} ERROR={error} SKIP={skip} TOTAL={total}", ctx.manifest.warnings.len()));
-    Ok(if error > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    printer::log(&format!(
+        "Done. PASS={pass} WARN={} ERROR={error} SKIP={skip} TOTAL={total}",
+        ctx.manifest.warnings.len()
+    ));
+    Ok(if error > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn describe(m: Materialization) -> &'static str {
@@ -630,7 +721,13 @@ async fn run_node(ctx: &Ctx, id: &str) -> Result<NodeOutcome> {
                 (ExecPath::Pushdown, _) => adapter.replace_table_as(&n.relation, &c.sql).await?,
                 (ExecPath::Federated, _) => Some(
                     ctx.engine
-                        .run_into(&ctx.run_id, &federated_query(&c), &n.target, &n.relation, &BTreeMap::new())
+                        .run_into(
+                            &ctx.run_id,
+                            &federated_query(&c),
+                            &n.target,
+                            &n.relation,
+                            &BTreeMap::new(),
+                        )
                         .await?,
                 ),
             };

@@ -84,14 +84,15 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
             (id.clone(), json!({"unique_id": id, "name": name, "original_file_path": file, "dvt": {"line": line}}))
         })
         .collect();
-    let map = |edges: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>| -> Json {
-        Json::Object(
-            edges
-                .iter()
-                .map(|(k, v)| (k.clone(), json!(v.iter().collect::<Vec<_>>())))
-                .collect(),
-        )
-    };
+    let map =
+        |edges: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>| -> Json {
+            Json::Object(
+                edges
+                    .iter()
+                    .map(|(k, v)| (k.clone(), json!(v.iter().collect::<Vec<_>>())))
+                    .collect(),
+            )
+        };
     let mut meta = metadata(MANIFEST_SCHEMA, invocation_id, generated_at);
     meta["project_name"] = json!(m.project.name);
     meta["adapter_type"] = json!(m.target(&m.default_target).adapter_type().name());

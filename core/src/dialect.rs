@@ -100,7 +100,10 @@ mod tests {
     #[test]
     fn quotes_per_dialect_and_escapes_quotes() {
         let r = Relation::new("an\"alytics", "my`table");
-        assert_eq!(Dialect::Postgres.render(&r), "\"an\"\"alytics\".\"my`table\"");
+        assert_eq!(
+            Dialect::Postgres.render(&r),
+            "\"an\"\"alytics\".\"my`table\""
+        );
         assert_eq!(Dialect::Mysql.render(&r), "`an\"alytics`.`my``table`");
         assert_eq!(Dialect::Sqlite.quote("x"), "\"x\"");
     }

@@ -120,7 +120,9 @@ pub enum Error {
         name: String,
     },
     /// `source()` names a source table that does not exist.
-    #[error("{location}: `source('{source_name}', '{table}')` in `{node}` names no declared source table")]
+    #[error(
+        "{location}: `source('{source_name}', '{table}')` in `{node}` names no declared source table"
+    )]
     UnknownSource {
         /// Where the call is.
         location: Location,
@@ -170,7 +172,9 @@ pub enum Error {
         message: String,
     },
     /// `type:` of a profile output is not supported.
-    #[error("{location}: output `{output}` has unsupported type `{adapter}`; supported: postgres, mysql, sqlite")]
+    #[error(
+        "{location}: output `{output}` has unsupported type `{adapter}`; supported: postgres, mysql, sqlite"
+    )]
     UnsupportedAdapter {
         /// The profiles file.
         location: Location,
@@ -202,7 +206,9 @@ pub enum Error {
         message: String,
     },
     /// A seed CSV row has a different number of fields than the header.
-    #[error("{location}: ragged CSV row: expected {expected} fields as in the header, found {found}")]
+    #[error(
+        "{location}: ragged CSV row: expected {expected} fields as in the header, found {found}"
+    )]
     RaggedCsv {
         /// File, line and column of the row.
         location: Location,

@@ -118,12 +118,20 @@ impl Graph {
                 }
             }
         }
-        debug_assert_eq!(out.len(), subset.len(), "topo_order called on a cyclic graph");
+        debug_assert_eq!(
+            out.len(),
+            subset.len(),
+            "topo_order called on a cyclic graph"
+        );
         out
     }
 }
 
-fn walk(edges: &BTreeMap<String, BTreeSet<String>>, id: &str, depth: Option<usize>) -> BTreeSet<String> {
+fn walk(
+    edges: &BTreeMap<String, BTreeSet<String>>,
+    id: &str,
+    depth: Option<usize>,
+) -> BTreeSet<String> {
     let mut seen = BTreeSet::new();
     let mut frontier = vec![id.to_owned()];
     let mut level = 0;

@@ -202,7 +202,9 @@ impl JinjaEnv {
         let v = Arc::clone(&vars);
         env.add_function(
             "var",
-            move |name: String, default: Option<Value>| -> std::result::Result<Value, minijinja::Error> {
+            move |name: String,
+                  default: Option<Value>|
+                  -> std::result::Result<Value, minijinja::Error> {
                 match v.get(&name) {
                     Some(j) => Ok(to_value(j)),
                     None => default.ok_or_else(|| {
@@ -278,11 +280,15 @@ fn base_env(allow_secret_env: bool) -> Environment<'static> {
     env.set_recursion_limit(200);
     env.add_function(
         "env_var",
-        move |name: String, default: Option<String>| -> std::result::Result<String, minijinja::Error> {
+        move |name: String,
+              default: Option<String>|
+              -> std::result::Result<String, minijinja::Error> {
             if !allow_secret_env && SECRET_ENV_PREFIXES.iter().any(|p| name.starts_with(p)) {
                 return Err(minijinja::Error::new(
                     ErrorKind::InvalidOperation,
-                    format!("secret environment variable `{name}` may only be used in profiles.yml"),
+                    format!(
+                        "secret environment variable `{name}` may only be used in profiles.yml"
+                    ),
                 ));
             }
             match std::env::var(&name) {
@@ -301,10 +307,16 @@ fn base_env(allow_secret_env: bool) -> Environment<'static> {
     env.add_global("config", Value::from_object(ConfigFn));
     env.add_function("is_incremental", |_: Rest<Value>| false);
     env.add_function("log", log_fn);
-    env.add_function("return", |v: Option<Value>| -> std::result::Result<String, minijinja::Error> {
-        RETURN_SLOT.with(|s| *s.borrow_mut() = Some(v.unwrap_or(Value::UNDEFINED)));
-        Err(minijinja::Error::new(ErrorKind::InvalidOperation, "return() called"))
-    });
+    env.add_function(
+        "return",
+        |v: Option<Value>| -> std::result::Result<String, minijinja::Error> {
+            RETURN_SLOT.with(|s| *s.borrow_mut() = Some(v.unwrap_or(Value::UNDEFINED)));
+            Err(minijinja::Error::new(
+                ErrorKind::InvalidOperation,
+                "return() called",
+            ))
+        },
+    );
     env
 }
 
@@ -338,7 +350,10 @@ fn jinja_error(e: &minijinja::Error, fallback: &Path) -> Error {
         line: e.line(),
         column: None,
     };
-    let detail = e.detail().map(str::to_owned).unwrap_or_else(|| e.kind().to_string());
+    let detail = e
+        .detail()
+        .map(str::to_owned)
+        .unwrap_or_else(|| e.kind().to_string());
     if let Some(name) = detail.strip_prefix(MISSING_ENV_PREFIX) {
         return Error::EnvVarMissing {
             location,
@@ -398,7 +413,11 @@ fn ref_fn(state: &State, args: Rest<String>) -> std::result::Result<Value, minij
     }
 }
 
-fn source_fn(state: &State, source: String, table: String) -> std::result::Result<Value, minijinja::Error> {
+fn source_fn(
+    state: &State,
+    source: String,
+    table: String,
+) -> std::result::Result<Value, minijinja::Error> {
     let node = node(state)?;
     match node.phase {
         Phase::Parse => {
@@ -423,7 +442,11 @@ fn source_fn(state: &State, source: String, table: String) -> std::result::Resul
     }
 }
 
-fn log_fn(state: &State, msg: Value, _info: Option<Value>) -> std::result::Result<String, minijinja::Error> {
+fn log_fn(
+    state: &State,
+    msg: Value,
+    _info: Option<Value>,
+) -> std::result::Result<String, minijinja::Error> {
     let node = node(state)?;
     if node.phase == Phase::Compile {
         node.record().logs.push(msg.to_string());
@@ -436,7 +459,11 @@ fn log_fn(state: &State, msg: Value, _info: Option<Value>) -> std::result::Resul
 struct ConfigFn;
 
 impl Object for ConfigFn {
-    fn call(self: &Arc<Self>, state: &mut State<'_, '_>, args: &[Value]) -> std::result::Result<Value, minijinja::Error> {
+    fn call(
+        self: &Arc<Self>,
+        state: &mut State<'_, '_>,
+        args: &[Value],
+    ) -> std::result::Result<Value, minijinja::Error> {
         let node = node(state)?;
         let (_, kwargs): (&[Value], Kwargs) = minijinja::value::from_args(args)?;
         if node.phase == Phase::Parse {
@@ -444,7 +471,10 @@ impl Object for ConfigFn {
             for key in kwargs.args() {
                 let v: Value = kwargs.get(key)?;
                 let j = serde_json::to_value(&v).map_err(|e| {
-                    minijinja::Error::new(ErrorKind::BadSerialization, format!("config `{key}`: {e}"))
+                    minijinja::Error::new(
+                        ErrorKind::BadSerialization,
+                        format!("config `{key}`: {e}"),
+                    )
                 })?;
                 crate::project::merge_config(&mut rec.config, key, j);
             }
@@ -489,7 +519,11 @@ struct MacroFn {
 }
 
 impl Object for MacroFn {
-    fn call(self: &Arc<Self>, state: &mut State<'_, '_>, args: &[Value]) -> std::result::Result<Value, minijinja::Error> {
+    fn call(
+        self: &Arc<Self>,
+        state: &mut State<'_, '_>,
+        args: &[Value],
+    ) -> std::result::Result<Value, minijinja::Error> {
         let mut ctx = BTreeMap::new();
         for key in [NODE_KEY, "this", "target", "model", "execute"] {
             if let Some(v) = state.lookup(key) {
@@ -525,16 +559,23 @@ fn split_macros(text: &str) -> Vec<SplitMacro> {
     let mut pos = 0;
     while let Some(off) = text[pos..].find("{%") {
         let tag_start = pos + off;
-        let Some(end_off) = text[tag_start..].find("%}") else { break };
+        let Some(end_off) = text[tag_start..].find("%}") else {
+            break;
+        };
         let tag_end = tag_start + end_off + 2;
-        let inner = text[tag_start + 2..tag_end - 2].trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace());
+        let inner = text[tag_start + 2..tag_end - 2]
+            .trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace());
         let mut words = inner.split_whitespace();
         match words.next() {
             Some("macro") => {
                 if depth == 0 {
                     start = Some(tag_start);
                     let rest = inner["macro".len()..].trim_start();
-                    name = rest.split(|c: char| c == '(' || c.is_whitespace()).next().unwrap_or("").to_owned();
+                    name = rest
+                        .split(|c: char| c == '(' || c.is_whitespace())
+                        .next()
+                        .unwrap_or("")
+                        .to_owned();
                 }
                 depth += 1;
             }
@@ -564,7 +605,12 @@ fn split_macros(text: &str) -> Vec<SplitMacro> {
 mod tests {
     use super::*;
 
-    fn render(env: &mut JinjaEnv, sql: &str, phase: Phase, relations: CompileRelations) -> Result<(String, Recorded)> {
+    fn render(
+        env: &mut JinjaEnv,
+        sql: &str,
+        phase: Phase,
+        relations: CompileRelations,
+    ) -> Result<(String, Recorded)> {
         let file = PathBuf::from("models/m.sql");
         env.add_node_template(&file, sql)?;
         env.render(RenderInput {
@@ -609,7 +655,13 @@ mod tests {
             sql,
             "select (amount * 100), 8, 3, dflt from __dvt_ref__orders join __dvt_ref__shop.items -- \"s\".\"m\" dev False"
         );
-        assert_eq!(rec.refs, vec![RefCall { package: None, name: "orders".into() }]);
+        assert_eq!(
+            rec.refs,
+            vec![RefCall {
+                package: None,
+                name: "orders".into()
+            }]
+        );
         assert_eq!(rec.sources, vec![("shop".into(), "items".into())]);
         assert_eq!(rec.config["materialized"], "table");
     }
@@ -617,7 +669,13 @@ mod tests {
     #[test]
     fn syntax_errors_name_file_and_line() {
         let mut env = JinjaEnv::new(&[], Map::new()).unwrap();
-        let err = render(&mut env, "select 1\nfrom x\n{% if %}", Phase::Parse, CompileRelations::default()).unwrap_err();
+        let err = render(
+            &mut env,
+            "select 1\nfrom x\n{% if %}",
+            Phase::Parse,
+            CompileRelations::default(),
+        )
+        .unwrap_err();
         assert_eq!(err.code(), "DVT109");
         assert!(err.to_string().starts_with("models/m.sql:3"), "{err}");
     }
@@ -629,7 +687,13 @@ mod tests {
             "\n\n{% macro boom() %}\n{{ ref() }}\n{% endmacro %}".to_owned(),
         )];
         let mut env = JinjaEnv::new(&macros, Map::new()).unwrap();
-        let err = render(&mut env, "select {{ boom() }}", Phase::Parse, CompileRelations::default()).unwrap_err();
+        let err = render(
+            &mut env,
+            "select {{ boom() }}",
+            Phase::Parse,
+            CompileRelations::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().starts_with("macros/bad.sql:4"), "{err}");
     }
 }

@@ -262,19 +262,36 @@ impl Manifest {
         let mut seed_props: BTreeMap<String, Props> = BTreeMap::new();
         let mut sources: BTreeMap<String, SourceTable> = BTreeMap::new();
         let mut source_connections: BTreeMap<String, (String, PathBuf)> = BTreeMap::new();
-        let yaml_dirs: Vec<&String> = project.model_paths.iter().chain(&project.seed_paths).collect();
+        let yaml_dirs: Vec<&String> = project
+            .model_paths
+            .iter()
+            .chain(&project.seed_paths)
+            .collect();
         for dir in yaml_dirs {
             for file in walk(&root, dir, &["yml", "yaml"])? {
                 let text = read_to_string(&root.join(&file))?;
-                let props: PropertyFile = match serde_yaml_ng::from_str::<Option<PropertyFile>>(&text) {
-                    Ok(p) => p.unwrap_or_default(),
-                    Err(e) => return Err(yaml_error(&file, &e)),
-                };
+                let props: PropertyFile =
+                    match serde_yaml_ng::from_str::<Option<PropertyFile>>(&text) {
+                        Ok(p) => p.unwrap_or_default(),
+                        Err(e) => return Err(yaml_error(&file, &e)),
+                    };
                 for m in props.models {
-                    model_props.insert(m.name.clone(), Props { node: m, file: file.clone() });
+                    model_props.insert(
+                        m.name.clone(),
+                        Props {
+                            node: m,
+                            file: file.clone(),
+                        },
+                    );
                 }
                 for s in props.seeds {
-                    seed_props.insert(s.name.clone(), Props { node: s, file: file.clone() });
+                    seed_props.insert(
+                        s.name.clone(),
+                        Props {
+                            node: s,
+                            file: file.clone(),
+                        },
+                    );
                 }
                 for src in props.sources {
                     let loc = Location::line(&file, line_of(&text, &format!("name: {}", src.name)));
@@ -322,12 +339,18 @@ impl Manifest {
                                 relation: Relation {
                                     database: src.database.clone(),
                                     schema: schema.clone(),
-                                    identifier: t.identifier.clone().unwrap_or_else(|| t.name.clone()),
+                                    identifier: t
+                                        .identifier
+                                        .clone()
+                                        .unwrap_or_else(|| t.name.clone()),
                                 },
                                 name: t.name,
                                 connection: connection.clone(),
                                 original_file_path: file.clone(),
-                                description: t.description.or(src.description.clone()).unwrap_or_default(),
+                                description: t
+                                    .description
+                                    .or(src.description.clone())
+                                    .unwrap_or_default(),
                             },
                         );
                     }
@@ -511,9 +534,14 @@ impl Manifest {
             }
         };
         for dep in &node.depends_on {
-            let Some((dep_target, rel)) = self.relation_of(dep) else { continue };
+            let Some((dep_target, rel)) = self.relation_of(dep) else {
+                continue;
+            };
             let jr = JinjaRelation {
-                database: rel.database.clone().unwrap_or_else(|| self.target(dep_target).database()),
+                database: rel
+                    .database
+                    .clone()
+                    .unwrap_or_else(|| self.target(dep_target).database()),
                 schema: rel.schema.clone(),
                 identifier: rel.identifier.clone(),
                 rendered: render(dep_target, rel),
@@ -524,7 +552,9 @@ impl Manifest {
             if let Some(n) = self.nodes.get(dep) {
                 relations.refs.insert(n.name.clone(), jr);
             } else if let Some(s) = self.sources.get(dep) {
-                relations.sources.insert((s.source_name.clone(), s.name.clone()), jr);
+                relations
+                    .sources
+                    .insert((s.source_name.clone(), s.name.clone()), jr);
             }
         }
         let this = JinjaRelation {
@@ -567,10 +597,7 @@ impl Manifest {
         m.insert("type".into(), Json::from(t.adapter_type().name()));
         m.insert("database".into(), Json::from(t.database()));
         m.insert("profile_name".into(), Json::from(self.profile.name.clone()));
-        m.insert(
-            "threads".into(),
-            Json::from(t.threads.unwrap_or(1)),
-        );
+        m.insert("threads".into(), Json::from(t.threads.unwrap_or(1)));
         Json::Object(m)
     }
 
@@ -609,9 +636,13 @@ impl Manifest {
             recorded.refs,
             recorded.sources,
         );
-        node.config.insert("materialized".into(), Json::from("table"));
-        let by_name: BTreeMap<String, String> =
-            self.nodes.values().map(|n| (n.name.clone(), n.unique_id.clone())).collect();
+        node.config
+            .insert("materialized".into(), Json::from("table"));
+        let by_name: BTreeMap<String, String> = self
+            .nodes
+            .values()
+            .map(|n| (n.name.clone(), n.unique_id.clone()))
+            .collect();
         let source_ids: BTreeMap<(String, String), String> = self
             .sources
             .values()
@@ -640,7 +671,10 @@ fn resolve_deps(
     for r in &node.refs {
         let Some(id) = by_name.get(&r.name) else {
             return Err(Error::UnknownRef {
-                location: Location::line(&node.original_file_path, call_line(&node.raw_code, "ref", &r.name)),
+                location: Location::line(
+                    &node.original_file_path,
+                    call_line(&node.raw_code, "ref", &r.name),
+                ),
                 node: node.unique_id.clone(),
                 name: r.name.clone(),
             });
@@ -650,7 +684,10 @@ fn resolve_deps(
     for (s, t) in &node.sources {
         let Some(id) = source_ids.get(&(s.clone(), t.clone())) else {
             return Err(Error::UnknownSource {
-                location: Location::line(&node.original_file_path, call_line(&node.raw_code, "source", t)),
+                location: Location::line(
+                    &node.original_file_path,
+                    call_line(&node.raw_code, "source", t),
+                ),
                 node: node.unique_id.clone(),
                 source_name: s.clone(),
                 table: t.clone(),
@@ -724,7 +761,8 @@ fn call_line(raw: &str, func: &str, arg: &str) -> usize {
     let call = format!("{func}(");
     raw.lines()
         .position(|l| {
-            l.contains(&call) && (l.contains(&format!("'{arg}'")) || l.contains(&format!("\"{arg}\"")))
+            l.contains(&call)
+                && (l.contains(&format!("'{arg}'")) || l.contains(&format!("\"{arg}\"")))
         })
         .map(|i| i + 1)
         .unwrap_or(1)

@@ -67,10 +67,7 @@ impl ProfileLookup {
             .map(|d| d.display().to_string())
             .collect();
         Err(Error::Profile {
-            message: format!(
-                "no `profiles.yml` found; searched: {}",
-                searched.join(", ")
-            ),
+            message: format!("no `profiles.yml` found; searched: {}", searched.join(", ")),
         })
     }
 }
@@ -335,10 +332,14 @@ mod tests {
         assert_eq!(pg.threads, Some(4));
         assert!(!format!("{pg:?}").contains("s3cret"));
         assert!(!pg.extra.contains_key("password"));
-        let Connection::Mysql(my) = &p.outputs["my"].connection else { panic!() };
+        let Connection::Mysql(my) = &p.outputs["my"].connection else {
+            panic!()
+        };
         assert_eq!((my.server.as_str(), my.port), ("m", 3307));
         assert_eq!(p.outputs["my2"].schema, "db2");
-        let Connection::Sqlite(l) = &p.outputs["lite"].connection else { panic!() };
+        let Connection::Sqlite(l) = &p.outputs["lite"].connection else {
+            panic!()
+        };
         assert_eq!(l.path, dir.path().join("a.db"));
     }
 
@@ -346,7 +347,11 @@ mod tests {
     fn unknown_default_target_is_coded() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("profiles.yml");
-        std::fs::write(&f, "p:\n  target: nope\n  outputs:\n    a: {type: sqlite, path: a.db}\n").unwrap();
+        std::fs::write(
+            &f,
+            "p:\n  target: nope\n  outputs:\n    a: {type: sqlite, path: a.db}\n",
+        )
+        .unwrap();
         let err = Profile::load(&f, "p", dir.path()).unwrap_err();
         assert_eq!(err.code(), "DVT104");
     }

@@ -224,7 +224,11 @@ mod tests {
     #[test]
     fn malformed_yaml_names_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("dbt_project.yml"), "name: x\nmodels: [\n  a: b\n").unwrap();
+        std::fs::write(
+            dir.path().join("dbt_project.yml"),
+            "name: x\nmodels: [\n  a: b\n",
+        )
+        .unwrap();
         let err = ProjectConfig::load(dir.path()).unwrap_err();
         assert_eq!(err.code(), "DVT102");
         let msg = err.to_string();

@@ -121,10 +121,10 @@ pub(crate) fn resolve_path(m: &mut Manifest, id: &str) {
         if node.resource_type != ResourceType::Model {
             return;
         }
-        let all_local = node.depends_on.iter().all(|dep| {
-            m.relation_of(dep)
-                .is_some_and(|(t, _)| t == node.target)
-        });
+        let all_local = node
+            .depends_on
+            .iter()
+            .all(|dep| m.relation_of(dep).is_some_and(|(t, _)| t == node.target));
         let path = if all_local {
             ExecPath::Pushdown
         } else {

@@ -187,9 +187,13 @@ fn is_date(v: &str) -> bool {
 
 fn is_timestamp(v: &str) -> bool {
     let v = v.replacen('T', " ", 1);
-    ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
-        .iter()
-        .any(|f| chrono::NaiveDateTime::parse_from_str(&v, f).is_ok())
+    [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ]
+    .iter()
+    .any(|f| chrono::NaiveDateTime::parse_from_str(&v, f).is_ok())
 }
 
 fn infer<'a>(values: impl Iterator<Item = &'a str> + Clone) -> SeedType {
@@ -236,7 +240,12 @@ mod tests {
     #[test]
     fn infers_types_and_keeps_nulls() {
         let csv = "id,price,ok,day,at,name,mixed\n1,1.5,true,2024-01-02,2024-01-02T03:04:05,a,1\n2,2.25,FALSE,2024-02-03,2024-01-02 03:04:05.5,\"b, c\",x\n3,,,,,,2\n";
-        let d = parse_seed(csv.as_bytes(), Path::new("seeds/s.csv"), &SeedOptions::default()).unwrap();
+        let d = parse_seed(
+            csv.as_bytes(),
+            Path::new("seeds/s.csv"),
+            &SeedOptions::default(),
+        )
+        .unwrap();
         let tys: Vec<_> = d.columns.iter().map(|c| c.ty.clone()).collect();
         assert_eq!(
             tys,
@@ -259,7 +268,12 @@ mod tests {
     #[test]
     fn ragged_rows_name_line_and_column() {
         let csv = "a,b\n1,2\n3,4,5\n";
-        let err = parse_seed(csv.as_bytes(), Path::new("seeds/s.csv"), &SeedOptions::default()).unwrap_err();
+        let err = parse_seed(
+            csv.as_bytes(),
+            Path::new("seeds/s.csv"),
+            &SeedOptions::default(),
+        )
+        .unwrap_err();
         assert_eq!(err.code(), "DVT200");
         assert!(err.to_string().starts_with("seeds/s.csv:3:3:"), "{err}");
     }
@@ -268,10 +282,23 @@ mod tests {
     fn column_types_override_and_unknown_column_is_an_error() {
         let mut opts = SeedOptions::default();
         opts.column_types.insert("a".into(), "varchar(10)".into());
-        let d = parse_seed(b"a;b\n1;2\n", Path::new("s.csv"), &SeedOptions { delimiter: b';', ..opts.clone() }).unwrap();
+        let d = parse_seed(
+            b"a;b\n1;2\n",
+            Path::new("s.csv"),
+            &SeedOptions {
+                delimiter: b';',
+                ..opts.clone()
+            },
+        )
+        .unwrap();
         assert_eq!(d.columns[0].ty, SeedType::Custom("varchar(10)".into()));
         assert_eq!(d.columns[1].ty, SeedType::Integer);
         opts.column_types.insert("zz".into(), "int".into());
-        assert_eq!(parse_seed(b"a\n1\n", Path::new("s.csv"), &opts).unwrap_err().code(), "DVT201");
+        assert_eq!(
+            parse_seed(b"a\n1\n", Path::new("s.csv"), &opts)
+                .unwrap_err()
+                .code(),
+            "DVT201"
+        );
     }
 }

@@ -113,7 +113,10 @@ fn matches(m: &Manifest, base: &str, spec: &str) -> Result<BTreeSet<String>> {
         "" | "fqn" => {
             for (id, n) in &m.nodes {
                 let dotted = n.fqn.join(".");
-                if glob(value, &n.name) || glob(value, &dotted) || dotted.starts_with(&format!("{value}.")) {
+                if glob(value, &n.name)
+                    || glob(value, &dotted)
+                    || dotted.starts_with(&format!("{value}."))
+                {
                     out.insert(id.clone());
                 }
             }
@@ -128,7 +131,9 @@ fn matches(m: &Manifest, base: &str, spec: &str) -> Result<BTreeSet<String>> {
         "path" => {
             let want = Path::new(value.trim_end_matches('/'));
             for (id, n) in &m.nodes {
-                if n.original_file_path.starts_with(want) || glob(value, &n.original_file_path.to_string_lossy()) {
+                if n.original_file_path.starts_with(want)
+                    || glob(value, &n.original_file_path.to_string_lossy())
+                {
                     out.insert(id.clone());
                 }
             }
@@ -158,7 +163,9 @@ fn matches(m: &Manifest, base: &str, spec: &str) -> Result<BTreeSet<String>> {
         other => {
             return Err(invalid(
                 spec,
-                &format!("unknown method `{other}`; use a name, `tag:`, `path:`, `source:`, `resource_type:` or `target:`"),
+                &format!(
+                    "unknown method `{other}`; use a name, `tag:`, `path:`, `source:`, `resource_type:` or `target:`"
+                ),
             ));
         }
     }
@@ -174,7 +181,9 @@ fn glob(pattern: &str, text: &str) -> bool {
     let mut rest = text;
     for (i, part) in parts.iter().enumerate() {
         if i == 0 {
-            let Some(r) = rest.strip_prefix(part) else { return false };
+            let Some(r) = rest.strip_prefix(part) else {
+                return false;
+            };
             rest = r;
         } else if i == parts.len() - 1 {
             return rest.ends_with(part);

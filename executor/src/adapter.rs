@@ -67,8 +67,7 @@ pub trait Adapter: Send + Sync + std::fmt::Debug {
     /// swapped in one transaction where the engine allows it; a view under the name is
     /// replaced too. When `select_sql` fails the previous relation is untouched and no
     /// temporary relation remains. Returns the new table's row count when cheaply known.
-    async fn replace_table_as(&self, relation: &Relation, select_sql: &str)
-    -> Result<Option<u64>>;
+    async fn replace_table_as(&self, relation: &Relation, select_sql: &str) -> Result<Option<u64>>;
 
     /// Atomically replaces `relation` (a view or a table) with a view of `select_sql`.
     async fn replace_view_as(&self, relation: &Relation, select_sql: &str) -> Result<()>;
@@ -91,8 +90,12 @@ pub async fn connect(target: &TargetConfig) -> Result<Arc<dyn Adapter>> {
         Connection::Postgres(cfg) => {
             Arc::new(postgres::PostgresAdapter::connect(target.clone(), cfg).await?)
         }
-        Connection::Mysql(cfg) => Arc::new(mysql::MysqlAdapter::connect(target.clone(), cfg).await?),
-        Connection::Sqlite(cfg) => Arc::new(sqlite::SqliteAdapter::connect(target.clone(), cfg).await?),
+        Connection::Mysql(cfg) => {
+            Arc::new(mysql::MysqlAdapter::connect(target.clone(), cfg).await?)
+        }
+        Connection::Sqlite(cfg) => {
+            Arc::new(sqlite::SqliteAdapter::connect(target.clone(), cfg).await?)
+        }
     })
 }
 
@@ -130,7 +133,8 @@ fn suffixed(relation: &Relation, suffix: &str) -> Relation {
 
 /// Model SQL often ends with `;`, which breaks `CREATE TABLE ... AS <sql>`.
 pub(crate) fn trim_select(sql: &str) -> &str {
-    sql.trim().trim_end_matches(|c: char| c == ';' || c.is_whitespace())
+    sql.trim()
+        .trim_end_matches(|c: char| c == ';' || c.is_whitespace())
 }
 
 /// The `CREATE TABLE` column list for an Arrow schema in a dialect.
@@ -141,7 +145,10 @@ pub(crate) fn column_definitions(
     column_types: &BTreeMap<String, String>,
 ) -> Result<String> {
     if schema.fields().is_empty() {
-        return Err(Error::unsupported(target, "loading a table with no columns"));
+        return Err(Error::unsupported(
+            target,
+            "loading a table with no columns",
+        ));
     }
     let mut defs = Vec::with_capacity(schema.fields().len());
     for field in schema.fields() {
@@ -254,7 +261,10 @@ fn text_column(
                 Dialect::Mysql | Dialect::Sqlite => ("1", "0"),
             };
             for i in 0..len {
-                out.push(b.is_valid(i).then(|| if b.value(i) { t } else { f }.to_owned()));
+                out.push(
+                    b.is_valid(i)
+                        .then(|| if b.value(i) { t } else { f }.to_owned()),
+                );
             }
         }
         DataType::Timestamp(_, tz) => {
@@ -355,9 +365,8 @@ pub(crate) fn conform_stream(
     schema: SchemaRef,
 ) -> SendableRecordBatchStream {
     let out_schema = Arc::clone(&schema);
-    let mapped = stream.map(move |batch| {
-        batch.and_then(|b| conform_batch(&b, &schema).map_err(Into::into))
-    });
+    let mapped =
+        stream.map(move |batch| batch.and_then(|b| conform_batch(&b, &schema).map_err(Into::into)));
     Box::pin(RecordBatchStreamAdapter::new(out_schema, mapped))
 }
 
@@ -391,7 +400,10 @@ mod tests {
         .expect("valid batch");
         let pg = text_columns("t", Dialect::Postgres, &batch).expect("renders");
         assert_eq!(pg[0], vec![Some("true".to_owned()), None]);
-        assert_eq!(pg[1], vec![Some("12.30".to_owned()), Some("-0.05".to_owned())]);
+        assert_eq!(
+            pg[1],
+            vec![Some("12.30".to_owned()), Some("-0.05".to_owned())]
+        );
         assert_eq!(pg[2][0].as_deref(), Some("1970-01-01 00:00:01.500000"));
         assert_eq!(pg[3], vec![Some(String::new()), None]);
         let my = text_columns("t", Dialect::Mysql, &batch).expect("renders");

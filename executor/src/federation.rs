@@ -174,8 +174,12 @@ impl FederationEngine {
             Ok(TreeNodeRecursion::Continue)
         })
         .map_err(Error::planning)?;
-        let order: BTreeMap<&RemoteInput, usize> =
-            query.inputs.iter().enumerate().map(|(i, r)| (r, i)).collect();
+        let order: BTreeMap<&RemoteInput, usize> = query
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r, i))
+            .collect();
         scans.sort_by_key(|(input, sql)| (order.get(input).copied(), sql.clone()));
         Ok(scans)
     }

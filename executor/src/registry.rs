@@ -31,10 +31,13 @@ impl TargetRegistry {
     /// The adapter of `target`, connecting on first use. A failed connection is not
     /// cached, so a later call retries.
     pub async fn adapter(&self, target: &str) -> Result<Arc<dyn Adapter>> {
-        let (cfg, cell) = self.targets.get(target).ok_or_else(|| Error::UnknownTarget {
-            target: target.to_owned(),
-            known: self.names().collect::<Vec<_>>().join(", "),
-        })?;
+        let (cfg, cell) = self
+            .targets
+            .get(target)
+            .ok_or_else(|| Error::UnknownTarget {
+                target: target.to_owned(),
+                known: self.names().collect::<Vec<_>>().join(", "),
+            })?;
         cell.get_or_try_init(|| adapter::connect(cfg))
             .await
             .map(Arc::clone)

@@ -59,9 +59,10 @@ pub fn seed_stream(data: &SeedData) -> Result<SendableRecordBatchStream> {
     for (n, chunk) in data.rows.chunks(BATCH_ROWS).enumerate() {
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(data.columns.len());
         for (i, column) in data.columns.iter().enumerate() {
-            let values = chunk.iter().enumerate().map(|(r, row)| {
-                (n * BATCH_ROWS + r, row.get(i).and_then(|v| v.as_deref()))
-            });
+            let values = chunk
+                .iter()
+                .enumerate()
+                .map(|(r, row)| (n * BATCH_ROWS + r, row.get(i).and_then(|v| v.as_deref())));
             columns.push(build_column(&column.name, &column.ty, values)?);
         }
         batches.push(
@@ -193,7 +194,11 @@ pub(crate) fn parse_date(text: &str) -> Option<i32> {
 /// Microseconds since the epoch of `YYYY-MM-DD[ T]HH:MM:SS[.ffffff]` (or a bare date).
 pub(crate) fn parse_timestamp(text: &str) -> Option<i64> {
     let text = text.trim();
-    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M"] {
+    for format in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(ts) = NaiveDateTime::parse_from_str(text, format) {
             return Some(ts.and_utc().timestamp_micros());
         }
@@ -231,13 +236,30 @@ mod tests {
     async fn builds_typed_batches() {
         let data = SeedData {
             columns: vec![
-                SeedColumn { name: "id".into(), ty: SeedType::Integer },
-                SeedColumn { name: "amount".into(), ty: SeedType::Decimal { scale: 2 } },
-                SeedColumn { name: "ok".into(), ty: SeedType::Boolean },
-                SeedColumn { name: "code".into(), ty: SeedType::Custom("CHAR(3)".into()) },
+                SeedColumn {
+                    name: "id".into(),
+                    ty: SeedType::Integer,
+                },
+                SeedColumn {
+                    name: "amount".into(),
+                    ty: SeedType::Decimal { scale: 2 },
+                },
+                SeedColumn {
+                    name: "ok".into(),
+                    ty: SeedType::Boolean,
+                },
+                SeedColumn {
+                    name: "code".into(),
+                    ty: SeedType::Custom("CHAR(3)".into()),
+                },
             ],
             rows: vec![
-                vec![Some("1".into()), Some("1.5".into()), Some("true".into()), Some("abc".into())],
+                vec![
+                    Some("1".into()),
+                    Some("1.5".into()),
+                    Some("true".into()),
+                    Some("abc".into()),
+                ],
                 vec![None, None, None, None],
             ],
         };
@@ -248,8 +270,15 @@ mod tests {
         let mut stream = seed_stream(&data).expect("stream");
         let batch = stream.next().await.expect("one batch").expect("ok");
         assert_eq!(batch.num_rows(), 2);
-        assert_eq!(batch.schema().field(1).data_type(), &DataType::Decimal128(38, 2));
-        let amounts = batch.column(1).as_any().downcast_ref::<arrow::array::Decimal128Array>().expect("decimal");
+        assert_eq!(
+            batch.schema().field(1).data_type(),
+            &DataType::Decimal128(38, 2)
+        );
+        let amounts = batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<arrow::array::Decimal128Array>()
+            .expect("decimal");
         assert_eq!(amounts.value(0), 150);
         assert!(amounts.is_null(1));
     }

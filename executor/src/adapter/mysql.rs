@@ -310,19 +310,23 @@ impl Adapter for MysqlAdapter {
         })
     }
 
-    async fn replace_table_as(
-        &self,
-        relation: &Relation,
-        select_sql: &str,
-    ) -> Result<Option<u64>> {
+    async fn replace_table_as(&self, relation: &Relation, select_sql: &str) -> Result<Option<u64>> {
         let tmp = tmp_relation(relation);
-        let build = format!("CREATE TABLE {} AS {}", D.render(&tmp), trim_select(select_sql));
+        let build = format!(
+            "CREATE TABLE {} AS {}",
+            D.render(&tmp),
+            trim_select(select_sql)
+        );
         self.build_and_swap(relation, build).await.map(Some)
     }
 
     async fn replace_view_as(&self, relation: &Relation, select_sql: &str) -> Result<()> {
         let tmp = tmp_relation(relation);
-        let build = format!("CREATE VIEW {} AS {}", D.render(&tmp), trim_select(select_sql));
+        let build = format!(
+            "CREATE VIEW {} AS {}",
+            D.render(&tmp),
+            trim_select(select_sql)
+        );
         self.build_and_swap(relation, build).await.map(|_| ())
     }
 

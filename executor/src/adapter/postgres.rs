@@ -4,11 +4,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use async_trait::async_trait;
 use bytes::Bytes;
 use datafusion::common::TableReference;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion_table_providers::sql::db_connection_pool::dbconnection::AsyncDbConnection;
 use datafusion_table_providers::sql::db_connection_pool::dbconnection::postgresconn::PostgresConnection;
 use datafusion_table_providers::sql::db_connection_pool::postgrespool::PostgresConnectionPool;
@@ -16,6 +17,7 @@ use datafusion_table_providers::util::secrets::to_secret_map;
 use dvt_core::dialect::{Dialect, Relation};
 use dvt_core::target::{PostgresConfig, TargetConfig};
 use futures::{SinkExt, StreamExt};
+use tokio_postgres::types::Type;
 use tokio_postgres::{Client, GenericClient, SimpleQueryMessage};
 
 use super::{
@@ -81,7 +83,11 @@ impl PostgresAdapter {
         move |e| Error::sql(&target, action, describe(e))
     }
 
-    async fn kind(&self, client: &impl GenericClient, rel: &Relation) -> Result<Option<RelationKind>> {
+    async fn kind(
+        &self,
+        client: &impl GenericClient,
+        rel: &Relation,
+    ) -> Result<Option<RelationKind>> {
         let row = client
             .query_opt(
                 "select c.relkind::text from pg_catalog.pg_class c \
@@ -99,7 +105,11 @@ impl PostgresAdapter {
 
     async fn drop_if_exists(&self, client: &impl GenericClient, rel: &Relation) -> Result<()> {
         if let Some(kind) = self.kind(client, rel).await? {
-            let sql = format!("DROP {} IF EXISTS {} CASCADE", kind.keyword(), D.render(rel));
+            let sql = format!(
+                "DROP {} IF EXISTS {} CASCADE",
+                kind.keyword(),
+                D.render(rel)
+            );
             client
                 .batch_execute(&sql)
                 .await
@@ -109,7 +119,12 @@ impl PostgresAdapter {
     }
 
     /// Renames the built temporary relation over `relation` in one transaction.
-    async fn swap(&self, client: &mut Client, relation: &Relation, new_kind: RelationKind) -> Result<()> {
+    async fn swap(
+        &self,
+        client: &mut Client,
+        relation: &Relation,
+        new_kind: RelationKind,
+    ) -> Result<()> {
         let tmp = tmp_relation(relation);
         let backup = backup_relation(relation);
         let txn = client
@@ -157,7 +172,10 @@ impl PostgresAdapter {
         mut stream: SendableRecordBatchStream,
     ) -> Result<u64> {
         let target = &self.target.name;
-        let sql = format!("COPY {} ({columns}) FROM STDIN WITH (FORMAT csv)", D.render(tmp));
+        let sql = format!(
+            "COPY {} ({columns}) FROM STDIN WITH (FORMAT csv)",
+            D.render(tmp)
+        );
         let sink = client
             .copy_in::<_, Bytes>(&sql)
             .await
@@ -196,6 +214,40 @@ impl PostgresAdapter {
             .await
             .map_err(|e| Error::bulk_load(target, &D.render(tmp), describe(e)))
     }
+}
+
+/// The Arrow schema of a result, from its row description. Only used for empty results
+/// and numeric scales, so uncommon types simply map to text.
+fn declared_schema(columns: &[tokio_postgres::Column]) -> SchemaRef {
+    let fields = columns
+        .iter()
+        .map(|c| {
+            let ty = match *c.type_() {
+                Type::BOOL => DataType::Boolean,
+                Type::INT2 => DataType::Int16,
+                Type::INT4 => DataType::Int32,
+                Type::INT8 => DataType::Int64,
+                Type::FLOAT4 => DataType::Float32,
+                Type::FLOAT8 => DataType::Float64,
+                Type::DATE => DataType::Date32,
+                Type::TIMESTAMP => DataType::Timestamp(TimeUnit::Nanosecond, None),
+                Type::TIMESTAMPTZ => DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+                Type::NUMERIC => {
+                    // typmod is ((precision << 16) | scale) + 4, or -1 when unconstrained.
+                    let m = c.type_modifier() - 4;
+                    let (p, s) = ((m >> 16) & 0xffff, m & 0xffff);
+                    if m >= 0 && (1..=38).contains(&p) && s <= p {
+                        DataType::Decimal128(p as u8, s as i8)
+                    } else {
+                        DataType::Decimal128(38, 20)
+                    }
+                }
+                _ => DataType::Utf8,
+            };
+            Field::new(c.name(), ty, true)
+        })
+        .collect::<Vec<_>>();
+    Arc::new(Schema::new(fields))
 }
 
 /// tokio-postgres's `Display` for server errors is only "db error"; the server's message
@@ -259,9 +311,34 @@ impl Adapter for PostgresAdapter {
 
     async fn query(&self, sql: &str) -> Result<SendableRecordBatchStream> {
         let conn = self.conn().await?;
-        conn.query_arrow(sql, &[], None)
+        // The driver's Arrow conversion needs the declared precision and scale of numeric
+        // columns (else it picks a scale of 20), and returns no columns for an empty
+        // result; the prepared statement knows both.
+        let statement = conn
+            .conn
+            .prepare(sql)
             .await
-            .map_err(|e| Error::sql(&self.target.name, "running a query", e))
+            .map_err(self.sql_err("preparing a query"))?;
+        let declared = declared_schema(statement.columns());
+        let numeric_only = Arc::new(Schema::new(
+            declared
+                .fields()
+                .iter()
+                .filter(|f| matches!(f.data_type(), DataType::Decimal128(..)))
+                .cloned()
+                .collect::<Vec<_>>(),
+        ));
+        let stream = conn
+            .query_arrow(sql, &[], Some(numeric_only))
+            .await
+            .map_err(|e| Error::sql(&self.target.name, "running a query", e))?;
+        if stream.schema().fields().is_empty() && !declared.fields().is_empty() {
+            return Ok(Box::pin(RecordBatchStreamAdapter::new(
+                declared,
+                futures::stream::empty(),
+            )));
+        }
+        Ok(stream)
     }
 
     async fn query_as(&self, sql: &str, schema: SchemaRef) -> Result<SendableRecordBatchStream> {
@@ -275,7 +352,8 @@ impl Adapter for PostgresAdapter {
 
     async fn relation_schema(&self, relation: &Relation) -> Result<SchemaRef> {
         let conn = self.conn().await?;
-        let reference = TableReference::partial(relation.schema.as_str(), relation.identifier.as_str());
+        let reference =
+            TableReference::partial(relation.schema.as_str(), relation.identifier.as_str());
         conn.get_schema(&reference).await.map_err(|e| {
             Error::sql(
                 &self.target.name,
@@ -290,7 +368,11 @@ impl Adapter for PostgresAdapter {
         let client: &mut Client = &mut conn.conn;
         let tmp = tmp_relation(relation);
         self.drop_if_exists(&*client, &tmp).await?;
-        let sql = format!("CREATE TABLE {} AS {}", D.render(&tmp), trim_select(select_sql));
+        let sql = format!(
+            "CREATE TABLE {} AS {}",
+            D.render(&tmp),
+            trim_select(select_sql)
+        );
         let rows = client
             .execute(sql.as_str(), &[])
             .await
@@ -307,7 +389,11 @@ impl Adapter for PostgresAdapter {
         let client: &mut Client = &mut conn.conn;
         let tmp = tmp_relation(relation);
         self.drop_if_exists(&*client, &tmp).await?;
-        let sql = format!("CREATE VIEW {} AS {}", D.render(&tmp), trim_select(select_sql));
+        let sql = format!(
+            "CREATE VIEW {} AS {}",
+            D.render(&tmp),
+            trim_select(select_sql)
+        );
         client
             .batch_execute(&sql)
             .await

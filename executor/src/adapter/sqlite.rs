@@ -61,7 +61,12 @@ impl SqliteAdapter {
             f(&mut conn)
         })
         .await
-        .map_err(|e| Error::internal(format!("sqlite worker for `{}` failed: {e}", self.target.name)))?
+        .map_err(|e| {
+            Error::internal(format!(
+                "sqlite worker for `{}` failed: {e}",
+                self.target.name
+            ))
+        })?
     }
 }
 
@@ -71,9 +76,8 @@ fn open(target: &str, path: &PathBuf) -> Result<rusqlite::Connection> {
     {
         std::fs::create_dir_all(parent).map_err(|e| Error::connection(target, e))?;
     }
-    let conn = rusqlite::Connection::open(path).map_err(|e| {
-        Error::connection(target, format!("cannot open `{}`: {e}", path.display()))
-    })?;
+    let conn = rusqlite::Connection::open(path)
+        .map_err(|e| Error::connection(target, format!("cannot open `{}`: {e}", path.display())))?;
     conn.busy_timeout(Duration::from_secs(30))
         .map_err(|e| Error::connection(target, e))?;
     Ok(conn)
@@ -132,7 +136,10 @@ fn swap_table(target: &str, conn: &rusqlite::Connection, relation: &Relation) ->
         D.render(&tmp),
         D.quote(&relation.identifier)
     ))
-    .map_err(err(target, format!("renaming {} into place", D.render(&tmp))))
+    .map_err(err(
+        target,
+        format!("renaming {} into place", D.render(&tmp)),
+    ))
 }
 
 /// Runs `f` in a transaction that commits only if `f` succeeds.
@@ -173,10 +180,7 @@ impl Adapter for SqliteAdapter {
         self.run(move |conn| {
             let mut total = 0u64;
             let mut batch = rusqlite::Batch::new(conn, &sql);
-            while let Some(mut stmt) = batch
-                .next()
-                .map_err(err(&target, "running a statement"))?
-            {
+            while let Some(mut stmt) = batch.next().map_err(err(&target, "running a statement"))? {
                 match stmt.execute([]) {
                     Ok(n) => total += n as u64,
                     Err(rusqlite::Error::ExecuteReturnedResults) => {}
@@ -222,18 +226,20 @@ impl Adapter for SqliteAdapter {
             Ok(Arc::new(Schema::new(
                 stmt.columns()
                     .iter()
-                    .map(|c| Field::new(c.name(), decltype_to_arrow(c.decl_type()).unwrap_or(DataType::Utf8), true))
+                    .map(|c| {
+                        Field::new(
+                            c.name(),
+                            decltype_to_arrow(c.decl_type()).unwrap_or(DataType::Utf8),
+                            true,
+                        )
+                    })
                     .collect::<Vec<_>>(),
             )))
         })
         .await
     }
 
-    async fn replace_table_as(
-        &self,
-        relation: &Relation,
-        select_sql: &str,
-    ) -> Result<Option<u64>> {
+    async fn replace_table_as(&self, relation: &Relation, select_sql: &str) -> Result<Option<u64>> {
         let relation = relation.clone();
         let select_sql = trim_select(select_sql).to_owned();
         let target = self.target.name.clone();
@@ -259,8 +265,11 @@ impl Adapter for SqliteAdapter {
         self.run(move |conn| {
             in_transaction(&target, conn, |txn| {
                 drop_if_exists(&target, txn, &relation)?;
-                txn.execute_batch(&format!("CREATE VIEW {} AS {select_sql}", D.render(&relation)))
-                    .map_err(err(&target, format!("creating {}", D.render(&relation))))
+                txn.execute_batch(&format!(
+                    "CREATE VIEW {} AS {select_sql}",
+                    D.render(&relation)
+                ))
+                .map_err(err(&target, format!("creating {}", D.render(&relation))))
             })
         })
         .await
@@ -287,10 +296,19 @@ impl Adapter for SqliteAdapter {
                 drop_if_exists(&target, txn, &tmp)?;
                 txn.execute_batch(&format!("CREATE TABLE {} ({defs})", D.render(&tmp)))
                     .map_err(err(&target, format!("creating {}", D.render(&tmp))))?;
-                let placeholders = (1..=ncols).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+                let placeholders = (1..=ncols)
+                    .map(|i| format!("?{i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 let mut stmt = txn
-                    .prepare(&format!("INSERT INTO {} VALUES ({placeholders})", D.render(&tmp)))
-                    .map_err(err(&target, format!("preparing inserts into {}", D.render(&tmp))))?;
+                    .prepare(&format!(
+                        "INSERT INTO {} VALUES ({placeholders})",
+                        D.render(&tmp)
+                    ))
+                    .map_err(err(
+                        &target,
+                        format!("preparing inserts into {}", D.render(&tmp)),
+                    ))?;
                 let mut loaded = 0u64;
                 while let Some(message) = rx.blocking_recv() {
                     // `None` asks to abandon the load: the transaction rolls back.
@@ -335,9 +353,12 @@ impl Adapter for SqliteAdapter {
             let _ = tx.send(None).await;
         }
         drop(tx);
-        let written = writer
-            .await
-            .map_err(|e| Error::internal(format!("sqlite writer for `{}` failed: {e}", self.target.name)));
+        let written = writer.await.map_err(|e| {
+            Error::internal(format!(
+                "sqlite writer for `{}` failed: {e}",
+                self.target.name
+            ))
+        });
         match feed_error {
             Some(e) => Err(e),
             None => written?,
@@ -349,28 +370,30 @@ impl Adapter for SqliteAdapter {
 /// names DVT itself creates).
 fn decltype_to_arrow(decl: Option<&str>) -> Option<DataType> {
     let decl = decl?.to_ascii_uppercase();
-    Some(if decl.starts_with("DECIMAL") || decl.starts_with("NUMERIC") {
-        match parse_precision_scale(&decl) {
-            Some((p, s)) => DataType::Decimal128(p, s),
-            None => DataType::Float64,
-        }
-    } else if decl.contains("BOOL") {
-        DataType::Boolean
-    } else if decl.contains("INT") {
-        DataType::Int64
-    } else if decl.contains("TIMESTAMP") || decl.contains("DATETIME") {
-        DataType::Timestamp(TimeUnit::Microsecond, None)
-    } else if decl.contains("DATE") {
-        DataType::Date32
-    } else if decl.contains("CHAR") || decl.contains("CLOB") || decl.contains("TEXT") {
-        DataType::Utf8
-    } else if decl.contains("BLOB") {
-        DataType::Binary
-    } else if decl.contains("REAL") || decl.contains("FLOA") || decl.contains("DOUB") {
-        DataType::Float64
-    } else {
-        DataType::Utf8
-    })
+    Some(
+        if decl.starts_with("DECIMAL") || decl.starts_with("NUMERIC") {
+            match parse_precision_scale(&decl) {
+                Some((p, s)) => DataType::Decimal128(p, s),
+                None => DataType::Float64,
+            }
+        } else if decl.contains("BOOL") {
+            DataType::Boolean
+        } else if decl.contains("INT") {
+            DataType::Int64
+        } else if decl.contains("TIMESTAMP") || decl.contains("DATETIME") {
+            DataType::Timestamp(TimeUnit::Microsecond, None)
+        } else if decl.contains("DATE") {
+            DataType::Date32
+        } else if decl.contains("CHAR") || decl.contains("CLOB") || decl.contains("TEXT") {
+            DataType::Utf8
+        } else if decl.contains("BLOB") {
+            DataType::Binary
+        } else if decl.contains("REAL") || decl.contains("FLOA") || decl.contains("DOUB") {
+            DataType::Float64
+        } else {
+            DataType::Utf8
+        },
+    )
 }
 
 fn parse_precision_scale(decl: &str) -> Option<(u8, i8)> {
@@ -401,8 +424,14 @@ fn query_batches(
     sql: &str,
     wanted: Option<SchemaRef>,
 ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    let mut stmt = conn.prepare(sql).map_err(err(target, "preparing a query"))?;
-    let names: Vec<String> = stmt.column_names().iter().map(|s| (*s).to_owned()).collect();
+    let mut stmt = conn
+        .prepare(sql)
+        .map_err(err(target, "preparing a query"))?;
+    let names: Vec<String> = stmt
+        .column_names()
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
     let decls: Vec<Option<DataType>> = stmt
         .columns()
         .iter()
@@ -414,7 +443,10 @@ fn query_batches(
     while let Some(row) = rows.next().map_err(err(target, "reading query results"))? {
         let mut r = Vec::with_capacity(ncols);
         for i in 0..ncols {
-            r.push(Value::from(row.get_ref(i).map_err(err(target, "reading query results"))?));
+            r.push(Value::from(
+                row.get_ref(i)
+                    .map_err(err(target, "reading query results"))?,
+            ));
         }
         values.push(r);
     }
@@ -456,7 +488,11 @@ fn bad_value(target: &str, field: &Field, v: &ValueRef<'_>) -> Error {
     Error::sql(
         target,
         "converting query results",
-        format!("value {v:?} of column `{}` is not a {}", field.name(), field.data_type()),
+        format!(
+            "value {v:?} of column `{}` is not a {}",
+            field.name(),
+            field.data_type()
+        ),
     )
 }
 
@@ -483,7 +519,9 @@ fn to_array<'a>(
                     ValueRef::Integer(i) => b.append_value(*i),
                     ValueRef::Real(f) if f.fract() == 0.0 => b.append_value(*f as i64),
                     other => b.append_value(
-                        text_of(other).and_then(|t| t.trim().parse().ok()).ok_or_else(|| bad(other))?,
+                        text_of(other)
+                            .and_then(|t| t.trim().parse().ok())
+                            .ok_or_else(|| bad(other))?,
                     ),
                 }
             }
@@ -497,7 +535,9 @@ fn to_array<'a>(
                     ValueRef::Integer(i) => b.append_value(*i as f64),
                     ValueRef::Real(f) => b.append_value(*f),
                     other => b.append_value(
-                        text_of(other).and_then(|t| t.trim().parse().ok()).ok_or_else(|| bad(other))?,
+                        text_of(other)
+                            .and_then(|t| t.trim().parse().ok())
+                            .ok_or_else(|| bad(other))?,
                     ),
                 }
             }
@@ -609,9 +649,8 @@ fn to_array<'a>(
                 }
             }
             let text: ArrayRef = Arc::new(b.finish());
-            arrow::compute::cast(&text, other).map_err(|e| {
-                Error::sql(target, "converting query results", e)
-            })?
+            arrow::compute::cast(&text, other)
+                .map_err(|e| Error::sql(target, "converting query results", e))?
         }
     })
 }

@@ -83,7 +83,11 @@ impl TableProvider for DvtTableProvider {
         // With no columns wanted (`count(*)`), one marker column still carries the rows
         // through staging; the scan then emits batches with a row count and no columns.
         let fetch_schema = if schema.fields().is_empty() {
-            Arc::new(Schema::new(vec![Field::new(ROW_MARKER, DataType::Int64, false)]))
+            Arc::new(Schema::new(vec![Field::new(
+                ROW_MARKER,
+                DataType::Int64,
+                false,
+            )]))
         } else {
             Arc::clone(&schema)
         };

@@ -139,7 +139,10 @@ struct Check<'a> {
 }
 
 fn is_string(ty: &DataType) -> bool {
-    matches!(ty, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+    matches!(
+        ty,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    )
 }
 
 impl Check<'_> {
@@ -175,7 +178,11 @@ impl Check<'_> {
         );
         if matches!(ty, DataType::Timestamp(_, Some(_)))
             || (temporal && self.dialect == Dialect::Sqlite)
-            || !(ty.is_numeric() || is_string(&ty) || temporal || ty == DataType::Boolean || ty == DataType::Null)
+            || !(ty.is_numeric()
+                || is_string(&ty)
+                || temporal
+                || ty == DataType::Boolean
+                || ty == DataType::Null)
         {
             return None;
         }
@@ -228,7 +235,10 @@ fn supported_literal(v: &ScalarValue) -> bool {
             || is_string(&v.data_type())
             || matches!(
                 v.data_type(),
-                DataType::Boolean | DataType::Null | DataType::Date32 | DataType::Timestamp(_, None)
+                DataType::Boolean
+                    | DataType::Null
+                    | DataType::Date32
+                    | DataType::Timestamp(_, None)
             ))
 }
 
@@ -250,12 +260,24 @@ mod tests {
     fn pushes_projection_filter_and_limit() {
         let rel = Relation::new("shop", "orders");
         let filter = col("amount").gt(lit(ScalarValue::Decimal128(Some(1000), 10, 2)));
-        let sql = remote_sql(Dialect::Postgres, &rel, &schema(), Some(&[0, 2]), &[filter], Some(5))
-            .expect("unparses");
-        assert!(sql.starts_with("SELECT \"orders\".\"id\", \"orders\".\"amount\" FROM \"shop\".\"orders\" WHERE"), "{sql}");
+        let sql = remote_sql(
+            Dialect::Postgres,
+            &rel,
+            &schema(),
+            Some(&[0, 2]),
+            &[filter],
+            Some(5),
+        )
+        .expect("unparses");
+        assert!(
+            sql.starts_with(
+                "SELECT \"orders\".\"id\", \"orders\".\"amount\" FROM \"shop\".\"orders\" WHERE"
+            ),
+            "{sql}"
+        );
         assert!(sql.contains("LIMIT 5"), "{sql}");
-        let mysql = remote_sql(Dialect::Mysql, &rel, &schema(), Some(&[]), &[], None)
-            .expect("unparses");
+        let mysql =
+            remote_sql(Dialect::Mysql, &rel, &schema(), Some(&[]), &[], None).expect("unparses");
         assert_eq!(mysql, "SELECT 1 AS `__dvt_row` FROM `shop`.`orders`");
     }
 
@@ -263,11 +285,23 @@ mod tests {
     fn string_ordering_is_not_pushed() {
         let s = schema();
         let lt = col("name").lt(lit("m"));
-        assert_eq!(pushdown_kind(Dialect::Postgres, &s, &lt), TableProviderFilterPushDown::Unsupported);
+        assert_eq!(
+            pushdown_kind(Dialect::Postgres, &s, &lt),
+            TableProviderFilterPushDown::Unsupported
+        );
         let eq = col("name").eq(lit("m"));
-        assert_eq!(pushdown_kind(Dialect::Postgres, &s, &eq), TableProviderFilterPushDown::Exact);
-        assert_eq!(pushdown_kind(Dialect::Mysql, &s, &eq), TableProviderFilterPushDown::Inexact);
+        assert_eq!(
+            pushdown_kind(Dialect::Postgres, &s, &eq),
+            TableProviderFilterPushDown::Exact
+        );
+        assert_eq!(
+            pushdown_kind(Dialect::Mysql, &s, &eq),
+            TableProviderFilterPushDown::Inexact
+        );
         let num = col("id").gt(lit(3i64));
-        assert_eq!(pushdown_kind(Dialect::Mysql, &s, &num), TableProviderFilterPushDown::Exact);
+        assert_eq!(
+            pushdown_kind(Dialect::Mysql, &s, &num),
+            TableProviderFilterPushDown::Exact
+        );
     }
 }

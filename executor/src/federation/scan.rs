@@ -18,9 +18,9 @@ use datafusion::physical_plan::{
 };
 use dvt_core::dialect::Relation;
 use futures::{StreamExt, TryStreamExt};
-use object_store::path::Path as ObjectPath;
 use object_store::ObjectStoreExt;
 use object_store::buffered::BufWriter;
+use object_store::path::Path as ObjectPath;
 #[allow(deprecated)] // its replacement needs a hand-written `AsyncFileReader`
 use parquet::arrow::async_reader::ParquetObjectReader;
 use parquet::arrow::{AsyncArrowWriter, ParquetRecordBatchStreamBuilder};
@@ -45,7 +45,10 @@ impl ScanSpec {
     /// run get different files; the same SQL in the same run reuses the file.
     pub(crate) fn staged_path(&self) -> ObjectPath {
         let prefix = Staging::input_prefix(&self.run_id, &self.target, &self.relation);
-        prefix.join(format!("part-0-{:016x}.parquet", fnv1a(self.sql.as_bytes())))
+        prefix.join(format!(
+            "part-0-{:016x}.parquet",
+            fnv1a(self.sql.as_bytes())
+        ))
     }
 }
 
@@ -178,8 +181,8 @@ impl ExecutionPlan for DvtScanExec {
         let env = Arc::clone(&self.env);
         let fetch_schema = Arc::clone(&self.fetch_schema);
         let schema = Arc::clone(&self.schema);
-        let stream = futures::stream::once(extract_and_read(env, spec, fetch_schema, schema))
-            .try_flatten();
+        let stream =
+            futures::stream::once(extract_and_read(env, spec, fetch_schema, schema)).try_flatten();
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             Arc::clone(&self.schema),
             stream,
@@ -224,7 +227,8 @@ async fn extract_and_read(
         .build()
         .map_err(|e| staging_err(e.into()))?;
     let stream = staged.map(move |batch| {
-        let batch = batch.map_err(|e| DataFusionError::from(Error::staging(path.to_string(), e)))?;
+        let batch =
+            batch.map_err(|e| DataFusionError::from(Error::staging(path.to_string(), e)))?;
         conform_batch(&batch, &schema).map_err(DataFusionError::from)
     });
     Ok(stream.boxed())

@@ -49,7 +49,16 @@ fn tricky_batch() -> RecordBatch {
         Some(7),
     ];
     // 2024-02-29 is day 19782; 13:45:01.123456 on that day.
-    let dates = [Some(19782), None, Some(0), Some(-1), Some(19782), Some(1), Some(2), Some(3)];
+    let dates = [
+        Some(19782),
+        None,
+        Some(0),
+        Some(-1),
+        Some(19782),
+        Some(1),
+        Some(2),
+        Some(3),
+    ];
     let ts0 = 19782_i64 * 86_400_000_000 + 49_501_123_456;
     let stamps = [
         Some(ts0),
@@ -61,7 +70,16 @@ fn tricky_batch() -> RecordBatch {
         Some(ts0),
         Some(ts0),
     ];
-    let bools = [Some(true), None, Some(false), Some(true), Some(false), None, Some(true), Some(false)];
+    let bools = [
+        Some(true),
+        None,
+        Some(false),
+        Some(true),
+        Some(false),
+        None,
+        Some(true),
+        Some(false),
+    ];
     RecordBatch::try_new(
         schema,
         vec![
@@ -82,11 +100,24 @@ fn tricky_batch() -> RecordBatch {
 
 fn expected_tricky_rows() -> Vec<Vec<String>> {
     let d = [
-        "1.500", "NULL", "-123456.789", "0.000", "999999999.999", "-0.001", "42.000", "0.007",
+        "1.500",
+        "NULL",
+        "-123456.789",
+        "0.000",
+        "999999999.999",
+        "-0.001",
+        "42.000",
+        "0.007",
     ];
     let dt = [
-        "2024-02-29", "NULL", "1970-01-01", "1969-12-31", "2024-02-29", "1970-01-02",
-        "1970-01-03", "1970-01-04",
+        "2024-02-29",
+        "NULL",
+        "1970-01-01",
+        "1969-12-31",
+        "2024-02-29",
+        "1970-01-02",
+        "1970-01-03",
+        "1970-01-04",
     ];
     let ts = [
         "2024-02-29T13:45:01.123456",
@@ -98,7 +129,9 @@ fn expected_tricky_rows() -> Vec<Vec<String>> {
         "2024-02-29T13:45:01.123456",
         "2024-02-29T13:45:01.123456",
     ];
-    let b = ["true", "NULL", "false", "true", "false", "NULL", "true", "false"];
+    let b = [
+        "true", "NULL", "false", "true", "false", "NULL", "true", "false",
+    ];
     (0..TRICKY.len())
         .map(|i| {
             vec![
@@ -115,7 +148,9 @@ fn expected_tricky_rows() -> Vec<Vec<String>> {
 
 /// A string column's NULL renders as `NULL` too, so NULL-ness is checked separately.
 async fn null_flags(adapter: &Arc<dyn Adapter>, rel: &str) -> Vec<Vec<String>> {
-    let sql = format!("select id, case when s is null then 'null' else 'value' end from {rel} order by id");
+    let sql = format!(
+        "select id, case when s is null then 'null' else 'value' end from {rel} order by id"
+    );
     query_rows(adapter, &sql).await
 }
 
@@ -140,9 +175,16 @@ async fn tmp_count(adapter: &Arc<dyn Adapter>, schema: &str, name: &str) -> Stri
     query_rows(adapter, &sql).await[0][0].clone()
 }
 
-async fn column_type(adapter: &Arc<dyn Adapter>, schema: &str, table: &str, column: &str) -> String {
+async fn column_type(
+    adapter: &Arc<dyn Adapter>,
+    schema: &str,
+    table: &str,
+    column: &str,
+) -> String {
     let sql = match adapter.dialect() {
-        Dialect::Sqlite => format!("select type from pragma_table_info('{table}') where name = '{column}'"),
+        Dialect::Sqlite => {
+            format!("select type from pragma_table_info('{table}') where name = '{column}'")
+        }
         Dialect::Mysql => format!(
             "select column_type from information_schema.columns where table_schema = '{schema}' and table_name = '{table}' and column_name = '{column}'"
         ),
@@ -155,8 +197,14 @@ async fn column_type(adapter: &Arc<dyn Adapter>, schema: &str, table: &str, colu
 
 async fn exercise(adapter: Arc<dyn Adapter>, schema: &str) {
     let d = adapter.dialect();
-    adapter.create_schema_if_missing(schema).await.expect("create schema");
-    adapter.create_schema_if_missing(schema).await.expect("create schema twice");
+    adapter
+        .create_schema_if_missing(schema)
+        .await
+        .expect("create schema");
+    adapter
+        .create_schema_if_missing(schema)
+        .await
+        .expect("create schema twice");
     assert!(!adapter.server_version().await.expect("version").is_empty());
 
     // replace_table_as, twice with different SQL.
@@ -201,7 +249,10 @@ async fn exercise(adapter: Arc<dyn Adapter>, schema: &str) {
         second
     );
     assert_eq!(tmp_count(&adapter, schema, "model_a__dvt_tmp").await, "0");
-    assert_eq!(tmp_count(&adapter, schema, "model_a__dvt_backup").await, "0");
+    assert_eq!(
+        tmp_count(&adapter, schema, "model_a__dvt_backup").await,
+        "0"
+    );
 
     // Views: created, replaced, and swapped with tables both ways.
     let v = Relation::new(schema, "model_v");
@@ -210,19 +261,31 @@ async fn exercise(adapter: Arc<dyn Adapter>, schema: &str) {
         .replace_view_as(&v, &format!("select id from {rt} where id > 2"))
         .await
         .expect("view");
-    assert_eq!(query_rows(&adapter, &format!("select id from {rv}")).await, vec![vec!["3".to_owned()]]);
+    assert_eq!(
+        query_rows(&adapter, &format!("select id from {rv}")).await,
+        vec![vec!["3".to_owned()]]
+    );
     adapter
         .replace_view_as(&v, &format!("select id from {rt} where id < 3"))
         .await
         .expect("view again");
-    assert_eq!(query_rows(&adapter, &format!("select id from {rv}")).await, vec![vec!["2".to_owned()]]);
+    assert_eq!(
+        query_rows(&adapter, &format!("select id from {rv}")).await,
+        vec![vec!["2".to_owned()]]
+    );
     adapter
         .replace_table_as(&v, "select 10 as id")
         .await
         .expect("table over a view");
-    assert_eq!(query_rows(&adapter, &format!("select id from {rv}")).await, vec![vec!["10".to_owned()]]);
+    assert_eq!(
+        query_rows(&adapter, &format!("select id from {rv}")).await,
+        vec![vec!["10".to_owned()]]
+    );
     let t2 = Relation::new(schema, "model_b");
-    adapter.replace_table_as(&t2, "select 5 as id").await.expect("table");
+    adapter
+        .replace_table_as(&t2, "select 5 as id")
+        .await
+        .expect("table");
     adapter
         .replace_view_as(&t2, "select 6 as id")
         .await
@@ -236,13 +299,20 @@ async fn exercise(adapter: Arc<dyn Adapter>, schema: &str) {
     // Bulk load round trip, replacing an existing table.
     let l = Relation::new(schema, "loaded");
     let rl = d.render(&l);
-    adapter.replace_table_as(&l, "select 1 as old_column").await.expect("old");
+    adapter
+        .replace_table_as(&l, "select 1 as old_column")
+        .await
+        .expect("old");
     let loaded = adapter
         .replace_table_from_stream(&l, stream_of(tricky_batch()), &BTreeMap::new())
         .await
         .expect("bulk load");
     assert_eq!(loaded, TRICKY.len() as u64);
-    let mut got = query_rows(&adapter, &format!("select id, s, d, dt, ts, b from {rl} order by id")).await;
+    let mut got = query_rows(
+        &adapter,
+        &format!("select id, s, d, dt, ts, b from {rl} order by id"),
+    )
+    .await;
     normalize_bool(&mut got, 5);
     assert_eq!(got, expected_tricky_rows());
     let flags = null_flags(&adapter, &rl).await;
@@ -275,7 +345,10 @@ async fn exercise(adapter: Arc<dyn Adapter>, schema: &str) {
         .await
         .expect_err("bad type");
     assert!(matches!(err.code(), "DVT301" | "DVT304"), "{err}");
-    assert_eq!(tmp_count(&adapter, schema, "overridden__dvt_tmp").await, "0");
+    assert_eq!(
+        tmp_count(&adapter, schema, "overridden__dvt_tmp").await,
+        "0"
+    );
     assert_eq!(
         query_rows(&adapter, &format!("select count(*) from {}", d.render(&o))).await,
         vec![vec![TRICKY.len().to_string()]]
@@ -285,12 +358,18 @@ async fn exercise(adapter: Arc<dyn Adapter>, schema: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_adapter_replaces_atomically_and_round_trips() {
     let schema = unique_name();
-    let registry = TargetRegistry::new(BTreeMap::from([("pg".to_owned(), pg_target("pg", &schema))]));
+    let registry = TargetRegistry::new(BTreeMap::from([(
+        "pg".to_owned(),
+        pg_target("pg", &schema),
+    )]));
     let adapter = registry.adapter("pg").await.expect("connect");
     let cleanup_adapter = Arc::clone(&adapter);
     let drop_sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
     with_cleanup(exercise(adapter, &schema), async move {
-        cleanup_adapter.execute(&drop_sql).await.expect("drop schema");
+        cleanup_adapter
+            .execute(&drop_sql)
+            .await
+            .expect("drop schema");
     })
     .await;
 }
@@ -298,13 +377,18 @@ async fn postgres_adapter_replaces_atomically_and_round_trips() {
 #[tokio::test(flavor = "multi_thread")]
 async fn mysql_adapter_replaces_atomically_and_round_trips() {
     let schema = unique_name();
-    let registry =
-        TargetRegistry::new(BTreeMap::from([("maria".to_owned(), mysql_target("maria", &schema))]));
+    let registry = TargetRegistry::new(BTreeMap::from([(
+        "maria".to_owned(),
+        mysql_target("maria", &schema),
+    )]));
     let adapter = registry.adapter("maria").await.expect("connect");
     let cleanup_adapter = Arc::clone(&adapter);
     let drop_sql = format!("DROP DATABASE IF EXISTS `{schema}`");
     with_cleanup(exercise(adapter, &schema), async move {
-        cleanup_adapter.execute(&drop_sql).await.expect("drop database");
+        cleanup_adapter
+            .execute(&drop_sql)
+            .await
+            .expect("drop database");
     })
     .await;
 }
@@ -326,9 +410,34 @@ async fn connection_errors_name_the_target_and_hide_the_password() {
         c.password = dvt_core::secret::Secret::new("hunter2-secret");
     }
     let registry = TargetRegistry::new(BTreeMap::from([("pg_bad".to_owned(), target)]));
-    let err = registry.adapter("pg_bad").await.expect_err("cannot connect");
+    let err = registry
+        .adapter("pg_bad")
+        .await
+        .expect_err("cannot connect");
     assert_eq!(err.code(), "DVT300");
     let text = format!("{err} {err:?}");
     assert!(text.contains("pg_bad"), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scratch_pg_columns() {
+    let registry = TargetRegistry::new(BTreeMap::from([(
+        "pg".to_owned(),
+        pg_target("pg", "public"),
+    )]));
+    let adapter = registry.adapter("pg").await.expect("connect");
+    adapter.execute("drop table if exists public.scratch_x; create table public.scratch_x (id bigint, s text, d numeric(12,3), dt date, ts timestamp, b boolean); insert into public.scratch_x values (0, 'a', 1.5, '2024-01-01', '2024-01-01 00:00:00', true), (1, null, null, null, null, null), (2, 'x', -123456.789, '1970-01-01', '1969-12-31 23:59:59', false)").await.expect("setup");
+    for c in ["id", "s", "d", "dt", "ts", "b"] {
+        let r = adapter
+            .query(&format!("select {c} from public.scratch_x order by id"))
+            .await;
+        match r {
+            Ok(s) => {
+                let b: Result<Vec<_>, _> = futures::TryStreamExt::try_collect(s).await;
+                eprintln!("{c}: {:?}", b.map(|b| crate::common::rows(&b)));
+            }
+            Err(e) => eprintln!("{c}: ERR {e}"),
+        }
+    }
 }

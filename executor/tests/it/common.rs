@@ -13,9 +13,7 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::memory::MemoryStream;
 use dvt_core::secret::Secret;
-use dvt_core::target::{
-    Connection, MysqlConfig, PostgresConfig, SqliteConfig, TargetConfig,
-};
+use dvt_core::target::{Connection, MysqlConfig, PostgresConfig, SqliteConfig, TargetConfig};
 use dvt_executor::adapter::Adapter;
 use futures::{FutureExt, TryStreamExt};
 
@@ -113,14 +111,22 @@ pub(crate) fn rows(batches: &[RecordBatch]) -> Vec<Vec<String>> {
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).expect("formattable"))
             .collect::<Vec<_>>();
         for row in 0..batch.num_rows() {
-            out.push(formatters.iter().map(|f| f.value(row).to_string()).collect());
+            out.push(
+                formatters
+                    .iter()
+                    .map(|f| f.value(row).to_string())
+                    .collect(),
+            );
         }
     }
     out
 }
 
 pub(crate) async fn query_rows(adapter: &Arc<dyn Adapter>, sql: &str) -> Vec<Vec<String>> {
-    let stream = adapter.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let stream = adapter
+        .query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
     let batches: Vec<RecordBatch> = stream.try_collect().await.expect("query stream");
     rows(&batches)
 }

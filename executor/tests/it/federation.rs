@@ -117,12 +117,17 @@ async fn federated_join_matches_single_database_result() {
         let pg = f.registry.adapter("pg").await.expect("pg");
         let got = query_rows(
             &pg,
-            &format!("select name, region, n, total::text from \"{s}\".federated_result order by name"),
+            &format!(
+                "select name, region, n, total::text from \"{s}\".federated_result order by name"
+            ),
         )
         .await;
         let reference = query_rows(
             &pg,
-            &format!("select name, region, n, total::text from ({}) r order by name", REFERENCE_SQL.replace("{s}", s)),
+            &format!(
+                "select name, region, n, total::text from ({}) r order by name",
+                REFERENCE_SQL.replace("{s}", s)
+            ),
         )
         .await;
         assert_eq!(got, reference);
@@ -184,10 +189,16 @@ async fn pushed_sql_carries_filters_and_only_projected_columns() {
         let (customers_input, customers_sql) = &pushed[1];
         assert_eq!(customers_input.target, "maria");
         assert!(customers_sql.contains("`region` = 'EU'"), "{customers_sql}");
-        assert!(customers_sql.contains(&format!("FROM `{s}`.`customers`")), "{customers_sql}");
+        assert!(
+            customers_sql.contains(&format!("FROM `{s}`.`customers`")),
+            "{customers_sql}"
+        );
 
         // The result agrees with the pushed filters.
-        let got = engine.collect("run-p", &query, None).await.expect("collect");
+        let got = engine
+            .collect("run-p", &query, None)
+            .await
+            .expect("collect");
         let mut got = rows(&got);
         got.sort();
         let expected: Vec<Vec<String>> = [["2", "Ada"], ["5", "Cy"], ["6", "Cy"], ["8", "Ada"]]
@@ -223,7 +234,12 @@ async fn ballista_standalone_matches_local() {
             Staging::local(staging_dir.path().join("ballista")).expect("staging"),
             Compute::BallistaStandalone,
         );
-        let expected = rows(&local.collect("run-l", &join_query(s), None).await.expect("local"));
+        let expected = rows(
+            &local
+                .collect("run-l", &join_query(s), None)
+                .await
+                .expect("local"),
+        );
         assert_eq!(expected.len(), 4);
         let got = rows(
             &ballista
@@ -269,7 +285,10 @@ async fn failing_source_reports_the_source_error() {
                 relation: Relation::new(s.as_str(), "nope"),
             }],
         };
-        let err = engine.collect("run-x", &missing, None).await.expect_err("missing table");
+        let err = engine
+            .collect("run-x", &missing, None)
+            .await
+            .expect_err("missing table");
         assert_eq!(err.code(), "DVT301", "{err}");
         assert!(err.to_string().contains("nope"), "{err}");
 
@@ -280,14 +299,20 @@ async fn failing_source_reports_the_source_error() {
                 relation: Relation::new("a", "b"),
             }],
         };
-        let err = engine.collect("run-y", &unknown, None).await.expect_err("unknown target");
+        let err = engine
+            .collect("run-y", &unknown, None)
+            .await
+            .expect_err("unknown target");
         assert_eq!(err.code(), "DVT300", "{err}");
 
         let bad_sql = FederatedQuery {
             sql: format!("select no_such_column from \"pg\".\"{s}\".\"orders\""),
             inputs: join_query(s).inputs,
         };
-        let err = engine.collect("run-z", &bad_sql, None).await.expect_err("bad sql");
+        let err = engine
+            .collect("run-z", &bad_sql, None)
+            .await
+            .expect_err("bad sql");
         assert_eq!(err.code(), "DVT302", "{err}");
     };
     with_cleanup(body, drop_fixture(&f)).await;

@@ -30,8 +30,24 @@ fn seed() -> SeedData {
             col("code", SeedType::Custom("VARCHAR(8)".into())),
         ],
         rows: vec![
-            vec![v("1"), v("19.99"), v("true"), v("1990-05-17"), v("2024-01-02 03:04:05"), v("plain"), v("AB")],
-            vec![v("2"), v("-0.5"), v("false"), None, v("2024-01-02 03:04:05.250000"), v("with, \"quotes\""), None],
+            vec![
+                v("1"),
+                v("19.99"),
+                v("true"),
+                v("1990-05-17"),
+                v("2024-01-02 03:04:05"),
+                v("plain"),
+                v("AB"),
+            ],
+            vec![
+                v("2"),
+                v("-0.5"),
+                v("false"),
+                None,
+                v("2024-01-02 03:04:05.250000"),
+                v("with, \"quotes\""),
+                None,
+            ],
             vec![v("3"), None, None, v("2000-02-29"), None, v(""), v("Z")],
         ],
     }
@@ -39,11 +55,17 @@ fn seed() -> SeedData {
 
 async fn load_seed(adapter: Arc<dyn Adapter>, schema: &str) {
     let d = adapter.dialect();
-    adapter.create_schema_if_missing(schema).await.expect("schema");
+    adapter
+        .create_schema_if_missing(schema)
+        .await
+        .expect("schema");
     let data = seed();
     let rel = Relation::new(schema, "my_seed");
     let types = seed_column_types(&data);
-    assert_eq!(types, BTreeMap::from([("code".to_owned(), "VARCHAR(8)".to_owned())]));
+    assert_eq!(
+        types,
+        BTreeMap::from([("code".to_owned(), "VARCHAR(8)".to_owned())])
+    );
     let loaded = adapter
         .replace_table_from_stream(&rel, seed_stream(&data).expect("stream"), &types)
         .await
@@ -55,8 +77,22 @@ async fn load_seed(adapter: Arc<dyn Adapter>, schema: &str) {
     );
     let got = query_rows(&adapter, &sql).await;
     let expected: Vec<Vec<String>> = [
-        ["1", "19.99", "1990-05-17", "2024-01-02T03:04:05", "plain", "AB"],
-        ["2", "-0.50", "NULL", "2024-01-02T03:04:05.250", "with, \"quotes\"", "NULL"],
+        [
+            "1",
+            "19.99",
+            "1990-05-17",
+            "2024-01-02T03:04:05",
+            "plain",
+            "AB",
+        ],
+        [
+            "2",
+            "-0.50",
+            "NULL",
+            "2024-01-02T03:04:05.250",
+            "with, \"quotes\"",
+            "NULL",
+        ],
         ["3", "NULL", "2000-02-29", "NULL", "", "Z"],
     ]
     .iter()
@@ -71,7 +107,14 @@ async fn load_seed(adapter: Arc<dyn Adapter>, schema: &str) {
         ),
     )
     .await;
-    assert_eq!(active, vec![vec!["yes".to_owned()], vec!["no".to_owned()], vec!["null".to_owned()]]);
+    assert_eq!(
+        active,
+        vec![
+            vec!["yes".to_owned()],
+            vec!["no".to_owned()],
+            vec!["null".to_owned()]
+        ]
+    );
     // Loading again replaces the seed.
     let reloaded = adapter
         .replace_table_from_stream(&rel, seed_stream(&data).expect("stream"), &types)
@@ -90,7 +133,10 @@ async fn load_seed(adapter: Arc<dyn Adapter>, schema: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn seeds_load_into_postgres() {
     let schema = unique_name();
-    let registry = TargetRegistry::new(BTreeMap::from([("pg".to_owned(), pg_target("pg", &schema))]));
+    let registry = TargetRegistry::new(BTreeMap::from([(
+        "pg".to_owned(),
+        pg_target("pg", &schema),
+    )]));
     let adapter = registry.adapter("pg").await.expect("connect");
     let cleanup = Arc::clone(&adapter);
     let drop_sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
@@ -103,8 +149,10 @@ async fn seeds_load_into_postgres() {
 #[tokio::test(flavor = "multi_thread")]
 async fn seeds_load_into_mysql() {
     let schema = unique_name();
-    let registry =
-        TargetRegistry::new(BTreeMap::from([("maria".to_owned(), mysql_target("maria", &schema))]));
+    let registry = TargetRegistry::new(BTreeMap::from([(
+        "maria".to_owned(),
+        mysql_target("maria", &schema),
+    )]));
     let adapter = registry.adapter("maria").await.expect("connect");
     let cleanup = Arc::clone(&adapter);
     let drop_sql = format!("DROP DATABASE IF EXISTS `{schema}`");

@@ -1,0 +1,134 @@
+//! Bad input gets exit code 1, a stable code and the file (and line) it came from.
+
+use crate::common::*;
+
+const PROFILES: &str = "p:\n  target: main\n  outputs:\n    main: {type: sqlite, path: data/main.db}\n    other: {type: sqlite, path: data/other.db}\n";
+
+fn project(extra: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut files = vec![
+        ("dbt_project.yml", "name: p\nprofile: p\n"),
+        ("profiles.yml", PROFILES),
+        ("seeds/s.csv", "a,b\n1,2\n"),
+        ("models/ok.sql", "select a from {{ ref('s') }}"),
+    ];
+    files.extend_from_slice(extra);
+    write_project(dir.path(), &files);
+    dir
+}
+
+fn assert_fails(dir: &tempfile::TempDir, args: &[&str], code: &str, location: &str) -> Run {
+    let run = dvt(dir.path(), args, &[]);
+    assert_eq!(
+        run.code, 1,
+        "stdout:\n{}\nstderr:\n{}",
+        run.stdout, run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!("error[{code}]")),
+        "expected {code}:\n{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(location),
+        "expected `{location}` in:\n{}",
+        run.stderr
+    );
+    run
+}
+
+#[test]
+fn malformed_yaml_names_file_and_line() {
+    let dir = project(&[(
+        "models/schema.yml",
+        "version: 2\nmodels:\n  - name: ok\n    description: [unclosed\n",
+    )]);
+    assert_fails(&dir, &["parse"], "DVT102", "models/schema.yml:");
+    let dir = project(&[("dbt_project.yml", "name: p\nprofile: p\nmodels: {a\n")]);
+    assert_fails(&dir, &["run"], "DVT102", "dbt_project.yml:");
+}
+
+#[test]
+fn unknown_ref_names_file_and_line() {
+    let dir = project(&[("models/bad.sql", "select 1 as x\nfrom {{ ref('nope') }}\n")]);
+    assert_fails(&dir, &["compile"], "DVT106", "models/bad.sql:2");
+}
+
+#[test]
+fn cycle_prints_the_cycle() {
+    let dir = project(&[
+        ("models/a.sql", "select * from {{ ref('b') }}"),
+        ("models/b.sql", "select * from {{ ref('c') }}"),
+        ("models/c.sql", "select * from {{ ref('a') }}"),
+    ]);
+    let run = assert_fails(&dir, &["run"], "DVT108", "models/");
+    assert!(
+        // Printed in data-flow order: `c` reads `a`, `b` reads `c`, `a` reads `b`.
+        run.stderr
+            .contains("model.p.a -> model.p.c -> model.p.b -> model.p.a")
+            || run
+                .stderr
+                .contains("model.p.c -> model.p.b -> model.p.a -> model.p.c")
+            || run
+                .stderr
+                .contains("model.p.b -> model.p.a -> model.p.c -> model.p.b"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn unknown_target_in_config_or_flag() {
+    let dir = project(&[(
+        "models/t.sql",
+        "{{ config(target='nowhere') }}\nselect 1 as x",
+    )]);
+    let run = assert_fails(&dir, &["ls"], "DVT104", "models/t.sql");
+    assert!(run.stderr.contains("`nowhere`"), "{}", run.stderr);
+    let dir = project(&[]);
+    assert_fails(&dir, &["run", "--target", "nowhere"], "DVT104", "--target");
+    let dir = project(&[(
+        "models/sources.yml",
+        "version: 2\nsources:\n  - name: crm\n    connection: nowhere\n    tables: [{name: t}]\n",
+    )]);
+    assert_fails(&dir, &["parse"], "DVT104", "models/sources.yml:3");
+}
+
+#[test]
+fn jinja_syntax_error_names_file_and_line() {
+    let dir = project(&[("models/j.sql", "select 1 as x\n-- fine\n{% if %}\n")]);
+    assert_fails(&dir, &["compile"], "DVT109", "models/j.sql:3");
+}
+
+#[test]
+fn ragged_csv_names_file_line_and_column() {
+    let dir = project(&[("seeds/bad.csv", "id,name\n1,a\n2,b,extra\n3,c\n")]);
+    let run = assert_fails(&dir, &["seed"], "DVT200", "seeds/bad.csv:3:3");
+    assert!(run.stdout.contains("ERROR=1"), "{}", run.stdout);
+    // The good seed still loads: a failing node does not stop independent ones.
+    let st = statuses(dir.path());
+    assert_eq!(st["seed.p.s"], "success");
+    assert_eq!(st["seed.p.bad"], "error");
+}
+
+#[test]
+fn conflicting_source_connections_are_an_error() {
+    let dir = project(&[
+        (
+            "models/a.yml",
+            "version: 2\nsources:\n  - name: crm\n    connection: main\n    tables: [{name: t}]\n",
+        ),
+        (
+            "models/b.yml",
+            "version: 2\nsources:\n  - name: crm\n    connection: other\n    tables: [{name: u}]\n",
+        ),
+    ]);
+    assert_fails(&dir, &["parse"], "DVT105", "models/b.yml:3");
+}
+
+#[test]
+fn bad_selector_and_vars_are_coded() {
+    let dir = project(&[]);
+    assert_fails(&dir, &["ls", "--select", "nope:x"], "DVT111", "nope:x");
+    assert_fails(&dir, &["run", "--vars", "[1, 2]"], "DVT112", "--vars");
+}

@@ -1,0 +1,59 @@
+//! `dvt init NAME && cd NAME && dvt build` works with no database server.
+
+use crate::common::*;
+
+#[test]
+fn init_then_build_runs_on_the_embedded_default() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let run = dvt(home.path(), &["init", "demo_proj"], &[]);
+    run.assert_ok();
+    let project = home.path().join("demo_proj");
+    assert!(project.join("dbt_project.yml").is_file());
+    let text = std::fs::read_to_string(project.join("dbt_project.yml")).expect("project file");
+    assert!(text.contains("name: demo_proj"), "{text}");
+
+    let run = dvt(&project, &["build"], &[]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("PASS=5 WARN=0 ERROR=0 SKIP=0 TOTAL=5"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("customer_revenue [federated]"),
+        "{}",
+        run.stdout
+    );
+    assert!(project.join("data/warehouse.db").is_file());
+    assert!(project.join("data/crm.db").is_file());
+    let st = statuses(&project);
+    assert!(st.values().all(|s| s == "success"), "{st:?}");
+
+    // The federated table landed in the warehouse: preview the pushdown view over it.
+    let show = dvt(
+        &project,
+        &["show", "--select", "revenue_by_country", "--limit", "50"],
+        &[],
+    );
+    show.assert_ok();
+    assert!(show.stdout.contains("pushdown"), "{}", show.stdout);
+    let fed = dvt(
+        &project,
+        &["show", "--select", "customer_revenue", "--limit", "50"],
+        &[],
+    );
+    fed.assert_ok();
+    assert!(fed.stdout.contains("federated"), "{}", fed.stdout);
+    // 8 customers in the seed: 8 data rows between the table borders.
+    let rows = fed
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.contains("customer_id"))
+        .count();
+    assert_eq!(rows, 8, "{}", fed.stdout);
+
+    // A second init into the same folder refuses instead of overwriting.
+    let again = dvt(home.path(), &["init", "demo_proj"], &[]);
+    assert_eq!(again.code, 1);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests of the `dvt` binary against real PostgreSQL and MariaDB servers
+//! (and SQLite files). One integration binary, modules per area.
+
+mod common;
+mod errors;
+mod examples;
+mod init;
+mod routing;

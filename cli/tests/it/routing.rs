@@ -1,0 +1,184 @@
+//! Routing and selection as `dvt ls` / `dvt compile` show them (SQLite, no server).
+
+use crate::common::*;
+
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_project(
+        dir.path(),
+        &[
+            (
+                "dbt_project.yml",
+                "name: r\nprofile: r\nmodels:\n  r:\n    marts:\n      +tags: [mart]\n",
+            ),
+            (
+                "profiles.yml",
+                "r:\n  target: wh\n  outputs:\n    wh: {type: sqlite, path: data/wh.db}\n    crm: {type: sqlite, path: data/crm.db}\n",
+            ),
+            (
+                "models/sources.yml",
+                "version: 2\nsources:\n  - name: crm\n    connection: crm\n    tables: [{name: people}]\n  - name: loose\n    tables: [{name: things}]\n",
+            ),
+            (
+                "models/staging/stg_people.sql",
+                "{{ config(target='crm') }}select * from {{ source('crm', 'people') }}",
+            ),
+            (
+                "models/staging/stg_things.sql",
+                "select * from {{ source('loose', 'things') }}",
+            ),
+            (
+                "models/marts/joined.sql",
+                "select * from {{ ref('stg_people') }} p join {{ ref('stg_things') }} t on t.id = p.id",
+            ),
+            (
+                "models/marts/after.sql",
+                "select * from {{ ref('joined') }}",
+            ),
+        ],
+    );
+    dir
+}
+
+#[test]
+fn ls_shows_target_and_path_and_federated_views_warn() {
+    let dir = project();
+    let run = dvt(dir.path(), &["ls"], &[]);
+    run.assert_ok();
+    let line = |n: &str| {
+        run.stdout
+            .lines()
+            .find(|l| l.contains(n))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        line("r.staging.stg_people").contains("target=crm")
+            && line("stg_people").contains("pushdown (non-default target)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        line("r.staging.stg_things").contains("target=wh")
+            && line("stg_things").ends_with("path=pushdown")
+    );
+    assert!(line("r.marts.joined").contains("table") && line("joined").contains("path=federated"));
+    assert!(line("r.marts.after").contains("view") && line("after").ends_with("path=pushdown"));
+    // `joined` is a view by default, but federated: built as a table with DVT001.
+    assert!(
+        run.stderr.contains("warning[DVT001]") && run.stderr.contains("`joined`"),
+        "{}",
+        run.stderr
+    );
+    // `loose` has no connection in a two-target project.
+    assert!(
+        run.stderr.contains("warning[DVT002]") && run.stderr.contains("`loose`"),
+        "{}",
+        run.stderr
+    );
+
+    // --target forces every node onto one target: nothing is federated any more.
+    let forced = dvt(dir.path(), &["ls", "--target", "crm"], &[]);
+    forced.assert_ok();
+    assert!(
+        !forced.stdout.contains("path=federated"),
+        "{}",
+        forced.stdout
+    );
+}
+
+#[test]
+fn selection_operators() {
+    let dir = project();
+    let names = |args: &[&str]| -> Vec<String> {
+        let mut a = vec!["ls"];
+        a.extend_from_slice(args);
+        let run = dvt(dir.path(), &a, &[]);
+        run.assert_ok();
+        run.stdout
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .map(|s| s.rsplit('.').next().unwrap_or(s).to_owned())
+            .collect()
+    };
+    assert_eq!(
+        names(&["--select", "+joined"]),
+        ["stg_people", "stg_things", "joined"]
+    );
+    assert_eq!(
+        names(&["--select", "stg_people+"]),
+        ["stg_people", "joined", "after"]
+    );
+    assert_eq!(
+        names(&["--select", "stg_people+1"]),
+        ["stg_people", "joined"]
+    );
+    assert_eq!(names(&["--select", "tag:mart"]), ["joined", "after"]);
+    assert_eq!(
+        names(&["--select", "path:models/staging"]),
+        ["stg_people", "stg_things"]
+    );
+    assert_eq!(
+        names(&["--select", "tag:mart,+after", "--exclude", "after"]),
+        ["joined"]
+    );
+    assert_eq!(
+        names(&["--select", "stg_people", "stg_things"]),
+        ["stg_people", "stg_things"]
+    );
+}
+
+#[test]
+fn compile_renders_relations_for_each_path() {
+    let dir = project();
+    let run = dvt(dir.path(), &["compile", "--select", "joined"], &[]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("target=wh") && run.stdout.contains("path=federated"),
+        "{}",
+        run.stdout
+    );
+    // Federated SQL names inputs as target.schema.table for the engine.
+    assert!(
+        run.stdout.contains("\"crm\".\"main\".\"stg_people\""),
+        "{}",
+        run.stdout
+    );
+    let pushed = std::fs::read_to_string(
+        dir.path()
+            .join("target/compiled/r/models/staging/stg_people.sql"),
+    )
+    .unwrap_or_default();
+    assert!(
+        pushed.is_empty(),
+        "compile --select joined wrote only joined"
+    );
+    let run = dvt(dir.path(), &["compile"], &[]);
+    run.assert_ok();
+    let pushed = std::fs::read_to_string(
+        dir.path()
+            .join("target/compiled/r/models/staging/stg_people.sql"),
+    )
+    .expect("compiled");
+    assert_eq!(pushed.trim(), "select * from \"main\".\"people\"");
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("target/manifest.json")).expect("manifest"),
+    )
+    .expect("json");
+    assert_eq!(
+        manifest["nodes"]["model.r.joined"]["dvt"]["path"],
+        "federated"
+    );
+    assert_eq!(
+        manifest["nodes"]["model.r.joined"]["config"]["materialized"],
+        "table"
+    );
+    assert_eq!(
+        manifest["sources"]["source.r.crm.people"]["dvt"]["connection"],
+        "crm"
+    );
+    assert_eq!(
+        manifest["child_map"]["model.r.stg_people"][0],
+        "model.r.joined"
+    );
+}
