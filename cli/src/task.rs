@@ -13,7 +13,7 @@ use dvt_core::artifacts::{RunResult, RunStatus, manifest_json, run_results_json}
 use dvt_core::manifest::{LoadOptions, Manifest, Materialization, ResourceType};
 use dvt_core::profile::{ProfileLookup, parse_cli_vars};
 use dvt_core::resolve::ExecPath;
-use dvt_core::seed::{SeedOptions, load_seed};
+use dvt_core::seed::load_seed;
 use dvt_executor::federation::{Compute, FederatedQuery, FederationEngine, RemoteInput};
 use dvt_executor::registry::TargetRegistry;
 use dvt_executor::staging::Staging;
@@ -685,18 +685,11 @@ async fn run_node(ctx: &Ctx, id: &str) -> Result<NodeOutcome> {
     adapter.create_schema_if_missing(&n.relation.schema).await?;
     match n.resource_type {
         ResourceType::Seed => {
-            let mut opts = SeedOptions::default();
-            if let Some(Json::String(d)) = n.config.get("delimiter") {
-                opts.delimiter = *d.as_bytes().first().unwrap_or(&b',');
-            }
-            if let Some(Json::Object(types)) = n.config.get("column_types") {
-                for (k, v) in types {
-                    if let Some(t) = v.as_str() {
-                        opts.column_types.insert(k.clone(), t.to_owned());
-                    }
-                }
-            }
-            let data = load_seed(&m.path(&n.original_file_path), &n.original_file_path, &opts)?;
+            let data = load_seed(
+                &m.path(&n.original_file_path),
+                &n.original_file_path,
+                &n.seed_options(),
+            )?;
             let column_types = dvt_executor::seed::seed_column_types(&data);
             let stream = dvt_executor::seed::seed_stream(&data)?;
             let rows = adapter

@@ -11,10 +11,10 @@ use std::path::PathBuf;
 pub struct Location {
     /// The file, relative to the project folder when it lies inside it.
     pub file: PathBuf,
-    /// 1-based line, when known.
-    pub line: Option<usize>,
+    /// 1-based line, when known (u32 keeps every `Result` of this crate small).
+    pub line: Option<u32>,
     /// 1-based column, when known.
-    pub column: Option<usize>,
+    pub column: Option<u32>,
 }
 
 impl Location {
@@ -31,10 +31,15 @@ impl Location {
     pub fn line(file: impl Into<PathBuf>, line: usize) -> Self {
         Location {
             file: file.into(),
-            line: Some(line),
+            line: Some(small(line)),
             column: None,
         }
     }
+}
+
+/// A line or column number as stored in a [`Location`] (saturating).
+pub fn small(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl std::fmt::Display for Location {
@@ -277,7 +282,7 @@ pub fn read_to_string(path: &std::path::Path) -> Result<String> {
 pub(crate) fn yaml_error(file: &std::path::Path, err: &serde_yaml_ng::Error) -> Error {
     let (line, column) = err
         .location()
-        .map(|l| (Some(l.line()), Some(l.column())))
+        .map(|l| (Some(small(l.line())), Some(small(l.column()))))
         .unwrap_or((None, None));
     Error::Yaml {
         location: Location {

@@ -347,7 +347,7 @@ fn jinja_error(e: &minijinja::Error, fallback: &Path) -> Error {
         .unwrap_or_else(|| fallback.to_path_buf());
     let location = Location {
         file,
-        line: e.line(),
+        line: e.line().map(crate::error::small),
         column: None,
     };
     let detail = e

@@ -113,6 +113,26 @@ pub struct Node {
     pub path: ExecPath,
 }
 
+impl Node {
+    /// The seed options from this node's config (`delimiter`, `column_types`).
+    pub fn seed_options(&self) -> crate::seed::SeedOptions {
+        let mut opts = crate::seed::SeedOptions::default();
+        if let Some(Json::String(d)) = self.config.get("delimiter")
+            && let Some(b) = d.as_bytes().first()
+        {
+            opts.delimiter = *b;
+        }
+        if let Some(Json::Object(types)) = self.config.get("column_types") {
+            for (k, v) in types {
+                if let Some(t) = v.as_str() {
+                    opts.column_types.insert(k.clone(), t.to_owned());
+                }
+            }
+        }
+        opts
+    }
+}
+
 /// A table of a declared source.
 #[derive(Debug, Clone)]
 pub struct SourceTable {

@@ -85,7 +85,7 @@ pub fn parse_seed(bytes: &[u8], display: &Path, opts: &SeedOptions) -> Result<Se
         .from_reader(bytes);
     let mut records = reader.records();
     let csv_err = |e: csv::Error| {
-        let line = e.position().map(|p| p.line() as usize);
+        let line = e.position().map(|p| crate::error::small(p.line() as usize));
         Error::Csv {
             location: Location {
                 file: display.to_path_buf(),
@@ -114,7 +114,7 @@ pub fn parse_seed(bytes: &[u8], display: &Path, opts: &SeedOptions) -> Result<Se
                     location: Location {
                         file: display.to_path_buf(),
                         line: Some(1),
-                        column: Some(i + 1),
+                        column: Some(crate::error::small(i + 1)),
                     },
                     message: format!("header field {} is empty", i + 1),
                 })
@@ -134,7 +134,9 @@ pub fn parse_seed(bytes: &[u8], display: &Path, opts: &SeedOptions) -> Result<Se
     let mut rows = Vec::new();
     for rec in records {
         let rec = rec.map_err(csv_err)?;
-        let line = rec.position().map(|p| p.line() as usize);
+        let line = rec
+            .position()
+            .map(|p| crate::error::small(p.line() as usize));
         if rec.len() == 1 && rec.get(0) == Some("") && names.len() > 1 {
             continue; // a blank line
         }
@@ -143,7 +145,7 @@ pub fn parse_seed(bytes: &[u8], display: &Path, opts: &SeedOptions) -> Result<Se
                 location: Location {
                     file: display.to_path_buf(),
                     line,
-                    column: Some(rec.len().min(names.len()) + 1),
+                    column: Some(crate::error::small(rec.len().min(names.len()) + 1)),
                 },
                 expected: names.len(),
                 found: rec.len(),
@@ -178,7 +180,7 @@ fn decimal_scale(v: &str) -> Option<u8> {
         && int.bytes().all(|b| b.is_ascii_digit())
         && frac.bytes().all(|b| b.is_ascii_digit())
         && int.len() + frac.len() <= 38;
-    ok.then(|| frac.len() as u8)
+    ok.then_some(frac.len() as u8)
 }
 
 fn is_date(v: &str) -> bool {

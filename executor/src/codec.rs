@@ -1,7 +1,7 @@
 //! Ballista extension codecs. DVT's table provider and scan node travel as small JSON
 //! documents behind a magic prefix; everything else goes to Ballista's own codecs.
 //!
-//! A decoded provider or scan gets its [`ScanEnvironment`] (targets, credentials, staging
+//! A decoded provider or scan gets its [`ScanEnvironment`](crate::federation::ScanEnvironment) (targets, credentials, staging
 //! bucket) from the codec of the decoding process, never from the plan.
 
 use std::io::Cursor;
@@ -246,5 +246,88 @@ impl PhysicalExtensionCodec for DvtPhysicalCodec {
 
     fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> DfResult<()> {
         self.inner.try_encode_udwf(node, buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap};
+
+    use arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::prelude::SessionContext;
+    use datafusion_proto::physical_plan::DefaultPhysicalProtoConverter;
+    use dvt_core::dialect::{Dialect, Relation};
+
+    use super::*;
+    use crate::registry::TargetRegistry;
+    use crate::staging::Staging;
+
+    #[test]
+    fn scan_nodes_and_providers_round_trip_without_credentials() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let env = Arc::new(ScanEnvironment {
+            registry: Arc::new(TargetRegistry::new(BTreeMap::new())),
+            staging: Staging::local(dir.path().to_owned()).expect("staging"),
+        });
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false).with_metadata(HashMap::from([(
+                "source_type".to_owned(),
+                "bigint".to_owned(),
+            )])),
+        ]));
+        let spec = ScanSpec {
+            target: "pg".into(),
+            relation: Relation::new("shop", "orders"),
+            run_id: "r1".into(),
+            query_id: "q1".into(),
+            sql: "SELECT \"orders\".\"id\" FROM \"shop\".\"orders\"".into(),
+        };
+        let scan: Arc<dyn ExecutionPlan> = Arc::new(DvtScanExec::new(
+            spec.clone(),
+            Arc::clone(&schema),
+            Arc::clone(&schema),
+            Arc::clone(&env),
+        ));
+        let codec = DvtPhysicalCodec::new(Arc::clone(&env));
+        let converter = DefaultPhysicalProtoConverter {};
+        let mut buf = Vec::new();
+        codec
+            .try_encode(Arc::clone(&scan), &mut buf, &converter)
+            .expect("encodes");
+        assert!(buf.starts_with(MAGIC));
+        let ctx = SessionContext::new();
+        let decoded = codec
+            .try_decode(&buf, &[], &ctx.task_ctx(), &converter)
+            .expect("decodes");
+        let decoded = decoded.downcast_ref::<DvtScanExec>().expect("a dvt scan");
+        assert_eq!(decoded.spec, spec);
+        assert_eq!(decoded.schema, schema);
+
+        let provider: Arc<dyn TableProvider> = Arc::new(DvtTableProvider::new(
+            InputSpec {
+                target: "pg".into(),
+                relation: Relation::new("shop", "orders"),
+                dialect: Dialect::Postgres,
+                run_id: "r1".into(),
+                query_id: "q1".into(),
+            },
+            Arc::clone(&schema),
+            Arc::clone(&env),
+        ));
+        let logical = DvtLogicalCodec::new(env);
+        let table = TableReference::full("pg", "shop", "orders");
+        let mut buf = Vec::new();
+        logical
+            .try_encode_table_provider(&table, provider, &mut buf)
+            .expect("encodes");
+        let text = String::from_utf8_lossy(&buf);
+        assert!(!text.contains("password"), "{text}");
+        let decoded = logical
+            .try_decode_table_provider(&buf, &table, Arc::clone(&schema), &ctx.task_ctx())
+            .expect("decodes");
+        let decoded = decoded
+            .downcast_ref::<DvtTableProvider>()
+            .expect("a dvt provider");
+        assert_eq!(decoded.relation(), &Relation::new("shop", "orders"));
     }
 }

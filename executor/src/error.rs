@@ -32,6 +32,23 @@ pub enum Error {
         known: String,
     },
 
+    /// A `--targets-json` file could not be read (DVT300).
+    #[error("invalid targets file: {source}")]
+    InvalidTargets {
+        /// Parse error.
+        #[source]
+        source: BoxError,
+    },
+
+    /// The Ballista executor process stopped with an error, e.g. the scheduler is
+    /// unreachable (DVT300).
+    #[error("executor process failed: {source}")]
+    ExecutorProcess {
+        /// Ballista's error.
+        #[source]
+        source: BoxError,
+    },
+
     /// A statement failed on a target (DVT301).
     #[error("sql failed on target `{target}` while {action}: {source}")]
     Sql {
@@ -103,7 +120,10 @@ impl Error {
     /// The stable code users and tooling match on.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::Connection { .. } | Error::UnknownTarget { .. } => "DVT300",
+            Error::Connection { .. }
+            | Error::UnknownTarget { .. }
+            | Error::InvalidTargets { .. }
+            | Error::ExecutorProcess { .. } => "DVT300",
             Error::Sql { .. } => "DVT301",
             Error::FederationPlanning { .. } => "DVT302",
             Error::FederationExecution { .. } => "DVT303",

@@ -60,7 +60,6 @@ pub struct FederatedQuery {
 
 /// Where the compute step runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
 pub enum Compute {
     /// In-process DataFusion.
     #[default]
@@ -109,6 +108,7 @@ impl FederationEngine {
     }
 
     /// Plans the query, extracts and stages its inputs and streams the result.
+    #[tracing::instrument(skip_all, fields(run_id))]
     pub async fn execute(
         &self,
         run_id: &str,
@@ -120,6 +120,7 @@ impl FederationEngine {
     }
 
     /// Runs the query and collects at most `limit` rows (all when `None`), for `dvt show`.
+    #[tracing::instrument(skip_all, fields(run_id))]
     pub async fn collect(
         &self,
         run_id: &str,
@@ -136,6 +137,7 @@ impl FederationEngine {
 
     /// Runs the query and bulk-loads the result into `dest` on `dest_target`, replacing it
     /// atomically. Returns the rows loaded.
+    #[tracing::instrument(skip_all, fields(run_id, dest_target, dest = %dest))]
     pub async fn run_into(
         &self,
         run_id: &str,
@@ -209,7 +211,10 @@ impl FederationEngine {
             }
         };
         let ctx = SessionContext::new_with_state(state);
-        self.register_inputs(&ctx, run_id, &query.inputs).await?;
+        // A fresh id per execution keeps queries from reusing each other's extracts.
+        let query_id = uuid::Uuid::new_v4().simple().to_string();
+        self.register_inputs(&ctx, run_id, &query_id, &query.inputs)
+            .await?;
         Ok(ctx)
     }
 
@@ -239,6 +244,7 @@ impl FederationEngine {
         &self,
         ctx: &SessionContext,
         run_id: &str,
+        query_id: &str,
         inputs: &[RemoteInput],
     ) -> Result<()> {
         let unique: BTreeSet<&RemoteInput> = inputs.iter().collect();
@@ -250,6 +256,7 @@ impl FederationEngine {
                 relation: input.relation.clone(),
                 dialect: adapter.dialect(),
                 run_id: run_id.to_owned(),
+                query_id: query_id.to_owned(),
             };
             let provider = DvtTableProvider::new(spec, schema, Arc::clone(&self.env));
             let catalog = match ctx.catalog(&input.target) {

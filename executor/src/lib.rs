@@ -1,9 +1,4 @@
-//! DVT's executor: adapters for each database, the federation engine on DataFusion, the
-//! staging bucket, bulk loaders and the Ballista extension codecs.
-//!
-//! Everything here is driven through a [`registry::TargetRegistry`] of plain
-//! [`dvt_core::target::TargetConfig`]s: a plan crossing a process boundary names targets,
-//! never connections, and each process connects with its own credentials.
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
 /// One adapter per database behind the [`adapter::Adapter`] trait.
@@ -14,6 +9,8 @@ pub mod codec;
 pub mod error;
 /// The federation engine: extract, stage and compute on DataFusion or Ballista.
 pub mod federation;
+/// The `dvt-executor` process: a Ballista executor with DVT's codecs.
+pub mod process;
 /// Target name to lazily connected adapter.
 pub mod registry;
 /// Seeds as Arrow streams, so they load through the bulk loaders.
@@ -22,3 +19,4 @@ pub mod seed;
 pub mod staging;
 
 pub use error::{Error, Result};
+pub use process::start_executor_process;

@@ -1,4 +1,4 @@
-//! Target name to adapter. The registry holds plain [`TargetConfig`]s and connects to a
+//! Target name to adapter. The registry holds plain [`TargetConfig`](dvt_core::target::TargetConfig)s and connects to a
 //! target only when it is first used, so a run that never touches a target never needs
 //! its server.
 

@@ -11,10 +11,10 @@ use object_store::path::Path as ObjectPath;
 
 use crate::error::{Error, Result};
 
-/// A staging bucket. Files live at
-/// `<root>/<run_id>/<target>.<schema>.<identifier>/part-0.parquet`; a second, differently
-/// filtered extract of the same relation in the same run gets `part-0-<fingerprint>.parquet`
-/// next to it.
+/// A staging bucket. Extracts live at
+/// `<root>/<run_id>/<target>.<schema>.<identifier>/part-0-<hash>.parquet`, where `<hash>`
+/// identifies the query execution and the SQL pushed to the source, so extracts never
+/// collide. Nothing is deleted automatically: see [`Staging::remove_run`].
 #[derive(Debug, Clone)]
 pub struct Staging {
     root: PathBuf,

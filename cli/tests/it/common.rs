@@ -165,7 +165,7 @@ pub(crate) async fn maria_rows(conn: &mut mysql_async::Conn, sql: &str) -> Vec<V
                 .map(|v| match v {
                     mysql_async::Value::NULL => normalise(None),
                     mysql_async::Value::Bytes(b) => normalise(Some(&String::from_utf8_lossy(&b))),
-                    other => normalise(Some(&other.as_sql(true).trim_matches('\'').to_owned())),
+                    other => normalise(Some(other.as_sql(true).trim_matches('\''))),
                 })
                 .collect()
         })

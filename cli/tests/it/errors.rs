@@ -132,3 +132,67 @@ fn bad_selector_and_vars_are_coded() {
     assert_fails(&dir, &["ls", "--select", "nope:x"], "DVT111", "nope:x");
     assert_fails(&dir, &["run", "--vars", "[1, 2]"], "DVT112", "--vars");
 }
+
+#[test]
+fn secrets_never_reach_output_or_artifacts() {
+    let secret = "Sup3rSecretPassw0rd";
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_project(
+        dir.path(),
+        &[
+            ("dbt_project.yml", "name: p\nprofile: p\n"),
+            (
+                "profiles.yml",
+                // Port 1 refuses connections, so every command that connects fails.
+                "p:\n  target: pg\n  outputs:\n    pg: {type: postgres, host: 127.0.0.1, port: 1, user: \"{{ env_var('DVT_IT_USER', 'nobody') }}\", password: \"{{ env_var('DVT_ENV_SECRET_PW') }}\", dbname: test, schema: s}\n",
+            ),
+            ("models/m.sql", "select 1 as x"),
+        ],
+    );
+    let envs = [("DVT_ENV_SECRET_PW", secret)];
+    let debug = dvt(dir.path(), &["debug"], &envs);
+    assert_eq!(debug.code, 1, "{}", debug.stdout);
+    assert!(debug.stdout.contains("[FAIL] pg"), "{}", debug.stdout);
+    let run = dvt(dir.path(), &["run"], &envs);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("DVT300"), "{}", run.stderr);
+    let mut seen = format!(
+        "{}{}{}{}",
+        debug.stdout, debug.stderr, run.stdout, run.stderr
+    );
+    for f in ["target/manifest.json", "target/run_results.json"] {
+        seen.push_str(&std::fs::read_to_string(dir.path().join(f)).expect("artifact written"));
+    }
+    assert!(!seen.contains(secret), "the password leaked:\n{seen}");
+
+    // Models may not read secret variables at all.
+    write_project(
+        dir.path(),
+        &[(
+            "models/m.sql",
+            "select '{{ env_var('DVT_ENV_SECRET_PW') }}' as x",
+        )],
+    );
+    let run = dvt(dir.path(), &["compile"], &envs);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("DVT109") && run.stderr.contains("only be used in profiles.yml"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(secret));
+}
+
+#[test]
+fn missing_env_var_without_default_is_coded() {
+    let dir = project(&[(
+        "models/e.sql",
+        "select '{{ env_var('DVT_IT_SURELY_UNSET_VAR') }}' as x",
+    )]);
+    let run = assert_fails(&dir, &["compile"], "DVT110", "models/e.sql:1");
+    assert!(
+        run.stderr.contains("DVT_IT_SURELY_UNSET_VAR"),
+        "{}",
+        run.stderr
+    );
+}

@@ -12,7 +12,8 @@ fn init_then_build_runs_on_the_embedded_default() {
     let text = std::fs::read_to_string(project.join("dbt_project.yml")).expect("project file");
     assert!(text.contains("name: demo_proj"), "{text}");
 
-    let run = dvt(&project, &["build"], &[]);
+    // Every command is non-interactive (stdin is not a terminal here).
+    let run = dvt(&project, &["build", "--threads", "2"], &[]);
     run.assert_ok();
     assert!(
         run.stdout.contains("PASS=5 WARN=0 ERROR=0 SKIP=0 TOTAL=5"),
@@ -51,6 +52,31 @@ fn init_then_build_runs_on_the_embedded_default() {
         .filter(|l| l.starts_with("| ") && !l.contains("customer_id"))
         .count();
     assert_eq!(rows, 8, "{}", fed.stdout);
+
+    let debug = dvt(&project, &["debug"], &[]);
+    debug.assert_ok();
+    assert!(
+        debug.stdout.contains("[OK]   crm (sqlite)")
+            && debug.stdout.contains("[OK]   warehouse (sqlite)"),
+        "{}",
+        debug.stdout
+    );
+    let sync = dvt(&project, &["sync"], &[]);
+    sync.assert_ok();
+    assert!(
+        sync.stdout.contains("staging bucket") && !sync.stdout.contains("[FAIL]"),
+        "{}",
+        sync.stdout
+    );
+    let parse = dvt(&project, &["parse"], &[]);
+    parse.assert_ok();
+    assert!(
+        parse
+            .stdout
+            .contains("Parsed 3 models, 2 seeds, 0 sources, 1 macros"),
+        "{}",
+        parse.stdout
+    );
 
     // A second init into the same folder refuses instead of overwriting.
     let again = dvt(home.path(), &["init", "demo_proj"], &[]);

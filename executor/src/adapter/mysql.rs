@@ -4,11 +4,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
+use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use bytes::Bytes;
 use datafusion::common::TableReference;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion_table_providers::sql::arrow_sql_gen::mysql::rows_to_arrow as mysql_rows_to_arrow;
 use datafusion_table_providers::sql::db_connection_pool::dbconnection::AsyncDbConnection;
 use datafusion_table_providers::sql::db_connection_pool::dbconnection::mysqlconn::MySQLConnection;
 use datafusion_table_providers::sql::db_connection_pool::mysqlpool::MySQLConnectionPool;
@@ -26,6 +29,7 @@ use super::{
 use crate::error::{Error, Result};
 
 const D: Dialect = Dialect::Mysql;
+const QUERY_CHUNK_ROWS: usize = 4096;
 
 /// A MySQL or MariaDB target. Its `schema` is the database.
 pub(crate) struct MysqlAdapter {
@@ -163,6 +167,75 @@ impl MysqlAdapter {
         result
     }
 
+    /// Streams a query's rows. A task owns the connection while the result is read (the
+    /// driver's result borrows it) and hands batches over a channel; dropping the stream
+    /// aborts the task. The table-providers' own query path strips every `"` from the
+    /// SQL, which corrupts string literals, so only its row conversion is used.
+    async fn stream_query(
+        &self,
+        sql: &str,
+        wanted: Option<SchemaRef>,
+    ) -> Result<SendableRecordBatchStream> {
+        let db = self.conn().await?;
+        let conn = Arc::clone(&db.conn);
+        let sql = sql.to_owned();
+        let target = self.target.name.clone();
+        let projected = wanted.clone();
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
+        let task = tokio::spawn(async move {
+            let mut guard = conn.lock().await;
+            let fail =
+                |e: &dyn std::fmt::Display| Error::sql(&target, "running a query", e.to_string());
+            let mut result = match guard.exec_iter(sql, ()).await {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = tx.send(Err(fail(&e))).await;
+                    return;
+                }
+            };
+            loop {
+                let mut rows = Vec::with_capacity(QUERY_CHUNK_ROWS);
+                while rows.len() < QUERY_CHUNK_ROWS {
+                    match result.next().await {
+                        Ok(Some(row)) => rows.push(row),
+                        Ok(None) => break,
+                        Err(e) => {
+                            let _ = tx.send(Err(fail(&e))).await;
+                            return;
+                        }
+                    }
+                }
+                if rows.is_empty() {
+                    return;
+                }
+                let last = rows.len() < QUERY_CHUNK_ROWS;
+                let batch = mysql_rows_to_arrow(&rows, &projected).map_err(|e| fail(&e));
+                if tx.send(batch).await.is_err() || last {
+                    return;
+                }
+            }
+        });
+        let guard = AbortOnDrop(task);
+        let first = rx.recv().await.transpose()?;
+        let schema = match (&wanted, &first) {
+            (Some(w), _) => Arc::clone(w),
+            (None, Some(b)) => b.schema(),
+            (None, None) => Arc::new(arrow::datatypes::Schema::empty()),
+        };
+        let rest = futures::stream::unfold((rx, guard), |(mut rx, guard)| async move {
+            rx.recv().await.map(|item| (item, (rx, guard)))
+        });
+        let batches = futures::stream::iter(first.map(Ok))
+            .chain(rest)
+            .map(|item| item.map_err(Error::into_datafusion));
+        let stream: SendableRecordBatchStream =
+            Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&schema), batches));
+        Ok(match wanted {
+            Some(w) => conform_stream(stream, w),
+            None => stream,
+        })
+    }
+
     async fn load_data(
         &self,
         conn: &mut Conn,
@@ -207,13 +280,41 @@ impl MysqlAdapter {
             return Err(e);
         }
         loaded.map_err(|e| Error::bulk_load(&self.target.name, &D.render(tmp), e))?;
-        Ok(conn.affected_rows())
+        let rows = conn.affected_rows();
+        // `LOCAL` turns conversion errors into warnings (the server cannot stop the
+        // client's upload), which would silently truncate or zero values.
+        if conn.get_warnings() > 0 {
+            let warnings: Vec<(String, u32, String)> = conn
+                .query("SHOW WARNINGS LIMIT 3")
+                .await
+                .map_err(self.sql_err("reading load warnings"))?;
+            let text = warnings
+                .into_iter()
+                .map(|(_, _, message)| message)
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(Error::bulk_load(
+                &self.target.name,
+                &D.render(tmp),
+                format!("the server changed values while loading: {text}"),
+            ));
+        }
+        Ok(rows)
+    }
+}
+
+/// Aborts a spawned task when dropped, so an abandoned stream releases its connection.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
 /// One batch as `LOAD DATA` text: `\N` is NULL, values are enclosed in quotes with the
 /// escape character protecting quotes, backslashes and line breaks.
-fn encode_batch(target: &str, batch: &arrow::array::RecordBatch) -> Result<Bytes> {
+fn encode_batch(target: &str, batch: &RecordBatch) -> Result<Bytes> {
     let columns = text_columns(target, D, batch)?;
     let mut buf = Vec::with_capacity(batch.num_rows() * 16 * columns.len().max(1));
     for row in 0..batch.num_rows() {
@@ -282,19 +383,11 @@ impl Adapter for MysqlAdapter {
     }
 
     async fn query(&self, sql: &str) -> Result<SendableRecordBatchStream> {
-        let conn = self.conn().await?;
-        conn.query_arrow(sql, &[], None)
-            .await
-            .map_err(|e| Error::sql(&self.target.name, "running a query", e))
+        self.stream_query(sql, None).await
     }
 
     async fn query_as(&self, sql: &str, schema: SchemaRef) -> Result<SendableRecordBatchStream> {
-        let conn = self.conn().await?;
-        let stream = conn
-            .query_arrow(sql, &[], Some(Arc::clone(&schema)))
-            .await
-            .map_err(|e| Error::sql(&self.target.name, "running a query", e))?;
-        Ok(conform_stream(stream, schema))
+        self.stream_query(sql, Some(schema)).await
     }
 
     async fn relation_schema(&self, relation: &Relation) -> Result<SchemaRef> {

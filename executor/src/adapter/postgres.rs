@@ -26,6 +26,8 @@ use super::{
 };
 use crate::error::{Error, Result};
 
+mod rows;
+
 const D: Dialect = Dialect::Postgres;
 
 /// A PostgreSQL target.
@@ -164,6 +166,81 @@ impl PostgresAdapter {
             .map_err(self.sql_err(format!("committing the swap of {}", D.render(relation))))
     }
 
+    /// Streams a query's rows, converted by DVT for the common types and by the
+    /// table-providers otherwise; with `wanted`, batches are cast to that schema.
+    async fn stream_query(
+        &self,
+        sql: &str,
+        wanted: Option<SchemaRef>,
+    ) -> Result<SendableRecordBatchStream> {
+        let conn = self.conn().await?;
+        let statement = conn
+            .conn
+            .prepare(sql)
+            .await
+            .map_err(self.sql_err("preparing a query"))?;
+        let handled = statement
+            .columns()
+            .iter()
+            .all(|c| rows::arrow_type(c.type_(), c.type_modifier()).is_some());
+        if !handled {
+            let declared = declared_schema(statement.columns());
+            let projected = wanted.clone().unwrap_or_else(|| numeric_fields(&declared));
+            let stream = conn
+                .query_arrow(sql, &[], Some(projected))
+                .await
+                .map_err(|e| Error::sql(&self.target.name, "running a query", e))?;
+            return Ok(match wanted {
+                Some(w) => conform_stream(stream, w),
+                None if stream.schema().fields().is_empty() => Box::pin(
+                    RecordBatchStreamAdapter::new(declared, futures::stream::empty()),
+                ),
+                None => stream,
+            });
+        }
+        let target = self.target.name.clone();
+        let convert_err = move |e: Box<dyn std::error::Error + Send + Sync>| {
+            Error::sql(&target, "converting query results", e)
+        };
+        let row_stream = conn
+            .conn
+            .query_raw(&statement, std::iter::empty::<i32>())
+            .await
+            .map_err(self.sql_err("running a query"))?;
+        let mut chunks = Box::pin(row_stream.chunks(rows::CHUNK_ROWS));
+        let first = chunks
+            .next()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(self.sql_err("running a query"))?;
+        let schema = rows::result_schema(statement.columns(), &first)
+            .ok_or_else(|| Error::internal("postgres result types changed while reading"))?;
+        let first_batch = if first.is_empty() {
+            None
+        } else {
+            Some(rows::to_batch(&first, &schema).map_err(convert_err.clone())?)
+        };
+        let rest_schema = Arc::clone(&schema);
+        let rest = chunks.map(move |chunk| {
+            // The pooled connection stays checked out until the stream is dropped.
+            let _checked_out = &conn;
+            let rows = chunk
+                .into_iter()
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| convert_err(Box::new(e)))?;
+            rows::to_batch(&rows, &rest_schema).map_err(|e| convert_err(e).into_datafusion())
+        });
+        let batches = futures::stream::iter(first_batch.map(Ok)).chain(rest);
+        let stream: SendableRecordBatchStream =
+            Box::pin(RecordBatchStreamAdapter::new(schema, batches));
+        Ok(match wanted {
+            Some(w) => conform_stream(stream, w),
+            None => stream,
+        })
+    }
+
     async fn copy_in(
         &self,
         client: &Client,
@@ -250,6 +327,40 @@ fn declared_schema(columns: &[tokio_postgres::Column]) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+fn numeric_fields(schema: &Schema) -> SchemaRef {
+    Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .filter(|f| matches!(f.data_type(), DataType::Decimal128(..)))
+            .cloned()
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// PostgreSQL keeps microseconds; nanosecond Arrow types would overflow outside
+/// 1677..2262.
+fn microsecond_times(schema: &SchemaRef) -> SchemaRef {
+    let fields = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Timestamp(TimeUnit::Nanosecond, tz) => Arc::new(
+                f.as_ref()
+                    .clone()
+                    .with_data_type(DataType::Timestamp(TimeUnit::Microsecond, tz.clone())),
+            ),
+            DataType::Time64(TimeUnit::Nanosecond) => Arc::new(
+                f.as_ref()
+                    .clone()
+                    .with_data_type(DataType::Time64(TimeUnit::Microsecond)),
+            ),
+            _ => Arc::clone(f),
+        })
+        .collect::<Vec<_>>();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
 /// tokio-postgres's `Display` for server errors is only "db error"; the server's message
 /// and detail are what a user needs.
 fn describe(e: tokio_postgres::Error) -> String {
@@ -310,57 +421,25 @@ impl Adapter for PostgresAdapter {
     }
 
     async fn query(&self, sql: &str) -> Result<SendableRecordBatchStream> {
-        let conn = self.conn().await?;
-        // The driver's Arrow conversion needs the declared precision and scale of numeric
-        // columns (else it picks a scale of 20), and returns no columns for an empty
-        // result; the prepared statement knows both.
-        let statement = conn
-            .conn
-            .prepare(sql)
-            .await
-            .map_err(self.sql_err("preparing a query"))?;
-        let declared = declared_schema(statement.columns());
-        let numeric_only = Arc::new(Schema::new(
-            declared
-                .fields()
-                .iter()
-                .filter(|f| matches!(f.data_type(), DataType::Decimal128(..)))
-                .cloned()
-                .collect::<Vec<_>>(),
-        ));
-        let stream = conn
-            .query_arrow(sql, &[], Some(numeric_only))
-            .await
-            .map_err(|e| Error::sql(&self.target.name, "running a query", e))?;
-        if stream.schema().fields().is_empty() && !declared.fields().is_empty() {
-            return Ok(Box::pin(RecordBatchStreamAdapter::new(
-                declared,
-                futures::stream::empty(),
-            )));
-        }
-        Ok(stream)
+        self.stream_query(sql, None).await
     }
 
     async fn query_as(&self, sql: &str, schema: SchemaRef) -> Result<SendableRecordBatchStream> {
-        let conn = self.conn().await?;
-        let stream = conn
-            .query_arrow(sql, &[], Some(Arc::clone(&schema)))
-            .await
-            .map_err(|e| Error::sql(&self.target.name, "running a query", e))?;
-        Ok(conform_stream(stream, schema))
+        self.stream_query(sql, Some(schema)).await
     }
 
     async fn relation_schema(&self, relation: &Relation) -> Result<SchemaRef> {
         let conn = self.conn().await?;
         let reference =
             TableReference::partial(relation.schema.as_str(), relation.identifier.as_str());
-        conn.get_schema(&reference).await.map_err(|e| {
+        let schema = conn.get_schema(&reference).await.map_err(|e| {
             Error::sql(
                 &self.target.name,
                 format!("reading the columns of {}", D.render(relation)),
                 e,
             )
-        })
+        })?;
+        Ok(microsecond_times(&schema))
     }
 
     async fn replace_table_as(&self, relation: &Relation, select_sql: &str) -> Result<Option<u64>> {

@@ -401,7 +401,7 @@ fn parse_precision_scale(decl: &str) -> Option<(u8, i8)> {
     let mut parts = inner.split(',').map(str::trim);
     let p: u8 = parts.next()?.parse().ok()?;
     let s: i8 = parts.next().unwrap_or("0").parse().ok()?;
-    (p >= 1 && p <= 38 && s >= 0 && (s as u8) <= p).then_some((p, s))
+    ((1..=38).contains(&p) && s >= 0 && (s as u8) <= p).then_some((p, s))
 }
 
 /// The type of an undeclared (computed) column, from its first non-null value.

@@ -23,6 +23,8 @@ pub(crate) struct InputSpec {
     pub(crate) relation: Relation,
     pub(crate) dialect: Dialect,
     pub(crate) run_id: String,
+    /// One query execution: its scans share staged files, other queries never do.
+    pub(crate) query_id: String,
 }
 
 /// A remote relation registered in DataFusion as `<target>.<schema>.<identifier>`.
@@ -103,6 +105,7 @@ impl TableProvider for DvtTableProvider {
             target: self.spec.target.clone(),
             relation: self.spec.relation.clone(),
             run_id: self.spec.run_id.clone(),
+            query_id: self.spec.query_id.clone(),
             sql,
         };
         Ok(Arc::new(DvtScanExec::new(

@@ -37,6 +37,7 @@ pub(crate) struct ScanSpec {
     pub(crate) target: String,
     pub(crate) relation: Relation,
     pub(crate) run_id: String,
+    pub(crate) query_id: String,
     pub(crate) sql: String,
 }
 

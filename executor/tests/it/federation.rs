@@ -12,16 +12,20 @@ use dvt_executor::staging::Staging;
 
 use crate::common::{mysql_target, pg_target, query_rows, rows, unique_name, with_cleanup};
 
-const ORDERS: &str = "(1, 1, 5.00, 'tiny'), (2, 1, 25.50, 'a'), (3, 2, 99.99, 'b'), \
-    (4, 2, 10.00, 'edge'), (5, 3, 42.00, NULL), (6, 3, 11.11, 'c'), (7, 4, 300.00, 'd'), \
-    (8, 1, 10.01, 'e'), (9, 5, 77.00, 'no customer')";
+const ORDERS: &str = "(1, 1, 5.00, 'tiny', '2024-01-01 00:00:00'), \
+    (2, 1, 25.50, 'a', '1969-07-20 20:17:40.5'), (3, 2, 99.99, 'b', '2024-02-29 12:00:00'), \
+    (4, 2, 10.00, 'edge', NULL), (5, 3, 42.00, NULL, '1900-01-01 00:00:00.000001'), \
+    (6, 3, 11.11, 'c', NULL), (7, 4, 300.00, 'd', '2262-04-12 00:00:00'), \
+    (8, 1, 10.01, 'e', '2001-09-09 01:46:40'), (9, 5, 77.00, 'no customer', NULL)";
 const CUSTOMERS: &str = "(1, 'Ada', 'EU'), (2, 'Bob', 'US'), (3, 'Cy', 'EU'), (4, 'Dee', NULL)";
 
-const JOIN_SQL: &str = "select c.name, c.region, count(*) as n, sum(o.amount) as total \
+const JOIN_SQL: &str = "select c.name, c.region, count(*) as n, sum(o.amount) as total, \
+    min(o.created_at) as first_at \
     from \"pg\".\"{s}\".\"orders\" o join \"maria\".\"{s}\".\"customers\" c on c.id = o.customer_id \
     where o.amount > 10 group by c.name, c.region order by c.name";
 
-const REFERENCE_SQL: &str = "select c.name, c.region, count(*) as n, sum(o.amount) as total \
+const REFERENCE_SQL: &str = "select c.name, c.region, count(*) as n, sum(o.amount) as total, \
+    min(o.created_at) as first_at \
     from \"{s}\".orders o join \"{s}\".customers_copy c on c.id = o.customer_id \
     where o.amount > 10 group by c.name, c.region order by c.name";
 
@@ -41,7 +45,7 @@ async fn fixture() -> Fixture {
     let s = &schema;
     pg.execute(&format!(
         "create schema \"{s}\"; \
-         create table \"{s}\".orders (id int primary key, customer_id int, amount numeric(10,2), note text); \
+         create table \"{s}\".orders (id int primary key, customer_id int, amount numeric(10,2), note text, created_at timestamp); \
          insert into \"{s}\".orders values {ORDERS}; \
          create table \"{s}\".customers_copy (id int primary key, name varchar(50), region varchar(10)); \
          insert into \"{s}\".customers_copy values {CUSTOMERS};"
@@ -118,14 +122,14 @@ async fn federated_join_matches_single_database_result() {
         let got = query_rows(
             &pg,
             &format!(
-                "select name, region, n, total::text from \"{s}\".federated_result order by name"
+                "select name, region, n, total::text, first_at::text from \"{s}\".federated_result order by name"
             ),
         )
         .await;
         let reference = query_rows(
             &pg,
             &format!(
-                "select name, region, n, total::text from ({}) r order by name",
+                "select name, region, n, total::text, first_at::text from ({}) r order by name",
                 REFERENCE_SQL.replace("{s}", s)
             ),
         )
@@ -134,10 +138,10 @@ async fn federated_join_matches_single_database_result() {
         assert_eq!(
             got,
             vec![
-                vec!["Ada", "EU", "2", "35.51"],
-                vec!["Bob", "US", "1", "99.99"],
-                vec!["Cy", "EU", "2", "53.11"],
-                vec!["Dee", "NULL", "1", "300.00"],
+                vec!["Ada", "EU", "2", "35.51", "1969-07-20 20:17:40.5"],
+                vec!["Bob", "US", "1", "99.99", "2024-02-29 12:00:00"],
+                vec!["Cy", "EU", "2", "53.11", "1900-01-01 00:00:00.000001"],
+                vec!["Dee", "NULL", "1", "300.00", "2262-04-12 00:00:00"],
             ]
             .into_iter()
             .map(|r| r.into_iter().map(str::to_owned).collect::<Vec<_>>())
@@ -158,7 +162,7 @@ async fn federated_join_matches_single_database_result() {
             .expect("collect");
         assert_eq!(rows(&shown).len(), 2);
     };
-    with_cleanup(body, drop_fixture(&f)).await;
+    with_cleanup(Box::pin(body), drop_fixture(&f)).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -207,6 +211,36 @@ async fn pushed_sql_carries_filters_and_only_projected_columns() {
             .collect();
         assert_eq!(got, expected);
 
+        // A limit on a plain scan goes to the source too.
+        let limited = FederatedQuery {
+            sql: format!("select id from \"pg\".\"{s}\".\"orders\" limit 3"),
+            inputs: vec![join_query(s).inputs[0].clone()],
+        };
+        let pushed = engine.pushed_sql(&limited).await.expect("pushed sql");
+        assert_eq!(pushed.len(), 1, "{pushed:?}");
+        assert!(pushed[0].1.ends_with("LIMIT 3"), "{}", pushed[0].1);
+        let got = engine
+            .collect("run-lim", &limited, None)
+            .await
+            .expect("limited");
+        assert_eq!(rows(&got).len(), 3);
+
+        // Timestamp filters (before the epoch too) go to PostgreSQL.
+        let old_orders = FederatedQuery {
+            sql: format!(
+                "select id from \"pg\".\"{s}\".\"orders\" \
+                 where created_at < timestamp '1970-01-01 00:00:00' order by id"
+            ),
+            inputs: vec![join_query(s).inputs[0].clone()],
+        };
+        let pushed = engine.pushed_sql(&old_orders).await.expect("pushed sql");
+        assert!(pushed[0].1.contains("\"created_at\" <"), "{}", pushed[0].1);
+        let got = engine
+            .collect("run-ts", &old_orders, None)
+            .await
+            .expect("old orders");
+        assert_eq!(rows(&got), vec![vec!["2".to_owned()], vec!["5".to_owned()]]);
+
         // count(*) over a remote table: no columns projected.
         let count = FederatedQuery {
             sql: format!("select count(*) as n from \"pg\".\"{s}\".\"orders\" where amount > 10"),
@@ -215,7 +249,7 @@ async fn pushed_sql_carries_filters_and_only_projected_columns() {
         let counted = engine.collect("run-c", &count, None).await.expect("count");
         assert_eq!(rows(&counted), vec![vec!["7".to_owned()]]);
     };
-    with_cleanup(body, drop_fixture(&f)).await;
+    with_cleanup(Box::pin(body), drop_fixture(&f)).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -256,6 +290,16 @@ async fn ballista_standalone_matches_local() {
                 .expect("ballista again"),
         );
         assert_eq!(again, expected);
+        // count(*) projects no columns; Ballista must accept the scan's empty batches.
+        let count = FederatedQuery {
+            sql: format!("select count(*) as n from \"maria\".\"{s}\".\"customers\""),
+            inputs: vec![join_query(s).inputs[1].clone()],
+        };
+        let counted = ballista
+            .collect("run-bc", &count, None)
+            .await
+            .expect("count");
+        assert_eq!(rows(&counted), vec![vec!["4".to_owned()]]);
         // And loads through the destination's bulk path.
         let dest = Relation::new(s.as_str(), "from_ballista");
         let loaded = ballista
@@ -264,7 +308,7 @@ async fn ballista_standalone_matches_local() {
             .expect("ballista run_into");
         assert_eq!(loaded, 4);
     };
-    with_cleanup(body, drop_fixture(&f)).await;
+    with_cleanup(Box::pin(body), drop_fixture(&f)).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -315,5 +359,76 @@ async fn failing_source_reports_the_source_error() {
             .expect_err("bad sql");
         assert_eq!(err.code(), "DVT302", "{err}");
     };
-    with_cleanup(body, drop_fixture(&f)).await;
+    with_cleanup(Box::pin(body), drop_fixture(&f)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_joins_as_source_and_destination() {
+    let f = fixture().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let body = async {
+        let s = &f.schema;
+        let db = dir.path().join("lite.db");
+        let mut targets = BTreeMap::from([
+            ("pg".to_owned(), pg_target("pg", s)),
+            ("maria".to_owned(), mysql_target("maria", s)),
+        ]);
+        targets.insert("lite".to_owned(), crate::common::sqlite_target("lite", &db));
+        let registry = Arc::new(TargetRegistry::new(targets));
+        let lite = registry.adapter("lite").await.expect("sqlite");
+        lite.execute(
+            "create table regions (code text, label text, since date, weight decimal(5,2)); \
+             insert into regions values ('EU', 'Europe', '1993-11-01', 1.50), \
+             ('US', 'United States', '1776-07-04', 2.25), ('APAC', 'Asia', NULL, NULL);",
+        )
+        .await
+        .expect("sqlite fixture");
+        let engine = FederationEngine::new(
+            Arc::clone(&registry),
+            Staging::local(dir.path().join("staging")).expect("staging"),
+            Compute::Local,
+        );
+        let query = FederatedQuery {
+            sql: format!(
+                "select c.name, r.label, r.since, r.weight from \"maria\".\"{s}\".\"customers\" c \
+                 join \"lite\".\"main\".\"regions\" r on r.code = c.region \
+                 where r.weight > 1 order by c.name"
+            ),
+            inputs: vec![
+                join_query(s).inputs[1].clone(),
+                RemoteInput {
+                    target: "lite".into(),
+                    relation: Relation::new("main", "regions"),
+                },
+            ],
+        };
+        let pushed = engine.pushed_sql(&query).await.expect("pushed");
+        let lite_sql = &pushed
+            .iter()
+            .find(|(i, _)| i.target == "lite")
+            .expect("lite scan")
+            .1;
+        assert!(lite_sql.contains("WHERE"), "{lite_sql}");
+        let dest = Relation::new("main", "named_regions");
+        let loaded = engine
+            .run_into("run-lite", &query, "lite", &dest, &BTreeMap::new())
+            .await
+            .expect("into sqlite");
+        assert_eq!(loaded, 3);
+        let got = query_rows(
+            &lite,
+            "select name, label, since, weight from main.named_regions order by name",
+        )
+        .await;
+        let expected: Vec<Vec<String>> = [
+            ["Ada", "Europe", "1993-11-01", "1.50"],
+            ["Bob", "United States", "1776-07-04", "2.25"],
+            ["Cy", "Europe", "1993-11-01", "1.50"],
+        ]
+        .iter()
+        .map(|r| r.iter().map(|v| (*v).to_owned()).collect())
+        .collect();
+        assert_eq!(got, expected);
+    };
+    with_cleanup(Box::pin(body), drop_fixture(&f)).await;
 }

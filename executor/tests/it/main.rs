@@ -3,6 +3,7 @@
 //! starts it.
 
 mod adapters;
+mod binary;
 mod common;
 mod federation;
 mod seeds;

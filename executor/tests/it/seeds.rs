@@ -140,7 +140,7 @@ async fn seeds_load_into_postgres() {
     let adapter = registry.adapter("pg").await.expect("connect");
     let cleanup = Arc::clone(&adapter);
     let drop_sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
-    with_cleanup(load_seed(adapter, &schema), async move {
+    with_cleanup(Box::pin(load_seed(adapter, &schema)), async move {
         cleanup.execute(&drop_sql).await.expect("drop");
     })
     .await;
@@ -156,7 +156,7 @@ async fn seeds_load_into_mysql() {
     let adapter = registry.adapter("maria").await.expect("connect");
     let cleanup = Arc::clone(&adapter);
     let drop_sql = format!("DROP DATABASE IF EXISTS `{schema}`");
-    with_cleanup(load_seed(adapter, &schema), async move {
+    with_cleanup(Box::pin(load_seed(adapter, &schema)), async move {
         cleanup.execute(&drop_sql).await.expect("drop");
     })
     .await;

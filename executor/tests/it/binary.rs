@@ -1,0 +1,58 @@
+//! The `dvt-executor` binary's arguments and exit codes.
+
+use std::process::Command;
+
+fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_dvt-executor"))
+}
+
+#[test]
+fn bad_arguments_exit_2_with_usage() {
+    let out = binary().arg("--bogus").arg("x").output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown flag `--bogus`"), "{stderr}");
+    assert!(stderr.contains("usage: dvt-executor"), "{stderr}");
+
+    let out = binary().output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`--targets-json` is required"));
+}
+
+#[test]
+fn unreachable_scheduler_exits_1_without_leaking_passwords() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let targets = dir.path().join("targets.json");
+    std::fs::write(
+        &targets,
+        r#"{"pg": {"type": "postgres", "schema": "public", "host": "127.0.0.1",
+                   "user": "postgres", "password": "do-not-print-me", "dbname": "test"}}"#,
+    )
+    .expect("write targets");
+    let out = binary()
+        .args(["--targets-json"])
+        .arg(&targets)
+        .args([
+            "--scheduler-port",
+            "1",
+            "--bind-port",
+            "0",
+            "--grpc-port",
+            "0",
+        ])
+        .arg("--staging-dir")
+        .arg(dir.path().join("staging"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        all.contains("error[DVT300]: executor process failed"),
+        "{all}"
+    );
+    assert!(!all.contains("do-not-print-me"), "{all}");
+}
