@@ -17,10 +17,16 @@ pub use args::Cli;
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+        Err(e) if !e.use_stderr() => {
+            // `--help` and `--version` land here: print them on stdout, exit 0.
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let rendered = e.render().to_string();
+            let text = rendered.strip_prefix("error: ").unwrap_or(&rendered);
+            printer::error("DVT400", text.trim_end());
+            return ExitCode::from(2);
         }
     };
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());

@@ -196,3 +196,18 @@ fn missing_env_var_without_default_is_coded() {
         run.stderr
     );
 }
+
+#[test]
+fn bad_flags_exit_2_with_a_code() {
+    let dir = project(&[]);
+    let run = dvt(dir.path(), &["run", "--no-such-flag"], &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("error[DVT400]") && run.stderr.contains("--no-such-flag"),
+        "{}",
+        run.stderr
+    );
+    let run = dvt(dir.path(), &["run", "--threads", "many"], &[]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("error[DVT400]"), "{}", run.stderr);
+}
