@@ -29,6 +29,7 @@ fn init_then_build_runs_on_the_embedded_default() {
     assert!(project.join("data/crm.db").is_file());
     let st = statuses(&project);
     assert!(st.values().all(|s| s == "success"), "{st:?}");
+    assert_eq!(st.len(), 5);
 
     // The federated table landed in the warehouse: preview the pushdown view over it.
     let show = dvt(

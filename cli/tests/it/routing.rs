@@ -29,11 +29,18 @@ fn project() -> tempfile::TempDir {
             ),
             (
                 "models/marts/joined.sql",
-                "select * from {{ ref('stg_people') }} p join {{ ref('stg_things') }} t on t.id = p.id",
+                "select p.id, p.name, t.thing from {{ ref('stg_people') }} p join {{ ref('stg_things') }} t on t.id = p.id",
             ),
             (
                 "models/marts/after.sql",
                 "select * from {{ ref('joined') }}",
+            ),
+            // Seeds that create the source tables, for the build test.
+            ("seeds/people.csv", "id,name\n1,ann\n2,bo\n3,cy\n"),
+            ("seeds/things.csv", "id,thing\n1,hat\n3,cup\n4,pen\n"),
+            (
+                "seeds/props.yml",
+                "version: 2\nseeds:\n  - name: people\n    config: {target: crm}\n",
             ),
         ],
     );
@@ -180,5 +187,48 @@ fn compile_renders_relations_for_each_path() {
     assert_eq!(
         manifest["child_map"]["model.r.stg_people"][0],
         "model.r.joined"
+    );
+}
+
+#[test]
+fn sources_on_two_targets_federate_in_parallel() {
+    let dir = project();
+    dvt(dir.path(), &["seed"], &[]).assert_ok();
+    let run = dvt(dir.path(), &["run", "--threads", "2"], &[]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("PASS=4") && run.stdout.contains("TOTAL=4"),
+        "{}",
+        run.stdout
+    );
+    let text =
+        std::fs::read_to_string(dir.path().join("target/run_results.json")).expect("run_results");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let threads: std::collections::BTreeSet<&str> = v["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter_map(|r| r["thread_id"].as_str())
+        .collect();
+    // stg_people and stg_things are independent and start together on two threads.
+    assert_eq!(threads.len(), 2, "{threads:?}");
+    let joined = v["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["unique_id"] == "model.r.joined")
+        .expect("joined ran");
+    assert_eq!(joined["dvt"]["path"], "federated");
+    assert_eq!(joined["adapter_response"]["rows_affected"], 2);
+    let show = dvt(
+        dir.path(),
+        &["show", "--select", "after", "--limit", "10"],
+        &[],
+    );
+    show.assert_ok();
+    assert!(
+        show.stdout.contains("ann") && show.stdout.contains("cup") && !show.stdout.contains("bo "),
+        "{}",
+        show.stdout
     );
 }
