@@ -14,7 +14,7 @@ use dvt_core::manifest::{LoadOptions, Manifest, Materialization, ResourceType};
 use dvt_core::profile::{ProfileLookup, parse_cli_vars};
 use dvt_core::resolve::ExecPath;
 use dvt_core::seed::load_seed;
-use dvt_executor::federation::{Compute, FederatedQuery, FederationEngine, RemoteInput};
+use dvt_executor::federation::{Compute, FederatedQuery, FederationEngine};
 use dvt_executor::registry::TargetRegistry;
 use dvt_executor::staging::Staging;
 use serde_json::{Value as Json, json};
@@ -219,20 +219,6 @@ fn engine(m: &Manifest, registry: &Arc<TargetRegistry>) -> Result<FederationEngi
     ))
 }
 
-fn federated_query(c: &dvt_core::manifest::CompiledNode) -> FederatedQuery {
-    FederatedQuery {
-        sql: c.sql.clone(),
-        inputs: c
-            .inputs
-            .iter()
-            .map(|(target, relation)| RemoteInput {
-                target: target.clone(),
-                relation: relation.clone(),
-            })
-            .collect(),
-    }
-}
-
 async fn debug(common: &Common) -> Result<ExitCode> {
     let m = load(common)?;
     printer::out(&format!(
@@ -386,7 +372,7 @@ async fn show(
                 let run_id = format!("show-{}", invocation_id());
                 let eng = engine(&m, &reg)?;
                 let out = eng
-                    .collect(&run_id, &federated_query(&c), Some(limit))
+                    .collect(&run_id, &FederatedQuery::from(&c), Some(limit))
                     .await;
                 let _ = eng.environment().staging.remove_run(&run_id).await;
                 out?
@@ -716,7 +702,7 @@ async fn run_node(ctx: &Ctx, id: &str) -> Result<NodeOutcome> {
                     ctx.engine
                         .run_into(
                             &ctx.run_id,
-                            &federated_query(&c),
+                            &FederatedQuery::from(&c),
                             &n.target,
                             &n.relation,
                             &BTreeMap::new(),

@@ -58,6 +58,23 @@ pub struct FederatedQuery {
     pub inputs: Vec<RemoteInput>,
 }
 
+impl From<&dvt_core::manifest::CompiledNode> for FederatedQuery {
+    /// The query of a model compiled on the federated path.
+    fn from(c: &dvt_core::manifest::CompiledNode) -> Self {
+        FederatedQuery {
+            sql: c.sql.clone(),
+            inputs: c
+                .inputs
+                .iter()
+                .map(|(target, relation)| RemoteInput {
+                    target: target.clone(),
+                    relation: relation.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Where the compute step runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Compute {

@@ -9,7 +9,7 @@ use dvt_core::manifest::{LoadOptions, Manifest, ResourceType};
 use dvt_core::profile::{ProfileLookup, parse_cli_vars};
 use dvt_core::resolve::ExecPath;
 use dvt_core::seed::load_seed;
-use dvt_executor::federation::{Compute, FederatedQuery, FederationEngine, RemoteInput};
+use dvt_executor::federation::{Compute, FederatedQuery, FederationEngine};
 use dvt_executor::registry::TargetRegistry;
 use dvt_executor::staging::Staging;
 
@@ -17,20 +17,6 @@ const SERVERS_HINT: &str = "this test needs PostgreSQL on 127.0.0.1:5432 and Mar
 
 fn example() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/federated_pg_mysql")
-}
-
-fn query(c: &dvt_core::manifest::CompiledNode) -> FederatedQuery {
-    FederatedQuery {
-        sql: c.sql.clone(),
-        inputs: c
-            .inputs
-            .iter()
-            .map(|(target, relation)| RemoteInput {
-                target: target.clone(),
-                relation: relation.clone(),
-            })
-            .collect(),
-    }
 }
 
 fn sorted_lines(batches: &[arrow::record_batch::RecordBatch]) -> Vec<String> {
@@ -109,7 +95,7 @@ async fn compiled_federated_models_give_the_same_rows_on_ballista_and_locally() 
             if n.path != ExecPath::Federated {
                 continue;
             }
-            let q = query(&m.compile(id).expect("compiles"));
+            let q = FederatedQuery::from(&m.compile(id).expect("compiles"));
             let a = local.collect("r1", &q, None).await.expect("local run");
             let b = ballista
                 .collect("r2", &q, None)
