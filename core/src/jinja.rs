@@ -229,6 +229,23 @@ impl JinjaEnv {
         &self.macros
     }
 
+    /// Renders a snippet outside any node (a YAML value, a call to a project macro) with
+    /// `ctx` as its variables; `var`, `env_var` and project macros are available.
+    /// Errors name `location` (the snippet's file and line).
+    pub fn render_snippet(&self, text: &str, ctx: &Json, location: &Location) -> Result<String> {
+        RETURN_SLOT.with(|s| s.borrow_mut().take());
+        self.env.render_str(text, to_value(ctx)).map_err(|e| {
+            let mut err = jinja_error(&e, &location.file);
+            match &mut err {
+                Error::Jinja { location: l, .. } | Error::EnvVarMissing { location: l, .. } => {
+                    *l = location.clone();
+                }
+                _ => {}
+            }
+            err
+        })
+    }
+
     /// Adds a node's template. Syntax errors are reported here, naming file and line.
     pub fn add_node_template(&mut self, file: &Path, text: &str) -> Result<()> {
         let name = file.display().to_string();
@@ -664,6 +681,27 @@ mod tests {
         );
         assert_eq!(rec.sources, vec![("shop".into(), "items".into())]);
         assert_eq!(rec.config["materialized"], "table");
+    }
+
+    #[test]
+    fn snippets_see_vars_and_macros_but_not_ref() {
+        let macros = vec![(
+            PathBuf::from("macros/s.sql"),
+            "{% macro suffix(x) %}{{ return(x ~ '_s') }}{% endmacro %}".to_owned(),
+        )];
+        let mut vars = Map::new();
+        vars.insert("env".into(), Json::from("prod"));
+        let env = JinjaEnv::new(&macros, vars).unwrap();
+        let loc = Location::line("models/src.yml", 4);
+        let ctx = serde_json::json!({"target": {"schema": "analytics"}});
+        let out = env
+            .render_snippet("{{ suffix(var('env')) }}_{{ target.schema }}", &ctx, &loc)
+            .unwrap();
+        assert_eq!(out, "prod_s_analytics");
+        let err = env
+            .render_snippet("{{ ref('x') }}", &ctx, &loc)
+            .unwrap_err();
+        assert!(err.to_string().starts_with("models/src.yml:4"), "{err}");
     }
 
     #[test]

@@ -186,7 +186,7 @@ pub struct Manifest {
     pub warnings: Vec<Warning>,
     /// Project macros: name -> (file, line).
     pub macros: BTreeMap<String, (PathBuf, usize)>,
-    jinja: JinjaEnv,
+    pub(crate) jinja: JinjaEnv,
 }
 
 /// A node compiled for its target and path.
@@ -345,11 +345,25 @@ impl Manifest {
                     }
                     source_connections.insert(src.name.clone(), (connection.clone(), file.clone()));
                     let target = &profile.outputs[&connection];
+                    // dbt renders Jinja in source properties (`schema: "{{ env_var(..) }}"`).
+                    let ctx =
+                        serde_json::json!({ "target": target_context(&profile, &connection) });
+                    let render = |v: Option<&String>| -> Result<Option<String>> {
+                        match v {
+                            Some(raw) if raw.contains("{{") || raw.contains("{%") => {
+                                let at = Location::line(&file, line_of(&text, raw));
+                                jinja.render_snippet(raw, &ctx, &at).map(Some)
+                            }
+                            other => Ok(other.cloned()),
+                        }
+                    };
                     let schema = match target.dialect() {
                         Dialect::Sqlite => "main".to_owned(),
-                        _ => src.schema.clone().unwrap_or_else(|| src.name.clone()),
+                        _ => render(src.schema.as_ref())?.unwrap_or_else(|| src.name.clone()),
                     };
+                    let database = render(src.database.as_ref())?;
                     for t in src.tables {
+                        let identifier = render(t.identifier.as_ref())?;
                         let unique_id = format!("source.{}.{}.{}", project.name, src.name, t.name);
                         sources.insert(
                             unique_id.clone(),
@@ -357,12 +371,9 @@ impl Manifest {
                                 unique_id,
                                 source_name: src.name.clone(),
                                 relation: Relation {
-                                    database: src.database.clone(),
+                                    database: database.clone(),
                                     schema: schema.clone(),
-                                    identifier: t
-                                        .identifier
-                                        .clone()
-                                        .unwrap_or_else(|| t.name.clone()),
+                                    identifier: identifier.unwrap_or_else(|| t.name.clone()),
                                 },
                                 name: t.name,
                                 connection: connection.clone(),
@@ -606,19 +617,7 @@ impl Manifest {
 
     /// `target` as Jinja sees it for a node on `name`.
     pub fn target_context(&self, name: &str) -> Json {
-        let t = self.target(name);
-        let mut m = Map::new();
-        for (k, v) in &t.extra {
-            m.insert(k.clone(), Json::String(v.clone()));
-        }
-        m.insert("name".into(), Json::from(t.name.clone()));
-        m.insert("target_name".into(), Json::from(t.name.clone()));
-        m.insert("schema".into(), Json::from(t.schema.clone()));
-        m.insert("type".into(), Json::from(t.adapter_type().name()));
-        m.insert("database".into(), Json::from(t.database()));
-        m.insert("profile_name".into(), Json::from(self.profile.name.clone()));
-        m.insert("threads".into(), Json::from(t.threads.unwrap_or(1)));
-        Json::Object(m)
+        target_context(&self.profile, name)
     }
 
     /// Adds an ad-hoc model (`dvt show --inline`) and returns its unique id. It is routed
@@ -679,6 +678,23 @@ impl Manifest {
     pub fn path(&self, rel: &Path) -> PathBuf {
         self.project.root.join(rel)
     }
+}
+
+/// `target` as Jinja sees it for a node on output `name` of `profile`.
+fn target_context(profile: &Profile, name: &str) -> Json {
+    let t = &profile.outputs[name];
+    let mut m = Map::new();
+    for (k, v) in &t.extra {
+        m.insert(k.clone(), Json::String(v.clone()));
+    }
+    m.insert("name".into(), Json::from(t.name.clone()));
+    m.insert("target_name".into(), Json::from(t.name.clone()));
+    m.insert("schema".into(), Json::from(t.schema.clone()));
+    m.insert("type".into(), Json::from(t.adapter_type().name()));
+    m.insert("database".into(), Json::from(t.database()));
+    m.insert("profile_name".into(), Json::from(profile.name.clone()));
+    m.insert("threads".into(), Json::from(t.threads.unwrap_or(1)));
+    Json::Object(m)
 }
 
 /// Turns a node's `ref` and `source` calls into the unique ids it depends on.
@@ -838,4 +854,93 @@ fn walk(root: &Path, dir: &str, exts: &[&str]) -> Result<Vec<PathBuf>> {
     }
     out.sort();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(files: &[(&str, &str)], vars: &str) -> Result<Manifest> {
+        let dir = tempfile::tempdir().unwrap();
+        for (rel, text) in files {
+            let p = dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        Manifest::load(&LoadOptions {
+            project_dir: dir.path().to_path_buf(),
+            profiles: ProfileLookup::default(),
+            target: None,
+            vars: crate::profile::parse_cli_vars(vars)?,
+        })
+    }
+
+    const PROJECT: &str = "name: p\nprofile: p\n";
+    const PROFILES: &str = "p:\n  target: pg\n  outputs:\n    pg: {type: postgres, host: h, user: u, dbname: d, schema: analytics}\n";
+
+    #[test]
+    fn generate_schema_name_override_and_jinja_in_source_properties() {
+        let m = load(
+            &[
+                ("dbt_project.yml", PROJECT),
+                ("profiles.yml", PROFILES),
+                (
+                    "macros/schema.sql",
+                    "{% macro generate_schema_name(custom_schema_name, node) -%}\n{%- if custom_schema_name is none -%}{{ target.schema }}{%- else -%}{{ custom_schema_name | trim }}{%- endif -%}\n{%- endmacro %}",
+                ),
+                (
+                    "models/src.yml",
+                    "version: 2\nsources:\n  - name: raw\n    schema: \"{{ var('src', 'landing') }}_{{ target.name }}\"\n    tables:\n      - name: t\n        identifier: \"t_{{ var('v', 1) }}\"\n",
+                ),
+                ("models/a.sql", "{{ config(schema='mart') }}select * from {{ source('raw', 't') }}"),
+                ("models/b.sql", "select * from {{ ref('a') }}"),
+            ],
+            "{src: lake}",
+        )
+        .unwrap();
+        assert_eq!(m.nodes["model.p.a"].relation.schema, "mart");
+        assert_eq!(m.nodes["model.p.b"].relation.schema, "analytics");
+        let s = &m.sources["source.p.raw.t"].relation;
+        assert_eq!(
+            (s.schema.as_str(), s.identifier.as_str()),
+            ("lake_pg", "t_1")
+        );
+        let sql = m.compile("model.p.a").unwrap().sql;
+        assert_eq!(sql, "select * from \"lake_pg\".\"t_1\"");
+    }
+
+    #[test]
+    fn default_schema_naming_appends_custom_schema() {
+        let m = load(
+            &[
+                (
+                    "dbt_project.yml",
+                    "name: p\nprofile: p\nmodels:\n  p:\n    marts:\n      +schema: mart\n",
+                ),
+                ("profiles.yml", PROFILES),
+                ("models/marts/a.sql", "select 1 as x"),
+            ],
+            "",
+        )
+        .unwrap();
+        assert_eq!(m.nodes["model.p.a"].relation.schema, "analytics_mart");
+    }
+
+    #[test]
+    fn missing_env_var_in_source_properties_names_the_line() {
+        let err = load(
+            &[
+                ("dbt_project.yml", PROJECT),
+                ("profiles.yml", PROFILES),
+                (
+                    "models/src.yml",
+                    "version: 2\nsources:\n  - name: raw\n    schema: \"{{ env_var('DVT_TEST_SURELY_UNSET') }}\"\n    tables: [{name: t}]\n",
+                ),
+            ],
+            "",
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "DVT110");
+        assert!(err.to_string().starts_with("models/src.yml:4"), "{err}");
+    }
 }

@@ -98,7 +98,31 @@ pub(crate) fn resolve_target(m: &mut Manifest, id: &str) -> Result<()> {
                 }
             },
         };
-        let schema = schema_name(tc.dialect(), &tc.schema, str_config("schema")?.as_deref());
+        let custom = str_config("schema")?;
+        let schema =
+            if tc.dialect() != Dialect::Sqlite && m.macros.contains_key("generate_schema_name") {
+                // A project override of dbt's `generate_schema_name` decides, as in dbt.
+                let ctx = serde_json::json!({
+                    "target": m.target_context(&target),
+                    "custom_schema_name": custom,
+                    "node": {
+                        "name": node.name,
+                        "unique_id": node.unique_id,
+                        "resource_type": node.resource_type.as_str(),
+                        "fqn": node.fqn,
+                        "config": node.config,
+                        "original_file_path": node.original_file_path,
+                    },
+                });
+                let out = m.jinja.render_snippet(
+                    "{{ generate_schema_name(custom_schema_name, node) }}",
+                    &ctx,
+                    &loc,
+                )?;
+                out.trim().to_owned()
+            } else {
+                schema_name(tc.dialect(), &tc.schema, custom.as_deref())
+            };
         let identifier = str_config("alias")?.unwrap_or_else(|| node.name.clone());
         let relation = Relation {
             database: Some(tc.database()),

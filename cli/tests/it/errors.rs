@@ -211,3 +211,32 @@ fn bad_flags_exit_2_with_a_code() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("error[DVT400]"), "{}", run.stderr);
 }
+
+#[test]
+fn fail_fast_stops_independent_nodes_too() {
+    let dir = project(&[
+        (
+            "models/a_broken.sql",
+            "select no_such_column from {{ ref('s') }}",
+        ),
+        ("models/b_fine.sql", "select 1 as x"),
+    ]);
+    dvt(dir.path(), &["seed"], &[]).assert_ok();
+    let run = dvt(
+        dir.path(),
+        &["run", "--threads", "1", "--fail-fast", "--exclude", "ok"],
+        &[],
+    );
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let st = statuses(dir.path());
+    assert_eq!(st["model.p.a_broken"], "error");
+    assert_eq!(st["model.p.b_fine"], "skipped");
+    let run = dvt(
+        dir.path(),
+        &["run", "--threads", "1", "--exclude", "ok"],
+        &[],
+    );
+    assert_eq!(run.code, 1);
+    let st = statuses(dir.path());
+    assert_eq!(st["model.p.b_fine"], "success");
+}

@@ -269,7 +269,13 @@ impl Adapter for SqliteAdapter {
                     "CREATE VIEW {} AS {select_sql}",
                     D.render(&relation)
                 ))
-                .map_err(err(&target, format!("creating {}", D.render(&relation))))
+                .map_err(err(&target, format!("creating {}", D.render(&relation))))?;
+                // SQLite accepts a view over missing tables or columns and fails only when
+                // it is read: prepare a read inside the transaction so a broken view rolls
+                // back and the previous relation stays.
+                txn.prepare(&format!("SELECT * FROM {} LIMIT 0", D.render(&relation)))
+                    .map(drop)
+                    .map_err(err(&target, format!("checking {}", D.render(&relation))))
             })
         })
         .await
