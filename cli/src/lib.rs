@@ -1,4 +1,4 @@
-#![doc = "The `dvt` command line: dbt's verbs, run locally through dvt-core and dvt-executor."]
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
 mod args;

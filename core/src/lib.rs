@@ -1,16 +1,29 @@
-#![doc = "DVT core: project loading, Jinja, manifest, DAG, selection and routing. No network I/O."]
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+/// `manifest.json` and `run_results.json`.
 pub mod artifacts;
+/// SQL dialects: identifier quoting and relation names.
 pub mod dialect;
+/// Errors with stable `DVTnnn` codes and file locations.
 pub mod error;
+/// The DAG: topological order, ancestors, descendants, cycles.
 pub mod graph;
+/// minijinja with dbt's context.
 pub mod jinja;
+/// Every node of the project, parsed, configured and routed.
 pub mod manifest;
+/// `profiles.yml`.
 pub mod profile;
+/// `dbt_project.yml`.
 pub mod project;
+/// Target resolution and execution paths.
 pub mod resolve;
+/// Values that never print themselves.
 pub mod secret;
+/// Seed CSV parsing and type inference.
 pub mod seed;
+/// `--select` and `--exclude`.
 pub mod select;
+/// Connection settings of a profile output.
 pub mod target;
