@@ -232,3 +232,38 @@ fn sources_on_two_targets_federate_in_parallel() {
         show.stdout
     );
 }
+
+#[test]
+fn parallel_nodes_on_one_sqlite_file_wait_for_each_other() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut rows = String::from("id,v\n");
+    for i in 0..5000 {
+        rows.push_str(&format!("{i},value {i}\n"));
+    }
+    let mut files: Vec<(String, String)> = vec![
+        ("dbt_project.yml".into(), "name: l\nprofile: l\n".into()),
+        ("profiles.yml".into(), "l:\n  target: a\n  outputs:\n    a: {type: sqlite, path: a.db}\n    b: {type: sqlite, path: b.db}\n".into()),
+    ];
+    for i in 0..6 {
+        files.push((format!("seeds/s{i}.csv"), rows.clone()));
+        files.push((format!("models/m{i}.sql"), format!("{{{{ config(materialized='table') }}}}select count(*) as n from {{{{ ref('s{i}') }}}}")));
+        // Federated into the same file the other nodes write to.
+        files.push((
+            format!("models/f{i}.sql"),
+            format!("{{{{ config(target='b') }}}}select * from {{{{ ref('m{i}') }}}}"),
+        ));
+    }
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    write_project(dir.path(), &refs);
+    let run = dvt(dir.path(), &["build", "--threads", "6"], &[]);
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains("PASS=18 WARN=6 ERROR=0 SKIP=0 TOTAL=18"),
+        "{}",
+        run.stdout
+    );
+}

@@ -80,6 +80,10 @@ fn open(target: &str, path: &PathBuf) -> Result<rusqlite::Connection> {
         .map_err(|e| Error::connection(target, format!("cannot open `{}`: {e}", path.display())))?;
     conn.busy_timeout(Duration::from_secs(30))
         .map_err(|e| Error::connection(target, e))?;
+    // WAL lets a federated model read a file while another node writes to it, and
+    // readers never see a half-committed swap.
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(|e| Error::connection(target, e))?;
     Ok(conn)
 }
 
@@ -148,8 +152,10 @@ fn in_transaction<T>(
     conn: &mut rusqlite::Connection,
     f: impl FnOnce(&rusqlite::Connection) -> Result<T>,
 ) -> Result<T> {
+    // IMMEDIATE takes the write lock up front, where the busy timeout applies; a
+    // deferred transaction upgrading its lock fails at once when another writer holds it.
     let txn = conn
-        .transaction()
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(err(target, "starting a transaction"))?;
     let out = f(&txn)?;
     txn.commit().map_err(err(target, "committing"))?;
