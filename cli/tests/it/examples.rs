@@ -142,6 +142,8 @@ async fn example_builds_and_federated_tables_equal_the_single_database_query() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rebuilds_are_atomic_for_concurrent_readers() {
+    // Fail with how-to-start hints before dvt reports a bare connection error.
+    let _ = (pg().await, maria().await);
     let s = unique("dvt_it_atomic");
     let ex = Example::new(std::slice::from_ref(&s), std::slice::from_ref(&s));
     ex.dvt(&["build"], &s, &s).assert_ok();
@@ -212,6 +214,7 @@ async fn rebuilds_are_atomic_for_concurrent_readers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_model_keeps_its_previous_table_and_skips_descendants() {
+    let _ = (pg().await, maria().await);
     let s = unique("dvt_it_fail");
     let dir = tempfile::tempdir().expect("tempdir");
     let _cleanup = Cleanup {
