@@ -103,7 +103,6 @@ pub struct CompileRelations {
 #[derive(Debug)]
 pub struct RenderNode {
     phase: Phase,
-    vars: Arc<Map<String, Json>>,
     relations: CompileRelations,
     recorded: Mutex<Recorded>,
 }
@@ -155,15 +154,14 @@ pub struct RenderInput {
 /// The project's Jinja environment: node templates plus macros.
 pub struct JinjaEnv {
     env: Environment<'static>,
-    vars: Arc<Map<String, Json>>,
-    sources: BTreeMap<String, String>,
+    templates: std::collections::BTreeSet<String>,
     macros: BTreeMap<String, (PathBuf, usize)>,
 }
 
 impl std::fmt::Debug for JinjaEnv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JinjaEnv")
-            .field("templates", &self.sources.keys().collect::<Vec<_>>())
+            .field("templates", &self.templates)
             .finish()
     }
 }
@@ -198,8 +196,7 @@ impl JinjaEnv {
                 macros.insert(m.name, (file.clone(), m.line));
             }
         }
-        let vars = Arc::new(vars);
-        let v = Arc::clone(&vars);
+        let v = Arc::new(vars);
         env.add_function(
             "var",
             move |name: String,
@@ -218,8 +215,7 @@ impl JinjaEnv {
         );
         Ok(JinjaEnv {
             env,
-            vars,
-            sources: BTreeMap::new(),
+            templates: Default::default(),
             macros,
         })
     }
@@ -252,7 +248,7 @@ impl JinjaEnv {
         self.env
             .add_template_owned(name.clone(), text.to_owned())
             .map_err(|e| jinja_error(&e, file))?;
-        self.sources.insert(name, text.to_owned());
+        self.templates.insert(name);
         Ok(())
     }
 
@@ -260,7 +256,6 @@ impl JinjaEnv {
     pub fn render(&self, input: RenderInput) -> Result<(String, Recorded)> {
         let node = Arc::new(RenderNode {
             phase: input.phase,
-            vars: Arc::clone(&self.vars),
             relations: input.relations,
             recorded: Mutex::new(Recorded::default()),
         });
@@ -286,7 +281,6 @@ impl JinjaEnv {
             jinja_error(&e, &input.file)
         })?;
         let recorded = node.record().clone();
-        let _ = node.vars.len();
         Ok((sql, recorded))
     }
 }

@@ -9,7 +9,6 @@ use crate::common::*;
 
 struct Example {
     dir: tempfile::TempDir,
-    schema: String,
     _cleanup: Cleanup,
 }
 
@@ -19,7 +18,6 @@ impl Example {
         copy_tree(&repo_root().join("examples/federated_pg_mysql"), dir.path());
         Example {
             dir,
-            schema: schemas[0].clone(),
             _cleanup: Cleanup {
                 pg_schemas: schemas.to_vec(),
                 maria_dbs: dbs.to_vec(),
@@ -137,7 +135,6 @@ async fn example_builds_and_federated_tables_equal_the_single_database_query() {
         compiled.contains(&format!("\"{single}\".\"raw_orders\"")),
         "{compiled}"
     );
-    let _ = &ex.schema;
 }
 
 #[tokio::test(flavor = "multi_thread")]
