@@ -422,7 +422,9 @@ async fn build(common: &Common, sel: &Selection, exec: &Execution, kind: Kind) -
         Kind::Seed => &[ResourceType::Seed],
         Kind::Build => &[ResourceType::Model, ResourceType::Seed],
     };
-    let ids = selected(&m, sel, kinds)?;
+    let mut ids = selected(&m, sel, kinds)?;
+    // Ephemeral models are never built: they are inlined into the models reading them.
+    ids.retain(|id| m.nodes[id].materialized != Materialization::Ephemeral);
     let order = m.graph.topo_order(&ids);
     let threads = exec
         .threads
@@ -641,6 +643,7 @@ fn describe(m: Materialization) -> &'static str {
     match m {
         Materialization::Table => "table model",
         Materialization::View => "view model",
+        Materialization::Ephemeral => "ephemeral model",
         Materialization::Seed => "seed file",
     }
 }

@@ -46,6 +46,8 @@ pub enum Materialization {
     Table,
     /// `view`.
     View,
+    /// `ephemeral`: not built; inlined as a CTE into the models that read it.
+    Ephemeral,
     /// `seed` (seeds only).
     Seed,
 }
@@ -56,6 +58,7 @@ impl Materialization {
         match self {
             Materialization::Table => "table",
             Materialization::View => "view",
+            Materialization::Ephemeral => "ephemeral",
             Materialization::Seed => "seed",
         }
     }
@@ -548,25 +551,80 @@ impl Manifest {
     }
 
     /// Compiles a node for its target and execution path.
+    ///
+    /// `ref()`s to ephemeral models render as `__dbt__cte__<name>` and their SQL,
+    /// compiled for this node's target and path, is prepended as CTEs (dependencies
+    /// first), as dbt does; on the federated path the ephemeral model's inputs become
+    /// this node's inputs, so it is inlined into the federated plan.
     pub fn compile(&self, unique_id: &str) -> Result<CompiledNode> {
-        let node = &self.nodes[unique_id];
-        let target = self.target(&node.target);
-        let mut relations = CompileRelations::default();
+        let host = &self.nodes[unique_id];
+        let mut ctes: Vec<(String, String)> = Vec::new();
         let mut inputs = Vec::new();
-        let render = |dep_target: &str, rel: &Relation| -> String {
-            match node.path {
-                ExecPath::Federated => format!(
-                    "{}.{}.{}",
-                    Dialect::Datafusion.quote(dep_target),
-                    Dialect::Datafusion.quote(&rel.schema),
-                    Dialect::Datafusion.quote(&rel.identifier)
-                ),
-                ExecPath::Pushdown => target.dialect().render(rel),
-            }
-        };
+        let mut logs = Vec::new();
+        let sql = self.compile_for(unique_id, host, &mut ctes, &mut inputs, &mut logs, 0)?;
+        Ok(CompiledNode {
+            sql: with_ctes(&sql, &ctes),
+            inputs,
+            logs,
+        })
+    }
+
+    /// Renders `unique_id` as part of `host` (itself, or an ephemeral model it reads).
+    fn compile_for(
+        &self,
+        unique_id: &str,
+        host: &Node,
+        ctes: &mut Vec<(String, String)>,
+        inputs: &mut Vec<(String, Relation)>,
+        logs: &mut Vec<String>,
+        depth: usize,
+    ) -> Result<String> {
+        let node = &self.nodes[unique_id];
+        if depth > 64 {
+            return Err(Error::Routing {
+                location: Location::file(&node.original_file_path),
+                message: "ephemeral models nest more than 64 deep".into(),
+            });
+        }
+        let target = self.target(&host.target);
+        let mut relations = CompileRelations::default();
         for dep in &node.depends_on {
+            if let Some(e) = self.nodes.get(dep)
+                && e.materialized == Materialization::Ephemeral
+            {
+                let name = format!("__dbt__cte__{}", e.name);
+                if !ctes.iter().any(|(n, _)| *n == name) {
+                    let sql = self.compile_for(dep, host, ctes, inputs, logs, depth + 1)?;
+                    ctes.push((name.clone(), sql));
+                }
+                relations.refs.insert(
+                    e.name.clone(),
+                    JinjaRelation {
+                        database: String::new(),
+                        schema: String::new(),
+                        identifier: name.clone(),
+                        rendered: name,
+                    },
+                );
+                continue;
+            }
             let Some((dep_target, rel)) = self.relation_of(dep) else {
                 continue;
+            };
+            let rendered = match host.path {
+                ExecPath::Federated => {
+                    let input = (dep_target.to_owned(), rel.clone());
+                    if !inputs.contains(&input) {
+                        inputs.push(input);
+                    }
+                    format!(
+                        "{}.{}.{}",
+                        Dialect::Datafusion.quote(dep_target),
+                        Dialect::Datafusion.quote(&rel.schema),
+                        Dialect::Datafusion.quote(&rel.identifier)
+                    )
+                }
+                ExecPath::Pushdown => target.dialect().render(rel),
             };
             let jr = JinjaRelation {
                 database: rel
@@ -575,11 +633,8 @@ impl Manifest {
                     .unwrap_or_else(|| self.target(dep_target).database()),
                 schema: rel.schema.clone(),
                 identifier: rel.identifier.clone(),
-                rendered: render(dep_target, rel),
+                rendered,
             };
-            if node.path == ExecPath::Federated {
-                inputs.push((dep_target.to_owned(), rel.clone()));
-            }
             if let Some(n) = self.nodes.get(dep) {
                 relations.refs.insert(n.name.clone(), jr);
             } else if let Some(s) = self.sources.get(dep) {
@@ -599,7 +654,7 @@ impl Manifest {
             template: node.original_file_path.display().to_string(),
             file: node.original_file_path.clone(),
             this,
-            target: self.target_context(&node.target),
+            target: self.target_context(&host.target),
             model: serde_json::json!({
                 "name": node.name,
                 "unique_id": node.unique_id,
@@ -608,11 +663,36 @@ impl Manifest {
             }),
             relations,
         })?;
-        Ok(CompiledNode {
-            sql: sql.trim().to_owned(),
-            inputs,
-            logs: recorded.logs,
-        })
+        logs.extend(recorded.logs);
+        Ok(sql.trim().trim_end_matches(';').trim_end().to_owned())
+    }
+
+    /// The targets a model really reads from: its inputs' targets, looking through
+    /// ephemeral models to what they read.
+    pub fn input_targets(&self, unique_id: &str) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let mut stack = vec![unique_id.to_owned()];
+        let mut seen = BTreeSet::new();
+        while let Some(id) = stack.pop() {
+            let Some(node) = self.nodes.get(&id) else {
+                continue;
+            };
+            for dep in &node.depends_on {
+                match self.nodes.get(dep) {
+                    Some(e) if e.materialized == Materialization::Ephemeral => {
+                        if seen.insert(dep.clone()) {
+                            stack.push(dep.clone());
+                        }
+                    }
+                    _ => {
+                        if let Some((t, _)) = self.relation_of(dep) {
+                            out.insert(t.to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// `target` as Jinja sees it for a node on `name`.
@@ -677,6 +757,30 @@ impl Manifest {
     /// Absolute path of a project-relative file.
     pub fn path(&self, rel: &Path) -> PathBuf {
         self.project.root.join(rel)
+    }
+}
+
+/// Prepends CTEs to a query, merging them into its own `WITH` when it has one.
+fn with_ctes(sql: &str, ctes: &[(String, String)]) -> String {
+    if ctes.is_empty() {
+        return sql.to_owned();
+    }
+    let defs = ctes
+        .iter()
+        .map(|(name, body)| format!("{name} as (\n{body}\n)"))
+        .collect::<Vec<_>>()
+        .join(",\n");
+    let lower = sql.trim_start().to_ascii_lowercase();
+    let body = sql.trim_start();
+    if lower.starts_with("with recursive ") {
+        format!(
+            "with recursive {defs},\n{}",
+            &body["with recursive ".len()..]
+        )
+    } else if lower.starts_with("with ") || lower.starts_with("with\n") {
+        format!("with {defs},\n{}", &body[5..])
+    } else {
+        format!("with {defs}\n{body}")
     }
 }
 
@@ -907,6 +1011,46 @@ mod tests {
         );
         let sql = m.compile("model.p.a").unwrap().sql;
         assert_eq!(sql, "select * from \"lake_pg\".\"t_1\"");
+    }
+
+    #[test]
+    fn ephemeral_models_are_inlined_and_routed_through() {
+        let profiles = "p:\n  target: pg\n  outputs:\n    pg: {type: postgres, host: h, user: u, dbname: d, schema: analytics}\n    my: {type: mysql, server: h, username: u, schema: shop}\n";
+        let m = load(
+            &[
+                ("dbt_project.yml", PROJECT),
+                ("profiles.yml", profiles),
+                ("seeds/a.csv", "id\n1\n"),
+                ("seeds/b.csv", "id\n1\n"),
+                ("seeds/props.yml", "version: 2\nseeds:\n  - name: b\n    config: {target: my}\n"),
+                ("models/e1.sql", "{{ config(materialized='ephemeral') }}select id from {{ ref('b') }};"),
+                ("models/e2.sql", "{{ config(materialized='ephemeral') }}select e1.id from {{ ref('e1') }} e1 join {{ ref('a') }} a on a.id = e1.id"),
+                ("models/e3.sql", "{{ config(materialized='ephemeral') }}select id from {{ ref('a') }}"),
+                ("models/fed.sql", "select * from {{ ref('e2') }}"),
+                ("models/push.sql", "with x as (select 1 as one) select * from x, {{ ref('e3') }}"),
+            ],
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            m.nodes["model.p.e1"].materialized,
+            Materialization::Ephemeral
+        );
+        assert_eq!(m.nodes["model.p.fed"].path, ExecPath::Federated);
+        assert_eq!(m.nodes["model.p.push"].path, ExecPath::Pushdown);
+        let fed = m.compile("model.p.fed").unwrap();
+        assert_eq!(
+            fed.sql,
+            "with __dbt__cte__e1 as (\nselect id from \"my\".\"shop\".\"b\"\n),\n__dbt__cte__e2 as (\nselect e1.id from __dbt__cte__e1 e1 join \"pg\".\"analytics\".\"a\" a on a.id = e1.id\n)\nselect * from __dbt__cte__e2"
+        );
+        let targets: Vec<&str> = fed.inputs.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(targets, ["my", "pg"]);
+        let push = m.compile("model.p.push").unwrap();
+        assert_eq!(
+            push.sql,
+            "with __dbt__cte__e3 as (\nselect id from \"analytics\".\"a\"\n),\nx as (select 1 as one) select * from x, __dbt__cte__e3"
+        );
+        assert!(push.inputs.is_empty());
     }
 
     #[test]

@@ -87,12 +87,13 @@ pub(crate) fn resolve_target(m: &mut Manifest, id: &str) -> Result<()> {
             ResourceType::Model => match str_config("materialized")?.as_deref() {
                 None | Some("view") => Materialization::View,
                 Some("table") => Materialization::Table,
+                Some("ephemeral") => Materialization::Ephemeral,
                 Some(other) => {
                     return Err(Error::InvalidConfig {
                         location: loc,
                         key: "materialized".into(),
                         message: format!(
-                            "`{other}` is not supported yet; DVT materializes `table` and `view`"
+                            "`{other}` is not supported yet; DVT materializes `table`, `view` and `ephemeral`"
                         ),
                     });
                 }
@@ -145,10 +146,8 @@ pub(crate) fn resolve_path(m: &mut Manifest, id: &str) {
         if node.resource_type != ResourceType::Model {
             return;
         }
-        let all_local = node
-            .depends_on
-            .iter()
-            .all(|dep| m.relation_of(dep).is_some_and(|(t, _)| t == node.target));
+        // Ephemeral models are inlined, so what counts is where they read from.
+        let all_local = m.input_targets(id).iter().all(|t| *t == node.target);
         let path = if all_local {
             ExecPath::Pushdown
         } else {

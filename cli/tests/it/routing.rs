@@ -267,3 +267,69 @@ fn parallel_nodes_on_one_sqlite_file_wait_for_each_other() {
         run.stdout
     );
 }
+
+#[test]
+fn ephemeral_models_are_inlined_not_built() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_project(
+        dir.path(),
+        &[
+            (
+                "dbt_project.yml",
+                "name: e\nprofile: e\nseeds:\n  e:\n    people:\n      +target: crm\n",
+            ),
+            (
+                "profiles.yml",
+                "e:\n  target: wh\n  outputs:\n    wh: {type: sqlite, path: data/wh.db}\n    crm: {type: sqlite, path: data/crm.db}\n",
+            ),
+            ("seeds/people.csv", "id,name\n1,ann\n2,bo\n3,cy\n"),
+            ("seeds/things.csv", "id,thing\n1,hat\n3,cup\n4,pen\n"),
+            (
+                "models/named.sql",
+                "{{ config(materialized='ephemeral') }}select id, upper(name) as name from {{ ref('people') }}",
+            ),
+            (
+                "models/owned.sql",
+                "{{ config(materialized='table') }}select n.name, t.thing from {{ ref('named') }} n join {{ ref('things') }} t on t.id = n.id",
+            ),
+        ],
+    );
+    let ls = dvt(dir.path(), &["ls"], &[]);
+    ls.assert_ok();
+    assert!(
+        ls.stdout
+            .lines()
+            .any(|l| l.contains("e.named") && l.contains("ephemeral")),
+        "{}",
+        ls.stdout
+    );
+    assert!(
+        ls.stdout
+            .lines()
+            .any(|l| l.contains("e.owned") && l.contains("path=federated")),
+        "{}",
+        ls.stdout
+    );
+    let run = dvt(dir.path(), &["build"], &[]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("PASS=3") && run.stdout.contains("TOTAL=3"),
+        "{}",
+        run.stdout
+    );
+    let st = statuses(dir.path());
+    assert!(!st.contains_key("model.e.named"), "{st:?}");
+    let show = dvt(dir.path(), &["show", "--select", "owned"], &[]);
+    show.assert_ok();
+    assert!(
+        show.stdout.contains("ANN") && show.stdout.contains("CY") && !show.stdout.contains("BO"),
+        "{}",
+        show.stdout
+    );
+    let compiled = std::fs::read_to_string(dir.path().join("target/compiled/e/models/owned.sql"))
+        .expect("compiled");
+    assert!(
+        compiled.starts_with("with __dbt__cte__named as ("),
+        "{compiled}"
+    );
+}
