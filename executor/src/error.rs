@@ -32,14 +32,6 @@ pub enum Error {
         known: String,
     },
 
-    /// A `--targets-json` file could not be read (DVT300).
-    #[error("invalid targets file: {source}")]
-    InvalidTargets {
-        /// Parse error.
-        #[source]
-        source: BoxError,
-    },
-
     /// The Ballista executor process stopped with an error, e.g. the scheduler is
     /// unreachable (DVT300).
     #[error("executor process failed: {source}")]
@@ -122,7 +114,6 @@ impl Error {
         match self {
             Error::Connection { .. }
             | Error::UnknownTarget { .. }
-            | Error::InvalidTargets { .. }
             | Error::ExecutorProcess { .. } => "DVT300",
             Error::Sql { .. } => "DVT301",
             Error::FederationPlanning { .. } => "DVT302",

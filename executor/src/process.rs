@@ -6,9 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use ballista_executor::executor_process::ExecutorProcessConfig;
-use dvt_core::secret::Secret;
-use dvt_core::target::{Connection, MysqlConfig, PostgresConfig, SqliteConfig, TargetConfig};
-use serde::Deserialize;
+use dvt_core::target::TargetConfig;
 
 use crate::codec::{DvtLogicalCodec, DvtPhysicalCodec};
 use crate::error::{Error, Result};
@@ -77,102 +75,15 @@ pub async fn start_executor_process(config: DvtExecutorConfig) -> Result<()> {
         })
 }
 
-/// One target as written in a `--targets-json` file (dbt's field names).
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-enum TargetJson {
-    Postgres {
-        schema: String,
-        host: String,
-        #[serde(default = "pg_port")]
-        port: u16,
-        user: String,
-        #[serde(default)]
-        password: String,
-        dbname: String,
-    },
-    #[serde(alias = "mariadb")]
-    Mysql {
-        schema: String,
-        server: String,
-        #[serde(default = "mysql_port")]
-        port: u16,
-        username: String,
-        #[serde(default)]
-        password: String,
-    },
-    Sqlite {
-        path: PathBuf,
-    },
-}
-
-fn pg_port() -> u16 {
-    5432
-}
-
-fn mysql_port() -> u16 {
-    3306
-}
-
-/// Reads targets from JSON: an object from target name to
-/// `{"type": "postgres", "schema", "host", "port", "user", "password", "dbname"}`,
-/// `{"type": "mysql", "schema", "server", "port", "username", "password"}` or
-/// `{"type": "sqlite", "path"}`. A stopgap until executors read `profiles.yml`.
-pub fn targets_from_json(text: &str) -> Result<BTreeMap<String, TargetConfig>> {
-    let parsed: BTreeMap<String, TargetJson> =
-        serde_json::from_str(text).map_err(|e| Error::InvalidTargets {
-            source: Box::new(e),
-        })?;
-    Ok(parsed
-        .into_iter()
-        .map(|(name, t)| {
-            let (schema, connection) = match t {
-                TargetJson::Postgres {
-                    schema,
-                    host,
-                    port,
-                    user,
-                    password,
-                    dbname,
-                } => (
-                    schema,
-                    Connection::Postgres(PostgresConfig {
-                        host,
-                        port,
-                        user,
-                        password: Secret::new(password),
-                        dbname,
-                    }),
-                ),
-                TargetJson::Mysql {
-                    schema,
-                    server,
-                    port,
-                    username,
-                    password,
-                } => (
-                    schema,
-                    Connection::Mysql(MysqlConfig {
-                        server,
-                        port,
-                        username,
-                        password: Secret::new(password),
-                    }),
-                ),
-                TargetJson::Sqlite { path } => {
-                    ("main".to_owned(), Connection::Sqlite(SqliteConfig { path }))
-                }
-            };
-            let config = TargetConfig {
-                name: name.clone(),
-                schema,
-                threads: None,
-                connection,
-                extra: BTreeMap::new(),
-            };
-            (name, config)
-        })
-        .collect())
+/// The targets of profile `profile` in `<profiles_dir>/profiles.yml`, read by dvt-core's
+/// profile loader exactly as `dvt` reads them (`env_var()` included). Relative SQLite
+/// paths resolve against `profiles_dir`.
+pub fn targets_from_profiles(
+    profiles_dir: &std::path::Path,
+    profile: &str,
+) -> dvt_core::error::Result<BTreeMap<String, TargetConfig>> {
+    let file = profiles_dir.join("profiles.yml");
+    dvt_core::profile::Profile::load(&file, profile, profiles_dir).map(|p| p.outputs)
 }
 
 #[cfg(test)]
@@ -180,16 +91,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_targets_json_without_echoing_passwords() {
-        let targets = targets_from_json(
-            r#"{"pg": {"type": "postgres", "schema": "s", "host": "h", "user": "u",
-                       "password": "pw-123", "dbname": "d"},
-                "lite": {"type": "sqlite", "path": "/tmp/x.db"}}"#,
+    fn reads_profiles_without_echoing_passwords() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("profiles.yml"),
+            "p:\n  target: pg\n  outputs:\n    pg: {type: postgres, host: h, user: u, password: pw-123, dbname: d, schema: s}\n    lite: {type: sqlite, path: x.db}\n",
         )
-        .expect("valid");
+        .expect("write");
+        let targets = targets_from_profiles(dir.path(), "p").expect("valid");
         assert_eq!(targets["pg"].schema, "s");
         assert!(!format!("{targets:?}").contains("pw-123"));
-        let err = targets_from_json(r#"{"x": {"type": "oracle"}}"#).expect_err("bad type");
-        assert_eq!(err.code(), "DVT300");
+        let err = targets_from_profiles(dir.path(), "nope").expect_err("no such profile");
+        assert_eq!(err.code(), "DVT103");
+        assert!(err.to_string().contains("`nope`"), "{err}");
     }
 }

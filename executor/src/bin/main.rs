@@ -1,24 +1,29 @@
 //! `dvt-executor`: a Ballista executor that runs DVT's federated scans.
 //!
 //! ```text
-//! dvt-executor --targets-json targets.json [--scheduler-host localhost] [--scheduler-port 50050]
-//!              [--bind-host 0.0.0.0] [--bind-port 50051] [--grpc-port 50052]
-//!              [--staging-dir .dvt/staging] [--work-dir DIR]
+//! dvt-executor --profiles-dir DIR --profile NAME [--scheduler-host localhost]
+//!              [--scheduler-port 50050] [--bind-host 0.0.0.0] [--bind-port 50051]
+//!              [--grpc-port 50052] [--staging-dir .dvt/staging] [--work-dir DIR]
 //! ```
 //!
-//! `--targets-json` is a stopgap: the cluster issue makes executors read `profiles.yml`.
+//! The executor connects with the targets of its own `profiles.yml` (mounted from a
+//! secret on a cluster); plans name targets, never credentials.
 
 use std::process::ExitCode;
 
-use dvt_executor::process::{DvtExecutorConfig, targets_from_json};
+use dvt_executor::process::{DvtExecutorConfig, targets_from_profiles};
 
-const USAGE: &str = "usage: dvt-executor --targets-json FILE [--scheduler-host HOST] \
-[--scheduler-port PORT] [--bind-host HOST] [--bind-port PORT] [--grpc-port PORT] \
-[--staging-dir DIR] [--work-dir DIR]";
+const USAGE: &str = "usage: dvt-executor --profiles-dir DIR --profile NAME \
+[--scheduler-host HOST] [--scheduler-port PORT] [--bind-host HOST] [--bind-port PORT] \
+[--grpc-port PORT] [--staging-dir DIR] [--work-dir DIR]";
 
-fn parse_args(args: impl Iterator<Item = String>) -> Result<DvtExecutorConfig, String> {
+/// The process settings, plus where its profile is (`--profiles-dir`, `--profile`).
+fn parse_args(
+    args: impl Iterator<Item = String>,
+) -> Result<(DvtExecutorConfig, String, String), String> {
     let mut config = DvtExecutorConfig::default();
-    let mut targets_file = None;
+    let mut profiles_dir = None;
+    let mut profile = None;
     let mut args = args;
     while let Some(flag) = args.next() {
         if flag == "--help" || flag == "-h" {
@@ -39,14 +44,14 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<DvtExecutorConfig, S
             "--grpc-port" => config.grpc_port = port(&value)?,
             "--staging-dir" => config.staging_root = value.into(),
             "--work-dir" => config.work_dir = Some(value),
-            "--targets-json" => targets_file = Some(value),
+            "--profiles-dir" => profiles_dir = Some(value),
+            "--profile" => profile = Some(value),
             other => return Err(format!("unknown flag `{other}`\n{USAGE}")),
         }
     }
-    let file = targets_file.ok_or_else(|| format!("`--targets-json` is required\n{USAGE}"))?;
-    let text = std::fs::read_to_string(&file).map_err(|e| format!("cannot read `{file}`: {e}"))?;
-    config.targets = targets_from_json(&text).map_err(|e| format!("`{file}`: {e}"))?;
-    Ok(config)
+    let dir = profiles_dir.ok_or_else(|| format!("`--profiles-dir` is required\n{USAGE}"))?;
+    let profile = profile.ok_or_else(|| format!("`--profile` is required\n{USAGE}"))?;
+    Ok((config, dir, profile))
 }
 
 fn main() -> ExitCode {
@@ -57,11 +62,18 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let config = match parse_args(std::env::args().skip(1)) {
+    let (mut config, dir, profile) = match parse_args(std::env::args().skip(1)) {
         Ok(c) => c,
         Err(message) => {
             eprintln!("error: {message}");
             return ExitCode::from(2);
+        }
+    };
+    config.targets = match targets_from_profiles(std::path::Path::new(&dir), &profile) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error[{}]: {e}", e.code());
+            return ExitCode::from(1);
         }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()

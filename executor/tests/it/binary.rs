@@ -16,22 +16,21 @@ fn bad_arguments_exit_2_with_usage() {
 
     let out = binary().output().expect("runs");
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("`--targets-json` is required"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`--profiles-dir` is required"));
 }
 
 #[test]
 fn unreachable_scheduler_exits_1_without_leaking_passwords() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let targets = dir.path().join("targets.json");
     std::fs::write(
-        &targets,
-        r#"{"pg": {"type": "postgres", "schema": "public", "host": "127.0.0.1",
-                   "user": "postgres", "password": "do-not-print-me", "dbname": "test"}}"#,
+        dir.path().join("profiles.yml"),
+        "p:\n  target: pg\n  outputs:\n    pg: {type: postgres, host: 127.0.0.1, user: postgres, password: do-not-print-me, dbname: test, schema: public}\n",
     )
-    .expect("write targets");
+    .expect("write profiles");
     let out = binary()
-        .args(["--targets-json"])
-        .arg(&targets)
+        .arg("--profiles-dir")
+        .arg(dir.path())
+        .args(["--profile", "p"])
         .args([
             "--scheduler-port",
             "1",
@@ -55,4 +54,26 @@ fn unreachable_scheduler_exits_1_without_leaking_passwords() {
         "{all}"
     );
     assert!(!all.contains("do-not-print-me"), "{all}");
+}
+
+#[test]
+fn a_missing_profile_exits_1_with_its_code() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("profiles.yml"),
+        "p:\n  target: a\n  outputs:\n    a: {type: sqlite, path: a.db}\n",
+    )
+    .expect("write profiles");
+    let out = binary()
+        .arg("--profiles-dir")
+        .arg(dir.path())
+        .args(["--profile", "other"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("error[DVT103]") && stderr.contains("`other`"),
+        "{stderr}"
+    );
 }
