@@ -14,7 +14,9 @@ use serde_json::{Map, Value as Json};
 use crate::dialect::{Dialect, Relation};
 use crate::error::{Error, Location, Result, read_to_string, yaml_error};
 use crate::graph::Graph;
-use crate::jinja::{CompileRelations, JinjaEnv, JinjaRelation, Phase, RefCall, RenderInput};
+use crate::jinja::{
+    CompileRelations, JinjaEnv, JinjaRelation, Phase, Recorded, RefCall, RenderInput,
+};
 use crate::profile::{Profile, ProfileLookup, line_of};
 use crate::project::{ProjectConfig, as_string_list, merge_config};
 use crate::resolve::{self, ExecPath};
@@ -394,12 +396,6 @@ impl Manifest {
 
         let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
         let mut by_name: BTreeMap<String, String> = BTreeMap::new();
-        let placeholder_this = JinjaRelation {
-            database: String::new(),
-            schema: String::new(),
-            identifier: String::new(),
-            rendered: "__dvt_this__".into(),
-        };
         for dir in &project.model_paths {
             for file in walk(&root, dir, &["sql"])? {
                 let text = read_to_string(&root.join(&file))?;
@@ -422,15 +418,7 @@ impl Manifest {
                         merge_config(&mut config, k, v.clone());
                     }
                 }
-                let (_, recorded) = jinja.render(RenderInput {
-                    phase: Phase::Parse,
-                    template: file.display().to_string(),
-                    file: file.clone(),
-                    this: placeholder_this.clone(),
-                    target: Json::Object(Map::new()),
-                    model: serde_json::json!({"name": name, "unique_id": unique_id}),
-                    relations: CompileRelations::default(),
-                })?;
+                let recorded = parse_render(&jinja, &file, &name, &unique_id)?;
                 for (k, v) in recorded.config {
                     merge_config(&mut config, &k, v);
                 }
@@ -500,10 +488,7 @@ impl Manifest {
         }
 
         // Dependencies: refs to nodes, sources to source tables.
-        let source_ids: BTreeMap<(String, String), String> = sources
-            .values()
-            .map(|s| ((s.source_name.clone(), s.name.clone()), s.unique_id.clone()))
-            .collect();
+        let source_ids = source_ids(&sources);
         for node in nodes.values_mut() {
             resolve_deps(node, &by_name, &source_ids)?;
         }
@@ -707,20 +692,7 @@ impl Manifest {
         let file = PathBuf::from("<inline>");
         let unique_id = format!("sql_operation.{}.{name}", self.project.name);
         self.jinja.add_node_template(&file, sql)?;
-        let (_, recorded) = self.jinja.render(RenderInput {
-            phase: Phase::Parse,
-            template: file.display().to_string(),
-            file: file.clone(),
-            this: JinjaRelation {
-                database: String::new(),
-                schema: String::new(),
-                identifier: name.clone(),
-                rendered: name.clone(),
-            },
-            target: Json::Object(Map::new()),
-            model: serde_json::json!({"name": name, "unique_id": unique_id}),
-            relations: CompileRelations::default(),
-        })?;
+        let recorded = parse_render(&self.jinja, &file, &name, &unique_id)?;
         let fqn = vec![self.project.name.clone(), name.clone()];
         let mut node = new_node(
             unique_id.clone(),
@@ -742,12 +714,7 @@ impl Manifest {
             .values()
             .map(|n| (n.name.clone(), n.unique_id.clone()))
             .collect();
-        let source_ids: BTreeMap<(String, String), String> = self
-            .sources
-            .values()
-            .map(|s| ((s.source_name.clone(), s.name.clone()), s.unique_id.clone()))
-            .collect();
-        resolve_deps(&mut node, &by_name, &source_ids)?;
+        resolve_deps(&mut node, &by_name, &source_ids(&self.sources))?;
         self.nodes.insert(unique_id.clone(), node);
         resolve::resolve_target(self, &unique_id)?;
         resolve::resolve_path(self, &unique_id);
@@ -799,6 +766,34 @@ fn target_context(profile: &Profile, name: &str) -> Json {
     m.insert("profile_name".into(), Json::from(profile.name.clone()));
     m.insert("threads".into(), Json::from(t.threads.unwrap_or(1)));
     Json::Object(m)
+}
+
+/// Renders a model in the parse phase (placeholder relations, `execute = false`) to
+/// learn its `ref`s, `source`s and `config()`.
+fn parse_render(jinja: &JinjaEnv, file: &Path, name: &str, unique_id: &str) -> Result<Recorded> {
+    let (_, recorded) = jinja.render(RenderInput {
+        phase: Phase::Parse,
+        template: file.display().to_string(),
+        file: file.to_path_buf(),
+        this: JinjaRelation {
+            database: String::new(),
+            schema: String::new(),
+            identifier: name.to_owned(),
+            rendered: "__dvt_this__".into(),
+        },
+        target: Json::Object(Map::new()),
+        model: serde_json::json!({"name": name, "unique_id": unique_id}),
+        relations: CompileRelations::default(),
+    })?;
+    Ok(recorded)
+}
+
+/// Source tables by (source, table) name.
+fn source_ids(sources: &BTreeMap<String, SourceTable>) -> BTreeMap<(String, String), String> {
+    sources
+        .values()
+        .map(|s| ((s.source_name.clone(), s.name.clone()), s.unique_id.clone()))
+        .collect()
 }
 
 /// Turns a node's `ref` and `source` calls into the unique ids it depends on.
