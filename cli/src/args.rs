@@ -53,6 +53,10 @@ pub struct Execution {
     /// Stop at the first failure instead of skipping only its descendants.
     #[arg(long, short = 'x')]
     pub fail_fast: bool,
+    /// Keep the run's staged extracts under `.dvt/staging/<invocation id>` (they are
+    /// removed after every run otherwise, failed or not).
+    #[arg(long)]
+    pub keep_staging: bool,
 }
 
 /// The commands.

@@ -62,3 +62,104 @@ pub(crate) fn dots(left: &str, right: &str) -> String {
     let pad = width.saturating_sub(left.chars().count() + 1).max(3);
     format!("{left} {} {right}", ".".repeat(pad))
 }
+
+/// Prints one event of a run the way dbt prints its progress.
+pub(crate) fn event(e: &dvt_executor::run::RunEvent, warnings: usize) {
+    use dvt_core::artifacts::RunStatus;
+    use dvt_executor::run::RunEvent;
+    match e {
+        RunEvent::RunStarted { threads, total, .. } => {
+            log(&format!(
+                "Running with dvt={} threads={threads}",
+                env!("CARGO_PKG_VERSION")
+            ));
+            log(&format!("Found {total} nodes to build"));
+            out("");
+        }
+        RunEvent::NodeStarted {
+            index, total, node, ..
+        } => log(&dots(
+            &format!(
+                "{index} of {total} START {} {} [{} -> {}]",
+                node.description, node.name, node.path, node.target
+            ),
+            "[RUN]",
+        )),
+        RunEvent::NodeLog { message, .. } => log(message),
+        RunEvent::NodeFinished {
+            index,
+            total,
+            node,
+            result,
+        } => {
+            let secs = result.execution_time;
+            let line = match result.status {
+                RunStatus::Success => {
+                    let rows = result
+                        .rows_affected
+                        .map(|r| format!("{r} "))
+                        .unwrap_or_default();
+                    dots(
+                        &format!(
+                            "{index} of {total} OK {} {} [{}]",
+                            node.description, node.name, node.path
+                        ),
+                        &format!("[OK {rows}in {secs:.2}s]"),
+                    )
+                }
+                RunStatus::Error => dots(
+                    &format!(
+                        "{index} of {total} ERROR {} {} [{}]",
+                        node.description, node.name, node.path
+                    ),
+                    &format!("[ERROR in {secs:.2}s]"),
+                ),
+                RunStatus::Skipped => dots(
+                    &format!(
+                        "{index} of {total} SKIP {} {}",
+                        node.resource_type, node.name
+                    ),
+                    "[SKIP]",
+                ),
+            };
+            log(&line);
+        }
+        RunEvent::RunFinished { summary } => {
+            let total = summary.results.len();
+            out("");
+            if summary.cancelled {
+                log("The run was cancelled.");
+            }
+            log(&format!(
+                "Finished running {total} nodes in {:.2}s.",
+                summary.elapsed
+            ));
+            if summary.error > 0 {
+                out("");
+                log("Completed with errors:");
+                for r in summary
+                    .results
+                    .iter()
+                    .filter(|r| r.status == RunStatus::Error)
+                {
+                    let msg = r.message.as_deref().unwrap_or_default();
+                    match msg.split_once(": ") {
+                        Some((code, text)) if code.starts_with("DVT") => {
+                            error(code, &format!("`{}`: {text}", r.unique_id))
+                        }
+                        _ => error("DVT399", &format!("`{}`: {msg}", r.unique_id)),
+                    }
+                }
+            }
+            if let Some(kept) = &summary.kept_staging {
+                log(&format!("Staged extracts kept in {kept}"));
+            }
+            out("");
+            log(&format!(
+                "Done. PASS={} WARN={warnings} ERROR={} SKIP={} TOTAL={total}",
+                summary.pass, summary.error, summary.skip
+            ));
+        }
+        _ => {}
+    }
+}

@@ -46,6 +46,26 @@ impl Dialect {
         )
     }
 
+    /// The longest identifier the database keeps as written, and in what unit: PostgreSQL
+    /// silently truncates names past 63 bytes (`NAMEDATALEN - 1`), MySQL rejects names
+    /// past 64 characters, SQLite has no limit of its own.
+    pub fn identifier_limit(self) -> Option<(usize, LengthUnit)> {
+        match self {
+            Dialect::Postgres => Some((63, LengthUnit::Bytes)),
+            Dialect::Mysql => Some((64, LengthUnit::Chars)),
+            Dialect::Sqlite | Dialect::Datafusion => None,
+        }
+    }
+
+    /// Whether `ident` fits the database's identifier limit.
+    pub fn identifier_fits(self, ident: &str) -> bool {
+        match self.identifier_limit() {
+            None => true,
+            Some((max, LengthUnit::Bytes)) => ident.len() <= max,
+            Some((max, LengthUnit::Chars)) => ident.chars().count() <= max,
+        }
+    }
+
     /// The dialect's name as users write it (`postgres`, `mysql`, `sqlite`, `datafusion`).
     pub fn name(self) -> &'static str {
         match self {
@@ -54,6 +74,24 @@ impl Dialect {
             Dialect::Sqlite => "sqlite",
             Dialect::Datafusion => "datafusion",
         }
+    }
+}
+
+/// How an identifier limit is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LengthUnit {
+    /// UTF-8 bytes.
+    Bytes,
+    /// Unicode scalar values.
+    Chars,
+}
+
+impl fmt::Display for LengthUnit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LengthUnit::Bytes => "bytes",
+            LengthUnit::Chars => "characters",
+        })
     }
 }
 

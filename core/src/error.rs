@@ -230,6 +230,19 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A relation or schema name is longer than its target allows.
+    #[error("{location}: {what} `{name}` is too long: {limit}")]
+    IdentifierTooLong {
+        /// Where the node is defined.
+        location: Location,
+        /// `relation name`, `schema name`.
+        what: &'static str,
+        /// The name.
+        name: String,
+        /// The length and the limit, e.g. `70 bytes; target `pg` (postgres) allows at
+        /// most 63`.
+        limit: String,
+    },
     /// A model, test or snapshot breaks a routing rule (e.g. a test spanning targets).
     #[error("{location}: {message}")]
     Routing {
@@ -261,6 +274,7 @@ impl Error {
             Error::DuplicateNode { .. } => "DVT114",
             Error::InvalidConfig { .. } => "DVT115",
             Error::Routing { .. } => "DVT116",
+            Error::IdentifierTooLong { .. } => "DVT117",
             Error::RaggedCsv { .. } => "DVT200",
             Error::Csv { .. } => "DVT201",
         }
@@ -276,20 +290,4 @@ pub fn read_to_string(path: &std::path::Path) -> Result<String> {
         path: path.to_path_buf(),
         source,
     })
-}
-
-/// Builds a [`Error::Yaml`] from a serde_yaml_ng error.
-pub(crate) fn yaml_error(file: &std::path::Path, err: &serde_yaml_ng::Error) -> Error {
-    let (line, column) = err
-        .location()
-        .map(|l| (Some(small(l.line())), Some(small(l.column()))))
-        .unwrap_or((None, None));
-    Error::Yaml {
-        location: Location {
-            file: file.to_path_buf(),
-            line,
-            column,
-        },
-        message: err.to_string(),
-    }
 }

@@ -88,6 +88,101 @@ impl Graph {
         walk(&self.children, id, depth)
     }
 
+    /// The parents each node of `subset` waits for when only `subset` is built: its
+    /// nearest ancestors inside `subset`, found by walking up through every node outside
+    /// it (ephemeral models, unselected nodes, sources). dbt orders and skips a run this
+    /// way, so a model reading through an ephemeral model waits for, and is skipped after,
+    /// the ephemeral model's own parents.
+    pub fn subset_parents(&self, subset: &BTreeSet<String>) -> BTreeMap<String, BTreeSet<String>> {
+        // Memoized per outside node: its nearest ancestors inside `subset`.
+        let mut through: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        let mut out = BTreeMap::new();
+        for id in subset {
+            let mut parents = BTreeSet::new();
+            for p in self.parents.get(id).into_iter().flatten() {
+                if subset.contains(p) {
+                    parents.insert(p.clone());
+                } else {
+                    parents.extend(self.nearest_in(p, subset, &mut through).iter().cloned());
+                }
+            }
+            out.insert(id.clone(), parents);
+        }
+        out
+    }
+
+    /// The nearest ancestors inside `subset` of `start`, a node outside it.
+    fn nearest_in<'a>(
+        &'a self,
+        start: &'a str,
+        subset: &BTreeSet<String>,
+        memo: &mut BTreeMap<&'a str, BTreeSet<String>>,
+    ) -> BTreeSet<String> {
+        if let Some(done) = memo.get(start) {
+            return done.clone();
+        }
+        // Iterative post-order walk: deep chains of ephemeral models must not overflow
+        // the stack.
+        let mut stack: Vec<(&'a str, bool)> = vec![(start, false)];
+        while let Some((node, expanded)) = stack.pop() {
+            if memo.contains_key(node) {
+                continue;
+            }
+            let parents = self.parent_list(node);
+            if !expanded {
+                stack.push((node, true));
+                for p in parents {
+                    if !subset.contains(p) && !memo.contains_key(p) {
+                        stack.push((p, false));
+                    }
+                }
+                continue;
+            }
+            let mut found = BTreeSet::new();
+            for p in parents {
+                if subset.contains(p) {
+                    found.insert(p.to_owned());
+                } else if let Some(f) = memo.get(p) {
+                    found.extend(f.iter().cloned());
+                }
+            }
+            memo.insert(node, found);
+        }
+        memo.get(start).cloned().unwrap_or_default()
+    }
+
+    /// `subset` in an order where every node comes after the parents
+    /// [`Graph::subset_parents`] gives it (ties by id).
+    pub fn subset_order(subset_parents: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
+        let mut children: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        let mut indegree: BTreeMap<&str, usize> = BTreeMap::new();
+        for (id, parents) in subset_parents {
+            indegree.insert(id, parents.len());
+            for p in parents {
+                children.entry(p).or_default().push(id);
+            }
+        }
+        let mut ready: BTreeSet<&str> = indegree
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut out = Vec::with_capacity(indegree.len());
+        while let Some(id) = ready.pop_first() {
+            out.push(id.to_owned());
+            for c in children.get(id).into_iter().flatten() {
+                if let Some(n) = indegree.get_mut(c) {
+                    *n -= 1;
+                    if *n == 0 {
+                        ready.insert(c);
+                    }
+                }
+            }
+        }
+        debug_assert_eq!(out.len(), indegree.len(), "subset_order on a cyclic graph");
+        out
+    }
+
     /// The nodes of `subset` in an order where parents come first (ties by id).
     pub fn topo_order(&self, subset: &BTreeSet<String>) -> Vec<String> {
         let mut indegree: BTreeMap<&str, usize> = subset
@@ -182,5 +277,30 @@ mod tests {
         assert_eq!(graph.descendants("a", Some(1)).len(), 2);
         assert_eq!(graph.descendants("a", None).len(), 3);
         assert_eq!(graph.ancestors("c", None).len(), 2);
+    }
+
+    #[test]
+    fn subset_parents_look_through_unbuilt_nodes() {
+        // seed -> eph1 -> eph2 -> model; other -> unselected -> model; model -> child
+        let graph = g(&[
+            ("seed", &[]),
+            ("eph1", &["seed", "src"]),
+            ("eph2", &["eph1"]),
+            ("other", &[]),
+            ("unselected", &["other"]),
+            ("model", &["eph2", "unselected"]),
+            ("child", &["model", "eph1"]),
+        ]);
+        let subset: BTreeSet<String> = ["seed", "other", "model", "child"].map(String::from).into();
+        let parents = graph.subset_parents(&subset);
+        let names = |id: &str| parents[id].iter().cloned().collect::<Vec<_>>();
+        assert_eq!(names("model"), ["other", "seed"]);
+        assert_eq!(names("child"), ["model", "seed"]);
+        assert!(parents["seed"].is_empty());
+        let order = Graph::subset_order(&parents);
+        let pos = |id: &str| order.iter().position(|x| x == id).expect("ordered");
+        assert!(pos("seed") < pos("model") && pos("other") < pos("model"));
+        assert!(pos("model") < pos("child"));
+        assert_eq!(order.len(), 4);
     }
 }

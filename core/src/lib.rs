@@ -27,3 +27,5 @@ pub mod seed;
 pub mod select;
 /// Connection settings of a profile output.
 pub mod target;
+/// A YAML loader keeping node positions and scalar text.
+pub mod yaml;

@@ -12,15 +12,19 @@ use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
 use crate::dialect::{Dialect, Relation};
-use crate::error::{Error, Location, Result, read_to_string, yaml_error};
+use crate::error::{Error, Location, Result, read_to_string};
 use crate::graph::Graph;
 use crate::jinja::{
     CompileRelations, JinjaEnv, JinjaRelation, Phase, Recorded, RefCall, RenderInput,
 };
-use crate::profile::{Profile, ProfileLookup, line_of};
+use crate::profile::{Profile, ProfileLookup};
 use crate::project::{ProjectConfig, as_string_list, merge_config};
 use crate::resolve::{self, ExecPath};
 use crate::target::TargetConfig;
+use crate::yaml::{
+    self,
+    PathSeg::{Index, Key},
+};
 
 /// The kind of a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -295,11 +299,9 @@ impl Manifest {
         for dir in yaml_dirs {
             for file in walk(&root, dir, &["yml", "yaml"])? {
                 let text = read_to_string(&root.join(&file))?;
-                let props: PropertyFile =
-                    match serde_yaml_ng::from_str::<Option<PropertyFile>>(&text) {
-                        Ok(p) => p.unwrap_or_default(),
-                        Err(e) => return Err(yaml_error(&file, &e)),
-                    };
+                let (props, tree): (Option<PropertyFile>, yaml::Yaml) =
+                    yaml::from_yaml_with_tree(&file, &text)?;
+                let props = props.unwrap_or_default();
                 for m in props.models {
                     model_props.insert(
                         m.name.clone(),
@@ -318,8 +320,8 @@ impl Manifest {
                         },
                     );
                 }
-                for src in props.sources {
-                    let loc = Location::line(&file, line_of(&text, &format!("name: {}", src.name)));
+                for (i, src) in props.sources.into_iter().enumerate() {
+                    let loc = tree.locate(&file, &[Key("sources"), Index(i), Key("name")]);
                     let connection = match &src.connection {
                         Some(c) => {
                             profile.check_target(c, loc.clone())?;
@@ -353,22 +355,39 @@ impl Manifest {
                     // dbt renders Jinja in source properties (`schema: "{{ env_var(..) }}"`).
                     let ctx =
                         serde_json::json!({ "target": target_context(&profile, &connection) });
-                    let render = |v: Option<&String>| -> Result<Option<String>> {
-                        match v {
-                            Some(raw) if raw.contains("{{") || raw.contains("{%") => {
-                                let at = Location::line(&file, line_of(&text, raw));
-                                jinja.render_snippet(raw, &ctx, &at).map(Some)
+                    let render =
+                        |v: Option<&String>, at: &[yaml::PathSeg<'_>]| -> Result<Option<String>> {
+                            match v {
+                                Some(raw) if raw.contains("{{") || raw.contains("{%") => {
+                                    let at = tree.locate(&file, at);
+                                    jinja.render_snippet(raw, &ctx, &at).map(Some)
+                                }
+                                other => Ok(other.cloned()),
                             }
-                            other => Ok(other.cloned()),
-                        }
-                    };
+                        };
                     let schema = match target.dialect() {
                         Dialect::Sqlite => "main".to_owned(),
-                        _ => render(src.schema.as_ref())?.unwrap_or_else(|| src.name.clone()),
+                        _ => render(
+                            src.schema.as_ref(),
+                            &[Key("sources"), Index(i), Key("schema")],
+                        )?
+                        .unwrap_or_else(|| src.name.clone()),
                     };
-                    let database = render(src.database.as_ref())?;
-                    for t in src.tables {
-                        let identifier = render(t.identifier.as_ref())?;
+                    let database = render(
+                        src.database.as_ref(),
+                        &[Key("sources"), Index(i), Key("database")],
+                    )?;
+                    for (j, t) in src.tables.into_iter().enumerate() {
+                        let identifier = render(
+                            t.identifier.as_ref(),
+                            &[
+                                Key("sources"),
+                                Index(i),
+                                Key("tables"),
+                                Index(j),
+                                Key("identifier"),
+                            ],
+                        )?;
                         let unique_id = format!("source.{}.{}.{}", project.name, src.name, t.name);
                         sources.insert(
                             unique_id.clone(),

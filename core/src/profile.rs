@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value as Json};
 
-use crate::error::{Error, Location, Result, read_to_string, yaml_error};
+use crate::error::{Error, Location, Result, read_to_string};
 use crate::jinja;
 use crate::secret::Secret;
 use crate::target::{Connection, MysqlConfig, PostgresConfig, SqliteConfig, TargetConfig};
+use crate::yaml::{self, Yaml, YamlValue};
 
 /// Where to look for `profiles.yml`.
 #[derive(Debug, Clone, Default)]
@@ -88,17 +89,22 @@ pub struct Profile {
 impl Profile {
     /// Loads `profile_name` from `file`, rendering `env_var()` in every string.
     /// Relative SQLite paths resolve against `project_root`.
+    ///
+    /// Values keep their text as written (`password: 1.10` is `1.10`, not the
+    /// number 1.1), and every error points at the node it is about.
     pub fn load(file: &Path, profile_name: &str, project_root: &Path) -> Result<Self> {
         let text = read_to_string(file)?;
-        let doc: Json = serde_yaml_ng::from_str(&text).map_err(|e| yaml_error(file, &e))?;
-        let Json::Object(mut top) = doc else {
-            return Err(Error::Yaml {
-                location: Location::file(file),
-                message: "profiles.yml must be a mapping of profile names".into(),
-            });
-        };
-        let Some(raw) = top.remove(profile_name) else {
-            let known: Vec<&String> = top.keys().filter(|k| *k != "config").collect();
+        let doc = yaml::parse(file, &text)?;
+        if !matches!(doc.value, YamlValue::Map(_)) {
+            return Err(doc.error(file, "`profiles.yml` must be a mapping of profile names"));
+        }
+        let Some((key, raw)) = doc.entry(profile_name) else {
+            let known: Vec<&str> = doc
+                .entries()
+                .iter()
+                .map(|(k, _)| k.key_text())
+                .filter(|k| *k != "config")
+                .collect();
             return Err(Error::Profile {
                 message: format!(
                     "{}: profile `{profile_name}` not found; it has: {}",
@@ -107,32 +113,40 @@ impl Profile {
                 ),
             });
         };
-        let raw = render_strings(raw, file, &text)?;
-        let Json::Object(raw) = raw else {
-            return Err(Error::Yaml {
-                location: Location::line(file, line_of(&text, profile_name)),
-                message: format!("profile `{profile_name}` must be a mapping"),
-            });
-        };
-        let Some(Json::Object(outputs_raw)) = raw.get("outputs") else {
-            return Err(Error::Yaml {
-                location: Location::line(file, line_of(&text, profile_name)),
-                message: format!("profile `{profile_name}` has no `outputs` mapping"),
-            });
+        let mut raw = raw.clone();
+        render_strings(&mut raw, file)?;
+        if !matches!(raw.value, YamlValue::Map(_)) {
+            return Err(raw.error(file, format!("profile `{profile_name}` must be a mapping")));
+        }
+        let outputs_raw = match raw.get("outputs") {
+            Some(o) if matches!(o.value, YamlValue::Map(_)) => o,
+            Some(o) => {
+                return Err(o.error(
+                    file,
+                    format!("`outputs` of profile `{profile_name}` must be a mapping"),
+                ));
+            }
+            None => {
+                return Err(key.error(
+                    file,
+                    format!("profile `{profile_name}` has no `outputs` mapping"),
+                ));
+            }
         };
         let mut outputs = BTreeMap::new();
-        for (name, out) in outputs_raw {
-            let loc = Location::line(file, line_of(&text, &format!("{name}:")));
-            outputs.insert(name.clone(), parse_output(name, out, loc, project_root)?);
+        for (name, out) in outputs_raw.entries() {
+            let output = parse_output(name, out, file, project_root)?;
+            outputs.insert(name.key_text().to_owned(), output);
         }
-        let default_target = match raw.get("target") {
-            Some(Json::String(t)) => t.clone(),
-            _ if outputs.len() == 1 => outputs.keys().next().cloned().unwrap_or_default(),
-            _ => {
-                return Err(Error::Yaml {
-                    location: Location::line(file, line_of(&text, profile_name)),
-                    message: format!("profile `{profile_name}` has no `target`"),
-                });
+        let target = raw.get("target").filter(|t| !t.is_null());
+        let default_target = match target {
+            Some(t) => t
+                .as_str()
+                .ok_or_else(|| t.error(file, "`target` must be a string"))?
+                .to_owned(),
+            None if outputs.len() == 1 => outputs.keys().next().cloned().unwrap_or_default(),
+            None => {
+                return Err(key.error(file, format!("profile `{profile_name}` has no `target`")));
             }
         };
         let profile = Profile {
@@ -141,7 +155,8 @@ impl Profile {
             default_target,
             outputs,
         };
-        profile.check_target(&profile.default_target, Location::file(file))?;
+        let target_location = target.map_or_else(|| key.location(file), |t| t.location(file));
+        profile.check_target(&profile.default_target, target_location)?;
         Ok(profile)
     }
 
@@ -151,12 +166,12 @@ impl Profile {
             location,
             name: name.to_owned(),
             profile: self.name.clone(),
-            known: join(self.outputs.keys()),
+            known: join(self.outputs.keys().map(String::as_str)),
         })
     }
 }
 
-fn join<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
+fn join<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
     items
         .into_iter()
         .map(|s| format!("`{s}`"))
@@ -164,103 +179,94 @@ fn join<'a>(items: impl IntoIterator<Item = &'a String>) -> String {
         .join(", ")
 }
 
-/// The first line of `text` containing `needle`, 1-based (1 when absent).
-pub(crate) fn line_of(text: &str, needle: &str) -> usize {
-    text.lines()
-        .position(|l| l.contains(needle))
-        .map(|i| i + 1)
-        .unwrap_or(1)
-}
-
-fn render_strings(v: Json, file: &Path, text: &str) -> Result<Json> {
-    Ok(match v {
-        Json::String(s) if s.contains("{{") || s.contains("{%") => {
-            let loc = Location::line(file, line_of(text, &s));
-            Json::String(jinja::render_config_string(&s, loc)?)
+/// Renders Jinja (`env_var()`) in every scalar value, pointing errors at that
+/// scalar. Keys are not rendered, as in dbt.
+fn render_strings(node: &mut Yaml, file: &Path) -> Result<()> {
+    let location = node.location(file);
+    match &mut node.value {
+        YamlValue::Scalar { text, quoted } if text.contains("{{") || text.contains("{%") => {
+            *text = jinja::render_config_string(text, location)?;
+            // What the template renders to is a value, never a YAML null.
+            *quoted = true;
         }
-        Json::Array(items) => Json::Array(
-            items
-                .into_iter()
-                .map(|i| render_strings(i, file, text))
-                .collect::<Result<_>>()?,
-        ),
-        Json::Object(map) => Json::Object(
-            map.into_iter()
-                .map(|(k, v)| Ok((k, render_strings(v, file, text)?)))
-                .collect::<Result<_>>()?,
-        ),
-        other => other,
-    })
+        YamlValue::Seq(items) => {
+            for item in items {
+                render_strings(item, file)?;
+            }
+        }
+        YamlValue::Map(entries) => {
+            for (_, value) in entries {
+                render_strings(value, file)?;
+            }
+        }
+        YamlValue::Null | YamlValue::Scalar { .. } => {}
+    }
+    Ok(())
 }
 
-fn parse_output(
-    name: &str,
-    out: &Json,
-    loc: Location,
-    project_root: &Path,
-) -> Result<TargetConfig> {
-    let Json::Object(map) = out else {
-        return Err(Error::Yaml {
-            location: loc,
-            message: format!("output `{name}` must be a mapping"),
-        });
+/// Builds one output from its (rendered) node. Errors about the output as a whole
+/// point at its key, errors about one value at that value.
+fn parse_output(key: &Yaml, out: &Yaml, file: &Path, project_root: &Path) -> Result<TargetConfig> {
+    let name = key.key_text();
+    if !matches!(out.value, YamlValue::Map(_)) {
+        return Err(out.error(file, format!("output `{name}` must be a mapping")));
+    }
+    // The first of `keys` with a non-null value, as its text and node.
+    let get = |keys: &[&str]| -> Result<Option<(String, &Yaml)>> {
+        for k in keys {
+            match out.get(k) {
+                None => {}
+                Some(v) => match &v.value {
+                    YamlValue::Null => {}
+                    YamlValue::Scalar { text, .. } => return Ok(Some((text.clone(), v))),
+                    YamlValue::Seq(_) | YamlValue::Map(_) => {
+                        return Err(v.error(
+                            file,
+                            format!("output `{name}`: `{k}` must be a single value"),
+                        ));
+                    }
+                },
+            }
+        }
+        Ok(None)
     };
-    let get = |keys: &[&str]| -> Option<String> {
-        keys.iter().find_map(|k| match map.get(*k) {
-            Some(Json::String(s)) => Some(s.clone()),
-            Some(Json::Number(n)) => Some(n.to_string()),
-            Some(Json::Bool(b)) => Some(b.to_string()),
-            _ => None,
-        })
-    };
-    let missing = |key: &str| Error::Yaml {
-        location: loc.clone(),
-        message: format!("output `{name}` needs `{key}`"),
-    };
+    let text = |keys: &[&str]| -> Result<Option<String>> { Ok(get(keys)?.map(|(t, _)| t)) };
+    let missing = |k: &str| key.error(file, format!("output `{name}` needs `{k}`"));
     let port = |default: u16| -> Result<u16> {
-        match get(&["port"]) {
-            None => Ok(default),
-            Some(p) => p.parse().map_err(|_| Error::Yaml {
-                location: loc.clone(),
-                message: format!("output `{name}`: `port` must be a number, got `{p}`"),
-            }),
-        }
+        Ok(number(get(&["port"])?, file, name, "port")?.unwrap_or(default))
     };
-    let threads = match get(&["threads"]) {
-        None => None,
-        Some(t) => Some(t.parse().map_err(|_| Error::Yaml {
-            location: loc.clone(),
-            message: format!("output `{name}`: `threads` must be a number"),
-        })?),
-    };
-    let adapter = get(&["type"]).ok_or_else(|| missing("type"))?;
+    let threads = number(get(&["threads"])?, file, name, "threads")?;
+    let (adapter, adapter_node) = get(&["type"])?.ok_or_else(|| missing("type"))?;
     let (schema, connection) = match adapter.as_str() {
         "postgres" | "postgresql" => (
-            get(&["schema"]).unwrap_or_else(|| "public".into()),
+            text(&["schema"])?.unwrap_or_else(|| "public".into()),
             Connection::Postgres(PostgresConfig {
-                host: get(&["host"]).unwrap_or_else(|| "localhost".into()),
+                host: text(&["host"])?.unwrap_or_else(|| "localhost".into()),
                 port: port(5432)?,
-                user: get(&["user", "username"]).ok_or_else(|| missing("user"))?,
-                password: Secret::new(get(&["password", "pass"]).unwrap_or_default()),
-                dbname: get(&["dbname", "database"]).ok_or_else(|| missing("dbname"))?,
+                user: text(&["user", "username"])?.ok_or_else(|| missing("user"))?,
+                password: Secret::new(text(&["password", "pass"])?.unwrap_or_default()),
+                dbname: text(&["dbname", "database"])?.ok_or_else(|| missing("dbname"))?,
             }),
         ),
         "mysql" | "mariadb" => (
-            get(&["schema", "database"]).ok_or_else(|| missing("schema"))?,
+            text(&["schema", "database"])?.ok_or_else(|| missing("schema"))?,
             Connection::Mysql(MysqlConfig {
-                server: get(&["server", "host"]).unwrap_or_else(|| "localhost".into()),
+                server: text(&["server", "host"])?.unwrap_or_else(|| "localhost".into()),
                 port: port(3306)?,
-                username: get(&["username", "user"]).ok_or_else(|| missing("username"))?,
-                password: Secret::new(get(&["password", "pass"]).unwrap_or_default()),
+                username: text(&["username", "user"])?.ok_or_else(|| missing("username"))?,
+                password: Secret::new(text(&["password", "pass"])?.unwrap_or_default()),
             }),
         ),
         "sqlite" => {
-            let path = get(&["path"])
-                .or_else(|| match map.get("schemas_and_paths") {
-                    Some(Json::Object(m)) => m.get("main").and_then(|v| v.as_str()).map(Into::into),
-                    _ => None,
-                })
-                .ok_or_else(|| missing("path"))?;
+            let path = match text(&["path"])? {
+                Some(p) => p,
+                None => out
+                    .get("schemas_and_paths")
+                    .and_then(|m| m.get("main"))
+                    .and_then(Yaml::as_str)
+                    .map(str::to_owned)
+                    .ok_or_else(|| missing("path"))?,
+            };
             let path = PathBuf::from(path);
             let path = if path.is_absolute() {
                 path
@@ -271,22 +277,18 @@ fn parse_output(
         }
         other => {
             return Err(Error::UnsupportedAdapter {
-                location: loc,
+                location: adapter_node.location(file),
                 output: name.to_owned(),
                 adapter: other.to_owned(),
             });
         }
     };
     let secret_keys = ["password", "pass", "token", "private_key", "keyfile_json"];
-    let extra = map
+    let extra = out
+        .entries()
         .iter()
-        .filter(|(k, _)| !secret_keys.contains(&k.as_str()))
-        .filter_map(|(k, v)| match v {
-            Json::String(s) => Some((k.clone(), s.clone())),
-            Json::Number(n) => Some((k.clone(), n.to_string())),
-            Json::Bool(b) => Some((k.clone(), b.to_string())),
-            _ => None,
-        })
+        .filter(|(k, _)| !secret_keys.contains(&k.key_text()))
+        .filter_map(|(k, v)| Some((k.key_text().to_owned(), v.as_str()?.to_owned())))
         .collect();
     Ok(TargetConfig {
         name: name.to_owned(),
@@ -297,18 +299,45 @@ fn parse_output(
     })
 }
 
-/// Renders a `--vars` string (YAML) into a mapping.
+/// A number written as `found`'s text (`port: 05432` is 5432), with an error at
+/// its node when it is not one.
+fn number<T: std::str::FromStr>(
+    found: Option<(String, &Yaml)>,
+    file: &Path,
+    output: &str,
+    key: &str,
+) -> Result<Option<T>> {
+    found
+        .map(|(text, node)| {
+            text.trim().parse().map_err(|_| {
+                node.error(
+                    file,
+                    format!("output `{output}`: `{key}` must be a number, got `{text}`"),
+                )
+            })
+        })
+        .transpose()
+}
+
+/// Renders a `--vars` string (YAML) into a mapping, resolving values with the
+/// YAML 1.2 core schema (`{n: 3}` gives the number 3).
 pub fn parse_cli_vars(text: &str) -> Result<Map<String, Json>> {
     if text.trim().is_empty() {
         return Ok(Map::new());
     }
-    match serde_yaml_ng::from_str::<Json>(text) {
-        Ok(Json::Object(m)) => Ok(m),
-        Ok(_) => Err(Error::InvalidVars {
+    let doc = yaml::parse(Path::new("--vars"), text).map_err(|e| match e {
+        Error::Yaml { location, message } => Error::InvalidVars {
+            message: match (location.line, location.column) {
+                (Some(line), Some(column)) => format!("{message} at line {line}, column {column}"),
+                _ => message,
+            },
+        },
+        other => other,
+    })?;
+    match doc.to_json() {
+        Json::Object(m) => Ok(m),
+        _ => Err(Error::InvalidVars {
             message: "expected a YAML mapping such as `{key: value}`".into(),
-        }),
-        Err(e) => Err(Error::InvalidVars {
-            message: e.to_string(),
         }),
     }
 }
@@ -354,5 +383,166 @@ mod tests {
         .unwrap();
         let err = Profile::load(&f, "p", dir.path()).unwrap_err();
         assert_eq!(err.code(), "DVT104");
+    }
+
+    fn load(text: &str, profile: &str) -> (tempfile::TempDir, Result<Profile>) {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("profiles.yml");
+        std::fs::write(&f, text).unwrap();
+        let p = Profile::load(&f, profile, dir.path());
+        (dir, p)
+    }
+
+    /// Code, line and column of a located error.
+    fn at(err: &Error) -> (&'static str, Option<u32>, Option<u32>) {
+        let location = match err {
+            Error::Yaml { location, .. }
+            | Error::UnknownTarget { location, .. }
+            | Error::UnsupportedAdapter { location, .. }
+            | Error::EnvVarMissing { location, .. }
+            | Error::Jinja { location, .. } => location,
+            other => panic!("no location: {other}"),
+        };
+        (err.code(), location.line, location.column)
+    }
+
+    fn password(t: &TargetConfig) -> &str {
+        match &t.connection {
+            Connection::Postgres(c) => c.password.expose(),
+            Connection::Mysql(c) => c.password.expose(),
+            Connection::Sqlite(_) => "",
+        }
+    }
+
+    #[test]
+    fn values_keep_their_text() {
+        let (_dir, p) = load(
+            "p:\n  target: a\n  outputs:\n    a: {type: postgres, user: u, dbname: d, password: 1.10, port: 05432, threads: 4, sslmode: yes}\n    b: {type: postgres, user: u, dbname: d, password: 007}\n    c: {type: postgres, user: u, dbname: 1.0, password: yes}\n    d: {type: mysql, user: u, schema: s, password: '1.10'}\n    e: {type: postgres, user: 0x10, dbname: d, password: ~}\n",
+            "p",
+        );
+        let p = p.unwrap();
+        assert_eq!(password(&p.outputs["a"]), "1.10");
+        assert_eq!(password(&p.outputs["b"]), "007");
+        assert_eq!(password(&p.outputs["c"]), "yes");
+        assert_eq!(password(&p.outputs["d"]), "1.10");
+        assert_eq!(password(&p.outputs["e"]), "");
+        let a = &p.outputs["a"];
+        let Connection::Postgres(pg) = &a.connection else {
+            panic!("postgres expected")
+        };
+        assert_eq!((pg.port, a.threads), (5432, Some(4)));
+        assert_eq!(a.extra["sslmode"], "yes");
+        assert_eq!(a.extra["port"], "05432");
+        assert_eq!(p.outputs["c"].database(), "1.0");
+        let Connection::Postgres(e) = &p.outputs["e"].connection else {
+            panic!("postgres expected")
+        };
+        assert_eq!(e.user, "0x10");
+    }
+
+    #[test]
+    fn anchors_and_merge_keys_share_defaults() {
+        let text = "_defaults: &pg\n  type: postgres\n  host: db.internal\n  port: 6432\n  user: svc\n  password: 1.10\n  threads: 2\nshop:\n  target: dev\n  outputs:\n    dev:\n      <<: *pg\n      dbname: dev\n    prod:\n      <<: *pg\n      dbname: prod\n      threads: 8\n";
+        let (_dir, p) = load(text, "shop");
+        let p = p.unwrap();
+        for (name, db, threads) in [("dev", "dev", 2), ("prod", "prod", 8)] {
+            let t = &p.outputs[name];
+            let Connection::Postgres(pg) = &t.connection else {
+                panic!("postgres expected")
+            };
+            assert_eq!(
+                (pg.host.as_str(), pg.port, pg.user.as_str()),
+                ("db.internal", 6432, "svc")
+            );
+            assert_eq!((pg.dbname.as_str(), t.threads), (db, Some(threads)));
+            assert_eq!(password(t), "1.10");
+        }
+        // An error in the shared defaults points where the value is written.
+        let (_dir, err) = load(&text.replace("port: 6432", "port: x"), "shop");
+        assert_eq!(at(&err.unwrap_err()), ("DVT102", Some(4), Some(9)));
+    }
+
+    #[test]
+    fn the_faulty_one_of_two_equal_names_is_located() {
+        let text = "a:\n  target: dev\n  outputs:\n    dev: {type: sqlite, path: a.db}\nb:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n      user: u\n      dbname: d\n      port: '5432x'\n";
+        let (_dir, p) = load(text, "a");
+        assert!(p.is_ok());
+        let (_dir, err) = load(text, "b");
+        let err = err.unwrap_err();
+        assert_eq!(at(&err), ("DVT102", Some(12), Some(13)));
+        assert!(
+            err.to_string()
+                .contains("`port` must be a number, got `5432x`"),
+            "{err}"
+        );
+        // A missing key points at the output's key, the second `dev`.
+        let text = text.replace("'5432x'", "5433");
+        let (_dir, err) = load(&text.replace("      dbname: d\n", ""), "b");
+        assert_eq!(at(&err.unwrap_err()), ("DVT102", Some(8), Some(5)));
+        // An unknown adapter points at its `type` value.
+        let (_dir, err) = load(&text.replace("type: postgres", "type: oracle"), "b");
+        assert_eq!(at(&err.unwrap_err()), ("DVT113", Some(9), Some(13)));
+        // An unknown default target points at `target:` of the right profile.
+        let (_dir, err) = load(&text.replace("b:\n  target: dev", "b:\n  target: prd"), "b");
+        assert_eq!(at(&err.unwrap_err()), ("DVT104", Some(6), Some(11)));
+        // A profile without outputs points at its name.
+        let (_dir, err) = load("a:\n  target: x\n", "a");
+        assert_eq!(at(&err.unwrap_err()), ("DVT102", Some(1), Some(1)));
+    }
+
+    #[test]
+    fn env_var_errors_point_at_their_scalar() {
+        let text = "p:\n  target: a\n  outputs:\n    a:\n      type: postgres\n      user: \"{{ env_var('DVT_TEST_SURELY_UNSET_7F3A', 'fallback') }}\"\n      dbname: \"{{ env_var('DVT_TEST_SURELY_UNSET_7F3A') }}\"\n";
+        let (_dir, err) = load(text, "p");
+        assert_eq!(at(&err.unwrap_err()), ("DVT110", Some(7), Some(15)));
+        let (_dir, p) = load(&text.replace("7F3A')", "7F3A', 'db')"), "p");
+        let p = p.unwrap();
+        let Connection::Postgres(pg) = &p.outputs["a"].connection else {
+            panic!("postgres expected")
+        };
+        assert_eq!((pg.user.as_str(), pg.dbname.as_str()), ("fallback", "db"));
+        // A rendered `target:` selects the output.
+        let (_dir, p) = load(
+            "p:\n  target: \"{{ env_var('DVT_TEST_SURELY_UNSET_7F3A', 'b') }}\"\n  outputs:\n    a: {type: sqlite, path: a.db}\n    b: {type: sqlite, path: b.db}\n",
+            "p",
+        );
+        assert_eq!(p.unwrap().default_target, "b");
+    }
+
+    #[test]
+    fn broken_files_are_located_errors() {
+        for (text, line) in [
+            ("p:\n  outputs:\n    a: {type: sqlite, path: a.db\n", 4),
+            ("p:\n  outputs:\n\ta: {type: sqlite}\n", 3),
+            (
+                "p:\n  outputs:\n    a: {type: sqlite, path: é.db}\n    a: {type: sqlite}\n",
+                4,
+            ),
+            ("p:\n  outputs: [a]\n", 2),
+            ("- p\n", 1),
+        ] {
+            let (_dir, err) = load(text, "p");
+            let err = err.unwrap_err();
+            assert_eq!(
+                (at(&err).0, at(&err).1),
+                ("DVT102", Some(line)),
+                "{text:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn cli_vars_resolve_scalars() {
+        let vars = parse_cli_vars("{n: 3, f: 1.10, s: '007', b: true, l: [1, x]}").unwrap();
+        assert_eq!(
+            Json::Object(vars),
+            serde_json::json!({"n": 3, "f": 1.1, "s": "007", "b": true, "l": [1, "x"]})
+        );
+        assert!(parse_cli_vars("  ").unwrap().is_empty());
+        let err = parse_cli_vars("{a: 1").unwrap_err();
+        assert_eq!(err.code(), "DVT112");
+        assert!(err.to_string().contains(" at line "), "{err}");
+        assert_eq!(parse_cli_vars("[1]").unwrap_err().code(), "DVT112");
+        assert_eq!(parse_cli_vars("{a: 1, a: 2}").unwrap_err().code(), "DVT112");
     }
 }

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
-use crate::error::{Error, Location, Result, read_to_string, yaml_error};
+use crate::error::{Error, Result, read_to_string};
+use crate::yaml::{self, PathSeg, YamlValue};
 
 /// The names the project file may have, in lookup order.
 pub const PROJECT_FILE_NAMES: [&str; 2] = ["dbt_project.yml", "dvt_project.yml"];
@@ -14,8 +15,6 @@ pub const PROJECT_FILE_NAMES: [&str; 2] = ["dbt_project.yml", "dvt_project.yml"]
 #[serde(rename_all = "kebab-case")]
 struct RawProject {
     name: String,
-    #[serde(default)]
-    version: Option<serde_yaml_ng::Value>,
     profile: Option<String>,
     #[serde(default, alias = "source-paths")]
     model_paths: Option<Vec<String>>,
@@ -79,18 +78,31 @@ impl ProjectConfig {
             .find(|f| root.join(f).is_file())
             .ok_or_else(|| Error::ProjectNotFound { dir: root.clone() })?;
         let text = read_to_string(&root.join(&file))?;
-        let raw: RawProject = serde_yaml_ng::from_str(&text).map_err(|e| yaml_error(&file, &e))?;
+        let (raw, tree): (RawProject, _) = yaml::from_yaml_with_tree(&file, &text)?;
         if raw.name.trim().is_empty() {
+            let at = tree.locate(&file, &[PathSeg::Key("name")]);
             return Err(Error::Yaml {
-                location: Location::file(&file),
+                location: at,
                 message: "`name` must not be empty".into(),
             });
         }
+        // `version: 1.10` is the text `1.10`, not the number 1.1, so it is read from
+        // the tree rather than from the resolved value.
+        let version = match tree.get("version") {
+            None => None,
+            Some(v) => match &v.value {
+                YamlValue::Null => None,
+                YamlValue::Scalar { text, .. } => Some(text.clone()),
+                YamlValue::Seq(_) | YamlValue::Map(_) => {
+                    return Err(v.error(&file, "`version` must be a string"));
+                }
+            },
+        };
         let mut vars = Map::new();
         if let Some(v) = raw.vars {
             let Json::Object(top) = v else {
                 return Err(Error::Yaml {
-                    location: Location::file(&file),
+                    location: tree.locate(&file, &[PathSeg::Key("vars")]),
                     message: "`vars` must be a mapping".into(),
                 });
             };
@@ -106,13 +118,6 @@ impl ProjectConfig {
                 vars.extend(s);
             }
         }
-        let version = raw.version.map(|v| match v {
-            serde_yaml_ng::Value::String(s) => s,
-            other => serde_yaml_ng::to_string(&other)
-                .unwrap_or_default()
-                .trim()
-                .to_owned(),
-        });
         Ok(ProjectConfig {
             root,
             file,
@@ -233,5 +238,51 @@ mod tests {
         assert_eq!(err.code(), "DVT102");
         let msg = err.to_string();
         assert!(msg.starts_with("dbt_project.yml:"), "{msg}");
+    }
+
+    fn load(text: &str) -> Result<ProjectConfig> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("dbt_project.yml"), text).unwrap();
+        ProjectConfig::load(dir.path())
+    }
+
+    #[test]
+    fn version_keeps_its_text() {
+        for (written, text) in [
+            ("1.10", "1.10"),
+            ("'2.0'", "2.0"),
+            ("1", "1"),
+            ("1.0.0", "1.0.0"),
+        ] {
+            let p = load(&format!("name: x\nversion: {written}\n")).unwrap();
+            assert_eq!(p.version.as_deref(), Some(text));
+        }
+        assert_eq!(load("name: x\nversion:\n").unwrap().version, None);
+        let err = load("name: x\nversion: [1]\n").unwrap_err();
+        assert!(
+            err.to_string().starts_with("dbt_project.yml:2:10: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn shape_errors_point_at_the_value() {
+        let err = load("name: x\nmodel-paths: models\n").unwrap_err();
+        assert_eq!(err.code(), "DVT102");
+        assert!(
+            err.to_string()
+                .starts_with("dbt_project.yml:2:14: invalid YAML: model-paths: invalid type"),
+            "{err}"
+        );
+        let err = load("profile: p\nname: ''\n").unwrap_err();
+        assert!(
+            err.to_string().starts_with("dbt_project.yml:2:7: "),
+            "{err}"
+        );
+        let err = load("name: x\nvars: [a]\n").unwrap_err();
+        assert!(
+            err.to_string().starts_with("dbt_project.yml:2:7: "),
+            "{err}"
+        );
     }
 }

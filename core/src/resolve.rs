@@ -125,6 +125,27 @@ pub(crate) fn resolve_target(m: &mut Manifest, id: &str) -> Result<()> {
                 schema_name(tc.dialect(), &tc.schema, custom.as_deref())
             };
         let identifier = str_config("alias")?.unwrap_or_else(|| node.name.clone());
+        // PostgreSQL would silently truncate a long name (two models could then share a
+        // table); MySQL would fail late. Both are parse-time errors, as in dbt-postgres.
+        let dialect = tc.dialect();
+        for (what, name) in [("relation name", &identifier), ("schema name", &schema)] {
+            if let (false, Some((max, unit))) =
+                (dialect.identifier_fits(name), dialect.identifier_limit())
+            {
+                let len = match unit {
+                    crate::dialect::LengthUnit::Bytes => name.len(),
+                    crate::dialect::LengthUnit::Chars => name.chars().count(),
+                };
+                return Err(Error::IdentifierTooLong {
+                    location: loc,
+                    what,
+                    name: name.clone(),
+                    limit: format!(
+                        "{len} {unit}; target `{target}` ({dialect}) allows at most {max}"
+                    ),
+                });
+            }
+        }
         let relation = Relation {
             database: Some(tc.database()),
             schema,

@@ -100,6 +100,14 @@ pub enum Error {
         feature: String,
     },
 
+    /// A project, parse or compile error raised while running a node (its own code).
+    #[error(transparent)]
+    Project(Box<dvt_core::error::Error>),
+
+    /// The run was cancelled while the node ran (DVT308).
+    #[error("cancelled while running")]
+    Cancelled,
+
     /// A bug in DVT (DVT399).
     #[error("internal error: {message}; please file a bug report")]
     Internal {
@@ -121,8 +129,26 @@ impl Error {
             Error::BulkLoad { .. } => "DVT304",
             Error::Staging { .. } => "DVT305",
             Error::Unsupported { .. } => "DVT306",
+            Error::Project(e) => e.code(),
+            Error::Cancelled => "DVT308",
             Error::Internal { .. } => "DVT399",
         }
+    }
+
+    /// The message followed by its causes, each once (drivers often repeat their cause
+    /// inside their own message).
+    pub fn message_chain(&self) -> String {
+        let mut msg = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            let text = c.to_string();
+            if !msg.contains(&text) {
+                msg.push_str(": ");
+                msg.push_str(&text);
+            }
+            cause = c.source();
+        }
+        msg
     }
 
     pub(crate) fn sql(
@@ -213,6 +239,12 @@ fn unwrap_dvt(e: DataFusionError) -> std::result::Result<Error, DataFusionError>
             unwrap_dvt(*inner).map_err(|e| DataFusionError::Context(ctx, Box::new(e)))
         }
         other => Err(other),
+    }
+}
+
+impl From<dvt_core::error::Error> for Error {
+    fn from(e: dvt_core::error::Error) -> Self {
+        Error::Project(Box::new(e))
     }
 }
 

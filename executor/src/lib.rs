@@ -13,6 +13,8 @@ pub mod federation;
 pub mod process;
 /// Target name to lazily connected adapter.
 pub mod registry;
+/// The run loop shared by `dvt` and the scheduler: DAG walk, runners, events, artifacts.
+pub mod run;
 /// Seeds as Arrow streams, so they load through the bulk loaders.
 pub mod seed;
 /// The staging bucket federated inputs are written to.

@@ -52,6 +52,11 @@ impl Staging {
         ])
     }
 
+    /// Where a run's extracts are, as users read it.
+    pub fn run_location(&self, run_id: &str) -> String {
+        self.root.join(run_id).display().to_string()
+    }
+
     /// Deletes everything a run staged.
     pub async fn remove_run(&self, run_id: &str) -> Result<()> {
         let dir = self.root.join(run_id);

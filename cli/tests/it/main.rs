@@ -2,6 +2,7 @@
 //! (and SQLite files). One integration binary, modules per area.
 
 mod common;
+mod dag;
 mod errors;
 mod examples;
 mod init;

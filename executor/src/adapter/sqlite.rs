@@ -84,6 +84,12 @@ fn open(target: &str, path: &PathBuf) -> Result<rusqlite::Connection> {
     // readers never see a half-committed swap.
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(|e| Error::connection(target, e))?;
+    // Since 3.26 `ALTER TABLE ... RENAME` re-parses every view and fails when one reads
+    // the table the swap just dropped (it is renamed back into place a statement later).
+    // The legacy behaviour renames without touching views, which then read the new table
+    // under the old name, as they do on PostgreSQL and MySQL.
+    conn.pragma_update(None, "legacy_alter_table", "ON")
+        .map_err(|e| Error::connection(target, e))?;
     Ok(conn)
 }
 

@@ -6,4 +6,5 @@ mod adapters;
 mod binary;
 mod common;
 mod federation;
+mod run;
 mod seeds;

@@ -1,0 +1,195 @@
+//! The run loop `dvt run`, `dvt seed` and `dvt build` share with the scheduler: dbt's DAG
+//! walk (order through unbuilt nodes, `--threads`, skip-on-failure, `--fail-fast`,
+//! cancel), one runner per node, progress as a stream of [`RunEvent`](crate::run::RunEvent)s and the artifacts
+//! every run writes.
+//!
+//! ```text
+//! RunContext (manifest, targets, engine) ──> execute(options, events, cancel) ──> RunSummary
+//!                                              │ per node: runner_for(node).run(..)
+//!                                              └ events: RunStarted, NodeStarted, NodeLog,
+//!                                                        NodeFinished, RunFinished
+//! ```
+
+use serde::Serialize;
+use serde_json::Value as Json;
+
+mod artifacts;
+mod context;
+mod dag;
+mod runner;
+
+pub use artifacts::{write_compiled, write_json_atomic, write_manifest};
+pub use context::{RunContext, path_label};
+pub use dag::execute;
+pub use runner::{LocalRunners, NodeOutcome, NodeReporter, NodeRunner, RunnerSelector, runner_for};
+
+/// Which resource types a command builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunKind {
+    /// `dvt run`: models.
+    #[default]
+    Run,
+    /// `dvt seed`: seeds.
+    Seed,
+    /// `dvt build`: seeds and models.
+    Build,
+}
+
+impl RunKind {
+    /// The command's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Run => "run",
+            RunKind::Seed => "seed",
+            RunKind::Build => "build",
+        }
+    }
+}
+
+/// What to run and how: plain data, so the CLI's flags and a scheduler's API request both
+/// convert into it.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct RunOptions {
+    /// The command.
+    pub kind: RunKind,
+    /// `--select`.
+    pub select: Vec<String>,
+    /// `--exclude`.
+    pub exclude: Vec<String>,
+    /// `--threads` (else the default target's `threads`, else 1).
+    pub threads: Option<usize>,
+    /// `--fail-fast`: stop starting nodes after the first failure.
+    pub fail_fast: bool,
+    /// `--full-refresh`.
+    pub full_refresh: bool,
+    /// `--keep-staging`: keep the run's staged extracts even when it succeeds or fails.
+    pub keep_staging: bool,
+    /// `--target`, as given (recorded in `run_results.json`).
+    pub target: Option<String>,
+}
+
+impl RunOptions {
+    /// Options for `kind` with everything else at its default.
+    pub fn new(kind: RunKind) -> Self {
+        RunOptions {
+            kind,
+            ..RunOptions::default()
+        }
+    }
+
+    /// The `args` block of `run_results.json`.
+    pub(crate) fn args_json(&self, threads: usize) -> Json {
+        serde_json::json!({
+            "which": self.kind.as_str(),
+            "select": self.select,
+            "exclude": self.exclude,
+            "target": self.target,
+            "threads": threads,
+            "full_refresh": self.full_refresh,
+            "fail_fast": self.fail_fast,
+        })
+    }
+}
+
+/// What a progress line needs to know about a node, so a consumer (the CLI, the
+/// scheduler's store) never needs the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeInfo {
+    /// `model.pkg.name`.
+    pub unique_id: String,
+    /// The node's name.
+    pub name: String,
+    /// `model`, `seed`.
+    pub resource_type: String,
+    /// dbt's wording: `table model`, `view model`, `seed file`.
+    pub description: String,
+    /// `pushdown`, `pushdown (non-default target)`, `federated`, `seed`.
+    pub path: String,
+    /// The target it builds on.
+    pub target: String,
+    /// The node's file, relative to the project.
+    pub file: String,
+}
+
+/// Progress of a run, in order.
+// A few events per node: their size is irrelevant next to the work they report.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RunEvent {
+    /// The walk starts.
+    RunStarted {
+        /// The run's invocation id.
+        invocation_id: String,
+        /// Parallel nodes.
+        threads: usize,
+        /// Nodes to build.
+        total: usize,
+    },
+    /// A node starts on a thread.
+    NodeStarted {
+        /// 1-based position in start order.
+        index: usize,
+        /// Nodes in the run.
+        total: usize,
+        /// The node.
+        node: NodeInfo,
+        /// `Thread-N`.
+        thread: String,
+    },
+    /// A line a node logged (Jinja `log()`).
+    NodeLog {
+        /// The node.
+        unique_id: String,
+        /// The line.
+        message: String,
+    },
+    /// A node finished: success, error or skipped.
+    NodeFinished {
+        /// 1-based position in start order.
+        index: usize,
+        /// Nodes in the run.
+        total: usize,
+        /// The node.
+        node: NodeInfo,
+        /// Its result, as written to `run_results.json`.
+        result: dvt_core::artifacts::RunResult,
+    },
+    /// Every node is done (or cancelled); `run_results.json` is written.
+    RunFinished {
+        /// The outcome.
+        summary: Box<RunSummary>,
+    },
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
+pub struct RunSummary {
+    /// Every node of the run, in DAG order.
+    pub results: Vec<dvt_core::artifacts::RunResult>,
+    /// Seconds.
+    pub elapsed: f64,
+    /// Nodes that succeeded.
+    pub pass: usize,
+    /// Nodes that failed.
+    pub error: usize,
+    /// Nodes skipped.
+    pub skip: usize,
+    /// Whether the run was cancelled before it finished.
+    pub cancelled: bool,
+    /// Where `run_results.json` was written.
+    pub run_results: std::path::PathBuf,
+    /// Staged extracts kept (`--keep-staging`, or a failure removing them).
+    pub kept_staging: Option<String>,
+}
+
+impl RunSummary {
+    /// Whether every node succeeded.
+    pub fn success(&self) -> bool {
+        self.error == 0 && !self.cancelled
+    }
+}

@@ -1,0 +1,68 @@
+//! The files every invocation writes under `target/`: `manifest.json`,
+//! `run_results.json` and the compiled SQL of each model.
+
+use std::path::{Path, PathBuf};
+
+use dvt_core::artifacts::manifest_json;
+use dvt_core::error::Error as CoreError;
+use dvt_core::manifest::Manifest;
+use serde_json::Value as Json;
+
+use crate::error::Result;
+
+fn io_error(path: &Path, source: std::io::Error) -> crate::Error {
+    crate::Error::from(CoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Writes `value` as pretty JSON to `path` through a temporary file of its own and a
+/// rename, so a reader never sees half an artifact and two concurrent invocations of one
+/// project never write into each other's temporary file.
+pub fn write_json_atomic(path: &Path, value: &Json) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| crate::Error::internal(format!("serializing `{}`: {e}", path.display())))?;
+    write_atomic(path, text.as_bytes())
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&tmp, bytes).map_err(|e| io_error(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io_error(path, e)
+    })
+}
+
+/// Writes `target/manifest.json`.
+pub fn write_manifest(m: &Manifest, invocation_id: &str) -> Result<PathBuf> {
+    let path = m
+        .path(Path::new(&m.project.target_path))
+        .join("manifest.json");
+    write_json_atomic(&path, &manifest_json(m, invocation_id, &now()))?;
+    Ok(path)
+}
+
+/// Writes the compiled SQL of a node to `target/compiled/<project>/<file>`.
+pub fn write_compiled(m: &Manifest, unique_id: &str, sql: &str) -> Result<PathBuf> {
+    let node = &m.nodes[unique_id];
+    let path = m
+        .path(Path::new(&m.project.target_path))
+        .join("compiled")
+        .join(&m.project.name)
+        .join(&node.original_file_path);
+    write_atomic(&path, format!("{sql}\n").as_bytes())?;
+    Ok(path)
+}
+
+/// The current time as dbt writes it in artifacts.
+pub(crate) fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}

@@ -1,0 +1,334 @@
+//! The DAG walk: dbt's order over the selected nodes, `--threads` parallel nodes, a
+//! failure skipping what depends on it, `--fail-fast` and cancellation. A node that
+//! panics fails alone, and `run_results.json` is written whatever happens to the nodes.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use dvt_core::artifacts::{RunResult, RunStatus, run_results_json};
+use dvt_core::graph::Graph;
+use dvt_core::manifest::{Materialization, ResourceType};
+use futures::FutureExt;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::artifacts::{now, write_json_atomic};
+use super::runner::{NodeOutcome, NodeReporter};
+use super::{RunContext, RunEvent, RunKind, RunOptions, RunSummary};
+use crate::error::{Error, Result};
+
+/// The nodes a command builds: the selection, restricted to its resource types, minus
+/// ephemeral models (inlined into their readers, never built).
+pub(crate) fn selected_nodes(ctx: &RunContext, opts: &RunOptions) -> Result<BTreeSet<String>> {
+    let m = &ctx.manifest;
+    let kinds: &[ResourceType] = match opts.kind {
+        RunKind::Run => &[ResourceType::Model],
+        RunKind::Seed => &[ResourceType::Seed],
+        RunKind::Build => &[ResourceType::Model, ResourceType::Seed],
+    };
+    let mut ids = dvt_core::select::select(m, &opts.select, &opts.exclude)?;
+    ids.retain(|id| {
+        let n = &m.nodes[id];
+        kinds.contains(&n.resource_type) && n.materialized != Materialization::Ephemeral
+    });
+    Ok(ids)
+}
+
+struct Finished {
+    id: String,
+    index: usize,
+    slot: usize,
+    started: Instant,
+    started_at: String,
+    outcome: Result<NodeOutcome>,
+}
+
+/// Runs the selected nodes of `ctx` and writes `run_results.json`.
+///
+/// Events go to `events` as they happen (a dropped receiver is fine). Cancelling `cancel`
+/// stops starting nodes and aborts the running ones; their results say so. Returns an
+/// error only when the selection is invalid or the results cannot be written; node
+/// failures are in the summary.
+pub async fn execute(
+    ctx: Arc<RunContext>,
+    opts: &RunOptions,
+    events: UnboundedSender<RunEvent>,
+    cancel: CancellationToken,
+) -> Result<RunSummary> {
+    let started = Instant::now();
+    let m = &ctx.manifest;
+    let ids = selected_nodes(&ctx, opts)?;
+    let parents = m.graph.subset_parents(&ids);
+    let order = Graph::subset_order(&parents);
+    let threads = opts
+        .threads
+        .or(m.target(&m.default_target).threads)
+        .unwrap_or(1)
+        .max(1);
+    let total = order.len();
+    let send = |e: RunEvent| {
+        let _ = events.send(e);
+    };
+    send(RunEvent::RunStarted {
+        invocation_id: ctx.invocation_id.clone(),
+        threads,
+        total,
+    });
+
+    let mut results: BTreeMap<String, RunResult> = BTreeMap::new();
+    let mut bad: BTreeSet<String> = BTreeSet::new();
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    let mut pending: Vec<String> = order.clone();
+    let mut running: JoinSet<Finished> = JoinSet::new();
+    // Task id -> node, to attribute an aborted task's result.
+    let mut running_ids: HashMap<tokio::task::Id, (String, usize, Instant, String)> =
+        HashMap::new();
+    let mut next_index = 0usize;
+    let mut stop = false;
+    let mut slots = vec![false; threads];
+    loop {
+        if cancel.is_cancelled() {
+            stop = true;
+        }
+        let mut i = 0;
+        while i < pending.len() && running.len() < threads && !stop {
+            let id = pending[i].clone();
+            let node_parents = &parents[&id];
+            if node_parents.iter().any(|p| bad.contains(p)) {
+                pending.remove(i);
+                next_index += 1;
+                let failed: Vec<&str> = node_parents
+                    .iter()
+                    .filter(|p| bad.contains(*p))
+                    .map(String::as_str)
+                    .collect();
+                let r = skipped(
+                    &ctx,
+                    &id,
+                    format!(
+                        "skipped: upstream `{}` did not succeed",
+                        failed.join("`, `")
+                    ),
+                );
+                bad.insert(id.clone());
+                send(RunEvent::NodeFinished {
+                    index: next_index,
+                    total,
+                    node: ctx.node_info(&m.nodes[&id]),
+                    result: r.clone(),
+                });
+                results.insert(id, r);
+                continue;
+            }
+            if !node_parents.iter().all(|p| done.contains(p)) {
+                i += 1;
+                continue;
+            }
+            pending.remove(i);
+            next_index += 1;
+            let slot = slots.iter().position(|b| !*b).unwrap_or(0);
+            slots[slot] = true;
+            let node = &m.nodes[&id];
+            send(RunEvent::NodeStarted {
+                index: next_index,
+                total,
+                node: ctx.node_info(node),
+                thread: thread_name(slot),
+            });
+            let ctx2 = Arc::clone(&ctx);
+            let index = next_index;
+            let reporter = NodeReporter {
+                unique_id: id.clone(),
+                events: events.clone(),
+            };
+            let t0 = Instant::now();
+            let started_at = now();
+            let task_id = id.clone();
+            let handle = running.spawn({
+                let started_at = started_at.clone();
+                async move {
+                    let node = &ctx2.manifest.nodes[&task_id];
+                    // A panic in a runner fails this node only.
+                    let outcome = std::panic::AssertUnwindSafe(
+                        ctx2.runners.runner_for(node).run(&ctx2, node, &reporter),
+                    )
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|panic| Err(Error::internal(panic_message(&panic))));
+                    Finished {
+                        id: task_id,
+                        index,
+                        slot,
+                        started: t0,
+                        started_at,
+                        outcome,
+                    }
+                }
+            });
+            running_ids.insert(handle.id(), (id, slot, t0, started_at));
+        }
+        let joined = tokio::select! {
+            biased;
+            () = cancel.cancelled(), if !stop => {
+                stop = true;
+                running.abort_all();
+                continue;
+            }
+            j = running.join_next() => j,
+        };
+        let Some(joined) = joined else {
+            // Nothing running and nothing startable: every remaining node waits on one
+            // that --fail-fast or a cancel left unstarted.
+            for id in pending.drain(..) {
+                let r = skipped(&ctx, &id, not_started_reason(&cancel));
+                results.insert(id, r);
+            }
+            break;
+        };
+        let finished = match joined {
+            Ok(f) => f,
+            Err(join_error) => {
+                // Only an abort (cancel) lands here: panics are caught inside the task.
+                let Some((id, slot, t0, started_at)) = running_ids.remove(&join_error.id()) else {
+                    continue;
+                };
+                Finished {
+                    id,
+                    index: 0,
+                    slot,
+                    started: t0,
+                    started_at,
+                    outcome: Err(Error::Cancelled),
+                }
+            }
+        };
+        running_ids.retain(|_, (id, ..)| *id != finished.id);
+        slots[finished.slot] = false;
+        let node = &m.nodes[&finished.id];
+        let mut rr = base_result(&ctx, &finished.id);
+        rr.execution_time = finished.started.elapsed().as_secs_f64();
+        rr.thread_id = thread_name(finished.slot);
+        rr.started_at = finished.started_at;
+        rr.completed_at = now();
+        match finished.outcome {
+            Ok(out) => {
+                rr.status = RunStatus::Success;
+                rr.rows_affected = out.rows;
+                rr.compiled_code = out.compiled;
+                rr.message = Some(match out.rows {
+                    Some(r) => format!("OK {r}"),
+                    None => "OK".into(),
+                });
+                done.insert(finished.id.clone());
+            }
+            Err(e) => {
+                rr.status = RunStatus::Error;
+                rr.message = Some(format!("{}: {}", e.code(), e.message_chain()));
+                bad.insert(finished.id.clone());
+                if opts.fail_fast {
+                    stop = true;
+                    running.abort_all();
+                }
+            }
+        }
+        send(RunEvent::NodeFinished {
+            index: finished.index,
+            total,
+            node: ctx.node_info(node),
+            result: rr.clone(),
+        });
+        results.insert(finished.id, rr);
+    }
+
+    let cancelled = cancel.is_cancelled();
+    let ordered: Vec<RunResult> = order.iter().filter_map(|id| results.remove(id)).collect();
+    let count = |s: RunStatus| ordered.iter().filter(|r| r.status == s).count();
+    let elapsed = started.elapsed().as_secs_f64();
+    let run_results = ctx.target_dir().join("run_results.json");
+    write_json_atomic(
+        &run_results,
+        &run_results_json(
+            &ordered,
+            elapsed,
+            opts.args_json(threads),
+            &ctx.invocation_id,
+            &now(),
+        ),
+    )?;
+    let kept_staging = if opts.keep_staging {
+        Some(ctx.staging().run_location(&ctx.invocation_id))
+    } else {
+        match ctx.staging().remove_run(&ctx.invocation_id).await {
+            Ok(()) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not remove the run's staged extracts");
+                Some(ctx.staging().run_location(&ctx.invocation_id))
+            }
+        }
+    };
+    let summary = RunSummary {
+        pass: count(RunStatus::Success),
+        error: count(RunStatus::Error),
+        skip: count(RunStatus::Skipped),
+        results: ordered,
+        elapsed,
+        cancelled,
+        run_results,
+        kept_staging,
+    };
+    send(RunEvent::RunFinished {
+        summary: Box::new(summary.clone()),
+    });
+    Ok(summary)
+}
+
+fn thread_name(slot: usize) -> String {
+    format!("Thread-{}", slot + 1)
+}
+
+fn not_started_reason(cancel: &CancellationToken) -> String {
+    if cancel.is_cancelled() {
+        "skipped: the run was cancelled".into()
+    } else {
+        "skipped: --fail-fast stopped the run after a failure".into()
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    format!("the node's runner panicked: {text}")
+}
+
+fn base_result(ctx: &RunContext, id: &str) -> RunResult {
+    let n = &ctx.manifest.nodes[id];
+    let info = ctx.node_info(n);
+    RunResult {
+        unique_id: id.to_owned(),
+        status: RunStatus::Skipped,
+        execution_time: 0.0,
+        thread_id: String::new(),
+        message: None,
+        rows_affected: None,
+        compiled_code: None,
+        relation_name: Some(ctx.manifest.target(&n.target).dialect().render(&n.relation)),
+        path: info.path,
+        target: n.target.clone(),
+        started_at: String::new(),
+        completed_at: String::new(),
+    }
+}
+
+fn skipped(ctx: &RunContext, id: &str, message: String) -> RunResult {
+    let mut r = base_result(ctx, id);
+    r.message = Some(message);
+    let t = now();
+    r.started_at = t.clone();
+    r.completed_at = t;
+    r
+}
