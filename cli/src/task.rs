@@ -228,7 +228,7 @@ async fn sync(common: &Common) -> Result<ExitCode> {
             }
         }
         for s in wanted {
-            match adapter.create_schema_if_missing(s).await {
+            match dvt_executor::adapter::replace::ensure_schema(&*adapter, s).await {
                 Ok(()) => printer::out(&format!("[OK]   schema {name}.{s} exists")),
                 Err(e) => {
                     failed = true;

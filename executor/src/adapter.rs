@@ -19,14 +19,11 @@ use crate::error::{Error, Result};
 
 pub(crate) mod mysql;
 pub(crate) mod postgres;
+pub mod replace;
 pub(crate) mod sqlite;
 
-/// Suffix of the relation a table or view is built in before it is swapped in.
-pub const TMP_SUFFIX: &str = "__dvt_tmp";
-/// Suffix the previous relation is renamed to during a swap, then dropped.
-pub const BACKUP_SUFFIX: &str = "__dvt_backup";
-
-/// A connection to one target, speaking its dialect.
+/// A connection to one target, speaking its dialect, reduced to the primitives every
+/// materialization is written over (see [`replace`] for the sequence that uses them).
 ///
 /// Adapters hold connection pools; they are built lazily by
 /// [`TargetRegistry::adapter`](crate::registry::TargetRegistry::adapter).
@@ -41,8 +38,69 @@ pub trait Adapter: Send + Sync + std::fmt::Debug {
     /// The server's version string, for `dvt debug`.
     async fn server_version(&self) -> Result<String>;
 
-    /// Creates a PostgreSQL schema or a MySQL database if missing; a no-op on SQLite.
-    async fn create_schema_if_missing(&self, schema: &str) -> Result<()>;
+    /// Whether a schema (PostgreSQL) or database (MySQL) exists, read from the catalogue.
+    async fn schema_exists(&self, schema: &str) -> Result<bool>;
+
+    /// Creates a schema (PostgreSQL) or database (MySQL); a no-op on SQLite. Needs the
+    /// privilege to create schemas, which [`replace::ensure_schema`] asks for only when
+    /// the catalogue says the schema is missing.
+    async fn create_schema(&self, schema: &str) -> Result<()>;
+
+    /// Whether `relation` is a table, a view, or absent.
+    async fn relation_kind(&self, relation: &Relation) -> Result<Option<RelationKind>>;
+
+    /// Drops `relation` (table or view) if it exists.
+    async fn drop_relation(&self, relation: &Relation) -> Result<()>;
+
+    /// `CREATE TABLE relation AS select_sql`; the rows written when the driver says.
+    async fn create_table_as(&self, relation: &Relation, select_sql: &str) -> Result<Option<u64>>;
+
+    /// `CREATE VIEW relation AS select_sql`.
+    async fn create_view_as(&self, relation: &Relation, select_sql: &str) -> Result<()>;
+
+    /// Creates an empty table with columns for an Arrow schema (the dialect's type
+    /// mapping; `column_types` overrides the SQL type of the named columns).
+    async fn create_table(
+        &self,
+        relation: &Relation,
+        schema: &Schema,
+        column_types: &BTreeMap<String, String>,
+    ) -> Result<()>;
+
+    /// Appends a stream into an existing table with the database's bulk path, in one
+    /// transaction or statement. Returns the rows written.
+    async fn append(&self, relation: &Relation, stream: SendableRecordBatchStream) -> Result<u64>;
+
+    /// Puts `staged` (a built table or view of `kind`) in place of `relation` at once:
+    /// readers see the old relation or the new one, never neither. The old relation, if
+    /// any, passes through the name `backup` and is dropped.
+    async fn swap(
+        &self,
+        staged: &Relation,
+        kind: RelationKind,
+        relation: &Relation,
+        backup: &Relation,
+    ) -> Result<()>;
+
+    /// Whether views can be renamed. When not (SQLite), a view is replaced by
+    /// [`Adapter::replace_view_in_one_transaction`].
+    fn renames_views(&self) -> bool {
+        true
+    }
+
+    /// Drops whatever is named `relation` and creates the view in one transaction (for
+    /// databases that cannot rename views but have transactional DDL).
+    async fn replace_view_in_one_transaction(
+        &self,
+        relation: &Relation,
+        select_sql: &str,
+    ) -> Result<()> {
+        let _ = (relation, select_sql);
+        Err(Error::unsupported(
+            &self.target().name,
+            "replacing a view in one transaction",
+        ))
+    }
 
     /// Runs one or more statements and returns the rows affected (of the last statement
     /// where the driver reports only that).
@@ -60,28 +118,6 @@ pub trait Adapter: Send + Sync + std::fmt::Debug {
 
     /// The Arrow schema of a table or view.
     async fn relation_schema(&self, relation: &Relation) -> Result<SchemaRef>;
-
-    /// Atomically replaces `relation` with a table built by `CREATE TABLE AS select_sql`.
-    ///
-    /// The table is built as `<identifier>__dvt_tmp` (a stale one is dropped first) and
-    /// swapped in one transaction where the engine allows it; a view under the name is
-    /// replaced too. When `select_sql` fails the previous relation is untouched and no
-    /// temporary relation remains. Returns the new table's row count when cheaply known.
-    async fn replace_table_as(&self, relation: &Relation, select_sql: &str) -> Result<Option<u64>>;
-
-    /// Atomically replaces `relation` (a view or a table) with a view of `select_sql`.
-    async fn replace_view_as(&self, relation: &Relation, select_sql: &str) -> Result<()>;
-
-    /// Bulk-loads `stream` into a new table and swaps it in atomically, as
-    /// [`Adapter::replace_table_as`] does. Column types come from the Arrow schema mapped
-    /// to the dialect; `column_types` overrides the SQL type of the named columns.
-    /// Returns the rows loaded.
-    async fn replace_table_from_stream(
-        &self,
-        relation: &Relation,
-        stream: SendableRecordBatchStream,
-        column_types: &BTreeMap<String, String>,
-    ) -> Result<u64>;
 }
 
 /// Connects to a target with the adapter of its type.
@@ -99,35 +135,22 @@ pub async fn connect(target: &TargetConfig) -> Result<Arc<dyn Adapter>> {
     })
 }
 
-/// Whether a relation is a table or a view, for choosing `DROP TABLE` or `DROP VIEW`.
+/// Whether a relation is a table or a view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RelationKind {
+pub enum RelationKind {
+    /// A table.
     Table,
+    /// A view.
     View,
 }
 
 impl RelationKind {
-    pub(crate) fn keyword(self) -> &'static str {
+    /// `TABLE` or `VIEW`, for DDL.
+    pub fn keyword(self) -> &'static str {
         match self {
             RelationKind::Table => "TABLE",
             RelationKind::View => "VIEW",
         }
-    }
-}
-
-pub(crate) fn tmp_relation(relation: &Relation) -> Relation {
-    suffixed(relation, TMP_SUFFIX)
-}
-
-pub(crate) fn backup_relation(relation: &Relation) -> Relation {
-    suffixed(relation, BACKUP_SUFFIX)
-}
-
-fn suffixed(relation: &Relation, suffix: &str) -> Relation {
-    Relation {
-        database: relation.database.clone(),
-        schema: relation.schema.clone(),
-        identifier: format!("{}{suffix}", relation.identifier),
     }
 }
 

@@ -166,7 +166,7 @@ impl FederationEngine {
         let adapter = self.env.registry.adapter(dest_target).await?;
         let stream = self.execute(run_id, query).await?;
         adapter
-            .replace_table_from_stream(dest, stream, column_types)
+            .replace_table_from_stream(dest, stream, column_types, run_id)
             .await
             .map_err(surface_query_error)
     }

@@ -6,4 +6,5 @@ mod dag;
 mod errors;
 mod examples;
 mod init;
+mod privileges;
 mod routing;

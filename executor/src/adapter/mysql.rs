@@ -22,10 +22,7 @@ use futures::StreamExt;
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 
-use super::{
-    Adapter, RelationKind, backup_relation, column_definitions, conform_stream, text_columns,
-    tmp_relation, trim_select,
-};
+use super::{Adapter, RelationKind, column_definitions, conform_stream, text_columns, trim_select};
 use crate::error::{Error, Result};
 
 const D: Dialect = Dialect::Mysql;
@@ -114,57 +111,44 @@ impl MysqlAdapter {
     }
 
     /// MySQL DDL is not transactional, but one `RENAME TABLE` with several pairs is atomic,
-    /// so readers see either the old or the new relation.
-    async fn swap(&self, conn: &mut Conn, relation: &Relation) -> Result<()> {
-        let tmp = tmp_relation(relation);
-        let backup = backup_relation(relation);
-        self.drop_if_exists(conn, &backup).await?;
+    /// so readers see either the old or the new relation. Views read their tables by
+    /// name, so a view over the replaced table reads the new one.
+    async fn swap_in(
+        &self,
+        conn: &mut Conn,
+        tmp: &Relation,
+        relation: &Relation,
+        backup: &Relation,
+    ) -> Result<()> {
+        self.drop_if_exists(conn, backup).await?;
         let old = self.kind(conn, relation).await?;
         let sql = match old {
             Some(_) => format!(
                 "RENAME TABLE {} TO {}, {} TO {}",
                 D.render(relation),
-                D.render(&backup),
-                D.render(&tmp),
+                D.render(backup),
+                D.render(tmp),
                 D.render(relation)
             ),
-            None => format!("RENAME TABLE {} TO {}", D.render(&tmp), D.render(relation)),
+            None => format!("RENAME TABLE {} TO {}", D.render(tmp), D.render(relation)),
         };
         conn.query_drop(sql)
             .await
-            .map_err(self.sql_err(format!("renaming {} into place", D.render(&tmp))))?;
+            .map_err(self.sql_err(format!("renaming {} into place", D.render(tmp))))?;
         if let Some(kind) = old {
-            let sql = format!("DROP {} IF EXISTS {}", kind.keyword(), D.render(&backup));
+            let sql = format!("DROP {} IF EXISTS {}", kind.keyword(), D.render(backup));
             conn.query_drop(sql)
                 .await
-                .map_err(self.sql_err(format!("dropping {}", D.render(&backup))))?;
+                .map_err(self.sql_err(format!("dropping {}", D.render(backup))))?;
         }
         Ok(())
     }
 
-    /// Runs `build` (which creates the temporary relation), then swaps it in; on any
-    /// failure the temporary relation is dropped and the old one is left alone.
-    async fn build_and_swap(&self, relation: &Relation, build: String) -> Result<u64> {
+    async fn run_ddl(&self, sql: String, action: String) -> Result<u64> {
         let db = self.conn().await?;
-        let mut guard = db.conn.lock().await;
-        let conn: &mut Conn = &mut guard;
-        let tmp = tmp_relation(relation);
-        self.drop_if_exists(conn, &tmp).await?;
-        let built = conn
-            .query_drop(build)
-            .await
-            .map_err(self.sql_err(format!("creating {}", D.render(&tmp))));
-        let result = match built {
-            Ok(()) => {
-                let rows = conn.affected_rows();
-                self.swap(conn, relation).await.map(|()| rows)
-            }
-            Err(e) => Err(e),
-        };
-        if result.is_err() {
-            let _ = self.drop_if_exists(conn, &tmp).await;
-        }
-        result
+        let mut conn = db.conn.lock().await;
+        conn.query_drop(sql).await.map_err(self.sql_err(action))?;
+        Ok(conn.affected_rows())
     }
 
     /// Streams a query's rows. A task owns the connection while the result is read (the
@@ -365,12 +349,104 @@ impl Adapter for MysqlAdapter {
         Ok(version.unwrap_or_default())
     }
 
-    async fn create_schema_if_missing(&self, schema: &str) -> Result<()> {
+    async fn schema_exists(&self, schema: &str) -> Result<bool> {
         let db = self.conn().await?;
         let mut conn = db.conn.lock().await;
-        conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS {}", D.quote(schema)))
+        let found: Option<String> = conn
+            .exec_first(
+                "select schema_name from information_schema.schemata where schema_name = ?",
+                (schema,),
+            )
             .await
-            .map_err(self.sql_err(format!("creating database {}", D.quote(schema))))
+            .map_err(self.sql_err(format!("looking up database {}", D.quote(schema))))?;
+        Ok(found.is_some())
+    }
+
+    async fn create_schema(&self, schema: &str) -> Result<()> {
+        self.run_ddl(
+            format!("CREATE DATABASE IF NOT EXISTS {}", D.quote(schema)),
+            format!("creating database {}", D.quote(schema)),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn relation_kind(&self, relation: &Relation) -> Result<Option<RelationKind>> {
+        let db = self.conn().await?;
+        let mut conn = db.conn.lock().await;
+        self.kind(&mut conn, relation).await
+    }
+
+    async fn drop_relation(&self, relation: &Relation) -> Result<()> {
+        let db = self.conn().await?;
+        let mut conn = db.conn.lock().await;
+        self.drop_if_exists(&mut conn, relation).await
+    }
+
+    async fn create_table_as(&self, relation: &Relation, select_sql: &str) -> Result<Option<u64>> {
+        self.run_ddl(
+            format!(
+                "CREATE TABLE {} AS {}",
+                D.render(relation),
+                trim_select(select_sql)
+            ),
+            format!("creating {}", D.render(relation)),
+        )
+        .await
+        .map(Some)
+    }
+
+    async fn create_view_as(&self, relation: &Relation, select_sql: &str) -> Result<()> {
+        self.run_ddl(
+            format!(
+                "CREATE VIEW {} AS {}",
+                D.render(relation),
+                trim_select(select_sql)
+            ),
+            format!("creating {}", D.render(relation)),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn create_table(
+        &self,
+        relation: &Relation,
+        schema: &arrow::datatypes::Schema,
+        column_types: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let defs = column_definitions(&self.target.name, D, schema, column_types)?;
+        self.run_ddl(
+            format!("CREATE TABLE {} ({defs})", D.render(relation)),
+            format!("creating {}", D.render(relation)),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn append(&self, relation: &Relation, stream: SendableRecordBatchStream) -> Result<u64> {
+        let columns = stream
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| D.quote(f.name()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let db = self.conn().await?;
+        let mut guard = db.conn.lock().await;
+        self.load_data(&mut guard, relation, &columns, stream).await
+    }
+
+    async fn swap(
+        &self,
+        staged: &Relation,
+        _kind: RelationKind,
+        relation: &Relation,
+        backup: &Relation,
+    ) -> Result<()> {
+        let db = self.conn().await?;
+        let mut conn = db.conn.lock().await;
+        self.swap_in(&mut conn, staged, relation, backup).await
     }
 
     async fn execute(&self, sql: &str) -> Result<u64> {
@@ -401,57 +477,5 @@ impl Adapter for MysqlAdapter {
                 e,
             )
         })
-    }
-
-    async fn replace_table_as(&self, relation: &Relation, select_sql: &str) -> Result<Option<u64>> {
-        let tmp = tmp_relation(relation);
-        let build = format!(
-            "CREATE TABLE {} AS {}",
-            D.render(&tmp),
-            trim_select(select_sql)
-        );
-        self.build_and_swap(relation, build).await.map(Some)
-    }
-
-    async fn replace_view_as(&self, relation: &Relation, select_sql: &str) -> Result<()> {
-        let tmp = tmp_relation(relation);
-        let build = format!(
-            "CREATE VIEW {} AS {}",
-            D.render(&tmp),
-            trim_select(select_sql)
-        );
-        self.build_and_swap(relation, build).await.map(|_| ())
-    }
-
-    async fn replace_table_from_stream(
-        &self,
-        relation: &Relation,
-        stream: SendableRecordBatchStream,
-        column_types: &BTreeMap<String, String>,
-    ) -> Result<u64> {
-        let schema = stream.schema();
-        let defs = column_definitions(&self.target.name, D, &schema, column_types)?;
-        let columns = schema
-            .fields()
-            .iter()
-            .map(|f| D.quote(f.name()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let db = self.conn().await?;
-        let mut guard = db.conn.lock().await;
-        let conn: &mut Conn = &mut guard;
-        let tmp = tmp_relation(relation);
-        self.drop_if_exists(conn, &tmp).await?;
-        conn.query_drop(format!("CREATE TABLE {} ({defs})", D.render(&tmp)))
-            .await
-            .map_err(self.sql_err(format!("creating {}", D.render(&tmp))))?;
-        let result = match self.load_data(conn, &tmp, &columns, stream).await {
-            Ok(n) => self.swap(conn, relation).await.map(|()| n),
-            Err(e) => Err(e),
-        };
-        if result.is_err() {
-            let _ = self.drop_if_exists(conn, &tmp).await;
-        }
-        result
     }
 }

@@ -20,10 +20,7 @@ use futures::{SinkExt, StreamExt};
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, GenericClient, SimpleQueryMessage};
 
-use super::{
-    Adapter, RelationKind, backup_relation, column_definitions, conform_stream, text_columns,
-    tmp_relation, trim_select,
-};
+use super::{Adapter, RelationKind, column_definitions, conform_stream, text_columns, trim_select};
 use crate::error::{Error, Result};
 
 mod rows;
@@ -120,20 +117,22 @@ impl PostgresAdapter {
         Ok(())
     }
 
-    /// Renames the built temporary relation over `relation` in one transaction.
-    async fn swap(
+    /// Renames the staged relation over `relation` in one transaction. Dropping the old
+    /// relation drops the views built on it (`CASCADE`), as dbt-postgres does: the run
+    /// rebuilds them after it in DAG order.
+    async fn swap_in(
         &self,
         client: &mut Client,
-        relation: &Relation,
+        tmp: &Relation,
         new_kind: RelationKind,
+        relation: &Relation,
+        backup: &Relation,
     ) -> Result<()> {
-        let tmp = tmp_relation(relation);
-        let backup = backup_relation(relation);
         let txn = client
             .transaction()
             .await
             .map_err(self.sql_err("starting the swap transaction"))?;
-        self.drop_if_exists(&txn, &backup).await?;
+        self.drop_if_exists(&txn, backup).await?;
         let old = self.kind(&txn, relation).await?;
         if let Some(kind) = old {
             let sql = format!(
@@ -149,17 +148,17 @@ impl PostgresAdapter {
         let sql = format!(
             "ALTER {} {} RENAME TO {}",
             new_kind.keyword(),
-            D.render(&tmp),
+            D.render(tmp),
             D.quote(&relation.identifier)
         );
         txn.batch_execute(&sql)
             .await
-            .map_err(self.sql_err(format!("renaming {} into place", D.render(&tmp))))?;
+            .map_err(self.sql_err(format!("renaming {} into place", D.render(tmp))))?;
         if let Some(kind) = old {
-            let sql = format!("DROP {} {} CASCADE", kind.keyword(), D.render(&backup));
+            let sql = format!("DROP {} {} CASCADE", kind.keyword(), D.render(backup));
             txn.batch_execute(&sql)
                 .await
-                .map_err(self.sql_err(format!("dropping {}", D.render(&backup))))?;
+                .map_err(self.sql_err(format!("dropping {}", D.render(backup))))?;
         }
         txn.commit()
             .await
@@ -396,12 +395,101 @@ impl Adapter for PostgresAdapter {
         Ok(row.get(0))
     }
 
-    async fn create_schema_if_missing(&self, schema: &str) -> Result<()> {
+    async fn schema_exists(&self, schema: &str) -> Result<bool> {
+        let conn = self.conn().await?;
+        let row = conn
+            .conn
+            .query_opt(
+                "select 1 from pg_catalog.pg_namespace where nspname = $1",
+                &[&schema],
+            )
+            .await
+            .map_err(self.sql_err(format!("looking up schema {}", D.quote(schema))))?;
+        Ok(row.is_some())
+    }
+
+    async fn create_schema(&self, schema: &str) -> Result<()> {
         let conn = self.conn().await?;
         conn.conn
             .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", D.quote(schema)))
             .await
             .map_err(self.sql_err(format!("creating schema {}", D.quote(schema))))
+    }
+
+    async fn relation_kind(&self, relation: &Relation) -> Result<Option<RelationKind>> {
+        let conn = self.conn().await?;
+        self.kind(&*conn.conn, relation).await
+    }
+
+    async fn drop_relation(&self, relation: &Relation) -> Result<()> {
+        let conn = self.conn().await?;
+        self.drop_if_exists(&*conn.conn, relation).await
+    }
+
+    async fn create_table_as(&self, relation: &Relation, select_sql: &str) -> Result<Option<u64>> {
+        let conn = self.conn().await?;
+        let sql = format!(
+            "CREATE TABLE {} AS {}",
+            D.render(relation),
+            trim_select(select_sql)
+        );
+        let rows = conn
+            .conn
+            .execute(sql.as_str(), &[])
+            .await
+            .map_err(self.sql_err(format!("creating {}", D.render(relation))))?;
+        Ok(Some(rows))
+    }
+
+    async fn create_view_as(&self, relation: &Relation, select_sql: &str) -> Result<()> {
+        let conn = self.conn().await?;
+        let sql = format!(
+            "CREATE VIEW {} AS {}",
+            D.render(relation),
+            trim_select(select_sql)
+        );
+        conn.conn
+            .batch_execute(&sql)
+            .await
+            .map_err(self.sql_err(format!("creating {}", D.render(relation))))
+    }
+
+    async fn create_table(
+        &self,
+        relation: &Relation,
+        schema: &Schema,
+        column_types: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let defs = column_definitions(&self.target.name, D, schema, column_types)?;
+        let conn = self.conn().await?;
+        conn.conn
+            .batch_execute(&format!("CREATE TABLE {} ({defs})", D.render(relation)))
+            .await
+            .map_err(self.sql_err(format!("creating {}", D.render(relation))))
+    }
+
+    async fn append(&self, relation: &Relation, stream: SendableRecordBatchStream) -> Result<u64> {
+        let columns = stream
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| D.quote(f.name()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let conn = self.conn().await?;
+        self.copy_in(&conn.conn, relation, &columns, stream).await
+    }
+
+    async fn swap(
+        &self,
+        staged: &Relation,
+        kind: RelationKind,
+        relation: &Relation,
+        backup: &Relation,
+    ) -> Result<()> {
+        let mut conn = self.conn().await?;
+        self.swap_in(&mut conn.conn, staged, kind, relation, backup)
+            .await
     }
 
     async fn execute(&self, sql: &str) -> Result<u64> {
@@ -440,83 +528,5 @@ impl Adapter for PostgresAdapter {
             )
         })?;
         Ok(microsecond_times(&schema))
-    }
-
-    async fn replace_table_as(&self, relation: &Relation, select_sql: &str) -> Result<Option<u64>> {
-        let mut conn = self.conn().await?;
-        let client: &mut Client = &mut conn.conn;
-        let tmp = tmp_relation(relation);
-        self.drop_if_exists(&*client, &tmp).await?;
-        let sql = format!(
-            "CREATE TABLE {} AS {}",
-            D.render(&tmp),
-            trim_select(select_sql)
-        );
-        let rows = client
-            .execute(sql.as_str(), &[])
-            .await
-            .map_err(self.sql_err(format!("creating {}", D.render(&tmp))))?;
-        if let Err(e) = self.swap(client, relation, RelationKind::Table).await {
-            let _ = self.drop_if_exists(&*client, &tmp).await;
-            return Err(e);
-        }
-        Ok(Some(rows))
-    }
-
-    async fn replace_view_as(&self, relation: &Relation, select_sql: &str) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let client: &mut Client = &mut conn.conn;
-        let tmp = tmp_relation(relation);
-        self.drop_if_exists(&*client, &tmp).await?;
-        let sql = format!(
-            "CREATE VIEW {} AS {}",
-            D.render(&tmp),
-            trim_select(select_sql)
-        );
-        client
-            .batch_execute(&sql)
-            .await
-            .map_err(self.sql_err(format!("creating {}", D.render(&tmp))))?;
-        if let Err(e) = self.swap(client, relation, RelationKind::View).await {
-            let _ = self.drop_if_exists(&*client, &tmp).await;
-            return Err(e);
-        }
-        Ok(())
-    }
-
-    async fn replace_table_from_stream(
-        &self,
-        relation: &Relation,
-        stream: SendableRecordBatchStream,
-        column_types: &BTreeMap<String, String>,
-    ) -> Result<u64> {
-        let schema = stream.schema();
-        let defs = column_definitions(&self.target.name, D, &schema, column_types)?;
-        let columns = schema
-            .fields()
-            .iter()
-            .map(|f| D.quote(f.name()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut conn = self.conn().await?;
-        let client: &mut Client = &mut conn.conn;
-        let tmp = tmp_relation(relation);
-        self.drop_if_exists(&*client, &tmp).await?;
-        client
-            .batch_execute(&format!("CREATE TABLE {} ({defs})", D.render(&tmp)))
-            .await
-            .map_err(self.sql_err(format!("creating {}", D.render(&tmp))))?;
-        let loaded = match self.copy_in(client, &tmp, &columns, stream).await {
-            Ok(n) => n,
-            Err(e) => {
-                let _ = self.drop_if_exists(&*client, &tmp).await;
-                return Err(e);
-            }
-        };
-        if let Err(e) = self.swap(client, relation, RelationKind::Table).await {
-            let _ = self.drop_if_exists(&*client, &tmp).await;
-            return Err(e);
-        }
-        Ok(loaded)
     }
 }

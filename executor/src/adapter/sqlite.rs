@@ -21,10 +21,7 @@ use futures::StreamExt;
 use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::types::{Value, ValueRef};
 
-use super::{
-    Adapter, RelationKind, backup_relation, column_definitions, text_columns, tmp_relation,
-    trim_select,
-};
+use super::{Adapter, RelationKind, column_definitions, text_columns, trim_select};
 use crate::error::{Error, Result};
 
 const D: Dialect = Dialect::Sqlite;
@@ -136,19 +133,23 @@ fn drop_if_exists(target: &str, conn: &rusqlite::Connection, rel: &Relation) -> 
     Ok(())
 }
 
-/// Inside an open transaction: moves the built temporary table over `relation`.
-fn swap_table(target: &str, conn: &rusqlite::Connection, relation: &Relation) -> Result<()> {
-    let tmp = tmp_relation(relation);
-    drop_if_exists(target, conn, &backup_relation(relation))?;
+/// Inside an open transaction: moves the staged table over `relation`. The transaction
+/// makes drop and rename one step for readers, so no backup name is needed.
+fn swap_table(
+    target: &str,
+    conn: &rusqlite::Connection,
+    staged: &Relation,
+    relation: &Relation,
+) -> Result<()> {
     drop_if_exists(target, conn, relation)?;
     conn.execute_batch(&format!(
         "ALTER TABLE {} RENAME TO {}",
-        D.render(&tmp),
+        D.render(staged),
         D.quote(&relation.identifier)
     ))
     .map_err(err(
         target,
-        format!("renaming {} into place", D.render(&tmp)),
+        format!("renaming {} into place", D.render(staged)),
     ))
 }
 
@@ -182,8 +183,184 @@ impl Adapter for SqliteAdapter {
         Ok(format!("SQLite {}", rusqlite::version()))
     }
 
-    async fn create_schema_if_missing(&self, _schema: &str) -> Result<()> {
+    async fn schema_exists(&self, schema: &str) -> Result<bool> {
+        // `main` always exists; attached databases are not created by DVT.
+        Ok(schema == "main")
+    }
+
+    async fn create_schema(&self, _schema: &str) -> Result<()> {
         Ok(())
+    }
+
+    async fn relation_kind(&self, relation: &Relation) -> Result<Option<RelationKind>> {
+        let relation = relation.clone();
+        let target = self.target.name.clone();
+        self.run(move |conn| kind(&target, conn, &relation)).await
+    }
+
+    async fn drop_relation(&self, relation: &Relation) -> Result<()> {
+        let relation = relation.clone();
+        let target = self.target.name.clone();
+        self.run(move |conn| drop_if_exists(&target, conn, &relation))
+            .await
+    }
+
+    async fn create_table_as(&self, relation: &Relation, select_sql: &str) -> Result<Option<u64>> {
+        let sql = format!(
+            "CREATE TABLE {} AS {}",
+            D.render(relation),
+            trim_select(select_sql)
+        );
+        let action = format!("creating {}", D.render(relation));
+        let target = self.target.name.clone();
+        self.run(move |conn| {
+            in_transaction(&target, conn, |txn| {
+                txn.execute_batch(&sql).map_err(err(&target, action))
+            })
+        })
+        .await?;
+        Ok(None)
+    }
+
+    async fn create_view_as(&self, relation: &Relation, select_sql: &str) -> Result<()> {
+        let relation = relation.clone();
+        let select_sql = trim_select(select_sql).to_owned();
+        let target = self.target.name.clone();
+        self.run(move |conn| {
+            in_transaction(&target, conn, |txn| {
+                create_checked_view(&target, txn, &relation, &select_sql)
+            })
+        })
+        .await
+    }
+
+    async fn create_table(
+        &self,
+        relation: &Relation,
+        schema: &Schema,
+        column_types: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let defs = column_definitions(&self.target.name, D, schema, column_types)?;
+        let sql = format!("CREATE TABLE {} ({defs})", D.render(relation));
+        let action = format!("creating {}", D.render(relation));
+        let target = self.target.name.clone();
+        self.run(move |conn| conn.execute_batch(&sql).map_err(err(&target, action)))
+            .await
+    }
+
+    async fn append(
+        &self,
+        relation: &Relation,
+        mut stream: SendableRecordBatchStream,
+    ) -> Result<u64> {
+        let target = self.target.name.clone();
+        let path = self.path.clone();
+        let relation_c = relation.clone();
+        let ncols = stream.schema().fields().len();
+        // Rows go to a blocking writer that holds the transaction open across batches.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<Vec<Vec<Option<String>>>>>(2);
+        let writer = tokio::task::spawn_blocking(move || -> Result<u64> {
+            let mut conn = open(&target, &path)?;
+            in_transaction(&target, &mut conn, |txn| {
+                let placeholders = (1..=ncols)
+                    .map(|i| format!("?{i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let rendered = D.render(&relation_c);
+                let mut stmt = txn
+                    .prepare(&format!("INSERT INTO {rendered} VALUES ({placeholders})"))
+                    .map_err(err(&target, format!("preparing inserts into {rendered}")))?;
+                let mut loaded = 0u64;
+                while let Some(message) = rx.blocking_recv() {
+                    // `None` asks to abandon the load: the transaction rolls back.
+                    let Some(columns) = message else {
+                        return Err(Error::internal("sqlite load abandoned"));
+                    };
+                    let rows = columns.first().map_or(0, Vec::len);
+                    for row in 0..rows {
+                        for (i, col) in columns.iter().enumerate() {
+                            stmt.raw_bind_parameter(i + 1, col[row].as_deref())
+                                .map_err(|e| Error::bulk_load(&target, &rendered, e))?;
+                        }
+                        stmt.raw_execute()
+                            .map_err(|e| Error::bulk_load(&target, &rendered, e))?;
+                        loaded += 1;
+                    }
+                }
+                Ok(loaded)
+            })
+        });
+        let mut feed_error = None;
+        while let Some(batch) = stream.next().await {
+            let columns = batch
+                .map_err(|e| Error::bulk_load(&self.target.name, &D.render(relation), e))
+                .and_then(|b| text_columns(&self.target.name, D, &b));
+            match columns {
+                Ok(columns) => {
+                    if tx.send(Some(columns)).await.is_err() {
+                        break; // the writer failed; its error is reported below
+                    }
+                }
+                Err(e) => {
+                    feed_error = Some(e);
+                    break;
+                }
+            }
+        }
+        if feed_error.is_some() {
+            // Closing the channel alone would commit what was sent so far.
+            let _ = tx.send(None).await;
+        }
+        drop(tx);
+        let written = writer.await.map_err(|e| {
+            Error::internal(format!(
+                "sqlite writer for `{}` failed: {e}",
+                self.target.name
+            ))
+        });
+        match feed_error {
+            Some(e) => Err(e),
+            None => written?,
+        }
+    }
+
+    async fn swap(
+        &self,
+        staged: &Relation,
+        _kind: RelationKind,
+        relation: &Relation,
+        _backup: &Relation,
+    ) -> Result<()> {
+        let staged = staged.clone();
+        let relation = relation.clone();
+        let target = self.target.name.clone();
+        self.run(move |conn| {
+            in_transaction(&target, conn, |txn| {
+                swap_table(&target, txn, &staged, &relation)
+            })
+        })
+        .await
+    }
+
+    fn renames_views(&self) -> bool {
+        false
+    }
+
+    async fn replace_view_in_one_transaction(
+        &self,
+        relation: &Relation,
+        select_sql: &str,
+    ) -> Result<()> {
+        let relation = relation.clone();
+        let select_sql = trim_select(select_sql).to_owned();
+        let target = self.target.name.clone();
+        self.run(move |conn| {
+            in_transaction(&target, conn, |txn| {
+                drop_if_exists(&target, txn, &relation)?;
+                create_checked_view(&target, txn, &relation, &select_sql)
+            })
+        })
+        .await
     }
 
     async fn execute(&self, sql: &str) -> Result<u64> {
@@ -250,138 +427,25 @@ impl Adapter for SqliteAdapter {
         })
         .await
     }
+}
 
-    async fn replace_table_as(&self, relation: &Relation, select_sql: &str) -> Result<Option<u64>> {
-        let relation = relation.clone();
-        let select_sql = trim_select(select_sql).to_owned();
-        let target = self.target.name.clone();
-        self.run(move |conn| {
-            in_transaction(&target, conn, |txn| {
-                let tmp = tmp_relation(&relation);
-                drop_if_exists(&target, txn, &tmp)?;
-                txn.execute_batch(&format!("CREATE TABLE {} AS {select_sql}", D.render(&tmp)))
-                    .map_err(err(&target, format!("creating {}", D.render(&tmp))))?;
-                swap_table(&target, txn, &relation)
-            })
-        })
-        .await?;
-        Ok(None)
-    }
-
-    async fn replace_view_as(&self, relation: &Relation, select_sql: &str) -> Result<()> {
-        // SQLite cannot rename views, but dropping and creating in one transaction is just
-        // as atomic.
-        let relation = relation.clone();
-        let select_sql = trim_select(select_sql).to_owned();
-        let target = self.target.name.clone();
-        self.run(move |conn| {
-            in_transaction(&target, conn, |txn| {
-                drop_if_exists(&target, txn, &relation)?;
-                txn.execute_batch(&format!(
-                    "CREATE VIEW {} AS {select_sql}",
-                    D.render(&relation)
-                ))
-                .map_err(err(&target, format!("creating {}", D.render(&relation))))?;
-                // SQLite accepts a view over missing tables or columns and fails only when
-                // it is read: prepare a read inside the transaction so a broken view rolls
-                // back and the previous relation stays.
-                txn.prepare(&format!("SELECT * FROM {} LIMIT 0", D.render(&relation)))
-                    .map(drop)
-                    .map_err(err(&target, format!("checking {}", D.render(&relation))))
-            })
-        })
-        .await
-    }
-
-    async fn replace_table_from_stream(
-        &self,
-        relation: &Relation,
-        mut stream: SendableRecordBatchStream,
-        column_types: &BTreeMap<String, String>,
-    ) -> Result<u64> {
-        let schema = stream.schema();
-        let defs = column_definitions(&self.target.name, D, &schema, column_types)?;
-        let target = self.target.name.clone();
-        let path = self.path.clone();
-        let relation_c = relation.clone();
-        let ncols = schema.fields().len();
-        // Rows go to a blocking writer that holds the transaction open across batches.
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<Vec<Vec<Option<String>>>>>(2);
-        let writer = tokio::task::spawn_blocking(move || -> Result<u64> {
-            let mut conn = open(&target, &path)?;
-            in_transaction(&target, &mut conn, |txn| {
-                let tmp = tmp_relation(&relation_c);
-                drop_if_exists(&target, txn, &tmp)?;
-                txn.execute_batch(&format!("CREATE TABLE {} ({defs})", D.render(&tmp)))
-                    .map_err(err(&target, format!("creating {}", D.render(&tmp))))?;
-                let placeholders = (1..=ncols)
-                    .map(|i| format!("?{i}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let mut stmt = txn
-                    .prepare(&format!(
-                        "INSERT INTO {} VALUES ({placeholders})",
-                        D.render(&tmp)
-                    ))
-                    .map_err(err(
-                        &target,
-                        format!("preparing inserts into {}", D.render(&tmp)),
-                    ))?;
-                let mut loaded = 0u64;
-                while let Some(message) = rx.blocking_recv() {
-                    // `None` asks to abandon the load: the transaction rolls back.
-                    let Some(columns) = message else {
-                        return Err(Error::internal("sqlite load abandoned"));
-                    };
-                    let rows = columns.first().map_or(0, Vec::len);
-                    for row in 0..rows {
-                        for (i, col) in columns.iter().enumerate() {
-                            stmt.raw_bind_parameter(i + 1, col[row].as_deref())
-                                .map_err(|e| Error::bulk_load(&target, &D.render(&tmp), e))?;
-                        }
-                        stmt.raw_execute()
-                            .map_err(|e| Error::bulk_load(&target, &D.render(&tmp), e))?;
-                        loaded += 1;
-                    }
-                }
-                drop(stmt);
-                swap_table(&target, txn, &relation_c)?;
-                Ok(loaded)
-            })
-        });
-        let mut feed_error = None;
-        while let Some(batch) = stream.next().await {
-            let columns = batch
-                .map_err(|e| Error::bulk_load(&self.target.name, &D.render(relation), e))
-                .and_then(|b| text_columns(&self.target.name, D, &b));
-            match columns {
-                Ok(columns) => {
-                    if tx.send(Some(columns)).await.is_err() {
-                        break; // the writer failed; its error is reported below
-                    }
-                }
-                Err(e) => {
-                    feed_error = Some(e);
-                    break;
-                }
-            }
-        }
-        if feed_error.is_some() {
-            // Closing the channel alone would commit what was sent so far.
-            let _ = tx.send(None).await;
-        }
-        drop(tx);
-        let written = writer.await.map_err(|e| {
-            Error::internal(format!(
-                "sqlite writer for `{}` failed: {e}",
-                self.target.name
-            ))
-        });
-        match feed_error {
-            Some(e) => Err(e),
-            None => written?,
-        }
-    }
+/// Creates a view and reads it once: SQLite accepts a view over missing tables or columns
+/// and fails only when it is read, so a broken view must fail here, inside the caller's
+/// transaction, to leave the previous relation in place.
+fn create_checked_view(
+    target: &str,
+    txn: &rusqlite::Connection,
+    relation: &Relation,
+    select_sql: &str,
+) -> Result<()> {
+    txn.execute_batch(&format!(
+        "CREATE VIEW {} AS {select_sql}",
+        D.render(relation)
+    ))
+    .map_err(err(target, format!("creating {}", D.render(relation))))?;
+    txn.prepare(&format!("SELECT * FROM {} LIMIT 0", D.render(relation)))
+        .map(drop)
+        .map_err(err(target, format!("checking {}", D.render(relation))))
 }
 
 /// The Arrow type of a column declared with `decl` (SQLite's type affinity rules, plus the

@@ -11,6 +11,7 @@ use dvt_core::seed::load_seed;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::{RunContext, RunEvent, write_compiled};
+use crate::adapter::replace::ensure_schema;
 use crate::error::Result;
 use crate::federation::FederatedQuery;
 
@@ -94,13 +95,11 @@ impl NodeRunner for SeedRunner {
             &node.seed_options(),
         )?;
         let adapter = ctx.registry.adapter(&node.target).await?;
-        adapter
-            .create_schema_if_missing(&node.relation.schema)
-            .await?;
+        ensure_schema(&*adapter, &node.relation.schema).await?;
         let column_types = crate::seed::seed_column_types(&data);
         let stream = crate::seed::seed_stream(&data)?;
         let rows = adapter
-            .replace_table_from_stream(&node.relation, stream, &column_types)
+            .replace_table_from_stream(&node.relation, stream, &column_types, &ctx.invocation_id)
             .await?;
         Ok(NodeOutcome {
             rows: Some(rows),
@@ -123,15 +122,19 @@ impl NodeRunner for PushdownRunner {
     ) -> Result<NodeOutcome> {
         let c = compile(ctx, node, report)?;
         let adapter = ctx.registry.adapter(&node.target).await?;
-        adapter
-            .create_schema_if_missing(&node.relation.schema)
-            .await?;
+        ensure_schema(&*adapter, &node.relation.schema).await?;
         let rows = match node.materialized {
             Materialization::View => {
-                adapter.replace_view_as(&node.relation, &c.sql).await?;
+                adapter
+                    .replace_view_as(&node.relation, &c.sql, &ctx.invocation_id)
+                    .await?;
                 None
             }
-            _ => adapter.replace_table_as(&node.relation, &c.sql).await?,
+            _ => {
+                adapter
+                    .replace_table_as(&node.relation, &c.sql, &ctx.invocation_id)
+                    .await?
+            }
         };
         Ok(NodeOutcome {
             rows,
@@ -155,9 +158,7 @@ impl NodeRunner for FederationRunner {
     ) -> Result<NodeOutcome> {
         let c = compile(ctx, node, report)?;
         let adapter = ctx.registry.adapter(&node.target).await?;
-        adapter
-            .create_schema_if_missing(&node.relation.schema)
-            .await?;
+        ensure_schema(&*adapter, &node.relation.schema).await?;
         let rows = ctx
             .engine
             .run_into(

@@ -14,7 +14,7 @@ use dvt_executor::adapter::Adapter;
 use dvt_executor::registry::TargetRegistry;
 
 use crate::common::{
-    mysql_target, pg_target, query_rows, sqlite_target, stream_of, unique_name, with_cleanup,
+    RUN, mysql_target, pg_target, query_rows, sqlite_target, stream_of, unique_name, with_cleanup,
 };
 
 const TRICKY: [Option<&str>; 8] = [
@@ -167,9 +167,11 @@ fn normalize_bool(rows: &mut [Vec<String>], col: usize) {
 
 async fn tmp_count(adapter: &Arc<dyn Adapter>, schema: &str, name: &str) -> String {
     let sql = match adapter.dialect() {
-        Dialect::Sqlite => format!("select count(*) from sqlite_master where name = '{name}'"),
+        Dialect::Sqlite => {
+            format!("select count(*) from sqlite_master where name like '{name}%'")
+        }
         _ => format!(
-            "select count(*) from information_schema.tables where table_schema = '{schema}' and table_name = '{name}'"
+            "select count(*) from information_schema.tables where table_schema = '{schema}' and table_name like '{name}%'"
         ),
     };
     query_rows(adapter, &sql).await[0][0].clone()
@@ -197,12 +199,10 @@ async fn column_type(
 
 async fn exercise(adapter: Arc<dyn Adapter>, schema: &str) {
     let d = adapter.dialect();
-    adapter
-        .create_schema_if_missing(schema)
+    dvt_executor::adapter::replace::ensure_schema(&*adapter, schema)
         .await
         .expect("create schema");
-    adapter
-        .create_schema_if_missing(schema)
+    dvt_executor::adapter::replace::ensure_schema(&*adapter, schema)
         .await
         .expect("create schema twice");
     assert!(!adapter.server_version().await.expect("version").is_empty());
@@ -215,7 +215,7 @@ async fn exercise(adapter: Arc<dyn Adapter>, schema: &str) {
     let t = Relation::new(schema, "model_a");
     let rt = d.render(&t);
     adapter
-        .replace_table_as(&t, "select 1 as id, 'first' as name")
+        .replace_table_as(&t, "select 1 as id, 'first' as name", RUN)
         .await
         .expect("first build");
     assert_eq!(
@@ -226,6 +226,7 @@ async fn exercise(adapter: Arc<dyn Adapter>, schema: &str) {
         .replace_table_as(
             &t,
             "select 2 as id, 'second' as name union all select 3, 'third';",
+            RUN,
         )
         .await
         .expect("second build");
@@ -243,26 +244,23 @@ async fn exercise(adapter: Arc<dyn Adapter>, schema: &str) {
 
     // A failing build leaves the old table and no temporary relation.
     let err = adapter
-        .replace_table_as(&t, "select id from no_such_table_anywhere")
+        .replace_table_as(&t, "select id from no_such_table_anywhere", RUN)
         .await
         .expect_err("bad sql fails");
     assert_eq!(err.code(), "DVT301", "{err}");
-    assert!(err.to_string().contains("model_a__dvt_tmp"), "{err}");
+    assert!(err.to_string().contains("model_a__dvt_"), "{err}");
     assert_eq!(
         query_rows(&adapter, &format!("select id, name from {rt} order by id")).await,
         second
     );
-    assert_eq!(tmp_count(&adapter, schema, "model_a__dvt_tmp").await, "0");
-    assert_eq!(
-        tmp_count(&adapter, schema, "model_a__dvt_backup").await,
-        "0"
-    );
+    assert_eq!(tmp_count(&adapter, schema, "model_a__dvt_").await, "0");
+    assert_eq!(tmp_count(&adapter, schema, "model_a__dvt_bak").await, "0");
 
     // Views: created, replaced, and swapped with tables both ways.
     let v = Relation::new(schema, "model_v");
     let rv = d.render(&v);
     adapter
-        .replace_view_as(&v, &format!("select id from {rt} where id > 2"))
+        .replace_view_as(&v, &format!("select id from {rt} where id > 2"), RUN)
         .await
         .expect("view");
     assert_eq!(
@@ -270,7 +268,7 @@ async fn exercise(adapter: Arc<dyn Adapter>, schema: &str) {
         vec![vec!["3".to_owned()]]
     );
     adapter
-        .replace_view_as(&v, &format!("select id from {rt} where id < 3"))
+        .replace_view_as(&v, &format!("select id from {rt} where id < 3"), RUN)
         .await
         .expect("view again");
     assert_eq!(
@@ -278,7 +276,7 @@ async fn exercise(adapter: Arc<dyn Adapter>, schema: &str) {
         vec![vec!["2".to_owned()]]
     );
     adapter
-        .replace_table_as(&v, "select 10 as id")
+        .replace_table_as(&v, "select 10 as id", RUN)
         .await
         .expect("table over a view");
     assert_eq!(
@@ -287,28 +285,28 @@ async fn exercise(adapter: Arc<dyn Adapter>, schema: &str) {
     );
     let t2 = Relation::new(schema, "model_b");
     adapter
-        .replace_table_as(&t2, "select 5 as id")
+        .replace_table_as(&t2, "select 5 as id", RUN)
         .await
         .expect("table");
     adapter
-        .replace_view_as(&t2, "select 6 as id")
+        .replace_view_as(&t2, "select 6 as id", RUN)
         .await
         .expect("view over a table");
     assert_eq!(
         query_rows(&adapter, &format!("select id from {}", d.render(&t2))).await,
         vec![vec!["6".to_owned()]]
     );
-    assert_eq!(tmp_count(&adapter, schema, "model_b__dvt_tmp").await, "0");
+    assert_eq!(tmp_count(&adapter, schema, "model_b__dvt_").await, "0");
 
     // Bulk load round trip, replacing an existing table.
     let l = Relation::new(schema, "loaded");
     let rl = d.render(&l);
     adapter
-        .replace_table_as(&l, "select 1 as old_column")
+        .replace_table_as(&l, "select 1 as old_column", RUN)
         .await
         .expect("old");
     let loaded = adapter
-        .replace_table_from_stream(&l, stream_of(tricky_batch()), &BTreeMap::new())
+        .replace_table_from_stream(&l, stream_of(tricky_batch()), &BTreeMap::new(), RUN)
         .await
         .expect("bulk load");
     assert_eq!(loaded, TRICKY.len() as u64);
@@ -322,13 +320,13 @@ async fn exercise(adapter: Arc<dyn Adapter>, schema: &str) {
     let flags = null_flags(&adapter, &rl).await;
     assert_eq!(flags[0][1], "null");
     assert!(flags[1..].iter().all(|r| r[1] == "value"), "{flags:?}");
-    assert_eq!(tmp_count(&adapter, schema, "loaded__dvt_tmp").await, "0");
+    assert_eq!(tmp_count(&adapter, schema, "loaded__dvt_").await, "0");
 
     // column_types overrides.
     let o = Relation::new(schema, "overridden");
     let overrides = BTreeMap::from([("s".to_owned(), "VARCHAR(200)".to_owned())]);
     adapter
-        .replace_table_from_stream(&o, stream_of(tricky_batch()), &overrides)
+        .replace_table_from_stream(&o, stream_of(tricky_batch()), &overrides, RUN)
         .await
         .expect("bulk load with overrides");
     let ty = column_type(&adapter, schema, "overridden", "s").await;
@@ -347,15 +345,12 @@ async fn exercise(adapter: Arc<dyn Adapter>, schema: &str) {
     if d != Dialect::Sqlite {
         let narrow = BTreeMap::from([("s".to_owned(), "VARCHAR(3)".to_owned())]);
         let err = adapter
-            .replace_table_from_stream(&o, stream_of(tricky_batch()), &narrow)
+            .replace_table_from_stream(&o, stream_of(tricky_batch()), &narrow, RUN)
             .await
             .expect_err("values too long");
         assert_eq!(err.code(), "DVT304", "{err}");
-        assert!(err.to_string().contains("overridden__dvt_tmp"), "{err}");
-        assert_eq!(
-            tmp_count(&adapter, schema, "overridden__dvt_tmp").await,
-            "0"
-        );
+        assert!(err.to_string().contains("overridden__dvt_"), "{err}");
+        assert_eq!(tmp_count(&adapter, schema, "overridden__dvt_").await, "0");
         assert_eq!(
             column_type(&adapter, schema, "overridden", "s").await,
             expected
@@ -365,14 +360,11 @@ async fn exercise(adapter: Arc<dyn Adapter>, schema: &str) {
     // A load whose override the database rejects fails and leaves nothing behind.
     let bad = BTreeMap::from([("s".to_owned(), "NOT_A_TYPE(".to_owned())]);
     let err = adapter
-        .replace_table_from_stream(&o, stream_of(tricky_batch()), &bad)
+        .replace_table_from_stream(&o, stream_of(tricky_batch()), &bad, RUN)
         .await
         .expect_err("bad type");
     assert!(matches!(err.code(), "DVT301" | "DVT304"), "{err}");
-    assert_eq!(
-        tmp_count(&adapter, schema, "overridden__dvt_tmp").await,
-        "0"
-    );
+    assert_eq!(tmp_count(&adapter, schema, "overridden__dvt_").await, "0");
     assert_eq!(
         query_rows(&adapter, &format!("select count(*) from {}", d.render(&o))).await,
         vec![vec![TRICKY.len().to_string()]]

@@ -17,6 +17,9 @@ use dvt_core::target::{Connection, MysqlConfig, PostgresConfig, SqliteConfig, Ta
 use dvt_executor::adapter::Adapter;
 use futures::{FutureExt, TryStreamExt};
 
+/// The run id tests build under.
+pub(crate) const RUN: &str = "it-run";
+
 pub(crate) fn unique_name() -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();
     format!("dvt_it_{}", &id[..8])

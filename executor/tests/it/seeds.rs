@@ -10,7 +10,7 @@ use dvt_executor::registry::TargetRegistry;
 use dvt_executor::seed::{seed_column_types, seed_stream};
 
 use crate::common::{
-    mysql_target, pg_target, query_rows, sqlite_target, unique_name, with_cleanup,
+    RUN, mysql_target, pg_target, query_rows, sqlite_target, unique_name, with_cleanup,
 };
 
 fn seed() -> SeedData {
@@ -55,8 +55,7 @@ fn seed() -> SeedData {
 
 async fn load_seed(adapter: Arc<dyn Adapter>, schema: &str) {
     let d = adapter.dialect();
-    adapter
-        .create_schema_if_missing(schema)
+    dvt_executor::adapter::replace::ensure_schema(&*adapter, schema)
         .await
         .expect("schema");
     let data = seed();
@@ -67,7 +66,7 @@ async fn load_seed(adapter: Arc<dyn Adapter>, schema: &str) {
         BTreeMap::from([("code".to_owned(), "VARCHAR(8)".to_owned())])
     );
     let loaded = adapter
-        .replace_table_from_stream(&rel, seed_stream(&data).expect("stream"), &types)
+        .replace_table_from_stream(&rel, seed_stream(&data).expect("stream"), &types, RUN)
         .await
         .expect("load seed");
     assert_eq!(loaded, 3);
@@ -117,7 +116,7 @@ async fn load_seed(adapter: Arc<dyn Adapter>, schema: &str) {
     );
     // Loading again replaces the seed.
     let reloaded = adapter
-        .replace_table_from_stream(&rel, seed_stream(&data).expect("stream"), &types)
+        .replace_table_from_stream(&rel, seed_stream(&data).expect("stream"), &types, RUN)
         .await
         .expect("reload seed");
     assert_eq!(reloaded, 3);

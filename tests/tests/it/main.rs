@@ -13,6 +13,8 @@ use dvt_executor::federation::{Compute, FederatedQuery, FederationEngine};
 use dvt_executor::registry::TargetRegistry;
 use dvt_executor::staging::Staging;
 
+const RUN: &str = "it-run";
+
 const SERVERS_HINT: &str = "this test needs PostgreSQL on 127.0.0.1:5432 and MariaDB on 127.0.0.1:3306; start them with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` and `start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd`";
 
 fn example() -> std::path::PathBuf {
@@ -65,8 +67,7 @@ async fn compiled_federated_models_give_the_same_rows_on_ballista_and_locally() 
             .filter(|n| n.resource_type == ResourceType::Seed)
         {
             let adapter = registry.adapter(&n.target).await.expect(SERVERS_HINT);
-            adapter
-                .create_schema_if_missing(&n.relation.schema)
+            dvt_executor::adapter::replace::ensure_schema(&*adapter, &n.relation.schema)
                 .await
                 .expect("schema");
             let data = load_seed(
@@ -78,7 +79,7 @@ async fn compiled_federated_models_give_the_same_rows_on_ballista_and_locally() 
             let types = dvt_executor::seed::seed_column_types(&data);
             let stream = dvt_executor::seed::seed_stream(&data).expect("seed stream");
             adapter
-                .replace_table_from_stream(&n.relation, stream, &types)
+                .replace_table_from_stream(&n.relation, stream, &types, RUN)
                 .await
                 .expect("seed loads");
         }

@@ -1,0 +1,237 @@
+//! The replace sequence, written once over the adapter primitives and used by every
+//! materialization and every load: build under a staged name, then swap it in at once.
+//!
+//! ```text
+//! drop staged (a leftover of this run) -> build staged -> swap(staged -> relation via backup)
+//!                         └── on any failure: drop staged; the old relation is untouched
+//! ```
+//!
+//! Staged and backup names carry the run's id, so two overlapping runs never drop or
+//! publish each other's work, and are shortened with a hash where the database's
+//! identifier limit would otherwise cut them (PostgreSQL silently truncates at 63 bytes,
+//! which could make a staged name equal the model's own).
+
+use std::collections::BTreeMap;
+
+use datafusion::execution::SendableRecordBatchStream;
+use dvt_core::dialect::{Dialect, LengthUnit, Relation};
+
+use super::{Adapter, RelationKind};
+use crate::error::{Error, Result};
+
+/// Marks every relation DVT creates on its own behalf: `<name>__dvt_tmp_<run>` and
+/// `<name>__dvt_bak_<run>`.
+pub const MARKER: &str = "__dvt_";
+
+/// The staged and backup names of one relation in one run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedNames {
+    /// Where the new relation is built.
+    pub staged: Relation,
+    /// Where the old relation passes during the swap.
+    pub backup: Relation,
+}
+
+impl StagedNames {
+    /// The names for `relation` in run `run_id` on a database of `dialect`.
+    pub fn new(dialect: Dialect, relation: &Relation, run_id: &str) -> Self {
+        let run = format!("{:08x}", fnv1a(run_id.as_bytes()) as u32);
+        let name = |kind: &str| Relation {
+            database: relation.database.clone(),
+            schema: relation.schema.clone(),
+            identifier: fit(
+                dialect,
+                &relation.identifier,
+                &format!("{MARKER}{kind}_{run}"),
+            ),
+        };
+        StagedNames {
+            staged: name("tmp"),
+            backup: name("bak"),
+        }
+    }
+}
+
+/// `base + suffix`, or, when that is over the limit, as much of `base` as fits, then a
+/// hash of the whole `base` (so two long names sharing a prefix stay apart), then
+/// `suffix`.
+fn fit(dialect: Dialect, base: &str, suffix: &str) -> String {
+    let whole = format!("{base}{suffix}");
+    if dialect.identifier_fits(&whole) {
+        return whole;
+    }
+    let hash = format!("_{:08x}", fnv1a(base.as_bytes()) as u32);
+    let Some((max, unit)) = dialect.identifier_limit() else {
+        return whole;
+    };
+    let keep = max.saturating_sub(suffix.len() + hash.len());
+    let mut prefix = String::new();
+    for c in base.chars() {
+        let next = match unit {
+            LengthUnit::Bytes => prefix.len() + c.len_utf8(),
+            LengthUnit::Chars => prefix.chars().count() + 1,
+        };
+        if next > keep {
+            break;
+        }
+        prefix.push(c);
+    }
+    format!("{prefix}{hash}{suffix}")
+}
+
+/// A hash that is the same in every process and Rust release (std's is not).
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Creates `schema` only when the catalogue says it is missing, so a role that owns its
+/// schema but may not create schemas in the database still builds into it.
+pub async fn ensure_schema(adapter: &dyn Adapter, schema: &str) -> Result<()> {
+    if adapter.schema_exists(schema).await? {
+        return Ok(());
+    }
+    adapter.create_schema(schema).await
+}
+
+impl dyn Adapter {
+    /// Atomically replaces `relation` with a table built by `CREATE TABLE AS select_sql`.
+    /// On failure the previous relation is untouched and no staged relation remains.
+    pub async fn replace_table_as(
+        &self,
+        relation: &Relation,
+        select_sql: &str,
+        run_id: &str,
+    ) -> Result<Option<u64>> {
+        let names = StagedNames::new(self.dialect(), relation, run_id);
+        self.drop_relation(&names.staged).await?;
+        let rows = match self.create_table_as(&names.staged, select_sql).await {
+            Ok(rows) => rows,
+            Err(e) => return self.discard(&names, e).await,
+        };
+        self.publish(&names, RelationKind::Table, relation).await?;
+        Ok(rows)
+    }
+
+    /// Atomically replaces `relation` (a view or a table) with a view of `select_sql`.
+    pub async fn replace_view_as(
+        &self,
+        relation: &Relation,
+        select_sql: &str,
+        run_id: &str,
+    ) -> Result<()> {
+        if !self.renames_views() {
+            return self
+                .replace_view_in_one_transaction(relation, select_sql)
+                .await;
+        }
+        let names = StagedNames::new(self.dialect(), relation, run_id);
+        self.drop_relation(&names.staged).await?;
+        if let Err(e) = self.create_view_as(&names.staged, select_sql).await {
+            return self.discard(&names, e).await;
+        }
+        self.publish(&names, RelationKind::View, relation).await
+    }
+
+    /// Bulk-loads `stream` into a new table and swaps it in atomically. Column types come
+    /// from the Arrow schema through the dialect's type mapping; `column_types` overrides
+    /// the SQL type of the named columns. Returns the rows loaded.
+    pub async fn replace_table_from_stream(
+        &self,
+        relation: &Relation,
+        stream: SendableRecordBatchStream,
+        column_types: &BTreeMap<String, String>,
+        run_id: &str,
+    ) -> Result<u64> {
+        let target = &self.target().name;
+        let schema = stream.schema();
+        for field in schema.fields() {
+            if !self.dialect().identifier_fits(field.name()) {
+                return Err(Error::unsupported(
+                    target,
+                    format!(
+                        "column name `{}` is longer than {} allows; alias it shorter",
+                        field.name(),
+                        self.dialect()
+                    ),
+                ));
+            }
+        }
+        let names = StagedNames::new(self.dialect(), relation, run_id);
+        self.drop_relation(&names.staged).await?;
+        if let Err(e) = self
+            .create_table(&names.staged, &schema, column_types)
+            .await
+        {
+            return self.discard(&names, e).await;
+        }
+        let rows = match self.append(&names.staged, stream).await {
+            Ok(rows) => rows,
+            Err(e) => return self.discard(&names, e).await,
+        };
+        self.publish(&names, RelationKind::Table, relation).await?;
+        Ok(rows)
+    }
+
+    async fn publish(
+        &self,
+        names: &StagedNames,
+        kind: RelationKind,
+        relation: &Relation,
+    ) -> Result<()> {
+        match self
+            .swap(&names.staged, kind, relation, &names.backup)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) => self.discard(names, e).await,
+        }
+    }
+
+    /// Drops the staged relation after a failed step and returns the step's error.
+    async fn discard<T>(&self, names: &StagedNames, e: Error) -> Result<T> {
+        // A failed drop must not hide the step's error; a later build of the same run
+        // drops the leftover first.
+        let _ = self.drop_relation(&names.staged).await;
+        Err(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staged_names_fit_the_limit_and_stay_apart() {
+        let long = "m".repeat(63);
+        let rel = Relation::new("s", long.clone());
+        let a = StagedNames::new(Dialect::Postgres, &rel, "run-a");
+        let b = StagedNames::new(Dialect::Postgres, &rel, "run-b");
+        for n in [&a.staged, &a.backup, &b.staged, &b.backup] {
+            assert!(n.identifier.len() <= 63, "{}", n.identifier);
+            assert_ne!(n.identifier, long);
+            assert!(n.identifier.contains(MARKER), "{}", n.identifier);
+        }
+        assert_ne!(a.staged, b.staged);
+        assert_ne!(a.staged, a.backup);
+        // Two long names with a common prefix get different staged names.
+        let other = Relation::new("s", format!("{}x", "m".repeat(62)));
+        assert_ne!(
+            StagedNames::new(Dialect::Postgres, &other, "run-a").staged,
+            a.staged
+        );
+        // Multi-byte names are cut on a character boundary.
+        let wide = Relation::new("s", "é".repeat(31));
+        let w = StagedNames::new(Dialect::Postgres, &wide, "r");
+        assert!(w.staged.identifier.len() <= 63);
+        // Short names keep their whole text; MySQL counts characters.
+        let short = StagedNames::new(Dialect::Mysql, &Relation::new("s", "orders"), "r");
+        assert!(short.staged.identifier.starts_with("orders__dvt_tmp_"));
+        let m = StagedNames::new(Dialect::Mysql, &Relation::new("s", "é".repeat(64)), "r");
+        assert!(m.staged.identifier.chars().count() <= 64);
+    }
+}
