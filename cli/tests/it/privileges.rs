@@ -13,7 +13,7 @@ fn project(dir: &std::path::Path, main_output: &str, long: &str) {
         "p:\n  target: main\n  outputs:\n    main: {main_output}\n    side: {{type: sqlite, path: data/side.db}}\n"
     );
     let long_col = "c".repeat(long.len());
-    let files = vec![
+    let files = [
         (
             "dbt_project.yml".to_owned(),
             "name: p\nprofile: p\nseeds:\n  p:\n    side_seed:\n      +target: side\n".to_owned(),
