@@ -85,7 +85,8 @@ pub(crate) fn event(e: &dvt_executor::run::RunEvent, warnings: usize) {
             ),
             "[RUN]",
         )),
-        RunEvent::NodeLog { message, .. } => log(message),
+        RunEvent::NodeLog { message, .. } | RunEvent::RunLog { message } => log(message),
+        RunEvent::NodeWarning { code, message, .. } => warn(code, message),
         RunEvent::NodeFinished {
             index,
             total,

@@ -13,7 +13,9 @@ use dvt_core::profile::{ProfileLookup, parse_cli_vars};
 use dvt_core::resolve::ExecPath;
 use dvt_executor::federation::{Compute, FederatedQuery, FederationEngine};
 use dvt_executor::registry::TargetRegistry;
-use dvt_executor::run::{RunContext, RunKind, RunOptions, write_compiled, write_manifest};
+use dvt_executor::run::{
+    RunContext, RunEvent, RunKind, RunOptions, write_compiled, write_manifest,
+};
 use dvt_executor::staging::Staging;
 use tokio_util::sync::CancellationToken;
 
@@ -128,6 +130,9 @@ fn compile(common: &Common, sel: &Selection) -> Result<ExitCode> {
     let order = m.graph.topo_order(&ids);
     for id in &order {
         let c = m.compile(id)?;
+        for w in &c.warnings {
+            printer::warn(w.code, &w.message);
+        }
         write_compiled(&m, id, &c.sql)?;
         let n = &m.nodes[id];
         printer::out(&format!(
@@ -300,10 +305,7 @@ async fn show(
         match node.path {
             ExecPath::Pushdown => {
                 let adapter = reg.adapter(&node.target).await?;
-                let sql = format!(
-                    "select * from ({}) as dvt_show limit {limit}",
-                    c.sql.trim_end_matches(';')
-                );
+                let sql = dvt_core::sql::limit_query(adapter.dialect(), &c.sql, limit);
                 collect(adapter.query(&sql).await?).await?
             }
             ExecPath::Federated => {
@@ -368,7 +370,11 @@ async fn build(
         let ctx = Arc::clone(&ctx);
         async move { dvt_executor::run::execute(ctx, &opts, tx, cancel).await }
     });
+    let mut warnings = warnings;
     while let Some(event) = rx.recv().await {
+        if let RunEvent::NodeWarning { .. } = event {
+            warnings += 1;
+        }
         printer::event(&event, warnings);
     }
     interrupt.abort();

@@ -115,7 +115,7 @@ pub enum Error {
         second: String,
     },
     /// `ref()` names a model or seed that does not exist.
-    #[error("{location}: `ref('{name}')` in `{node}` names no model or seed")]
+    #[error("{location}: `ref('{name}')` in `{node}` names no model or seed{hint}")]
     UnknownRef {
         /// Where the call is.
         location: Location,
@@ -123,6 +123,8 @@ pub enum Error {
         node: String,
         /// The missing name.
         name: String,
+        /// More about the name (e.g. that it is disabled), or empty.
+        hint: String,
     },
     /// `source()` names a source table that does not exist.
     #[error(

@@ -29,6 +29,41 @@ const MISSING_ENV_PREFIX: &str = "DVT110 ";
 
 thread_local! {
     static RETURN_SLOT: RefCell<Option<Value>> = const { RefCell::new(None) };
+    /// Macro calls nested on this thread: each call renders in a state of its own, so
+    /// minijinja's recursion limit never sees the nesting.
+    static MACRO_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Nested macro calls allowed before a render fails (a recursive macro would otherwise
+/// overflow the stack). dbt packages nest a few levels; 64 leaves ample room.
+pub const MAX_MACRO_DEPTH: usize = 64;
+
+/// Counts one level of macro nesting for as long as it lives.
+struct DepthGuard;
+
+impl DepthGuard {
+    fn enter(name: &str) -> std::result::Result<Self, minijinja::Error> {
+        let depth = MACRO_DEPTH.with(|d| {
+            d.set(d.get() + 1);
+            d.get()
+        });
+        let guard = DepthGuard;
+        if depth > MAX_MACRO_DEPTH {
+            return Err(minijinja::Error::new(
+                ErrorKind::InvalidOperation,
+                format!(
+                    "macro `{name}` nests more than {MAX_MACRO_DEPTH} macro calls deep (is it recursive?)"
+                ),
+            ));
+        }
+        Ok(guard)
+    }
+}
+
+impl Drop for DepthGuard {
+    fn drop(&mut self) {
+        MACRO_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
 }
 
 /// The two rendering phases.
@@ -99,12 +134,26 @@ pub struct CompileRelations {
     pub sources: BTreeMap<(String, String), JinjaRelation>,
 }
 
+/// The names a parse-phase render may use; any other `ref`/`source` raises an error at
+/// the call, so its file and line come from the template engine.
+#[derive(Debug, Clone, Default)]
+pub struct Known {
+    /// Model and seed names.
+    pub refs: std::collections::BTreeSet<String>,
+    /// (source, table) pairs.
+    pub sources: std::collections::BTreeSet<(String, String)>,
+}
+
+/// Marks the error a call to an unknown `ref`/`source` raises under [`Known`].
+pub const UNKNOWN_CALL: &str = "DVT-unknown-call ";
+
 /// Per-render state shared with the Jinja functions.
 #[derive(Debug)]
 pub struct RenderNode {
     phase: Phase,
     relations: CompileRelations,
     recorded: Mutex<Recorded>,
+    known: Option<Known>,
 }
 
 impl Object for RenderNode {}
@@ -149,6 +198,9 @@ pub struct RenderInput {
     pub model: Json,
     /// Relations for the compile phase.
     pub relations: CompileRelations,
+    /// In the parse phase: the only names `ref`/`source` may use (none checked when
+    /// `None`).
+    pub known: Option<Known>,
 }
 
 /// The project's Jinja environment: node templates plus macros.
@@ -258,6 +310,7 @@ impl JinjaEnv {
             phase: input.phase,
             relations: input.relations,
             recorded: Mutex::new(Recorded::default()),
+            known: input.known,
         });
         let ctx = minijinja::context! {
             __dvt_node__ => Value::from_dyn_object(Arc::clone(&node)),
@@ -400,6 +453,14 @@ fn ref_fn(state: &State, args: Rest<String>) -> std::result::Result<Value, minij
     };
     match node.phase {
         Phase::Parse => {
+            if let Some(known) = &node.known
+                && !known.refs.contains(&name)
+            {
+                return Err(minijinja::Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("{UNKNOWN_CALL}ref('{name}')"),
+                ));
+            }
             let call = RefCall {
                 package,
                 name: name.clone(),
@@ -433,6 +494,14 @@ fn source_fn(
     match node.phase {
         Phase::Parse => {
             let key = (source.clone(), table.clone());
+            if let Some(known) = &node.known
+                && !known.sources.contains(&key)
+            {
+                return Err(minijinja::Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("{UNKNOWN_CALL}source('{source}', '{table}')"),
+                ));
+            }
             let mut rec = node.record();
             if !rec.sources.contains(&key) {
                 rec.sources.push(key);
@@ -535,6 +604,7 @@ impl Object for MacroFn {
         state: &mut State<'_, '_>,
         args: &[Value],
     ) -> std::result::Result<Value, minijinja::Error> {
+        let _depth = DepthGuard::enter(&self.name)?;
         let mut ctx = BTreeMap::new();
         for key in [NODE_KEY, "this", "target", "model", "execute"] {
             if let Some(v) = state.lookup(key) {
@@ -637,6 +707,7 @@ mod tests {
             target: serde_json::json!({"name": "dev", "schema": "s"}),
             model: serde_json::json!({"name": "m"}),
             relations,
+            known: None,
         })
     }
 
@@ -696,6 +767,33 @@ mod tests {
             .render_snippet("{{ ref('x') }}", &ctx, &loc)
             .unwrap_err();
         assert!(err.to_string().starts_with("models/src.yml:4"), "{err}");
+    }
+
+    #[test]
+    fn recursive_macros_fail_with_a_coded_error() {
+        let macros = vec![(
+            PathBuf::from("macros/loop.sql"),
+            "{% macro a(n) %}{{ b(n) }}{% endmacro %}\n{% macro b(n) %}{{ a(n + 1) }}{% endmacro %}"
+                .to_owned(),
+        )];
+        let mut env = JinjaEnv::new(&macros, Map::new()).unwrap();
+        // A 2 MiB stack, like a tokio worker thread's, must be enough.
+        let err = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                render(
+                    &mut env,
+                    "select {{ a(0) }}",
+                    Phase::Parse,
+                    CompileRelations::default(),
+                )
+                .unwrap_err()
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(err.code(), "DVT109");
+        assert!(err.to_string().contains("nests more than 64"), "{err}");
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 /// `manifest.json` and `run_results.json`.
 pub mod artifacts;
+/// dbt's compilation: Jinja with real relations, ephemeral models as CTEs.
+pub mod compile;
 /// SQL dialects: identifier quoting and relation names.
 pub mod dialect;
 /// Errors with stable `DVTnnn` codes and file locations.
@@ -13,6 +15,8 @@ pub mod graph;
 pub mod jinja;
 /// Every node of the project, parsed, configured and routed.
 pub mod manifest;
+/// dbt's parsing: project, properties, macros, one module per resource type.
+pub mod parse;
 /// `profiles.yml`.
 pub mod profile;
 /// `dbt_project.yml`.
@@ -25,6 +29,8 @@ pub mod secret;
 pub mod seed;
 /// `--select` and `--exclude`.
 pub mod select;
+/// Splicing and wrapping user SQL on its tokens.
+pub mod sql;
 /// Connection settings of a profile output.
 pub mod target;
 /// A YAML loader keeping node positions and scalar text.

@@ -4,11 +4,14 @@
 //! profile's default. A model whose inputs all live on its own target is *pushed
 //! down* (its SQL runs there, as dbt would run it); otherwise it is *federated*.
 
-use serde_json::Value as Json;
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value as Json};
 
 use crate::dialect::{Dialect, Relation};
 use crate::error::{Error, Location, Result};
 use crate::manifest::{Manifest, Materialization, ResourceType, Warning};
+use crate::profile::Profile;
 
 /// How a model executes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -104,7 +107,7 @@ pub(crate) fn resolve_target(m: &mut Manifest, id: &str) -> Result<()> {
             if tc.dialect() != Dialect::Sqlite && m.macros.contains_key("generate_schema_name") {
                 // A project override of dbt's `generate_schema_name` decides, as in dbt.
                 let ctx = serde_json::json!({
-                    "target": m.target_context(&target),
+                    "target": target_context(&m.profile, &target),
                     "custom_schema_name": custom,
                     "node": {
                         "name": node.name,
@@ -190,5 +193,126 @@ pub(crate) fn resolve_path(m: &mut Manifest, id: &str) {
             });
         }
         m.warnings.extend(warning);
+    }
+}
+
+/// `target` as Jinja sees it for a node on output `name` of `profile`.
+///
+/// Only the keys dbt's adapters expose as connection keys reach Jinja: a password, a
+/// token or any key a user invents never does, whatever it is called.
+pub fn target_context(profile: &Profile, name: &str) -> Json {
+    let t = &profile.outputs[name];
+    let mut m = Map::new();
+    let exposed: &[&str] = match t.adapter_type() {
+        crate::target::AdapterType::Postgres => &[
+            "host",
+            "port",
+            "user",
+            "dbname",
+            "connect_timeout",
+            "role",
+            "search_path",
+            "keepalives_idle",
+            "sslmode",
+            "sslcert",
+            "sslkey",
+            "sslrootcert",
+            "application_name",
+            "retries",
+        ],
+        crate::target::AdapterType::Mysql => &["server", "host", "port", "username", "user"],
+        crate::target::AdapterType::Sqlite => &["path", "schema_directory"],
+    };
+    for (k, v) in &t.extra {
+        if exposed.contains(&k.as_str()) {
+            m.insert(k.clone(), Json::String(v.clone()));
+        }
+    }
+    m.insert("name".into(), Json::from(t.name.clone()));
+    m.insert("target_name".into(), Json::from(t.name.clone()));
+    m.insert("schema".into(), Json::from(t.schema.clone()));
+    m.insert("type".into(), Json::from(t.adapter_type().name()));
+    m.insert("database".into(), Json::from(t.database()));
+    m.insert("profile_name".into(), Json::from(profile.name.clone()));
+    m.insert("threads".into(), Json::from(t.threads.unwrap_or(1)));
+    Json::Object(m)
+}
+
+/// How a node reads one of its inputs: the input's relation in the reader's dialect when
+/// pushed down, or the engine's three-part name `"<target>"."<schema>"."<identifier>"`
+/// when federated (each target is a catalog of the federation engine).
+pub fn render_input(path: ExecPath, reader: Dialect, input_target: &str, rel: &Relation) -> String {
+    match path {
+        ExecPath::Federated => format!(
+            "{}.{}.{}",
+            Dialect::Datafusion.quote(input_target),
+            Dialect::Datafusion.quote(&rel.schema),
+            Dialect::Datafusion.quote(&rel.identifier)
+        ),
+        ExecPath::Pushdown => reader.render(rel),
+    }
+}
+
+/// The target a source lives on: its `connection:`, else the effective default target
+/// (warning DVT002 when the profile has several outputs).
+pub(crate) fn source_connection(
+    profile: &Profile,
+    default_target: &str,
+    source: &str,
+    connection: Option<&str>,
+    location: &Location,
+    warnings: &mut Vec<Warning>,
+) -> Result<String> {
+    match connection {
+        Some(c) => {
+            profile.check_target(c, location.clone())?;
+            Ok(c.to_owned())
+        }
+        None => {
+            if profile.outputs.len() > 1 {
+                warnings.push(Warning {
+                    code: "DVT002",
+                    message: format!(
+                        "{location}: source `{source}` has no `connection:`; reading it from the default target `{default_target}`"
+                    ),
+                });
+            }
+            Ok(default_target.to_owned())
+        }
+    }
+}
+
+impl Manifest {
+    /// The targets a model really reads from: its inputs' targets, looking through
+    /// ephemeral models to what they read.
+    pub fn input_targets(&self, unique_id: &str) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let mut stack = vec![unique_id.to_owned()];
+        let mut seen = BTreeSet::new();
+        while let Some(id) = stack.pop() {
+            let Some(node) = self.nodes.get(&id) else {
+                continue;
+            };
+            for dep in &node.depends_on {
+                match self.nodes.get(dep) {
+                    Some(e) if e.materialized == Materialization::Ephemeral => {
+                        if seen.insert(dep.clone()) {
+                            stack.push(dep.clone());
+                        }
+                    }
+                    _ => {
+                        if let Some((t, _)) = self.relation_of(dep) {
+                            out.insert(t.to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// `target` as Jinja sees it for a node on `name`.
+    pub fn target_context(&self, name: &str) -> Json {
+        target_context(&self.profile, name)
     }
 }

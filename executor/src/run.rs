@@ -16,11 +16,13 @@ use serde_json::Value as Json;
 mod artifacts;
 mod context;
 mod dag;
+mod journal;
 mod runner;
 
 pub use artifacts::{write_compiled, write_json_atomic, write_manifest};
 pub use context::{RunContext, path_label};
 pub use dag::execute;
+pub use journal::{Collected, Journal, collect_garbage};
 pub use runner::{LocalRunners, NodeOutcome, NodeReporter, NodeRunner, RunnerSelector, runner_for};
 
 /// Which resource types a command builds.
@@ -129,6 +131,11 @@ pub enum RunEvent {
         /// Nodes to build.
         total: usize,
     },
+    /// A line about the run as a whole (e.g. what a killed run's cleanup removed).
+    RunLog {
+        /// The line.
+        message: String,
+    },
     /// A node starts on a thread.
     NodeStarted {
         /// 1-based position in start order.
@@ -145,6 +152,15 @@ pub enum RunEvent {
         /// The node.
         unique_id: String,
         /// The line.
+        message: String,
+    },
+    /// A coded warning about a node (e.g. DVT003).
+    NodeWarning {
+        /// The node.
+        unique_id: String,
+        /// `DVT003`, ...
+        code: String,
+        /// The message.
         message: String,
     },
     /// A node finished: success, error or skipped.

@@ -25,7 +25,7 @@ impl Staging {
     /// A bucket in a local folder (created if missing), such as `<project>/.dvt/staging`.
     pub fn local(root: PathBuf) -> Result<Self> {
         let location = root.display().to_string();
-        std::fs::create_dir_all(&root).map_err(|e| Error::staging(&location, e))?;
+        create_private_dir(&root).map_err(|e| Error::staging(&location, e))?;
         let store =
             LocalFileSystem::new_with_prefix(&root).map_err(|e| Error::staging(&location, e))?;
         Ok(Staging {
@@ -65,5 +65,24 @@ impl Staging {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::staging(dir.display().to_string(), e)),
         }
+    }
+}
+
+/// Creates `dir` (and its parents) readable by its owner only: staged extracts are source
+/// data, often more than the destination's readers may see.
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        // An existing folder keeps its mode through `create`: tighten it too.
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(dir)
     }
 }

@@ -123,7 +123,7 @@ fn conflicting_source_connections_are_an_error() {
             "version: 2\nsources:\n  - name: crm\n    connection: other\n    tables: [{name: u}]\n",
         ),
     ]);
-    assert_fails(&dir, &["parse"], "DVT105", "models/b.yml:3");
+    assert_fails(&dir, &["parse"], "DVT105", "models/b.yml:4");
 }
 
 #[test]

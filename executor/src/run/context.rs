@@ -14,7 +14,12 @@ use crate::registry::TargetRegistry;
 use crate::staging::Staging;
 
 use super::NodeInfo;
+use super::journal::Journal;
 use super::runner::{LocalRunners, RunnerSelector};
+use crate::adapter::replace::StagedNames;
+
+/// Where run journals live, relative to the project.
+pub(crate) const RUNS_DIR: &str = ".dvt/runs";
 
 /// The project and connections of one invocation.
 #[derive(Debug)]
@@ -29,6 +34,9 @@ pub struct RunContext {
     pub invocation_id: String,
     /// Chooses each node's runner.
     pub runners: Arc<dyn RunnerSelector>,
+    /// Records what this invocation must clean up if it is killed (`None` when the
+    /// project folder is read-only).
+    pub journal: Option<Journal>,
 }
 
 impl RunContext {
@@ -38,12 +46,20 @@ impl RunContext {
         let registry = Arc::new(TargetRegistry::new(manifest.profile.outputs.clone()));
         let staging = Staging::local(manifest.path(Path::new(".dvt/staging")))?;
         let engine = FederationEngine::new(Arc::clone(&registry), staging, Compute::Local);
+        let journal = match Journal::open(&manifest.path(Path::new(RUNS_DIR)), &invocation_id) {
+            Ok(j) => Some(j),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot write the run journal; a killed run's leftovers will need manual cleanup");
+                None
+            }
+        };
         Ok(RunContext {
             manifest,
             registry,
             engine,
             invocation_id,
             runners: Arc::new(LocalRunners),
+            journal,
         })
     }
 
@@ -51,6 +67,28 @@ impl RunContext {
     pub fn target_dir(&self) -> PathBuf {
         self.manifest
             .path(Path::new(&self.manifest.project.target_path))
+    }
+
+    /// The folder of run journals.
+    pub fn runs_dir(&self) -> PathBuf {
+        self.manifest.path(Path::new(RUNS_DIR))
+    }
+
+    /// Notes, before a replace of `relation` on `target` starts, the staged and backup
+    /// relations it will create, so a killed run's next successor can drop them.
+    pub async fn record_staged(
+        &self,
+        target: &str,
+        relation: &dvt_core::dialect::Relation,
+    ) -> Result<()> {
+        let Some(journal) = &self.journal else {
+            return Ok(());
+        };
+        let dialect = self.manifest.target(target).dialect();
+        let names = StagedNames::new(dialect, relation, &self.invocation_id);
+        journal
+            .record_staged(target, &names)
+            .map_err(|e| crate::Error::staging(self.runs_dir().display().to_string(), e))
     }
 
     /// The staging bucket.

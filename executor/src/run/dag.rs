@@ -76,6 +76,22 @@ pub async fn execute(
         threads,
         total,
     });
+    let collected =
+        super::journal::collect_garbage(&ctx.runs_dir(), &ctx.registry, ctx.staging()).await;
+    if !collected.runs.is_empty() {
+        send(RunEvent::RunLog {
+            message: format!(
+                "Cleaned up after {} killed run(s): dropped {} staged relation(s){}",
+                collected.runs.len(),
+                collected.relations.len(),
+                if collected.relations.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", collected.relations.join(", "))
+                }
+            ),
+        });
+    }
 
     let mut results: BTreeMap<String, RunResult> = BTreeMap::new();
     let mut bad: BTreeSet<String> = BTreeSet::new();
@@ -268,6 +284,9 @@ pub async fn execute(
             }
         }
     };
+    if let Some(journal) = &ctx.journal {
+        journal.close();
+    }
     let summary = RunSummary {
         pass: count(RunStatus::Success),
         error: count(RunStatus::Error),

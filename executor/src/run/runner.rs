@@ -33,6 +33,15 @@ pub struct NodeReporter {
 }
 
 impl NodeReporter {
+    /// Sends a coded warning about the node.
+    pub fn warn(&self, code: &str, message: impl Into<String>) {
+        let _ = self.events.send(RunEvent::NodeWarning {
+            unique_id: self.unique_id.clone(),
+            code: code.to_owned(),
+            message: message.into(),
+        });
+    }
+
     /// Sends a log line attributed to the node. A consumer that went away is not an
     /// error for the run.
     pub fn log(&self, message: impl Into<String>) {
@@ -96,6 +105,7 @@ impl NodeRunner for SeedRunner {
         )?;
         let adapter = ctx.registry.adapter(&node.target).await?;
         ensure_schema(&*adapter, &node.relation.schema).await?;
+        ctx.record_staged(&node.target, &node.relation).await?;
         let column_types = crate::seed::seed_column_types(&data);
         let stream = crate::seed::seed_stream(&data)?;
         let rows = adapter
@@ -123,6 +133,7 @@ impl NodeRunner for PushdownRunner {
         let c = compile(ctx, node, report)?;
         let adapter = ctx.registry.adapter(&node.target).await?;
         ensure_schema(&*adapter, &node.relation.schema).await?;
+        ctx.record_staged(&node.target, &node.relation).await?;
         let rows = match node.materialized {
             Materialization::View => {
                 adapter
@@ -159,6 +170,7 @@ impl NodeRunner for FederationRunner {
         let c = compile(ctx, node, report)?;
         let adapter = ctx.registry.adapter(&node.target).await?;
         ensure_schema(&*adapter, &node.relation.schema).await?;
+        ctx.record_staged(&node.target, &node.relation).await?;
         let rows = ctx
             .engine
             .run_into(
@@ -184,6 +196,9 @@ fn compile(
     let c = ctx.manifest.compile(&node.unique_id)?;
     for line in &c.logs {
         report.log(line.clone());
+    }
+    for w in &c.warnings {
+        report.warn(w.code, w.message.clone());
     }
     write_compiled(&ctx.manifest, &node.unique_id, &c.sql)?;
     Ok(c)

@@ -1,0 +1,198 @@
+//! dbt's compilation: a node's Jinja rendered with real relation names, `this`,
+//! `target` and `model`, and ephemeral models inlined as `__dbt__cte__` CTEs. How each
+//! input is named for the reading engine is DVT's ([`crate::resolve::render_input`]).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::Value as Json;
+
+use crate::dialect::{Dialect, Relation};
+use crate::error::{Error, Location, Result};
+use crate::jinja::{CompileRelations, JinjaRelation, Phase, RenderInput};
+use crate::manifest::{CompiledNode, Manifest, Materialization, Node, ResourceType, Warning};
+use crate::parse::{new_node, parse_render, resolve_deps, source_ids};
+use crate::resolve::{self, ExecPath};
+use crate::sql;
+
+impl Manifest {
+    /// Compiles a node for its target and execution path.
+    ///
+    /// `ref()`s to ephemeral models render as `__dbt__cte__<name>` and their SQL,
+    /// compiled for this node's target and path, is prepended as CTEs (dependencies
+    /// first), as dbt does; on the federated path the ephemeral model's inputs become
+    /// this node's inputs, so it is inlined into the federated plan.
+    pub fn compile(&self, unique_id: &str) -> Result<CompiledNode> {
+        let host = &self.nodes[unique_id];
+        let mut ctes: Vec<(String, String)> = Vec::new();
+        let mut inputs = Vec::new();
+        let mut logs = Vec::new();
+        let sql = self.compile_for(unique_id, host, &mut ctes, &mut inputs, &mut logs, 0)?;
+        let dialect = match host.path {
+            ExecPath::Federated => Dialect::Datafusion,
+            ExecPath::Pushdown => self.target(&host.target).dialect(),
+        };
+        let sql = sql::inject_ctes(dialect, &sql, &ctes);
+        let mut warnings = Vec::new();
+        if host.path == ExecPath::Federated {
+            let unaliased =
+                sql::unaliased_expressions(Dialect::Datafusion, &sql).unwrap_or_default();
+            if !unaliased.is_empty() {
+                warnings.push(Warning {
+                    code: "DVT003",
+                    message: format!(
+                        "{}: model `{}` is federated and selects {} without an alias; the engine names such columns differently from the databases (`sum(x)` vs `sum`), so alias them to keep the same column names on every path",
+                        host.original_file_path.display(),
+                        host.name,
+                        unaliased
+                            .iter()
+                            .map(|e| format!("`{e}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
+        }
+        Ok(CompiledNode {
+            sql,
+            inputs,
+            logs,
+            warnings,
+        })
+    }
+
+    /// Renders `unique_id` as part of `host` (itself, or an ephemeral model it reads).
+    fn compile_for(
+        &self,
+        unique_id: &str,
+        host: &Node,
+        ctes: &mut Vec<(String, String)>,
+        inputs: &mut Vec<(String, Relation)>,
+        logs: &mut Vec<String>,
+        depth: usize,
+    ) -> Result<String> {
+        let node = &self.nodes[unique_id];
+        if depth > 64 {
+            return Err(Error::Routing {
+                location: Location::file(&node.original_file_path),
+                message: "ephemeral models nest more than 64 deep".into(),
+            });
+        }
+        let target = self.target(&host.target);
+        let mut relations = CompileRelations::default();
+        for dep in &node.depends_on {
+            if let Some(e) = self.nodes.get(dep)
+                && e.materialized == Materialization::Ephemeral
+            {
+                let name = format!("__dbt__cte__{}", e.name);
+                if !ctes.iter().any(|(n, _)| *n == name) {
+                    let sql = self.compile_for(dep, host, ctes, inputs, logs, depth + 1)?;
+                    ctes.push((name.clone(), sql));
+                }
+                relations.refs.insert(
+                    e.name.clone(),
+                    JinjaRelation {
+                        database: String::new(),
+                        schema: String::new(),
+                        identifier: name.clone(),
+                        rendered: name,
+                    },
+                );
+                continue;
+            }
+            let Some((dep_target, rel)) = self.relation_of(dep) else {
+                continue;
+            };
+            if host.path == ExecPath::Federated {
+                let input = (dep_target.to_owned(), rel.clone());
+                if !inputs.contains(&input) {
+                    inputs.push(input);
+                }
+            }
+            let rendered = resolve::render_input(host.path, target.dialect(), dep_target, rel);
+            let jr = JinjaRelation {
+                database: rel
+                    .database
+                    .clone()
+                    .unwrap_or_else(|| self.target(dep_target).database()),
+                schema: rel.schema.clone(),
+                identifier: rel.identifier.clone(),
+                rendered,
+            };
+            if let Some(n) = self.nodes.get(dep) {
+                relations.refs.insert(n.name.clone(), jr);
+            } else if let Some(s) = self.sources.get(dep) {
+                relations
+                    .sources
+                    .insert((s.source_name.clone(), s.name.clone()), jr);
+            }
+        }
+        let this = JinjaRelation {
+            database: target.database(),
+            schema: node.relation.schema.clone(),
+            identifier: node.relation.identifier.clone(),
+            rendered: target.dialect().render(&node.relation),
+        };
+        let (sql, recorded) = self.jinja.render(RenderInput {
+            phase: Phase::Compile,
+            template: node.original_file_path.display().to_string(),
+            file: node.original_file_path.clone(),
+            this,
+            target: resolve::target_context(&self.profile, &host.target),
+            model: serde_json::json!({
+                "name": node.name,
+                "unique_id": node.unique_id,
+                "config": node.config,
+                "original_file_path": node.original_file_path,
+            }),
+            relations,
+            known: None,
+        })?;
+        logs.extend(recorded.logs);
+        let dialect = match host.path {
+            ExecPath::Federated => Dialect::Datafusion,
+            ExecPath::Pushdown => target.dialect(),
+        };
+        Ok(sql::strip_trailing_semicolons(dialect, sql.trim()))
+    }
+
+    /// Adds an ad-hoc model (`dvt show --inline`) and returns its unique id. It is routed
+    /// like any model: pushed down when its inputs share a target, else federated.
+    pub fn add_inline(&mut self, sql: &str) -> Result<String> {
+        let name = "inline_query".to_owned();
+        let file = PathBuf::from("<inline>");
+        let unique_id = format!("sql_operation.{}.{name}", self.project.name);
+        self.jinja.add_node_template(&file, sql)?;
+        let recorded = parse_render(&self.jinja, &file, &name, &unique_id)?;
+        let fqn = vec![self.project.name.clone(), name.clone()];
+        let mut node = new_node(
+            unique_id.clone(),
+            ResourceType::Model,
+            name,
+            &self.project.name,
+            file,
+            fqn,
+            sql.to_owned(),
+            recorded.config,
+            None,
+            recorded.refs,
+            recorded.sources,
+        );
+        node.config
+            .insert("materialized".into(), Json::from("table"));
+        let by_name: BTreeMap<String, String> = self
+            .nodes
+            .values()
+            .map(|n| (n.name.clone(), n.unique_id.clone()))
+            .collect();
+        let names = crate::parse::Names {
+            by_name,
+            ..Default::default()
+        };
+        resolve_deps(&self.jinja, &mut node, &names, &source_ids(&self.sources))?;
+        self.nodes.insert(unique_id.clone(), node);
+        resolve::resolve_target(self, &unique_id)?;
+        resolve::resolve_path(self, &unique_id);
+        Ok(unique_id)
+    }
+}

@@ -1,0 +1,142 @@
+//! Models: one SQL file each, rendered once in the parse phase to learn its `ref`s,
+//! `source`s and `config()`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::{Map, Value as Json};
+
+use super::deps::parse_render;
+use super::files::{fqn, stem, walk};
+use super::properties::Props;
+use crate::dialect::Relation;
+use crate::error::{Error, Location, Result};
+use crate::jinja::{JinjaEnv, RefCall};
+use crate::manifest::{Materialization, Node, ResourceType};
+use crate::project::{ProjectConfig, as_string_list, merge_config};
+use crate::resolve::ExecPath;
+
+/// Names already taken (`by_name`: name -> unique id) and names of disabled nodes.
+#[derive(Debug, Default)]
+pub(crate) struct Names {
+    pub(crate) by_name: BTreeMap<String, String>,
+    pub(crate) disabled: BTreeMap<String, PathBuf>,
+}
+
+/// Parses every model file under the model paths.
+pub(super) fn parse(
+    project: &ProjectConfig,
+    jinja: &mut JinjaEnv,
+    props: &mut BTreeMap<String, Props>,
+    nodes: &mut BTreeMap<String, Node>,
+    names: &mut Names,
+) -> Result<()> {
+    for dir in &project.model_paths {
+        for file in walk(&project.root, dir, &["sql"])? {
+            let text = super::read(&project.root, &file)?;
+            let name = stem(&file);
+            let fqn = fqn(&project.name, dir, &file);
+            let unique_id = format!("model.{}.{name}", project.name);
+            jinja.add_node_template(&file, &text)?;
+            let mut config = project.folder_config(&project.models, &fqn);
+            let node_props = props.remove(&name);
+            if let Some(p) = &node_props {
+                for (k, v) in &p.node.config {
+                    merge_config(&mut config, k, v.clone());
+                }
+            }
+            let recorded = parse_render(jinja, &file, &name, &unique_id)?;
+            for (k, v) in recorded.config {
+                merge_config(&mut config, &k, v);
+            }
+            if config.get("enabled") == Some(&Json::Bool(false)) {
+                names.disabled.insert(name, file);
+                continue;
+            }
+            if let Some(other) = nodes.get(&unique_id) {
+                return Err(Error::DuplicateNode {
+                    location: Location::file(&file),
+                    kind: "model",
+                    name,
+                    other: other.original_file_path.clone(),
+                });
+            }
+            names.by_name.insert(name.clone(), unique_id.clone());
+            nodes.insert(
+                unique_id.clone(),
+                new_node(
+                    unique_id,
+                    ResourceType::Model,
+                    name,
+                    &project.name,
+                    file,
+                    fqn,
+                    text,
+                    config,
+                    node_props,
+                    recorded.refs,
+                    recorded.sources,
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A node as parsed, before DVT resolves its target, relation and path.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn new_node(
+    unique_id: String,
+    resource_type: ResourceType,
+    name: String,
+    package: &str,
+    file: PathBuf,
+    fqn: Vec<String>,
+    raw_code: String,
+    config: Map<String, Json>,
+    props: Option<Props>,
+    refs: Vec<RefCall>,
+    sources: Vec<(String, String)>,
+) -> Node {
+    let tags = config.get("tags").map(as_string_list).unwrap_or_default();
+    let patch_path = props.as_ref().map(|p| p.file.clone());
+    let (description, columns) = match props {
+        Some(p) => {
+            let cols = p
+                .node
+                .columns
+                .into_iter()
+                .filter_map(|c| {
+                    let name = c.get("name")?.as_str()?.to_owned();
+                    Some((name, c))
+                })
+                .collect();
+            (p.node.description.unwrap_or_default(), cols)
+        }
+        None => (String::new(), Map::new()),
+    };
+    Node {
+        unique_id,
+        resource_type,
+        name,
+        package_name: package.to_owned(),
+        original_file_path: file,
+        fqn,
+        raw_code,
+        config,
+        materialized: match resource_type {
+            ResourceType::Seed => Materialization::Seed,
+            ResourceType::Model => Materialization::View,
+        },
+        tags,
+        description,
+        columns,
+        patch_path,
+        refs,
+        sources,
+        depends_on: Vec::new(),
+        target: String::new(),
+        relation: Relation::new("", ""),
+        path: ExecPath::Pushdown,
+    }
+}

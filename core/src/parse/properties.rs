@@ -1,0 +1,124 @@
+//! Property YAML (`models/**/*.yml`): descriptions, columns and configs of models and
+//! seeds, and source declarations.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use serde_json::{Map, Value as Json};
+
+use super::files::walk;
+use crate::error::Result;
+use crate::project::ProjectConfig;
+use crate::yaml;
+
+#[derive(Debug, Default, Deserialize)]
+struct PropertyFile {
+    #[serde(default)]
+    models: Vec<NodeProps>,
+    #[serde(default)]
+    seeds: Vec<NodeProps>,
+    #[serde(default)]
+    sources: Vec<SourceProps>,
+}
+
+/// The properties of one model or seed.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct NodeProps {
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) description: Option<String>,
+    #[serde(default)]
+    pub(crate) config: Map<String, Json>,
+    #[serde(default)]
+    pub(crate) columns: Vec<Json>,
+}
+
+/// One entry of `sources:`.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct SourceProps {
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) schema: Option<String>,
+    #[serde(default)]
+    pub(crate) database: Option<String>,
+    #[serde(default)]
+    pub(crate) connection: Option<String>,
+    #[serde(default)]
+    pub(crate) description: Option<String>,
+    #[serde(default)]
+    pub(crate) tables: Vec<SourceTableProps>,
+}
+
+/// One table of a source.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct SourceTableProps {
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) identifier: Option<String>,
+    #[serde(default)]
+    pub(crate) description: Option<String>,
+}
+
+/// A node's properties and the file they came from.
+#[derive(Debug)]
+pub(crate) struct Props {
+    pub(crate) node: NodeProps,
+    pub(crate) file: PathBuf,
+}
+
+/// A source declaration with where it was written: its file, its parsed tree (for the
+/// positions of its keys) and its index under `sources:`.
+#[derive(Debug)]
+pub(crate) struct SourceDecl {
+    pub(crate) props: SourceProps,
+    pub(crate) file: PathBuf,
+    pub(crate) tree: std::sync::Arc<yaml::Yaml>,
+    pub(crate) index: usize,
+}
+
+/// Every property file of the project.
+#[derive(Debug, Default)]
+pub(crate) struct Properties {
+    pub(crate) models: BTreeMap<String, Props>,
+    pub(crate) seeds: BTreeMap<String, Props>,
+    pub(crate) sources: Vec<SourceDecl>,
+}
+
+/// Reads the property files under the model and seed paths, in file order.
+pub(crate) fn read(project: &ProjectConfig) -> Result<Properties> {
+    let mut out = Properties::default();
+    let dirs = project.model_paths.iter().chain(&project.seed_paths);
+    for dir in dirs {
+        for file in walk(&project.root, dir, &["yml", "yaml"])? {
+            let text = super::read(&project.root, &file)?;
+            let (props, tree): (Option<PropertyFile>, yaml::Yaml) =
+                yaml::from_yaml_with_tree(&file, &text)?;
+            let props = props.unwrap_or_default();
+            let tree = std::sync::Arc::new(tree);
+            for m in props.models {
+                let props = Props {
+                    node: m,
+                    file: file.clone(),
+                };
+                out.models.insert(props.node.name.clone(), props);
+            }
+            for s in props.seeds {
+                let props = Props {
+                    node: s,
+                    file: file.clone(),
+                };
+                out.seeds.insert(props.node.name.clone(), props);
+            }
+            for (index, src) in props.sources.into_iter().enumerate() {
+                out.sources.push(SourceDecl {
+                    props: src,
+                    file: file.clone(),
+                    tree: std::sync::Arc::clone(&tree),
+                    index,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
