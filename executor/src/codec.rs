@@ -310,6 +310,7 @@ mod tests {
                 dialect: Dialect::Postgres,
                 run_id: "r1".into(),
                 query_id: "q1".into(),
+                remote_columns: vec!["ID".into()],
             },
             Arc::clone(&schema),
             Arc::clone(&env),

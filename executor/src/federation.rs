@@ -267,13 +267,16 @@ impl FederationEngine {
         let unique: BTreeSet<&RemoteInput> = inputs.iter().collect();
         for input in unique {
             let adapter = self.env.registry.adapter(&input.target).await?;
-            let schema = adapter.relation_schema(&input.relation).await?;
+            let remote_schema = adapter.relation_schema(&input.relation).await?;
+            let (schema, remote_columns) =
+                provider::engine_names(adapter.dialect(), &remote_schema);
             let spec = InputSpec {
                 target: input.target.clone(),
                 relation: input.relation.clone(),
                 dialect: adapter.dialect(),
                 run_id: run_id.to_owned(),
                 query_id: query_id.to_owned(),
+                remote_columns,
             };
             let provider = DvtTableProvider::new(spec, schema, Arc::clone(&self.env));
             let catalog = match ctx.catalog(&input.target) {

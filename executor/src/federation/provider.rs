@@ -6,6 +6,7 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
@@ -25,6 +26,46 @@ pub(crate) struct InputSpec {
     pub(crate) run_id: String,
     /// One query execution: its scans share staged files, other queries never do.
     pub(crate) query_id: String,
+    /// The source's own column names, when the engine sees them under other names
+    /// (see [`engine_names`]); empty when they are the same.
+    #[serde(default)]
+    pub(crate) remote_columns: Vec<String>,
+}
+
+/// The schema the engine plans with, and the source's column names when they differ.
+///
+/// MySQL and SQLite resolve column names case-insensitively, while the engine, like
+/// PostgreSQL, folds unquoted names to lower case: a MySQL column `CustomerID` would be
+/// unreachable as `CustomerID` (read as `customerid`) and reachable only as
+/// `"CustomerID"`. So their columns are exposed in lower case, unless two of them would
+/// then collide, and the SQL sent to the source uses the original names.
+pub(crate) fn engine_names(dialect: Dialect, remote: &SchemaRef) -> (SchemaRef, Vec<String>) {
+    if !matches!(dialect, Dialect::Mysql | Dialect::Sqlite) {
+        return (Arc::clone(remote), Vec::new());
+    }
+    let lowered: Vec<String> = remote
+        .fields()
+        .iter()
+        .map(|f| f.name().to_lowercase())
+        .collect();
+    let distinct: std::collections::BTreeSet<&String> = lowered.iter().collect();
+    let changed = remote
+        .fields()
+        .iter()
+        .zip(&lowered)
+        .any(|(f, l)| f.name() != l);
+    if !changed || distinct.len() != lowered.len() {
+        return (Arc::clone(remote), Vec::new());
+    }
+    let fields: Vec<Field> = remote
+        .fields()
+        .iter()
+        .zip(&lowered)
+        .map(|(f, l)| f.as_ref().clone().with_name(l))
+        .collect();
+    let schema = Arc::new(Schema::new_with_metadata(fields, remote.metadata().clone()));
+    let originals = remote.fields().iter().map(|f| f.name().clone()).collect();
+    (schema, originals)
 }
 
 /// A remote relation registered in DataFusion as `<target>.<schema>.<identifier>`.
@@ -38,6 +79,50 @@ pub struct DvtTableProvider {
 impl DvtTableProvider {
     pub(crate) fn new(spec: InputSpec, schema: SchemaRef, env: Arc<ScanEnvironment>) -> Self {
         DvtTableProvider { spec, schema, env }
+    }
+
+    /// The schema and filters in the source's own column names.
+    fn remote_terms(&self, filters: &[Expr]) -> DfResult<(SchemaRef, Vec<Expr>)> {
+        if self.spec.remote_columns.is_empty() {
+            return Ok((Arc::clone(&self.schema), filters.to_vec()));
+        }
+        let fields: Vec<Field> = self
+            .schema
+            .fields()
+            .iter()
+            .zip(&self.spec.remote_columns)
+            .map(|(f, remote)| f.as_ref().clone().with_name(remote))
+            .collect();
+        let schema = Arc::new(Schema::new_with_metadata(
+            fields,
+            self.schema.metadata().clone(),
+        ));
+        let rename: std::collections::BTreeMap<&str, &str> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .zip(self.spec.remote_columns.iter().map(String::as_str))
+            .collect();
+        let filters = filters
+            .iter()
+            .map(|f| {
+                f.clone()
+                    .transform(|e| {
+                        Ok(match e {
+                            Expr::Column(c) => match rename.get(c.name.as_str()) {
+                                Some(remote) => Transformed::yes(Expr::Column(
+                                    datafusion::common::Column::new(c.relation, *remote),
+                                )),
+                                None => Transformed::no(Expr::Column(c)),
+                            },
+                            other => Transformed::no(other),
+                        })
+                    })
+                    .map(|t| t.data)
+            })
+            .collect::<DfResult<Vec<_>>>()?;
+        Ok((schema, filters))
     }
 
     /// The target the relation lives on.
@@ -82,8 +167,10 @@ impl TableProvider for DvtTableProvider {
             Some(p) => Arc::new(self.schema.project(p)?),
             None => Arc::clone(&self.schema),
         };
+        let (remote_schema, filters) = self.remote_terms(filters)?;
         // With no columns wanted (`count(*)`), one marker column still carries the rows
         // through staging; the scan then emits batches with a row count and no columns.
+        // The staged file keeps the source's column names; the scan renames by position.
         let fetch_schema = if schema.fields().is_empty() {
             Arc::new(Schema::new(vec![Field::new(
                 ROW_MARKER,
@@ -91,14 +178,17 @@ impl TableProvider for DvtTableProvider {
                 false,
             )]))
         } else {
-            Arc::clone(&schema)
+            match projection {
+                Some(p) => Arc::new(remote_schema.project(p)?),
+                None => Arc::clone(&remote_schema),
+            }
         };
         let sql = remote_sql(
             self.spec.dialect,
             &self.spec.relation,
-            &self.schema,
+            &remote_schema,
             projection.map(Vec::as_slice),
-            filters,
+            &filters,
             limit,
         )?;
         let spec = ScanSpec {

@@ -98,14 +98,28 @@ pub(crate) fn remote_sql(
     Ok(statement.to_string())
 }
 
+/// Field metadata naming a column's type on its source (`citext`, `bpchar`, ...), set by
+/// the adapters where the Arrow type alone hides how the source compares values.
+pub(crate) const SOURCE_TYPE_KEY: &str = "dvt.source_type";
+
 /// Whether `filter` can go to a source of `dialect`, and how exactly.
 ///
-/// Only comparisons, `AND`/`OR`/`NOT`, `IS [NOT] NULL`, `IN` lists and `BETWEEN` over
-/// columns and literals are pushed. String ordering (`<`, `BETWEEN`) is never pushed,
-/// since collations order strings differently from DataFusion's byte order. MySQL compares
-/// strings case-insensitively by default, so string equality there is `Inexact` (the
-/// source returns a superset and DataFusion filters again). SQLite stores dates as text,
-/// so filters on dates and timestamps stay in DataFusion.
+/// A filter is pushed only when the rows the source returns are exactly the rows
+/// DataFusion would keep (`Exact`), or a superset that DataFusion filters again
+/// (`Inexact`). So only comparisons, `AND`/`OR`/`NOT`, `IS [NOT] NULL`, `IN` lists and
+/// `BETWEEN` over columns, literals and lossless widening casts are considered, and:
+/// - string ordering (`<`, `BETWEEN`) never goes: collations order strings differently
+///   from DataFusion's byte order;
+/// - strings that the source compares ignoring case or trailing spaces (every MySQL
+///   string with its default collations, PostgreSQL `citext` and `char(n)`) may only be
+///   tested for equality in a positive position: `name = 'a'` returns a superset
+///   (`Inexact`), but `name <> 'a'` or `NOT (name = 'a')` would return a subset;
+/// - MySQL booleans are integers (`2` is true to DataFusion but not `= TRUE` to MySQL),
+///   so they are never compared there;
+/// - a cast that rounds or truncates (float to integer, decimal to a smaller scale)
+///   never goes: the databases round where DataFusion truncates;
+/// - dates and timestamps stay in DataFusion on SQLite, which stores them as text, and
+///   zoned timestamps everywhere.
 pub(crate) fn pushdown_kind(
     dialect: Dialect,
     schema: &SchemaRef,
@@ -114,9 +128,9 @@ pub(crate) fn pushdown_kind(
     let mut check = Check {
         dialect,
         schema,
-        touches_strings: false,
+        loose_strings: false,
     };
-    if !check.supported(filter) {
+    if !check.supported(filter, true) {
         return TableProviderFilterPushDown::Unsupported;
     }
     let table = TableReference::bare("t");
@@ -125,7 +139,7 @@ pub(crate) fn pushdown_kind(
         .is_ok();
     if !unparses {
         TableProviderFilterPushDown::Unsupported
-    } else if check.touches_strings && dialect == Dialect::Mysql {
+    } else if check.loose_strings {
         TableProviderFilterPushDown::Inexact
     } else {
         TableProviderFilterPushDown::Exact
@@ -135,7 +149,8 @@ pub(crate) fn pushdown_kind(
 struct Check<'a> {
     dialect: Dialect,
     schema: &'a SchemaRef,
-    touches_strings: bool,
+    /// Some operand is a string the source compares loosely (case, trailing spaces).
+    loose_strings: bool,
 }
 
 fn is_string(ty: &DataType) -> bool {
@@ -145,16 +160,60 @@ fn is_string(ty: &DataType) -> bool {
     )
 }
 
+/// Whether a cast keeps every value exactly (so source and engine agree on it).
+fn lossless_cast(from: &DataType, to: &DataType) -> bool {
+    use DataType as T;
+    let int_bits = |t: &T| match t {
+        T::Int8 => Some((8, true)),
+        T::Int16 => Some((16, true)),
+        T::Int32 => Some((32, true)),
+        T::Int64 => Some((64, true)),
+        T::UInt8 => Some((8, false)),
+        T::UInt16 => Some((16, false)),
+        T::UInt32 => Some((32, false)),
+        T::UInt64 => Some((64, false)),
+        _ => None,
+    };
+    let decimal = |t: &T| match t {
+        T::Decimal128(p, s) | T::Decimal256(p, s) => Some((i32::from(*p), i32::from(*s))),
+        _ => None,
+    };
+    if from == to {
+        return true;
+    }
+    match (int_bits(from), int_bits(to), decimal(to)) {
+        // Wider integer, and signed only from signed or from a narrower unsigned.
+        (Some((fb, fs)), Some((tb, ts)), _) => tb > fb && (ts || !fs) || (tb == fb && fs == ts),
+        (Some((fb, _)), None, Some((p, s))) => {
+            let digits = match fb {
+                8 => 3,
+                16 => 5,
+                32 => 10,
+                _ => 20,
+            };
+            p - s >= digits
+        }
+        (Some((fb, _)), None, None) => matches!(to, T::Float64) && fb <= 32,
+        _ => match (decimal(from), decimal(to)) {
+            (Some((fp, fs)), Some((tp, ts))) => ts >= fs && tp - ts >= fp - fs,
+            _ => matches!((from, to), (T::Float32, T::Float64)),
+        },
+    }
+}
+
 impl Check<'_> {
-    /// The type of a column or literal operand, or `None` when the operand is anything
-    /// else (which makes the filter unsupported).
+    /// The type of a column, literal or lossless cast of one, or `None` when the operand
+    /// is anything else (which makes the filter unsupported).
     fn operand_type(&mut self, expr: &Expr) -> Option<DataType> {
         let ty = match expr {
-            Expr::Column(c) => self
-                .schema
-                .field_with_name(&c.name)
-                .ok()
-                .map(|f| f.data_type().clone())?,
+            Expr::Column(c) => {
+                let field = self.schema.field_with_name(&c.name).ok()?;
+                let ty = field.data_type().clone();
+                if is_string(&ty) && self.loose_collation(field) {
+                    self.loose_strings = true;
+                }
+                ty
+            }
             Expr::Literal(v, _) => {
                 if !supported_literal(v) {
                     return None;
@@ -162,13 +221,11 @@ impl Check<'_> {
                 v.data_type()
             }
             Expr::Cast(Cast { expr, field }) => {
-                let data_type = field.data_type();
                 let inner = self.operand_type(expr)?;
-                let numeric = |t: &DataType| t.is_numeric();
-                if !(numeric(&inner) && numeric(data_type)) && inner != *data_type {
+                if !lossless_cast(&inner, field.data_type()) {
                     return None;
                 }
-                data_type.clone()
+                field.data_type().clone()
             }
             _ => return None,
         };
@@ -178,6 +235,7 @@ impl Check<'_> {
         );
         if matches!(ty, DataType::Timestamp(_, Some(_)))
             || (temporal && self.dialect == Dialect::Sqlite)
+            || (ty == DataType::Boolean && self.dialect == Dialect::Mysql)
             || !(ty.is_numeric()
                 || is_string(&ty)
                 || temporal
@@ -186,41 +244,67 @@ impl Check<'_> {
         {
             return None;
         }
-        if is_string(&ty) {
-            self.touches_strings = true;
-        }
         Some(ty)
     }
 
-    fn supported(&mut self, expr: &Expr) -> bool {
+    fn loose_collation(&self, field: &arrow::datatypes::Field) -> bool {
+        match self.dialect {
+            Dialect::Mysql => true,
+            Dialect::Postgres => field
+                .metadata()
+                .get(SOURCE_TYPE_KEY)
+                .is_some_and(|t| matches!(t.as_str(), "citext" | "bpchar" | "character")),
+            Dialect::Sqlite | Dialect::Datafusion => false,
+        }
+    }
+
+    /// Whether a string comparison may go where it sits: only equality in a positive
+    /// position when the strings compare loosely.
+    fn comparable(&mut self, left: &Expr, right: &Expr, positive: bool, equality: bool) -> bool {
+        let before = self.loose_strings;
+        self.loose_strings = false;
+        let types = (self.operand_type(left), self.operand_type(right));
+        let loose = self.loose_strings;
+        self.loose_strings |= before;
+        match types {
+            (Some(l), Some(r)) => {
+                let strings = is_string(&l) || is_string(&r);
+                if strings && !equality {
+                    return false;
+                }
+                !(strings && loose && !positive)
+            }
+            _ => false,
+        }
+    }
+
+    /// `positive`: whether the expression sits under an even number of negations.
+    fn supported(&mut self, expr: &Expr, positive: bool) -> bool {
         match expr {
             Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
-                Operator::And | Operator::Or => self.supported(left) && self.supported(right),
-                Operator::Eq | Operator::NotEq => {
-                    self.operand_type(left).is_some() && self.operand_type(right).is_some()
+                Operator::And | Operator::Or => {
+                    self.supported(left, positive) && self.supported(right, positive)
                 }
+                Operator::Eq => self.comparable(left, right, positive, true),
+                Operator::NotEq => self.comparable(left, right, !positive, true),
                 Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq => {
-                    match (self.operand_type(left), self.operand_type(right)) {
-                        (Some(l), Some(r)) => !is_string(&l) && !is_string(&r),
-                        _ => false,
-                    }
+                    self.comparable(left, right, positive, false)
                 }
                 _ => false,
             },
-            Expr::Not(inner) => self.supported(inner),
+            Expr::Not(inner) => self.supported(inner, !positive),
             Expr::IsNull(inner) | Expr::IsNotNull(inner) => self.operand_type(inner).is_some(),
             Expr::InList(list) => {
-                self.operand_type(&list.expr).is_some()
-                    && list
-                        .list
-                        .iter()
-                        .all(|e| matches!(e, Expr::Literal(..)) && self.operand_type(e).is_some())
+                let positive = positive != list.negated;
+                list.list.iter().all(|e| {
+                    matches!(e, Expr::Literal(..)) && self.comparable(&list.expr, e, positive, true)
+                })
             }
             Expr::Between(Between {
                 expr, low, high, ..
-            }) => [expr, low, high]
+            }) => [low, high]
                 .iter()
-                .all(|e| self.operand_type(e).is_some_and(|t| !is_string(&t))),
+                .all(|bound| self.comparable(expr, bound, positive, false)),
             _ => false,
         }
     }
@@ -279,6 +363,74 @@ mod tests {
         let mysql =
             remote_sql(Dialect::Mysql, &rel, &schema(), Some(&[]), &[], None).expect("unparses");
         assert_eq!(mysql, "SELECT 1 AS `__dvt_row` FROM `shop`.`orders`");
+    }
+
+    #[test]
+    fn loose_strings_go_only_as_positive_equality_and_casts_only_widen() {
+        let s = schema();
+        let name_eq = col("name").eq(lit("m"));
+        let kind = |d, e: &Expr| pushdown_kind(d, &s, e);
+        use TableProviderFilterPushDown::{Exact, Inexact, Unsupported};
+        assert_eq!(kind(Dialect::Mysql, &name_eq), Inexact);
+        assert_eq!(
+            kind(Dialect::Mysql, &col("name").not_eq(lit("m"))),
+            Unsupported
+        );
+        assert_eq!(
+            kind(Dialect::Mysql, &Expr::Not(Box::new(name_eq.clone()))),
+            Unsupported
+        );
+        assert_eq!(
+            kind(Dialect::Mysql, &col("name").in_list(vec![lit("a")], true)),
+            Unsupported
+        );
+        assert_eq!(
+            kind(Dialect::Mysql, &col("name").in_list(vec![lit("a")], false)),
+            Inexact
+        );
+        // Double negation is positive again.
+        assert_eq!(
+            kind(
+                Dialect::Mysql,
+                &Expr::Not(Box::new(col("name").not_eq(lit("m"))))
+            ),
+            Inexact
+        );
+        assert_eq!(
+            kind(Dialect::Postgres, &col("name").not_eq(lit("m"))),
+            Exact
+        );
+        // citext on PostgreSQL compares like MySQL.
+        let citext = Arc::new(Schema::new(vec![
+            Field::new("name", DataType::Utf8, true).with_metadata(
+                std::collections::HashMap::from([(
+                    SOURCE_TYPE_KEY.to_owned(),
+                    "citext".to_owned(),
+                )]),
+            ),
+        ]));
+        assert_eq!(
+            pushdown_kind(Dialect::Postgres, &citext, &col("name").eq(lit("m"))),
+            Inexact
+        );
+        assert_eq!(
+            pushdown_kind(Dialect::Postgres, &citext, &col("name").not_eq(lit("m"))),
+            Unsupported
+        );
+        // A cast that truncates is not pushed; one that widens is.
+        let truncating = Expr::Cast(Cast::new(Box::new(col("amount")), DataType::Int64));
+        assert_eq!(
+            kind(Dialect::Postgres, &truncating.eq(lit(3i64))),
+            Unsupported
+        );
+        let widening = Expr::Cast(Cast::new(Box::new(col("id")), DataType::Decimal128(38, 2)));
+        assert_eq!(
+            kind(
+                Dialect::Postgres,
+                &widening.gt(lit(ScalarValue::Decimal128(Some(150), 38, 2)))
+            ),
+            Exact
+        );
     }
 
     #[test]

@@ -6,5 +6,6 @@ mod adapters;
 mod binary;
 mod common;
 mod federation;
+mod pushdown;
 mod run;
 mod seeds;
