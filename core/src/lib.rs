@@ -3,6 +3,8 @@
 
 /// `manifest.json` and `run_results.json`.
 pub mod artifacts;
+/// The registry of warning and error codes, rendered into `docs/errors.md`.
+pub mod codes;
 /// SQL dialects: identifier quoting and relation names.
 pub mod dialect;
 /// Errors with stable `DVTnnn` codes and file locations.
