@@ -2,6 +2,7 @@
 //! (and SQLite files). One integration binary, modules per area.
 
 mod common;
+mod corpus;
 mod dag;
 mod errors;
 mod examples;
