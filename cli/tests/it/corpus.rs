@@ -10,7 +10,7 @@
 //! rows: {main: {"select count(*) from m": 3}}   # SQLite target -> query -> value
 //! stdout_contains: ["PASS=3"]
 //! stderr_contains: ["warning[DVT002]"]
-//! never_printed: ["1.10"]         # in neither stdout nor stderr
+//! never_printed: ["1.10"]         # in neither stdout nor stderr (as a whole token)
 //! env: {DVT_ENV_SECRET_PW: x}     # extra environment of every command
 //! max_seconds: 30                 # the command must finish within this
 //! known_bug: "one line"           # the outcome is what dvt SHOULD do, but does not yet
@@ -118,6 +118,16 @@ impl Outcome {
         }
         out
     }
+}
+
+/// Whether `needle` occurs in `hay` other than inside a longer number or word (so the
+/// password `1.10` is not found in a server version `11.10` or a duration `1.105s`).
+fn contains_token(hay: &str, needle: &str) -> bool {
+    let part_of_token = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '.');
+    hay.match_indices(needle).any(|(i, m)| {
+        !part_of_token(hay[..i].chars().next_back())
+            && !part_of_token(hay[i + m.len()..].chars().next())
+    })
 }
 
 /// The last lines of an output (a 200-model build prints 400 lines).
@@ -343,13 +353,12 @@ fn check_case(dir: &Path, exp: &Expected) -> (Vec<String>, Vec<String>) {
 
     let o = run(&project, &out_dir, &exp.command, &env);
     let robustness = o.robustness_failures();
-    let mut printed = format!("{}{}", o.stdout, o.stderr);
+    let printed = format!("{}\n{}", o.stdout, o.stderr);
     for secret in &exp.never_printed {
-        if printed.contains(secret.as_str()) {
+        if contains_token(&printed, secret) {
             wrong.push(format!("printed `{secret}`, which it never may"));
         }
     }
-    printed.clear();
 
     let mut outcome = Vec::new();
     if o.exit != Some(exp.exit) {
@@ -519,4 +528,14 @@ fn corpus_cases_have_their_expected_outcomes() {
 #[ignore = "bug reproducers: corpus cases marked `crashes` (see their `known_bug`)"]
 fn corpus_known_crashes() {
     run_corpus(true);
+}
+
+#[test]
+fn never_printed_matches_whole_tokens() {
+    assert!(contains_token("password 1.10 leaked", "1.10"));
+    assert!(contains_token("pw=1.10", "1.10"));
+    assert!(contains_token("'1.10'", "1.10"));
+    assert!(!contains_token("PostgreSQL 11.10", "1.10"));
+    assert!(!contains_token("OK in 1.105s", "1.10"));
+    assert!(contains_token("hunter2-corpus", "hunter2-corpus"));
 }
