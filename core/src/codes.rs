@@ -304,7 +304,7 @@ Every warning and error DVT prints starts with a stable code. A code never
 changes meaning, so scripts may match on it. Errors that come from a file name
 the file and, when known, the line and column (`models/x.sql:12:5`). The process
 exits 1 when a command fails on the project or a node, 2 on bad command-line
-usage; warnings do not change the exit code.
+usage (or when DVT cannot start); warnings do not change the exit code.
 
 Ranges: `DVT0xx` warnings, `DVT1xx` project/parse/compile errors,
 `DVT2xx` seed CSV errors, `DVT3xx` execution errors, `DVT4xx` command line.
