@@ -44,8 +44,8 @@ pub struct Selection {
 /// Flags of the commands that build things.
 #[derive(Debug, Clone, Args)]
 pub struct Execution {
-    /// Nodes built in parallel (default: the target's `threads`, else 1).
-    #[arg(long)]
+    /// Nodes built in parallel, at least 1 (default: the target's `threads`, else 1).
+    #[arg(long, value_parser = at_least_one)]
     pub threads: Option<usize>,
     /// Rebuild everything from scratch (tables and views are always rebuilt today).
     #[arg(long)]
@@ -136,4 +136,13 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+}
+
+/// A count of at least 1 (`--threads 0` would build nothing).
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a whole number")),
+    }
 }

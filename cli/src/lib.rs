@@ -25,7 +25,7 @@ pub fn main() -> ExitCode {
         Err(e) => {
             let rendered = e.render().to_string();
             let text = rendered.strip_prefix("error: ").unwrap_or(&rendered);
-            printer::error("DVT400", text.trim_end());
+            printer::error(dvt_core::codes::USAGE, text.trim_end());
             return ExitCode::from(2);
         }
     };
@@ -40,7 +40,10 @@ pub fn main() -> ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            printer::error("DVT399", &format!("cannot start the runtime: {e}"));
+            printer::error(
+                dvt_core::codes::INTERNAL,
+                &format!("cannot start the runtime: {e}"),
+            );
             return ExitCode::from(2);
         }
     };

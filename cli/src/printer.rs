@@ -13,7 +13,7 @@ pub(crate) fn code_of(e: &anyhow::Error) -> &'static str {
             return x.code();
         }
     }
-    "DVT399"
+    dvt_core::codes::INTERNAL
 }
 
 /// A result line on stdout. A closed pipe is not an error for a CLI.
@@ -148,7 +148,10 @@ pub(crate) fn event(e: &dvt_executor::run::RunEvent, warnings: usize) {
                         Some((code, text)) if code.starts_with("DVT") => {
                             error(code, &format!("`{}`: {text}", r.unique_id))
                         }
-                        _ => error("DVT399", &format!("`{}`: {msg}", r.unique_id)),
+                        _ => error(
+                            dvt_core::codes::INTERNAL,
+                            &format!("`{}`: {msg}", r.unique_id),
+                        ),
                     }
                 }
             }
@@ -162,5 +165,38 @@ pub(crate) fn event(e: &dvt_executor::run::RunEvent, warnings: usize) {
             ));
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use anyhow::Context;
+    use dvt_core::codes::{CodeKind, lookup};
+
+    use super::*;
+
+    #[test]
+    fn every_code_the_cli_prints_is_a_registered_error() {
+        let core = || dvt_core::error::Error::InvalidVars {
+            message: "x".into(),
+        };
+        let errors = [
+            anyhow::Error::new(core()),
+            anyhow::Error::new(core()).context("while loading"),
+            Err::<(), _>(dvt_executor::Error::from(core()))
+                .context("outer")
+                .unwrap_err(),
+            anyhow::Error::new(dvt_executor::Error::Cancelled),
+            anyhow::anyhow!("no code of its own"),
+        ];
+        let codes: Vec<&str> = errors.iter().map(code_of).collect();
+        assert_eq!(codes, ["DVT112", "DVT112", "DVT112", "DVT308", "DVT399"]);
+        for code in codes
+            .into_iter()
+            .chain([dvt_core::codes::USAGE, dvt_core::codes::INTERNAL])
+        {
+            let doc = lookup(code).unwrap_or_else(|| panic!("`{code}` is not registered"));
+            assert_eq!(doc.kind, CodeKind::Error);
+        }
     }
 }

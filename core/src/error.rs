@@ -1,8 +1,9 @@
 //! Errors of project loading, parsing and compilation, each with a stable `DVTnnn` code.
 //!
 //! Every variant that comes from a file carries the file (relative to the project
-//! folder where possible) and the line when one is known. Codes are documented in
-//! `docs/errors.md`; tooling matches on them, so a code never changes meaning.
+//! folder where possible) and the line when one is known. Codes are registered in
+//! [`crate::codes`] (which renders `docs/errors.md`); tooling matches on them, so a
+//! code never changes meaning.
 
 use std::path::PathBuf;
 
@@ -280,6 +281,11 @@ impl Error {
             Error::RaggedCsv { .. } => "DVT200",
             Error::Csv { .. } => "DVT201",
         }
+    }
+
+    /// The registry entry of [`Error::code`] (tests check every variant has one).
+    pub fn doc(&self) -> &'static crate::codes::CodeDoc {
+        crate::codes::lookup(self.code()).expect("every error code is in `codes::CODES`")
     }
 }
 

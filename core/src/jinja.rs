@@ -224,7 +224,11 @@ impl JinjaEnv {
         let mut env = base_env(false);
         let mut macros: BTreeMap<String, (PathBuf, usize)> = BTreeMap::new();
         for (file, text) in macro_files {
-            for m in split_macros(text) {
+            let split = split_macros(text).map_err(|(line, message)| Error::Jinja {
+                location: Location::line(file, line),
+                message,
+            })?;
+            for m in split {
                 let template = format!("{}#{}", file.display(), m.name);
                 if let Some((other, _)) = macros.get(&m.name) {
                     return Err(Error::Jinja {
@@ -327,7 +331,11 @@ impl JinjaEnv {
         let sql = tmpl.render(ctx).map_err(|e| {
             if RETURN_SLOT.with(|s| s.borrow_mut().take()).is_some() {
                 return Error::Jinja {
-                    location: Location::file(&input.file),
+                    location: Location {
+                        file: input.file.clone(),
+                        line: e.line().map(crate::error::small),
+                        column: None,
+                    },
                     message: "`return()` may only be used inside a macro".into(),
                 };
             }
@@ -632,7 +640,11 @@ struct SplitMacro {
 
 /// Splits a macro file into one template per top-level `{% macro %}` block, each padded
 /// with the newlines before it so that line numbers stay those of the file.
-fn split_macros(text: &str) -> Vec<SplitMacro> {
+/// A macro file cut up wrongly: the 1-based line and what is wrong.
+type SplitError = (usize, String);
+
+fn split_macros(text: &str) -> std::result::Result<Vec<SplitMacro>, SplitError> {
+    let line_at = |at: usize| text[..at].matches('\n').count() + 1;
     let mut out = Vec::new();
     let mut depth = 0usize;
     let mut start = None;
@@ -640,10 +652,14 @@ fn split_macros(text: &str) -> Vec<SplitMacro> {
     let mut pos = 0;
     while let Some(off) = text[pos..].find("{%") {
         let tag_start = pos + off;
-        let Some(end_off) = text[tag_start..].find("%}") else {
-            break;
+        // `{%}` is an opening `{%` followed by text, not an empty tag.
+        let Some(end_off) = text[tag_start + 2..].find("%}") else {
+            return Err((
+                line_at(tag_start),
+                "a `{%` tag is never closed with `%}`".into(),
+            ));
         };
-        let tag_end = tag_start + end_off + 2;
+        let tag_end = tag_start + 2 + end_off + 2;
         let inner = text[tag_start + 2..tag_end - 2]
             .trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace());
         let mut words = inner.split_whitespace();
@@ -679,7 +695,13 @@ fn split_macros(text: &str) -> Vec<SplitMacro> {
         }
         pos = tag_end;
     }
-    out
+    if let Some(s) = start {
+        return Err((
+            line_at(s),
+            format!("`{{% macro {name} %}}` has no `{{% endmacro %}}`"),
+        ));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 
 /// `manifest.json` and `run_results.json`.
 pub mod artifacts;
+/// The registry of warning and error codes, rendered into `docs/errors.md`.
+pub mod codes;
 /// dbt's compilation: Jinja with real relations, ephemeral models as CTEs.
 pub mod compile;
 /// SQL dialects: identifier quoting and relation names.

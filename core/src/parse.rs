@@ -71,6 +71,19 @@ impl Manifest {
             &mut names,
         )?;
         seeds::parse(&project, &mut props.seeds, &mut nodes, &mut names)?;
+        for node in nodes.values() {
+            if node.name.contains(' ') {
+                warnings.push(crate::manifest::Warning {
+                    code: "DVT004",
+                    message: format!(
+                        "{}: {} name `{}` contains a space; dbt deprecates such names and every statement must quote them",
+                        node.original_file_path.display(),
+                        node.resource_type.as_str(),
+                        node.name
+                    ),
+                });
+            }
+        }
 
         // Dependencies: refs to nodes, sources to source tables.
         let source_ids = source_ids(&sources);

@@ -98,6 +98,18 @@ impl ProjectConfig {
                 }
             },
         };
+        // dbt rejects `models: []`; ignoring it would silently drop every folder config.
+        for (key, value) in [("models", &raw.models), ("seeds", &raw.seeds)] {
+            if value
+                .as_ref()
+                .is_some_and(|v| !v.is_object() && !v.is_null())
+            {
+                return Err(Error::Yaml {
+                    location: tree.locate(&file, &[PathSeg::Key(key)]),
+                    message: format!("`{key}` must be a mapping of folder configs"),
+                });
+            }
+        }
         let mut vars = Map::new();
         if let Some(v) = raw.vars {
             let Json::Object(top) = v else {
@@ -279,6 +291,16 @@ mod tests {
             err.to_string().starts_with("dbt_project.yml:2:7: "),
             "{err}"
         );
+        for key in ["models", "seeds"] {
+            let err = load(&format!("name: x\n{key}: []\n")).unwrap_err();
+            assert_eq!(err.code(), "DVT102");
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("dbt_project.yml:2:{}: ", key.len() + 3)),
+                "{err}"
+            );
+        }
+        assert!(load("name: x\nmodels:\nseeds: {}\n").is_ok());
         let err = load("name: x\nvars: [a]\n").unwrap_err();
         assert!(
             err.to_string().starts_with("dbt_project.yml:2:7: "),

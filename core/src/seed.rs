@@ -123,6 +123,26 @@ pub fn parse_seed(bytes: &[u8], display: &Path, opts: &SeedOptions) -> Result<Se
             }
         })
         .collect::<Result<_>>()?;
+    // Databases compare column names without case (SQLite, MySQL) or fold them (an
+    // unquoted PostgreSQL name), so `id` and `ID` would collide in the table.
+    for (i, name) in names.iter().enumerate() {
+        let folded = name.to_lowercase();
+        if let Some(first) = names[..i].iter().position(|n| n.to_lowercase() == folded) {
+            return Err(Error::Csv {
+                location: Location {
+                    file: display.to_path_buf(),
+                    line: Some(1),
+                    column: Some(crate::error::small(i + 1)),
+                },
+                message: format!(
+                    "header field {} `{name}` repeats field {} `{}`",
+                    i + 1,
+                    first + 1,
+                    names[first]
+                ),
+            });
+        }
+    }
     for key in opts.column_types.keys() {
         if !names.contains(key) {
             return Err(Error::Csv {
@@ -281,6 +301,23 @@ mod tests {
     }
 
     #[test]
+    fn repeated_header_fields_are_located() {
+        let err = parse_seed(
+            b"id,name,ID\n1,a,2\n",
+            Path::new("seeds/s.csv"),
+            &SeedOptions::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "DVT201");
+        assert!(
+            err.to_string().starts_with(
+                "seeds/s.csv:1:3: invalid CSV: header field 3 `ID` repeats field 1 `id`"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn column_types_override_and_unknown_column_is_an_error() {
         let mut opts = SeedOptions::default();
         opts.column_types.insert("a".into(), "varchar(10)".into());
@@ -302,5 +339,200 @@ mod tests {
                 .code(),
             "DVT201"
         );
+    }
+
+    use proptest::prelude::*;
+
+    /// The kinds of column the generator writes, each with values of that kind only.
+    #[derive(Debug, Clone, Copy)]
+    enum Kind {
+        Integer,
+        Decimal,
+        Boolean,
+        Date,
+        Timestamp,
+        Text,
+    }
+
+    fn value(kind: Kind) -> BoxedStrategy<String> {
+        match kind {
+            Kind::Integer => any::<i64>().prop_map(|i| i.to_string()).boxed(),
+            Kind::Decimal => ("-?[0-9]{1,6}", "[0-9]{1,4}")
+                .prop_map(|(i, f)| format!("{i}.{f}"))
+                .boxed(),
+            Kind::Boolean => prop::sample::select(vec!["true", "false", "TRUE", "False"])
+                .prop_map(str::to_owned)
+                .boxed(),
+            Kind::Date => (1900i32..2100, 1u32..13, 1u32..29)
+                .prop_map(|(y, m, d)| format!("{y:04}-{m:02}-{d:02}"))
+                .boxed(),
+            Kind::Timestamp => (
+                1900i32..2100,
+                1u32..13,
+                1u32..29,
+                0u32..24,
+                0u32..60,
+                "[T ]",
+            )
+                .prop_map(|(y, mo, d, h, mi, sep)| {
+                    format!("{y:04}-{mo:02}-{d:02}{sep}{h:02}:{mi:02}:07")
+                })
+                .boxed(),
+            // Always starts with `x`, so never a number, boolean or date; may hold the
+            // delimiter, quotes and line breaks, which the writer quotes.
+            Kind::Text => "x[a-z ,;|\t\"\n]{0,8}".boxed(),
+        }
+    }
+
+    /// A seed: delimiter, column names and kinds, and rows (`None` is an empty field).
+    #[allow(clippy::type_complexity)]
+    fn seed() -> impl Strategy<Value = (u8, Vec<(String, Kind)>, Vec<Vec<Option<String>>>)> {
+        let kind = prop::sample::select(vec![
+            Kind::Integer,
+            Kind::Decimal,
+            Kind::Boolean,
+            Kind::Date,
+            Kind::Timestamp,
+            Kind::Text,
+        ]);
+        let columns = prop::collection::btree_map("[a-z][a-z0-9_]{0,6}", kind, 1..6)
+            .prop_map(|m| m.into_iter().collect::<Vec<_>>());
+        let delimiter = prop::sample::select(vec![b',', b';', b'\t', b'|']);
+        (delimiter, columns).prop_flat_map(|(delimiter, columns)| {
+            let row: Vec<_> = columns
+                .iter()
+                .map(|(_, k)| prop::option::weighted(0.8, value(*k)))
+                .collect();
+            let rows = prop::collection::vec(row, 0..8);
+            (Just(delimiter), Just(columns), rows)
+        })
+    }
+
+    fn write_csv(delimiter: u8, names: &[&str], rows: &[Vec<Option<String>>]) -> Vec<u8> {
+        let mut w = csv::WriterBuilder::new()
+            .delimiter(delimiter)
+            .from_writer(Vec::new());
+        w.write_record(names).expect("header");
+        for r in rows {
+            w.write_record(r.iter().map(|v| v.as_deref().unwrap_or("")))
+                .expect("row");
+        }
+        w.into_inner().expect("flush")
+    }
+
+    fn is_timestamp_text(v: &str) -> bool {
+        chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M:%S%.f").is_ok()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            bytes in prop::collection::vec(any::<u8>(), 0..200),
+            delimiter in prop::sample::select(vec![b',', b';', b'\t', b'"', b'\n']),
+            typed in any::<bool>(),
+        ) {
+            let mut opts = SeedOptions { delimiter, ..SeedOptions::default() };
+            if typed {
+                opts.column_types.insert("a".into(), "text".into());
+            }
+            if let Err(e) = parse_seed(&bytes, Path::new("seeds/s.csv"), &opts) {
+                prop_assert!(matches!(e.code(), "DVT200" | "DVT201"), "{e}");
+                prop_assert!(e.to_string().starts_with("seeds/s.csv"), "{e}");
+            }
+        }
+
+        #[test]
+        fn csv_like_text_never_panics(text in "[a-c0-9,;\"\n\r\u{feff} .-]{0,60}") {
+            if let Err(e) = parse_seed(text.as_bytes(), Path::new("s.csv"), &SeedOptions::default()) {
+                prop_assert!(matches!(e.code(), "DVT200" | "DVT201"), "{e}");
+            }
+        }
+
+        #[test]
+        fn written_csv_round_trips_with_its_types((delimiter, columns, rows) in seed(), bom in any::<bool>()) {
+            let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
+            let mut bytes = if bom { "\u{feff}".as_bytes().to_vec() } else { Vec::new() };
+            bytes.extend(write_csv(delimiter, &names, &rows));
+            let opts = SeedOptions { delimiter, ..SeedOptions::default() };
+            let parsed = parse_seed(&bytes, Path::new("s.csv"), &opts).expect("written CSV parses");
+            let got_names: Vec<&str> = parsed.columns.iter().map(|c| c.name.as_str()).collect();
+            prop_assert_eq!(got_names, names);
+            // A single column of one empty field is an empty line, which the writer
+            // quotes; every other row comes back.
+            prop_assert_eq!(parsed.rows.len(), rows.len());
+            for (i, (_, kind)) in columns.iter().enumerate() {
+                let values: Vec<&str> = rows.iter().filter_map(|r| r[i].as_deref()).collect();
+                let ty = &parsed.columns[i].ty;
+                let want = match (values.is_empty(), kind) {
+                    (true, _) | (false, Kind::Text) => SeedType::Text,
+                    (false, Kind::Integer) => SeedType::Integer,
+                    (false, Kind::Decimal) => {
+                        let scale = values
+                            .iter()
+                            .map(|v| v.split_once('.').map_or(0, |(_, f)| f.len() as u8))
+                            .max()
+                            .unwrap_or(0);
+                        SeedType::Decimal { scale }
+                    }
+                    (false, Kind::Boolean) => SeedType::Boolean,
+                    (false, Kind::Date) => SeedType::Date,
+                    (false, Kind::Timestamp) => SeedType::Timestamp,
+                };
+                prop_assert_eq!(ty, &want, "column {}", i);
+                for (r, row) in rows.iter().enumerate() {
+                    let got = parsed.rows[r][i].as_deref();
+                    let want = row[i].as_deref().map(|v| match ty {
+                        SeedType::Boolean => v.to_ascii_lowercase(),
+                        SeedType::Timestamp => v.replacen('T', " ", 1),
+                        _ => v.to_owned(),
+                    });
+                    prop_assert_eq!(got, want.as_deref(), "row {} column {}", r, i);
+                    // Every value fits the inferred type.
+                    if let Some(v) = got {
+                        let fits = match ty {
+                            SeedType::Integer => v.parse::<i64>().is_ok(),
+                            SeedType::Decimal { scale } => decimal_scale(v).is_some_and(|s| s <= *scale)
+                                || v.parse::<i64>().is_ok(),
+                            SeedType::Boolean => v == "true" || v == "false",
+                            SeedType::Date => is_date(v),
+                            SeedType::Timestamp => is_timestamp_text(v),
+                            SeedType::Text | SeedType::Custom(_) => true,
+                        };
+                        prop_assert!(fits, "`{}` does not fit {:?}", v, ty);
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn mixed_columns_infer_a_type_every_value_fits(
+            values in prop::collection::vec(
+                prop_oneof![
+                    value(Kind::Integer), value(Kind::Decimal), value(Kind::Boolean),
+                    value(Kind::Date), value(Kind::Timestamp), value(Kind::Text),
+                ],
+                1..6,
+            )
+        ) {
+            let rows: Vec<Vec<Option<String>>> = values.into_iter().map(|v| vec![Some(v)]).collect();
+            let parsed = parse_seed(&write_csv(b',', &["v"], &rows), Path::new("s.csv"), &SeedOptions::default())
+                .expect("written CSV parses");
+            let ty = &parsed.columns[0].ty;
+            for row in &parsed.rows {
+                let v = row[0].as_deref().expect("no empty values generated");
+                let fits = match ty {
+                    SeedType::Integer => v.parse::<i64>().is_ok(),
+                    SeedType::Decimal { scale } => decimal_scale(v).is_some_and(|s| s <= *scale)
+                        || v.parse::<i64>().is_ok(),
+                    SeedType::Boolean => v == "true" || v == "false",
+                    SeedType::Date => is_date(v),
+                    SeedType::Timestamp => is_timestamp_text(v),
+                    SeedType::Text | SeedType::Custom(_) => true,
+                };
+                prop_assert!(fits, "`{}` does not fit {:?}", v, ty);
+            }
+        }
     }
 }

@@ -249,7 +249,9 @@ pub fn parse(file: &Path, text: &str) -> Result<Yaml> {
         root: None,
     };
     loop {
-        let (event, mark) = parser.next_token().map_err(|e| scan_error(file, &e))?;
+        let (event, mark) = parser
+            .next_token()
+            .map_err(|e| scan_error(file, text, &e))?;
         let (line, column) = position(&mark);
         match event {
             Event::StreamEnd => break,
@@ -590,8 +592,15 @@ fn position(mark: &Marker) -> (u32, u32) {
     )
 }
 
-fn scan_error(file: &Path, err: &ScanError) -> Error {
-    let (line, column) = position(err.marker());
+fn scan_error(file: &Path, text: &str, err: &ScanError) -> Error {
+    let (mut line, mut column) = position(err.marker());
+    if err.info().contains("found a tab") {
+        // The scanner reports where the plain scalar starts; the tab that ends it may
+        // be lines further down, and that is the character to fix.
+        if let Some((l, c)) = first_tab_from(text, err.marker().index()) {
+            (line, column) = (l, c);
+        }
+    }
     Error::Yaml {
         location: Location {
             file: file.to_path_buf(),
@@ -600,6 +609,23 @@ fn scan_error(file: &Path, err: &ScanError) -> Error {
         },
         message: err.info().to_owned(),
     }
+}
+
+/// The 1-based line and column of the first tab at or after character `from`.
+fn first_tab_from(text: &str, from: usize) -> Option<(u32, u32)> {
+    let (mut line, mut column) = (1usize, 1usize);
+    for (i, ch) in text.chars().enumerate() {
+        if i >= from && ch == '\t' {
+            return Some((small(line), small(column)));
+        }
+        if ch == '\n' {
+            line += 1;
+            column = 1;
+        } else {
+            column += 1;
+        }
+    }
+    None
 }
 
 fn too_deep() -> String {
@@ -759,6 +785,8 @@ mod tests {
             ("name: \"é\"\nü: ö: x\n", 2, 5),
             ("a: *nope\n", 1, 4),
             ("a: 'open\n", 1, 4),
+            // The tab ending a plain scalar, not the scalar's start.
+            ("models:\n  - name: m\n\tdescription: x\n", 3, 1),
         ];
         for (text, line, column) in cases {
             let err = parse(file(), text).unwrap_err();

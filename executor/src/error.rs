@@ -131,7 +131,7 @@ impl Error {
             Error::Unsupported { .. } => "DVT306",
             Error::Project(e) => e.code(),
             Error::Cancelled => "DVT308",
-            Error::Internal { .. } => "DVT399",
+            Error::Internal { .. } => dvt_core::codes::INTERNAL,
         }
     }
 
@@ -257,6 +257,58 @@ impl From<Error> for DataFusionError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One value of every variant. The match has no wildcard, so a new variant does not
+    /// compile until it is added here, and so checked against the registry.
+    fn every_error() -> Vec<Error> {
+        let df = || Box::new(DataFusionError::Plan("x".into()));
+        let all = vec![
+            Error::connection("t", "x"),
+            Error::UnknownTarget {
+                target: "t".into(),
+                known: "a".into(),
+            },
+            Error::ExecutorProcess { source: "x".into() },
+            Error::sql("t", "x", "x"),
+            Error::FederationPlanning { source: df() },
+            Error::FederationExecution { source: df() },
+            Error::bulk_load("t", &"r", "x"),
+            Error::staging("x", "x"),
+            Error::unsupported("t", "x"),
+            Error::from(dvt_core::error::Error::Profile {
+                message: "x".into(),
+            }),
+            Error::Cancelled,
+            Error::internal("x"),
+        ];
+        for e in &all {
+            match e {
+                Error::Connection { .. }
+                | Error::UnknownTarget { .. }
+                | Error::ExecutorProcess { .. }
+                | Error::Sql { .. }
+                | Error::FederationPlanning { .. }
+                | Error::FederationExecution { .. }
+                | Error::BulkLoad { .. }
+                | Error::Staging { .. }
+                | Error::Unsupported { .. }
+                | Error::Project(_)
+                | Error::Cancelled
+                | Error::Internal { .. } => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_executor_error_code_is_a_registered_error() {
+        for e in every_error() {
+            let doc = dvt_core::codes::lookup(e.code())
+                .unwrap_or_else(|| panic!("`{}` of {e:?} is not in `codes::CODES`", e.code()));
+            assert_eq!(doc.kind, dvt_core::codes::CodeKind::Error, "{e:?}");
+        }
+        assert_eq!(Error::internal("x").code(), dvt_core::codes::INTERNAL);
+    }
 
     #[test]
     fn dvt_errors_survive_a_trip_through_datafusion() {

@@ -2,6 +2,7 @@
 //! (and SQLite files). One integration binary, modules per area.
 
 mod common;
+mod corpus;
 mod crash;
 mod dag;
 mod errors;

@@ -84,6 +84,21 @@ pub(super) fn parse(
                 ],
             )?;
             let unique_id = format!("source.{}.{}.{}", project.name, src.name, t.name);
+            if let Some(first) = sources.get(&unique_id) {
+                let first: &SourceTable = first;
+                return Err(Error::DuplicateNode {
+                    location: at(&[
+                        Key("sources"),
+                        Index(i),
+                        Key("tables"),
+                        Index(j),
+                        Key("name"),
+                    ]),
+                    kind: "source table",
+                    name: format!("{}.{}", src.name, t.name),
+                    other: first.original_file_path.clone(),
+                });
+            }
             sources.insert(
                 unique_id.clone(),
                 SourceTable {

@@ -1,0 +1,610 @@
+//! The registry of every warning and error code DVT prints.
+//!
+//! One table, [`CODES`], sorted by code: what each code means, its typical cause and
+//! its fix. Every crate's `Error::code()` returns a code listed here (tests in each
+//! crate construct one value of every variant and look it up), and `docs/errors.md`
+//! is rendered from this table by [`markdown`]; the test
+//! `docs_errors_md_matches_the_registry` fails when the file drifts, and rewrites it
+//! when `DVT_UPDATE_GOLDEN=1` is set.
+//!
+//! A code never changes meaning: scripts match on it. Retire a code by leaving it
+//! here with a title saying so, never by reusing it.
+
+/// Whether a code is printed as `warning[..]` or `error[..]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeKind {
+    /// Printed as `warning[DVTnnn]`; does not change the exit code.
+    Warning,
+    /// Printed as `error[DVTnnn]`; the command fails.
+    Error,
+}
+
+/// The documentation of one code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeDoc {
+    /// `DVTnnn`.
+    pub code: &'static str,
+    /// Warning or error.
+    pub kind: CodeKind,
+    /// What the code means, as one sentence.
+    pub title: &'static str,
+    /// What usually causes it.
+    pub cause: &'static str,
+    /// What the user does about it.
+    pub fix: &'static str,
+}
+
+/// An internal error: a bug in DVT (also the code of an error that carries none).
+pub const INTERNAL: &str = "DVT399";
+
+/// Invalid command-line usage (exit code 2).
+pub const USAGE: &str = "DVT400";
+
+/// Every code, sorted. Ranges: `DVT0xx` warnings, `DVT1xx` project, parse and compile
+/// errors, `DVT2xx` seed CSV errors, `DVT3xx` execution errors, `DVT4xx` command line.
+pub const CODES: &[CodeDoc] = &[
+    CodeDoc {
+        code: "DVT001",
+        kind: CodeKind::Warning,
+        title: "A federated model configured as `view` is built as a `table`.",
+        cause: "A view cannot span databases; the model reads inputs from another target.",
+        fix: "Set `materialized='table'` on the model to silence it, or move its inputs onto its target so it becomes a pushdown view.",
+    },
+    CodeDoc {
+        code: "DVT002",
+        kind: CodeKind::Warning,
+        title: "A source without `connection:` in a project with several targets.",
+        cause: "The source is read from the effective default target (`--target` if given, else the profile's default), which may not be where the table lives.",
+        fix: "Add `connection: <target>` to the source.",
+    },
+    CodeDoc {
+        code: "DVT003",
+        kind: CodeKind::Warning,
+        title: "A federated model selects an expression without an alias.",
+        cause: "`select sum(amount) from ...` on the federated path: the engine names the column `sum(amount)` where PostgreSQL says `sum` and MySQL `sum(amount)`, so the table's column names would depend on the path the model takes.",
+        fix: "Alias every expression: `sum(amount) as total`.",
+    },
+    CodeDoc {
+        code: "DVT004",
+        kind: CodeKind::Warning,
+        title: "A model or seed name contains a space.",
+        cause: "A file such as `models/my model.sql`; dbt deprecates such names, and every SQL statement must quote them.",
+        fix: "Rename the file, e.g. `my_model.sql`.",
+    },
+    CodeDoc {
+        code: "DVT100",
+        kind: CodeKind::Error,
+        title: "A file or folder cannot be read.",
+        cause: "Wrong path, missing file, permissions.",
+        fix: "Check the path printed and its permissions.",
+    },
+    CodeDoc {
+        code: "DVT101",
+        kind: CodeKind::Error,
+        title: "No `dbt_project.yml` (or `dvt_project.yml`) in the project folder.",
+        cause: "Running outside the project, or a wrong `--project-dir`.",
+        fix: "`cd` into the project or pass `--project-dir`.",
+    },
+    CodeDoc {
+        code: "DVT102",
+        kind: CodeKind::Error,
+        title: "Invalid YAML, at `file:line:col`.",
+        cause: "Bad indentation, tabs, a duplicate key, unquoted `{{ }}` in YAML, a key of the wrong type (`name: 5`, `models: []`).",
+        fix: "Fix the YAML at the position printed; quote values that start with `{`.",
+    },
+    CodeDoc {
+        code: "DVT103",
+        kind: CodeKind::Error,
+        title: "`profiles.yml` not found, or the profile is missing from it.",
+        cause: "`profile:` in `dbt_project.yml` names a profile that no `profiles.yml` on the lookup path defines.",
+        fix: "Put `profiles.yml` in `--profiles-dir`, `$DVT_PROFILES_DIR`, the project folder, `~/.dvt/` or `~/.dbt/`, with the profile named in `dbt_project.yml`.",
+    },
+    CodeDoc {
+        code: "DVT104",
+        kind: CodeKind::Error,
+        title: "Unknown target.",
+        cause: "`--target`, the profile's `target:`, a model's `target:` config, a seed's `+target` or a source's `connection:` names no output of the profile.",
+        fix: "Use one of the outputs the message lists, or add that output to `profiles.yml`.",
+    },
+    CodeDoc {
+        code: "DVT105",
+        kind: CodeKind::Error,
+        title: "Conflicting source connections.",
+        cause: "The same source is declared twice (e.g. in two YAML files) with different `connection:` values.",
+        fix: "Keep one `connection:` per source.",
+    },
+    CodeDoc {
+        code: "DVT106",
+        kind: CodeKind::Error,
+        title: "Unknown `ref()`.",
+        cause: "A typo, or the model/seed was deleted or disabled (`enabled: false`).",
+        fix: "Fix the name; `dvt ls` lists the nodes.",
+    },
+    CodeDoc {
+        code: "DVT107",
+        kind: CodeKind::Error,
+        title: "Unknown `source()`.",
+        cause: "The source or table is not declared in any `models/**/*.yml`.",
+        fix: "Declare it under `sources:` or fix the name.",
+    },
+    CodeDoc {
+        code: "DVT108",
+        kind: CodeKind::Error,
+        title: "Dependency cycle.",
+        cause: "Models that `ref()` each other, directly or through others; the message prints the cycle `a -> b -> a`.",
+        fix: "Break the cycle, e.g. by moving shared logic into a third model.",
+    },
+    CodeDoc {
+        code: "DVT109",
+        kind: CodeKind::Error,
+        title: "Jinja syntax or render error, at `file:line`.",
+        cause: "Unclosed `{% %}` or `{{ }}`, an unknown macro or variable, a macro calling itself without end, `return()` outside a macro, a secret environment variable read by a model, a macro raising an error.",
+        fix: "Fix the template at the line printed.",
+    },
+    CodeDoc {
+        code: "DVT110",
+        kind: CodeKind::Error,
+        title: "Environment variable missing.",
+        cause: "`env_var('X')` without a default and `X` unset.",
+        fix: "Export the variable or give a default: `env_var('X', 'value')`.",
+    },
+    CodeDoc {
+        code: "DVT111",
+        kind: CodeKind::Error,
+        title: "Invalid selector.",
+        cause: "Malformed `--select`/`--exclude` (bad graph operator, unknown method, empty value).",
+        fix: "See the selector syntax in the README (`name`, `+name`, `2+name`, `name+1`, `tag:x`, `path:x`, `a,b`).",
+    },
+    CodeDoc {
+        code: "DVT112",
+        kind: CodeKind::Error,
+        title: "Invalid `--vars`.",
+        cause: "The value is not a YAML mapping.",
+        fix: "Pass a mapping: `--vars '{key: value}'`.",
+    },
+    CodeDoc {
+        code: "DVT113",
+        kind: CodeKind::Error,
+        title: "Unsupported adapter type.",
+        cause: "`type:` of a profile output is not `postgres`, `mysql` (or `mariadb`) or `sqlite`.",
+        fix: "Use a supported type.",
+    },
+    CodeDoc {
+        code: "DVT114",
+        kind: CodeKind::Error,
+        title: "Duplicate node.",
+        cause: "Two models (or a model and a seed) share a name, e.g. the same file name in two folders.",
+        fix: "Rename one.",
+    },
+    CodeDoc {
+        code: "DVT115",
+        kind: CodeKind::Error,
+        title: "Invalid config.",
+        cause: "Unknown or unsupported materialization (`incremental` is not implemented yet), a config value of the wrong type.",
+        fix: "Use `table`, `view` or `ephemeral`, or fix the value.",
+    },
+    CodeDoc {
+        code: "DVT116",
+        kind: CodeKind::Error,
+        title: "A routing rule is broken.",
+        cause: "Ephemeral models nested more than 64 deep; a test or snapshot whose inputs span targets, or another rule of `docs/routing.md`.",
+        fix: "Materialize one of the nested ephemeral models; for a test or snapshot, move the inputs onto one target, or test a model that materializes them together.",
+    },
+    CodeDoc {
+        code: "DVT117",
+        kind: CodeKind::Error,
+        title: "A relation or schema name is longer than its target allows.",
+        cause: "A long model name, `alias` or custom schema on PostgreSQL (63 bytes, which it would silently truncate) or MySQL/MariaDB (64 characters).",
+        fix: "Shorten the name, or set a shorter `alias` or `schema`.",
+    },
+    CodeDoc {
+        code: "DVT200",
+        kind: CodeKind::Error,
+        title: "Ragged CSV row, at `file:line:col` (the column is the first missing or extra field).",
+        cause: "A row with more or fewer fields than the header, usually an unquoted comma.",
+        fix: "Quote fields containing the delimiter (`\"Smith, Jane\"`) or fix the row.",
+    },
+    CodeDoc {
+        code: "DVT201",
+        kind: CodeKind::Error,
+        title: "Invalid CSV, at `file:line` (`:col` for a bad header field).",
+        cause: "An empty file, an empty or repeated header field, broken quoting, invalid UTF-8, a `column_types` entry naming a column the header lacks.",
+        fix: "Fix the file or the `column_types` entry. A value the database cannot convert to a `column_types` type fails the load with DVT304.",
+    },
+    CodeDoc {
+        code: "DVT300",
+        kind: CodeKind::Error,
+        title: "Connection to a target failed.",
+        cause: "Server down, wrong host/port/credentials, SQLite file not writable, the executor process could not reach its scheduler.",
+        fix: "`dvt debug` checks every output; fix `profiles.yml` or start the server.",
+    },
+    CodeDoc {
+        code: "DVT301",
+        kind: CodeKind::Error,
+        title: "SQL failed on a target.",
+        cause: "An error in a pushdown model's SQL, a missing table, permissions; the message names the target, what DVT was doing and the database's own message.",
+        fix: "Fix the model (check `target/compiled/`) or the grants.",
+    },
+    CodeDoc {
+        code: "DVT302",
+        kind: CodeKind::Error,
+        title: "Federation planning failed.",
+        cause: "A federated model's SQL is not valid DataFusion SQL (dialect syntax such as `::` casts or backticks, an unknown function or column).",
+        fix: "Write federated models in standard SQL (`cast(x as double)`); see `target/compiled/`.",
+    },
+    CodeDoc {
+        code: "DVT303",
+        kind: CodeKind::Error,
+        title: "Federation execution failed.",
+        cause: "A source query failed while streaming, a type that cannot be converted, out of memory.",
+        fix: "Read the cause in the message; reduce the data read or fix the source.",
+    },
+    CodeDoc {
+        code: "DVT304",
+        kind: CodeKind::Error,
+        title: "Bulk load failed.",
+        cause: "The destination rejected rows (types, lengths), MySQL/MariaDB without `local_infile=1`, permissions.",
+        fix: "Fix the data or types; on MariaDB run `SET GLOBAL local_infile=1`.",
+    },
+    CodeDoc {
+        code: "DVT305",
+        kind: CodeKind::Error,
+        title: "Staging failed.",
+        cause: "`.dvt/staging/` not writable, disk full.",
+        fix: "Free space or fix permissions.",
+    },
+    CodeDoc {
+        code: "DVT306",
+        kind: CodeKind::Error,
+        title: "Unsupported feature.",
+        cause: "Something the target or this version of DVT does not support (the message names it).",
+        fix: "Avoid the feature, or open an issue.",
+    },
+    CodeDoc {
+        code: "DVT308",
+        kind: CodeKind::Error,
+        title: "The run was cancelled while the node ran.",
+        cause: "Ctrl-C, or a `cancel` of the run; with `--fail-fast`, another node failed.",
+        fix: "Run the command again; nodes that finished keep their results.",
+    },
+    CodeDoc {
+        code: INTERNAL,
+        kind: CodeKind::Error,
+        title: "Internal error.",
+        cause: "A bug in DVT.",
+        fix: "Please file a bug with the command, the message and, if possible, the project.",
+    },
+    CodeDoc {
+        code: USAGE,
+        kind: CodeKind::Error,
+        title: "Invalid command-line usage.",
+        cause: "Unknown command or flag, a missing argument, a value of the wrong type, conflicting flags.",
+        fix: "`dvt --help`, `dvt <command> --help`.",
+    },
+];
+
+/// The documentation of `code`, if it is registered.
+pub fn lookup(code: &str) -> Option<&'static CodeDoc> {
+    CODES
+        .binary_search_by(|c| c.code.cmp(code))
+        .ok()
+        .map(|i| &CODES[i])
+}
+
+/// The sections of `docs/errors.md`: heading, and the first digit of their codes.
+const SECTIONS: [(&str, &[u8]); 4] = [
+    ("Warnings", b"0"),
+    ("Project, parse and compile errors (dvt-core)", b"12"),
+    ("Execution errors (dvt-executor)", b"3"),
+    ("Command line", b"4"),
+];
+
+/// `docs/errors.md`, rendered from [`CODES`].
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "# Warning and error codes
+
+<!-- Generated from core/src/codes.rs: edit the registry there, then run
+     DVT_UPDATE_GOLDEN=1 cargo test -p dvt-core docs_errors_md_matches_the_registry -->
+
+Every warning and error DVT prints starts with a stable code. A code never
+changes meaning, so scripts may match on it. Errors that come from a file name
+the file and, when known, the line and column (`models/x.sql:12:5`). The process
+exits 1 when a command fails on the project or a node, 2 on bad command-line
+usage (or when DVT cannot start); warnings do not change the exit code.
+
+Ranges: `DVT0xx` warnings, `DVT1xx` project/parse/compile errors,
+`DVT2xx` seed CSV errors, `DVT3xx` execution errors, `DVT4xx` command line.
+",
+    );
+    for (heading, digits) in SECTIONS {
+        out.push_str(&format!(
+            "\n## {heading}\n\n| code | meaning | typical cause | fix |\n|---|---|---|---|\n"
+        ));
+        for c in CODES
+            .iter()
+            .filter(|c| digits.contains(&c.code.as_bytes()[3]))
+        {
+            out.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                c.code,
+                cell(c.title),
+                cell(c.cause),
+                cell(c.fix)
+            ));
+        }
+    }
+    out
+}
+
+/// A table cell: `|` would end the cell early.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_sorted_and_well_formed() {
+        for pair in CODES.windows(2) {
+            assert!(
+                pair[0].code < pair[1].code,
+                "`{}` must come before `{}`, once",
+                pair[0].code,
+                pair[1].code
+            );
+        }
+        for c in CODES {
+            let digits = c.code.strip_prefix("DVT").unwrap_or_default();
+            assert!(
+                digits.len() == 3 && digits.bytes().all(|b| b.is_ascii_digit()),
+                "`{}` is not `DVTnnn`",
+                c.code
+            );
+            let warning_range = digits.starts_with('0');
+            assert_eq!(
+                c.kind == CodeKind::Warning,
+                warning_range,
+                "`{}`: warnings are DVT0xx, errors DVT1xx and up",
+                c.code
+            );
+            assert!(
+                SECTIONS
+                    .iter()
+                    .any(|(_, d)| d.contains(&digits.as_bytes()[0])),
+                "`{}` belongs to no section of docs/errors.md",
+                c.code
+            );
+            for text in [c.title, c.cause, c.fix] {
+                assert!(
+                    !text.is_empty() && !text.contains('\n'),
+                    "`{}`: {text:?}",
+                    c.code
+                );
+            }
+            assert_eq!(lookup(c.code), Some(c));
+        }
+        assert_eq!(lookup(&format!("DVT{}", 999)), None);
+    }
+
+    /// One value of every variant of [`crate::error::Error`]. The match below has no
+    /// wildcard, so a new variant does not compile until it is added here (and so
+    /// checked against the registry).
+    fn every_core_error() -> Vec<crate::error::Error> {
+        use crate::error::{Error, Location};
+        let at = || Location::line("models/m.sql", 1);
+        let all = vec![
+            Error::Io {
+                path: "x".into(),
+                source: std::io::Error::other("x"),
+            },
+            Error::ProjectNotFound { dir: ".".into() },
+            Error::Yaml {
+                location: at(),
+                message: "x".into(),
+            },
+            Error::Profile {
+                message: "x".into(),
+            },
+            Error::UnknownTarget {
+                location: at(),
+                name: "x".into(),
+                profile: "p".into(),
+                known: "a".into(),
+            },
+            Error::ConflictingSourceConnection {
+                location: at(),
+                source_name: "s".into(),
+                first: "a".into(),
+                second: "b".into(),
+            },
+            Error::UnknownRef {
+                location: at(),
+                node: "n".into(),
+                name: "x".into(),
+                hint: String::new(),
+            },
+            Error::UnknownSource {
+                location: at(),
+                node: "n".into(),
+                source_name: "s".into(),
+                table: "t".into(),
+            },
+            Error::Cycle {
+                location: at(),
+                cycle: "a -> a".into(),
+            },
+            Error::Jinja {
+                location: at(),
+                message: "x".into(),
+            },
+            Error::EnvVarMissing {
+                location: at(),
+                name: "X".into(),
+            },
+            Error::InvalidSelector {
+                selector: "x".into(),
+                reason: "x".into(),
+            },
+            Error::InvalidVars {
+                message: "x".into(),
+            },
+            Error::UnsupportedAdapter {
+                location: at(),
+                output: "o".into(),
+                adapter: "oracle".into(),
+            },
+            Error::DuplicateNode {
+                location: at(),
+                kind: "model",
+                name: "m".into(),
+                other: "models/a/m.sql".into(),
+            },
+            Error::InvalidConfig {
+                location: at(),
+                key: "k".into(),
+                message: "x".into(),
+            },
+            Error::RaggedCsv {
+                location: at(),
+                expected: 2,
+                found: 3,
+            },
+            Error::Csv {
+                location: at(),
+                message: "x".into(),
+            },
+            Error::IdentifierTooLong {
+                location: at(),
+                what: "relation name",
+                name: "x".into(),
+                limit: "x".into(),
+            },
+            Error::Routing {
+                location: at(),
+                message: "x".into(),
+            },
+        ];
+        for e in &all {
+            match e {
+                Error::Io { .. }
+                | Error::ProjectNotFound { .. }
+                | Error::Yaml { .. }
+                | Error::Profile { .. }
+                | Error::UnknownTarget { .. }
+                | Error::ConflictingSourceConnection { .. }
+                | Error::UnknownRef { .. }
+                | Error::UnknownSource { .. }
+                | Error::Cycle { .. }
+                | Error::Jinja { .. }
+                | Error::EnvVarMissing { .. }
+                | Error::InvalidSelector { .. }
+                | Error::InvalidVars { .. }
+                | Error::UnsupportedAdapter { .. }
+                | Error::DuplicateNode { .. }
+                | Error::InvalidConfig { .. }
+                | Error::RaggedCsv { .. }
+                | Error::Csv { .. }
+                | Error::IdentifierTooLong { .. }
+                | Error::Routing { .. } => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_core_error_code_is_a_registered_error() {
+        let mut seen = std::collections::BTreeSet::new();
+        for e in every_core_error() {
+            let doc = e.doc();
+            assert_eq!(doc.code, e.code());
+            assert_eq!(doc.kind, CodeKind::Error, "{e:?}");
+            assert!(seen.insert(e.code()), "two variants share `{}`", e.code());
+        }
+    }
+
+    /// Source files of the workspace (`.rs` under each crate's `src` and `tests`).
+    fn workspace_sources() -> Vec<PathBuf> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut out = Vec::new();
+        let mut stack: Vec<PathBuf> = ["core", "executor", "scheduler", "cli", "tests"]
+            .iter()
+            .flat_map(|c| [root.join(c).join("src"), root.join(c).join("tests")])
+            .collect();
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    out.push(p);
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// `"DVTnnn` literals in `text`, as `DVTnnn`.
+    fn code_literals(text: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        let mut rest = text;
+        while let Some(i) = rest.find("\"DVT") {
+            let code = rest.get(i + 1..i + 7).unwrap_or_default();
+            if code.len() == 6 && code[3..].bytes().all(|b| b.is_ascii_digit()) {
+                out.push(code);
+            }
+            rest = &rest[i + 4..];
+        }
+        out
+    }
+
+    #[test]
+    fn every_code_literal_in_the_workspace_is_registered() {
+        let files = workspace_sources();
+        assert!(
+            files.iter().any(|f| f.ends_with("core/src/codes.rs")),
+            "the walk found the sources"
+        );
+        let mut missing = Vec::new();
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            for code in code_literals(&text) {
+                if lookup(code).is_none() {
+                    missing.push(format!("{code} in {}", f.display()));
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "codes used but not in core/src/codes.rs `CODES`:\n{}",
+            missing.join("\n")
+        );
+        assert_eq!(
+            code_literals("x \"DVT001\" \"DVT_X\" \"DVT12\""),
+            ["DVT001"]
+        );
+    }
+
+    #[test]
+    fn docs_errors_md_matches_the_registry() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/errors.md");
+        let want = markdown();
+        if std::env::var("DVT_UPDATE_GOLDEN").is_ok_and(|v| v == "1") {
+            std::fs::write(&path, &want).expect("write docs/errors.md");
+            return;
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "docs/errors.md is out of date with core/src/codes.rs; run\n  DVT_UPDATE_GOLDEN=1 cargo test -p dvt-core docs_errors_md_matches_the_registry\nand review the diff"
+        );
+    }
+}

@@ -1,0 +1,1 @@
+select x + 1 as x from {{ ref('m070') }}

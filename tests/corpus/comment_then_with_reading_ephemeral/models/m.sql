@@ -1,0 +1,5 @@
+-- header
+with base as (
+  select id from {{ ref('e') }}
+)
+select id from base

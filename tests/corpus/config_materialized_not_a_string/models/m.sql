@@ -1,0 +1,2 @@
+{{ config(materialized=5) }}
+select 1 as x

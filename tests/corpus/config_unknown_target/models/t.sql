@@ -1,0 +1,2 @@
+{{ config(target='nowhere') }}
+select 1 as x

@@ -1,0 +1,1 @@
+select '{{ env_var('DVT_CORPUS_SURELY_UNSET') }}' as x

@@ -1,0 +1,1 @@
+select '{{ env_var('DVT_ENV_SECRET_CORPUS_PW') }}' as x

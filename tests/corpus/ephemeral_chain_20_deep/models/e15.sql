@@ -1,0 +1,2 @@
+{{ config(materialized='ephemeral') }}
+select x + 1 as x from {{ ref('e14') }}

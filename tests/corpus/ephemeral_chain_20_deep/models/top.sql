@@ -1,0 +1,2 @@
+{{ config(materialized='table') }}
+select x from {{ ref('e19') }}

@@ -1,0 +1,5 @@
+
+
+{% macro x( %}
+select 1
+{% endmacro %}

@@ -1,0 +1,1 @@
+{% macro twice() %}1{% endmacro %}

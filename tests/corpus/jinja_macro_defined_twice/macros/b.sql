@@ -1,0 +1,2 @@
+
+{% macro twice() %}2{% endmacro %}

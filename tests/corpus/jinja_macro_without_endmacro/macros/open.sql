@@ -1,0 +1,2 @@
+{% macro forever() %}
+select 1

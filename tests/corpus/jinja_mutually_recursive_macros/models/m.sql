@@ -1,0 +1,1 @@
+select {{ ping(1) }} as x

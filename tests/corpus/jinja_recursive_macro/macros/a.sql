@@ -1,0 +1,1 @@
+{% macro a() %}{{ a() }}{% endmacro %}

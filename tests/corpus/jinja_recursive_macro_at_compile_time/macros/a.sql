@@ -1,0 +1,3 @@
+{% macro a() %}
+{% if execute %}{{ a() }}{% endif %}
+{% endmacro %}

@@ -1,0 +1,2 @@
+select x
+from {{ ref('p', 'a', 'extra') }}

@@ -1,0 +1,4 @@
+{% macro pick() %}
+  {% if true %}
+    1
+{% endmacro %}

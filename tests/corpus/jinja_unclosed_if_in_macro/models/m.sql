@@ -1,0 +1,1 @@
+select {{ pick() }} as x

@@ -1,0 +1,3 @@
+select 1 as x
+{% if true %}
+, 2 as y

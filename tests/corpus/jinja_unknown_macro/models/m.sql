@@ -1,0 +1,2 @@
+select
+  {{ no_such_macro('x') }} as x

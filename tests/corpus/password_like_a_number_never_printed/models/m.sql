@@ -1,0 +1,1 @@
+select '{{ target.password }}' as p

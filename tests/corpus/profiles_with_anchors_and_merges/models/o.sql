@@ -1,0 +1,2 @@
+{{ config(target='other', materialized='table') }}
+select 2 as y

@@ -1,0 +1,1 @@
+select sum(id) as total from {{ ref('b') }}

@@ -1,0 +1,1 @@
+select prénom from {{ ref('ventes_été') }}

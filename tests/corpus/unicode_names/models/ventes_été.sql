@@ -1,0 +1,1 @@
+select 'Zoë' as prénom, 1 as n

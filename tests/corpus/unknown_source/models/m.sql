@@ -1,0 +1,3 @@
+-- reads a source nobody declared
+select *
+from {{ source('raw', 'orders') }}

@@ -1,0 +1,4 @@
+WITH base AS (
+  select id from {{ ref('e') }}
+)
+SELECT id FROM base
