@@ -2,6 +2,7 @@
 //! (and SQLite files). One integration binary, modules per area.
 
 mod common;
+mod concurrency;
 mod corpus;
 mod crash;
 mod dag;
@@ -10,3 +11,4 @@ mod examples;
 mod init;
 mod privileges;
 mod routing;
+mod security;

@@ -1,0 +1,96 @@
+//! Security defaults: only documented connection keys reach Jinja's `target`; staged
+//! source data is private to its owner and removed after every run unless kept.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::common::*;
+
+const PROFILES: &str = "p:\n  target: main\n  outputs:\n    main: {type: sqlite, path: data/main.db, token: t0p-s3cret, api_secret: s3cr3t-k3y, my_custom: custom-v4lue}\n    crm: {type: sqlite, path: data/crm.db}\n";
+
+#[test]
+fn target_exposes_only_documented_connection_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_project(
+        dir.path(),
+        &[
+            ("dbt_project.yml", "name: p\nprofile: p\n"),
+            ("profiles.yml", PROFILES),
+            (
+                "models/m.sql",
+                "select '{{ target.token }}|{{ target.api_secret }}|{{ target.my_custom }}|{{ target.name }}|{{ target.type }}' as t",
+            ),
+        ],
+    );
+    let run = dvt(dir.path(), &["compile"], &[]);
+    run.assert_ok();
+    let compiled = std::fs::read_to_string(dir.path().join("target/compiled/p/models/m.sql"))
+        .expect("compiled sql");
+    assert!(compiled.contains("'|||main|sqlite'"), "{compiled}");
+    for secret in ["t0p-s3cret", "s3cr3t-k3y", "custom-v4lue"] {
+        assert!(
+            !compiled.contains(secret),
+            "{secret} reached Jinja: {compiled}"
+        );
+        let manifest =
+            std::fs::read_to_string(dir.path().join("target/manifest.json")).expect("manifest");
+        assert!(!manifest.contains(secret), "{secret} in manifest.json");
+    }
+}
+
+fn federated_project(dir: &std::path::Path, broken: bool) {
+    let model = if broken {
+        "{{ config(materialized='table') }}select c.id, o.nope from {{ ref('customers') }} c join {{ ref('orders') }} o on o.cid = c.id"
+    } else {
+        "{{ config(materialized='table') }}select c.id, o.amount from {{ ref('customers') }} c join {{ ref('orders') }} o on o.cid = c.id"
+    };
+    write_project(
+        dir,
+        &[
+            (
+                "dbt_project.yml",
+                "name: p\nprofile: p\nseeds:\n  p:\n    customers:\n      +target: crm\n",
+            ),
+            ("profiles.yml", PROFILES),
+            ("seeds/customers.csv", "id,name\n1,a\n2,b\n"),
+            ("seeds/orders.csv", "cid,amount\n1,5\n2,7\n"),
+            ("models/joined.sql", model),
+        ],
+    );
+}
+
+fn staged_runs(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir.join(".dvt/staging"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn staged_extracts_are_private_and_removed_after_failed_runs_unless_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    federated_project(dir.path(), true);
+    dvt(dir.path(), &["seed"], &[]).assert_ok();
+    let run = dvt(dir.path(), &["run"], &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.stdout.contains("[federated]"), "{}", run.stdout);
+    assert!(
+        staged_runs(dir.path()).is_empty(),
+        "a failed run left staged data"
+    );
+
+    federated_project(dir.path(), false);
+    let run = dvt(dir.path(), &["run", "--keep-staging"], &[]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("Staged extracts kept in"),
+        "{}",
+        run.stdout
+    );
+    let kept = staged_runs(dir.path());
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    assert_eq!(mode(&dir.path().join(".dvt/staging")), 0o700);
+    // Nothing under the bucket is readable by group or others through it.
+    let root_mode = mode(&dir.path().join(".dvt/staging"));
+    assert_eq!(root_mode & 0o077, 0);
+}
