@@ -94,3 +94,95 @@ fn staged_extracts_are_private_and_removed_after_failed_runs_unless_kept() {
     let root_mode = mode(&dir.path().join(".dvt/staging"));
     assert_eq!(root_mode & 0o077, 0);
 }
+
+/// Builds a table recording whether the model's own session is encrypted, with the
+/// PostgreSQL output's TLS settings given as `tls` (YAML flow-mapping entries).
+fn pg_tls_run(dir: &std::path::Path, schema: &str, host: &str, tls: &str) -> Run {
+    write_project(
+        dir,
+        &[
+            ("dbt_project.yml", "name: p\nprofile: p\n"),
+            (
+                "profiles.yml",
+                &format!(
+                    "p:\n  target: pg\n  outputs:\n    pg: {{type: postgres, host: {host}, user: postgres, dbname: test, schema: {schema}{tls}}}\n"
+                ),
+            ),
+            (
+                "models/tls.sql",
+                "{{ config(materialized='table') }}select coalesce((select ssl::text from pg_stat_ssl where pid = pg_backend_pid()), 'none') as encrypted",
+            ),
+        ],
+    );
+    dvt(dir, &["run"], &[])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_tls_settings_are_honoured_as_libpq_documents_them() {
+    let schema = unique("dvt_it_tls");
+    let _cleanup = Cleanup {
+        pg_schemas: vec![schema.clone()],
+        maria_dbs: vec![],
+    };
+    let pg = pg().await;
+    let ssl = pg_rows(&pg, "show ssl").await;
+    assert_eq!(
+        ssl,
+        vec![vec!["on".to_owned()]],
+        "this test needs PostgreSQL with ssl=on (Debian's default, with its snakeoil certificate for CN=localhost)"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sql = format!("select encrypted from {schema}.tls");
+    let encrypted = async |pg: &tokio_postgres::Client| pg_rows(pg, &sql).await[0][0].clone();
+    let cert = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+
+    // The default (`prefer`, as libpq's) encrypts when the server offers TLS.
+    pg_tls_run(dir.path(), &schema, "127.0.0.1", "").assert_ok();
+    assert_eq!(encrypted(&pg).await, "true");
+    pg_tls_run(dir.path(), &schema, "127.0.0.1", ", sslmode: disable").assert_ok();
+    assert_eq!(encrypted(&pg).await, "false");
+    pg_tls_run(dir.path(), &schema, "127.0.0.1", ", sslmode: require").assert_ok();
+    assert_eq!(encrypted(&pg).await, "true");
+    // Verification: Debian trusts its snakeoil certificate system-wide, so `verify-ca`
+    // succeeds with or without `sslrootcert`; `verify-full` also checks the host name
+    // (CN=localhost), so it refuses 127.0.0.1.
+    pg_tls_run(dir.path(), &schema, "127.0.0.1", ", sslmode: verify-ca").assert_ok();
+    let with_ca = format!(", sslmode: verify-ca, sslrootcert: {cert}");
+    pg_tls_run(dir.path(), &schema, "127.0.0.1", &with_ca).assert_ok();
+    assert_eq!(encrypted(&pg).await, "true");
+    let full = format!(", sslmode: verify-full, sslrootcert: {cert}");
+    let run = pg_tls_run(dir.path(), &schema, "127.0.0.1", &full);
+    assert_eq!(run.code, 1, "host name 127.0.0.1 is not the certificate's: {}", run.stdout);
+    assert!(run.stderr.contains("error[DVT300]"), "{}", run.stderr);
+    pg_tls_run(dir.path(), &schema, "localhost", &full).assert_ok();
+    // A bad mode or a missing CA file is a coded error, never a silent downgrade.
+    let run = pg_tls_run(dir.path(), &schema, "127.0.0.1", ", sslmode: sometimes");
+    assert!(run.stderr.contains("error[DVT300]"), "{}", run.stderr);
+    let run = pg_tls_run(
+        dir.path(),
+        &schema,
+        "127.0.0.1",
+        ", sslmode: verify-ca, sslrootcert: /no/such/ca.pem",
+    );
+    assert!(run.stderr.contains("error[DVT300]"), "{}", run.stderr);
+}
+
+#[test]
+fn mariadb_tls_required_fails_against_a_server_without_tls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for mode in ["required", "preferred"] {
+        write_project(
+            dir.path(),
+            &[
+                ("dbt_project.yml", "name: p\nprofile: p\n"),
+                (
+                    "profiles.yml",
+                    &format!("p:\n  target: m\n  outputs:\n    m: {{type: mysql, server: 127.0.0.1, username: root, schema: test, sslmode: {mode}}}\n"),
+                ),
+            ],
+        );
+        let run = dvt(dir.path(), &["debug"], &[]);
+        assert_eq!(run.code, 1, "sslmode {mode} against a server without TLS: {}", run.stdout);
+        assert!(run.stdout.contains("[FAIL] m (mysql): DVT300"), "{}", run.stdout);
+    }
+}
