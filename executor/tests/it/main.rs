@@ -8,3 +8,4 @@ mod common;
 mod federation;
 mod run;
 mod seeds;
+mod types;
