@@ -2081,3 +2081,117 @@ async fn seeds_load_exactly_into_every_destination() {
     };
     with_cleanup(Box::pin(body), drop_matrix(&m)).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn session_time_zones_do_not_shift_values() {
+    let m = matrix().await;
+    let s = m.schema.clone();
+    // A role whose sessions run in another time zone, as a server or role default can.
+    let role = format!("{s}_tz");
+    let pg = m.registry.adapter("pg").await.expect("pg");
+    let body = async {
+        pg.execute(&format!(
+            "create role \"{role}\" login; \
+             alter role \"{role}\" set timezone = 'Asia/Kolkata'; \
+             grant usage, create on schema \"{s}\" to \"{role}\"; \
+             create table \"{s}\".tz_src (id int primary key, at timestamptz, naive timestamp); \
+             insert into \"{s}\".tz_src values \
+             (1, '2024-03-10 12:00:00+05:30', '2024-03-10 12:00:00'), \
+             (2, '1969-12-31 23:59:59.5-08:00', '1969-12-31 23:59:59.5'); \
+             grant select on \"{s}\".tz_src to \"{role}\";"
+        ))
+        .await
+        .expect("fixture");
+        let mut shifted = pg_target("pgtz", &s);
+        if let dvt_core::target::Connection::Postgres(c) = &mut shifted.connection {
+            c.user = role.clone();
+        }
+        let mut targets = BTreeMap::from([("pgtz".to_owned(), shifted)]);
+        for name in ["maria", "lite"] {
+            let dest = m.registry.adapter(name).await.expect("dest");
+            targets.insert(name.to_owned(), dest.target().clone());
+        }
+        let registry = Arc::new(TargetRegistry::new(targets));
+        let tz = registry.adapter("pgtz").await.expect("pgtz");
+        assert_eq!(
+            text_rows(&tz, "select current_setting('TimeZone')").await,
+            vec![vec![Some("Asia/Kolkata".to_owned())]],
+            "the role's sessions run in another zone"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = FederationEngine::new(
+            Arc::clone(&registry),
+            Staging::local(dir.path().to_owned()).expect("staging"),
+            Compute::Local,
+        );
+        let query = FederatedQuery {
+            sql: format!("select id, at, naive from \"pgtz\".\"{s}\".\"tz_src\""),
+            inputs: vec![RemoteInput {
+                target: "pgtz".into(),
+                relation: Relation::new(s.as_str(), "tz_src"),
+            }],
+        };
+        let at = [
+            Some("2024-03-10 06:30:00.000000".to_owned()),
+            Some("1970-01-01 07:59:59.500000".to_owned()),
+        ];
+        let naive = [
+            Some("2024-03-10 12:00:00.000000".to_owned()),
+            Some("1969-12-31 23:59:59.500000".to_owned()),
+        ];
+        for (dest, reader) in [
+            (Db::Pg, Arc::clone(&pg)),
+            (Db::Maria, registry.adapter("maria").await.expect("maria")),
+            (Db::Lite, registry.adapter("lite").await.expect("lite")),
+        ] {
+            let target = if dest == Db::Pg {
+                "pgtz"
+            } else {
+                dest.target()
+            };
+            let rel = m.relation(dest, &format!("tz_{}", dest.target()));
+            engine
+                .run_into("tz", &query, target, &rel, &BTreeMap::new())
+                .await
+                .unwrap_or_else(|e| panic!("{dest:?}: {e}"));
+            let d = reader.dialect();
+            let got = text_rows(
+                &reader,
+                &format!(
+                    "select {}, {} from {} order by {}",
+                    read_expr(dest, Kind::Tstz, &d.quote("at")),
+                    read_expr(dest, Kind::Ts, &d.quote("naive")),
+                    d.render(&rel),
+                    d.quote("id")
+                ),
+            )
+            .await;
+            for (row, values) in got.iter().enumerate() {
+                let strip = |v: &Option<String>| {
+                    v.as_deref().map(|v| {
+                        let v = if dest == Db::Lite {
+                            v.split_once(':').expect("class:value").1
+                        } else {
+                            v
+                        };
+                        canonical(Kind::Ts, v)
+                    })
+                };
+                assert_eq!(strip(&values[0]), at[row], "{dest:?} `at` row {}", row + 1);
+                assert_eq!(
+                    strip(&values[1]),
+                    naive[row],
+                    "{dest:?} `naive` row {}",
+                    row + 1
+                );
+            }
+        }
+    };
+    let cleanup = async {
+        drop_matrix(&m).await;
+        pg.execute(&format!("drop role if exists \"{role}\""))
+            .await
+            .expect("drop role");
+    };
+    with_cleanup(Box::pin(body), cleanup).await;
+}
