@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use async_trait::async_trait;
 use bytes::Bytes;
 use datafusion::execution::SendableRecordBatchStream;
@@ -22,7 +22,8 @@ use tokio_postgres::types::{Kind, Type};
 use tokio_postgres::{Client, GenericClient, SimpleQueryMessage};
 
 use super::types::{
-    BATCH_LIMITS, BatchBuilder, Cell, CellReader, ValueError, check_readable, unsupported_column,
+    BATCH_LIMITS, BatchBuilder, Cell, CellReader, NUMERIC, ValueError, check_readable, field,
+    unsupported_column,
 };
 use super::{Adapter, RelationKind, column_definitions, trim_select};
 use crate::error::{Error, Result};
@@ -219,8 +220,9 @@ impl PostgresAdapter {
                     fields.push(
                         match types::natural(c.name(), c.type_(), c.type_modifier(), money_scale) {
                             types::Natural::Field(f) => f,
+                            // Without a relation to measure, its exact text.
                             types::Natural::ProbeNumeric => {
-                                types::probed_numeric(c.name(), None, Some(77))
+                                field(c.name(), DataType::Utf8, Some(NUMERIC))
                             }
                             types::Natural::Unsupported(ty) => {
                                 return Err(unsupported_column(

@@ -479,8 +479,7 @@ impl ColumnBuilder {
             }};
         }
         match self {
-            ColumnBuilder::Null(n) => {
-                let _ = n;
+            ColumnBuilder::Null(_) => {
                 Err("dvt cannot read values of this column's type".to_owned())
             }
             ColumnBuilder::Boolean(b) => {
