@@ -5,8 +5,12 @@
 pub enum SeedType {
     /// Whole numbers that fit in 64 bits.
     Integer,
-    /// Numbers with a decimal point; `scale` is the largest number of digits after it.
+    /// Exact decimal numbers: numbers with a decimal point, and whole numbers too large
+    /// for 64 bits. `precision` is the most significant digits a value needs (at most
+    /// 76), `scale` the most digits after the point.
     Decimal {
+        /// Digits in all (before and after the point).
+        precision: u8,
         /// Digits after the decimal point.
         scale: u8,
     },
@@ -14,7 +18,8 @@ pub enum SeedType {
     Boolean,
     /// `YYYY-MM-DD`.
     Date,
-    /// `YYYY-MM-DD HH:MM:SS[.ffffff]` (a `T` separator is accepted).
+    /// `YYYY-MM-DD HH:MM:SS[.ffffff]` (a `T` separator is accepted; at most six
+    /// significant fractional digits, so microseconds hold it exactly).
     Timestamp,
     /// Anything else.
     Text,
@@ -193,14 +198,19 @@ pub fn parse_seed(bytes: &[u8], display: &Path, opts: &SeedOptions) -> Result<Se
     Ok(SeedData { columns, rows })
 }
 
-fn decimal_scale(v: &str) -> Option<u8> {
+/// The most decimal digits a seed decimal may have: what Arrow's `Decimal256` holds.
+/// Wider numbers stay text.
+const MAX_DECIMAL_DIGITS: usize = 76;
+
+/// Digits before the point (without leading zeros) and after it of a plain decimal
+/// number (`-12.50`, `+3`, `.5`), or `None` for anything else.
+fn decimal_shape(v: &str) -> Option<(usize, usize)> {
     let digits = v.strip_prefix(['-', '+']).unwrap_or(v);
-    let (int, frac) = digits.split_once('.')?;
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
     let ok = !(int.is_empty() && frac.is_empty())
         && int.bytes().all(|b| b.is_ascii_digit())
-        && frac.bytes().all(|b| b.is_ascii_digit())
-        && int.len() + frac.len() <= 38;
-    ok.then_some(frac.len() as u8)
+        && frac.bytes().all(|b| b.is_ascii_digit());
+    ok.then(|| (int.trim_start_matches('0').len(), frac.len()))
 }
 
 fn is_date(v: &str) -> bool {
@@ -209,6 +219,12 @@ fn is_date(v: &str) -> bool {
 
 fn is_timestamp(v: &str) -> bool {
     let v = v.replacen('T', " ", 1);
+    // Microseconds are the finest unit the databases keep: more digits would be cut.
+    if let Some((_, frac)) = v.rsplit_once('.')
+        && frac.trim_end_matches('0').len() > 6
+    {
+        return false;
+    }
     [
         "%Y-%m-%d %H:%M:%S%.f",
         "%Y-%m-%d %H:%M:%S",
@@ -221,14 +237,17 @@ fn is_timestamp(v: &str) -> bool {
 fn infer<'a>(values: impl Iterator<Item = &'a str> + Clone) -> SeedType {
     let mut any = false;
     let (mut int, mut dec, mut boolean, mut date, mut ts) = (true, true, true, true, true);
-    let mut scale = 0u8;
+    let (mut int_digits, mut scale) = (0usize, 0usize);
     for v in values {
         any = true;
         let is_int = v.parse::<i64>().is_ok() && !v.starts_with('+');
         int &= is_int;
-        if dec && !is_int {
-            match decimal_scale(v) {
-                Some(s) => scale = scale.max(s),
+        if dec {
+            match decimal_shape(v) {
+                Some((i, s)) => {
+                    int_digits = int_digits.max(i);
+                    scale = scale.max(s);
+                }
                 None => dec = false,
             }
         }
@@ -239,7 +258,10 @@ fn infer<'a>(values: impl Iterator<Item = &'a str> + Clone) -> SeedType {
     match () {
         _ if !any => SeedType::Text,
         _ if int => SeedType::Integer,
-        _ if dec => SeedType::Decimal { scale },
+        _ if dec && int_digits + scale <= MAX_DECIMAL_DIGITS => SeedType::Decimal {
+            precision: (int_digits + scale).max(1) as u8,
+            scale: scale as u8,
+        },
         _ if boolean => SeedType::Boolean,
         _ if date => SeedType::Date,
         _ if ts => SeedType::Timestamp,
@@ -273,7 +295,10 @@ mod tests {
             tys,
             vec![
                 SeedType::Integer,
-                SeedType::Decimal { scale: 2 },
+                SeedType::Decimal {
+                    precision: 3,
+                    scale: 2
+                },
                 SeedType::Boolean,
                 SeedType::Date,
                 SeedType::Timestamp,
@@ -285,6 +310,33 @@ mod tests {
         assert_eq!(d.rows[0][4].as_deref(), Some("2024-01-02 03:04:05"));
         assert_eq!(d.rows[1][5].as_deref(), Some("b, c"));
         assert_eq!(d.rows[2][1], None);
+    }
+
+    #[test]
+    fn wide_numbers_are_exact_decimals_and_wider_ones_text() {
+        let wide = "12345678901234567890123456789.0123456789";
+        let csv = format!(
+            "big,wide,too_wide,nanos\n99999999999999999999,{wide},{},2024-01-01 00:00:00.1234567\n-5,0.5,1,2024-01-01 00:00:00.1234560\n",
+            "9".repeat(77)
+        );
+        let d = parse_seed(csv.as_bytes(), Path::new("s.csv"), &SeedOptions::default()).unwrap();
+        let tys: Vec<_> = d.columns.iter().map(|c| c.ty.clone()).collect();
+        assert_eq!(
+            tys,
+            vec![
+                SeedType::Decimal {
+                    precision: 20,
+                    scale: 0
+                },
+                SeedType::Decimal {
+                    precision: 39,
+                    scale: 10
+                },
+                SeedType::Text,
+                SeedType::Text,
+            ]
+        );
+        assert_eq!(d.rows[0][1].as_deref(), Some(wide));
     }
 
     #[test]

@@ -1,13 +1,14 @@
-//! The adapter trait and what the per-database adapters share: type mapping, text
-//! rendering of Arrow values for bulk loads, temporary relation names.
+//! The adapter trait and what the per-database adapters share: DDL from Arrow schemas
+//! through each dialect's type mapping, and making batches carry a plan's schema. Each
+//! dialect's mapping and value rendering lives in its own `types` module, what they
+//! share in [`types`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions};
+use arrow::array::{RecordBatch, RecordBatchOptions};
 use arrow::compute::{CastOptions, cast_with_options};
-use arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
-use arrow::util::display::FormatOptions;
+use arrow::datatypes::{Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -21,6 +22,7 @@ pub(crate) mod mysql;
 pub(crate) mod postgres;
 pub mod replace;
 pub(crate) mod sqlite;
+pub(crate) mod types;
 
 /// A connection to one target, speaking its dialect, reduced to the primitives every
 /// materialization is written over (see [`replace`] for the sequence that uses them).
@@ -177,7 +179,7 @@ pub(crate) fn column_definitions(
     for field in schema.fields() {
         let ty = match column_types.get(field.name()) {
             Some(ty) => ty.clone(),
-            None => sql_type(dialect, field.data_type()).ok_or_else(|| {
+            None => sql_type(dialect, field).ok_or_else(|| {
                 Error::unsupported(
                     target,
                     format!(
@@ -194,154 +196,15 @@ pub(crate) fn column_definitions(
     Ok(defs.join(", "))
 }
 
-/// The SQL type a column of this Arrow type is created with.
-pub(crate) fn sql_type(dialect: Dialect, ty: &DataType) -> Option<String> {
-    use DataType as T;
-    let s = match (dialect, ty) {
-        (Dialect::Postgres, T::Boolean) => "BOOLEAN".into(),
-        (Dialect::Postgres, T::Int8 | T::Int16 | T::UInt8) => "SMALLINT".into(),
-        (Dialect::Postgres, T::Int32 | T::UInt16) => "INTEGER".into(),
-        (Dialect::Postgres, T::Int64 | T::UInt32) => "BIGINT".into(),
-        (Dialect::Postgres, T::UInt64) => "NUMERIC(20,0)".into(),
-        (Dialect::Postgres, T::Float16 | T::Float32) => "REAL".into(),
-        (Dialect::Postgres, T::Float64) => "DOUBLE PRECISION".into(),
-        (Dialect::Postgres, T::Decimal128(p, s) | T::Decimal256(p, s)) => {
-            format!("NUMERIC({p},{s})")
-        }
-        (Dialect::Postgres, T::Utf8 | T::LargeUtf8 | T::Utf8View) => "TEXT".into(),
-        (Dialect::Postgres, T::Date32 | T::Date64) => "DATE".into(),
-        (Dialect::Postgres, T::Timestamp(_, None)) => "TIMESTAMP".into(),
-        (Dialect::Postgres, T::Timestamp(_, Some(_))) => "TIMESTAMPTZ".into(),
-        (Dialect::Postgres, T::Time32(_) | T::Time64(_)) => "TIME".into(),
-
-        (Dialect::Mysql, T::Boolean) => "BOOLEAN".into(),
-        (Dialect::Mysql, T::Int8) => "TINYINT".into(),
-        (Dialect::Mysql, T::UInt8) => "TINYINT UNSIGNED".into(),
-        (Dialect::Mysql, T::Int16) => "SMALLINT".into(),
-        (Dialect::Mysql, T::UInt16) => "SMALLINT UNSIGNED".into(),
-        (Dialect::Mysql, T::Int32) => "INT".into(),
-        (Dialect::Mysql, T::UInt32) => "INT UNSIGNED".into(),
-        (Dialect::Mysql, T::Int64) => "BIGINT".into(),
-        (Dialect::Mysql, T::UInt64) => "BIGINT UNSIGNED".into(),
-        (Dialect::Mysql, T::Float16 | T::Float32) => "FLOAT".into(),
-        (Dialect::Mysql, T::Float64) => "DOUBLE".into(),
-        (Dialect::Mysql, T::Decimal128(p, s) | T::Decimal256(p, s)) if *p <= 65 && *s <= 30 => {
-            format!("DECIMAL({p},{s})")
-        }
-        (Dialect::Mysql, T::Utf8 | T::LargeUtf8 | T::Utf8View) => "LONGTEXT".into(),
-        (Dialect::Mysql, T::Date32 | T::Date64) => "DATE".into(),
-        (Dialect::Mysql, T::Timestamp(TimeUnit::Second, _)) => "DATETIME".into(),
-        (Dialect::Mysql, T::Timestamp(TimeUnit::Millisecond, _)) => "DATETIME(3)".into(),
-        (Dialect::Mysql, T::Timestamp(_, _)) => "DATETIME(6)".into(),
-        (Dialect::Mysql, T::Time32(_) | T::Time64(_)) => "TIME(6)".into(),
-
-        (Dialect::Sqlite, T::Boolean) => "BOOLEAN".into(),
-        (
-            Dialect::Sqlite,
-            T::Int8 | T::Int16 | T::Int32 | T::Int64 | T::UInt8 | T::UInt16 | T::UInt32,
-        ) => "INTEGER".into(),
-        (Dialect::Sqlite, T::Float16 | T::Float32 | T::Float64) => "REAL".into(),
-        (Dialect::Sqlite, T::Decimal128(p, s) | T::Decimal256(p, s)) => {
-            format!("DECIMAL({p},{s})")
-        }
-        (Dialect::Sqlite, T::Utf8 | T::LargeUtf8 | T::Utf8View | T::UInt64) => "TEXT".into(),
-        (Dialect::Sqlite, T::Date32 | T::Date64) => "DATE".into(),
-        (Dialect::Sqlite, T::Timestamp(_, _)) => "TIMESTAMP".into(),
-        (Dialect::Sqlite, T::Time32(_) | T::Time64(_)) => "TIME".into(),
-        _ => return None,
-    };
-    Some(s)
-}
-
-/// Renders every column of a batch as text the way the dialect's bulk path reads it back
-/// (`None` is NULL): booleans as `true`/`false` on PostgreSQL and `1`/`0` elsewhere,
-/// timestamps as `YYYY-MM-DD HH:MM:SS.ffffff` (UTC for zoned ones).
-pub(crate) fn text_columns(
-    target: &str,
-    dialect: Dialect,
-    batch: &RecordBatch,
-) -> Result<Vec<Vec<Option<String>>>> {
-    let mut out = Vec::with_capacity(batch.num_columns());
-    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
-        out.push(text_column(target, dialect, field.name(), column)?);
+/// The SQL type a column for this Arrow field is created with (its Arrow type, and the
+/// logical type it carries from its source).
+pub(crate) fn sql_type(dialect: Dialect, field: &Field) -> Option<String> {
+    match dialect {
+        Dialect::Postgres => postgres::types::sql_type(field),
+        Dialect::Mysql => mysql::types::sql_type(field),
+        Dialect::Sqlite => sqlite::types::sql_type(field),
+        Dialect::Datafusion => None,
     }
-    Ok(out)
-}
-
-fn text_column(
-    target: &str,
-    dialect: Dialect,
-    name: &str,
-    column: &ArrayRef,
-) -> Result<Vec<Option<String>>> {
-    let len = column.len();
-    let mut out = Vec::with_capacity(len);
-    match column.data_type() {
-        DataType::Boolean => {
-            let b = column.as_boolean();
-            let (t, f) = match dialect {
-                Dialect::Postgres | Dialect::Datafusion => ("true", "false"),
-                Dialect::Mysql | Dialect::Sqlite => ("1", "0"),
-            };
-            for i in 0..len {
-                out.push(
-                    b.is_valid(i)
-                        .then(|| if b.value(i) { t } else { f }.to_owned()),
-                );
-            }
-        }
-        DataType::Timestamp(_, tz) => {
-            // Microsecond precision keeps every value the targets can store; a zoned
-            // timestamp is rendered in UTC with an explicit offset on PostgreSQL only,
-            // since MySQL's DATETIME rejects offsets.
-            let micros = cast_with_options(
-                column,
-                &DataType::Timestamp(TimeUnit::Microsecond, tz.clone()),
-                &CastOptions::default(),
-            )
-            .map_err(|e| load_cast_error(target, name, e))?;
-            let ts = micros.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
-            let suffix = if tz.is_some() && dialect == Dialect::Postgres {
-                "+00"
-            } else {
-                ""
-            };
-            for i in 0..len {
-                if ts.is_null(i) {
-                    out.push(None);
-                    continue;
-                }
-                let v = ts.value(i);
-                let dt = chrono::DateTime::from_timestamp_micros(v).ok_or_else(|| {
-                    Error::unsupported(target, format!("timestamp {v} out of range in `{name}`"))
-                })?;
-                out.push(Some(format!(
-                    "{}{suffix}",
-                    dt.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f")
-                )));
-            }
-        }
-        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => {
-            return Err(Error::unsupported(
-                target,
-                format!("bulk loading binary column `{name}`"),
-            ));
-        }
-        DataType::Null => out.resize(len, None),
-        _ => {
-            let options = FormatOptions::default().with_null("");
-            let formatter = arrow::util::display::ArrayFormatter::try_new(column, &options)
-                .map_err(|e| load_cast_error(target, name, e))?;
-            for i in 0..len {
-                out.push(column.is_valid(i).then(|| formatter.value(i).to_string()));
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn load_cast_error(target: &str, column: &str, e: arrow::error::ArrowError) -> Error {
-    Error::unsupported(target, format!("rendering column `{column}` as text: {e}"))
 }
 
 /// Makes a batch carry exactly `schema`: same column count, names, types and metadata.
@@ -367,16 +230,17 @@ pub(crate) fn conform_batch(
             batch.num_columns()
         )));
     }
+    // A value that does not fit fails the cast: never NULL, never truncated.
+    let options = CastOptions {
+        safe: false,
+        ..CastOptions::default()
+    };
     let mut columns = Vec::with_capacity(batch.num_columns());
     for (column, field) in batch.columns().iter().zip(schema.fields()) {
         if column.data_type() == field.data_type() {
             columns.push(Arc::clone(column));
         } else {
-            columns.push(cast_with_options(
-                column,
-                field.data_type(),
-                &CastOptions::default(),
-            )?);
+            columns.push(cast_with_options(column, field.data_type(), &options)?);
         }
     }
     RecordBatch::try_new(Arc::clone(schema), columns)
@@ -396,42 +260,8 @@ pub(crate) fn conform_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{BooleanArray, Decimal128Array, StringArray, TimestampMicrosecondArray};
-    use arrow::datatypes::Field;
-
-    #[test]
-    fn renders_values_for_each_dialect() {
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("b", DataType::Boolean, true),
-            Field::new("d", DataType::Decimal128(10, 2), true),
-            Field::new("t", DataType::Timestamp(TimeUnit::Microsecond, None), true),
-            Field::new("s", DataType::Utf8, true),
-        ]));
-        let batch = RecordBatch::try_new(
-            schema,
-            vec![
-                Arc::new(BooleanArray::from(vec![Some(true), None])),
-                Arc::new(
-                    Decimal128Array::from(vec![Some(1230), Some(-5)])
-                        .with_precision_and_scale(10, 2)
-                        .expect("valid decimal"),
-                ),
-                Arc::new(TimestampMicrosecondArray::from(vec![Some(1_500_000), None])),
-                Arc::new(StringArray::from(vec![Some(""), None])),
-            ],
-        )
-        .expect("valid batch");
-        let pg = text_columns("t", Dialect::Postgres, &batch).expect("renders");
-        assert_eq!(pg[0], vec![Some("true".to_owned()), None]);
-        assert_eq!(
-            pg[1],
-            vec![Some("12.30".to_owned()), Some("-0.05".to_owned())]
-        );
-        assert_eq!(pg[2][0].as_deref(), Some("1970-01-01 00:00:01.500000"));
-        assert_eq!(pg[3], vec![Some(String::new()), None]);
-        let my = text_columns("t", Dialect::Mysql, &batch).expect("renders");
-        assert_eq!(my[0][0].as_deref(), Some("1"));
-    }
+    use arrow::array::Int64Array;
+    use arrow::datatypes::DataType;
 
     #[test]
     fn maps_types_and_applies_overrides() {
@@ -444,5 +274,14 @@ mod tests {
             column_definitions("t", Dialect::Mysql, &schema, &overrides).expect("maps"),
             "`a` BIGINT, `b` VARCHAR(10)"
         );
+    }
+
+    #[test]
+    fn conforming_never_turns_an_overflow_into_null() {
+        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]));
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![70_000]))])
+            .expect("batch");
+        let narrow = Arc::new(Schema::new(vec![Field::new("a", DataType::Int16, true)]));
+        assert!(conform_batch(&batch, &narrow).is_err());
     }
 }

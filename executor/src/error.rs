@@ -69,6 +69,21 @@ pub enum Error {
         source: Box<DataFusionError>,
     },
 
+    /// A source returned a value that the Arrow type DVT reads its column as cannot hold
+    /// exactly: never rounded, cut or turned into NULL (DVT303). `row` counts from 1 in
+    /// the rows of the query.
+    #[error("cannot read column `{column}` at row {row} of a query on target `{target}`: {reason}")]
+    ReadValue {
+        /// Target name.
+        target: String,
+        /// Column name.
+        column: String,
+        /// Row of the query's result, from 1.
+        row: u64,
+        /// Why the value does not fit.
+        reason: String,
+    },
+
     /// Streaming rows into a target failed (DVT304).
     #[error("bulk load into `{relation}` on target `{target}` failed: {source}")]
     BulkLoad {
@@ -125,7 +140,7 @@ impl Error {
             | Error::ExecutorProcess { .. } => "DVT300",
             Error::Sql { .. } => "DVT301",
             Error::FederationPlanning { .. } => "DVT302",
-            Error::FederationExecution { .. } => "DVT303",
+            Error::FederationExecution { .. } | Error::ReadValue { .. } => "DVT303",
             Error::BulkLoad { .. } => "DVT304",
             Error::Staging { .. } => "DVT305",
             Error::Unsupported { .. } => "DVT306",

@@ -1,4 +1,5 @@
-//! MySQL and MariaDB: connection pool and Arrow results from the table-providers crate,
+//! MySQL and MariaDB: the table-providers crate's connection pool (sessions in time zone
+//! `+00:00`), results decoded by DVT from the binary protocol ([`types`]),
 //! `LOAD DATA LOCAL INFILE` fed from the Arrow stream for bulk loads.
 
 use std::collections::{BTreeMap, HashMap};
@@ -8,11 +9,8 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
 use bytes::Bytes;
-use datafusion::common::TableReference;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion_table_providers::sql::arrow_sql_gen::mysql::rows_to_arrow as mysql_rows_to_arrow;
-use datafusion_table_providers::sql::db_connection_pool::dbconnection::AsyncDbConnection;
 use datafusion_table_providers::sql::db_connection_pool::dbconnection::mysqlconn::MySQLConnection;
 use datafusion_table_providers::sql::db_connection_pool::mysqlpool::MySQLConnectionPool;
 use datafusion_table_providers::util::secrets::to_secret_map;
@@ -22,11 +20,16 @@ use futures::StreamExt;
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 
-use super::{Adapter, RelationKind, column_definitions, conform_stream, text_columns, trim_select};
+use super::types::{
+    BATCH_LIMITS, BatchBuilder, Cell, CellReader, ValueError, check_readable, read_error,
+    unsupported_column,
+};
+use super::{Adapter, RelationKind, column_definitions, trim_select};
 use crate::error::{Error, Result};
 
+pub(crate) mod types;
+
 const D: Dialect = Dialect::Mysql;
-const QUERY_CHUNK_ROWS: usize = 4096;
 
 /// A MySQL or MariaDB target. Its `schema` is the database.
 pub(crate) struct MysqlAdapter {
@@ -151,10 +154,12 @@ impl MysqlAdapter {
         Ok(conn.affected_rows())
     }
 
-    /// Streams a query's rows. A task owns the connection while the result is read (the
-    /// driver's result borrows it) and hands batches over a channel; dropping the stream
-    /// aborts the task. The table-providers' own query path strips every `"` from the
-    /// SQL, which corrupts string literals, so only its row conversion is used.
+    /// Streams a query's rows, every column decoded by DVT ([`types`]) from the binary
+    /// protocol; with `wanted`, into exactly that schema (an error names the column and
+    /// row of a value it cannot hold). A task owns the connection while the result is
+    /// read (the driver's result borrows it) and hands batches over a channel; dropping
+    /// the stream aborts the task. The table-providers' own query path strips every `"`
+    /// from the SQL, which corrupts string literals, so it is not used.
     async fn stream_query(
         &self,
         sql: &str,
@@ -164,83 +169,153 @@ impl MysqlAdapter {
         let conn = Arc::clone(&db.conn);
         let sql = sql.to_owned();
         let target = self.target.name.clone();
-        let projected = wanted.clone();
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
+        let (schema_tx, schema_rx) = tokio::sync::oneshot::channel::<Result<SchemaRef>>();
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
         let task = tokio::spawn(async move {
+            let _checked_out = &db;
             let mut guard = conn.lock().await;
             let fail =
                 |e: &dyn std::fmt::Display| Error::sql(&target, "running a query", e.to_string());
             let mut result = match guard.exec_iter(sql, ()).await {
                 Ok(r) => r,
                 Err(e) => {
-                    let _ = tx.send(Err(fail(&e))).await;
+                    let _ = schema_tx.send(Err(fail(&e)));
                     return;
                 }
             };
-            loop {
-                let mut rows = Vec::with_capacity(QUERY_CHUNK_ROWS);
-                while rows.len() < QUERY_CHUNK_ROWS {
-                    match result.next().await {
-                        Ok(Some(row)) => rows.push(row),
-                        Ok(None) => break,
-                        Err(e) => {
-                            let _ = tx.send(Err(fail(&e))).await;
-                            return;
-                        }
+            let columns = result.columns().unwrap_or_else(|| Arc::from(Vec::new()));
+            let setup = result_schema(&target, &columns, wanted).and_then(|schema| {
+                let builder = BatchBuilder::new(Arc::clone(&schema), BATCH_LIMITS)
+                    .map_err(|e| Error::unsupported(&target, e))?;
+                Ok((schema, builder))
+            });
+            let mut builder = match setup {
+                Ok((schema, builder)) => {
+                    if schema_tx.send(Ok(schema)).is_err() {
+                        return;
                     }
+                    builder
                 }
-                if rows.is_empty() {
+                Err(e) => {
+                    let _ = schema_tx.send(Err(e));
                     return;
                 }
-                let last = rows.len() < QUERY_CHUNK_ROWS;
-                let batch = mysql_rows_to_arrow(&rows, &projected).map_err(|e| fail(&e));
-                if tx.send(batch).await.is_err() || last {
+            };
+            let kinds: Vec<_> = columns.iter().map(|c| c.column_type()).collect();
+            let mut row_number = 0u64;
+            loop {
+                let row = match result.next().await {
+                    Ok(Some(row)) => row,
+                    Ok(None) => {
+                        if builder.rows() > 0 {
+                            let _ = tx.send(finish(&mut builder)).await;
+                        }
+                        return;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(fail(&e))).await;
+                        return;
+                    }
+                };
+                row_number += 1;
+                for (i, kind) in kinds.iter().enumerate() {
+                    let value = row.as_ref(i).unwrap_or(&mysql_async::Value::NULL);
+                    let appended = types::decode(value, *kind)
+                        .and_then(|cell| builder.append(i, cell))
+                        .map_err(|reason| {
+                            read_error(&target, &columns[i].name_str(), row_number, reason)
+                        });
+                    if let Err(e) = appended {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                }
+                if builder.end_row() && tx.send(finish(&mut builder)).await.is_err() {
                     return;
                 }
             }
         });
         let guard = AbortOnDrop(task);
-        let first = rx.recv().await.transpose()?;
-        let schema = match (&wanted, &first) {
-            (Some(w), _) => Arc::clone(w),
-            (None, Some(b)) => b.schema(),
-            (None, None) => Arc::new(arrow::datatypes::Schema::empty()),
-        };
+        let schema = schema_rx
+            .await
+            .map_err(|_| Error::internal("the mysql reader stopped before its first row"))??;
         let rest = futures::stream::unfold((rx, guard), |(mut rx, guard)| async move {
             rx.recv().await.map(|item| (item, (rx, guard)))
         });
-        let batches = futures::stream::iter(first.map(Ok))
-            .chain(rest)
-            .map(|item| item.map_err(Error::into_datafusion));
-        let stream: SendableRecordBatchStream =
-            Box::pin(RecordBatchStreamAdapter::new(Arc::clone(&schema), batches));
-        Ok(match wanted {
-            Some(w) => conform_stream(stream, w),
-            None => stream,
-        })
+        let batches = rest.map(|item| item.map_err(Error::into_datafusion));
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
+    }
+
+    /// What each column of a table needs of loaded values, by column name.
+    async fn destination_columns(
+        &self,
+        conn: &mut Conn,
+        rel: &Relation,
+    ) -> Result<HashMap<String, types::Dest>> {
+        let rows: Vec<(String, String, Option<u64>, Option<u64>)> = conn
+            .exec(
+                "select column_name, data_type, numeric_precision, numeric_scale \
+                 from information_schema.columns where table_schema = ? and table_name = ?",
+                (rel.schema.as_str(), rel.identifier.as_str()),
+            )
+            .await
+            .map_err(self.sql_err(format!("reading the columns of {}", D.render(rel))))?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, ty, p, s)| (name, types::Dest::of(&ty, p, s)))
+            .collect())
     }
 
     async fn load_data(
         &self,
         conn: &mut Conn,
         tmp: &Relation,
-        columns: &str,
         stream: SendableRecordBatchStream,
     ) -> Result<u64> {
         let target = self.target.name.clone();
+        let rendered = D.render(tmp);
+        let dest = self.destination_columns(conn, tmp).await?;
+        let schema = stream.schema();
+        let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        let dests: Vec<types::Dest> = names
+            .iter()
+            .map(|n| dest.get(n).cloned().unwrap_or(types::Dest::Other))
+            .collect();
+        // Binary columns travel as hexadecimal into a variable that `UNHEX` decodes.
+        let mut columns = Vec::with_capacity(names.len());
+        let mut sets = Vec::new();
+        for (i, (name, d)) in names.iter().zip(&dests).enumerate() {
+            if *d == types::Dest::Binary {
+                columns.push(format!("@dvt_{i}"));
+                sets.push(format!("{} = UNHEX(@dvt_{i})", D.quote(name)));
+            } else {
+                columns.push(D.quote(name));
+            }
+        }
+        let set_clause = if sets.is_empty() {
+            String::new()
+        } else {
+            format!(" SET {}", sets.join(", "))
+        };
         let first_error: Arc<Mutex<Option<Error>>> = Arc::default();
         let errors = Arc::clone(&first_error);
         // The infile handler must be `Sync`; the stream is only `Send`, so it travels in a
         // mutex and is taken out when the server asks for the file.
         let stream = Mutex::new(stream);
+        let relation = rendered.clone();
         conn.set_infile_handler(async move {
             let stream = stream
                 .into_inner()
                 .map_err(|_| std::io::Error::other("poisoned infile stream"))?;
+            let mut done = 0u64;
             let encoded = stream.map(move |batch| {
                 let encoded = batch
-                    .map_err(|e| Error::bulk_load(&target, &"the input stream", e))
-                    .and_then(|b| encode_batch(&target, &b));
+                    .map_err(|e| Error::bulk_load(&target, &relation, e))
+                    .and_then(|b| {
+                        let first = done + 1;
+                        done += b.num_rows() as u64;
+                        encode_batch(&target, &relation, &b, &names, &dests, first)
+                    });
                 encoded.map_err(|e| {
                     let message = e.to_string();
                     if let Ok(mut slot) = errors.lock() {
@@ -252,10 +327,10 @@ impl MysqlAdapter {
             Ok(encoded.boxed())
         });
         let sql = format!(
-            "LOAD DATA LOCAL INFILE 'dvt-stream' INTO TABLE {} CHARACTER SET utf8mb4 \
+            "LOAD DATA LOCAL INFILE 'dvt-stream' INTO TABLE {rendered} CHARACTER SET utf8mb4 \
              FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '\\\\' \
-             LINES TERMINATED BY '\\n' ({columns})",
-            D.render(tmp)
+             LINES TERMINATED BY '\\n' ({}){set_clause}",
+            columns.join(", ")
         );
         let loaded = conn.query_drop(sql).await;
         if let Ok(mut slot) = first_error.lock()
@@ -263,7 +338,7 @@ impl MysqlAdapter {
         {
             return Err(e);
         }
-        loaded.map_err(|e| Error::bulk_load(&self.target.name, &D.render(tmp), e))?;
+        loaded.map_err(|e| Error::bulk_load(&self.target.name, &rendered, e))?;
         let rows = conn.affected_rows();
         // `LOCAL` turns conversion errors into warnings (the server cannot stop the
         // client's upload), which would silently truncate or zero values.
@@ -279,12 +354,49 @@ impl MysqlAdapter {
                 .join("; ");
             return Err(Error::bulk_load(
                 &self.target.name,
-                &D.render(tmp),
+                &rendered,
                 format!("the server changed values while loading: {text}"),
             ));
         }
         Ok(rows)
     }
+}
+
+/// The schema a result is read into: `wanted`, or each column's natural type.
+fn result_schema(
+    target: &str,
+    columns: &[mysql_async::Column],
+    wanted: Option<SchemaRef>,
+) -> Result<SchemaRef> {
+    if let Some(w) = wanted {
+        check_readable(target, "MySQL", &w)?;
+        if w.fields().len() != columns.len() {
+            return Err(Error::internal(format!(
+                "a mysql query returned {} columns where {} were expected",
+                columns.len(),
+                w.fields().len()
+            )));
+        }
+        return Ok(w);
+    }
+    let mut fields = Vec::with_capacity(columns.len());
+    for c in columns {
+        fields.push(types::result_field(c).ok_or_else(|| {
+            unsupported_column(
+                target,
+                "MySQL",
+                &c.name_str(),
+                &format!("{:?}", c.column_type()),
+            )
+        })?);
+    }
+    Ok(Arc::new(arrow::datatypes::Schema::new(fields)))
+}
+
+fn finish(builder: &mut BatchBuilder) -> Result<RecordBatch> {
+    builder
+        .finish()
+        .map_err(|e| Error::internal(format!("building a mysql batch: {e}")))
 }
 
 /// Aborts a spawned task when dropped, so an abandoned stream releases its connection.
@@ -297,32 +409,60 @@ impl Drop for AbortOnDrop {
 }
 
 /// One batch as `LOAD DATA` text: `\N` is NULL, values are enclosed in quotes with the
-/// escape character protecting quotes, backslashes and line breaks.
-fn encode_batch(target: &str, batch: &RecordBatch) -> Result<Bytes> {
-    let columns = text_columns(target, D, batch)?;
-    let mut buf = Vec::with_capacity(batch.num_rows() * 16 * columns.len().max(1));
+/// escape character protecting quotes, backslashes and line breaks. `first` is the
+/// number of the batch's first row in the load, for errors.
+fn encode_batch(
+    target: &str,
+    relation: &str,
+    batch: &RecordBatch,
+    names: &[String],
+    dests: &[types::Dest],
+    first: u64,
+) -> Result<Bytes> {
+    let fail = |column: usize, row: u64, reason: String| {
+        Error::bulk_load(
+            target,
+            &relation,
+            ValueError {
+                column: names[column].clone(),
+                row,
+                reason,
+            },
+        )
+    };
+    let readers = batch
+        .columns()
+        .iter()
+        .enumerate()
+        .map(|(i, c)| CellReader::new(c.as_ref()).map_err(|r| fail(i, first, r)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut buf = Vec::with_capacity(batch.num_rows() * 16 * readers.len().max(1));
+    let mut value = String::new();
     for row in 0..batch.num_rows() {
-        for (i, col) in columns.iter().enumerate() {
+        let number = first + row as u64;
+        for (i, reader) in readers.iter().enumerate() {
             if i > 0 {
                 buf.push(b',');
             }
-            match &col[row] {
-                None => buf.extend_from_slice(b"\\N"),
-                Some(v) => {
-                    buf.push(b'"');
-                    for b in v.bytes() {
-                        match b {
-                            b'"' => buf.extend_from_slice(b"\\\""),
-                            b'\\' => buf.extend_from_slice(b"\\\\"),
-                            b'\n' => buf.extend_from_slice(b"\\n"),
-                            b'\r' => buf.extend_from_slice(b"\\r"),
-                            0 => buf.extend_from_slice(b"\\0"),
-                            _ => buf.push(b),
-                        }
-                    }
-                    buf.push(b'"');
+            let cell = reader.cell(row).map_err(|r| fail(i, number, r))?;
+            if cell == Cell::Null {
+                buf.extend_from_slice(b"\\N");
+                continue;
+            }
+            value.clear();
+            types::render(&cell, &dests[i], &mut value).map_err(|r| fail(i, number, r))?;
+            buf.push(b'"');
+            for b in value.bytes() {
+                match b {
+                    b'"' => buf.extend_from_slice(b"\\\""),
+                    b'\\' => buf.extend_from_slice(b"\\\\"),
+                    b'\n' => buf.extend_from_slice(b"\\n"),
+                    b'\r' => buf.extend_from_slice(b"\\r"),
+                    0 => buf.extend_from_slice(b"\\0"),
+                    _ => buf.push(b),
                 }
             }
+            buf.push(b'"');
         }
         buf.push(b'\n');
     }
@@ -417,7 +557,10 @@ impl Adapter for MysqlAdapter {
     ) -> Result<()> {
         let defs = column_definitions(&self.target.name, D, schema, column_types)?;
         self.run_ddl(
-            format!("CREATE TABLE {} ({defs})", D.render(relation)),
+            format!(
+                "CREATE TABLE {} ({defs}) DEFAULT CHARSET=utf8mb4",
+                D.render(relation)
+            ),
             format!("creating {}", D.render(relation)),
         )
         .await
@@ -425,16 +568,9 @@ impl Adapter for MysqlAdapter {
     }
 
     async fn append(&self, relation: &Relation, stream: SendableRecordBatchStream) -> Result<u64> {
-        let columns = stream
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| D.quote(f.name()))
-            .collect::<Vec<_>>()
-            .join(", ");
         let db = self.conn().await?;
         let mut guard = db.conn.lock().await;
-        self.load_data(&mut guard, relation, &columns, stream).await
+        self.load_data(&mut guard, relation, stream).await
     }
 
     async fn swap(
@@ -467,15 +603,74 @@ impl Adapter for MysqlAdapter {
     }
 
     async fn relation_schema(&self, relation: &Relation) -> Result<SchemaRef> {
-        let conn = self.conn().await?;
-        let reference =
-            TableReference::partial(relation.schema.as_str(), relation.identifier.as_str());
-        conn.get_schema(&reference).await.map_err(|e| {
-            Error::sql(
-                &self.target.name,
-                format!("reading the columns of {}", D.render(relation)),
-                e,
+        let db = self.conn().await?;
+        let mut conn = db.conn.lock().await;
+        let rendered = D.render(relation);
+        let action = format!("reading the columns of {rendered}");
+        let key = (relation.schema.as_str(), relation.identifier.as_str());
+        let columns: Vec<(String, String)> = conn
+            .exec(
+                "select column_name, column_type from information_schema.columns \
+                 where table_schema = ? and table_name = ? order by ordinal_position",
+                key,
             )
-        })
+            .await
+            .map_err(self.sql_err(action.clone()))?;
+        if columns.is_empty() {
+            return Err(Error::sql(
+                &self.target.name,
+                action,
+                format!("{rendered} does not exist"),
+            ));
+        }
+        // MariaDB's JSON is LONGTEXT with a `json_valid` check; MySQL has no such table
+        // column (and a JSON type of its own), so a failure here means no checks.
+        let checks: Vec<String> = conn
+            .exec(
+                "select check_clause from information_schema.check_constraints \
+                 where constraint_schema = ? and table_name = ?",
+                key,
+            )
+            .await
+            .unwrap_or_default();
+        let mut fields = Vec::with_capacity(columns.len());
+        let mut probes = Vec::new();
+        for (i, (name, column_type)) in columns.iter().enumerate() {
+            let json = checks.contains(&format!("json_valid(`{name}`)"));
+            fields.push(match types::natural(name, column_type, json) {
+                types::Natural::Field(f) => f,
+                types::Natural::ProbeBool => {
+                    probes.push(i);
+                    types::unsupported(name, column_type)
+                }
+                types::Natural::Unsupported => types::unsupported(name, column_type),
+            });
+        }
+        if !probes.is_empty() {
+            // `tinyint(1)` is MySQL's boolean, but holds -128..127: it reads as a boolean
+            // only when every value is 0 or 1.
+            let exprs = probes
+                .iter()
+                .map(|&i| format!("coalesce(max({} not in (0, 1)), 0)", D.quote(&columns[i].0)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let row: Option<mysql_async::Row> = conn
+                .query_first(format!("select {exprs} from {rendered}"))
+                .await
+                .map_err(self.sql_err(format!("measuring the tinyint(1) columns of {rendered}")))?;
+            for (k, &i) in probes.iter().enumerate() {
+                let other: i64 = row
+                    .as_ref()
+                    .and_then(|r| r.get::<Option<i64>, _>(k).flatten())
+                    .unwrap_or(0);
+                let ty = if other == 0 {
+                    arrow::datatypes::DataType::Boolean
+                } else {
+                    arrow::datatypes::DataType::Int8
+                };
+                fields[i] = arrow::datatypes::Field::new(&columns[i].0, ty, true);
+            }
+        }
+        Ok(Arc::new(arrow::datatypes::Schema::new(fields)))
     }
 }

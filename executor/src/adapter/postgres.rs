@@ -1,29 +1,35 @@
-//! PostgreSQL: connection pool and Arrow results from the table-providers crate,
-//! `COPY ... FROM STDIN` for bulk loads.
+//! PostgreSQL: the table-providers crate's connection pool, results decoded by DVT from
+//! the binary protocol ([`types`], [`rows`]), `COPY ... FROM STDIN` for bulk loads.
+//!
+//! Values never depend on the session's settings: results travel in binary form
+//! (`timestamptz` as UTC microseconds) and loaded timestamps carry an explicit `+00`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use async_trait::async_trait;
 use bytes::Bytes;
-use datafusion::common::TableReference;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion_table_providers::sql::db_connection_pool::dbconnection::AsyncDbConnection;
 use datafusion_table_providers::sql::db_connection_pool::dbconnection::postgresconn::PostgresConnection;
 use datafusion_table_providers::sql::db_connection_pool::postgrespool::PostgresConnectionPool;
 use datafusion_table_providers::util::secrets::to_secret_map;
 use dvt_core::dialect::{Dialect, Relation};
 use dvt_core::target::{PostgresConfig, TargetConfig};
 use futures::{SinkExt, StreamExt};
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{Kind, Type};
 use tokio_postgres::{Client, GenericClient, SimpleQueryMessage};
 
-use super::{Adapter, RelationKind, column_definitions, conform_stream, text_columns, trim_select};
+use super::types::{
+    BATCH_LIMITS, BatchBuilder, Cell, CellReader, NUMERIC, ValueError, check_readable, field,
+    unsupported_column,
+};
+use super::{Adapter, RelationKind, column_definitions, trim_select};
 use crate::error::{Error, Result};
 
 mod rows;
+pub(crate) mod types;
 
 const D: Dialect = Dialect::Postgres;
 
@@ -165,79 +171,100 @@ impl PostgresAdapter {
             .map_err(self.sql_err(format!("committing the swap of {}", D.render(relation))))
     }
 
-    /// Streams a query's rows, converted by DVT for the common types and by the
-    /// table-providers otherwise; with `wanted`, batches are cast to that schema.
+    /// The digits after the point of `money` on this server (its `lc_monetary`).
+    async fn money_scale(&self, client: &Client) -> Result<u32> {
+        let row = client
+            .query_one("select scale(1::money::numeric)::int4", &[])
+            .await
+            .map_err(self.sql_err("reading the scale of `money`"))?;
+        let scale: Option<i32> = row.get(0);
+        Ok(scale.unwrap_or(2).max(0) as u32)
+    }
+
+    /// Streams a query's rows, every column decoded by DVT ([`types`]); with `wanted`,
+    /// into exactly that schema (an error names the column and row of a value it cannot
+    /// hold), otherwise into each column's natural type.
     async fn stream_query(
         &self,
         sql: &str,
         wanted: Option<SchemaRef>,
     ) -> Result<SendableRecordBatchStream> {
+        let target = &self.target.name;
         let conn = self.conn().await?;
         let statement = conn
             .conn
             .prepare(sql)
             .await
             .map_err(self.sql_err("preparing a query"))?;
-        let handled = statement
-            .columns()
-            .iter()
-            .all(|c| rows::arrow_type(c.type_(), c.type_modifier()).is_some());
-        if !handled {
-            let declared = declared_schema(statement.columns());
-            let projected = wanted.clone().unwrap_or_else(|| numeric_fields(&declared));
-            let stream = conn
-                .query_arrow(sql, &[], Some(projected))
-                .await
-                .map_err(|e| Error::sql(&self.target.name, "running a query", e))?;
-            return Ok(match wanted {
-                Some(w) => conform_stream(stream, w),
-                None if stream.schema().fields().is_empty() => Box::pin(
-                    RecordBatchStreamAdapter::new(declared, futures::stream::empty()),
-                ),
-                None => stream,
-            });
-        }
-        let target = self.target.name.clone();
-        let convert_err = move |e: Box<dyn std::error::Error + Send + Sync>| {
-            Error::sql(&target, "converting query results", e)
+        let columns = statement.columns();
+        let money_scale = if columns.iter().any(|c| uses_money(c.type_())) {
+            self.money_scale(&conn.conn).await?
+        } else {
+            2
         };
-        let row_stream = conn
+        let schema = match wanted {
+            Some(w) => {
+                check_readable(target, "PostgreSQL", &w)?;
+                if w.fields().len() != columns.len() {
+                    return Err(Error::internal(format!(
+                        "a postgres query returned {} columns where {} were expected",
+                        columns.len(),
+                        w.fields().len()
+                    )));
+                }
+                w
+            }
+            None => {
+                let mut fields = Vec::with_capacity(columns.len());
+                for c in columns {
+                    fields.push(
+                        match types::natural(c.name(), c.type_(), c.type_modifier(), money_scale) {
+                            types::Natural::Field(f) => f,
+                            // Without a relation to measure, its exact text.
+                            types::Natural::ProbeNumeric => {
+                                field(c.name(), DataType::Utf8, Some(NUMERIC))
+                            }
+                            types::Natural::Unsupported(ty) => {
+                                return Err(unsupported_column(
+                                    target,
+                                    "PostgreSQL",
+                                    c.name(),
+                                    &ty,
+                                ));
+                            }
+                        },
+                    );
+                }
+                Arc::new(Schema::new(fields))
+            }
+        };
+        let mut decoders = Vec::with_capacity(columns.len());
+        for c in columns {
+            decoders.push(types::decoder(c.type_(), money_scale).ok_or_else(|| {
+                unsupported_column(target, "PostgreSQL", c.name(), c.type_().name())
+            })?);
+        }
+        let builder = BatchBuilder::new(Arc::clone(&schema), BATCH_LIMITS)
+            .map_err(|e| Error::unsupported(target, e))?;
+        let rows = conn
             .conn
             .query_raw(&statement, std::iter::empty::<i32>())
             .await
             .map_err(self.sql_err("running a query"))?;
-        let mut chunks = Box::pin(row_stream.chunks(rows::CHUNK_ROWS));
-        let first = chunks
-            .next()
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(self.sql_err("running a query"))?;
-        let schema = rows::result_schema(statement.columns(), &first)
-            .ok_or_else(|| Error::internal("postgres result types changed while reading"))?;
-        let first_batch = if first.is_empty() {
-            None
-        } else {
-            Some(rows::to_batch(&first, &schema).map_err(convert_err.clone())?)
+        let reader = rows::Reader {
+            target: target.clone(),
+            names: columns.iter().map(|c| c.name().to_owned()).collect(),
+            decoders,
+            builder,
+            rows: Box::pin(rows),
+            row: 0,
+            done: false,
+            _guard: conn,
         };
-        let rest_schema = Arc::clone(&schema);
-        let rest = chunks.map(move |chunk| {
-            // The pooled connection stays checked out until the stream is dropped.
-            let _checked_out = &conn;
-            let rows = chunk
-                .into_iter()
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(|e| convert_err(Box::new(e)))?;
-            rows::to_batch(&rows, &rest_schema).map_err(|e| convert_err(e).into_datafusion())
-        });
-        let batches = futures::stream::iter(first_batch.map(Ok)).chain(rest);
-        let stream: SendableRecordBatchStream =
-            Box::pin(RecordBatchStreamAdapter::new(schema, batches));
-        Ok(match wanted {
-            Some(w) => conform_stream(stream, w),
-            None => stream,
-        })
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            schema,
+            reader.into_stream(),
+        )))
     }
 
     async fn copy_in(
@@ -248,116 +275,96 @@ impl PostgresAdapter {
         mut stream: SendableRecordBatchStream,
     ) -> Result<u64> {
         let target = &self.target.name;
-        let sql = format!(
-            "COPY {} ({columns}) FROM STDIN WITH (FORMAT csv)",
-            D.render(tmp)
-        );
+        let rendered = D.render(tmp);
+        let sql = format!("COPY {rendered} ({columns}) FROM STDIN WITH (FORMAT csv)");
         let sink = client
             .copy_in::<_, Bytes>(&sql)
             .await
-            .map_err(|e| Error::bulk_load(target, &D.render(tmp), describe(e)))?;
+            .map_err(|e| Error::bulk_load(target, &rendered, describe(e)))?;
         futures::pin_mut!(sink);
+        let names: Vec<String> = stream
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let mut done = 0u64;
+        let mut value = String::new();
         while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(|e| Error::bulk_load(target, &D.render(tmp), e))?;
-            let columns = text_columns(target, D, &batch)?;
-            let mut buf = Vec::with_capacity(batch.num_rows() * 16 * columns.len().max(1));
+            let batch = batch.map_err(|e| Error::bulk_load(target, &rendered, e))?;
+            let readers = batch
+                .columns()
+                .iter()
+                .zip(&names)
+                .map(|(c, name)| {
+                    CellReader::new(c.as_ref()).map_err(|reason| {
+                        Error::bulk_load(
+                            target,
+                            &rendered,
+                            ValueError {
+                                column: name.clone(),
+                                row: done + 1,
+                                reason,
+                            },
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let mut buf = Vec::with_capacity(batch.num_rows() * 16 * readers.len().max(1));
             for row in 0..batch.num_rows() {
-                for (i, col) in columns.iter().enumerate() {
+                let number = done + row as u64 + 1;
+                for (i, reader) in readers.iter().enumerate() {
                     if i > 0 {
                         buf.push(b',');
                     }
+                    let fail = |reason| {
+                        Error::bulk_load(
+                            target,
+                            &rendered,
+                            ValueError {
+                                column: names[i].clone(),
+                                row: number,
+                                reason,
+                            },
+                        )
+                    };
+                    let cell = reader.cell(row).map_err(fail)?;
                     // NULL is an unquoted empty field; every value is quoted, so an empty
                     // string stays distinct from NULL.
-                    if let Some(v) = &col[row] {
-                        buf.push(b'"');
-                        for b in v.bytes() {
-                            if b == b'"' {
-                                buf.push(b'"');
-                            }
-                            buf.push(b);
-                        }
-                        buf.push(b'"');
+                    if cell == Cell::Null {
+                        continue;
                     }
+                    value.clear();
+                    types::render(&cell, &mut value).map_err(fail)?;
+                    buf.push(b'"');
+                    for b in value.bytes() {
+                        if b == b'"' {
+                            buf.push(b'"');
+                        }
+                        buf.push(b);
+                    }
+                    buf.push(b'"');
                 }
                 buf.push(b'\n');
             }
+            done += batch.num_rows() as u64;
             sink.send(Bytes::from(buf))
                 .await
-                .map_err(|e| Error::bulk_load(target, &D.render(tmp), describe(e)))?;
+                .map_err(|e| Error::bulk_load(target, &rendered, describe(e)))?;
         }
         sink.as_mut()
             .finish()
             .await
-            .map_err(|e| Error::bulk_load(target, &D.render(tmp), describe(e)))
+            .map_err(|e| Error::bulk_load(target, &rendered, describe(e)))
     }
 }
 
-/// The Arrow schema of a result, from its row description. Only used for empty results
-/// and numeric scales, so uncommon types simply map to text.
-fn declared_schema(columns: &[tokio_postgres::Column]) -> SchemaRef {
-    let fields = columns
-        .iter()
-        .map(|c| {
-            let ty = match *c.type_() {
-                Type::BOOL => DataType::Boolean,
-                Type::INT2 => DataType::Int16,
-                Type::INT4 => DataType::Int32,
-                Type::INT8 => DataType::Int64,
-                Type::FLOAT4 => DataType::Float32,
-                Type::FLOAT8 => DataType::Float64,
-                Type::DATE => DataType::Date32,
-                Type::TIMESTAMP => DataType::Timestamp(TimeUnit::Nanosecond, None),
-                Type::TIMESTAMPTZ => DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
-                Type::NUMERIC => {
-                    // typmod is ((precision << 16) | scale) + 4, or -1 when unconstrained.
-                    let m = c.type_modifier() - 4;
-                    let (p, s) = ((m >> 16) & 0xffff, m & 0xffff);
-                    if m >= 0 && (1..=38).contains(&p) && s <= p {
-                        DataType::Decimal128(p as u8, s as i8)
-                    } else {
-                        DataType::Decimal128(38, 20)
-                    }
-                }
-                _ => DataType::Utf8,
-            };
-            Field::new(c.name(), ty, true)
-        })
-        .collect::<Vec<_>>();
-    Arc::new(Schema::new(fields))
-}
-
-fn numeric_fields(schema: &Schema) -> SchemaRef {
-    Arc::new(Schema::new(
-        schema
-            .fields()
-            .iter()
-            .filter(|f| matches!(f.data_type(), DataType::Decimal128(..)))
-            .cloned()
-            .collect::<Vec<_>>(),
-    ))
-}
-
-/// PostgreSQL keeps microseconds; nanosecond Arrow types would overflow outside
-/// 1677..2262.
-fn microsecond_times(schema: &SchemaRef) -> SchemaRef {
-    let fields = schema
-        .fields()
-        .iter()
-        .map(|f| match f.data_type() {
-            DataType::Timestamp(TimeUnit::Nanosecond, tz) => Arc::new(
-                f.as_ref()
-                    .clone()
-                    .with_data_type(DataType::Timestamp(TimeUnit::Microsecond, tz.clone())),
-            ),
-            DataType::Time64(TimeUnit::Nanosecond) => Arc::new(
-                f.as_ref()
-                    .clone()
-                    .with_data_type(DataType::Time64(TimeUnit::Microsecond)),
-            ),
-            _ => Arc::clone(f),
-        })
-        .collect::<Vec<_>>();
-    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+/// Whether reading a column of `ty` needs the server's `money` scale.
+fn uses_money(ty: &Type) -> bool {
+    match ty.kind() {
+        Kind::Array(inner) | Kind::Domain(inner) => uses_money(inner),
+        _ => *ty == Type::MONEY,
+    }
 }
 
 /// tokio-postgres's `Display` for server errors is only "db error"; the server's message
@@ -518,15 +525,55 @@ impl Adapter for PostgresAdapter {
 
     async fn relation_schema(&self, relation: &Relation) -> Result<SchemaRef> {
         let conn = self.conn().await?;
-        let reference =
-            TableReference::partial(relation.schema.as_str(), relation.identifier.as_str());
-        let schema = conn.get_schema(&reference).await.map_err(|e| {
-            Error::sql(
-                &self.target.name,
-                format!("reading the columns of {}", D.render(relation)),
-                e,
-            )
-        })?;
-        Ok(microsecond_times(&schema))
+        let rendered = D.render(relation);
+        let action = format!("reading the columns of {rendered}");
+        let statement = conn
+            .conn
+            .prepare(&format!("SELECT * FROM {rendered}"))
+            .await
+            .map_err(self.sql_err(action.clone()))?;
+        let columns = statement.columns();
+        let money_scale = if columns.iter().any(|c| uses_money(c.type_())) {
+            self.money_scale(&conn.conn).await?
+        } else {
+            2
+        };
+        let mut fields = Vec::with_capacity(columns.len());
+        let mut probes = Vec::new();
+        for (i, c) in columns.iter().enumerate() {
+            fields.push(
+                match types::natural(c.name(), c.type_(), c.type_modifier(), money_scale) {
+                    types::Natural::Field(f) => f,
+                    types::Natural::ProbeNumeric => {
+                        probes.push(i);
+                        types::probed_numeric(c.name(), None, None)
+                    }
+                    types::Natural::Unsupported(ty) => types::unsupported(c.name(), &ty),
+                },
+            );
+        }
+        if !probes.is_empty() {
+            // The precision and scale an unconstrained numeric needs, over the whole
+            // relation: its largest scale and its most digits before the point.
+            let exprs = probes
+                .iter()
+                .map(|&i| {
+                    let c = D.quote(columns[i].name());
+                    format!("max(scale({c}))::int4, max(length(trunc(abs({c}))::text))::int4")
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let row = conn
+                .conn
+                .query_one(&format!("SELECT {exprs} FROM {rendered}"), &[])
+                .await
+                .map_err(self.sql_err(format!("measuring the numeric columns of {rendered}")))?;
+            for (k, &i) in probes.iter().enumerate() {
+                let scale: Option<i32> = row.get(2 * k);
+                let digits: Option<i32> = row.get(2 * k + 1);
+                fields[i] = types::probed_numeric(columns[i].name(), scale, digits);
+            }
+        }
+        Ok(Arc::new(Schema::new(fields)))
     }
 }

@@ -1,31 +1,31 @@
 //! SQLite: rusqlite on blocking threads. Every swap is one transaction, since SQLite's DDL
-//! is transactional. Arrow types come from the declared column types, so values round-trip
-//! through SQLite's loose typing.
+//! is transactional. Arrow types come from the declared column types, or from the values
+//! of columns without one ([`types`]), so values round-trip through SQLite's loose typing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder,
-    Int64Builder, RecordBatch, RecordBatchOptions, StringBuilder, TimestampMicrosecondBuilder,
-};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::memory::MemoryStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use dvt_core::dialect::{Dialect, Relation};
 use dvt_core::target::{SqliteConfig, TargetConfig};
 use futures::StreamExt;
 use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::types::{Value, ValueRef};
 
-use super::{Adapter, RelationKind, column_definitions, text_columns, trim_select};
+use super::types::{BATCH_LIMITS, BatchBuilder, BatchLimits, CellReader, ValueError, read_error};
+use super::{Adapter, RelationKind, column_definitions, trim_select};
 use crate::error::{Error, Result};
 
+pub(crate) mod types;
+
 const D: Dialect = Dialect::Sqlite;
-const BATCH_ROWS: usize = 8192;
 
 /// An SQLite database file.
 #[derive(Debug)]
@@ -255,36 +255,85 @@ impl Adapter for SqliteAdapter {
     ) -> Result<u64> {
         let target = self.target.name.clone();
         let path = self.path.clone();
-        let relation_c = relation.clone();
-        let ncols = stream.schema().fields().len();
-        // Rows go to a blocking writer that holds the transaction open across batches.
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<Vec<Vec<Option<String>>>>>(2);
+        let rendered = D.render(relation);
+        let names: Vec<String> = stream
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        // Batches go to a blocking writer that holds the transaction open across them.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<RecordBatch>>(2);
+        let writer_rendered = rendered.clone();
         let writer = tokio::task::spawn_blocking(move || -> Result<u64> {
+            let rendered = writer_rendered;
             let mut conn = open(&target, &path)?;
             in_transaction(&target, &mut conn, |txn| {
-                let placeholders = (1..=ncols)
+                // What each column converts, by its declared type.
+                let declared: HashMap<String, Option<String>> = {
+                    let stmt = txn
+                        .prepare(&format!("SELECT * FROM {rendered} LIMIT 0"))
+                        .map_err(err(&target, format!("reading the columns of {rendered}")))?;
+                    stmt.columns()
+                        .iter()
+                        .map(|c| (c.name().to_owned(), c.decl_type().map(str::to_owned)))
+                        .collect()
+                };
+                let decls: Vec<Option<String>> = names
+                    .iter()
+                    .map(|n| declared.get(n).cloned().flatten())
+                    .collect();
+                let columns = names
+                    .iter()
+                    .map(|n| D.quote(n))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let placeholders = (1..=names.len())
                     .map(|i| format!("?{i}"))
                     .collect::<Vec<_>>()
                     .join(", ");
-                let rendered = D.render(&relation_c);
                 let mut stmt = txn
-                    .prepare(&format!("INSERT INTO {rendered} VALUES ({placeholders})"))
+                    .prepare(&format!(
+                        "INSERT INTO {rendered} ({columns}) VALUES ({placeholders})"
+                    ))
                     .map_err(err(&target, format!("preparing inserts into {rendered}")))?;
                 let mut loaded = 0u64;
                 while let Some(message) = rx.blocking_recv() {
                     // `None` asks to abandon the load: the transaction rolls back.
-                    let Some(columns) = message else {
+                    let Some(batch) = message else {
                         return Err(Error::internal("sqlite load abandoned"));
                     };
-                    let rows = columns.first().map_or(0, Vec::len);
-                    for row in 0..rows {
-                        for (i, col) in columns.iter().enumerate() {
-                            stmt.raw_bind_parameter(i + 1, col[row].as_deref())
+                    let fail = |column: usize, row: u64, reason: String| {
+                        Error::bulk_load(
+                            &target,
+                            &rendered,
+                            ValueError {
+                                column: names[column].clone(),
+                                row,
+                                reason,
+                            },
+                        )
+                    };
+                    let readers = batch
+                        .columns()
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| {
+                            CellReader::new(c.as_ref()).map_err(|r| fail(i, loaded + 1, r))
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    for row in 0..batch.num_rows() {
+                        loaded += 1;
+                        for (i, reader) in readers.iter().enumerate() {
+                            let value = reader
+                                .cell(row)
+                                .and_then(|cell| types::bind(&cell, decls[i].as_deref()))
+                                .map_err(|r| fail(i, loaded, r))?;
+                            stmt.raw_bind_parameter(i + 1, value)
                                 .map_err(|e| Error::bulk_load(&target, &rendered, e))?;
                         }
                         stmt.raw_execute()
                             .map_err(|e| Error::bulk_load(&target, &rendered, e))?;
-                        loaded += 1;
                     }
                 }
                 Ok(loaded)
@@ -292,17 +341,14 @@ impl Adapter for SqliteAdapter {
         });
         let mut feed_error = None;
         while let Some(batch) = stream.next().await {
-            let columns = batch
-                .map_err(|e| Error::bulk_load(&self.target.name, &D.render(relation), e))
-                .and_then(|b| text_columns(&self.target.name, D, &b));
-            match columns {
-                Ok(columns) => {
-                    if tx.send(Some(columns)).await.is_err() {
+            match batch {
+                Ok(batch) => {
+                    if tx.send(Some(batch)).await.is_err() {
                         break; // the writer failed; its error is reported below
                     }
                 }
                 Err(e) => {
-                    feed_error = Some(e);
+                    feed_error = Some(Error::bulk_load(&self.target.name, &rendered, e));
                     break;
                 }
             }
@@ -385,7 +431,7 @@ impl Adapter for SqliteAdapter {
         let sql = sql.to_owned();
         let target = self.target.name.clone();
         let (schema, batches) = self
-            .run(move |conn| query_batches(&target, conn, &sql, None))
+            .run(move |conn| query_batches(&target, conn, &sql))
             .await?;
         Ok(Box::pin(
             MemoryStream::try_new(batches, schema, None)
@@ -396,34 +442,108 @@ impl Adapter for SqliteAdapter {
     async fn query_as(&self, sql: &str, schema: SchemaRef) -> Result<SendableRecordBatchStream> {
         let sql = sql.to_owned();
         let target = self.target.name.clone();
+        let path = self.path.clone();
         let wanted = Arc::clone(&schema);
-        let (_, batches) = self
-            .run(move |conn| query_batches(&target, conn, &sql, Some(wanted)))
-            .await?;
-        Ok(Box::pin(
-            MemoryStream::try_new(batches, schema, None)
-                .map_err(|e| Error::internal(e.to_string()))?,
-        ))
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<()>>();
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
+        // The reader stops when the stream is dropped: its next send fails.
+        tokio::task::spawn_blocking(move || {
+            let mut ready = Some(ready_tx);
+            let conn = match open(&target, &path) {
+                Ok(c) => c,
+                Err(e) => {
+                    if let Some(r) = ready.take() {
+                        let _ = r.send(Err(e));
+                    }
+                    return;
+                }
+            };
+            let outcome = read_batches(&target, &conn, &sql, wanted, BATCH_LIMITS, &mut |item| {
+                if let Some(r) = ready.take() {
+                    let _ = r.send(Ok(()));
+                }
+                tx.blocking_send(item).is_ok()
+            });
+            match (outcome, ready.take()) {
+                (Err(e), Some(r)) => {
+                    let _ = r.send(Err(e));
+                }
+                (Err(e), None) => {
+                    let _ = tx.blocking_send(Err(e));
+                }
+                (Ok(()), Some(r)) => {
+                    let _ = r.send(Ok(()));
+                }
+                (Ok(()), None) => {}
+            }
+        });
+        ready_rx
+            .await
+            .map_err(|_| Error::internal("the sqlite reader stopped before its first row"))??;
+        let batches = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv()
+                .await
+                .map(|item| (item.map_err(Error::into_datafusion), rx))
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
     }
 
     async fn relation_schema(&self, relation: &Relation) -> Result<SchemaRef> {
-        let sql = format!("SELECT * FROM {} LIMIT 0", D.render(relation));
+        let rendered = D.render(relation);
         let target = self.target.name.clone();
-        let action = format!("reading the columns of {}", D.render(relation));
         self.run(move |conn| {
-            let stmt = conn.prepare(&sql).map_err(err(&target, action))?;
-            Ok(Arc::new(Schema::new(
+            let action = format!("reading the columns of {rendered}");
+            let (names, decls): (Vec<String>, Vec<Option<String>>) = {
+                let stmt = conn
+                    .prepare(&format!("SELECT * FROM {rendered} LIMIT 0"))
+                    .map_err(err(&target, action.clone()))?;
                 stmt.columns()
                     .iter()
-                    .map(|c| {
-                        Field::new(
-                            c.name(),
-                            decltype_to_arrow(c.decl_type()).unwrap_or(DataType::Utf8),
-                            true,
-                        )
+                    .map(|c| (c.name().to_owned(), c.decl_type().map(str::to_owned)))
+                    .unzip()
+            };
+            let mut fields = Vec::with_capacity(names.len());
+            let mut probes = Vec::new();
+            for (i, (name, decl)) in names.iter().zip(&decls).enumerate() {
+                fields.push(match types::declared(name, decl.as_deref()) {
+                    types::Natural::Field(f) => f,
+                    types::Natural::Probe => {
+                        probes.push(i);
+                        Field::new(name, DataType::Utf8, true)
+                    }
+                });
+            }
+            if !probes.is_empty() {
+                // Columns without a declared type read as what their values are.
+                let exprs = probes
+                    .iter()
+                    .map(|&i| types::stats_sql(&D.quote(&names[i])))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!("SELECT {exprs} FROM {rendered}");
+                let counts: Vec<i64> = conn
+                    .query_row(&sql, [], |row| {
+                        (0..probes.len() * 8)
+                            .map(|k| row.get::<_, i64>(k))
+                            .collect()
                     })
-                    .collect::<Vec<_>>(),
-            )))
+                    .map_err(err(&target, format!("measuring the columns of {rendered}")))?;
+                for (k, &i) in probes.iter().enumerate() {
+                    let c = &counts[8 * k..8 * k + 8];
+                    let stats = types::Stats {
+                        ints: c[0],
+                        reals: c[1],
+                        texts: c[2],
+                        blobs: c[3],
+                        big_ints: c[4],
+                        dates: c[5],
+                        timestamps: c[6],
+                        zoned_timestamps: c[7],
+                    };
+                    fields[i] = Field::new(&names[i], stats.data_type(), true);
+                }
+            }
+            Ok(Arc::new(Schema::new(fields)))
         })
         .await
     }
@@ -448,63 +568,66 @@ fn create_checked_view(
         .map_err(err(target, format!("checking {}", D.render(relation))))
 }
 
-/// The Arrow type of a column declared with `decl` (SQLite's type affinity rules, plus the
-/// names DVT itself creates).
-fn decltype_to_arrow(decl: Option<&str>) -> Option<DataType> {
-    let decl = decl?.to_ascii_uppercase();
-    Some(
-        if decl.starts_with("DECIMAL") || decl.starts_with("NUMERIC") {
-            match parse_precision_scale(&decl) {
-                Some((p, s)) => DataType::Decimal128(p, s),
-                None => DataType::Float64,
-            }
-        } else if decl.contains("BOOL") {
-            DataType::Boolean
-        } else if decl.contains("INT") {
-            DataType::Int64
-        } else if decl.contains("TIMESTAMP") || decl.contains("DATETIME") {
-            DataType::Timestamp(TimeUnit::Microsecond, None)
-        } else if decl.contains("DATE") {
-            DataType::Date32
-        } else if decl.contains("CHAR") || decl.contains("CLOB") || decl.contains("TEXT") {
-            DataType::Utf8
-        } else if decl.contains("BLOB") {
-            DataType::Binary
-        } else if decl.contains("REAL") || decl.contains("FLOA") || decl.contains("DOUB") {
-            DataType::Float64
-        } else {
-            DataType::Utf8
-        },
-    )
-}
-
-fn parse_precision_scale(decl: &str) -> Option<(u8, i8)> {
-    let inner = decl.split_once('(')?.1.split_once(')')?.0;
-    let mut parts = inner.split(',').map(str::trim);
-    let p: u8 = parts.next()?.parse().ok()?;
-    let s: i8 = parts.next().unwrap_or("0").parse().ok()?;
-    ((1..=38).contains(&p) && s >= 0 && (s as u8) <= p).then_some((p, s))
-}
-
-/// The type of an undeclared (computed) column, from its first non-null value.
-fn infer_type(values: &[Vec<Value>], col: usize) -> DataType {
-    for row in values {
-        match &row[col] {
-            Value::Null => continue,
-            Value::Integer(_) => return DataType::Int64,
-            Value::Real(_) => return DataType::Float64,
-            Value::Text(_) => return DataType::Utf8,
-            Value::Blob(_) => return DataType::Binary,
+/// Runs `sql` and hands its rows, read into `schema` in batches cut at `limits`, to
+/// `sink` (which returns `false` to stop). A value a column cannot hold is an error
+/// naming column and row.
+fn read_batches(
+    target: &str,
+    conn: &rusqlite::Connection,
+    sql: &str,
+    schema: SchemaRef,
+    limits: BatchLimits,
+    sink: &mut dyn FnMut(Result<RecordBatch>) -> bool,
+) -> Result<()> {
+    let mut stmt = conn
+        .prepare(sql)
+        .map_err(err(target, "preparing a query"))?;
+    let names: Vec<String> = stmt
+        .column_names()
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    if names.len() != schema.fields().len() {
+        return Err(Error::internal(format!(
+            "a sqlite query returned {} columns where {} were expected",
+            names.len(),
+            schema.fields().len()
+        )));
+    }
+    let mut builder =
+        BatchBuilder::new(schema, limits).map_err(|e| Error::unsupported(target, e))?;
+    let finish = |b: &mut BatchBuilder| {
+        b.finish()
+            .map_err(|e| Error::internal(format!("building a sqlite batch: {e}")))
+    };
+    let mut rows = stmt.query([]).map_err(err(target, "running a query"))?;
+    let mut number = 0u64;
+    while let Some(row) = rows.next().map_err(err(target, "reading query results"))? {
+        number += 1;
+        for (i, name) in names.iter().enumerate() {
+            let value = row
+                .get_ref(i)
+                .map_err(err(target, "reading query results"))?;
+            builder
+                .append(i, types::cell(value))
+                .map_err(|reason| read_error(target, name, number, reason))?;
+        }
+        if builder.end_row() && !sink(finish(&mut builder)) {
+            return Ok(());
         }
     }
-    DataType::Utf8
+    if builder.rows() > 0 {
+        sink(finish(&mut builder));
+    }
+    Ok(())
 }
 
+/// Runs `sql` and reads its whole result: columns with a declared type DVT knows read as
+/// it, the others (expressions) as what their values are.
 fn query_batches(
     target: &str,
     conn: &rusqlite::Connection,
     sql: &str,
-    wanted: Option<SchemaRef>,
 ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let mut stmt = conn
         .prepare(sql)
@@ -514,10 +637,10 @@ fn query_batches(
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
-    let decls: Vec<Option<DataType>> = stmt
+    let naturals: Vec<types::Natural> = stmt
         .columns()
         .iter()
-        .map(|c| decltype_to_arrow(c.decl_type()))
+        .map(|c| types::declared(c.name(), c.decl_type()))
         .collect();
     let ncols = names.len();
     let mut values: Vec<Vec<Value>> = Vec::new();
@@ -532,207 +655,106 @@ fn query_batches(
         }
         values.push(r);
     }
-    let schema = match wanted {
-        Some(s) => s,
-        None => Arc::new(Schema::new(
-            names
-                .iter()
-                .enumerate()
-                .map(|(i, n)| {
-                    let ty = decls[i].clone().unwrap_or_else(|| infer_type(&values, i));
-                    Field::new(n, ty, true)
-                })
-                .collect::<Vec<_>>(),
-        )),
-    };
+    let fields = naturals
+        .into_iter()
+        .enumerate()
+        .map(|(i, n)| match n {
+            types::Natural::Field(f) => f,
+            types::Natural::Probe => {
+                let mut stats = types::Stats::default();
+                for row in &values {
+                    stats.add(&ValueRef::from(&row[i]));
+                }
+                Field::new(&names[i], stats.data_type(), true)
+            }
+        })
+        .collect::<Vec<_>>();
+    let schema = Arc::new(Schema::new(fields));
+    let mut builder = BatchBuilder::new(Arc::clone(&schema), BATCH_LIMITS)
+        .map_err(|e| Error::unsupported(target, e))?;
     let mut batches = Vec::new();
-    for chunk in values.chunks(BATCH_ROWS) {
-        batches.push(to_batch(target, &schema, chunk)?);
+    for (n, row) in values.iter().enumerate() {
+        for (i, v) in row.iter().enumerate() {
+            builder
+                .append(i, types::cell(ValueRef::from(v)))
+                .map_err(|reason| read_error(target, &names[i], n as u64 + 1, reason))?;
+        }
+        if builder.end_row() {
+            batches.push(
+                builder
+                    .finish()
+                    .map_err(|e| Error::internal(format!("building a sqlite batch: {e}")))?,
+            );
+        }
+    }
+    if builder.rows() > 0 {
+        batches.push(
+            builder
+                .finish()
+                .map_err(|e| Error::internal(format!("building a sqlite batch: {e}")))?,
+        );
     }
     Ok((schema, batches))
 }
 
-fn to_batch(target: &str, schema: &SchemaRef, rows: &[Vec<Value>]) -> Result<RecordBatch> {
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
-    for (i, field) in schema.fields().iter().enumerate() {
-        let cells = rows.iter().map(|r| r.get(i).map(ValueRef::from));
-        columns.push(to_array(target, field, cells)?);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::AsArray;
+    use arrow::datatypes::Int64Type;
+
+    #[test]
+    fn readers_cut_batches_by_bytes_and_name_bad_values() {
+        let conn = rusqlite::Connection::open_in_memory().expect("sqlite");
+        conn.execute_batch(
+            "create table t (id integer, s text); \
+             with recursive n(i) as (select 1 union all select i + 1 from n where i < 7) \
+             insert into t select i, printf('%.100c', 'x') from n;",
+        )
+        .expect("fixture");
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("s", DataType::Utf8, true),
+        ]));
+        let limits = BatchLimits {
+            rows: 1000,
+            bytes: 250,
+        };
+        let mut batches = Vec::new();
+        read_batches(
+            "lite",
+            &conn,
+            "select id, s from t order by id",
+            schema,
+            limits,
+            &mut |b| {
+                batches.push(b.expect("batch"));
+                true
+            },
+        )
+        .expect("reads");
+        let sizes: Vec<usize> = batches.iter().map(RecordBatch::num_rows).collect();
+        // Each row is 8 bytes of id and 100 of text: a batch closes past 250 bytes.
+        assert_eq!(sizes, vec![3, 3, 1]);
+        let ids: Vec<i64> = batches
+            .iter()
+            .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+            .collect();
+        assert_eq!(ids, (1..=7).collect::<Vec<_>>());
+
+        conn.execute_batch("insert into t values (8.5, 'y')")
+            .expect("insert");
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true)]));
+        let e = read_batches(
+            "lite",
+            &conn,
+            "select id from t order by id",
+            schema,
+            BATCH_LIMITS,
+            &mut |_| true,
+        )
+        .expect_err("8.5 is not an integer");
+        assert_eq!(e.code(), "DVT303");
+        assert!(e.to_string().contains("column `id` at row 8"), "{e}");
     }
-    RecordBatch::try_new_with_options(
-        Arc::clone(schema),
-        columns,
-        &RecordBatchOptions::new().with_row_count(Some(rows.len())),
-    )
-    .map_err(|e| Error::internal(e.to_string()))
-}
-
-fn bad_value(target: &str, field: &Field, v: &ValueRef<'_>) -> Error {
-    Error::sql(
-        target,
-        "converting query results",
-        format!(
-            "value {v:?} of column `{}` is not a {}",
-            field.name(),
-            field.data_type()
-        ),
-    )
-}
-
-fn text_of<'a>(v: &ValueRef<'a>) -> Option<&'a str> {
-    match v {
-        ValueRef::Text(t) => std::str::from_utf8(t).ok(),
-        _ => None,
-    }
-}
-
-fn to_array<'a>(
-    target: &str,
-    field: &Field,
-    cells: impl Iterator<Item = Option<ValueRef<'a>>>,
-) -> Result<ArrayRef> {
-    let cells: Vec<ValueRef<'a>> = cells.map(|c| c.unwrap_or(ValueRef::Null)).collect();
-    let bad = |v: &ValueRef<'_>| bad_value(target, field, v);
-    Ok(match field.data_type() {
-        DataType::Int64 => {
-            let mut b = Int64Builder::with_capacity(cells.len());
-            for v in &cells {
-                match v {
-                    ValueRef::Null => b.append_null(),
-                    ValueRef::Integer(i) => b.append_value(*i),
-                    ValueRef::Real(f) if f.fract() == 0.0 => b.append_value(*f as i64),
-                    other => b.append_value(
-                        text_of(other)
-                            .and_then(|t| t.trim().parse().ok())
-                            .ok_or_else(|| bad(other))?,
-                    ),
-                }
-            }
-            Arc::new(b.finish())
-        }
-        DataType::Float64 => {
-            let mut b = Float64Builder::with_capacity(cells.len());
-            for v in &cells {
-                match v {
-                    ValueRef::Null => b.append_null(),
-                    ValueRef::Integer(i) => b.append_value(*i as f64),
-                    ValueRef::Real(f) => b.append_value(*f),
-                    other => b.append_value(
-                        text_of(other)
-                            .and_then(|t| t.trim().parse().ok())
-                            .ok_or_else(|| bad(other))?,
-                    ),
-                }
-            }
-            Arc::new(b.finish())
-        }
-        DataType::Boolean => {
-            let mut b = BooleanBuilder::with_capacity(cells.len());
-            for v in &cells {
-                match v {
-                    ValueRef::Null => b.append_null(),
-                    ValueRef::Integer(i) => b.append_value(*i != 0),
-                    ValueRef::Real(f) => b.append_value(*f != 0.0),
-                    other => match text_of(other).map(str::to_ascii_lowercase).as_deref() {
-                        Some("true" | "t" | "1") => b.append_value(true),
-                        Some("false" | "f" | "0") => b.append_value(false),
-                        _ => return Err(bad(other)),
-                    },
-                }
-            }
-            Arc::new(b.finish())
-        }
-        DataType::Decimal128(p, s) => {
-            let mut b = Decimal128Builder::with_capacity(cells.len());
-            let scale = 10i128.pow(u32::from(s.unsigned_abs()));
-            for v in &cells {
-                match v {
-                    ValueRef::Null => b.append_null(),
-                    ValueRef::Integer(i) => b.append_value(i128::from(*i) * scale),
-                    ValueRef::Real(f) => b.append_value((f * scale as f64).round() as i128),
-                    other => b.append_value(
-                        text_of(other)
-                            .and_then(|t| crate::seed::parse_decimal(t.trim(), *s as u8))
-                            .ok_or_else(|| bad(other))?,
-                    ),
-                }
-            }
-            Arc::new(
-                b.finish()
-                    .with_precision_and_scale(*p, *s)
-                    .map_err(|e| Error::internal(e.to_string()))?,
-            )
-        }
-        DataType::Date32 => {
-            let mut b = Date32Builder::with_capacity(cells.len());
-            for v in &cells {
-                match v {
-                    ValueRef::Null => b.append_null(),
-                    other => b.append_value(
-                        text_of(other)
-                            .and_then(|t| crate::seed::parse_date(t.get(..10).unwrap_or(t)))
-                            .ok_or_else(|| bad(other))?,
-                    ),
-                }
-            }
-            Arc::new(b.finish())
-        }
-        DataType::Timestamp(TimeUnit::Microsecond, None) => {
-            let mut b = TimestampMicrosecondBuilder::with_capacity(cells.len());
-            for v in &cells {
-                match v {
-                    ValueRef::Null => b.append_null(),
-                    ValueRef::Integer(secs) => b.append_value(secs.saturating_mul(1_000_000)),
-                    other => b.append_value(
-                        text_of(other)
-                            .and_then(crate::seed::parse_timestamp)
-                            .ok_or_else(|| bad(other))?,
-                    ),
-                }
-            }
-            Arc::new(b.finish())
-        }
-        DataType::Binary => {
-            let mut b = BinaryBuilder::new();
-            for v in &cells {
-                match v {
-                    ValueRef::Null => b.append_null(),
-                    ValueRef::Blob(x) | ValueRef::Text(x) => b.append_value(x),
-                    ValueRef::Integer(i) => b.append_value(i.to_string()),
-                    ValueRef::Real(f) => b.append_value(f.to_string()),
-                }
-            }
-            Arc::new(b.finish())
-        }
-        DataType::Utf8 => {
-            let mut b = StringBuilder::new();
-            for v in &cells {
-                match v {
-                    ValueRef::Null => b.append_null(),
-                    ValueRef::Integer(i) => b.append_value(i.to_string()),
-                    ValueRef::Real(f) => b.append_value(f.to_string()),
-                    ValueRef::Text(t) | ValueRef::Blob(t) => {
-                        b.append_value(String::from_utf8_lossy(t))
-                    }
-                }
-            }
-            Arc::new(b.finish())
-        }
-        other => {
-            // Anything else is read as text and cast by Arrow.
-            let mut b = StringBuilder::new();
-            for v in &cells {
-                match v {
-                    ValueRef::Null => b.append_null(),
-                    ValueRef::Integer(i) => b.append_value(i.to_string()),
-                    ValueRef::Real(f) => b.append_value(f.to_string()),
-                    ValueRef::Text(t) | ValueRef::Blob(t) => {
-                        b.append_value(String::from_utf8_lossy(t))
-                    }
-                }
-            }
-            let text: ArrayRef = Arc::new(b.finish());
-            arrow::compute::cast(&text, other)
-                .map_err(|e| Error::sql(target, "converting query results", e))?
-        }
-    })
 }

@@ -24,6 +24,7 @@ use object_store::path::Path as ObjectPath;
 #[allow(deprecated)] // its replacement needs a hand-written `AsyncFileReader`
 use parquet::arrow::async_reader::ParquetObjectReader;
 use parquet::arrow::{AsyncArrowWriter, ParquetRecordBatchStreamBuilder};
+use parquet::file::metadata::ParquetMetaData;
 use serde::{Deserialize, Serialize};
 
 use super::ScanEnvironment;
@@ -51,6 +52,30 @@ impl ScanSpec {
             fnv1a(self.sql.as_bytes())
         ))
     }
+}
+
+/// Bytes of one column that a batch read back from staging aims at (the adapters'
+/// readers cut their batches at the same size).
+const STAGED_BATCH_BYTES: usize = 128 << 20;
+
+/// Rows per batch when reading a staged file: as many as fit in `max_bytes` of its widest
+/// column (decoded sizes from the file's statistics), between 1 and 8,192.
+fn staged_batch_size(metadata: &ParquetMetaData, max_bytes: usize) -> usize {
+    let mut widest = 0f64;
+    for group in metadata.row_groups() {
+        let rows = group.num_rows().max(1) as f64;
+        for column in group.columns() {
+            let bytes = column
+                .unencoded_byte_array_data_bytes()
+                .unwrap_or_else(|| column.uncompressed_size())
+                .max(0) as f64;
+            widest = widest.max(bytes / rows);
+        }
+    }
+    if widest <= 0.0 {
+        return 8192;
+    }
+    ((max_bytes as f64 / widest) as usize).clamp(1, 8192)
 }
 
 /// A stable hash (unlike std's, which may change between Rust releases): staged file
@@ -217,14 +242,22 @@ async fn extract_and_read(
                 .write(&batch?)
                 .await
                 .map_err(|e| staging_err(e.into()))?;
+            // Row groups end at the readers' batch size in bytes, so reading one back
+            // never needs more than Arrow's 2 GiB per string column.
+            if writer.in_progress_size() >= STAGED_BATCH_BYTES {
+                writer.flush().await.map_err(|e| staging_err(e.into()))?;
+            }
         }
         writer.close().await.map_err(|e| staging_err(e.into()))?;
     }
     #[allow(deprecated)]
     let reader = ParquetObjectReader::new(store, path.clone());
-    let staged = ParquetRecordBatchStreamBuilder::new(reader)
+    let builder = ParquetRecordBatchStreamBuilder::new(reader)
         .await
-        .map_err(|e| staging_err(e.into()))?
+        .map_err(|e| staging_err(e.into()))?;
+    let batch_size = staged_batch_size(builder.metadata(), STAGED_BATCH_BYTES);
+    let staged = builder
+        .with_batch_size(batch_size)
         .build()
         .map_err(|e| staging_err(e.into()))?;
     let stream = staged.map(move |batch| {
@@ -233,4 +266,34 @@ async fn extract_and_read(
         conform_batch(&batch, &schema).map_err(DataFusionError::from)
     });
     Ok(stream.boxed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    #[test]
+    fn staged_files_are_read_back_in_batches_sized_by_bytes() {
+        let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8, true)]));
+        let values: Vec<String> = (0..10).map(|i| format!("{i:0>100}")).collect();
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(StringArray::from(values))],
+        )
+        .expect("batch");
+        let mut file = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut file, schema, None).expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+        let reader = SerializedFileReader::new(bytes::Bytes::from(file)).expect("reader");
+        let metadata = reader.metadata();
+        // 100 bytes a row: 250 bytes make batches of 2 rows.
+        assert_eq!(staged_batch_size(metadata, 250), 2);
+        assert_eq!(staged_batch_size(metadata, 10), 1);
+        assert_eq!(staged_batch_size(metadata, 1 << 30), 8192);
+    }
 }

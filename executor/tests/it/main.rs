@@ -9,3 +9,4 @@ mod federation;
 mod pushdown;
 mod run;
 mod seeds;
+mod types;

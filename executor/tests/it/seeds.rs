@@ -22,7 +22,13 @@ fn seed() -> SeedData {
     SeedData {
         columns: vec![
             col("id", SeedType::Integer),
-            col("price", SeedType::Decimal { scale: 2 }),
+            col(
+                "price",
+                SeedType::Decimal {
+                    precision: 4,
+                    scale: 2,
+                },
+            ),
             col("active", SeedType::Boolean),
             col("born", SeedType::Date),
             col("seen_at", SeedType::Timestamp),
