@@ -220,7 +220,15 @@ pub fn target_context(profile: &Profile, name: &str) -> Json {
             "application_name",
             "retries",
         ],
-        crate::target::AdapterType::Mysql => &["server", "host", "port", "username", "user"],
+        crate::target::AdapterType::Mysql => &[
+            "server",
+            "host",
+            "port",
+            "username",
+            "user",
+            "sslmode",
+            "sslrootcert",
+        ],
         crate::target::AdapterType::Sqlite => &["path", "schema_directory"],
     };
     for (k, v) in &t.extra {

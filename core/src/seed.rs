@@ -521,12 +521,15 @@ mod tests {
                     (true, _) | (false, Kind::Text) => SeedType::Text,
                     (false, Kind::Integer) => SeedType::Integer,
                     (false, Kind::Decimal) => {
-                        let scale = values
-                            .iter()
-                            .map(|v| v.split_once('.').map_or(0, |(_, f)| f.len() as u8))
-                            .max()
-                            .unwrap_or(0);
-                        SeedType::Decimal { scale }
+                        let (mut int_digits, mut scale) = (0, 0);
+                        for (i, s) in values.iter().filter_map(|v| decimal_shape(v)) {
+                            int_digits = int_digits.max(i);
+                            scale = scale.max(s);
+                        }
+                        SeedType::Decimal {
+                            precision: (int_digits + scale).max(1) as u8,
+                            scale: scale as u8,
+                        }
                     }
                     (false, Kind::Boolean) => SeedType::Boolean,
                     (false, Kind::Date) => SeedType::Date,
@@ -545,7 +548,7 @@ mod tests {
                     if let Some(v) = got {
                         let fits = match ty {
                             SeedType::Integer => v.parse::<i64>().is_ok(),
-                            SeedType::Decimal { scale } => decimal_scale(v).is_some_and(|s| s <= *scale)
+                            SeedType::Decimal { scale, .. } => decimal_shape(v).is_some_and(|(_, s)| s <= usize::from(*scale))
                                 || v.parse::<i64>().is_ok(),
                             SeedType::Boolean => v == "true" || v == "false",
                             SeedType::Date => is_date(v),
@@ -576,7 +579,7 @@ mod tests {
                 let v = row[0].as_deref().expect("no empty values generated");
                 let fits = match ty {
                     SeedType::Integer => v.parse::<i64>().is_ok(),
-                    SeedType::Decimal { scale } => decimal_scale(v).is_some_and(|s| s <= *scale)
+                    SeedType::Decimal { scale, .. } => decimal_shape(v).is_some_and(|(_, s)| s <= usize::from(*scale))
                         || v.parse::<i64>().is_ok(),
                     SeedType::Boolean => v == "true" || v == "false",
                     SeedType::Date => is_date(v),

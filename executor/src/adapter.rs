@@ -84,14 +84,18 @@ pub trait Adapter: Send + Sync + std::fmt::Debug {
         backup: &Relation,
     ) -> Result<()>;
 
-    /// Whether views can be renamed. When not (SQLite), a view is replaced by
-    /// [`Adapter::replace_view_in_one_transaction`].
+    /// Whether a view is built under a staged name and swapped in like a table. When not,
+    /// it is replaced by [`Adapter::replace_view_in_one_transaction`]: SQLite cannot
+    /// rename views, and on PostgreSQL a staged view would depend on the table it reads,
+    /// so a concurrent run replacing that table (`DROP ... CASCADE`) could drop it between
+    /// its creation and its swap.
     fn renames_views(&self) -> bool {
         true
     }
 
     /// Drops whatever is named `relation` and creates the view in one transaction (for
-    /// databases that cannot rename views but have transactional DDL).
+    /// databases with transactional DDL); readers wait for the commit and then see the
+    /// new view.
     async fn replace_view_in_one_transaction(
         &self,
         relation: &Relation,

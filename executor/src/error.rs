@@ -287,6 +287,12 @@ mod tests {
             Error::sql("t", "x", "x"),
             Error::FederationPlanning { source: df() },
             Error::FederationExecution { source: df() },
+            Error::ReadValue {
+                target: "t".into(),
+                column: "c".into(),
+                row: 1,
+                reason: "x".into(),
+            },
             Error::bulk_load("t", &"r", "x"),
             Error::staging("x", "x"),
             Error::unsupported("t", "x"),
@@ -304,6 +310,7 @@ mod tests {
                 | Error::Sql { .. }
                 | Error::FederationPlanning { .. }
                 | Error::FederationExecution { .. }
+                | Error::ReadValue { .. }
                 | Error::BulkLoad { .. }
                 | Error::Staging { .. }
                 | Error::Unsupported { .. }

@@ -152,7 +152,11 @@ async fn postgres_tls_settings_are_honoured_as_libpq_documents_them() {
     assert_eq!(encrypted(&pg).await, "true");
     let full = format!(", sslmode: verify-full, sslrootcert: {cert}");
     let run = pg_tls_run(dir.path(), &schema, "127.0.0.1", &full);
-    assert_eq!(run.code, 1, "host name 127.0.0.1 is not the certificate's: {}", run.stdout);
+    assert_eq!(
+        run.code, 1,
+        "host name 127.0.0.1 is not the certificate's: {}",
+        run.stdout
+    );
     assert!(run.stderr.contains("error[DVT300]"), "{}", run.stderr);
     pg_tls_run(dir.path(), &schema, "localhost", &full).assert_ok();
     // A bad mode or a missing CA file is a coded error, never a silent downgrade.
@@ -177,12 +181,22 @@ fn mariadb_tls_required_fails_against_a_server_without_tls() {
                 ("dbt_project.yml", "name: p\nprofile: p\n"),
                 (
                     "profiles.yml",
-                    &format!("p:\n  target: m\n  outputs:\n    m: {{type: mysql, server: 127.0.0.1, username: root, schema: test, sslmode: {mode}}}\n"),
+                    &format!(
+                        "p:\n  target: m\n  outputs:\n    m: {{type: mysql, server: 127.0.0.1, username: root, schema: test, sslmode: {mode}}}\n"
+                    ),
                 ),
             ],
         );
         let run = dvt(dir.path(), &["debug"], &[]);
-        assert_eq!(run.code, 1, "sslmode {mode} against a server without TLS: {}", run.stdout);
-        assert!(run.stdout.contains("[FAIL] m (mysql): DVT300"), "{}", run.stdout);
+        assert_eq!(
+            run.code, 1,
+            "sslmode {mode} against a server without TLS: {}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains("[FAIL] m (mysql): DVT300"),
+            "{}",
+            run.stdout
+        );
     }
 }

@@ -63,6 +63,9 @@ impl MysqlAdapter {
         if !cfg.password.is_empty() {
             params.insert("pass".to_owned(), cfg.password.expose().to_owned());
         }
+        if let Some(ca) = target.extra.get("sslrootcert") {
+            params.insert("sslrootcert".to_owned(), ca.clone());
+        }
         let pool = MySQLConnectionPool::new(to_secret_map(params))
             .await
             .map_err(|e| Error::connection(&target.name, e))?;
@@ -117,6 +120,39 @@ impl MysqlAdapter {
     /// so readers see either the old or the new relation. Views read their tables by
     /// name, so a view over the replaced table reads the new one.
     async fn swap_in(
+        &self,
+        conn: &mut Conn,
+        tmp: &Relation,
+        relation: &Relation,
+        backup: &Relation,
+    ) -> Result<()> {
+        // Two runs publishing one name at once would both find it missing and the second
+        // rename would fail: a named lock (held by this session) serializes them.
+        let lock = format!(
+            "dvt_{:016x}",
+            super::replace::fnv1a(
+                format!("{}.{}", relation.schema, relation.identifier).as_bytes()
+            )
+        );
+        let got: Option<i64> = conn
+            .exec_first("select get_lock(?, 600)", (lock.as_str(),))
+            .await
+            .map_err(self.sql_err(format!("locking the name {}", D.render(relation))))?;
+        if got != Some(1) {
+            return Err(Error::sql(
+                &self.target.name,
+                format!("locking the name {}", D.render(relation)),
+                "another run held the lock for 10 minutes",
+            ));
+        }
+        let result = self.swap_locked(conn, tmp, relation, backup).await;
+        let _ = conn
+            .exec_drop("select release_lock(?)", (lock.as_str(),))
+            .await;
+        result
+    }
+
+    async fn swap_locked(
         &self,
         conn: &mut Conn,
         tmp: &Relation,

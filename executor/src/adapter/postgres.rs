@@ -66,6 +66,19 @@ impl PostgresAdapter {
         if !cfg.password.is_empty() {
             params.insert("pass".to_owned(), cfg.password.expose().to_owned());
         }
+        // dbt-postgres's TLS keys. Client certificates cannot be presented by the driver:
+        // refusing them is better than connecting without the identity they configure.
+        if let Some(ca) = target.extra.get("sslrootcert") {
+            params.insert("sslrootcert".to_owned(), ca.clone());
+        }
+        for key in ["sslcert", "sslkey"] {
+            if target.extra.contains_key(key) {
+                return Err(Error::unsupported(
+                    &target.name,
+                    format!("`{key}`: client certificates are not supported yet"),
+                ));
+            }
+        }
         let pool = PostgresConnectionPool::new(to_secret_map(params))
             .await
             .map_err(|e| Error::connection(&target.name, e))?;
@@ -123,6 +136,20 @@ impl PostgresAdapter {
         Ok(())
     }
 
+    /// Serializes, until the transaction ends, every DVT transaction that replaces
+    /// `relation`: two runs publishing one name at once would otherwise both find it
+    /// missing and the second would fail to create or rename it.
+    async fn lock_name(&self, txn: &impl GenericClient, relation: &Relation) -> Result<()> {
+        let key = format!("dvt:{}.{}", relation.schema, relation.identifier);
+        txn.execute(
+            "select pg_advisory_xact_lock(hashtextextended($1, 0))",
+            &[&key],
+        )
+        .await
+        .map_err(self.sql_err(format!("locking the name {}", D.render(relation))))?;
+        Ok(())
+    }
+
     /// Renames the staged relation over `relation` in one transaction. Dropping the old
     /// relation drops the views built on it (`CASCADE`), as dbt-postgres does: the run
     /// rebuilds them after it in DAG order.
@@ -138,6 +165,7 @@ impl PostgresAdapter {
             .transaction()
             .await
             .map_err(self.sql_err("starting the swap transaction"))?;
+        self.lock_name(&txn, relation).await?;
         self.drop_if_exists(&txn, backup).await?;
         let old = self.kind(&txn, relation).await?;
         if let Some(kind) = old {
@@ -485,6 +513,36 @@ impl Adapter for PostgresAdapter {
             .join(", ");
         let conn = self.conn().await?;
         self.copy_in(&conn.conn, relation, &columns, stream).await
+    }
+
+    fn renames_views(&self) -> bool {
+        false
+    }
+
+    async fn replace_view_in_one_transaction(
+        &self,
+        relation: &Relation,
+        select_sql: &str,
+    ) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let client: &mut Client = &mut conn.conn;
+        let txn = client
+            .transaction()
+            .await
+            .map_err(self.sql_err("starting the view transaction"))?;
+        self.lock_name(&txn, relation).await?;
+        self.drop_if_exists(&txn, relation).await?;
+        let sql = format!(
+            "CREATE VIEW {} AS {}",
+            D.render(relation),
+            trim_select(select_sql)
+        );
+        txn.batch_execute(&sql)
+            .await
+            .map_err(self.sql_err(format!("creating {}", D.render(relation))))?;
+        txn.commit()
+            .await
+            .map_err(self.sql_err(format!("committing the view {}", D.render(relation))))
     }
 
     async fn swap(

@@ -95,7 +95,13 @@ pub async fn ensure_schema(adapter: &dyn Adapter, schema: &str) -> Result<()> {
     if adapter.schema_exists(schema).await? {
         return Ok(());
     }
-    adapter.create_schema(schema).await
+    match adapter.create_schema(schema).await {
+        Ok(()) => Ok(()),
+        // Another run (or node) created it in between: `IF NOT EXISTS` does not guard
+        // against that race on PostgreSQL.
+        Err(_) if adapter.schema_exists(schema).await.unwrap_or(false) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 impl dyn Adapter {
