@@ -98,9 +98,9 @@ pub(crate) fn remote_sql(
     Ok(statement.to_string())
 }
 
-/// Field metadata naming a column's type on its source (`citext`, `bpchar`, ...), set by
-/// the adapters where the Arrow type alone hides how the source compares values.
-pub(crate) const SOURCE_TYPE_KEY: &str = "dvt.source_type";
+/// Field metadata naming a column's logical type on its source (`citext`, `bpchar`, ...),
+/// set by the adapters where the Arrow type alone hides how the source compares values.
+use crate::adapter::types::TYPE_KEY as SOURCE_TYPE_KEY;
 
 /// Whether `filter` can go to a source of `dialect`, and how exactly.
 ///
@@ -253,7 +253,7 @@ impl Check<'_> {
             Dialect::Postgres => field
                 .metadata()
                 .get(SOURCE_TYPE_KEY)
-                .is_some_and(|t| matches!(t.as_str(), "citext" | "bpchar" | "character")),
+                .is_some_and(|t| matches!(t.as_str(), "citext" | "bpchar")),
             Dialect::Sqlite | Dialect::Datafusion => false,
         }
     }

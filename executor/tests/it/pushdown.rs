@@ -38,6 +38,9 @@ const FILTERS: &[&str] = &[
     "flag = 1",
     "flag <> 0",
     "{cid} > 1",
+    "code = 'abc'",
+    "code <> 'abc'",
+    "code in ('abc', 'ABC')",
     "qty + 1 > 2",
 ];
 
@@ -134,7 +137,9 @@ async fn pushed_filters_keep_exactly_the_rows_datafusion_keeps() {
              create table \"{s}\".t (id int, name varchar(10), amount numeric(6,2), qty int, flag smallint); \
              insert into \"{s}\".t values {ROWS}; \
              alter table \"{s}\".t add column \"CustomerID\" int; \
-             update \"{s}\".t set \"CustomerID\" = qty;"
+             update \"{s}\".t set \"CustomerID\" = qty; \
+             alter table \"{s}\".t add column code char(5); \
+             update \"{s}\".t set code = name;"
         ))
         .await
         .expect("pg fixture");
@@ -144,7 +149,9 @@ async fn pushed_filters_keep_exactly_the_rows_datafusion_keeps() {
                  create table `{s}`.t (id int, name varchar(10), amount decimal(6,2), qty int, flag tinyint(1)); \
                  insert into `{s}`.t values {ROWS}; \
                  alter table `{s}`.t add column CustomerID int; \
-                 update `{s}`.t set CustomerID = qty;"
+                 update `{s}`.t set CustomerID = qty; \
+                 alter table `{s}`.t add column code char(5); \
+                 update `{s}`.t set code = name;"
             ))
             .await
             .expect("maria fixture");
@@ -152,7 +159,9 @@ async fn pushed_filters_keep_exactly_the_rows_datafusion_keeps() {
             "create table t (id integer, name text, amount decimal(6,2), qty integer, flag integer); \
              insert into t values {ROWS}; \
              alter table t add column CustomerID integer; \
-             update t set CustomerID = qty;"
+             update t set CustomerID = qty; \
+             alter table t add column code char(5); \
+             update t set code = name;"
         ))
         .await
         .expect("sqlite fixture");

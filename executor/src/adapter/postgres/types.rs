@@ -169,7 +169,9 @@ pub(super) fn natural(name: &str, ty: &Type, typmod: i32, money_scale: u32) -> N
             DataType::Decimal128(19, money_scale.min(18) as i8),
             Some("money"),
         )),
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::CHAR | Type::UNKNOWN => {
+        // `char(n)` compares ignoring trailing spaces: filter pushdown must know.
+        Type::BPCHAR => logical("bpchar"),
+        Type::TEXT | Type::VARCHAR | Type::NAME | Type::CHAR | Type::UNKNOWN => {
             simple(DataType::Utf8)
         }
         Type::JSON => logical("json"),
