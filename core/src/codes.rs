@@ -1,9 +1,9 @@
 //! The registry of every warning and error code DVT prints.
 //!
-//! One table, [`CODES`], sorted by code: what each code means, its typical cause and
+//! One table, [`CODES`](crate::codes::CODES), sorted by code: what each code means, its typical cause and
 //! its fix. Every crate's `Error::code()` returns a code listed here (tests in each
 //! crate construct one value of every variant and look it up), and `docs/errors.md`
-//! is rendered from this table by [`markdown`]; the test
+//! is rendered from this table by [`markdown`](crate::codes::markdown); the test
 //! `docs_errors_md_matches_the_registry` fails when the file drifts, and rewrites it
 //! when `DVT_UPDATE_GOLDEN=1` is set.
 //!

@@ -1,7 +1,7 @@
 //! The adapter trait and what the per-database adapters share: DDL from Arrow schemas
 //! through each dialect's type mapping, and making batches carry a plan's schema. Each
 //! dialect's mapping and value rendering lives in its own `types` module, what they
-//! share in [`types`].
+//! share in `types`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
