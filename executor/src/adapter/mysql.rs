@@ -21,8 +21,7 @@ use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
 
 use super::types::{
-    BATCH_LIMITS, BatchBuilder, Cell, CellReader, ValueError, check_readable, read_error,
-    unsupported_column,
+    BATCH_LIMITS, BatchBuilder, Cell, check_readable, read_error, unsupported_column,
 };
 use super::{Adapter, RelationKind, column_definitions, trim_select};
 use crate::error::{Error, Result};
@@ -456,22 +455,9 @@ fn encode_batch(
     first: u64,
 ) -> Result<Bytes> {
     let fail = |column: usize, row: u64, reason: String| {
-        Error::bulk_load(
-            target,
-            &relation,
-            ValueError {
-                column: names[column].clone(),
-                row,
-                reason,
-            },
-        )
+        super::types::load_error(target, relation, &names[column], row, reason)
     };
-    let readers = batch
-        .columns()
-        .iter()
-        .enumerate()
-        .map(|(i, c)| CellReader::new(c.as_ref()).map_err(|r| fail(i, first, r)))
-        .collect::<Result<Vec<_>>>()?;
+    let readers = super::types::cell_readers(target, relation, batch, names, first)?;
     let mut buf = Vec::with_capacity(batch.num_rows() * 16 * readers.len().max(1));
     let mut value = String::new();
     for row in 0..batch.num_rows() {

@@ -22,7 +22,7 @@ use tokio_postgres::types::{Kind, Type};
 use tokio_postgres::{Client, GenericClient, SimpleQueryMessage};
 
 use super::types::{
-    BATCH_LIMITS, BatchBuilder, Cell, CellReader, NUMERIC, ValueError, check_readable, field,
+    BATCH_LIMITS, BatchBuilder, Cell, NUMERIC, ValueError, check_readable, field,
     unsupported_column,
 };
 use super::{Adapter, RelationKind, column_definitions, trim_select};
@@ -320,24 +320,7 @@ impl PostgresAdapter {
         let mut value = String::new();
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(|e| Error::bulk_load(target, &rendered, e))?;
-            let readers = batch
-                .columns()
-                .iter()
-                .zip(&names)
-                .map(|(c, name)| {
-                    CellReader::new(c.as_ref()).map_err(|reason| {
-                        Error::bulk_load(
-                            target,
-                            &rendered,
-                            ValueError {
-                                column: name.clone(),
-                                row: done + 1,
-                                reason,
-                            },
-                        )
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let readers = super::types::cell_readers(target, &rendered, &batch, &names, done + 1)?;
             let mut buf = Vec::with_capacity(batch.num_rows() * 16 * readers.len().max(1));
             for row in 0..batch.num_rows() {
                 let number = done + row as u64 + 1;

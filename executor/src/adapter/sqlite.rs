@@ -19,7 +19,7 @@ use futures::StreamExt;
 use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::types::{Value, ValueRef};
 
-use super::types::{BATCH_LIMITS, BatchBuilder, BatchLimits, CellReader, ValueError, read_error};
+use super::types::{BATCH_LIMITS, BatchBuilder, BatchLimits, read_error};
 use super::{Adapter, RelationKind, column_definitions, trim_select};
 use crate::error::{Error, Result};
 
@@ -304,24 +304,10 @@ impl Adapter for SqliteAdapter {
                         return Err(Error::internal("sqlite load abandoned"));
                     };
                     let fail = |column: usize, row: u64, reason: String| {
-                        Error::bulk_load(
-                            &target,
-                            &rendered,
-                            ValueError {
-                                column: names[column].clone(),
-                                row,
-                                reason,
-                            },
-                        )
+                        super::types::load_error(&target, &rendered, &names[column], row, reason)
                     };
-                    let readers = batch
-                        .columns()
-                        .iter()
-                        .enumerate()
-                        .map(|(i, c)| {
-                            CellReader::new(c.as_ref()).map_err(|r| fail(i, loaded + 1, r))
-                        })
-                        .collect::<Result<Vec<_>>>()?;
+                    let readers =
+                        super::types::cell_readers(&target, &rendered, &batch, &names, loaded + 1)?;
                     for row in 0..batch.num_rows() {
                         loaded += 1;
                         for (i, reader) in readers.iter().enumerate() {

@@ -84,6 +84,45 @@ pub(crate) struct ValueError {
     pub(crate) reason: String,
 }
 
+/// The error for a value the destination cannot hold (DVT304), naming column and row.
+pub(crate) fn load_error(
+    target: &str,
+    relation: &str,
+    column: &str,
+    row: u64,
+    reason: String,
+) -> Error {
+    Error::bulk_load(
+        target,
+        &relation,
+        ValueError {
+            column: column.to_owned(),
+            row,
+            reason,
+        },
+    )
+}
+
+/// One reader per column of `batch` (named `names`); a column of a type no load can
+/// render fails naming it and `first_row`, the batch's first row in the load.
+pub(crate) fn cell_readers<'a>(
+    target: &str,
+    relation: &str,
+    batch: &'a RecordBatch,
+    names: &[String],
+    first_row: u64,
+) -> Result<Vec<CellReader<'a>>, Error> {
+    batch
+        .columns()
+        .iter()
+        .zip(names)
+        .map(|(c, name)| {
+            CellReader::new(c.as_ref())
+                .map_err(|reason| load_error(target, relation, name, first_row, reason))
+        })
+        .collect()
+}
+
 /// The error for a source value the column it is read into cannot hold.
 pub(crate) fn read_error(target: &str, column: &str, row: u64, reason: String) -> Error {
     Error::ReadValue {

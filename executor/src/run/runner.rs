@@ -103,9 +103,7 @@ impl NodeRunner for SeedRunner {
             &node.original_file_path,
             &node.seed_options(),
         )?;
-        let adapter = ctx.registry.adapter(&node.target).await?;
-        ensure_schema(&*adapter, &node.relation.schema).await?;
-        ctx.record_staged(&node.target, &node.relation).await?;
+        let adapter = prepare_target(ctx, node).await?;
         let column_types = crate::seed::seed_column_types(&data);
         let stream = crate::seed::seed_stream(&data)?;
         let rows = adapter
@@ -131,9 +129,7 @@ impl NodeRunner for PushdownRunner {
         report: &NodeReporter,
     ) -> Result<NodeOutcome> {
         let c = compile(ctx, node, report)?;
-        let adapter = ctx.registry.adapter(&node.target).await?;
-        ensure_schema(&*adapter, &node.relation.schema).await?;
-        ctx.record_staged(&node.target, &node.relation).await?;
+        let adapter = prepare_target(ctx, node).await?;
         let rows = match node.materialized {
             Materialization::View => {
                 adapter
@@ -168,9 +164,7 @@ impl NodeRunner for FederationRunner {
         report: &NodeReporter,
     ) -> Result<NodeOutcome> {
         let c = compile(ctx, node, report)?;
-        let adapter = ctx.registry.adapter(&node.target).await?;
-        ensure_schema(&*adapter, &node.relation.schema).await?;
-        ctx.record_staged(&node.target, &node.relation).await?;
+        prepare_target(ctx, node).await?;
         let rows = ctx
             .engine
             .run_into(
@@ -186,6 +180,18 @@ impl NodeRunner for FederationRunner {
             compiled: Some(c.sql),
         })
     }
+}
+
+/// The node's target, with its schema present and the staged relations of its replace
+/// recorded in the run's journal.
+async fn prepare_target(
+    ctx: &RunContext,
+    node: &Node,
+) -> Result<std::sync::Arc<dyn crate::adapter::Adapter>> {
+    let adapter = ctx.registry.adapter(&node.target).await?;
+    ensure_schema(&*adapter, &node.relation.schema).await?;
+    ctx.record_staged(&node.target, &node.relation).await?;
+    Ok(adapter)
 }
 
 fn compile(
