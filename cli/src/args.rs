@@ -90,6 +90,9 @@ pub enum Command {
         common: Common,
         #[command(flatten)]
         selection: Selection,
+        /// Only nodes of these kinds (`model`, `seed`, `test`).
+        #[arg(long = "resource-type", alias = "resource-types", num_args = 1.., value_parser = ["model", "seed", "test"])]
+        resource_types: Vec<String>,
     },
     /// Build models (pushed down or federated).
     Run {
@@ -109,7 +112,16 @@ pub enum Command {
         #[command(flatten)]
         execution: Execution,
     },
-    /// Build seeds and models in DAG order.
+    /// Run data tests (generic tests from property YAML, singular tests in `tests/`).
+    Test {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        selection: Selection,
+        #[command(flatten)]
+        execution: Execution,
+    },
+    /// Build seeds and models and run their tests, in DAG order.
     Build {
         #[command(flatten)]
         common: Common,

@@ -122,6 +122,22 @@ pub(crate) fn event(e: &dvt_executor::run::RunEvent, warnings: usize) {
                     ),
                     "[SKIP]",
                 ),
+                RunStatus::Pass => dots(
+                    &format!("{index} of {total} PASS {}", node.name),
+                    &format!("[PASS in {secs:.2}s]"),
+                ),
+                RunStatus::Warn | RunStatus::Fail => {
+                    let word = if result.status == RunStatus::Warn {
+                        "WARN"
+                    } else {
+                        "FAIL"
+                    };
+                    let n = result.failures.unwrap_or(0);
+                    dots(
+                        &format!("{index} of {total} {word} {n} {}", node.name),
+                        &format!("[{word} {n} in {secs:.2}s]"),
+                    )
+                }
             };
             log(&line);
         }
@@ -141,9 +157,13 @@ pub(crate) fn event(e: &dvt_executor::run::RunEvent, warnings: usize) {
                 for r in summary
                     .results
                     .iter()
-                    .filter(|r| r.status == RunStatus::Error)
+                    .filter(|r| matches!(r.status, RunStatus::Error | RunStatus::Fail))
                 {
                     let msg = r.message.as_deref().unwrap_or_default();
+                    if r.status == RunStatus::Fail {
+                        error("DVT307", &format!("test `{}` failed: {msg}", r.unique_id));
+                        continue;
+                    }
                     match msg.split_once(": ") {
                         Some((code, text)) if code.starts_with("DVT") => {
                             error(code, &format!("`{}`: {text}", r.unique_id))
@@ -160,8 +180,11 @@ pub(crate) fn event(e: &dvt_executor::run::RunEvent, warnings: usize) {
             }
             out("");
             log(&format!(
-                "Done. PASS={} WARN={warnings} ERROR={} SKIP={} TOTAL={total}",
-                summary.pass, summary.error, summary.skip
+                "Done. PASS={} WARN={} ERROR={} SKIP={} TOTAL={total}",
+                summary.pass,
+                warnings + summary.warn,
+                summary.error,
+                summary.skip
             ));
         }
         _ => {}

@@ -30,8 +30,9 @@ pub(crate) async fn dispatch(cli: crate::Cli) -> Result<ExitCode> {
             let m = load(&common)?;
             write_manifest(&m, &invocation_id())?;
             printer::out(&format!(
-                "Parsed {} models, {} seeds, {} sources, {} macros into {}",
+                "Parsed {} models, {} data tests, {} seeds, {} sources, {} macros into {}",
                 count(&m, ResourceType::Model),
+                count(&m, ResourceType::Test),
                 count(&m, ResourceType::Seed),
                 m.sources.len(),
                 m.macros.len(),
@@ -42,7 +43,11 @@ pub(crate) async fn dispatch(cli: crate::Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Compile { common, selection } => compile(&common, &selection),
-        Command::Ls { common, selection } => ls(&common, &selection),
+        Command::Ls {
+            common,
+            selection,
+            resource_types,
+        } => ls(&common, &selection, &resource_types),
         Command::Run {
             common,
             selection,
@@ -58,6 +63,11 @@ pub(crate) async fn dispatch(cli: crate::Cli) -> Result<ExitCode> {
             selection,
             execution,
         } => build(&common, &selection, &execution, RunKind::Build).await,
+        Command::Test {
+            common,
+            selection,
+            execution,
+        } => build(&common, &selection, &execution, RunKind::Test).await,
         Command::Show {
             common,
             selection,
@@ -105,9 +115,13 @@ fn selected(m: &Manifest, sel: &Selection, kinds: &[ResourceType]) -> Result<BTr
     Ok(ids)
 }
 
-fn ls(common: &Common, sel: &Selection) -> Result<ExitCode> {
+fn ls(common: &Common, sel: &Selection, resource_types: &[String]) -> Result<ExitCode> {
     let m = load(common)?;
-    let ids = selected(&m, sel, &[ResourceType::Model, ResourceType::Seed])?;
+    let kinds: Vec<ResourceType> = [ResourceType::Model, ResourceType::Seed, ResourceType::Test]
+        .into_iter()
+        .filter(|k| resource_types.is_empty() || resource_types.iter().any(|r| r == k.as_str()))
+        .collect();
+    let ids = selected(&m, sel, &kinds)?;
     for id in m.graph.topo_order(&ids) {
         let n = &m.nodes[&id];
         printer::out(&format!(
@@ -126,7 +140,7 @@ fn compile(common: &Common, sel: &Selection) -> Result<ExitCode> {
     let m = load(common)?;
     let invocation = invocation_id();
     write_manifest(&m, &invocation)?;
-    let ids = selected(&m, sel, &[ResourceType::Model])?;
+    let ids = selected(&m, sel, &[ResourceType::Model, ResourceType::Test])?;
     let order = m.graph.topo_order(&ids);
     for id in &order {
         let c = m.compile(id)?;

@@ -121,6 +121,12 @@ pub enum RunStatus {
     Error,
     /// Not run because an upstream node failed.
     Skipped,
+    /// A test found no failing rows (or fewer than `warn_if`/`error_if` allow).
+    Pass,
+    /// A test found failing rows at severity `warn`.
+    Warn,
+    /// A test found failing rows at severity `error`.
+    Fail,
 }
 
 /// One entry of `run_results.json`.
@@ -138,6 +144,8 @@ pub struct RunResult {
     pub message: Option<String>,
     /// Rows written, when known.
     pub rows_affected: Option<u64>,
+    /// A test's failing rows (its `fail_calc`).
+    pub failures: Option<u64>,
     /// The compiled SQL, when compiled.
     pub compiled_code: Option<String>,
     /// The rendered relation.
@@ -174,7 +182,7 @@ pub fn run_results_json(
                     None => json!({}),
                 },
                 "message": r.message,
-                "failures": null,
+                "failures": r.failures,
                 "compiled": r.compiled_code.is_some(),
                 "compiled_code": r.compiled_code,
                 "relation_name": r.relation_name,

@@ -187,8 +187,8 @@ pub const CODES: &[CodeDoc] = &[
         code: "DVT116",
         kind: CodeKind::Error,
         title: "A routing rule is broken.",
-        cause: "Ephemeral models nested more than 64 deep; a test or snapshot whose inputs span targets, or another rule of `docs/routing.md`.",
-        fix: "Materialize one of the nested ephemeral models; for a test or snapshot, move the inputs onto one target, or test a model that materializes them together.",
+        cause: "Ephemeral models nested more than 64 deep, or another rule of `docs/routing.md`.",
+        fix: "Materialize one of the nested ephemeral models.",
     },
     CodeDoc {
         code: "DVT117",
@@ -196,6 +196,13 @@ pub const CODES: &[CodeDoc] = &[
         title: "A relation or schema name is longer than its target allows.",
         cause: "A long model name, `alias` or custom schema on PostgreSQL (63 bytes, which it would silently truncate) or MySQL/MariaDB (64 characters).",
         fix: "Shorten the name, or set a shorter `alias` or `schema`.",
+    },
+    CodeDoc {
+        code: "DVT118",
+        kind: CodeKind::Error,
+        title: "A data test names a generic test that does not exist.",
+        cause: "An entry of `data_tests:` (or `tests:`) whose name is not a built-in test (`unique`, `not_null`, `accepted_values`, `relationships`) nor a `{% test %}` block of the project or its packages; often a typo, or a package test whose package is not installed (`dvt deps`).",
+        fix: "Correct the name, define the test in `macros/` or `tests/generic/`, or install the package that provides it.",
     },
     CodeDoc {
         code: "DVT200",
@@ -259,6 +266,13 @@ pub const CODES: &[CodeDoc] = &[
         title: "Unsupported feature.",
         cause: "Something the target or this version of DVT does not support (the message names it).",
         fix: "Avoid the feature, or open an issue.",
+    },
+    CodeDoc {
+        code: "DVT307",
+        kind: CodeKind::Error,
+        title: "A data test failed.",
+        cause: "The test's query returned failing rows (`Got N results, configured to fail if != 0`) at severity `error`; in `dvt build` the nodes that read the tested node are skipped.",
+        fix: "Look at the failing rows (`target/compiled/` holds the test's query; `store_failures: true` keeps them in `<schema>_dbt_test__audit`), fix the data or the model, or set `severity: warn`.",
     },
     CodeDoc {
         code: "DVT308",
@@ -488,6 +502,11 @@ mod tests {
                 location: at(),
                 message: "x".into(),
             },
+            Error::UnknownTest {
+                location: at(),
+                name: "x".into(),
+                macro_name: "test_x".into(),
+            },
         ];
         for e in &all {
             match e {
@@ -510,7 +529,8 @@ mod tests {
                 | Error::RaggedCsv { .. }
                 | Error::Csv { .. }
                 | Error::IdentifierTooLong { .. }
-                | Error::Routing { .. } => {}
+                | Error::Routing { .. }
+                | Error::UnknownTest { .. } => {}
             }
         }
         all

@@ -135,7 +135,7 @@ impl Manifest {
         };
         let (sql, recorded) = self.jinja.render(RenderInput {
             phase: Phase::Compile,
-            template: node.original_file_path.display().to_string(),
+            template: node.template.clone(),
             file: node.original_file_path.clone(),
             this,
             target: resolve::target_context(&self.profile, &host.target),

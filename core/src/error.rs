@@ -246,7 +246,19 @@ pub enum Error {
         /// most 63`.
         limit: String,
     },
-    /// A model, test or snapshot breaks a routing rule (e.g. a test spanning targets).
+    /// A data test names a generic test no macro defines.
+    #[error(
+        "{location}: unknown generic test `{name}`: no macro `{macro_name}` in the project, its packages or dbt's built-in tests"
+    )]
+    UnknownTest {
+        /// The test's entry in its property file.
+        location: Location,
+        /// The test as written (`unique`, `dbt_utils.expression_is_true`).
+        name: String,
+        /// The macro it needs (`test_unique`).
+        macro_name: String,
+    },
+    /// A model, test or snapshot breaks a routing rule (e.g. nested ephemerals too deep).
     #[error("{location}: {message}")]
     Routing {
         /// Where the node is defined.
@@ -278,6 +290,7 @@ impl Error {
             Error::InvalidConfig { .. } => "DVT115",
             Error::Routing { .. } => "DVT116",
             Error::IdentifierTooLong { .. } => "DVT117",
+            Error::UnknownTest { .. } => "DVT118",
             Error::RaggedCsv { .. } => "DVT200",
             Error::Csv { .. } => "DVT201",
         }

@@ -21,6 +21,12 @@ use serde_json::{Map, Value as Json};
 
 use crate::error::{Error, Location, Result};
 
+/// dbt's built-in macros, as DVT's own macro files: (name shown in errors, text).
+const BUILTIN_MACROS: &[(&str, &str)] = &[(
+    "<dvt>/macros/tests.sql",
+    include_str!("../macros/tests.sql"),
+)];
+
 /// Prefixes of environment variables that hold secrets; models may not read them.
 pub const SECRET_ENV_PREFIXES: [&str; 2] = ["DVT_ENV_SECRET_", "DBT_ENV_SECRET_"];
 
@@ -154,6 +160,8 @@ pub struct RenderNode {
     relations: CompileRelations,
     recorded: Mutex<Recorded>,
     known: Option<Known>,
+    /// The node's merged config, for `config.get` at compile time.
+    config: Map<String, Json>,
 }
 
 impl Object for RenderNode {}
@@ -208,6 +216,7 @@ pub struct JinjaEnv {
     env: Environment<'static>,
     templates: std::collections::BTreeSet<String>,
     macros: BTreeMap<String, (PathBuf, usize)>,
+    builtins: std::collections::BTreeSet<String>,
 }
 
 impl std::fmt::Debug for JinjaEnv {
@@ -252,6 +261,30 @@ impl JinjaEnv {
                 macros.insert(m.name, (file.clone(), m.line));
             }
         }
+        // DVT's versions of dbt's built-in macros, unless the project defines its own.
+        let mut builtins = std::collections::BTreeSet::new();
+        for (file, text) in BUILTIN_MACROS {
+            let split = split_macros(text).map_err(|(line, message)| Error::Jinja {
+                location: Location::line(file, line),
+                message,
+            })?;
+            for m in split {
+                if macros.contains_key(&m.name) {
+                    continue;
+                }
+                builtins.insert(m.name.clone());
+                let template = format!("{file}#{}", m.name);
+                env.add_template_owned(template.clone(), m.source)
+                    .map_err(|e| jinja_error(&e, Path::new(file)))?;
+                env.add_global(
+                    m.name.clone(),
+                    Value::from_object(MacroFn {
+                        template,
+                        name: m.name.clone(),
+                    }),
+                );
+            }
+        }
         let v = Arc::new(vars);
         env.add_function(
             "var",
@@ -273,7 +306,13 @@ impl JinjaEnv {
             env,
             templates: Default::default(),
             macros,
+            builtins,
         })
+    }
+
+    /// Whether a macro of this name exists: the project's, a package's or DVT's own.
+    pub fn has_macro(&self, name: &str) -> bool {
+        self.macros.contains_key(name) || self.builtins.contains(name)
     }
 
     /// Names of the project's macros, with the file and line that define them.
@@ -308,6 +347,16 @@ impl JinjaEnv {
         Ok(())
     }
 
+    /// Adds a template under a name of its own (a generic test's), reporting errors in
+    /// `file`.
+    pub fn add_named_template(&mut self, name: &str, file: &Path, text: &str) -> Result<()> {
+        self.env
+            .add_template_owned(name.to_owned(), text.to_owned())
+            .map_err(|e| jinja_error(&e, file))?;
+        self.templates.insert(name.to_owned());
+        Ok(())
+    }
+
     /// Renders a node template; returns the SQL and what the render recorded.
     pub fn render(&self, input: RenderInput) -> Result<(String, Recorded)> {
         let node = Arc::new(RenderNode {
@@ -315,6 +364,12 @@ impl JinjaEnv {
             relations: input.relations,
             recorded: Mutex::new(Recorded::default()),
             known: input.known,
+            config: input
+                .model
+                .get("config")
+                .and_then(Json::as_object)
+                .cloned()
+                .unwrap_or_default(),
         });
         let ctx = minijinja::context! {
             __dvt_node__ => Value::from_dyn_object(Arc::clone(&node)),
@@ -585,7 +640,7 @@ impl Object for ConfigFn {
                 let node = node(state)?;
                 let (key, default): (String, Option<Value>) = minijinja::value::from_args(args)?;
                 let rec = node.record();
-                match rec.config.get(&key) {
+                match rec.config.get(&key).or_else(|| node.config.get(&key)) {
                     Some(v) => Ok(to_value(v)),
                     None if method == "get" => Ok(default.unwrap_or(Value::from(()))),
                     None => Err(minijinja::Error::new(
@@ -647,8 +702,8 @@ fn split_macros(text: &str) -> std::result::Result<Vec<SplitMacro>, SplitError> 
     let line_at = |at: usize| text[..at].matches('\n').count() + 1;
     let mut out = Vec::new();
     let mut depth = 0usize;
-    let mut start = None;
-    let mut name = String::new();
+    // The open block: where its tag starts and ends, its kind and name.
+    let mut open: Option<(usize, usize, &'static str, String)> = None;
     let mut pos = 0;
     while let Some(off) = text[pos..].find("{%") {
         let tag_start = pos + off;
@@ -662,43 +717,60 @@ fn split_macros(text: &str) -> std::result::Result<Vec<SplitMacro>, SplitError> 
         let tag_end = tag_start + 2 + end_off + 2;
         let inner = text[tag_start + 2..tag_end - 2]
             .trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace());
-        let mut words = inner.split_whitespace();
-        match words.next() {
-            Some("macro") => {
-                if depth == 0 {
-                    start = Some(tag_start);
-                    let rest = inner["macro".len()..].trim_start();
-                    name = rest
-                        .split(|c: char| c == '(' || c.is_whitespace())
-                        .next()
-                        .unwrap_or("")
-                        .to_owned();
-                }
-                depth += 1;
+        let keyword = inner.split_whitespace().next().unwrap_or("");
+        match (keyword, &open) {
+            // dbt's `{% test name(...) %}` block is a macro named `test_<name>`.
+            ("macro" | "test", None) if depth == 0 => {
+                let kind = if keyword == "macro" { "macro" } else { "test" };
+                let name = inner[kind.len()..]
+                    .trim_start()
+                    .split(|c: char| c == '(' || c.is_whitespace())
+                    .next()
+                    .unwrap_or("")
+                    .to_owned();
+                open = Some((tag_start, tag_end, kind, name));
+                depth = 1;
             }
-            Some("endmacro") if depth > 0 => {
-                depth -= 1;
-                if depth == 0
-                    && let Some(s) = start.take()
-                {
-                    let line = text[..s].matches('\n').count() + 1;
-                    let mut source = "\n".repeat(line - 1);
+            ("macro", Some(_)) => depth += 1,
+            ("endmacro", Some((_, _, "macro", _))) | ("endtest", Some((_, _, "test", _)))
+                if depth == 1 =>
+            {
+                let Some((s, open_end, kind, name)) = open.take() else {
+                    continue;
+                };
+                depth = 0;
+                let line = line_at(s);
+                let mut source = "\n".repeat(line - 1);
+                if kind == "macro" {
                     source.push_str(&text[s..tag_end]);
+                    out.push(SplitMacro { name, line, source });
+                } else {
+                    // Rewrite only the two tags, keeping their whitespace control and
+                    // line breaks, so the body's lines and output stay as written.
+                    let open_tag = &text[s..open_end];
+                    let at = open_tag.find("test").unwrap_or(0);
+                    let rest = open_tag[at + 4..].trim_start();
+                    source.push_str(&open_tag[..at]);
+                    source.push_str("macro test_");
+                    source.push_str(rest);
+                    source.push_str(&text[open_end..tag_start]);
+                    source.push_str(&text[tag_start..tag_end].replacen("endtest", "endmacro", 1));
                     out.push(SplitMacro {
-                        name: std::mem::take(&mut name),
+                        name: format!("test_{name}"),
                         line,
                         source,
                     });
                 }
             }
+            ("endmacro", Some(_)) if depth > 1 => depth -= 1,
             _ => {}
         }
         pos = tag_end;
     }
-    if let Some(s) = start {
+    if let Some((s, _, kind, name)) = open {
         return Err((
             line_at(s),
-            format!("`{{% macro {name} %}}` has no `{{% endmacro %}}`"),
+            format!("`{{% {kind} {name} %}}` has no `{{% end{kind} %}}`"),
         ));
     }
     Ok(out)

@@ -24,6 +24,8 @@ pub enum ResourceType {
     Model,
     /// A CSV seed.
     Seed,
+    /// A data test: generic (declared in property YAML) or singular (`tests/*.sql`).
+    Test,
 }
 
 impl ResourceType {
@@ -32,6 +34,7 @@ impl ResourceType {
         match self {
             ResourceType::Model => "model",
             ResourceType::Seed => "seed",
+            ResourceType::Test => "test",
         }
     }
 }
@@ -47,6 +50,8 @@ pub enum Materialization {
     Ephemeral,
     /// `seed` (seeds only).
     Seed,
+    /// `test` (data tests only): a query returning failing rows.
+    Test,
 }
 
 impl Materialization {
@@ -57,6 +62,7 @@ impl Materialization {
             Materialization::View => "view",
             Materialization::Ephemeral => "ephemeral",
             Materialization::Seed => "seed",
+            Materialization::Test => "test",
         }
     }
 }
@@ -111,9 +117,33 @@ pub struct Node {
     pub relation: Relation,
     /// How the node executes.
     pub path: ExecPath,
+    /// The name of the node's template in the Jinja environment: its file, or for a
+    /// generic test `<property file>#<unique id>` (several tests share one file).
+    pub template: String,
+    /// What a data test tests (`None` for other nodes).
+    pub test: Option<TestInfo>,
+}
+
+/// What a data test tests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestInfo {
+    /// The generic test's name (`unique`, `accepted_values`, a `{% test %}` block's
+    /// name); `None` for a singular test.
+    pub generic: Option<String>,
+    /// The model, seed or source the test is attached to.
+    pub attached_node: Option<String>,
+    /// The column it tests, if any.
+    pub column_name: Option<String>,
+    /// The generic test's arguments as written (without `config`).
+    pub kwargs: Map<String, Json>,
 }
 
 impl Node {
+    /// Whether this node is a data test.
+    pub fn is_test(&self) -> bool {
+        self.resource_type == ResourceType::Test
+    }
+
     /// The seed options from this node's config (`delimiter`, `column_types`).
     pub fn seed_options(&self) -> crate::seed::SeedOptions {
         let mut opts = crate::seed::SeedOptions::default();

@@ -14,6 +14,7 @@ use crate::profile::Profile;
 use crate::project::ProjectConfig;
 use crate::resolve;
 
+mod data_tests;
 mod deps;
 mod files;
 mod models;
@@ -42,7 +43,13 @@ impl Manifest {
         vars.extend(opts.vars.clone());
 
         let mut macro_files = Vec::new();
-        for dir in &project.macro_paths {
+        // `{% test %}` blocks live with the macros or under `<test path>/generic/`.
+        let generic_test_dirs: Vec<String> = project
+            .test_paths
+            .iter()
+            .map(|t| format!("{t}/generic"))
+            .collect();
+        for dir in project.macro_paths.iter().chain(&generic_test_dirs) {
             for file in files::walk(&root, dir, &["sql"])? {
                 let text = read_to_string(&root.join(&file))?;
                 macro_files.push((file, text));
@@ -53,6 +60,7 @@ impl Manifest {
 
         let mut warnings = Vec::new();
         let mut props = properties::read(&project)?;
+        let mut test_decls = Vec::new();
         let sources: BTreeMap<String, SourceTable> = sources::parse(
             &project,
             &profile,
@@ -60,6 +68,7 @@ impl Manifest {
             &jinja,
             &props.sources,
             &mut warnings,
+            &mut test_decls,
         )?;
         let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
         let mut names = Names::default();
@@ -69,8 +78,16 @@ impl Manifest {
             &mut props.models,
             &mut nodes,
             &mut names,
+            &mut test_decls,
         )?;
-        seeds::parse(&project, &mut props.seeds, &mut nodes, &mut names)?;
+        seeds::parse(
+            &project,
+            &mut props.seeds,
+            &mut nodes,
+            &mut names,
+            &mut test_decls,
+        )?;
+        data_tests::parse(&project, &mut jinja, &test_decls, &mut nodes, &mut names)?;
         for node in nodes.values() {
             if node.name.contains(' ') {
                 warnings.push(crate::manifest::Warning {

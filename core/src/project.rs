@@ -32,6 +32,8 @@ struct RawProject {
     models: Option<Json>,
     #[serde(default)]
     seeds: Option<Json>,
+    #[serde(default, alias = "tests")]
+    data_tests: Option<Json>,
 }
 
 /// A loaded `dbt_project.yml`.
@@ -63,6 +65,8 @@ pub struct ProjectConfig {
     pub models: Json,
     /// The `seeds:` tree of folder configs.
     pub seeds: Json,
+    /// The `data_tests:` (or `tests:`) tree of folder configs.
+    pub data_tests: Json,
 }
 
 impl ProjectConfig {
@@ -99,7 +103,11 @@ impl ProjectConfig {
             },
         };
         // dbt rejects `models: []`; ignoring it would silently drop every folder config.
-        for (key, value) in [("models", &raw.models), ("seeds", &raw.seeds)] {
+        for (key, value) in [
+            ("models", &raw.models),
+            ("seeds", &raw.seeds),
+            ("data_tests", &raw.data_tests),
+        ] {
             if value
                 .as_ref()
                 .is_some_and(|v| !v.is_object() && !v.is_null())
@@ -144,6 +152,7 @@ impl ProjectConfig {
             vars,
             models: raw.models.unwrap_or(Json::Null),
             seeds: raw.seeds.unwrap_or(Json::Null),
+            data_tests: raw.data_tests.unwrap_or(Json::Null),
         })
     }
 

@@ -60,6 +60,8 @@ pub(crate) fn resolve_target(m: &mut Manifest, id: &str) -> Result<()> {
         let loc = Location::file(&node.original_file_path);
         let target = match (&m.target_override, node.config.get("target")) {
             (Some(t), _) => t.clone(),
+            // A test runs on the target of the node it tests (DESIGN.md).
+            (None, None) if node.is_test() => test_target(m, node),
             (None, Some(Json::String(t))) => {
                 m.profile.check_target(t, loc.clone())?;
                 t.clone()
@@ -87,6 +89,7 @@ pub(crate) fn resolve_target(m: &mut Manifest, id: &str) -> Result<()> {
         };
         let materialized = match node.resource_type {
             ResourceType::Seed => Materialization::Seed,
+            ResourceType::Test => Materialization::Test,
             ResourceType::Model => match str_config("materialized")?.as_deref() {
                 None | Some("view") => Materialization::View,
                 Some("table") => Materialization::Table,
@@ -102,7 +105,11 @@ pub(crate) fn resolve_target(m: &mut Manifest, id: &str) -> Result<()> {
                 }
             },
         };
-        let custom = str_config("schema")?;
+        // dbt stores a test's failures (`store_failures`) in `<schema>_dbt_test__audit`.
+        let custom = match (str_config("schema")?, node.is_test()) {
+            (None, true) => Some("dbt_test__audit".to_owned()),
+            (custom, _) => custom,
+        };
         let schema =
             if tc.dialect() != Dialect::Sqlite && m.macros.contains_key("generate_schema_name") {
                 // A project override of dbt's `generate_schema_name` decides, as in dbt.
@@ -162,12 +169,23 @@ pub(crate) fn resolve_target(m: &mut Manifest, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// The target a test runs on: that of the node it is attached to (a generic test), or
+/// of the first node or source it reads (a singular test), else the default.
+fn test_target(m: &Manifest, node: &crate::manifest::Node) -> String {
+    let attached = node.test.as_ref().and_then(|t| t.attached_node.clone());
+    attached
+        .iter()
+        .chain(&node.depends_on)
+        .find_map(|id| m.relation_of(id).map(|(t, _)| t.to_owned()))
+        .unwrap_or_else(|| m.default_target.clone())
+}
+
 /// Chooses a model's execution path from where its inputs live (after every target is
 /// resolved). A federated `view` becomes a table with warning DVT001.
 pub(crate) fn resolve_path(m: &mut Manifest, id: &str) {
     {
         let node = &m.nodes[id];
-        if node.resource_type != ResourceType::Model {
+        if !matches!(node.resource_type, ResourceType::Model | ResourceType::Test) {
             return;
         }
         // Ephemeral models are inlined, so what counts is where they read from.

@@ -23,7 +23,9 @@ pub use artifacts::{write_compiled, write_json_atomic, write_manifest};
 pub use context::{RunContext, path_label};
 pub use dag::execute;
 pub use journal::{Collected, Journal, collect_garbage};
-pub use runner::{LocalRunners, NodeOutcome, NodeReporter, NodeRunner, RunnerSelector, runner_for};
+pub use runner::{
+    LocalRunners, NodeOutcome, NodeReporter, NodeRunner, RunnerSelector, TestOutcome, runner_for,
+};
 
 /// Which resource types a command builds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -34,7 +36,9 @@ pub enum RunKind {
     Run,
     /// `dvt seed`: seeds.
     Seed,
-    /// `dvt build`: seeds and models.
+    /// `dvt test`: data tests.
+    Test,
+    /// `dvt build`: seeds, models and tests.
     Build,
 }
 
@@ -44,6 +48,7 @@ impl RunKind {
         match self {
             RunKind::Run => "run",
             RunKind::Seed => "seed",
+            RunKind::Test => "test",
             RunKind::Build => "build",
         }
     }
@@ -189,9 +194,11 @@ pub struct RunSummary {
     pub results: Vec<dvt_core::artifacts::RunResult>,
     /// Seconds.
     pub elapsed: f64,
-    /// Nodes that succeeded.
+    /// Nodes that succeeded (tests that passed included).
     pub pass: usize,
-    /// Nodes that failed.
+    /// Tests that warned.
+    pub warn: usize,
+    /// Nodes that failed (tests that failed included).
     pub error: usize,
     /// Nodes skipped.
     pub skip: usize,

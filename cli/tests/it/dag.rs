@@ -33,7 +33,8 @@ fn the_demo_builds_again_and_again() {
         let run = dvt(dir.path(), &["build", "--threads", "4"], &[]);
         run.assert_ok();
         assert!(
-            run.stdout.contains("PASS=5 WARN=0 ERROR=0 SKIP=0 TOTAL=5"),
+            run.stdout
+                .contains("PASS=10 WARN=0 ERROR=0 SKIP=0 TOTAL=10"),
             "round {round}:\n{}",
             run.stdout
         );

@@ -16,7 +16,8 @@ fn init_then_build_runs_on_the_embedded_default() {
     let run = dvt(&project, &["build", "--threads", "2"], &[]);
     run.assert_ok();
     assert!(
-        run.stdout.contains("PASS=5 WARN=0 ERROR=0 SKIP=0 TOTAL=5"),
+        run.stdout
+            .contains("PASS=10 WARN=0 ERROR=0 SKIP=0 TOTAL=10"),
         "{}",
         run.stdout
     );
@@ -28,8 +29,10 @@ fn init_then_build_runs_on_the_embedded_default() {
     assert!(project.join("data/warehouse.db").is_file());
     assert!(project.join("data/crm.db").is_file());
     let st = statuses(&project);
-    assert!(st.values().all(|s| s == "success"), "{st:?}");
-    assert_eq!(st.len(), 5);
+    let (tests, built): (Vec<_>, Vec<_>) = st.iter().partition(|(id, _)| id.starts_with("test."));
+    assert!(built.iter().all(|(_, s)| *s == "success"), "{st:?}");
+    assert!(tests.iter().all(|(_, s)| *s == "pass"), "{st:?}");
+    assert_eq!((built.len(), tests.len()), (5, 5), "{st:?}");
 
     // The federated table landed in the warehouse: preview the pushdown view over it.
     let show = dvt(
@@ -74,7 +77,7 @@ fn init_then_build_runs_on_the_embedded_default() {
     assert!(
         parse
             .stdout
-            .contains("Parsed 3 models, 2 seeds, 0 sources, 1 macros"),
+            .contains("Parsed 3 models, 5 data tests, 2 seeds, 0 sources, 1 macros"),
         "{}",
         parse.stdout
     );

@@ -6,6 +6,7 @@ mod concurrency;
 mod corpus;
 mod crash;
 mod dag;
+mod data_tests;
 mod errors;
 mod examples;
 mod init;

@@ -22,11 +22,32 @@ pub(crate) fn parse_render(
     name: &str,
     unique_id: &str,
 ) -> Result<Recorded> {
-    render(jinja, file, name, unique_id, None).map(|(_, r)| r)
+    render(
+        jinja,
+        &file.display().to_string(),
+        file,
+        name,
+        unique_id,
+        None,
+    )
+    .map(|(_, r)| r)
+}
+
+/// [`parse_render`] for a node whose template is not named after its file (generic
+/// tests).
+pub(crate) fn parse_render_template(
+    jinja: &JinjaEnv,
+    template: &str,
+    file: &Path,
+    name: &str,
+    unique_id: &str,
+) -> Result<Recorded> {
+    render(jinja, template, file, name, unique_id, None).map(|(_, r)| r)
 }
 
 fn render(
     jinja: &JinjaEnv,
+    template: &str,
     file: &Path,
     name: &str,
     unique_id: &str,
@@ -34,7 +55,7 @@ fn render(
 ) -> Result<(String, Recorded)> {
     jinja.render(RenderInput {
         phase: Phase::Parse,
-        template: file.display().to_string(),
+        template: template.to_owned(),
         file: file.to_path_buf(),
         this: JinjaRelation {
             database: String::new(),
@@ -116,6 +137,7 @@ fn call_location(
     };
     match render(
         jinja,
+        &node.template,
         &node.original_file_path,
         &node.name,
         &node.unique_id,

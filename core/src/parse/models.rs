@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value as Json};
 
+use super::data_tests::TestDecl;
 use super::deps::parse_render;
 use super::files::{fqn, stem, walk};
 use super::properties::Props;
@@ -30,6 +31,7 @@ pub(super) fn parse(
     props: &mut BTreeMap<String, Props>,
     nodes: &mut BTreeMap<String, Node>,
     names: &mut Names,
+    tests: &mut Vec<TestDecl>,
 ) -> Result<()> {
     for dir in &project.model_paths {
         for file in walk(&project.root, dir, &["sql"])? {
@@ -62,6 +64,9 @@ pub(super) fn parse(
                 });
             }
             names.by_name.insert(name.clone(), unique_id.clone());
+            if let Some(p) = &node_props {
+                tests.extend(test_declarations(&unique_id, &name, p));
+            }
             nodes.insert(
                 unique_id.clone(),
                 new_node(
@@ -83,6 +88,24 @@ pub(super) fn parse(
     Ok(())
 }
 
+/// The generic tests declared in a model's or seed's properties.
+pub(super) fn test_declarations(unique_id: &str, name: &str, p: &Props) -> Vec<TestDecl> {
+    super::data_tests::declarations(
+        unique_id,
+        format!("ref('{name}')"),
+        name.to_owned(),
+        false,
+        &p.node.data_tests,
+        &p.node.columns,
+        &p.file,
+        &p.tree,
+        &[
+            crate::yaml::PathSeg::Key(p.section),
+            crate::yaml::PathSeg::Index(p.index),
+        ],
+    )
+}
+
 /// A node as parsed, before DVT resolves its target, relation and path.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn new_node(
@@ -99,6 +122,7 @@ pub(crate) fn new_node(
     sources: Vec<(String, String)>,
 ) -> Node {
     let tags = config.get("tags").map(as_string_list).unwrap_or_default();
+    let file_template = file.display().to_string();
     let patch_path = props.as_ref().map(|p| p.file.clone());
     let (description, columns) = match props {
         Some(p) => {
@@ -127,6 +151,7 @@ pub(crate) fn new_node(
         materialized: match resource_type {
             ResourceType::Seed => Materialization::Seed,
             ResourceType::Model => Materialization::View,
+            ResourceType::Test => Materialization::Test,
         },
         tags,
         description,
@@ -138,5 +163,7 @@ pub(crate) fn new_node(
         target: String::new(),
         relation: Relation::new("", ""),
         path: ExecPath::Pushdown,
+        template: file_template,
+        test: None,
     }
 }

@@ -32,6 +32,9 @@ pub(crate) struct NodeProps {
     pub(crate) config: Map<String, Json>,
     #[serde(default)]
     pub(crate) columns: Vec<Json>,
+    /// Model-level generic tests (`data_tests:`, or dbt's older `tests:`).
+    #[serde(default, alias = "tests")]
+    pub(crate) data_tests: Vec<Json>,
 }
 
 /// One entry of `sources:`.
@@ -58,13 +61,21 @@ pub(crate) struct SourceTableProps {
     pub(crate) identifier: Option<String>,
     #[serde(default)]
     pub(crate) description: Option<String>,
+    #[serde(default)]
+    pub(crate) columns: Vec<Json>,
+    #[serde(default, alias = "tests")]
+    pub(crate) data_tests: Vec<Json>,
 }
 
-/// A node's properties and the file they came from.
+/// A node's properties and where they were written: the file, its parsed tree and the
+/// entry's path in it (`models`/`seeds`, index), for the positions of its keys.
 #[derive(Debug)]
 pub(crate) struct Props {
     pub(crate) node: NodeProps,
     pub(crate) file: PathBuf,
+    pub(crate) tree: std::sync::Arc<yaml::Yaml>,
+    pub(crate) section: &'static str,
+    pub(crate) index: usize,
 }
 
 /// A source declaration with where it was written: its file, its parsed tree (for the
@@ -96,17 +107,23 @@ pub(crate) fn read(project: &ProjectConfig) -> Result<Properties> {
                 yaml::from_yaml_with_tree(&file, &text)?;
             let props = props.unwrap_or_default();
             let tree = std::sync::Arc::new(tree);
-            for m in props.models {
+            for (index, m) in props.models.into_iter().enumerate() {
                 let props = Props {
                     node: m,
                     file: file.clone(),
+                    tree: std::sync::Arc::clone(&tree),
+                    section: "models",
+                    index,
                 };
                 out.models.insert(props.node.name.clone(), props);
             }
-            for s in props.seeds {
+            for (index, s) in props.seeds.into_iter().enumerate() {
                 let props = Props {
                     node: s,
                     file: file.clone(),
+                    tree: std::sync::Arc::clone(&tree),
+                    section: "seeds",
+                    index,
                 };
                 out.seeds.insert(props.node.name.clone(), props);
             }

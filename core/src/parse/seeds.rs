@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value as Json;
 
+use super::data_tests::TestDecl;
 use super::files::{fqn, stem, walk};
 use super::models::{Names, new_node};
 use super::properties::Props;
@@ -17,6 +18,7 @@ pub(super) fn parse(
     props: &mut BTreeMap<String, Props>,
     nodes: &mut BTreeMap<String, Node>,
     names: &mut Names,
+    tests: &mut Vec<TestDecl>,
 ) -> Result<()> {
     for dir in &project.seed_paths {
         for file in walk(&project.root, dir, &["csv"])? {
@@ -43,6 +45,9 @@ pub(super) fn parse(
                 });
             }
             names.by_name.insert(name.clone(), unique_id.clone());
+            if let Some(p) = &node_props {
+                tests.extend(super::models::test_declarations(&unique_id, &name, p));
+            }
             nodes.insert(
                 unique_id.clone(),
                 new_node(

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::data_tests::TestDecl;
 use super::properties::SourceDecl;
 use crate::dialect::{Dialect, Relation};
 use crate::error::{Error, Result};
@@ -21,6 +22,7 @@ pub(super) fn parse(
     jinja: &JinjaEnv,
     decls: &[SourceDecl],
     warnings: &mut Vec<Warning>,
+    tests: &mut Vec<TestDecl>,
 ) -> Result<BTreeMap<String, SourceTable>> {
     let mut sources = BTreeMap::new();
     // Source name -> the connection of its first declaration.
@@ -99,6 +101,17 @@ pub(super) fn parse(
                     other: first.original_file_path.clone(),
                 });
             }
+            tests.extend(super::data_tests::declarations(
+                &unique_id,
+                format!("source('{}', '{}')", src.name, t.name),
+                format!("{}_{}", src.name, t.name),
+                true,
+                &t.data_tests,
+                &t.columns,
+                &decl.file,
+                &decl.tree,
+                &[Key("sources"), Index(i), Key("tables"), Index(j)],
+            ));
             sources.insert(
                 unique_id.clone(),
                 SourceTable {

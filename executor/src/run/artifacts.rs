@@ -53,11 +53,15 @@ pub fn write_manifest(m: &Manifest, invocation_id: &str) -> Result<PathBuf> {
 /// Writes the compiled SQL of a node to `target/compiled/<project>/<file>`.
 pub fn write_compiled(m: &Manifest, unique_id: &str, sql: &str) -> Result<PathBuf> {
     let node = &m.nodes[unique_id];
-    let path = m
+    let mut path = m
         .path(Path::new(&m.project.target_path))
         .join("compiled")
         .join(&m.project.name)
         .join(&node.original_file_path);
+    // Generic tests share their property file: dbt writes each under it, by alias.
+    if node.test.as_ref().is_some_and(|t| t.generic.is_some()) {
+        path = path.join(format!("{}.sql", node.relation.identifier));
+    }
     write_atomic(&path, format!("{sql}\n").as_bytes())?;
     Ok(path)
 }

@@ -115,6 +115,7 @@ fn describe(node: &Node) -> String {
     match node.resource_type {
         ResourceType::Seed => "seed file".to_owned(),
         ResourceType::Model => format!("{} model", node.materialized.as_str()),
+        ResourceType::Test => "test".to_owned(),
     }
 }
 
@@ -122,6 +123,8 @@ fn describe(node: &Node) -> String {
 pub fn path_label(m: &Manifest, node: &Node) -> String {
     match (node.resource_type, node.path) {
         (ResourceType::Seed, _) => "seed".into(),
+        (ResourceType::Test, ExecPath::Federated) => "test (federated)".into(),
+        (ResourceType::Test, ExecPath::Pushdown) => "test".into(),
         (_, ExecPath::Federated) => "federated".into(),
         (_, ExecPath::Pushdown) if node.target != m.default_target => {
             "pushdown (non-default target)".into()

@@ -26,14 +26,67 @@ pub(crate) fn selected_nodes(ctx: &RunContext, opts: &RunOptions) -> Result<BTre
     let kinds: &[ResourceType] = match opts.kind {
         RunKind::Run => &[ResourceType::Model],
         RunKind::Seed => &[ResourceType::Seed],
-        RunKind::Build => &[ResourceType::Model, ResourceType::Seed],
+        RunKind::Test => &[ResourceType::Test],
+        RunKind::Build => &[ResourceType::Model, ResourceType::Seed, ResourceType::Test],
     };
     let mut ids = dvt_core::select::select(m, &opts.select, &opts.exclude)?;
+    if kinds.contains(&ResourceType::Test) && !opts.select.is_empty() {
+        // dbt's eager indirect selection: a test goes with any node it tests or reads.
+        let excluded = if opts.exclude.is_empty() {
+            BTreeSet::new()
+        } else {
+            dvt_core::select::select(m, &opts.exclude, &[])?
+        };
+        let chosen: Vec<String> = m
+            .nodes
+            .values()
+            .filter(|n| n.is_test() && !excluded.contains(&n.unique_id))
+            .filter(|n| n.depends_on.iter().any(|d| ids.contains(d)))
+            .map(|n| n.unique_id.clone())
+            .collect();
+        ids.extend(chosen);
+    }
     ids.retain(|id| {
         let n = &m.nodes[id];
         kinds.contains(&n.resource_type) && n.materialized != Materialization::Ephemeral
     });
     Ok(ids)
+}
+
+/// In `dvt build`, a node also waits for the tests of the nodes it reads, so a failing
+/// test skips what depends on the tested node. A test is added only when everything it
+/// reads comes before the node anyway (a `relationships` test between a node and its
+/// parent would otherwise make a cycle).
+fn add_test_edges(
+    m: &dvt_core::manifest::Manifest,
+    ids: &BTreeSet<String>,
+    parents: &mut BTreeMap<String, BTreeSet<String>>,
+) {
+    let tests: Vec<&dvt_core::manifest::Node> = ids
+        .iter()
+        .map(|id| &m.nodes[id])
+        .filter(|n| n.is_test())
+        .collect();
+    if tests.is_empty() {
+        return;
+    }
+    for id in ids {
+        if m.nodes[id].is_test() {
+            continue;
+        }
+        let direct = parents[id].clone();
+        let ancestors = m.graph.ancestors(id, None);
+        for t in &tests {
+            let tests_a_parent = t.depends_on.iter().any(|d| direct.contains(d));
+            let all_before = t.depends_on.iter().all(|d| ancestors.contains(d));
+            if tests_a_parent && all_before {
+                parents
+                    .get_mut(id)
+                    .expect("every selected node has parents")
+                    .insert(t.unique_id.clone());
+            }
+        }
+    }
 }
 
 struct Finished {
@@ -60,7 +113,10 @@ pub async fn execute(
     let started = Instant::now();
     let m = &ctx.manifest;
     let ids = selected_nodes(&ctx, opts)?;
-    let parents = m.graph.subset_parents(&ids);
+    let mut parents = m.graph.subset_parents(&ids);
+    if opts.kind == RunKind::Build {
+        add_test_edges(m, &ids, &mut parents);
+    }
     let order = Graph::subset_order(&parents);
     let threads = opts
         .threads
@@ -230,14 +286,32 @@ pub async fn execute(
         rr.completed_at = now();
         match finished.outcome {
             Ok(out) => {
-                rr.status = RunStatus::Success;
                 rr.rows_affected = out.rows;
                 rr.compiled_code = out.compiled;
-                rr.message = Some(match out.rows {
-                    Some(r) => format!("OK {r}"),
-                    None => "OK".into(),
-                });
-                done.insert(finished.id.clone());
+                match out.test {
+                    Some(t) => {
+                        rr.status = t.status;
+                        rr.failures = Some(t.failures);
+                        rr.message = Some(t.message);
+                        if t.status == RunStatus::Fail {
+                            bad.insert(finished.id.clone());
+                            if opts.fail_fast {
+                                stop = true;
+                                running.abort_all();
+                            }
+                        } else {
+                            done.insert(finished.id.clone());
+                        }
+                    }
+                    None => {
+                        rr.status = RunStatus::Success;
+                        rr.message = Some(match out.rows {
+                            Some(r) => format!("OK {r}"),
+                            None => "OK".into(),
+                        });
+                        done.insert(finished.id.clone());
+                    }
+                }
             }
             Err(e) => {
                 rr.status = RunStatus::Error;
@@ -288,8 +362,9 @@ pub async fn execute(
         journal.close();
     }
     let summary = RunSummary {
-        pass: count(RunStatus::Success),
-        error: count(RunStatus::Error),
+        pass: count(RunStatus::Success) + count(RunStatus::Pass),
+        warn: count(RunStatus::Warn),
+        error: count(RunStatus::Error) + count(RunStatus::Fail),
         skip: count(RunStatus::Skipped),
         results: ordered,
         elapsed,
@@ -334,6 +409,7 @@ fn base_result(ctx: &RunContext, id: &str) -> RunResult {
         thread_id: String::new(),
         message: None,
         rows_affected: None,
+        failures: None,
         compiled_code: None,
         relation_name: Some(ctx.manifest.target(&n.target).dialect().render(&n.relation)),
         path: info.path,

@@ -21,8 +21,22 @@ use crate::federation::FederatedQuery;
 pub struct NodeOutcome {
     /// Rows written, when known.
     pub rows: Option<u64>,
-    /// The SQL it ran (models).
+    /// The SQL it ran (models, tests).
     pub compiled: Option<String>,
+    /// A test's verdict.
+    pub test: Option<TestOutcome>,
+}
+
+/// What a data test found.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct TestOutcome {
+    /// `Pass`, `Warn` or `Fail`.
+    pub status: dvt_core::artifacts::RunStatus,
+    /// The failing rows (`fail_calc`).
+    pub failures: u64,
+    /// dbt's wording: `Got 3 results, configured to fail if != 0`.
+    pub message: String,
 }
 
 /// Lets a runner report log lines for its node.
@@ -87,6 +101,7 @@ pub fn runner_for(node: &Node) -> &'static dyn NodeRunner {
         (ResourceType::Seed, _) => &SeedRunner,
         (ResourceType::Model, ExecPath::Pushdown) => &PushdownRunner,
         (ResourceType::Model, ExecPath::Federated) => &FederationRunner,
+        (ResourceType::Test, _) => &TestRunner,
     }
 }
 
@@ -112,6 +127,7 @@ impl NodeRunner for SeedRunner {
         Ok(NodeOutcome {
             rows: Some(rows),
             compiled: None,
+            test: None,
         })
     }
 }
@@ -146,6 +162,7 @@ impl NodeRunner for PushdownRunner {
         Ok(NodeOutcome {
             rows,
             compiled: Some(c.sql),
+            test: None,
         })
     }
 }
@@ -178,8 +195,158 @@ impl NodeRunner for FederationRunner {
         Ok(NodeOutcome {
             rows: Some(rows),
             compiled: Some(c.sql),
+            test: None,
         })
     }
+}
+
+/// Runs a data test where the node it tests lives: its query (failing rows) is wrapped
+/// in dbt's count, `warn_if`/`error_if` decide the verdict. A test reading relations on
+/// other targets is computed by the federation engine, like a federated model. With
+/// `store_failures`, the failing rows are first stored in `<schema>_dbt_test__audit`.
+#[derive(Debug)]
+struct TestRunner;
+
+#[async_trait]
+impl NodeRunner for TestRunner {
+    async fn run(
+        &self,
+        ctx: &RunContext,
+        node: &Node,
+        report: &NodeReporter,
+    ) -> Result<NodeOutcome> {
+        let c = compile(ctx, node, report)?;
+        let config = |key: &str| {
+            node.config
+                .get(key)
+                .and_then(|v| v.as_str().map(str::to_owned))
+        };
+        let store = matches!(
+            node.config.get("store_failures"),
+            Some(serde_json::Value::Bool(true))
+        ) || config("store_failures").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let dialect = match node.path {
+            ExecPath::Pushdown => ctx.manifest.target(&node.target).dialect(),
+            ExecPath::Federated => dvt_core::dialect::Dialect::Datafusion,
+        };
+        let mut main_sql = c.sql.clone();
+        if store {
+            let query = FederatedQuery::from(&c);
+            match node.path {
+                ExecPath::Pushdown => {
+                    let adapter = prepare_target(ctx, node).await?;
+                    adapter
+                        .replace_table_as(&node.relation, &c.sql, &ctx.invocation_id)
+                        .await?;
+                }
+                ExecPath::Federated => {
+                    prepare_target(ctx, node).await?;
+                    ctx.engine
+                        .run_into(
+                            &ctx.invocation_id,
+                            &query,
+                            &node.target,
+                            &node.relation,
+                            &BTreeMap::new(),
+                        )
+                        .await?;
+                }
+            }
+            main_sql = format!(
+                "select * from {}",
+                ctx.manifest
+                    .target(&node.target)
+                    .dialect()
+                    .render(&node.relation)
+            );
+        }
+        let fail_calc = config("fail_calc").unwrap_or_else(|| "count(*)".into());
+        let warn_if = config("warn_if").unwrap_or_else(|| "!= 0".into());
+        let error_if = config("error_if").unwrap_or_else(|| "!= 0".into());
+        let limit = node
+            .config
+            .get("limit")
+            .and_then(serde_json::Value::as_u64)
+            .map(|n| format!("\nlimit {n}"))
+            .unwrap_or_default();
+        let inner = dvt_core::sql::strip_trailing_semicolons(dialect, &main_sql);
+        let wrapped = format!(
+            "select\n      {fail_calc} as failures,\n      {fail_calc} {warn_if} as should_warn,\n      {fail_calc} {error_if} as should_error\n    from (\n      {inner}{limit}\n    ) dbt_internal_test"
+        );
+        let batches = match (node.path, store) {
+            (ExecPath::Pushdown, _) | (ExecPath::Federated, true) => {
+                let adapter = ctx.registry.adapter(&node.target).await?;
+                crate::federation::collect_stream(adapter.query(&wrapped).await?).await?
+            }
+            (ExecPath::Federated, false) => {
+                let mut query = FederatedQuery::from(&c);
+                query.sql = wrapped;
+                ctx.engine.collect(&ctx.invocation_id, &query, None).await?
+            }
+        };
+        let row = first_row(&batches).ok_or_else(|| {
+            crate::Error::internal(format!(
+                "test `{}` returned no row from its count",
+                node.name
+            ))
+        })?;
+        let failures = row
+            .first()
+            .and_then(|v| v.parse::<f64>().ok())
+            .map(|f| f as u64)
+            .unwrap_or(0);
+        let truthy = |v: Option<&String>| {
+            v.is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1" | "t"))
+        };
+        let (should_warn, should_error) = (truthy(row.get(1)), truthy(row.get(2)));
+        let severity = config("severity").unwrap_or_else(|| "error".into());
+        let error_severity = severity.eq_ignore_ascii_case("error");
+        let (status, condition) = if error_severity && should_error {
+            (dvt_core::artifacts::RunStatus::Fail, error_if)
+        } else if should_warn {
+            (dvt_core::artifacts::RunStatus::Warn, warn_if)
+        } else {
+            (dvt_core::artifacts::RunStatus::Pass, String::new())
+        };
+        let message = match status {
+            dvt_core::artifacts::RunStatus::Pass => "PASS".to_owned(),
+            _ => format!(
+                "Got {failures} result{}, configured to {} if {condition}",
+                if failures == 1 { "" } else { "s" },
+                if status == dvt_core::artifacts::RunStatus::Fail {
+                    "fail"
+                } else {
+                    "warn"
+                }
+            ),
+        };
+        Ok(NodeOutcome {
+            rows: None,
+            compiled: Some(c.sql),
+            test: Some(TestOutcome {
+                status,
+                failures,
+                message,
+            }),
+        })
+    }
+}
+
+/// The first row of a result, each cell as text (`None` for an empty result).
+fn first_row(batches: &[arrow::array::RecordBatch]) -> Option<Vec<String>> {
+    let batch = batches.iter().find(|b| b.num_rows() > 0)?;
+    let options = arrow::util::display::FormatOptions::default().with_null("");
+    Some(
+        batch
+            .columns()
+            .iter()
+            .map(|c| {
+                arrow::util::display::ArrayFormatter::try_new(c.as_ref(), &options)
+                    .map(|f| f.value(0).to_string())
+                    .unwrap_or_default()
+            })
+            .collect(),
+    )
 }
 
 /// The node's target, with its schema present and the staged relations of its replace

@@ -1,0 +1,518 @@
+//! Data tests: generic tests declared in property YAML (`data_tests:`, dbt's older
+//! `tests:`) on models, seeds, sources and their columns, and singular tests (SQL files
+//! under the test paths). A generic test becomes a node whose SQL is a call to its test
+//! macro (`test_unique`, a `{% test %}` block, ...), named as dbt names it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::{Map, Value as Json};
+
+use super::files::{stem, walk};
+use super::models::{Names, new_node};
+use crate::error::{Error, Location, Result};
+use crate::jinja::JinjaEnv;
+use crate::manifest::{Node, ResourceType, TestInfo};
+use crate::project::{ProjectConfig, merge_config};
+use crate::yaml;
+
+/// Test properties that are configs, not arguments of the test macro.
+const CONFIG_KEYS: [&str; 12] = [
+    "severity",
+    "where",
+    "limit",
+    "warn_if",
+    "error_if",
+    "fail_calc",
+    "store_failures",
+    "store_failures_as",
+    "tags",
+    "enabled",
+    "meta",
+    "alias",
+];
+
+/// One generic test as declared, before it becomes a node.
+#[derive(Debug, Clone)]
+pub(crate) struct TestDecl {
+    /// The node or source table tested.
+    pub(crate) attached: String,
+    /// How the tested relation is named in SQL: `ref('m')` or `source('s', 't')`.
+    pub(crate) relation_expr: String,
+    /// The name used in the test's name: the model's, or `<source>_<table>`.
+    pub(crate) target_name: String,
+    /// Whether it tests a source (dbt prefixes such tests with `source_`).
+    pub(crate) on_source: bool,
+    /// The column tested.
+    pub(crate) column: Option<String>,
+    /// The YAML entry: `unique`, or `{accepted_values: {values: [...]}}`.
+    pub(crate) entry: Json,
+    /// The property file.
+    pub(crate) file: PathBuf,
+    /// Where the entry is written.
+    pub(crate) location: Location,
+}
+
+/// The test declarations of one entry of `models:`/`seeds:`/`tables:`: its own
+/// `data_tests:` and those of its columns. `path` leads to the entry in `tree`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn declarations(
+    attached: &str,
+    relation_expr: String,
+    target_name: String,
+    on_source: bool,
+    tests: &[Json],
+    columns: &[Json],
+    file: &std::path::Path,
+    tree: &yaml::Yaml,
+    path: &[yaml::PathSeg<'_>],
+) -> Vec<TestDecl> {
+    let mut out = Vec::new();
+    let decl = |column: Option<String>, entry: &Json, at: Vec<yaml::PathSeg<'_>>| TestDecl {
+        attached: attached.to_owned(),
+        relation_expr: relation_expr.clone(),
+        target_name: target_name.clone(),
+        on_source,
+        column,
+        entry: entry.clone(),
+        file: file.to_path_buf(),
+        location: tree.locate(file, &at),
+    };
+    let key_of = |m: &Map<String, Json>| {
+        if m.contains_key("data_tests") {
+            "data_tests"
+        } else {
+            "tests"
+        }
+    };
+    for (t, entry) in tests.iter().enumerate() {
+        let mut at = path.to_vec();
+        at.extend([yaml::PathSeg::Key("data_tests"), yaml::PathSeg::Index(t)]);
+        out.push(decl(None, entry, at));
+    }
+    for (c, column) in columns.iter().enumerate() {
+        let Some(map) = column.as_object() else {
+            continue;
+        };
+        let Some(name) = map.get("name").and_then(Json::as_str) else {
+            continue;
+        };
+        let key = key_of(map);
+        for (t, entry) in map
+            .get(key)
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let mut at = path.to_vec();
+            at.extend([
+                yaml::PathSeg::Key("columns"),
+                yaml::PathSeg::Index(c),
+                yaml::PathSeg::Key(key),
+                yaml::PathSeg::Index(t),
+            ]);
+            out.push(decl(Some(name.to_owned()), entry, at));
+        }
+    }
+    out
+}
+
+/// Turns declarations and the singular test files into test nodes.
+pub(super) fn parse(
+    project: &ProjectConfig,
+    jinja: &mut JinjaEnv,
+    decls: &[TestDecl],
+    nodes: &mut BTreeMap<String, Node>,
+    names: &mut Names,
+) -> Result<()> {
+    for decl in decls {
+        let (node, template_text) = generic_node(project, decl)?;
+        let generic = node
+            .test
+            .as_ref()
+            .and_then(|t| t.generic.clone())
+            .unwrap_or_default();
+        let macro_name = format!(
+            "test_{}",
+            generic
+                .rsplit_once('.')
+                .map_or(generic.as_str(), |(_, n)| n)
+        );
+        if !jinja.has_macro(&macro_name) {
+            return Err(Error::UnknownTest {
+                location: decl.location.clone(),
+                name: generic,
+                macro_name,
+            });
+        }
+        if nodes.contains_key(&node.unique_id) {
+            // The same test with the same arguments declared twice: dbt keeps one.
+            continue;
+        }
+        jinja.add_named_template(&node.template, &decl.file, &template_text)?;
+        let recorded = super::deps::parse_render_template(
+            jinja,
+            &node.template,
+            &decl.file,
+            &node.name,
+            &node.unique_id,
+        )?;
+        let mut node = node;
+        for (k, v) in recorded.config {
+            merge_config(&mut node.config, &k, v);
+        }
+        node.refs = recorded.refs;
+        node.sources = recorded.sources;
+        if node.config.get("enabled") == Some(&Json::Bool(false)) {
+            continue;
+        }
+        nodes.insert(node.unique_id.clone(), node);
+    }
+    for dir in &project.test_paths {
+        for file in walk(&project.root, dir, &["sql"])? {
+            // `tests/generic/` holds `{% test %}` blocks, read with the macros.
+            if file
+                .strip_prefix(dir)
+                .is_ok_and(|rel| rel.starts_with("generic"))
+            {
+                continue;
+            }
+            let text = super::read(&project.root, &file)?;
+            let name = stem(&file);
+            let unique_id = format!("test.{}.{name}", project.name);
+            if let Some(other) = nodes.get(&unique_id) {
+                return Err(Error::DuplicateNode {
+                    location: Location::file(&file),
+                    kind: "test",
+                    name,
+                    other: other.original_file_path.clone(),
+                });
+            }
+            jinja.add_node_template(&file, &text)?;
+            let fqn = super::files::fqn(&project.name, dir, &file);
+            let mut config = project.folder_config(&project.data_tests, &fqn);
+            let recorded = super::deps::parse_render(jinja, &file, &name, &unique_id)?;
+            for (k, v) in recorded.config {
+                merge_config(&mut config, &k, v);
+            }
+            if config.get("enabled") == Some(&Json::Bool(false)) {
+                names.disabled.insert(name, file);
+                continue;
+            }
+            let mut node = new_node(
+                unique_id.clone(),
+                ResourceType::Test,
+                name,
+                &project.name,
+                file,
+                fqn,
+                text,
+                config,
+                None,
+                recorded.refs,
+                recorded.sources,
+            );
+            node.test = Some(TestInfo {
+                generic: None,
+                attached_node: None,
+                column_name: None,
+                kwargs: Map::new(),
+            });
+            nodes.insert(unique_id, node);
+        }
+    }
+    Ok(())
+}
+
+/// A generic test's node (before its parse render) and the text of its template.
+fn generic_node(project: &ProjectConfig, decl: &TestDecl) -> Result<(Node, String)> {
+    let bad = |message: String| Error::InvalidConfig {
+        location: decl.location.clone(),
+        key: "data_tests".into(),
+        message,
+    };
+    let (test, args) = match &decl.entry {
+        Json::String(name) => (name.clone(), Map::new()),
+        Json::Object(m) if m.len() == 1 => {
+            let (name, args) = m.iter().next().expect("one entry");
+            let args = match args {
+                Json::Object(a) => a.clone(),
+                Json::Null => Map::new(),
+                other => {
+                    return Err(bad(format!(
+                        "the arguments of test `{name}` must be a mapping, got `{other}`"
+                    )));
+                }
+            };
+            (name.clone(), args)
+        }
+        other => {
+            return Err(bad(format!(
+                "a test is a name (`unique`) or a mapping of one name to its arguments, got `{other}`"
+            )));
+        }
+    };
+    if test.trim().is_empty() {
+        return Err(bad("a test needs a name".into()));
+    }
+    let mut config = Map::new();
+    let mut kwargs = Map::new();
+    let mut custom_name = None;
+    for (k, v) in args {
+        match k.as_str() {
+            "config" => match v {
+                Json::Object(c) => {
+                    for (ck, cv) in c {
+                        merge_config(&mut config, &ck, cv);
+                    }
+                }
+                other => return Err(bad(format!("`config` must be a mapping, got `{other}`"))),
+            },
+            "arguments" => match v {
+                Json::Object(a) => kwargs.extend(a),
+                other => {
+                    return Err(bad(format!("`arguments` must be a mapping, got `{other}`")));
+                }
+            },
+            "name" => custom_name = v.as_str().map(str::to_owned),
+            key if CONFIG_KEYS.contains(&key) => merge_config(&mut config, key, v),
+            _ => {
+                kwargs.insert(k, v);
+            }
+        }
+    }
+    if let Some(column) = &decl.column {
+        kwargs.insert("column_name".into(), Json::from(column.clone()));
+    }
+    // `dbt_utils.unique_combination_of_columns` calls the package's macro; the name
+    // carries the namespace with `_`.
+    let (namespace, macro_name) = match test.split_once('.') {
+        Some((ns, name)) => (Some(ns.to_owned()), name.to_owned()),
+        None => (None, test.clone()),
+    };
+    let test_type = match &namespace {
+        Some(ns) => format!("{ns}_{macro_name}"),
+        None => macro_name.clone(),
+    };
+    let test_type = if decl.on_source {
+        format!("source_{test_type}")
+    } else {
+        test_type
+    };
+    let (short_name, full_name) = test_names(&test_type, &decl.target_name, &kwargs);
+    let name = custom_name.clone().unwrap_or(full_name);
+    let hash =
+        &hex_md5(format!("{}{}", name, serde_json::Value::Object(kwargs.clone())).as_bytes())[..10];
+    let unique_id = format!("test.{}.{}.{hash}", project.name, name);
+    let mut call = vec![format!("model=get_where_subquery({})", decl.relation_expr)];
+    for (k, v) in &kwargs {
+        call.push(format!("{k}={}", jinja_expression(v)));
+    }
+    let template_text = format!("{{{{ test_{macro_name}({}) }}}}", call.join(", "));
+    let mut fqn = vec![project.name.clone()];
+    if let Some(parent) = decl.file.parent() {
+        fqn.extend(
+            parent
+                .iter()
+                .skip(1)
+                .map(|c| c.to_string_lossy().into_owned()),
+        );
+    }
+    fqn.push(name.clone());
+    let mut merged = project.folder_config(&project.data_tests, &fqn);
+    for (k, v) in config {
+        merge_config(&mut merged, &k, v);
+    }
+    if !merged.contains_key("alias") && custom_name.is_none() {
+        merged.insert("alias".into(), Json::from(short_name));
+    }
+    let mut node = new_node(
+        unique_id.clone(),
+        ResourceType::Test,
+        name,
+        &project.name,
+        decl.file.clone(),
+        fqn,
+        template_text.clone(),
+        merged,
+        None,
+        Vec::new(),
+        Vec::new(),
+    );
+    node.template = format!("{}#{unique_id}", decl.file.display());
+    node.test = Some(TestInfo {
+        generic: Some(test),
+        attached_node: Some(decl.attached.clone()),
+        column_name: decl.column.clone(),
+        kwargs,
+    });
+    Ok((node, template_text))
+}
+
+/// dbt's names for a generic test: a short one (under 64 characters, for files and
+/// relations) and the full one (for the unique id): the test's type, what it tests,
+/// then its arguments (sorted by name) with everything but letters, digits and `_`
+/// replaced by `_`.
+fn test_names(test_type: &str, target_name: &str, kwargs: &Map<String, Json>) -> (String, String) {
+    let mut flat = Vec::new();
+    let mut keys: Vec<&String> = kwargs.keys().collect();
+    keys.sort();
+    for k in keys {
+        if k == "model" {
+            continue;
+        }
+        match &kwargs[k] {
+            Json::Object(m) => flat.extend(m.values().map(python_str)),
+            Json::Array(items) => flat.extend(items.iter().map(python_str)),
+            other => flat.push(python_str(other)),
+        }
+    }
+    let clean: Vec<String> = flat
+        .iter()
+        .map(|a| {
+            let mut out = String::new();
+            let mut in_run = false;
+            for c in a.chars() {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    out.push(c);
+                    in_run = false;
+                } else if !in_run {
+                    out.push('_');
+                    in_run = true;
+                }
+            }
+            out
+        })
+        .collect();
+    let identifier = format!("{test_type}_{target_name}");
+    let full = format!("{identifier}_{}", clean.join("__"));
+    if full.len() >= 64 {
+        let cut: String = identifier.chars().take(30).collect();
+        (format!("{cut}_{}", hex_md5(full.as_bytes())), full)
+    } else {
+        (full.clone(), full)
+    }
+}
+
+/// A value as Python's `str()` prints it, which dbt's test names are made of.
+fn python_str(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        Json::Bool(true) => "True".into(),
+        Json::Bool(false) => "False".into(),
+        Json::Null => "None".into(),
+        other => other.to_string(),
+    }
+}
+
+/// A YAML value as a Jinja expression: `ref(...)` and `source(...)` strings stay
+/// expressions (dbt evaluates them), everything else becomes a literal.
+fn jinja_expression(v: &Json) -> String {
+    match v {
+        Json::String(s) => {
+            let t = s.trim();
+            let is_call = (t.starts_with("ref(") || t.starts_with("source(")) && t.ends_with(')');
+            if is_call {
+                t.to_owned()
+            } else {
+                serde_json::to_string(s).unwrap_or_else(|_| "''".into())
+            }
+        }
+        Json::Null => "none".into(),
+        Json::Bool(b) => b.to_string(),
+        Json::Number(n) => n.to_string(),
+        Json::Array(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(jinja_expression)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Json::Object(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!(
+                    "{}: {}",
+                    serde_json::to_string(k).unwrap_or_default(),
+                    jinja_expression(v)
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn hex_md5(bytes: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kw(pairs: &[(&str, Json)]) -> Map<String, Json> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn names_tests_as_dbt_does() {
+        let n = test_names(
+            "unique",
+            "orders",
+            &kw(&[("column_name", Json::from("id"))]),
+        );
+        assert_eq!(n.0, "unique_orders_id");
+        let n = test_names(
+            "accepted_values",
+            "orders",
+            &kw(&[
+                ("column_name", Json::from("status")),
+                ("values", serde_json::json!(["placed", "shipped"])),
+            ]),
+        );
+        assert_eq!(n.0, "accepted_values_orders_status__placed__shipped");
+        let n = test_names(
+            "relationships",
+            "orders",
+            &kw(&[
+                ("column_name", Json::from("customer_id")),
+                ("to", Json::from("ref('customers')")),
+                ("field", Json::from("id")),
+            ]),
+        );
+        assert_eq!(n.1, "relationships_orders_customer_id__id__ref_customers_");
+        let n = test_names(
+            "accepted_values",
+            "a_rather_long_model_name",
+            &kw(&[
+                ("column_name", Json::from("status")),
+                ("values", serde_json::json!(["one", "two", "three", "four"])),
+            ]),
+        );
+        assert!(
+            n.0.len() < 64 && n.0.starts_with("accepted_values_a_rather_long_"),
+            "{}",
+            n.0
+        );
+        assert!(n.1.len() >= 64);
+    }
+
+    #[test]
+    fn arguments_become_jinja_expressions() {
+        assert_eq!(jinja_expression(&Json::from("ref('x')")), "ref('x')");
+        assert_eq!(jinja_expression(&Json::from("it's")), "\"it's\"");
+        assert_eq!(
+            jinja_expression(&serde_json::json!([1, "a", null, true])),
+            "[1, \"a\", none, true]"
+        );
+    }
+}
