@@ -364,8 +364,9 @@ def run_fixture(name, fixtures_dir, dbt, keep):
                 log("   step %s: dbt exited %d, expected %d" % (sname, rc, expect_rc))
                 ok = False
             bad = sorted(u for u, e in nodes.items() if e["status"] == "error")
-            if bad and not step.get("errors_expected"):
-                log("   step %s: unexpected errors: %s" % (sname, ", ".join(bad)))
+            expected_errors = sorted(step.get("expect_errors") or [])
+            if bad != expected_errors:
+                log("   step %s: errors %s, expected %s" % (sname, bad, expected_errors))
                 ok = False
             sdir = golden / sname
             project_name = yaml.safe_load((project / "dbt_project.yml").read_text())["name"]
