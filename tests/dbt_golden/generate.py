@@ -115,10 +115,10 @@ def dump_relation(conn, schema, name, masked):
     return cols, rows
 
 
-def catalog_entry(conn, base, schema, name):
+def catalog_entry(conn, schema, name):
     """Lines describing one relation's shape: columns and types, comments, grants,
     constraints and indexes. Index and constraint names are left out (dbt names
-    some of them from a timestamp); the schema is written as `@<suffix>`."""
+    some of them from a timestamp)."""
     out = []
     with conn.cursor() as cur:
         cur.execute(
@@ -166,7 +166,7 @@ def catalog_entry(conn, base, schema, name):
             unique = idef.startswith("CREATE UNIQUE")
             idx.append("index %s%s" % ("unique " if unique else "", idef[idef.index(" USING ") + 1:]))
         out.extend(sorted(idx))
-    return [l.replace(base, "@") if l.startswith("constraint") else l for l in out]
+    return out
 
 
 def csv_field(v):
@@ -203,7 +203,7 @@ def dump_tables(conn, base, out_dir, ignore_columns):
             write_csv(out_dir / ("@%s.%s.csv" % (suffix, name)), cols, rows)
             names.append("@%s.%s %s %d" % (suffix, name, kind, len(rows)))
             catalog.append("@%s.%s" % (suffix, name))
-            catalog.extend("  " + l for l in catalog_entry(conn, base, schema, name))
+            catalog.extend("  " + l for l in catalog_entry(conn, schema, name))
     (out_dir.parent / "catalog.txt").write_text("".join(l + "\n" for l in catalog))
     return names
 
@@ -281,6 +281,35 @@ def copy_compiled(src, dst):
         out = dst / rel
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(f, out)
+        n += 1
+    return n
+
+
+def copy_test_run_sql(target, project_name, run_results, sdir):
+    """The SQL dbt ran for each test (its compiled SQL inside the failure-count
+    query, with `limit`, `fail_calc`, `warn_if`/`error_if` and `store_failures`
+    applied). Models are left out: their run SQL names temporary relations after
+    the clock."""
+    mpath = target / "manifest.json"
+    if not mpath.exists():
+        return 0
+    nodes = json.loads(mpath.read_text())["nodes"]
+    n = 0
+    for r in run_results.get("results", []):
+        node = nodes.get(r["unique_id"])
+        if node is None or node["resource_type"] != "test" or not node.get("compiled_path"):
+            continue
+        pkg = node["package_name"]
+        rel = Path(node["compiled_path"]).relative_to(Path("target") / "compiled" / pkg)
+        src = target / "run" / pkg / rel
+        if not src.exists():
+            continue
+        if pkg == project_name:
+            out = sdir / "run_tests" / rel
+        else:
+            out = sdir / "run_tests_packages" / pkg / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, out)
         n += 1
     return n
 
@@ -377,6 +406,7 @@ def run_fixture(name, fixtures_dir, dbt, keep):
                 for d in sorted(comp_root.iterdir()):
                     if d.name != project_name:
                         ncomp += copy_compiled(d, sdir / "compiled_packages" / d.name)
+            ncomp += copy_test_run_sql(target, project_name, rr, sdir)
             rels = dump_tables(conn, base, sdir / "tables", ignore_columns)
             (sdir / "relations.txt").write_text("".join(r + "\n" for r in rels))
             results["steps"].append(
