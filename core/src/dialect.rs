@@ -37,13 +37,29 @@ impl Dialect {
         out
     }
 
-    /// Renders a relation name as this dialect expects it in a `FROM` clause.
+    /// Renders a relation name as this dialect expects it in a `FROM` clause, as dbt's
+    /// adapters do: PostgreSQL with its database (`"db"."schema"."t"`), MySQL and SQLite
+    /// without; each part quoted unless the relation's `quoting:` says otherwise.
     pub fn render(self, relation: &Relation) -> String {
-        format!(
+        let part = |name: &str, quoted: bool| {
+            if quoted {
+                self.quote(name)
+            } else {
+                name.to_owned()
+            }
+        };
+        let q = relation.quoting;
+        let tail = format!(
             "{}.{}",
-            self.quote(&relation.schema),
-            self.quote(&relation.identifier)
-        )
+            part(&relation.schema, q.schema),
+            part(&relation.identifier, q.identifier)
+        );
+        match (self, &relation.database) {
+            (Dialect::Postgres, Some(db)) if !db.is_empty() => {
+                format!("{}.{tail}", part(db, q.database))
+            }
+            _ => tail,
+        }
     }
 
     /// The longest identifier the database keeps as written, and in what unit: PostgreSQL
@@ -112,6 +128,9 @@ pub struct Relation {
     pub schema: String,
     /// Table or view name.
     pub identifier: String,
+    /// Which parts are quoted when rendered (dbt's `quoting:`).
+    #[serde(default, skip_serializing_if = "Quoting::is_default")]
+    pub quoting: Quoting,
 }
 
 impl Relation {
@@ -121,7 +140,54 @@ impl Relation {
             database: None,
             schema: schema.into(),
             identifier: identifier.into(),
+            quoting: Quoting::default(),
         }
+    }
+}
+
+/// dbt's `quoting:` config: which parts of a relation name are quoted. Every part is by
+/// default, as in dbt-postgres.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Quoting {
+    /// The database part.
+    pub database: bool,
+    /// The schema part.
+    pub schema: bool,
+    /// The identifier part.
+    pub identifier: bool,
+}
+
+impl Default for Quoting {
+    fn default() -> Self {
+        Quoting {
+            database: true,
+            schema: true,
+            identifier: true,
+        }
+    }
+}
+
+impl Quoting {
+    /// Whether nothing is changed from the default.
+    pub fn is_default(&self) -> bool {
+        *self == Quoting::default()
+    }
+
+    /// This policy with the keys of a `quoting:` mapping applied over it (other keys and
+    /// non-boolean values are left alone).
+    pub fn with(mut self, overrides: Option<&serde_json::Value>) -> Quoting {
+        if let Some(m) = overrides.and_then(serde_json::Value::as_object) {
+            for (k, v) in m {
+                let Some(b) = v.as_bool() else { continue };
+                match k.as_str() {
+                    "database" => self.database = b,
+                    "schema" => self.schema = b,
+                    "identifier" => self.identifier = b,
+                    _ => {}
+                }
+            }
+        }
+        self
     }
 }
 

@@ -305,7 +305,8 @@ mod tests {
             ("lake_pg", "t_1")
         );
         let sql = m.compile("model.p.a").unwrap().sql;
-        assert_eq!(sql, "select * from \"lake_pg\".\"t_1\"");
+        // dbt-postgres names relations with the target's database.
+        assert_eq!(sql, "select * from \"d\".\"lake_pg\".\"t_1\"");
     }
 
     #[test]
@@ -343,7 +344,7 @@ mod tests {
         let push = m.compile("model.p.push").unwrap();
         assert_eq!(
             push.sql,
-            "with __dbt__cte__e3 as (\nselect id from \"analytics\".\"a\"\n), x as (select 1 as one) select * from x, __dbt__cte__e3"
+            "with __dbt__cte__e3 as (\nselect id from \"d\".\"analytics\".\"a\"\n), x as (select 1 as one) select * from x, __dbt__cte__e3"
         );
         assert!(push.inputs.is_empty());
     }

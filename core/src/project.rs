@@ -34,6 +34,8 @@ struct RawProject {
     seeds: Option<Json>,
     #[serde(default, alias = "tests")]
     data_tests: Option<Json>,
+    #[serde(default)]
+    quoting: Option<Json>,
 }
 
 /// A loaded `dbt_project.yml`.
@@ -67,6 +69,8 @@ pub struct ProjectConfig {
     pub seeds: Json,
     /// The `data_tests:` (or `tests:`) tree of folder configs.
     pub data_tests: Json,
+    /// `quoting:`: which parts of relation names are quoted.
+    pub quoting: crate::dialect::Quoting,
 }
 
 impl ProjectConfig {
@@ -153,6 +157,7 @@ impl ProjectConfig {
             models: raw.models.unwrap_or(Json::Null),
             seeds: raw.seeds.unwrap_or(Json::Null),
             data_tests: raw.data_tests.unwrap_or(Json::Null),
+            quoting: crate::dialect::Quoting::default().with(raw.quoting.as_ref()),
         })
     }
 

@@ -160,6 +160,7 @@ pub(crate) fn resolve_target(m: &mut Manifest, id: &str) -> Result<()> {
             database: Some(tc.database()),
             schema,
             identifier,
+            quoting: m.project.quoting,
         };
         let node = m.nodes.get_mut(id).expect("id comes from the map");
         node.target = target;

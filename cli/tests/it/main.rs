@@ -7,6 +7,7 @@ mod corpus;
 mod crash;
 mod dag;
 mod data_tests;
+mod dbt_golden;
 mod errors;
 mod examples;
 mod init;

@@ -97,6 +97,14 @@ pub(crate) fn declarations(
         let Some(name) = map.get("name").and_then(Json::as_str) else {
             continue;
         };
+        // `quote: true` hands the test the quoted name, as dbt does (and names the test
+        // after it). Double quotes: PostgreSQL's and SQLite's; MySQL reads them only
+        // under ANSI_QUOTES.
+        let name = if map.get("quote") == Some(&Json::Bool(true)) {
+            format!("\"{}\"", name.replace('"', "\"\""))
+        } else {
+            name.to_owned()
+        };
         let key = key_of(map);
         for (t, entry) in map
             .get(key)
@@ -112,7 +120,7 @@ pub(crate) fn declarations(
                 yaml::PathSeg::Key(key),
                 yaml::PathSeg::Index(t),
             ]);
-            out.push(decl(Some(name.to_owned()), entry, at));
+            out.push(decl(Some(name.clone()), entry, at));
         }
     }
     out

@@ -50,6 +50,8 @@ pub(crate) struct SourceProps {
     #[serde(default)]
     pub(crate) description: Option<String>,
     #[serde(default)]
+    pub(crate) quoting: Option<Json>,
+    #[serde(default)]
     pub(crate) tables: Vec<SourceTableProps>,
 }
 
@@ -61,6 +63,8 @@ pub(crate) struct SourceTableProps {
     pub(crate) identifier: Option<String>,
     #[serde(default)]
     pub(crate) description: Option<String>,
+    #[serde(default)]
+    pub(crate) quoting: Option<Json>,
     #[serde(default)]
     pub(crate) columns: Vec<Json>,
     #[serde(default, alias = "tests")]

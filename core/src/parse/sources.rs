@@ -70,10 +70,13 @@ pub(super) fn parse(
             )?
             .unwrap_or_else(|| src.name.clone()),
         };
+        // dbt-postgres names a source without `database:` in the target's database.
         let database = render(
             src.database.as_ref(),
             &[Key("sources"), Index(i), Key("database")],
-        )?;
+        )?
+        .or_else(|| (target.dialect() == Dialect::Postgres).then(|| target.database()));
+        let source_quoting = project.quoting.with(src.quoting.as_ref());
         for (j, t) in src.tables.iter().enumerate() {
             let identifier = render(
                 t.identifier.as_ref(),
@@ -121,6 +124,7 @@ pub(super) fn parse(
                         database: database.clone(),
                         schema: schema.clone(),
                         identifier: identifier.unwrap_or_else(|| t.name.clone()),
+                        quoting: source_quoting.with(t.quoting.as_ref()),
                     },
                     name: t.name.clone(),
                     connection: connection.clone(),

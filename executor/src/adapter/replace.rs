@@ -44,6 +44,7 @@ impl StagedNames {
                 &relation.identifier,
                 &format!("{MARKER}{kind}_{run}"),
             ),
+            quoting: relation.quoting,
         };
         StagedNames {
             staged: name("tmp"),
@@ -180,6 +181,72 @@ impl dyn Adapter {
             Err(e) => return self.discard(&names, e).await,
         };
         self.publish(&names, RelationKind::Table, relation).await?;
+        Ok(rows)
+    }
+
+    /// Loads a seed's rows the way dbt re-seeds: when the table exists with the same
+    /// columns, its rows are replaced in one transaction (`delete` + `insert` from the
+    /// staged copy), so views and grants on it survive, as dbt's truncate-and-insert
+    /// keeps them; otherwise (new table, changed columns) the staged table is swapped in.
+    pub async fn reload_table_from_stream(
+        &self,
+        relation: &Relation,
+        stream: SendableRecordBatchStream,
+        column_types: &BTreeMap<String, String>,
+        run_id: &str,
+    ) -> Result<u64> {
+        if self.relation_kind(relation).await? != Some(RelationKind::Table) {
+            return self
+                .replace_table_from_stream(relation, stream, column_types, run_id)
+                .await;
+        }
+        let names = StagedNames::new(self.dialect(), relation, run_id);
+        self.drop_relation(&names.staged).await?;
+        if let Err(e) = self
+            .create_table(&names.staged, &stream.schema(), column_types)
+            .await
+        {
+            return self.discard(&names, e).await;
+        }
+        let rows = match self.append(&names.staged, stream).await {
+            Ok(rows) => rows,
+            Err(e) => return self.discard(&names, e).await,
+        };
+        let same_columns = match (
+            self.relation_schema(relation).await,
+            self.relation_schema(&names.staged).await,
+        ) {
+            (Ok(old), Ok(new)) => {
+                old.fields().len() == new.fields().len()
+                    && old
+                        .fields()
+                        .iter()
+                        .zip(new.fields())
+                        .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type())
+            }
+            (_, Err(e)) => return self.discard(&names, e).await,
+            (Err(_), _) => false,
+        };
+        if !same_columns {
+            self.publish(&names, RelationKind::Table, relation).await?;
+            return Ok(rows);
+        }
+        let d = self.dialect();
+        let (target_sql, staged_sql) = (d.render(relation), d.render(&names.staged));
+        let (begin, commit) = match d {
+            // A simple-query string is one implicit transaction on PostgreSQL.
+            Dialect::Postgres => ("", ""),
+            _ => ("BEGIN; ", " COMMIT;"),
+        };
+        let script = format!(
+            "{begin}DELETE FROM {target_sql}; INSERT INTO {target_sql} SELECT * FROM {staged_sql};{commit}"
+        );
+        if let Err(e) = self.execute(&script).await {
+            // Leave no transaction open on a pooled connection.
+            let _ = self.execute("ROLLBACK").await;
+            return self.discard(&names, e).await;
+        }
+        self.drop_relation(&names.staged).await?;
         Ok(rows)
     }
 

@@ -122,7 +122,7 @@ impl NodeRunner for SeedRunner {
         let column_types = crate::seed::seed_column_types(&data);
         let stream = crate::seed::seed_stream(&data)?;
         let rows = adapter
-            .replace_table_from_stream(&node.relation, stream, &column_types, &ctx.invocation_id)
+            .reload_table_from_stream(&node.relation, stream, &column_types, &ctx.invocation_id)
             .await?;
         Ok(NodeOutcome {
             rows: Some(rows),
@@ -229,14 +229,26 @@ impl NodeRunner for TestRunner {
             ExecPath::Pushdown => ctx.manifest.target(&node.target).dialect(),
             ExecPath::Federated => dvt_core::dialect::Dialect::Datafusion,
         };
+        let limit = node
+            .config
+            .get("limit")
+            .and_then(serde_json::Value::as_u64)
+            .map(|n| format!("\nlimit {n}"))
+            .unwrap_or_default();
         let mut main_sql = c.sql.clone();
         if store {
-            let query = FederatedQuery::from(&c);
+            // dbt stores what the test would count: the failing rows, cut by `limit`.
+            let stored_sql = format!(
+                "select * from (\n{}\n) dbt_internal_stored{limit}",
+                dvt_core::sql::strip_trailing_semicolons(dialect, &c.sql)
+            );
+            let mut query = FederatedQuery::from(&c);
+            query.sql = stored_sql.clone();
             match node.path {
                 ExecPath::Pushdown => {
                     let adapter = prepare_target(ctx, node).await?;
                     adapter
-                        .replace_table_as(&node.relation, &c.sql, &ctx.invocation_id)
+                        .replace_table_as(&node.relation, &stored_sql, &ctx.invocation_id)
                         .await?;
                 }
                 ExecPath::Federated => {
@@ -263,12 +275,6 @@ impl NodeRunner for TestRunner {
         let fail_calc = config("fail_calc").unwrap_or_else(|| "count(*)".into());
         let warn_if = config("warn_if").unwrap_or_else(|| "!= 0".into());
         let error_if = config("error_if").unwrap_or_else(|| "!= 0".into());
-        let limit = node
-            .config
-            .get("limit")
-            .and_then(serde_json::Value::as_u64)
-            .map(|n| format!("\nlimit {n}"))
-            .unwrap_or_default();
         let inner = dvt_core::sql::strip_trailing_semicolons(dialect, &main_sql);
         let wrapped = format!(
             "select\n      {fail_calc} as failures,\n      {fail_calc} {warn_if} as should_warn,\n      {fail_calc} {error_if} as should_error\n    from (\n      {inner}{limit}\n    ) dbt_internal_test"

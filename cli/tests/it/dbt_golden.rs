@@ -1,0 +1,526 @@
+//! DVT against dbt-core's own output: every fixture of `tests/fixtures/dbt/` is replayed
+//! step by step (its `steps.yml`) on PostgreSQL, and what DVT compiled, the statuses it
+//! reported and every relation it left are compared with the goldens dbt-core wrote
+//! (`tests/dbt_golden/README.md` has their format; `regenerate.sh` makes them).
+//!
+//! Every comparison is an *item* (`<step> compiled <path>`, `<step> table <relation>`,
+//! `<step> status <node>`, `<step> exit`). `tests/dbt_golden/dvt/<fixture>.txt` lists the
+//! items DVT matches today: the test fails when one of them stops matching, and prints
+//! the items that match and are not listed yet. `DVT_UPDATE_GOLDEN=1` rewrites the lists
+//! (after a change that makes more items match; review the diff).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value as Json;
+
+use crate::common::*;
+
+#[derive(Debug, Default, Deserialize)]
+struct Steps {
+    #[serde(default)]
+    setup_sql: Vec<String>,
+    #[serde(default)]
+    teardown_sql: Vec<String>,
+    steps: Vec<Step>,
+    #[serde(default)]
+    golden_ignore_columns: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Step {
+    name: Option<String>,
+    command: String,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    vars: serde_json::Map<String, Json>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    copy: BTreeMap<String, String>,
+    #[serde(default)]
+    delete: Vec<String>,
+}
+
+fn fixtures_root() -> PathBuf {
+    repo_root().join("tests/fixtures/dbt")
+}
+
+/// Runs SQL outside DVT (psql), as the golden generator's `setup_sql` does.
+fn psql(sql: &str) {
+    let out = std::process::Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "test",
+            "-q",
+            "-c",
+        ])
+        .arg(sql)
+        .output()
+        .unwrap_or_else(|e| panic!("{PG_HINT}: psql: {e}"));
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Compiled SQL as a list of tokens: dbt leaves blank lines where tags were.
+fn words(sql: &str) -> Vec<&str> {
+    sql.split_whitespace().collect()
+}
+
+/// A unique id without the hash dbt appends to a generic test's (DVT's hash is its own).
+fn node_key(id: &str) -> &str {
+    match id.rsplit_once('.') {
+        Some((head, tail))
+            if id.starts_with("test.")
+                && tail.len() == 10
+                && tail.chars().all(|c| c.is_ascii_hexdigit()) =>
+        {
+            head
+        }
+        _ => id,
+    }
+}
+
+/// One field as the goldens write it.
+fn csv_field(v: Option<&str>) -> String {
+    match v {
+        None => "\\N".into(),
+        Some(s) if s.is_empty() || s == "\\N" || s.contains([',', '"', '\r', '\n']) => {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        }
+        Some(s) => s.to_owned(),
+    }
+}
+
+/// Every relation in the schemas of the run (`<base>` and `<base>_*`), as the goldens
+/// name them (`@<suffix>.<relation>`), with its rows in the goldens' CSV form.
+async fn dump(
+    client: &tokio_postgres::Client,
+    base: &str,
+    ignore: &BTreeMap<String, Vec<String>>,
+) -> BTreeMap<String, String> {
+    client
+        .batch_execute(
+            "set TimeZone = 'UTC'; set DateStyle = 'ISO, MDY'; set IntervalStyle = 'postgres'; set extra_float_digits = 1",
+        )
+        .await
+        .expect("session settings");
+    let rels = client
+        .query(
+            "select n.nspname, c.relname, c.oid::int8 from pg_class c join pg_namespace n on n.oid = c.relnamespace \
+             where c.relkind in ('r', 'v', 'm', 'p') and (n.nspname = $1 or n.nspname like $2) \
+             and not c.relispartition",
+            &[&base, &format!("{}\\_%", base.replace('_', "\\_"))],
+        )
+        .await
+        .expect("relations");
+    let mut out = BTreeMap::new();
+    for r in rels {
+        let (schema, name, oid): (String, String, i64) = (r.get(0), r.get(1), r.get(2));
+        let cols: Vec<String> = client
+            .query(
+                "select attname::text from pg_attribute where attrelid = $1::int8::oid and attnum > 0 and not attisdropped order by attnum",
+                &[&oid],
+            )
+            .await
+            .expect("columns")
+            .iter()
+            .map(|c| c.get(0))
+            .collect();
+        let key = format!("@{}.{name}", &schema[base.len()..]);
+        let masked: BTreeSet<&String> = ignore
+            .get(&key)
+            .or_else(|| ignore.get(&name))
+            .into_iter()
+            .flatten()
+            .collect();
+        let q = |c: &str| format!("\"{}\"", c.replace('"', "\"\""));
+        let select: Vec<String> = cols.iter().map(|c| format!("{}::text", q(c))).collect();
+        let order: Vec<String> = cols
+            .iter()
+            .map(|c| format!("{}::text collate \"C\" nulls last", q(c)))
+            .collect();
+        let sql = if cols.is_empty() {
+            format!("select from {}.{}", q(&schema), q(&name))
+        } else {
+            format!(
+                "select {} from {}.{} order by {}",
+                select.join(", "),
+                q(&schema),
+                q(&name),
+                order.join(", ")
+            )
+        };
+        let mut text = cols
+            .iter()
+            .map(|c| csv_field(Some(c)))
+            .collect::<Vec<_>>()
+            .join(",");
+        text.push('\n');
+        let rows = match client.simple_query(&sql).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                // A relation DVT left that cannot be read (a view over a missing
+                // table, a collation error): a difference like any other.
+                let why = e
+                    .as_db_error()
+                    .map_or(e.to_string(), |d| d.message().to_owned());
+                out.insert(key, format!("<unreadable: {why}>"));
+                continue;
+            }
+        };
+        for m in rows {
+            if let tokio_postgres::SimpleQueryMessage::Row(row) = m {
+                let fields: Vec<String> = (0..row.len())
+                    .map(|i| {
+                        let v = row.get(i);
+                        if v.is_some() && masked.contains(&cols[i]) {
+                            "*".to_owned()
+                        } else {
+                            csv_field(v)
+                        }
+                    })
+                    .collect();
+                text.push_str(&fields.join(","));
+                text.push('\n');
+            }
+        }
+        out.insert(key, text);
+    }
+    out
+}
+
+/// Files under `dir`, as paths relative to it.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(rel) = p.strip_prefix(dir) {
+                out.push(rel.to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Replays one fixture; returns every item with whether DVT matches it, and why not.
+async fn replay(fixture: &str) -> BTreeMap<String, Option<String>> {
+    let client = pg().await;
+    let golden_schema = format!("golden_{fixture}");
+    let schema = unique("dvt_g");
+    let _cleanup = SchemaFamily(schema.clone());
+    let work = tempfile::tempdir().expect("tempdir");
+    copy_tree(&fixtures_root(), work.path());
+    let project = work.path().join(fixture);
+    let steps: Steps = dvt_core::yaml::from_yaml(
+        Path::new("steps.yml"),
+        &std::fs::read_to_string(project.join("steps.yml")).expect("steps.yml"),
+    )
+    .expect("steps.yml parses");
+    let golden_dir = project.join("golden");
+    let results: Json = serde_json::from_str(
+        &std::fs::read_to_string(golden_dir.join("results.json")).expect("results.json"),
+    )
+    .expect("results.json parses");
+    std::fs::write(
+        project.join("profiles.yml"),
+        format!(
+            "golden:\n  target: dev\n  outputs:\n    dev: {{type: postgres, host: 127.0.0.1, port: 5432, user: postgres, dbname: test, schema: {schema}, threads: 1}}\n"
+        ),
+    )
+    .expect("profiles.yml");
+    for sql in &steps.setup_sql {
+        psql(&sql.replace(&golden_schema, &schema));
+    }
+    let ours = |text: &str| text.replace(&golden_schema, &schema);
+    let project_name = {
+        let text = std::fs::read_to_string(project.join("dbt_project.yml")).expect("project");
+        text.lines()
+            .find_map(|l| l.strip_prefix("name:"))
+            .map(|n| n.trim().trim_matches(['"', '\'']).to_owned())
+            .expect("a name")
+    };
+
+    let mut items: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for (i, step) in steps.steps.iter().enumerate() {
+        let name = step
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("step{}", i + 1));
+        for (dest, src) in &step.copy {
+            std::fs::copy(project.join(src), project.join(dest)).expect("copy");
+        }
+        for path in &step.delete {
+            let _ = std::fs::remove_file(project.join(path));
+        }
+        let _ = std::fs::remove_dir_all(project.join("target"));
+        let mut args: Vec<&str> = vec![step.command.as_str()];
+        args.extend(step.args.iter().map(String::as_str));
+        let vars = serde_json::to_string(&step.vars).expect("vars");
+        if !step.vars.is_empty() {
+            args.extend(["--vars", vars.as_str()]);
+        }
+        let env: Vec<(&str, &str)> = step
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let run = dvt(&project, &args, &env);
+        // Whatever DVT does not support yet, it must refuse with a coded error, never
+        // crash: this holds for every step of every fixture, matched or not.
+        assert!(
+            matches!(run.code, 0..=2) && !run.stderr.contains("panicked"),
+            "{fixture} step {name}: dvt {args:?} exited {}:\n{}",
+            run.code,
+            run.stderr
+        );
+        assert!(
+            run.code == 0 || run.stderr.contains("error[DVT"),
+            "{fixture} step {name}: failed without a coded error:\n{}",
+            run.stderr
+        );
+        let golden = &results["steps"][i];
+        let want_exit = golden["exit_code"].as_i64().unwrap_or(0);
+        items.insert(
+            format!("{name} exit"),
+            (i64::from(run.code) != want_exit).then(|| {
+                format!(
+                    "exit {} instead of {want_exit}: {}",
+                    run.code,
+                    run.stderr.lines().next().unwrap_or_default()
+                )
+            }),
+        );
+
+        // Statuses.
+        let ran: BTreeMap<String, (String, Option<i64>)> =
+            std::fs::read_to_string(project.join("target/run_results.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str::<Json>(&t).ok())
+                .and_then(|v| v["results"].as_array().cloned())
+                .unwrap_or_default()
+                .iter()
+                .map(|r| {
+                    (
+                        node_key(r["unique_id"].as_str().unwrap_or_default()).to_owned(),
+                        (
+                            r["status"].as_str().unwrap_or_default().to_owned(),
+                            r["failures"].as_i64(),
+                        ),
+                    )
+                })
+                .collect();
+        for (id, want) in golden["nodes"].as_object().into_iter().flatten() {
+            let want_status = want["status"].as_str().unwrap_or_default();
+            let want_failures = want["failures"].as_i64();
+            let got = ran.get(node_key(id));
+            let wrong = match got {
+                None => Some("not run".to_owned()),
+                Some((s, f))
+                    if s == want_status && (want_failures.is_none() || *f == want_failures) =>
+                {
+                    None
+                }
+                Some((s, f)) => Some(format!(
+                    "{s} ({f:?} failures) instead of {want_status} ({want_failures:?})"
+                )),
+            };
+            items.insert(format!("{name} status {}", node_key(id)), wrong);
+        }
+
+        // Compiled SQL.
+        let golden_compiled = golden_dir.join(&name).join("compiled");
+        for rel in files(&golden_compiled) {
+            let want = ours(&std::fs::read_to_string(golden_compiled.join(&rel)).expect("golden"));
+            let path = project
+                .join("target/compiled")
+                .join(&project_name)
+                .join(&rel);
+            let wrong = match std::fs::read_to_string(&path) {
+                Err(_) => Some("not compiled".to_owned()),
+                Ok(got) if words(&got) == words(&want) => None,
+                Ok(got) => {
+                    let (g, w) = (words(&got), words(&want));
+                    let at = g.iter().zip(&w).take_while(|(a, b)| a == b).count();
+                    Some(format!(
+                        "differs at word {at}: dvt `{}` dbt `{}`",
+                        g[at.min(g.len())..]
+                            .iter()
+                            .take(8)
+                            .copied()
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                        w[at.min(w.len())..]
+                            .iter()
+                            .take(8)
+                            .copied()
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ))
+                }
+            };
+            items.insert(format!("{name} compiled {}", rel.display()), wrong);
+        }
+
+        // Relations and their rows.
+        let tables = dump(&client, &schema, &steps.golden_ignore_columns).await;
+        let golden_tables = golden_dir.join(&name).join("tables");
+        for rel in files(&golden_tables) {
+            let file = rel.to_string_lossy().into_owned();
+            let key = file.trim_end_matches(".csv").to_owned();
+            let want = ours(&std::fs::read_to_string(golden_tables.join(&rel)).expect("golden"));
+            let wrong = match tables.get(&key) {
+                None => Some("relation missing".to_owned()),
+                Some(got) if *got == want => None,
+                Some(got) => {
+                    let first = got
+                        .lines()
+                        .zip(want.lines())
+                        .position(|(a, b)| a != b)
+                        .unwrap_or(got.lines().count().min(want.lines().count()));
+                    Some(format!(
+                        "line {}: dvt `{}` dbt `{}`",
+                        first + 1,
+                        got.lines().nth(first).unwrap_or("<end>"),
+                        want.lines().nth(first).unwrap_or("<end>")
+                    ))
+                }
+            };
+            items.insert(format!("{name} table {key}"), wrong);
+        }
+    }
+    for sql in &steps.teardown_sql {
+        psql(&sql.replace(&golden_schema, &schema));
+    }
+    items
+}
+
+/// Drops `<base>` and every `<base>_*` schema when the test ends.
+struct SchemaFamily(String);
+
+impl Drop for SchemaFamily {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-q", "-c"])
+            .arg(format!(
+                "do $$ declare s text; begin for s in select nspname from pg_namespace where nspname = '{0}' or nspname like '{0}\\_%' loop execute format('drop schema %I cascade', s); end loop; end $$",
+                self.0
+            ))
+            .output();
+    }
+}
+
+async fn check(fixture: &str) {
+    let items = replay(fixture).await;
+    let list = repo_root().join(format!("tests/dbt_golden/dvt/{fixture}.txt"));
+    let listed: BTreeSet<String> = std::fs::read_to_string(&list)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    let matching: BTreeSet<String> = items
+        .iter()
+        .filter(|(_, wrong)| wrong.is_none())
+        .map(|(k, _)| k.clone())
+        .collect();
+    println!(
+        "{fixture}: {} of {} items match dbt-core",
+        matching.len(),
+        items.len()
+    );
+    for (item, wrong) in &items {
+        if let Some(why) = wrong {
+            println!("  differs: {item}: {why}");
+        }
+    }
+    if std::env::var_os("DVT_UPDATE_GOLDEN").is_some() {
+        let mut text = format!(
+            "# Items of fixture `{fixture}` where DVT matches dbt-core (cli/tests/it/dbt_golden.rs).\n"
+        );
+        for m in &matching {
+            text.push_str(m);
+            text.push('\n');
+        }
+        std::fs::create_dir_all(list.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&list, text).expect("write list");
+        return;
+    }
+    let new: Vec<&String> = matching.difference(&listed).collect();
+    if !new.is_empty() {
+        println!(
+            "{fixture}: {} more items match than listed (DVT_UPDATE_GOLDEN=1 to record them)",
+            new.len()
+        );
+    }
+    let lost: Vec<String> = listed
+        .iter()
+        .filter(|l| !matching.contains(*l))
+        .map(|l| {
+            let why = items
+                .get(l)
+                .cloned()
+                .flatten()
+                .unwrap_or_else(|| "no such item any more".into());
+            format!("{l}: {why}")
+        })
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{fixture}: {} items that matched dbt-core no longer do:\n{}",
+        lost.len(),
+        lost.join("\n")
+    );
+}
+
+macro_rules! fixtures {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread")]
+            async fn $name() {
+                check(stringify!($name)).await;
+            }
+        )*
+
+        #[test]
+        fn every_fixture_has_a_test() {
+            let tested: BTreeSet<&str> = [$(stringify!($name)),*].into_iter().collect();
+            let on_disk: BTreeSet<String> = std::fs::read_dir(fixtures_root())
+                .expect("fixtures")
+                .flatten()
+                .filter(|e| e.path().join("steps.yml").is_file())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            let on_disk: BTreeSet<&str> = on_disk.iter().map(String::as_str).collect();
+            assert_eq!(tested, on_disk);
+        }
+    };
+}
+
+fixtures!(
+    tests_generic_singular,
+    materializations_basic,
+    jinja_context,
+    hooks_configs,
+    incremental,
+    snapshots,
+    packages_local,
+    jinja_in_project_yml,
+);
