@@ -142,7 +142,7 @@ pub(crate) fn event(e: &dvt_executor::run::RunEvent, warnings: usize) {
             log(&line);
         }
         RunEvent::RunFinished { summary } => {
-            let total = summary.results.len();
+            let total = summary.results.iter().filter(|r| r.path != "hook").count();
             out("");
             if summary.cancelled {
                 log("The run was cancelled.");

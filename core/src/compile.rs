@@ -156,6 +156,79 @@ impl Manifest {
         Ok(sql::strip_trailing_semicolons(dialect, sql.trim()))
     }
 
+    /// The SQL of a node's `pre-hook`s or `post-hook`s (`key`), rendered in the node's
+    /// context (`this`, `target`, `model`) for its target, in the order dbt runs them:
+    /// the project file's first, the node's own last. A hook is a string or a mapping
+    /// with `sql:` (its `transaction:` flag changes nothing here: DVT runs each hook as a
+    /// statement of its own, outside the build's swap).
+    pub fn compile_hooks(&self, unique_id: &str, key: &str) -> Result<Vec<String>> {
+        let node = &self.nodes[unique_id];
+        let Some(Json::Array(items)) = node.config.get(key) else {
+            return Ok(Vec::new());
+        };
+        let target = self.target(&node.target);
+        let mut out = Vec::new();
+        for item in items {
+            let text = match item {
+                Json::String(s) => s.clone(),
+                Json::Object(m) => match m.get("sql") {
+                    Some(Json::String(s)) => s.clone(),
+                    _ => continue,
+                },
+                _ => continue,
+            };
+            let this = JinjaRelation {
+                database: target.database(),
+                schema: node.relation.schema.clone(),
+                identifier: node.relation.identifier.clone(),
+                rendered: target.dialect().render(&node.relation),
+            };
+            let (sql, _) = self.jinja.render_source(
+                &text,
+                RenderInput {
+                    phase: Phase::Compile,
+                    template: node.template.clone(),
+                    file: node.original_file_path.clone(),
+                    this,
+                    target: resolve::target_context(&self.profile, &node.target),
+                    model: serde_json::json!({
+                        "name": node.name,
+                        "unique_id": node.unique_id,
+                        "config": node.config,
+                        "original_file_path": node.original_file_path,
+                    }),
+                    relations: CompileRelations::default(),
+                    known: None,
+                },
+            )?;
+            let sql = sql.trim();
+            if !sql.is_empty() {
+                out.push(sql.to_owned());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Renders one `on-run-start`/`on-run-end` hook of the project for the default
+    /// target. `extra` adds variables (`flags`, and `results`/`schemas` at the end).
+    pub fn compile_project_hook(&self, text: &str, extra: &Json) -> Result<String> {
+        let mut ctx = serde_json::Map::new();
+        ctx.insert(
+            "target".into(),
+            resolve::target_context(&self.profile, &self.default_target),
+        );
+        ctx.insert("project_name".into(), Json::from(self.project.name.clone()));
+        if let Json::Object(m) = extra {
+            ctx.extend(m.clone());
+        }
+        let sql = self.jinja.render_snippet(
+            text,
+            &Json::Object(ctx),
+            &Location::file(&self.project.file),
+        )?;
+        Ok(sql.trim().to_owned())
+    }
+
     /// Adds an ad-hoc model (`dvt show --inline`) and returns its unique id. It is routed
     /// like any model: pushed down when its inputs share a target, else federated.
     pub fn add_inline(&mut self, sql: &str) -> Result<String> {

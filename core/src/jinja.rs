@@ -359,6 +359,15 @@ impl JinjaEnv {
 
     /// Renders a node template; returns the SQL and what the render recorded.
     pub fn render(&self, input: RenderInput) -> Result<(String, Recorded)> {
+        self.render_with(input, None)
+    }
+
+    /// Renders `source` (a hook, not a registered template) in a node's context.
+    pub fn render_source(&self, source: &str, input: RenderInput) -> Result<(String, Recorded)> {
+        self.render_with(input, Some(source))
+    }
+
+    fn render_with(&self, input: RenderInput, source: Option<&str>) -> Result<(String, Recorded)> {
         let node = Arc::new(RenderNode {
             phase: input.phase,
             relations: input.relations,
@@ -378,12 +387,16 @@ impl JinjaEnv {
             model => to_value(&input.model),
             execute => input.phase == Phase::Compile,
         };
-        let tmpl = self
-            .env
-            .get_template(&input.template)
-            .map_err(|e| jinja_error(&e, &input.file))?;
         RETURN_SLOT.with(|s| s.borrow_mut().take());
-        let sql = tmpl.render(ctx).map_err(|e| {
+        let rendered = match source {
+            Some(text) => self.env.render_str(text, ctx),
+            None => self
+                .env
+                .get_template(&input.template)
+                .map_err(|e| jinja_error(&e, &input.file))?
+                .render(ctx),
+        };
+        let sql = rendered.map_err(|e| {
             if RETURN_SLOT.with(|s| s.borrow_mut().take()).is_some() {
                 return Error::Jinja {
                     location: Location {

@@ -36,6 +36,10 @@ struct RawProject {
     data_tests: Option<Json>,
     #[serde(default)]
     quoting: Option<Json>,
+    #[serde(default)]
+    on_run_start: Option<Json>,
+    #[serde(default)]
+    on_run_end: Option<Json>,
 }
 
 /// A loaded `dbt_project.yml`.
@@ -71,6 +75,10 @@ pub struct ProjectConfig {
     pub data_tests: Json,
     /// `quoting:`: which parts of relation names are quoted.
     pub quoting: crate::dialect::Quoting,
+    /// `on-run-start:` hooks (Jinja text), in order.
+    pub on_run_start: Vec<String>,
+    /// `on-run-end:` hooks (Jinja text), in order.
+    pub on_run_end: Vec<String>,
 }
 
 impl ProjectConfig {
@@ -158,6 +166,16 @@ impl ProjectConfig {
             seeds: raw.seeds.unwrap_or(Json::Null),
             data_tests: raw.data_tests.unwrap_or(Json::Null),
             quoting: crate::dialect::Quoting::default().with(raw.quoting.as_ref()),
+            on_run_start: raw
+                .on_run_start
+                .as_ref()
+                .map(as_string_list)
+                .unwrap_or_default(),
+            on_run_end: raw
+                .on_run_end
+                .as_ref()
+                .map(as_string_list)
+                .unwrap_or_default(),
         })
     }
 
@@ -200,6 +218,27 @@ fn apply_level(out: &mut Map<String, Json>, level: &Map<String, Json>) {
 /// Merges one config key the way dbt does: `tags` accumulate, mappings merge, other
 /// keys replace.
 pub fn merge_config(out: &mut Map<String, Json>, key: &str, value: Json) {
+    // Hooks accumulate from the project file down to the model, as in dbt, under one
+    // spelling (`pre_hook` in `config()` calls, `pre-hook` in YAML).
+    let hook = match key {
+        "pre-hook" | "pre_hook" => Some("pre-hook"),
+        "post-hook" | "post_hook" => Some("post-hook"),
+        _ => None,
+    };
+    if let Some(hook) = hook {
+        let mut items = match out.remove(hook) {
+            Some(Json::Array(items)) => items,
+            Some(Json::Null) | None => Vec::new(),
+            Some(one) => vec![one],
+        };
+        match value {
+            Json::Array(new) => items.extend(new),
+            Json::Null => {}
+            one => items.push(one),
+        }
+        out.insert(hook.to_owned(), Json::Array(items));
+        return;
+    }
     match (key, out.get_mut(key), value) {
         ("tags", Some(existing), value) => {
             let mut tags = as_string_list(existing);

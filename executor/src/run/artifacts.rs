@@ -66,6 +66,11 @@ pub fn write_compiled(m: &Manifest, unique_id: &str, sql: &str) -> Result<PathBu
     Ok(path)
 }
 
+/// Writes a text artifact (a compiled hook) atomically, with a final newline.
+pub(crate) fn write_text(path: &Path, text: &str) -> Result<()> {
+    write_atomic(path, format!("{text}\n").as_bytes())
+}
+
 /// The current time as dbt writes it in artifacts.
 pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)

@@ -149,10 +149,36 @@ pub async fn execute(
         });
     }
 
+    let flags = serde_json::json!({ "flags": { "WHICH": opts.kind.as_str(), "FULL_REFRESH": opts.full_refresh } });
+    // dbt creates the run's schemas before its on-run-start hooks, which may write there.
+    let mut schemas: BTreeSet<(String, String)> = BTreeSet::new();
+    if !m.project.on_run_start.is_empty() {
+        for id in &order {
+            let n = &m.nodes[id];
+            if n.materialized != Materialization::Ephemeral && n.resource_type != ResourceType::Test
+            {
+                schemas.insert((n.target.clone(), n.relation.schema.clone()));
+            }
+        }
+    }
+    let (start_results, start_ok) =
+        project_hooks(&ctx, "on-run-start", &flags, &schemas, &send).await;
+
     let mut results: BTreeMap<String, RunResult> = BTreeMap::new();
     let mut bad: BTreeSet<String> = BTreeSet::new();
     let mut done: BTreeSet<String> = BTreeSet::new();
-    let mut pending: Vec<String> = order.clone();
+    // A failed on-run-start hook skips every node, as in dbt.
+    let mut pending: Vec<String> = if start_ok {
+        order.clone()
+    } else {
+        for id in &order {
+            results.insert(
+                id.clone(),
+                skipped(&ctx, id, "skipped: an on-run-start hook failed".into()),
+            );
+        }
+        Vec::new()
+    };
     let mut running: JoinSet<Finished> = JoinSet::new();
     // Task id -> node, to attribute an aborted task's result.
     let mut running_ids: HashMap<tokio::task::Id, (String, usize, Instant, String)> =
@@ -333,8 +359,55 @@ pub async fn execute(
     }
 
     let cancelled = cancel.is_cancelled();
-    let ordered: Vec<RunResult> = order.iter().filter_map(|id| results.remove(id)).collect();
-    let count = |s: RunStatus| ordered.iter().filter(|r| r.status == s).count();
+    let node_results: Vec<RunResult> = order.iter().filter_map(|id| results.remove(id)).collect();
+    let end_results = if start_ok && !cancelled {
+        let mut schemas: Vec<String> = node_results
+            .iter()
+            .filter(|r| r.status != RunStatus::Skipped)
+            .filter_map(|r| m.nodes.get(&r.unique_id))
+            .filter(|n| n.target == m.default_target && n.resource_type != ResourceType::Test)
+            .map(|n| n.relation.schema.clone())
+            .collect();
+        schemas.sort();
+        schemas.dedup();
+        let results_json: Vec<serde_json::Value> = node_results
+            .iter()
+            .map(|r| {
+                let node = m.nodes.get(&r.unique_id);
+                serde_json::json!({
+                    "status": r.status,
+                    "message": r.message,
+                    "execution_time": r.execution_time,
+                    "failures": r.failures,
+                    "node": {
+                        "unique_id": r.unique_id,
+                        "name": node.map(|n| n.name.clone()),
+                        "resource_type": node.map(|n| n.resource_type.as_str()),
+                    },
+                })
+            })
+            .collect();
+        let mut extra = flags.clone();
+        extra["results"] = serde_json::Value::from(results_json);
+        extra["schemas"] = serde_json::Value::from(schemas);
+        project_hooks(&ctx, "on-run-end", &extra, &BTreeSet::new(), &send)
+            .await
+            .0
+    } else {
+        Vec::new()
+    };
+    let ordered: Vec<RunResult> = start_results
+        .into_iter()
+        .chain(node_results)
+        .chain(end_results)
+        .collect();
+    // Hooks that succeed are not nodes: dbt's summary counts them only when they fail.
+    let count = |s: RunStatus| {
+        ordered
+            .iter()
+            .filter(|r| r.status == s && !(r.path == "hook" && s == RunStatus::Success))
+            .count()
+    };
     let elapsed = started.elapsed().as_secs_f64();
     let run_results = ctx.target_dir().join("run_results.json");
     write_json_atomic(
@@ -376,6 +449,98 @@ pub async fn execute(
         summary: Box::new(summary.clone()),
     });
     Ok(summary)
+}
+
+/// Runs the project's `on-run-start` or `on-run-end` hooks (`kind`) on the default
+/// target, in order, each recorded as dbt records it
+/// (`operation.<project>.<project>-<kind>-<i>`, compiled under
+/// `compiled/<project>/dbt_project.yml/hooks/`). Stops at the first failure; returns the
+/// results and whether every hook succeeded.
+async fn project_hooks(
+    ctx: &RunContext,
+    kind: &str,
+    extra: &serde_json::Value,
+    schemas: &BTreeSet<(String, String)>,
+    send: &impl Fn(RunEvent),
+) -> (Vec<RunResult>, bool) {
+    let m = &ctx.manifest;
+    for (target, schema) in schemas {
+        let ready = async {
+            let adapter = ctx.registry.adapter(target).await?;
+            crate::adapter::replace::ensure_schema(&*adapter, schema).await
+        };
+        // A schema that cannot be created fails the node that needs it, with its error.
+        if let Err(e) = ready.await {
+            tracing::warn!(error = %e, target, schema, "cannot create the schema before on-run-start");
+        }
+    }
+    let hooks = match kind {
+        "on-run-start" => &m.project.on_run_start,
+        _ => &m.project.on_run_end,
+    };
+    let mut out = Vec::new();
+    for (i, text) in hooks.iter().enumerate() {
+        let name = format!("{}-{kind}-{i}", m.project.name);
+        let started_at = now();
+        let clock = Instant::now();
+        let outcome: Result<String> = async {
+            let sql = m.compile_project_hook(text, extra)?;
+            let file = ctx
+                .target_dir()
+                .join("compiled")
+                .join(&m.project.name)
+                .join("dbt_project.yml/hooks")
+                .join(format!("{name}.sql"));
+            super::artifacts::write_text(&file, &sql)?;
+            if !sql.is_empty() {
+                ctx.registry
+                    .adapter(&m.default_target)
+                    .await?
+                    .execute(&sql)
+                    .await?;
+            }
+            Ok(sql)
+        }
+        .await;
+        let (status, message, compiled) = match outcome {
+            Ok(sql) => (
+                RunStatus::Success,
+                format!("{kind} hook {name}: OK"),
+                Some(sql),
+            ),
+            Err(e) => (
+                RunStatus::Error,
+                format!("{}: {}", e.code(), e.message_chain()),
+                None,
+            ),
+        };
+        send(RunEvent::RunLog {
+            message: match status {
+                RunStatus::Success => format!("{kind} hook {name} ... [OK]"),
+                _ => format!("{kind} hook {name} ... [ERROR] {message}"),
+            },
+        });
+        let failed = status == RunStatus::Error;
+        out.push(RunResult {
+            unique_id: format!("operation.{}.{name}", m.project.name),
+            status,
+            execution_time: clock.elapsed().as_secs_f64(),
+            thread_id: "main".into(),
+            message: Some(message),
+            rows_affected: None,
+            failures: None,
+            compiled_code: compiled,
+            relation_name: None,
+            path: "hook".into(),
+            target: m.default_target.clone(),
+            started_at,
+            completed_at: now(),
+        });
+        if failed {
+            return (out, false);
+        }
+    }
+    (out, true)
 }
 
 fn thread_name(slot: usize) -> String {

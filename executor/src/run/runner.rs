@@ -121,9 +121,11 @@ impl NodeRunner for SeedRunner {
         let adapter = prepare_target(ctx, node).await?;
         let column_types = crate::seed::seed_column_types(&data);
         let stream = crate::seed::seed_stream(&data)?;
+        run_hooks(ctx, node, "pre-hook").await?;
         let rows = adapter
             .reload_table_from_stream(&node.relation, stream, &column_types, &ctx.invocation_id)
             .await?;
+        run_hooks(ctx, node, "post-hook").await?;
         Ok(NodeOutcome {
             rows: Some(rows),
             compiled: None,
@@ -146,6 +148,7 @@ impl NodeRunner for PushdownRunner {
     ) -> Result<NodeOutcome> {
         let c = compile(ctx, node, report)?;
         let adapter = prepare_target(ctx, node).await?;
+        run_hooks(ctx, node, "pre-hook").await?;
         let rows = match node.materialized {
             Materialization::View => {
                 adapter
@@ -159,6 +162,7 @@ impl NodeRunner for PushdownRunner {
                     .await?
             }
         };
+        run_hooks(ctx, node, "post-hook").await?;
         Ok(NodeOutcome {
             rows,
             compiled: Some(c.sql),
@@ -182,6 +186,7 @@ impl NodeRunner for FederationRunner {
     ) -> Result<NodeOutcome> {
         let c = compile(ctx, node, report)?;
         prepare_target(ctx, node).await?;
+        run_hooks(ctx, node, "pre-hook").await?;
         let rows = ctx
             .engine
             .run_into(
@@ -192,6 +197,7 @@ impl NodeRunner for FederationRunner {
                 &BTreeMap::new(),
             )
             .await?;
+        run_hooks(ctx, node, "post-hook").await?;
         Ok(NodeOutcome {
             rows: Some(rows),
             compiled: Some(c.sql),
@@ -365,6 +371,20 @@ async fn prepare_target(
     ensure_schema(&*adapter, &node.relation.schema).await?;
     ctx.record_staged(&node.target, &node.relation).await?;
     Ok(adapter)
+}
+
+/// Runs a node's `pre-hook`s or `post-hook`s (`key`) on its target, one statement each,
+/// in order; the first failing hook fails the node.
+async fn run_hooks(ctx: &RunContext, node: &Node, key: &str) -> Result<()> {
+    let hooks = ctx.manifest.compile_hooks(&node.unique_id, key)?;
+    if hooks.is_empty() {
+        return Ok(());
+    }
+    let adapter = ctx.registry.adapter(&node.target).await?;
+    for sql in hooks {
+        adapter.execute(&sql).await?;
+    }
+    Ok(())
 }
 
 fn compile(
