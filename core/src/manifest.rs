@@ -46,6 +46,8 @@ pub enum Materialization {
     Table,
     /// `view`.
     View,
+    /// `materialized_view` (PostgreSQL).
+    MaterializedView,
     /// `ephemeral`: not built; inlined as a CTE into the models that read it.
     Ephemeral,
     /// `seed` (seeds only).
@@ -60,6 +62,7 @@ impl Materialization {
         match self {
             Materialization::Table => "table",
             Materialization::View => "view",
+            Materialization::MaterializedView => "materialized_view",
             Materialization::Ephemeral => "ephemeral",
             Materialization::Seed => "seed",
             Materialization::Test => "test",
@@ -337,7 +340,7 @@ mod tests {
         let fed = m.compile("model.p.fed").unwrap();
         assert_eq!(
             fed.sql,
-            "with __dbt__cte__e1 as (\nselect id from \"my\".\"shop\".\"b\"\n),  __dbt__cte__e2 as (\nselect e1.id from __dbt__cte__e1 e1 join \"pg\".\"analytics\".\"a\" a on a.id = e1.id\n)select * from __dbt__cte__e2"
+            "with __dbt__cte__e1 as (\nselect id from \"my\".\"shop\".\"b\"\n),  __dbt__cte__e2 as (\nselect e1.id from __dbt__cte__e1 e1 join \"pg\".\"analytics\".\"a\" a on a.id = e1.id\n) select * from __dbt__cte__e2"
         );
         let targets: Vec<&str> = fed.inputs.iter().map(|(t, _)| t.as_str()).collect();
         assert_eq!(targets, ["my", "pg"]);

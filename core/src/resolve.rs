@@ -94,12 +94,13 @@ pub(crate) fn resolve_target(m: &mut Manifest, id: &str) -> Result<()> {
                 None | Some("view") => Materialization::View,
                 Some("table") => Materialization::Table,
                 Some("ephemeral") => Materialization::Ephemeral,
+                Some("materialized_view") => Materialization::MaterializedView,
                 Some(other) => {
                     return Err(Error::InvalidConfig {
                         location: loc,
                         key: "materialized".into(),
                         message: format!(
-                            "`{other}` is not supported yet; DVT materializes `table`, `view` and `ephemeral`"
+                            "`{other}` is not supported yet; DVT materializes `table`, `view`, `materialized_view` and `ephemeral`"
                         ),
                     });
                 }
@@ -134,7 +135,35 @@ pub(crate) fn resolve_target(m: &mut Manifest, id: &str) -> Result<()> {
             } else {
                 schema_name(tc.dialect(), &tc.schema, custom.as_deref())
             };
-        let identifier = str_config("alias")?.unwrap_or_else(|| node.name.clone());
+        let alias = str_config("alias")?;
+        let identifier = if matches!(node.resource_type, ResourceType::Model | ResourceType::Seed)
+            && m.macros.contains_key("generate_alias_name")
+        {
+            // A project override of dbt's `generate_alias_name` decides, as in dbt.
+            let ctx = serde_json::json!({
+                "target": target_context(&m.profile, &target),
+                "custom_alias_name": alias,
+                "node": {
+                    "name": node.name,
+                    "unique_id": node.unique_id,
+                    "resource_type": node.resource_type.as_str(),
+                    "fqn": node.fqn,
+                    "config": node.config,
+                    "original_file_path": node.original_file_path,
+                    "version": null,
+                },
+            });
+            m.jinja
+                .render_snippet(
+                    "{{ generate_alias_name(custom_alias_name, node) }}",
+                    &ctx,
+                    &loc,
+                )?
+                .trim()
+                .to_owned()
+        } else {
+            alias.unwrap_or_else(|| node.name.clone())
+        };
         // PostgreSQL would silently truncate a long name (two models could then share a
         // table); MySQL would fail late. Both are parse-time errors, as in dbt-postgres.
         let dialect = tc.dialect();
@@ -199,6 +228,28 @@ pub(crate) fn resolve_path(m: &mut Manifest, id: &str) {
         let mut warning = None;
         let node = m.nodes.get_mut(id).expect("id comes from the map");
         node.path = path;
+        // Only PostgreSQL has materialized views; elsewhere, and across databases, the
+        // closest thing is a table (a materialized view is a stored query result too).
+        if node.materialized == Materialization::MaterializedView
+            && (path == ExecPath::Federated
+                || m.profile.outputs[&node.target].dialect() != Dialect::Postgres)
+        {
+            node.materialized = Materialization::Table;
+            warning = Some(Warning {
+                code: "DVT001",
+                message: format!(
+                    "{}: model `{}` is configured as `materialized_view`, which {}; it is built as a table on `{}`",
+                    node.original_file_path.display(),
+                    node.name,
+                    if path == ExecPath::Federated {
+                        "cannot span databases"
+                    } else {
+                        "only PostgreSQL has"
+                    },
+                    node.target
+                ),
+            });
+        }
         if path == ExecPath::Federated && node.materialized == Materialization::View {
             node.materialized = Materialization::Table;
             warning = Some(Warning {

@@ -111,7 +111,8 @@ pub fn inject_ctes(dialect: Dialect, sql: &str, ctes: &[(String, String)]) -> St
                     |(t, ..)| !matches!(t, Token::Whitespace(w) if w.to_string().trim().is_empty()),
                 )
                 .map_or(sql.len() - sql.trim_start().len(), |(_, start, _)| *start);
-            format!("{}with{defs}{}", &sql[..first], &sql[first..])
+            // dbt separates the last CTE from the query by one space.
+            format!("{}with{defs} {}", &sql[..first], &sql[first..])
         }
     }
 }
@@ -171,7 +172,7 @@ mod tests {
         let d = Dialect::Postgres;
         assert_eq!(
             inject_ctes(d, "select * from __dbt__cte__e", &ctes()),
-            "with __dbt__cte__e as (\nselect 1 as id\n)select * from __dbt__cte__e"
+            "with __dbt__cte__e as (\nselect 1 as id\n) select * from __dbt__cte__e"
         );
         let two = vec![
             ("__dbt__cte__a".to_owned(), "select 1".to_owned()),
@@ -179,7 +180,7 @@ mod tests {
         ];
         assert_eq!(
             inject_ctes(d, "  select 3", &two),
-            "  with __dbt__cte__a as (\nselect 1\n),  __dbt__cte__b as (\nselect 2\n)select 3"
+            "  with __dbt__cte__a as (\nselect 1\n),  __dbt__cte__b as (\nselect 2\n) select 3"
         );
         // Comments before WITH, WITH in another case, RECURSIVE.
         let sql = "-- header; with x\n/* with */ WITH x as (select 1) select * from x";

@@ -148,6 +148,8 @@ pub enum RelationKind {
     Table,
     /// A view.
     View,
+    /// A materialized view (PostgreSQL).
+    MaterializedView,
 }
 
 impl RelationKind {
@@ -156,6 +158,7 @@ impl RelationKind {
         match self {
             RelationKind::Table => "TABLE",
             RelationKind::View => "VIEW",
+            RelationKind::MaterializedView => "MATERIALIZED VIEW",
         }
     }
 }

@@ -117,6 +117,7 @@ impl PostgresAdapter {
             .map_err(self.sql_err(format!("looking up {}", D.render(rel))))?;
         Ok(row.map(|r| match r.get::<_, String>(0).as_str() {
             "v" => RelationKind::View,
+            "m" => RelationKind::MaterializedView,
             _ => RelationKind::Table,
         }))
     }

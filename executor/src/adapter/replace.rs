@@ -144,6 +144,28 @@ impl dyn Adapter {
         self.publish(&names, RelationKind::View, relation).await
     }
 
+    /// Atomically replaces `relation` with a materialized view of `select_sql`
+    /// (PostgreSQL; routing builds a table elsewhere).
+    pub async fn replace_materialized_view_as(
+        &self,
+        relation: &Relation,
+        select_sql: &str,
+        run_id: &str,
+    ) -> Result<()> {
+        let names = StagedNames::new(self.dialect(), relation, run_id);
+        self.drop_relation(&names.staged).await?;
+        let sql = format!(
+            "CREATE MATERIALIZED VIEW {} AS {}",
+            self.dialect().render(&names.staged),
+            super::trim_select(select_sql)
+        );
+        if let Err(e) = self.execute(&sql).await {
+            return self.discard(&names, e).await;
+        }
+        self.publish(&names, RelationKind::MaterializedView, relation)
+            .await
+    }
+
     /// Bulk-loads `stream` into a new table and swaps it in atomically. Column types come
     /// from the Arrow schema through the dialect's type mapping; `column_types` overrides
     /// the SQL type of the named columns. Returns the rows loaded.

@@ -163,6 +163,16 @@ pub async fn execute(
     }
     let (start_results, start_ok) =
         project_hooks(&ctx, "on-run-start", &flags, &schemas, &send).await;
+    // Ephemeral models are never built, but dbt writes their compiled SQL.
+    if matches!(opts.kind, RunKind::Run | RunKind::Build) {
+        for id in dvt_core::select::select(m, &opts.select, &opts.exclude)? {
+            if m.nodes[&id].materialized == Materialization::Ephemeral
+                && let Ok(c) = m.compile(&id)
+            {
+                let _ = super::artifacts::write_compiled(m, &id, &c.sql);
+            }
+        }
+    }
 
     let mut results: BTreeMap<String, RunResult> = BTreeMap::new();
     let mut bad: BTreeSet<String> = BTreeSet::new();

@@ -156,6 +156,12 @@ impl NodeRunner for PushdownRunner {
                     .await?;
                 None
             }
+            Materialization::MaterializedView => {
+                adapter
+                    .replace_materialized_view_as(&node.relation, &c.sql, &ctx.invocation_id)
+                    .await?;
+                None
+            }
             _ => {
                 adapter
                     .replace_table_as(&node.relation, &c.sql, &ctx.invocation_id)
