@@ -139,12 +139,7 @@ impl Manifest {
             file: node.original_file_path.clone(),
             this,
             target: resolve::target_context(&self.profile, &host.target),
-            model: serde_json::json!({
-                "name": node.name,
-                "unique_id": node.unique_id,
-                "config": node.config,
-                "original_file_path": node.original_file_path,
-            }),
+            model: model_context(node),
             relations,
             known: None,
         })?;
@@ -191,12 +186,7 @@ impl Manifest {
                     file: node.original_file_path.clone(),
                     this,
                     target: resolve::target_context(&self.profile, &node.target),
-                    model: serde_json::json!({
-                        "name": node.name,
-                        "unique_id": node.unique_id,
-                        "config": node.config,
-                        "original_file_path": node.original_file_path,
-                    }),
+                    model: model_context(node),
                     relations: CompileRelations::default(),
                     known: None,
                 },
@@ -268,4 +258,17 @@ impl Manifest {
         resolve::resolve_path(self, &unique_id);
         Ok(unique_id)
     }
+}
+
+/// `model` as a node's Jinja sees it.
+fn model_context(node: &Node) -> Json {
+    serde_json::json!({
+        "name": node.name,
+        "unique_id": node.unique_id,
+        "resource_type": node.resource_type.as_str(),
+        "config": node.config,
+        "tags": node.config.get("tags").map(crate::project::as_string_list).unwrap_or_default(),
+        "fqn": node.fqn,
+        "original_file_path": node.original_file_path,
+    })
 }

@@ -151,9 +151,50 @@ impl Graph {
         memo.get(start).cloned().unwrap_or_default()
     }
 
+    /// Each node's depth: 0 for a node without parents, else one more than its deepest
+    /// parent. Sources count as parents, so a model reading a source comes after a seed
+    /// with no parents, as in dbt's run queue.
+    pub fn depths(&self) -> BTreeMap<String, usize> {
+        fn depth<'a>(
+            g: &'a Graph,
+            id: &'a str,
+            memo: &mut BTreeMap<&'a str, usize>,
+            guard: usize,
+        ) -> usize {
+            if let Some(d) = memo.get(id) {
+                return *d;
+            }
+            let d = match g.parents.get(id) {
+                Some(ps) if guard < 10_000 => ps
+                    .iter()
+                    .map(|p| depth(g, p, memo, guard + 1) + 1)
+                    .max()
+                    .unwrap_or(0),
+                _ => 0,
+            };
+            memo.insert(id, d);
+            d
+        }
+        let mut memo = BTreeMap::new();
+        for id in self.parents.keys() {
+            depth(self, id, &mut memo, 0);
+        }
+        memo.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+    }
+
     /// `subset` in an order where every node comes after the parents
     /// [`Graph::subset_parents`] gives it (ties by id).
     pub fn subset_order(subset_parents: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
+        Self::subset_order_by(subset_parents, &BTreeMap::new())
+    }
+
+    /// Like [`Graph::subset_order`], the ready nodes taken by `scores` first (lowest
+    /// first, missing as 0), then by id: dbt's run queue orders by graph depth.
+    pub fn subset_order_by(
+        subset_parents: &BTreeMap<String, BTreeSet<String>>,
+        scores: &BTreeMap<String, usize>,
+    ) -> Vec<String> {
+        let score = |id: &str| scores.get(id).copied().unwrap_or(0);
         let mut children: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         let mut indegree: BTreeMap<&str, usize> = BTreeMap::new();
         for (id, parents) in subset_parents {
@@ -162,19 +203,19 @@ impl Graph {
                 children.entry(p).or_default().push(id);
             }
         }
-        let mut ready: BTreeSet<&str> = indegree
+        let mut ready: BTreeSet<(usize, &str)> = indegree
             .iter()
             .filter(|(_, n)| **n == 0)
-            .map(|(id, _)| *id)
+            .map(|(id, _)| (score(id), *id))
             .collect();
         let mut out = Vec::with_capacity(indegree.len());
-        while let Some(id) = ready.pop_first() {
+        while let Some((_, id)) = ready.pop_first() {
             out.push(id.to_owned());
             for c in children.get(id).into_iter().flatten() {
                 if let Some(n) = indegree.get_mut(c) {
                     *n -= 1;
                     if *n == 0 {
-                        ready.insert(c);
+                        ready.insert((score(c), c));
                     }
                 }
             }

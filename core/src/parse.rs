@@ -13,6 +13,7 @@ use crate::manifest::{LoadOptions, Manifest, Node, SourceTable};
 use crate::profile::Profile;
 use crate::project::ProjectConfig;
 use crate::resolve;
+use serde_json::Value as Json;
 
 mod data_tests;
 mod deps;
@@ -28,7 +29,26 @@ pub(crate) use models::{Names, new_node};
 impl Manifest {
     /// Loads and parses the project.
     pub fn load(opts: &LoadOptions) -> Result<Manifest> {
-        let project = ProjectConfig::load(&opts.project_dir)?;
+        let mut project = ProjectConfig::load(&opts.project_dir)?;
+        // dbt renders `dbt_project.yml` before anything reads it: `profile:` and `vars:`
+        // with `env_var` and the command line's vars, the folder configs (below) also
+        // with `target`. Hooks stay text: they render when they run.
+        let project_loc = Location::file(&project.file);
+        {
+            let bare = JinjaEnv::new(&[], opts.vars.clone())?;
+            let empty = serde_json::json!({});
+            if project.profile.contains("{{") || project.profile.contains("{%") {
+                project.profile = bare
+                    .render_snippet(&project.profile, &empty, &project_loc)?
+                    .trim()
+                    .to_owned();
+            }
+            let mut vars = Json::Object(std::mem::take(&mut project.vars));
+            render_tree(&bare, &mut vars, &empty, &project_loc)?;
+            if let Json::Object(v) = vars {
+                project.vars = v;
+            }
+        }
         let root = project.root.clone();
         let profiles_file = opts.profiles.find(&root)?;
         let profile = Profile::load(&profiles_file, &project.profile, &root)?;
@@ -57,9 +77,27 @@ impl Manifest {
         }
         let mut jinja = JinjaEnv::new(&macro_files, vars)?;
         let macros = jinja.macros().clone();
+        let ctx = serde_json::json!({
+            "target": resolve::target_context(&profile, &default_target),
+        });
+        for tree in [
+            &mut project.models,
+            &mut project.seeds,
+            &mut project.data_tests,
+        ] {
+            render_tree(&jinja, tree, &ctx, &project_loc)?;
+        }
 
         let mut warnings = Vec::new();
         let mut props = properties::read(&project)?;
+        // dbt renders the configs of property files at parse time, as the project's.
+        for p in props.models.values_mut().chain(props.seeds.values_mut()) {
+            let mut config = Json::Object(std::mem::take(&mut p.node.config));
+            render_tree(&jinja, &mut config, &ctx, &Location::file(&p.file))?;
+            if let Json::Object(c) = config {
+                p.node.config = c;
+            }
+        }
         let mut test_decls = Vec::new();
         let sources: BTreeMap<String, SourceTable> = sources::parse(
             &project,
@@ -139,4 +177,36 @@ impl Manifest {
 /// A project-relative file's text.
 pub(crate) fn read(root: &Path, file: &Path) -> Result<String> {
     read_to_string(&root.join(file))
+}
+
+/// Renders every string of a `dbt_project.yml` subtree that holds Jinja, in place, except
+/// hooks (`pre-hook`, `post-hook`), which render when they run. A rendered `true`/`false`
+/// becomes a boolean, as dbt's YAML renderer does for `+enabled: "{{ ... }}"`.
+fn render_tree(jinja: &JinjaEnv, value: &mut Json, ctx: &Json, loc: &Location) -> Result<()> {
+    match value {
+        Json::String(text) if text.contains("{{") || text.contains("{%") => {
+            let out = jinja.render_snippet(text, ctx, loc)?;
+            *value = match out.trim() {
+                "True" | "true" => Json::Bool(true),
+                "False" | "false" => Json::Bool(false),
+                other => Json::String(other.to_owned()),
+            };
+        }
+        Json::Array(items) => {
+            for item in items {
+                render_tree(jinja, item, ctx, loc)?;
+            }
+        }
+        Json::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                let key = k.trim_start_matches('+');
+                if matches!(key, "pre-hook" | "post-hook" | "pre_hook" | "post_hook") {
+                    continue;
+                }
+                render_tree(jinja, v, ctx, loc)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }

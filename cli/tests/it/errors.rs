@@ -219,7 +219,11 @@ fn fail_fast_stops_independent_nodes_too() {
             "models/a_broken.sql",
             "select no_such_column from {{ ref('s') }}",
         ),
-        ("models/b_fine.sql", "select 1 as x"),
+        // Same depth as `a_broken` (both read the seed), so it is started after it.
+        (
+            "models/b_fine.sql",
+            "select count(*) as x from {{ ref('s') }}",
+        ),
     ]);
     dvt(dir.path(), &["seed"], &[]).assert_ok();
     let run = dvt(

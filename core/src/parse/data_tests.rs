@@ -170,6 +170,12 @@ pub(super) fn parse(
         for (k, v) in recorded.config {
             merge_config(&mut node.config, &k, v);
         }
+        // Configs written in YAML (`where: "... {{ var('d') }}"`) render at parse, as dbt's.
+        let mut config = Json::Object(std::mem::take(&mut node.config));
+        super::render_tree(jinja, &mut config, &serde_json::json!({}), &decl.location)?;
+        if let Json::Object(c) = config {
+            node.config = c;
+        }
         node.refs = recorded.refs;
         node.sources = recorded.sources;
         if node.config.get("enabled") == Some(&Json::Bool(false)) {
@@ -421,8 +427,16 @@ fn jinja_expression(v: &Json) -> String {
         Json::String(s) => {
             let t = s.trim();
             let is_call = (t.starts_with("ref(") || t.starts_with("source(")) && t.ends_with(')');
+            // One `{{ expression }}`: dbt renders it to the value it stands for (a list
+            // from `var()`, say), so the macro receives that value, not text.
+            let lone_expression = t
+                .strip_prefix("{{")
+                .and_then(|r| r.strip_suffix("}}"))
+                .filter(|inner| !inner.contains("{{") && !inner.contains("}}"));
             if is_call {
                 t.to_owned()
+            } else if let Some(inner) = lone_expression {
+                format!("({})", inner.trim())
             } else {
                 serde_json::to_string(s).unwrap_or_else(|_| "''".into())
             }

@@ -64,7 +64,8 @@ fn render(
             rendered: "__dvt_this__".into(),
         },
         target: serde_json::Value::Object(Map::new()),
-        model: serde_json::json!({"name": name, "unique_id": unique_id}),
+        // At parse time a node's config is not known yet; dbt gives an empty one.
+        model: serde_json::json!({"name": name, "unique_id": unique_id, "config": {}, "tags": []}),
         relations: CompileRelations::default(),
         known,
     })
