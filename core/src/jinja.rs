@@ -310,6 +310,11 @@ impl JinjaEnv {
         })
     }
 
+    /// Sets a global every later render sees (`graph`, once the project is resolved).
+    pub fn set_global(&mut self, name: &'static str, value: &Json) {
+        self.env.add_global(name, to_value(value));
+    }
+
     /// Whether a macro of this name exists: the project's, a package's or DVT's own.
     pub fn has_macro(&self, name: &str) -> bool {
         self.macros.contains_key(name) || self.builtins.contains(name)
@@ -418,6 +423,8 @@ impl JinjaEnv {
 fn base_env(allow_secret_env: bool) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_recursion_limit(200);
+    // dbt's Jinja is Python's: `d.values()`, `d.items()`, `s.upper()`, `l.append()`...
+    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     env.add_function(
         "env_var",
         move |name: String,

@@ -313,6 +313,28 @@ mod tests {
     }
 
     #[test]
+    fn graph_and_python_methods_are_available_at_compile_time() {
+        let m = load(
+            &[
+                ("dbt_project.yml", PROJECT),
+                ("profiles.yml", PROFILES),
+                ("seeds/zeta.csv", "id\n1\n"),
+                ("seeds/alpha.csv", "id\n1\n"),
+                (
+                    "models/m.sql",
+                    "{% if execute %}select '{{ graph.nodes.values() | selectattr('resource_type', 'equalto', 'seed') | map(attribute='name') | sort | join(',') }}' as seeds, '{{ 'x'.upper() }}' as up, '{{ {'k': 1}.items() | list | length }}' as n{% endif %}",
+                ),
+            ],
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            m.compile("model.p.m").unwrap().sql,
+            "select 'alpha,zeta' as seeds, 'X' as up, '1' as n"
+        );
+    }
+
+    #[test]
     fn ephemeral_models_are_inlined_and_routed_through() {
         let profiles = "p:\n  target: pg\n  outputs:\n    pg: {type: postgres, host: h, user: u, dbname: d, schema: analytics}\n    my: {type: mysql, server: h, username: u, schema: shop}\n";
         let m = load(

@@ -170,8 +170,72 @@ impl Manifest {
             jinja,
         };
         resolve::resolve(&mut manifest)?;
+        let graph = graph_context(&manifest);
+        manifest.jinja.set_global("graph", &graph);
         Ok(manifest)
     }
+}
+
+/// dbt's `graph` variable: every node and source with its resolved config, relation and
+/// rendered description, for models that inspect the project (`graph.nodes.values()`).
+fn graph_context(m: &Manifest) -> Json {
+    let mut nodes = serde_json::Map::new();
+    for n in m.nodes.values() {
+        let ctx = serde_json::json!({ "target": resolve::target_context(&m.profile, &n.target) });
+        let description = if n.description.contains("{{") || n.description.contains("{%") {
+            // A description DVT cannot render (`doc()` blocks) stays as written.
+            m.jinja
+                .render_snippet(&n.description, &ctx, &Location::file(&n.original_file_path))
+                .unwrap_or_else(|_| n.description.clone())
+        } else {
+            n.description.clone()
+        };
+        let mut config = n.config.clone();
+        config.insert("materialized".into(), Json::from(n.materialized.as_str()));
+        config
+            .entry("meta")
+            .or_insert_with(|| serde_json::json!({}));
+        config
+            .entry("tags")
+            .or_insert_with(|| serde_json::json!([]));
+        nodes.insert(
+            n.unique_id.clone(),
+            serde_json::json!({
+                "unique_id": n.unique_id,
+                "name": n.name,
+                "resource_type": n.resource_type.as_str(),
+                "package_name": n.package_name,
+                "original_file_path": n.original_file_path,
+                "fqn": n.fqn,
+                "config": config,
+                "tags": n.tags,
+                "description": description,
+                "database": n.relation.database,
+                "schema": n.relation.schema,
+                "alias": n.relation.identifier,
+                "identifier": n.relation.identifier,
+                "columns": n.columns,
+                "depends_on": { "nodes": n.depends_on },
+                "meta": n.config.get("meta").cloned().unwrap_or_else(|| serde_json::json!({})),
+            }),
+        );
+    }
+    let mut sources = serde_json::Map::new();
+    for s in m.sources.values() {
+        sources.insert(
+            s.unique_id.clone(),
+            serde_json::json!({
+                "unique_id": s.unique_id,
+                "name": s.name,
+                "source_name": s.source_name,
+                "resource_type": "source",
+                "database": s.relation.database,
+                "schema": s.relation.schema,
+                "identifier": s.relation.identifier,
+            }),
+        );
+    }
+    serde_json::json!({ "nodes": nodes, "sources": sources })
 }
 
 /// A project-relative file's text.
