@@ -249,7 +249,7 @@ impl JinjaEnv {
                         ),
                     });
                 }
-                env.add_template_owned(template.clone(), m.source)
+                env.add_template_owned(template.clone(), mutable_lists(&m.source))
                     .map_err(|e| jinja_error(&e, file))?;
                 env.add_global(
                     m.name.clone(),
@@ -274,7 +274,7 @@ impl JinjaEnv {
                 }
                 builtins.insert(m.name.clone());
                 let template = format!("{file}#{}", m.name);
-                env.add_template_owned(template.clone(), m.source)
+                env.add_template_owned(template.clone(), mutable_lists(&m.source))
                     .map_err(|e| jinja_error(&e, Path::new(file)))?;
                 env.add_global(
                     m.name.clone(),
@@ -330,23 +330,25 @@ impl JinjaEnv {
     /// Errors name `location` (the snippet's file and line).
     pub fn render_snippet(&self, text: &str, ctx: &Json, location: &Location) -> Result<String> {
         RETURN_SLOT.with(|s| s.borrow_mut().take());
-        self.env.render_str(text, to_value(ctx)).map_err(|e| {
-            let mut err = jinja_error(&e, &location.file);
-            match &mut err {
-                Error::Jinja { location: l, .. } | Error::EnvVarMissing { location: l, .. } => {
-                    *l = location.clone();
+        self.env
+            .render_str(&mutable_lists(text), to_value(ctx))
+            .map_err(|e| {
+                let mut err = jinja_error(&e, &location.file);
+                match &mut err {
+                    Error::Jinja { location: l, .. } | Error::EnvVarMissing { location: l, .. } => {
+                        *l = location.clone();
+                    }
+                    _ => {}
                 }
-                _ => {}
-            }
-            err
-        })
+                err
+            })
     }
 
     /// Adds a node's template. Syntax errors are reported here, naming file and line.
     pub fn add_node_template(&mut self, file: &Path, text: &str) -> Result<()> {
         let name = file.display().to_string();
         self.env
-            .add_template_owned(name.clone(), text.to_owned())
+            .add_template_owned(name.clone(), mutable_lists(text))
             .map_err(|e| jinja_error(&e, file))?;
         self.templates.insert(name);
         Ok(())
@@ -356,7 +358,7 @@ impl JinjaEnv {
     /// `file`.
     pub fn add_named_template(&mut self, name: &str, file: &Path, text: &str) -> Result<()> {
         self.env
-            .add_template_owned(name.to_owned(), text.to_owned())
+            .add_template_owned(name.to_owned(), mutable_lists(text))
             .map_err(|e| jinja_error(&e, file))?;
         self.templates.insert(name.to_owned());
         Ok(())
@@ -394,7 +396,7 @@ impl JinjaEnv {
         };
         RETURN_SLOT.with(|s| s.borrow_mut().take());
         let rendered = match source {
-            Some(text) => self.env.render_str(text, ctx),
+            Some(text) => self.env.render_str(&mutable_lists(text), ctx),
             None => self
                 .env
                 .get_template(&input.template)
@@ -425,6 +427,9 @@ fn base_env(allow_secret_env: bool) -> Environment<'static> {
     env.set_recursion_limit(200);
     // dbt's Jinja is Python's: `d.values()`, `d.items()`, `s.upper()`, `l.append()`...
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.add_function(MUTABLE_LIST_FN, || {
+        Value::from_object(MutableList::default())
+    });
     env.add_function(
         "env_var",
         move |name: String,
@@ -939,5 +944,100 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().starts_with("macros/bad.sql:4"), "{err}");
+    }
+}
+
+/// The function `{% set x = [] %}` is rewritten to call (see [`mutable_lists`]).
+const MUTABLE_LIST_FN: &str = "__dvt_list";
+
+/// dbt's macros build lists with `{% set cols = [] %}` and `{% do cols.append(c) %}`, a
+/// Python mutation minijinja's immutable values cannot do. An empty list literal assigned
+/// by `set` becomes a [`MutableList`]; the rewrite stays on its line, so error lines hold.
+fn mutable_lists(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{%") {
+        // The closing `%}` comes after the opening `{%` (`{%}` is not a tag).
+        let Some(len) = rest[start + 2..].find("%}") else {
+            break;
+        };
+        let end = start + 2 + len + 2;
+        let tag = &rest[start..end];
+        out.push_str(&rest[..start]);
+        let inner =
+            tag[2..tag.len() - 2].trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace());
+        let rewritten = inner.strip_prefix("set").and_then(|r| {
+            let (name, value) = r.split_once('=')?;
+            let name = name.trim();
+            let simple = !name.is_empty()
+                && r.starts_with(char::is_whitespace)
+                && name.chars().all(|c| c.is_alphanumeric() || c == '_');
+            (simple && value.trim() == "[]")
+                .then(|| tag.replacen("[]", &format!("{MUTABLE_LIST_FN}()"), 1))
+        });
+        out.push_str(rewritten.as_deref().unwrap_or(tag));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A list Jinja code may grow: `append`, `extend`, `insert`, `pop`; otherwise it reads
+/// like any sequence (loops, filters, `length`, indexing).
+#[derive(Debug, Default)]
+struct MutableList(Mutex<Vec<Value>>);
+
+impl MutableList {
+    fn items(&self) -> std::sync::MutexGuard<'_, Vec<Value>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Object for MutableList {
+    fn repr(self: &Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Seq
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let items = self.items();
+        let i = i64::try_from(key.clone()).ok()?;
+        let i = if i < 0 { items.len() as i64 + i } else { i };
+        usize::try_from(i).ok().and_then(|i| items.get(i).cloned())
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Values(self.items().clone())
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> std::result::Result<Value, minijinja::Error> {
+        let mut items = self.items();
+        match (method, args) {
+            ("append", [v]) => items.push(v.clone()),
+            ("extend", [v]) => items.extend(v.try_iter()?),
+            ("insert", [i, v]) => {
+                let i = usize::try_from(i.clone())?.min(items.len());
+                items.insert(i, v.clone());
+            }
+            ("pop", []) => return Ok(items.pop().unwrap_or_default()),
+            ("pop", [i]) => {
+                let i = usize::try_from(i.clone())?;
+                if i >= items.len() {
+                    return Err(minijinja::Error::new(
+                        ErrorKind::InvalidOperation,
+                        "pop index out of range",
+                    ));
+                }
+                return Ok(items.remove(i));
+            }
+            _ => {
+                return Err(minijinja::Error::from(ErrorKind::UnknownMethod));
+            }
+        }
+        Ok(Value::from(()))
     }
 }

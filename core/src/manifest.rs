@@ -335,6 +335,30 @@ mod tests {
     }
 
     #[test]
+    fn lists_set_empty_grow_with_append_as_in_dbt() {
+        let m = load(
+            &[
+                ("dbt_project.yml", PROJECT),
+                ("profiles.yml", PROFILES),
+                (
+                    "macros/cols.sql",
+                    "{% macro cols(n) -%}\n{%- set out = [] -%}\n{%- for i in range(n) %}{% do out.append('c' ~ i) %}{% endfor -%}\n{{ return(out) }}\n{%- endmacro %}",
+                ),
+                (
+                    "models/m.sql",
+                    "{%- set extra = [] -%}{% do extra.extend(['y', 'z']) %}{% do extra.insert(0, 'x') %}select '{{ cols(3) | join(',') }}' as c, {{ cols(2) | length }} as n, '{{ extra | join('') }}' as e, '{{ extra[-1] }}' as last",
+                ),
+            ],
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            m.compile("model.p.m").unwrap().sql,
+            "select 'c0,c1,c2' as c, 2 as n, 'xyz' as e, 'z' as last"
+        );
+    }
+
+    #[test]
     fn ephemeral_models_are_inlined_and_routed_through() {
         let profiles = "p:\n  target: pg\n  outputs:\n    pg: {type: postgres, host: h, user: u, dbname: d, schema: analytics}\n    my: {type: mysql, server: h, username: u, schema: shop}\n";
         let m = load(
