@@ -163,3 +163,84 @@ fn skips_and_waits_through_ephemeral_and_unselected_nodes() {
     run.assert_ok();
     assert!(run.stdout.contains("PASS=4"), "{}", run.stdout);
 }
+
+/// A seed loaded again keeps the views that read it (dbt truncates and inserts); a seed
+/// whose columns changed replaces its table. PostgreSQL, MariaDB and SQLite.
+#[tokio::test(flavor = "multi_thread")]
+async fn reseeding_keeps_views_over_the_seed_on_every_database() {
+    let pg_schema = unique("dvt_it_reseed");
+    let maria_db = unique("dvt_it_reseed");
+    let _cleanup = Cleanup {
+        pg_schemas: vec![pg_schema.clone()],
+        maria_dbs: vec![maria_db.clone()],
+    };
+    let pg = pg().await;
+    let mut maria = maria().await;
+    for (target, schema) in [
+        ("pg", &pg_schema),
+        ("maria", &maria_db),
+        ("lite", &"main".to_owned()),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let profiles = format!(
+            "p:\n  target: {target}\n  outputs:\n    pg: {{type: postgres, host: 127.0.0.1, user: postgres, dbname: test, schema: {pg_schema}}}\n    maria: {{type: mysql, server: 127.0.0.1, username: root, schema: {maria_db}}}\n    lite: {{type: sqlite, path: data/lite.db}}\n"
+        );
+        let sources = format!(
+            "version: 2\nsources:\n  - name: raw\n    schema: {schema}\n    tables: [{{name: s}}]\n"
+        );
+        write_project(
+            dir.path(),
+            &[
+                ("dbt_project.yml", "name: p\nprofile: p\n"),
+                ("profiles.yml", profiles.as_str()),
+                ("seeds/s.csv", "id,name\n1,a\n2,b\n"),
+                ("models/src.yml", sources.as_str()),
+                // Reads the seed through a source: no DAG edge, so a later `dvt seed`
+                // alone reloads the table under the view.
+                (
+                    "models/v.sql",
+                    "select id, name from {{ source('raw', 's') }}",
+                ),
+            ],
+        );
+        dvt(dir.path(), &["build"], &[]).assert_ok();
+        std::fs::write(dir.path().join("seeds/s.csv"), "id,name\n1,a\n2,b\n3,c\n").expect("csv");
+        dvt(dir.path(), &["seed"], &[]).assert_ok();
+        let count = match target {
+            "pg" => pg_rows(&pg, &format!("select count(*) from \"{pg_schema}\".v")).await,
+            "maria" => {
+                maria_rows(&mut maria, &format!("select count(*) from `{maria_db}`.v")).await
+            }
+            _ => vec![vec![normalise(Some(
+                &rows(&dir.path().join("data/lite.db"), "select count(*) from v").to_string(),
+            ))]],
+        };
+        assert_eq!(
+            count,
+            vec![vec![normalise(Some("3"))]],
+            "{target}: the view reads the reloaded seed"
+        );
+
+        // New columns: the table is replaced and has them.
+        std::fs::write(dir.path().join("seeds/s.csv"), "id,name,extra\n1,a,x\n").expect("csv");
+        dvt(dir.path(), &["seed"], &[]).assert_ok();
+        let extra = match target {
+            "pg" => pg_rows(&pg, &format!("select extra from \"{pg_schema}\".s")).await,
+            "maria" => maria_rows(&mut maria, &format!("select extra from `{maria_db}`.s")).await,
+            _ => vec![vec![{
+                let out = std::process::Command::new("python3")
+                    .arg("-c")
+                    .arg("import sqlite3,sys;print(sqlite3.connect(sys.argv[1]).execute('select extra from s').fetchone()[0])")
+                    .arg(dir.path().join("data/lite.db"))
+                    .output()
+                    .expect("python3");
+                String::from_utf8_lossy(&out.stdout).trim().to_owned()
+            }]],
+        };
+        assert_eq!(
+            extra,
+            vec![vec!["x".to_owned()]],
+            "{target}: the seed's new column"
+        );
+    }
+}
