@@ -83,6 +83,11 @@ models:
                 severity: warn
   - name: stg_orders
     columns:
+      - name: order_id
+        data_tests:
+          - not_null:
+              config:
+                store_failures_as: view
       - name: customer_id
         tests:
           - relationships:
@@ -191,7 +196,7 @@ fn build_runs_tests_after_their_nodes_and_skips_what_depends_on_a_failure() {
     assert_eq!(st("model.tp.after_orders").0, "skipped");
     assert_eq!(st("model.tp.stg_orders").0, "success");
     assert!(
-        run.stdout.contains("PASS=7 WARN=3 ERROR=3 SKIP=2 TOTAL=15"),
+        run.stdout.contains("PASS=8 WARN=3 ERROR=3 SKIP=2 TOTAL=16"),
         "{}",
         run.stdout
     );
@@ -213,6 +218,19 @@ fn build_runs_tests_after_their_nodes_and_skips_what_depends_on_a_failure() {
             "select count(*) from not_null_stg_customers_id where name = 'd'"
         ),
         1
+    );
+
+    // store_failures_as: view keeps the failing rows as a view, not a table.
+    assert_eq!(
+        sqlite_count(
+            &db,
+            "select count(*) from sqlite_master where type = 'view' and name = 'not_null_stg_orders_order_id'"
+        ),
+        1
+    );
+    assert_eq!(
+        sqlite_count(&db, "select count(*) from not_null_stg_orders_order_id"),
+        0
     );
 
     // The compiled test is the SQL of dbt's macro, under its property file.
@@ -251,6 +269,7 @@ fn dvt_test_selects_tests_of_the_selected_nodes_and_fails_on_a_failure() {
             "test.tp.amount_positive_or_small",
             "test.tp.assert_orders_small",
             "test.tp.is_positive_stg_orders_amount",
+            "test.tp.not_null_stg_orders_order_id",
             "test.tp.relationships_stg_orders_customer_id__id__ref_stg_customers_",
         ],
         "tests reaching stg_orders, no model"
@@ -276,7 +295,7 @@ fn dvt_test_selects_tests_of_the_selected_nodes_and_fails_on_a_failure() {
 
     let ls = dvt(dir.path(), &["ls", "--resource-type", "test"], &[]);
     ls.assert_ok();
-    assert_eq!(ls.stdout.lines().count(), 9, "{}", ls.stdout);
+    assert_eq!(ls.stdout.lines().count(), 10, "{}", ls.stdout);
 }
 
 #[test]

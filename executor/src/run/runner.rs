@@ -233,10 +233,18 @@ impl NodeRunner for TestRunner {
                 .get(key)
                 .and_then(|v| v.as_str().map(str::to_owned))
         };
-        let store = matches!(
-            node.config.get("store_failures"),
-            Some(serde_json::Value::Bool(true))
-        ) || config("store_failures").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        // `store_failures_as` wins over `store_failures`, as in dbt.
+        let store_as = config("store_failures_as").map(|v| v.to_ascii_lowercase());
+        let store = match store_as.as_deref() {
+            Some("table" | "view") => true,
+            Some("ephemeral") => false,
+            _ => {
+                matches!(
+                    node.config.get("store_failures"),
+                    Some(serde_json::Value::Bool(true))
+                ) || config("store_failures").is_some_and(|v| v.eq_ignore_ascii_case("true"))
+            }
+        };
         let dialect = match node.path {
             ExecPath::Pushdown => ctx.manifest.target(&node.target).dialect(),
             ExecPath::Federated => dvt_core::dialect::Dialect::Datafusion,
@@ -257,6 +265,12 @@ impl NodeRunner for TestRunner {
             let mut query = FederatedQuery::from(&c);
             query.sql = stored_sql.clone();
             match node.path {
+                ExecPath::Pushdown if store_as.as_deref() == Some("view") => {
+                    let adapter = prepare_target(ctx, node).await?;
+                    adapter
+                        .replace_view_as(&node.relation, &stored_sql, &ctx.invocation_id)
+                        .await?;
+                }
                 ExecPath::Pushdown => {
                     let adapter = prepare_target(ctx, node).await?;
                     adapter
