@@ -430,6 +430,7 @@ fn base_env(allow_secret_env: bool) -> Environment<'static> {
     env.add_function(MUTABLE_LIST_FN, || {
         Value::from_object(MutableList::default())
     });
+    env.add_global("adapter", Value::from_object(AdapterObject));
     env.add_function(
         "env_var",
         move |name: String,
@@ -1039,5 +1040,108 @@ impl Object for MutableList {
             }
         }
         Ok(Value::from(()))
+    }
+}
+
+/// dbt's `adapter` object, for what needs no database: `quote`, `dispatch`, `type`.
+/// Introspection (`get_relation`, `get_columns_in_relation`, ...) answers empty while
+/// parsing, as dbt's parse-time stubs do, and is a clear error when compiling, since
+/// DVT compiles without connecting.
+#[derive(Debug)]
+struct AdapterObject;
+
+impl AdapterObject {
+    fn adapter_type(state: &State<'_, '_>) -> String {
+        state
+            .lookup("target")
+            .and_then(|t| t.get_attr("type").ok())
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "postgres".into())
+    }
+}
+
+impl Object for AdapterObject {
+    fn call_method(
+        self: &Arc<Self>,
+        state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> std::result::Result<Value, minijinja::Error> {
+        let kind = Self::adapter_type(state);
+        let executing = state.lookup("execute").is_some_and(|v| v.is_true());
+        const INTROSPECTION: [&str; 6] = [
+            "get_relation",
+            "load_relation",
+            "already_exists",
+            "get_columns_in_relation",
+            "get_missing_columns",
+            "list_relations_without_caching",
+        ];
+        match method {
+            "type" => Ok(Value::from(kind)),
+            "quote" => {
+                let (name,): (String,) = minijinja::value::from_args(args)?;
+                let q = if matches!(kind.as_str(), "mysql" | "mariadb") {
+                    '`'
+                } else {
+                    '"'
+                };
+                let doubled = name.replace(q, &format!("{q}{q}"));
+                Ok(Value::from(format!("{q}{doubled}{q}")))
+            }
+            "dispatch" => {
+                let (name, _namespace, kwargs): (String, Option<Value>, Kwargs) =
+                    minijinja::value::from_args(args)?;
+                let _: Option<Value> = kwargs.get("macro_namespace")?;
+                kwargs.assert_all_used()?;
+                // dbt's search: `<adapter>__name`, then `default__name`.
+                let prefixes: Vec<&str> = match kind.as_str() {
+                    "mariadb" => vec!["mariadb", "mysql", "default"],
+                    other => vec![other, "default"],
+                };
+                for prefix in prefixes {
+                    if let Some(m) = state.lookup(&format!("{prefix}__{name}")) {
+                        return Ok(m);
+                    }
+                }
+                Err(minijinja::Error::new(
+                    ErrorKind::UndefinedError,
+                    format!("adapter.dispatch: no macro `{kind}__{name}` or `default__{name}`"),
+                ))
+            }
+            m if INTROSPECTION.contains(&m) && !executing => {
+                // Parsing: dbt's stubs answer "nothing there".
+                Ok(
+                    if m.starts_with("get_columns")
+                        || m.starts_with("list")
+                        || m == "get_missing_columns"
+                    {
+                        Value::from(Vec::<Value>::new())
+                    } else {
+                        Value::from(())
+                    },
+                )
+            }
+            m if INTROSPECTION.contains(&m)
+                || matches!(
+                    m,
+                    "list_schemas"
+                        | "check_schema_exists"
+                        | "drop_relation"
+                        | "rename_relation"
+                        | "truncate_relation"
+                        | "create_schema"
+                        | "drop_schema"
+                ) =>
+            {
+                Err(minijinja::Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!(
+                        "adapter.{m}() reads the database while compiling, which DVT does not do yet"
+                    ),
+                ))
+            }
+            _ => Err(minijinja::Error::from(ErrorKind::UnknownMethod)),
+        }
     }
 }

@@ -359,6 +359,37 @@ mod tests {
     }
 
     #[test]
+    fn adapter_dispatch_and_quote_without_a_database() {
+        let m = load(
+            &[
+                ("dbt_project.yml", PROJECT),
+                ("profiles.yml", PROFILES),
+                (
+                    "macros/cast.sql",
+                    "{% macro my_cast(x) %}{{ return(adapter.dispatch('my_cast')(x)) }}{% endmacro %}\n{% macro default__my_cast(x) %}cast({{ x }} as text){% endmacro %}\n{% macro postgres__my_cast(x) %}{{ x }}::text{% endmacro %}\n{% macro default__only_default() %}d{% endmacro %}",
+                ),
+                (
+                    "models/m.sql",
+                    "select {{ my_cast('a') }} as c, {{ adapter.quote('We\"ird') }} as q, '{{ adapter.dispatch('only_default')() }}' as d",
+                ),
+                (
+                    "models/intro.sql",
+                    "{% set r = adapter.get_relation(database=this.database, schema=this.schema, identifier='x') %}select {{ 1 if r is none else 2 }} as n",
+                ),
+            ],
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            m.compile("model.p.m").unwrap().sql,
+            "select a::text as c, \"We\"\"ird\" as q, 'd' as d"
+        );
+        // Parsing got dbt's stub answer; compiling needs the database DVT does not read.
+        let err = m.compile("model.p.intro").unwrap_err().to_string();
+        assert!(err.contains("adapter.get_relation()"), "{err}");
+    }
+
+    #[test]
     fn ephemeral_models_are_inlined_and_routed_through() {
         let profiles = "p:\n  target: pg\n  outputs:\n    pg: {type: postgres, host: h, user: u, dbname: d, schema: analytics}\n    my: {type: mysql, server: h, username: u, schema: shop}\n";
         let m = load(
