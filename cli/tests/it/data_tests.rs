@@ -348,14 +348,17 @@ async fn tests_run_on_the_tested_nodes_target_and_span_targets_federated() {
         &[
             ("dbt_project.yml", "name: tp\nprofile: p\n"),
             ("profiles.yml", profiles.as_str()),
-            ("seeds/customers.csv", "id,name\n1,Ann\n2,Bo\n3,\n"),
+            (
+                "seeds/customers.csv",
+                "id,name,Tier\n1,Ann,gold\n2,Bo,\n3,,silver\n",
+            ),
             (
                 "seeds/orders.csv",
                 "order_id,customer_id\n10,1\n11,2\n12,7\n13,8\n",
             ),
             (
                 "seeds/props.yml",
-                "version: 2\nseeds:\n  - name: customers\n    config: {target: maria}\n    columns:\n      - name: name\n        data_tests:\n          - not_null:\n              config: {store_failures: true}\n",
+                "version: 2\nseeds:\n  - name: customers\n    config: {target: maria}\n    columns:\n      - name: name\n        data_tests:\n          - not_null:\n              config: {store_failures: true}\n      - name: Tier\n        quote: true\n        data_tests: [not_null]\n",
             ),
             (
                 "models/orders_pg.sql",
@@ -404,6 +407,12 @@ async fn tests_run_on_the_tested_nodes_target_and_span_targets_federated() {
     );
     assert_eq!(
         status(&r, "test.tp.not_null_customers_name"),
+        ("fail".to_owned(), Some(1))
+    );
+    // `quote: true` on MariaDB: the column is quoted with backticks (double quotes
+    // would make it a string, never null, and the test would pass).
+    assert_eq!(
+        status(&r, "test.tp.not_null_customers__Tier_"),
         ("fail".to_owned(), Some(1))
     );
     assert_eq!(

@@ -45,6 +45,9 @@ pub(crate) struct TestDecl {
     pub(crate) on_source: bool,
     /// The column tested.
     pub(crate) column: Option<String>,
+    /// The column's name as written when it has `quote: true`: the test receives
+    /// `adapter.quote(name)`, quoted for the target it runs on.
+    pub(crate) quoted_column: Option<String>,
     /// The YAML entry: `unique`, or `{accepted_values: {values: [...]}}`.
     pub(crate) entry: Json,
     /// The property file.
@@ -74,6 +77,7 @@ pub(crate) fn declarations(
         target_name: target_name.clone(),
         on_source,
         column,
+        quoted_column: None,
         entry: entry.clone(),
         file: file.to_path_buf(),
         location: tree.locate(file, &at),
@@ -97,10 +101,11 @@ pub(crate) fn declarations(
         let Some(name) = map.get("name").and_then(Json::as_str) else {
             continue;
         };
-        // `quote: true` hands the test the quoted name, as dbt does (and names the test
-        // after it). Double quotes: PostgreSQL's and SQLite's; MySQL reads them only
-        // under ANSI_QUOTES.
-        let name = if map.get("quote") == Some(&Json::Bool(true)) {
+        // `quote: true` hands the test the quoted name, as dbt does; the test is named
+        // after it with double quotes, as dbt-postgres names it.
+        let quoted = map.get("quote") == Some(&Json::Bool(true));
+        let raw = name.to_owned();
+        let name = if quoted {
             format!("\"{}\"", name.replace('"', "\"\""))
         } else {
             name.to_owned()
@@ -120,7 +125,9 @@ pub(crate) fn declarations(
                 yaml::PathSeg::Key(key),
                 yaml::PathSeg::Index(t),
             ]);
-            out.push(decl(Some(name.clone()), entry, at));
+            let mut d = decl(Some(name.clone()), entry, at);
+            d.quoted_column = quoted.then(|| raw.clone());
+            out.push(d);
         }
     }
     out
@@ -321,7 +328,13 @@ fn generic_node(project: &ProjectConfig, decl: &TestDecl) -> Result<(Node, Strin
     let unique_id = format!("test.{}.{}.{hash}", project.name, name);
     let mut call = vec![format!("model=get_where_subquery({})", decl.relation_expr)];
     for (k, v) in &kwargs {
-        call.push(format!("{k}={}", jinja_expression(v)));
+        match (&decl.quoted_column, k.as_str()) {
+            (Some(raw), "column_name") => call.push(format!(
+                "column_name=adapter.quote({})",
+                jinja_expression(&Json::from(raw.clone()))
+            )),
+            _ => call.push(format!("{k}={}", jinja_expression(v))),
+        }
     }
     let template_text = format!("{{{{ test_{macro_name}({}) }}}}", call.join(", "));
     let mut fqn = vec![project.name.clone()];
