@@ -127,12 +127,7 @@ impl Manifest {
                     .insert((s.source_name.clone(), s.name.clone()), jr);
             }
         }
-        let this = JinjaRelation {
-            database: target.database(),
-            schema: node.relation.schema.clone(),
-            identifier: node.relation.identifier.clone(),
-            rendered: target.dialect().render(&node.relation),
-        };
+        let this = self.this_relation(node, &host.target);
         let (sql, recorded) = self.jinja.render(RenderInput {
             phase: Phase::Compile,
             template: node.template.clone(),
@@ -161,7 +156,6 @@ impl Manifest {
         let Some(Json::Array(items)) = node.config.get(key) else {
             return Ok(Vec::new());
         };
-        let target = self.target(&node.target);
         let mut out = Vec::new();
         for item in items {
             let text = match item {
@@ -172,19 +166,13 @@ impl Manifest {
                 },
                 _ => continue,
             };
-            let this = JinjaRelation {
-                database: target.database(),
-                schema: node.relation.schema.clone(),
-                identifier: node.relation.identifier.clone(),
-                rendered: target.dialect().render(&node.relation),
-            };
             let (sql, _) = self.jinja.render_source(
                 &text,
                 RenderInput {
                     phase: Phase::Compile,
                     template: node.template.clone(),
                     file: node.original_file_path.clone(),
-                    this,
+                    this: self.this_relation(node, &node.target),
                     target: resolve::target_context(&self.profile, &node.target),
                     model: model_context(node),
                     relations: CompileRelations::default(),
@@ -217,6 +205,18 @@ impl Manifest {
             &Location::file(&self.project.file),
         )?;
         Ok(sql.trim().to_owned())
+    }
+
+    /// `this`: the node's own relation, rendered for the target `on` (the node's, or
+    /// that of the model an ephemeral node is inlined into).
+    fn this_relation(&self, node: &Node, on: &str) -> JinjaRelation {
+        let target = self.target(on);
+        JinjaRelation {
+            database: target.database(),
+            schema: node.relation.schema.clone(),
+            identifier: node.relation.identifier.clone(),
+            rendered: target.dialect().render(&node.relation),
+        }
     }
 
     /// Adds an ad-hoc model (`dvt show --inline`) and returns its unique id. It is routed
@@ -260,8 +260,8 @@ impl Manifest {
     }
 }
 
-/// `model` as a node's Jinja sees it.
-fn model_context(node: &Node) -> Json {
+/// `model` as a node's Jinja sees it (and `node` in dbt's naming macros).
+pub(crate) fn model_context(node: &Node) -> Json {
     serde_json::json!({
         "name": node.name,
         "unique_id": node.unique_id,
@@ -270,5 +270,6 @@ fn model_context(node: &Node) -> Json {
         "tags": node.config.get("tags").map(crate::project::as_string_list).unwrap_or_default(),
         "fqn": node.fqn,
         "original_file_path": node.original_file_path,
+        "version": null,
     })
 }

@@ -111,27 +111,20 @@ pub(crate) fn resolve_target(m: &mut Manifest, id: &str) -> Result<()> {
             (None, true) => Some("dbt_test__audit".to_owned()),
             (custom, _) => custom,
         };
+        // Calls a project's override of one of dbt's naming macros with its custom value.
+        let naming_macro = |name: &str, arg: &str, custom: &Option<String>| -> Result<String> {
+            let ctx = serde_json::json!({
+                "target": target_context(&m.profile, &target),
+                arg: custom,
+                "node": crate::compile::model_context(node),
+            });
+            let call = format!("{{{{ {name}({arg}, node) }}}}");
+            Ok(m.jinja.render_snippet(&call, &ctx, &loc)?.trim().to_owned())
+        };
         let schema =
             if tc.dialect() != Dialect::Sqlite && m.macros.contains_key("generate_schema_name") {
                 // A project override of dbt's `generate_schema_name` decides, as in dbt.
-                let ctx = serde_json::json!({
-                    "target": target_context(&m.profile, &target),
-                    "custom_schema_name": custom,
-                    "node": {
-                        "name": node.name,
-                        "unique_id": node.unique_id,
-                        "resource_type": node.resource_type.as_str(),
-                        "fqn": node.fqn,
-                        "config": node.config,
-                        "original_file_path": node.original_file_path,
-                    },
-                });
-                let out = m.jinja.render_snippet(
-                    "{{ generate_schema_name(custom_schema_name, node) }}",
-                    &ctx,
-                    &loc,
-                )?;
-                out.trim().to_owned()
+                naming_macro("generate_schema_name", "custom_schema_name", &custom)?
             } else {
                 schema_name(tc.dialect(), &tc.schema, custom.as_deref())
             };
@@ -140,27 +133,7 @@ pub(crate) fn resolve_target(m: &mut Manifest, id: &str) -> Result<()> {
             && m.macros.contains_key("generate_alias_name")
         {
             // A project override of dbt's `generate_alias_name` decides, as in dbt.
-            let ctx = serde_json::json!({
-                "target": target_context(&m.profile, &target),
-                "custom_alias_name": alias,
-                "node": {
-                    "name": node.name,
-                    "unique_id": node.unique_id,
-                    "resource_type": node.resource_type.as_str(),
-                    "fqn": node.fqn,
-                    "config": node.config,
-                    "original_file_path": node.original_file_path,
-                    "version": null,
-                },
-            });
-            m.jinja
-                .render_snippet(
-                    "{{ generate_alias_name(custom_alias_name, node) }}",
-                    &ctx,
-                    &loc,
-                )?
-                .trim()
-                .to_owned()
+            naming_macro("generate_alias_name", "custom_alias_name", &alias)?
         } else {
             alias.unwrap_or_else(|| node.name.clone())
         };

@@ -217,3 +217,25 @@ impl Drop for Cleanup {
         }
     }
 }
+
+/// The first value of an SQLite query, as text, read outside DVT (Python's sqlite3).
+pub(crate) fn sqlite_scalar(db: &Path, sql: &str) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg("import sqlite3,sys;print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])")
+        .arg(db)
+        .arg(sql)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A count (or any integer) from an SQLite file.
+pub(crate) fn sqlite_count(db: &Path, sql: &str) -> i64 {
+    sqlite_scalar(db, sql).parse().expect("an integer")
+}

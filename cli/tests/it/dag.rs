@@ -5,26 +5,6 @@ use crate::common::*;
 
 const PROFILES: &str = "p:\n  target: main\n  outputs:\n    main: {type: sqlite, path: data/main.db}\n    other: {type: sqlite, path: data/other.db}\n";
 
-/// One number from an SQLite file, read outside DVT (Python's sqlite3 module).
-fn rows(db: &std::path::Path, sql: &str) -> i64 {
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg("import sqlite3,sys;print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])")
-        .arg(db)
-        .arg(sql)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("a count")
-}
-
 #[test]
 fn the_demo_builds_again_and_again() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -40,7 +20,7 @@ fn the_demo_builds_again_and_again() {
         );
     }
     // The view over the federated table still reads it after three swaps.
-    let n = rows(
+    let n = sqlite_count(
         &dir.path().join("data/warehouse.db"),
         "select count(*) from revenue_by_country",
     );
@@ -68,7 +48,7 @@ fn views_over_rebuilt_tables_survive_a_run_that_only_rebuilds_the_table() {
         dvt(dir.path(), &["run", "--select", "t"], &[]).assert_ok();
     }
     assert_eq!(
-        rows(&dir.path().join("data/main.db"), "select sum(x) from v"),
+        sqlite_count(&dir.path().join("data/main.db"), "select sum(x) from v"),
         30
     );
 }
@@ -212,7 +192,8 @@ async fn reseeding_keeps_views_over_the_seed_on_every_database() {
                 maria_rows(&mut maria, &format!("select count(*) from `{maria_db}`.v")).await
             }
             _ => vec![vec![normalise(Some(
-                &rows(&dir.path().join("data/lite.db"), "select count(*) from v").to_string(),
+                &sqlite_count(&dir.path().join("data/lite.db"), "select count(*) from v")
+                    .to_string(),
             ))]],
         };
         assert_eq!(
@@ -227,15 +208,10 @@ async fn reseeding_keeps_views_over_the_seed_on_every_database() {
         let extra = match target {
             "pg" => pg_rows(&pg, &format!("select extra from \"{pg_schema}\".s")).await,
             "maria" => maria_rows(&mut maria, &format!("select extra from `{maria_db}`.s")).await,
-            _ => vec![vec![{
-                let out = std::process::Command::new("python3")
-                    .arg("-c")
-                    .arg("import sqlite3,sys;print(sqlite3.connect(sys.argv[1]).execute('select extra from s').fetchone()[0])")
-                    .arg(dir.path().join("data/lite.db"))
-                    .output()
-                    .expect("python3");
-                String::from_utf8_lossy(&out.stdout).trim().to_owned()
-            }]],
+            _ => vec![vec![sqlite_scalar(
+                &dir.path().join("data/lite.db"),
+                "select extra from s",
+            )]],
         };
         assert_eq!(
             extra,

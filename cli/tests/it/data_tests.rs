@@ -42,25 +42,6 @@ fn results(project: &Path) -> BTreeMap<String, (String, Option<i64>)> {
         .collect()
 }
 
-fn sqlite_count(db: &Path, sql: &str) -> i64 {
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg("import sqlite3,sys;print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])")
-        .arg(db)
-        .arg(sql)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("a count")
-}
-
 const SCHEMA_YML: &str = r#"version: 2
 models:
   - name: stg_customers

@@ -191,19 +191,30 @@ impl dyn Adapter {
             }
         }
         let names = StagedNames::new(self.dialect(), relation, run_id);
-        self.drop_relation(&names.staged).await?;
-        if let Err(e) = self
-            .create_table(&names.staged, &schema, column_types)
-            .await
-        {
-            return self.discard(&names, e).await;
-        }
-        let rows = match self.append(&names.staged, stream).await {
-            Ok(rows) => rows,
-            Err(e) => return self.discard(&names, e).await,
-        };
+        let rows = self.stage_stream(&names, stream, column_types).await?;
         self.publish(&names, RelationKind::Table, relation).await?;
         Ok(rows)
+    }
+
+    /// Loads `stream` into a fresh staged table (`names.staged`); on failure the staged
+    /// table is dropped. Returns the rows loaded.
+    async fn stage_stream(
+        &self,
+        names: &StagedNames,
+        stream: SendableRecordBatchStream,
+        column_types: &BTreeMap<String, String>,
+    ) -> Result<u64> {
+        self.drop_relation(&names.staged).await?;
+        if let Err(e) = self
+            .create_table(&names.staged, &stream.schema(), column_types)
+            .await
+        {
+            return self.discard(names, e).await;
+        }
+        match self.append(&names.staged, stream).await {
+            Ok(rows) => Ok(rows),
+            Err(e) => self.discard(names, e).await,
+        }
     }
 
     /// Loads a seed's rows the way dbt re-seeds: when the table exists with the same
@@ -223,17 +234,7 @@ impl dyn Adapter {
                 .await;
         }
         let names = StagedNames::new(self.dialect(), relation, run_id);
-        self.drop_relation(&names.staged).await?;
-        if let Err(e) = self
-            .create_table(&names.staged, &stream.schema(), column_types)
-            .await
-        {
-            return self.discard(&names, e).await;
-        }
-        let rows = match self.append(&names.staged, stream).await {
-            Ok(rows) => rows,
-            Err(e) => return self.discard(&names, e).await,
-        };
+        let rows = self.stage_stream(&names, stream, column_types).await?;
         let same_columns = match (
             self.relation_schema(relation).await,
             self.relation_schema(&names.staged).await,

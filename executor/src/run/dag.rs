@@ -21,7 +21,12 @@ use crate::error::{Error, Result};
 
 /// The nodes a command builds: the selection, restricted to its resource types, minus
 /// ephemeral models (inlined into their readers, never built).
-pub(crate) fn selected_nodes(ctx: &RunContext, opts: &RunOptions) -> Result<BTreeSet<String>> {
+/// The nodes to build, and the selected ephemeral models (never built; their compiled
+/// SQL is written).
+pub(crate) fn selected_nodes(
+    ctx: &RunContext,
+    opts: &RunOptions,
+) -> Result<(BTreeSet<String>, Vec<String>)> {
     let m = &ctx.manifest;
     let kinds: &[ResourceType] = match opts.kind {
         RunKind::Run => &[ResourceType::Model],
@@ -46,11 +51,19 @@ pub(crate) fn selected_nodes(ctx: &RunContext, opts: &RunOptions) -> Result<BTre
             .collect();
         ids.extend(chosen);
     }
+    let ephemeral: Vec<String> = ids
+        .iter()
+        .filter(|id| {
+            let n = &m.nodes[*id];
+            kinds.contains(&n.resource_type) && n.materialized == Materialization::Ephemeral
+        })
+        .cloned()
+        .collect();
     ids.retain(|id| {
         let n = &m.nodes[id];
         kinds.contains(&n.resource_type) && n.materialized != Materialization::Ephemeral
     });
-    Ok(ids)
+    Ok((ids, ephemeral))
 }
 
 /// In `dvt build`, a node also waits for the tests of the nodes it reads, so a failing
@@ -112,7 +125,7 @@ pub async fn execute(
 ) -> Result<RunSummary> {
     let started = Instant::now();
     let m = &ctx.manifest;
-    let ids = selected_nodes(&ctx, opts)?;
+    let (ids, ephemeral) = selected_nodes(&ctx, opts)?;
     let mut parents = m.graph.subset_parents(&ids);
     if opts.kind == RunKind::Build {
         add_test_edges(m, &ids, &mut parents);
@@ -164,13 +177,9 @@ pub async fn execute(
     let (start_results, start_ok) =
         project_hooks(&ctx, "on-run-start", &flags, &schemas, &send).await;
     // Ephemeral models are never built, but dbt writes their compiled SQL.
-    if matches!(opts.kind, RunKind::Run | RunKind::Build) {
-        for id in dvt_core::select::select(m, &opts.select, &opts.exclude)? {
-            if m.nodes[&id].materialized == Materialization::Ephemeral
-                && let Ok(c) = m.compile(&id)
-            {
-                let _ = super::artifacts::write_compiled(m, &id, &c.sql);
-            }
+    for id in &ephemeral {
+        if let Ok(c) = m.compile(id) {
+            let _ = super::artifacts::write_compiled(m, id, &c.sql);
         }
     }
 
