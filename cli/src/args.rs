@@ -47,9 +47,16 @@ pub struct Execution {
     /// Nodes built in parallel, at least 1 (default: the target's `threads`, else 1).
     #[arg(long, value_parser = at_least_one)]
     pub threads: Option<usize>,
-    /// Rebuild everything from scratch (tables and views are always rebuilt today).
-    #[arg(long)]
+    /// Rebuild incremental models from scratch (unless their config says
+    /// `full_refresh: false`); tables and views are always rebuilt.
+    #[arg(long, short = 'f')]
     pub full_refresh: bool,
+    /// Where microbatch models' batches start (`YYYY-MM-DD[ HH:MM:SS]`, UTC).
+    #[arg(long, value_parser = timestamp)]
+    pub event_time_start: Option<chrono::NaiveDateTime>,
+    /// Where microbatch models' batches end, exclusive (`YYYY-MM-DD[ HH:MM:SS]`, UTC).
+    #[arg(long, value_parser = timestamp)]
+    pub event_time_end: Option<chrono::NaiveDateTime>,
     /// Stop at the first failure instead of skipping only its descendants.
     #[arg(long, short = 'x')]
     pub fail_fast: bool,
@@ -151,6 +158,11 @@ pub enum Command {
 }
 
 /// A count of at least 1 (`--threads 0` would build nothing).
+fn timestamp(s: &str) -> Result<chrono::NaiveDateTime, String> {
+    dvt_core::incremental::parse_timestamp(s)
+        .ok_or_else(|| format!("`{s}` is not a date or timestamp (YYYY-MM-DD[ HH:MM:SS])"))
+}
+
 fn at_least_one(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(0) => Err("must be at least 1".into()),

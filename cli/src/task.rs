@@ -363,7 +363,20 @@ async fn build(
     let warnings = m.warnings.len();
     let invocation = invocation_id();
     write_manifest(&m, &invocation)?;
-    let ctx = Arc::new(RunContext::new(m, invocation)?);
+    if let (Some(start), Some(end)) = (exec.event_time_start, exec.event_time_end)
+        && start >= end
+    {
+        printer::error(
+            dvt_core::codes::USAGE,
+            &format!("--event-time-start ({start}) must be before --event-time-end ({end})"),
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let mut ctx = RunContext::new(m, invocation)?;
+    ctx.flags.full_refresh = exec.full_refresh;
+    ctx.flags.event_time_start = exec.event_time_start;
+    ctx.flags.event_time_end = exec.event_time_end;
+    let ctx = Arc::new(ctx);
     let mut opts = RunOptions::new(kind);
     opts.select = sel.select.clone();
     opts.exclude = sel.exclude.clone();

@@ -180,7 +180,7 @@ pub const CODES: &[CodeDoc] = &[
         code: "DVT115",
         kind: CodeKind::Error,
         title: "Invalid config.",
-        cause: "Unknown or unsupported materialization (`incremental` is not implemented yet), a config value of the wrong type.",
+        cause: "Unknown or unsupported materialization (DVT builds `table`, `view`, `incremental`, `materialized_view`, `ephemeral`), a config value of the wrong type.",
         fix: "Use `table`, `view` or `ephemeral`, or fix the value.",
     },
     CodeDoc {
@@ -280,6 +280,13 @@ pub const CODES: &[CodeDoc] = &[
         title: "The run was cancelled while the node ran.",
         cause: "Ctrl-C, or a `cancel` of the run; with `--fail-fast`, another node failed.",
         fix: "Run the command again; nodes that finished keep their results.",
+    },
+    CodeDoc {
+        code: "DVT309",
+        kind: CodeKind::Error,
+        title: "An incremental model's columns no longer match its table.",
+        cause: "The model selects columns its table lacks, lacks columns the table has, or changed a column's type, and its `on_schema_change` is `fail`.",
+        fix: "Rebuild the table with `--full-refresh`, or set `on_schema_change` to `append_new_columns` (add new columns) or `sync_all_columns` (add, drop and retype).",
     },
     CodeDoc {
         code: INTERNAL,

@@ -15,19 +15,53 @@ use crate::parse::{new_node, parse_render, resolve_deps, source_ids};
 use crate::resolve::{self, ExecPath};
 use crate::sql;
 
+/// What the runner knows when it compiles a node, beyond the manifest.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct CompileOptions {
+    /// What `is_incremental()` answers.
+    pub is_incremental: bool,
+    /// A microbatch's `[start, end)`, rendered as SQL timestamps: every `ref()` to a
+    /// model with an `event_time` config reads only the rows inside it, as dbt does.
+    pub event_time_window: Option<(String, String)>,
+}
+
+impl CompileOptions {
+    /// Options for an incremental build (`is_incremental()` true or not).
+    pub fn incremental(is_incremental: bool) -> Self {
+        CompileOptions {
+            is_incremental,
+            event_time_window: None,
+        }
+    }
+}
+
 impl Manifest {
+    /// Compiles a node for its target and execution path, with `is_incremental()` false.
+    pub fn compile(&self, unique_id: &str) -> Result<CompiledNode> {
+        self.compile_with(unique_id, &CompileOptions::default())
+    }
+
     /// Compiles a node for its target and execution path.
     ///
     /// `ref()`s to ephemeral models render as `__dbt__cte__<name>` and their SQL,
     /// compiled for this node's target and path, is prepended as CTEs (dependencies
     /// first), as dbt does; on the federated path the ephemeral model's inputs become
-    /// this node's inputs, so it is inlined into the federated plan.
-    pub fn compile(&self, unique_id: &str) -> Result<CompiledNode> {
+    /// this node's inputs, so it is inlined into the federated plan. When an
+    /// incremental model reads its own relation (`{{ this }}`) on the federated path,
+    /// that relation is an input too.
+    pub fn compile_with(&self, unique_id: &str, opts: &CompileOptions) -> Result<CompiledNode> {
         let host = &self.nodes[unique_id];
         let mut ctes: Vec<(String, String)> = Vec::new();
         let mut inputs = Vec::new();
         let mut logs = Vec::new();
-        let sql = self.compile_for(unique_id, host, &mut ctes, &mut inputs, &mut logs, 0)?;
+        let mut state = CompileState {
+            ctes: &mut ctes,
+            inputs: &mut inputs,
+            logs: &mut logs,
+            opts,
+        };
+        let sql = self.compile_for(unique_id, host, &mut state, 0)?;
         let dialect = match host.path {
             ExecPath::Federated => Dialect::Datafusion,
             ExecPath::Pushdown => self.target(&host.target).dialect(),
@@ -66,9 +100,7 @@ impl Manifest {
         &self,
         unique_id: &str,
         host: &Node,
-        ctes: &mut Vec<(String, String)>,
-        inputs: &mut Vec<(String, Relation)>,
-        logs: &mut Vec<String>,
+        state: &mut CompileState<'_>,
         depth: usize,
     ) -> Result<String> {
         let node = &self.nodes[unique_id];
@@ -85,9 +117,9 @@ impl Manifest {
                 && e.materialized == Materialization::Ephemeral
             {
                 let name = format!("__dbt__cte__{}", e.name);
-                if !ctes.iter().any(|(n, _)| *n == name) {
-                    let sql = self.compile_for(dep, host, ctes, inputs, logs, depth + 1)?;
-                    ctes.push((name.clone(), sql));
+                if !state.ctes.iter().any(|(n, _)| *n == name) {
+                    let sql = self.compile_for(dep, host, state, depth + 1)?;
+                    state.ctes.push((name.clone(), sql));
                 }
                 relations.refs.insert(
                     e.name.clone(),
@@ -104,12 +136,19 @@ impl Manifest {
                 continue;
             };
             if host.path == ExecPath::Federated {
-                let input = (dep_target.to_owned(), rel.clone());
-                if !inputs.contains(&input) {
-                    inputs.push(input);
-                }
+                state.add_input(dep_target, rel);
             }
-            let rendered = resolve::render_input(host.path, target.dialect(), dep_target, rel);
+            let mut rendered = resolve::render_input(host.path, target.dialect(), dep_target, rel);
+            // A microbatch reads one window of each input that declares its event time.
+            if let (Some((start, end)), Some(Json::String(column))) = (
+                &state.opts.event_time_window,
+                self.nodes.get(dep).and_then(|n| n.config.get("event_time")),
+            ) {
+                rendered = format!(
+                    "(select * from {rendered} where {column} >= '{start}' and {column} < '{end}') _dbt_et_filter_subq_{}",
+                    rel.identifier
+                );
+            }
             let jr = JinjaRelation {
                 database: rel
                     .database
@@ -127,7 +166,13 @@ impl Manifest {
                     .insert((s.source_name.clone(), s.name.clone()), jr);
             }
         }
-        let this = self.this_relation(node, &host.target);
+        let mut this = self.this_relation(node, &host.target);
+        if host.path == ExecPath::Federated && state.opts.is_incremental {
+            // The incremental filter reads the model's own table on its target.
+            state.add_input(&host.target, &node.relation);
+            this.rendered =
+                resolve::render_input(host.path, target.dialect(), &host.target, &node.relation);
+        }
         let (sql, recorded) = self.jinja.render(RenderInput {
             phase: Phase::Compile,
             template: node.template.clone(),
@@ -137,8 +182,9 @@ impl Manifest {
             model: model_context(node),
             relations,
             known: None,
+            is_incremental: state.opts.is_incremental,
         })?;
-        logs.extend(recorded.logs);
+        state.logs.extend(recorded.logs);
         let dialect = match host.path {
             ExecPath::Federated => Dialect::Datafusion,
             ExecPath::Pushdown => target.dialect(),
@@ -177,6 +223,7 @@ impl Manifest {
                     model: model_context(node),
                     relations: CompileRelations::default(),
                     known: None,
+                    is_incremental: false,
                 },
             )?;
             let sql = sql.trim();
@@ -257,6 +304,23 @@ impl Manifest {
         resolve::resolve_target(self, &unique_id)?;
         resolve::resolve_path(self, &unique_id);
         Ok(unique_id)
+    }
+}
+
+/// What one compilation accumulates across the ephemeral models it inlines.
+struct CompileState<'a> {
+    ctes: &'a mut Vec<(String, String)>,
+    inputs: &'a mut Vec<(String, Relation)>,
+    logs: &'a mut Vec<String>,
+    opts: &'a CompileOptions,
+}
+
+impl CompileState<'_> {
+    fn add_input(&mut self, target: &str, relation: &Relation) {
+        let input = (target.to_owned(), relation.clone());
+        if !self.inputs.contains(&input) {
+            self.inputs.push(input);
+        }
     }
 }
 

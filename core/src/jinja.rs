@@ -162,6 +162,8 @@ pub struct RenderNode {
     known: Option<Known>,
     /// The node's merged config, for `config.get` at compile time.
     config: Map<String, Json>,
+    /// What `is_incremental()` answers.
+    is_incremental: bool,
 }
 
 impl Object for RenderNode {}
@@ -209,6 +211,9 @@ pub struct RenderInput {
     /// In the parse phase: the only names `ref`/`source` may use (none checked when
     /// `None`).
     pub known: Option<Known>,
+    /// What `is_incremental()` answers: the model is incremental, its relation exists
+    /// as a table and no full refresh was asked for (the runner knows; parsing says no).
+    pub is_incremental: bool,
 }
 
 /// The project's Jinja environment: node templates plus macros.
@@ -386,6 +391,7 @@ impl JinjaEnv {
                 .and_then(Json::as_object)
                 .cloned()
                 .unwrap_or_default(),
+            is_incremental: input.is_incremental,
         });
         let ctx = minijinja::context! {
             __dvt_node__ => Value::from_dyn_object(Arc::clone(&node)),
@@ -458,7 +464,13 @@ fn base_env(allow_secret_env: bool) -> Environment<'static> {
     env.add_function("ref", ref_fn);
     env.add_function("source", source_fn);
     env.add_global("config", Value::from_object(ConfigFn));
-    env.add_function("is_incremental", |_: Rest<Value>| false);
+    env.add_function(
+        "is_incremental",
+        |state: &State, _: Rest<Value>| -> std::result::Result<bool, minijinja::Error> {
+            // Outside a node render (a project hook) nothing is incremental.
+            Ok(node(state).is_ok_and(|n| n.is_incremental))
+        },
+    );
     env.add_function("log", log_fn);
     env.add_function(
         "return",
@@ -828,6 +840,7 @@ mod tests {
             model: serde_json::json!({"name": "m"}),
             relations,
             known: None,
+            is_incremental: false,
         })
     }
 

@@ -13,6 +13,8 @@ pub mod dialect;
 pub mod error;
 /// The DAG: topological order, ancestors, descendants, cycles.
 pub mod graph;
+/// dbt's incremental strategies as data and SQL text.
+pub mod incremental;
 /// minijinja with dbt's context.
 pub mod jinja;
 /// Every node of the project, parsed, configured and routed.

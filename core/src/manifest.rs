@@ -48,6 +48,8 @@ pub enum Materialization {
     View,
     /// `materialized_view` (PostgreSQL).
     MaterializedView,
+    /// `incremental`: built once, then changed by its `incremental_strategy`.
+    Incremental,
     /// `ephemeral`: not built; inlined as a CTE into the models that read it.
     Ephemeral,
     /// `seed` (seeds only).
@@ -63,6 +65,7 @@ impl Materialization {
             Materialization::Table => "table",
             Materialization::View => "view",
             Materialization::MaterializedView => "materialized_view",
+            Materialization::Incremental => "incremental",
             Materialization::Ephemeral => "ephemeral",
             Materialization::Seed => "seed",
             Materialization::Test => "test",

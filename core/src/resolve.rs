@@ -95,17 +95,25 @@ pub(crate) fn resolve_target(m: &mut Manifest, id: &str) -> Result<()> {
                 Some("table") => Materialization::Table,
                 Some("ephemeral") => Materialization::Ephemeral,
                 Some("materialized_view") => Materialization::MaterializedView,
+                Some("incremental") => Materialization::Incremental,
                 Some(other) => {
                     return Err(Error::InvalidConfig {
                         location: loc,
                         key: "materialized".into(),
                         message: format!(
-                            "`{other}` is not supported yet; DVT materializes `table`, `view`, `materialized_view` and `ephemeral`"
+                            "`{other}` is not supported yet; DVT materializes `table`, `view`, `incremental`, `materialized_view` and `ephemeral`"
                         ),
                     });
                 }
             },
         };
+        if materialized == Materialization::Incremental {
+            // A wrong strategy or key fails the parse, not the model's first run.
+            crate::incremental::IncrementalConfig::from_config(
+                &node.config,
+                &node.original_file_path,
+            )?;
+        }
         // dbt stores a test's failures (`store_failures`) in `<schema>_dbt_test__audit`.
         let custom = match (str_config("schema")?, node.is_test()) {
             (None, true) => Some("dbt_test__audit".to_owned()),

@@ -119,6 +119,18 @@ pub enum Error {
     #[error(transparent)]
     Project(Box<dvt_core::error::Error>),
 
+    /// An incremental model's columns differ from its table's and its
+    /// `on_schema_change` is `fail` (DVT309).
+    #[error(
+        "the columns of incremental model `{relation}` no longer match its table ({changes}); `on_schema_change: fail` stops here: rebuild it with `--full-refresh`, or set `on_schema_change` to `append_new_columns` or `sync_all_columns`"
+    )]
+    SchemaChanged {
+        /// The model's relation.
+        relation: String,
+        /// What differs.
+        changes: String,
+    },
+
     /// The run was cancelled while the node ran (DVT308).
     #[error("cancelled while running")]
     Cancelled,
@@ -146,6 +158,7 @@ impl Error {
             Error::Unsupported { .. } => "DVT306",
             Error::Project(e) => e.code(),
             Error::Cancelled => "DVT308",
+            Error::SchemaChanged { .. } => "DVT309",
             Error::Internal { .. } => dvt_core::codes::INTERNAL,
         }
     }
@@ -300,6 +313,10 @@ mod tests {
                 message: "x".into(),
             }),
             Error::Cancelled,
+            Error::SchemaChanged {
+                relation: "r".into(),
+                changes: "x".into(),
+            },
             Error::internal("x"),
         ];
         for e in &all {
@@ -316,6 +333,7 @@ mod tests {
                 | Error::Unsupported { .. }
                 | Error::Project(_)
                 | Error::Cancelled
+                | Error::SchemaChanged { .. }
                 | Error::Internal { .. } => {}
             }
         }

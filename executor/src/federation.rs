@@ -171,6 +171,33 @@ impl FederationEngine {
             .map_err(surface_query_error)
     }
 
+    /// Runs the query and applies its rows to an incremental model's existing table
+    /// (`dest` on `dest_target`) with the model's strategy. Returns the rows computed.
+    #[tracing::instrument(skip_all, fields(run_id, dest_target, dest = %dest))]
+    pub async fn run_incremental_into(
+        &self,
+        run_id: &str,
+        query: &FederatedQuery,
+        dest_target: &str,
+        dest: &Relation,
+        cfg: &dvt_core::incremental::IncrementalConfig,
+        window: Option<crate::adapter::incremental::Window<'_>>,
+    ) -> Result<u64> {
+        let adapter = self.env.registry.adapter(dest_target).await?;
+        let stream = self.execute(run_id, query).await?;
+        let none = BTreeMap::new();
+        adapter
+            .apply_incremental(
+                dest,
+                crate::adapter::incremental::NewRows::Stream(stream, &none),
+                cfg,
+                window,
+                run_id,
+            )
+            .await
+            .map_err(surface_query_error)
+    }
+
     /// The SQL each input's source would receive, in input order, for `dvt compile` and
     /// tests. Plans the query (reading each input's columns from its source) but runs
     /// nothing. An input the optimizer prunes away is absent; one scanned twice appears

@@ -16,11 +16,12 @@ use serde_json::Value as Json;
 mod artifacts;
 mod context;
 mod dag;
+mod incremental;
 mod journal;
 mod runner;
 
 pub use artifacts::{write_compiled, write_json_atomic, write_manifest};
-pub use context::{RunContext, path_label};
+pub use context::{BuildFlags, RunContext, path_label};
 pub use dag::execute;
 pub use journal::{Collected, Journal, collect_garbage};
 pub use runner::{

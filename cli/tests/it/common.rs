@@ -239,3 +239,27 @@ pub(crate) fn sqlite_scalar(db: &Path, sql: &str) -> String {
 pub(crate) fn sqlite_count(db: &Path, sql: &str) -> i64 {
     sqlite_scalar(db, sql).parse().expect("an integer")
 }
+
+/// Rows of an SQLite query as normalised text, sorted, read outside DVT (Python's sqlite3).
+pub(crate) fn sqlite_rows(db: &Path, sql: &str) -> Vec<Vec<String>> {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg("import json,sqlite3,sys;print(json.dumps([[None if v is None else str(v) for v in r] for r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2])]))")
+        .arg(db)
+        .arg(sql)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Vec<Option<String>>> =
+        serde_json::from_slice(&out.stdout).expect("python prints JSON rows");
+    let mut rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| normalise(c.as_deref())).collect())
+        .collect();
+    rows.sort();
+    rows
+}

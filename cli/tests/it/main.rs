@@ -10,6 +10,7 @@ mod data_tests;
 mod dbt_golden;
 mod errors;
 mod examples;
+mod incremental;
 mod init;
 mod privileges;
 mod routing;

@@ -68,6 +68,7 @@ fn render(
         model: serde_json::json!({"name": name, "unique_id": unique_id, "config": {}, "tags": []}),
         relations: CompileRelations::default(),
         known,
+        is_incremental: false,
     })
 }
 

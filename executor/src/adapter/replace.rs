@@ -198,7 +198,7 @@ impl dyn Adapter {
 
     /// Loads `stream` into a fresh staged table (`names.staged`); on failure the staged
     /// table is dropped. Returns the rows loaded.
-    async fn stage_stream(
+    pub(crate) async fn stage_stream(
         &self,
         names: &StagedNames,
         stream: SendableRecordBatchStream,
@@ -256,17 +256,11 @@ impl dyn Adapter {
         }
         let d = self.dialect();
         let (target_sql, staged_sql) = (d.render(relation), d.render(&names.staged));
-        let (begin, commit) = match d {
-            // A simple-query string is one implicit transaction on PostgreSQL.
-            Dialect::Postgres => ("", ""),
-            _ => ("BEGIN; ", " COMMIT;"),
-        };
-        let script = format!(
-            "{begin}DELETE FROM {target_sql}; INSERT INTO {target_sql} SELECT * FROM {staged_sql};{commit}"
-        );
-        if let Err(e) = self.execute(&script).await {
-            // Leave no transaction open on a pooled connection.
-            let _ = self.execute("ROLLBACK").await;
+        let script = [
+            format!("DELETE FROM {target_sql}"),
+            format!("INSERT INTO {target_sql} SELECT * FROM {staged_sql}"),
+        ];
+        if let Err(e) = self.execute_in_transaction(&script).await {
             return self.discard(&names, e).await;
         }
         self.drop_relation(&names.staged).await?;
@@ -289,7 +283,7 @@ impl dyn Adapter {
     }
 
     /// Drops the staged relation after a failed step and returns the step's error.
-    async fn discard<T>(&self, names: &StagedNames, e: Error) -> Result<T> {
+    pub(crate) async fn discard<T>(&self, names: &StagedNames, e: Error) -> Result<T> {
         // A failed drop must not hide the step's error; a later build of the same run
         // drops the leftover first.
         let _ = self.drop_relation(&names.staged).await;

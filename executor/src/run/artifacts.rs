@@ -26,7 +26,7 @@ pub fn write_json_atomic(path: &Path, value: &Json) -> Result<()> {
     write_atomic(path, text.as_bytes())
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(super) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
     let name = path

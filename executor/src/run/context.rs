@@ -37,6 +37,22 @@ pub struct RunContext {
     /// Records what this invocation must clean up if it is killed (`None` when the
     /// project folder is read-only).
     pub journal: Option<Journal>,
+    /// The flags that change how a node is built (the CLI copies them from the same
+    /// options as [`RunOptions`](super::RunOptions)).
+    pub flags: BuildFlags,
+}
+
+/// Flags that change how the runners build a node.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct BuildFlags {
+    /// `--full-refresh`: incremental models are rebuilt from scratch (unless their
+    /// config says `full_refresh: false`).
+    pub full_refresh: bool,
+    /// `--event-time-start`: where a microbatch model's batches start.
+    pub event_time_start: Option<chrono::NaiveDateTime>,
+    /// `--event-time-end`: where they end (exclusive).
+    pub event_time_end: Option<chrono::NaiveDateTime>,
 }
 
 impl RunContext {
@@ -60,6 +76,7 @@ impl RunContext {
             invocation_id,
             runners: Arc::new(LocalRunners),
             journal,
+            flags: BuildFlags::default(),
         })
     }
 

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
+use dvt_core::compile::CompileOptions;
 use dvt_core::manifest::{Materialization, Node, ResourceType};
 use dvt_core::resolve::ExecPath;
 use dvt_core::seed::load_seed;
@@ -99,6 +100,9 @@ impl RunnerSelector for LocalRunners {
 pub fn runner_for(node: &Node) -> &'static dyn NodeRunner {
     match (node.resource_type, node.path) {
         (ResourceType::Seed, _) => &SeedRunner,
+        (ResourceType::Model, _) if node.materialized == Materialization::Incremental => {
+            &super::incremental::IncrementalRunner
+        }
         (ResourceType::Model, ExecPath::Pushdown) => &PushdownRunner,
         (ResourceType::Model, ExecPath::Federated) => &FederationRunner,
         (ResourceType::Test, _) => &TestRunner,
@@ -383,7 +387,7 @@ fn first_row(batches: &[arrow::array::RecordBatch]) -> Option<Vec<String>> {
 
 /// The node's target, with its schema present and the staged relations of its replace
 /// recorded in the run's journal.
-async fn prepare_target(
+pub(super) async fn prepare_target(
     ctx: &RunContext,
     node: &Node,
 ) -> Result<std::sync::Arc<dyn crate::adapter::Adapter>> {
@@ -395,7 +399,7 @@ async fn prepare_target(
 
 /// Runs a node's `pre-hook`s or `post-hook`s (`key`) on its target, one statement each,
 /// in order; the first failing hook fails the node.
-async fn run_hooks(ctx: &RunContext, node: &Node, key: &str) -> Result<()> {
+pub(super) async fn run_hooks(ctx: &RunContext, node: &Node, key: &str) -> Result<()> {
     let hooks = ctx.manifest.compile_hooks(&node.unique_id, key)?;
     if hooks.is_empty() {
         return Ok(());
@@ -412,13 +416,27 @@ fn compile(
     node: &Node,
     report: &NodeReporter,
 ) -> Result<dvt_core::manifest::CompiledNode> {
-    let c = ctx.manifest.compile(&node.unique_id)?;
+    compile_node(ctx, node, report, &CompileOptions::default(), true)
+}
+
+/// Compiles a node with `opts`, reports its logs and warnings, and writes its compiled
+/// SQL under `target/compiled/` when `write` (a microbatch writes one file per batch).
+pub(super) fn compile_node(
+    ctx: &RunContext,
+    node: &Node,
+    report: &NodeReporter,
+    opts: &CompileOptions,
+    write: bool,
+) -> Result<dvt_core::manifest::CompiledNode> {
+    let c = ctx.manifest.compile_with(&node.unique_id, opts)?;
     for line in &c.logs {
         report.log(line.clone());
     }
     for w in &c.warnings {
         report.warn(w.code, w.message.clone());
     }
-    write_compiled(&ctx.manifest, &node.unique_id, &c.sql)?;
+    if write {
+        write_compiled(&ctx.manifest, &node.unique_id, &c.sql)?;
+    }
     Ok(c)
 }

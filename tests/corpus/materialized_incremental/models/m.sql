@@ -1,2 +1,0 @@
-{{ config(materialized='incremental') }}
-select 1 as x
