@@ -97,8 +97,8 @@ pub enum Command {
         common: Common,
         #[command(flatten)]
         selection: Selection,
-        /// Only nodes of these kinds (`model`, `seed`, `test`).
-        #[arg(long = "resource-type", alias = "resource-types", num_args = 1.., value_parser = ["model", "seed", "test"])]
+        /// Only nodes of these kinds (`model`, `seed`, `snapshot`, `test`).
+        #[arg(long = "resource-type", alias = "resource-types", num_args = 1.., value_parser = ["model", "seed", "snapshot", "test"])]
         resource_types: Vec<String>,
     },
     /// Build models (pushed down or federated).
@@ -128,7 +128,16 @@ pub enum Command {
         #[command(flatten)]
         execution: Execution,
     },
-    /// Build seeds and models and run their tests, in DAG order.
+    /// Take snapshots: record how the rows of each snapshot's query change over time.
+    Snapshot {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        selection: Selection,
+        #[command(flatten)]
+        execution: Execution,
+    },
+    /// Build seeds, models and snapshots and run their tests, in DAG order.
     Build {
         #[command(flatten)]
         common: Common,

@@ -30,8 +30,9 @@ pub(crate) async fn dispatch(cli: crate::Cli) -> Result<ExitCode> {
             let m = load(&common)?;
             write_manifest(&m, &invocation_id())?;
             printer::out(&format!(
-                "Parsed {} models, {} data tests, {} seeds, {} sources, {} macros into {}",
+                "Parsed {} models, {} snapshots, {} data tests, {} seeds, {} sources, {} macros into {}",
                 count(&m, ResourceType::Model),
+                count(&m, ResourceType::Snapshot),
                 count(&m, ResourceType::Test),
                 count(&m, ResourceType::Seed),
                 m.sources.len(),
@@ -68,6 +69,11 @@ pub(crate) async fn dispatch(cli: crate::Cli) -> Result<ExitCode> {
             selection,
             execution,
         } => build(&common, &selection, &execution, RunKind::Test).await,
+        Command::Snapshot {
+            common,
+            selection,
+            execution,
+        } => build(&common, &selection, &execution, RunKind::Snapshot).await,
         Command::Show {
             common,
             selection,
@@ -117,10 +123,15 @@ fn selected(m: &Manifest, sel: &Selection, kinds: &[ResourceType]) -> Result<BTr
 
 fn ls(common: &Common, sel: &Selection, resource_types: &[String]) -> Result<ExitCode> {
     let m = load(common)?;
-    let kinds: Vec<ResourceType> = [ResourceType::Model, ResourceType::Seed, ResourceType::Test]
-        .into_iter()
-        .filter(|k| resource_types.is_empty() || resource_types.iter().any(|r| r == k.as_str()))
-        .collect();
+    let kinds: Vec<ResourceType> = [
+        ResourceType::Model,
+        ResourceType::Seed,
+        ResourceType::Snapshot,
+        ResourceType::Test,
+    ]
+    .into_iter()
+    .filter(|k| resource_types.is_empty() || resource_types.iter().any(|r| r == k.as_str()))
+    .collect();
     let ids = selected(&m, sel, &kinds)?;
     for id in m.graph.topo_order(&ids) {
         let n = &m.nodes[&id];
@@ -140,7 +151,15 @@ fn compile(common: &Common, sel: &Selection) -> Result<ExitCode> {
     let m = load(common)?;
     let invocation = invocation_id();
     write_manifest(&m, &invocation)?;
-    let ids = selected(&m, sel, &[ResourceType::Model, ResourceType::Test])?;
+    let ids = selected(
+        &m,
+        sel,
+        &[
+            ResourceType::Model,
+            ResourceType::Snapshot,
+            ResourceType::Test,
+        ],
+    )?;
     let order = m.graph.topo_order(&ids);
     for id in &order {
         let c = m.compile(id)?;

@@ -222,6 +222,8 @@ pub struct JinjaEnv {
     templates: std::collections::BTreeSet<String>,
     macros: BTreeMap<String, (PathBuf, usize)>,
     builtins: std::collections::BTreeSet<String>,
+    /// `target` while parsing: the default target's, as dbt renders configs with it.
+    parse_target: Json,
 }
 
 impl std::fmt::Debug for JinjaEnv {
@@ -312,7 +314,18 @@ impl JinjaEnv {
             templates: Default::default(),
             macros,
             builtins,
+            parse_target: Json::Object(Map::new()),
         })
+    }
+
+    /// Sets `target` for parse-phase renders (`config(schema=target.schema ~ '_x')`).
+    pub fn set_parse_target(&mut self, target: Json) {
+        self.parse_target = target;
+    }
+
+    /// `target` for parse-phase renders.
+    pub fn parse_target(&self) -> &Json {
+        &self.parse_target
     }
 
     /// Sets a global every later render sees (`graph`, once the project is resolved).

@@ -33,6 +33,8 @@ pub mod secret;
 pub mod seed;
 /// `--select` and `--exclude`.
 pub mod select;
+/// dbt's snapshots as data and SQL text.
+pub mod snapshot;
 /// Splicing and wrapping user SQL on its tokens.
 pub mod sql;
 /// Connection settings of a profile output.

@@ -26,6 +26,8 @@ pub enum ResourceType {
     Seed,
     /// A data test: generic (declared in property YAML) or singular (`tests/*.sql`).
     Test,
+    /// A snapshot: `{% snapshot %}` blocks under `snapshots/`, or YAML with `relation:`.
+    Snapshot,
 }
 
 impl ResourceType {
@@ -35,6 +37,7 @@ impl ResourceType {
             ResourceType::Model => "model",
             ResourceType::Seed => "seed",
             ResourceType::Test => "test",
+            ResourceType::Snapshot => "snapshot",
         }
     }
 }
@@ -56,6 +59,8 @@ pub enum Materialization {
     Seed,
     /// `test` (data tests only): a query returning failing rows.
     Test,
+    /// `snapshot` (snapshots only): type-2 history of a query's rows.
+    Snapshot,
 }
 
 impl Materialization {
@@ -69,6 +74,7 @@ impl Materialization {
             Materialization::Ephemeral => "ephemeral",
             Materialization::Seed => "seed",
             Materialization::Test => "test",
+            Materialization::Snapshot => "snapshot",
         }
     }
 }

@@ -21,6 +21,7 @@ mod files;
 mod models;
 mod properties;
 mod seeds;
+mod snapshots;
 mod sources;
 
 pub(crate) use deps::{parse_render, resolve_deps, source_ids};
@@ -80,9 +81,11 @@ impl Manifest {
         let ctx = serde_json::json!({
             "target": resolve::target_context(&profile, &default_target),
         });
+        jinja.set_parse_target(ctx["target"].clone());
         for tree in [
             &mut project.models,
             &mut project.seeds,
+            &mut project.snapshots,
             &mut project.data_tests,
         ] {
             render_tree(&jinja, tree, &ctx, &project_loc)?;
@@ -91,7 +94,12 @@ impl Manifest {
         let mut warnings = Vec::new();
         let mut props = properties::read(&project)?;
         // dbt renders the configs of property files at parse time, as the project's.
-        for p in props.models.values_mut().chain(props.seeds.values_mut()) {
+        for p in props
+            .models
+            .values_mut()
+            .chain(props.seeds.values_mut())
+            .chain(props.snapshots.values_mut())
+        {
             let mut config = Json::Object(std::mem::take(&mut p.node.config));
             render_tree(&jinja, &mut config, &ctx, &Location::file(&p.file))?;
             if let Json::Object(c) = config {
@@ -121,6 +129,14 @@ impl Manifest {
         seeds::parse(
             &project,
             &mut props.seeds,
+            &mut nodes,
+            &mut names,
+            &mut test_decls,
+        )?;
+        snapshots::parse(
+            &project,
+            &mut jinja,
+            &mut props.snapshots,
             &mut nodes,
             &mut names,
             &mut test_decls,

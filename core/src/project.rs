@@ -25,6 +25,8 @@ struct RawProject {
     #[serde(default)]
     test_paths: Option<Vec<String>>,
     #[serde(default)]
+    snapshot_paths: Option<Vec<String>>,
+    #[serde(default)]
     target_path: Option<String>,
     #[serde(default)]
     vars: Option<Json>,
@@ -32,6 +34,8 @@ struct RawProject {
     models: Option<Json>,
     #[serde(default)]
     seeds: Option<Json>,
+    #[serde(default)]
+    snapshots: Option<Json>,
     #[serde(default, alias = "tests")]
     data_tests: Option<Json>,
     #[serde(default)]
@@ -63,6 +67,8 @@ pub struct ProjectConfig {
     pub macro_paths: Vec<String>,
     /// `test-paths:`.
     pub test_paths: Vec<String>,
+    /// `snapshot-paths:`.
+    pub snapshot_paths: Vec<String>,
     /// `target-path:` (where artifacts go), default `target`.
     pub target_path: String,
     /// Project-level `vars:` (global keys, then the keys scoped to this project).
@@ -71,6 +77,8 @@ pub struct ProjectConfig {
     pub models: Json,
     /// The `seeds:` tree of folder configs.
     pub seeds: Json,
+    /// The `snapshots:` tree of folder configs.
+    pub snapshots: Json,
     /// The `data_tests:` (or `tests:`) tree of folder configs.
     pub data_tests: Json,
     /// `quoting:`: which parts of relation names are quoted.
@@ -118,6 +126,7 @@ impl ProjectConfig {
         for (key, value) in [
             ("models", &raw.models),
             ("seeds", &raw.seeds),
+            ("snapshots", &raw.snapshots),
             ("data_tests", &raw.data_tests),
         ] {
             if value
@@ -160,10 +169,14 @@ impl ProjectConfig {
             seed_paths: raw.seed_paths.unwrap_or_else(|| vec!["seeds".into()]),
             macro_paths: raw.macro_paths.unwrap_or_else(|| vec!["macros".into()]),
             test_paths: raw.test_paths.unwrap_or_else(|| vec!["tests".into()]),
+            snapshot_paths: raw
+                .snapshot_paths
+                .unwrap_or_else(|| vec!["snapshots".into()]),
             target_path: raw.target_path.unwrap_or_else(|| "target".into()),
             vars,
             models: raw.models.unwrap_or(Json::Null),
             seeds: raw.seeds.unwrap_or(Json::Null),
+            snapshots: raw.snapshots.unwrap_or(Json::Null),
             data_tests: raw.data_tests.unwrap_or(Json::Null),
             quoting: crate::dialect::Quoting::default().with(raw.quoting.as_ref()),
             on_run_start: raw

@@ -90,6 +90,7 @@ pub(crate) fn resolve_target(m: &mut Manifest, id: &str) -> Result<()> {
         let materialized = match node.resource_type {
             ResourceType::Seed => Materialization::Seed,
             ResourceType::Test => Materialization::Test,
+            ResourceType::Snapshot => Materialization::Snapshot,
             ResourceType::Model => match str_config("materialized")?.as_deref() {
                 None | Some("view") => Materialization::View,
                 Some("table") => Materialization::Table,
@@ -107,6 +108,9 @@ pub(crate) fn resolve_target(m: &mut Manifest, id: &str) -> Result<()> {
                 }
             },
         };
+        if materialized == Materialization::Snapshot {
+            crate::snapshot::SnapshotConfig::from_config(&node.config, &node.original_file_path)?;
+        }
         if materialized == Materialization::Incremental {
             // A wrong strategy or key fails the parse, not the model's first run.
             crate::incremental::IncrementalConfig::from_config(
@@ -129,13 +133,21 @@ pub(crate) fn resolve_target(m: &mut Manifest, id: &str) -> Result<()> {
             let call = format!("{{{{ {name}({arg}, node) }}}}");
             Ok(m.jinja.render_snippet(&call, &ctx, &loc)?.trim().to_owned())
         };
-        let schema =
-            if tc.dialect() != Dialect::Sqlite && m.macros.contains_key("generate_schema_name") {
-                // A project override of dbt's `generate_schema_name` decides, as in dbt.
-                naming_macro("generate_schema_name", "custom_schema_name", &custom)?
-            } else {
-                schema_name(tc.dialect(), &tc.schema, custom.as_deref())
-            };
+        // dbt's legacy snapshot config names the schema verbatim, past the naming macro.
+        let legacy_schema = match node.resource_type {
+            ResourceType::Snapshot if tc.dialect() != Dialect::Sqlite => {
+                str_config("target_schema")?
+            }
+            _ => None,
+        };
+        let schema = if let Some(s) = legacy_schema {
+            s
+        } else if tc.dialect() != Dialect::Sqlite && m.macros.contains_key("generate_schema_name") {
+            // A project override of dbt's `generate_schema_name` decides, as in dbt.
+            naming_macro("generate_schema_name", "custom_schema_name", &custom)?
+        } else {
+            schema_name(tc.dialect(), &tc.schema, custom.as_deref())
+        };
         let alias = str_config("alias")?;
         let identifier = if matches!(node.resource_type, ResourceType::Model | ResourceType::Seed)
             && m.macros.contains_key("generate_alias_name")
@@ -196,7 +208,10 @@ fn test_target(m: &Manifest, node: &crate::manifest::Node) -> String {
 pub(crate) fn resolve_path(m: &mut Manifest, id: &str) {
     {
         let node = &m.nodes[id];
-        if !matches!(node.resource_type, ResourceType::Model | ResourceType::Test) {
+        if !matches!(
+            node.resource_type,
+            ResourceType::Model | ResourceType::Test | ResourceType::Snapshot
+        ) {
             return;
         }
         // Ephemeral models are inlined, so what counts is where they read from.

@@ -159,6 +159,16 @@ fn collect_unaliased(body: &SetExpr, out: &mut Vec<String>) {
     }
 }
 
+/// The MD5 of `bytes` in lowercase hex, as SQL's `md5()` returns it (dbt's test names,
+/// SQLite's `md5()`, which DVT registers for dbt's hashing macros and snapshots).
+pub fn md5_hex(bytes: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -198,6 +198,23 @@ impl FederationEngine {
             .map_err(surface_query_error)
     }
 
+    /// Runs the query and bulk-loads its rows into the staged table of `names` on
+    /// `dest_target` (created fresh; dropped again if the load fails). Returns the rows.
+    pub async fn stage_into(
+        &self,
+        run_id: &str,
+        query: &FederatedQuery,
+        dest_target: &str,
+        names: &crate::adapter::replace::StagedNames,
+    ) -> Result<u64> {
+        let adapter = self.env.registry.adapter(dest_target).await?;
+        let stream = self.execute(run_id, query).await?;
+        adapter
+            .stage_stream(names, stream, &BTreeMap::new())
+            .await
+            .map_err(surface_query_error)
+    }
+
     /// The SQL each input's source would receive, in input order, for `dvt compile` and
     /// tests. Plans the query (reading each input's columns from its source) but runs
     /// nothing. An input the optimizer prunes away is absent; one scanned twice appears

@@ -19,6 +19,7 @@ mod dag;
 mod incremental;
 mod journal;
 mod runner;
+mod snapshot;
 
 pub use artifacts::{write_compiled, write_json_atomic, write_manifest};
 pub use context::{BuildFlags, RunContext, path_label};
@@ -39,7 +40,9 @@ pub enum RunKind {
     Seed,
     /// `dvt test`: data tests.
     Test,
-    /// `dvt build`: seeds, models and tests.
+    /// `dvt snapshot`: snapshots.
+    Snapshot,
+    /// `dvt build`: seeds, models, snapshots and tests.
     Build,
 }
 
@@ -50,6 +53,7 @@ impl RunKind {
             RunKind::Run => "run",
             RunKind::Seed => "seed",
             RunKind::Test => "test",
+            RunKind::Snapshot => "snapshot",
             RunKind::Build => "build",
         }
     }

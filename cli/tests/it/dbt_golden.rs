@@ -145,19 +145,14 @@ async fn dump(
             .collect();
         let q = |c: &str| format!("\"{}\"", c.replace('"', "\"\""));
         let select: Vec<String> = cols.iter().map(|c| format!("{}::text", q(c))).collect();
-        let order: Vec<String> = cols
-            .iter()
-            .map(|c| format!("{}::text collate \"C\" nulls last", q(c)))
-            .collect();
         let sql = if cols.is_empty() {
             format!("select from {}.{}", q(&schema), q(&name))
         } else {
             format!(
-                "select {} from {}.{} order by {}",
+                "select {} from {}.{}",
                 select.join(", "),
                 q(&schema),
-                q(&name),
-                order.join(", ")
+                q(&name)
             )
         };
         let mut text = cols
@@ -178,21 +173,34 @@ async fn dump(
                 continue;
             }
         };
-        for m in rows {
-            if let tokio_postgres::SimpleQueryMessage::Row(row) = m {
-                let fields: Vec<String> = (0..row.len())
-                    .map(|i| {
-                        let v = row.get(i);
-                        if v.is_some() && masked.contains(&cols[i]) {
-                            "*".to_owned()
-                        } else {
-                            csv_field(v)
-                        }
-                    })
-                    .collect();
-                text.push_str(&fields.join(","));
-                text.push('\n');
-            }
+        // Masked first, then sorted as the generator sorts (bytes, NULL last), so a
+        // clock value never decides the order.
+        let mut values: Vec<Vec<Option<String>>> = rows
+            .iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| match row.get(i) {
+                            Some(_) if masked.contains(&cols[i]) => Some("*".to_owned()),
+                            v => v.map(str::to_owned),
+                        })
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect();
+        values.sort_by(|a, b| {
+            let key = |r: &Vec<Option<String>>| {
+                r.iter()
+                    .map(|v| (v.is_none(), v.clone().unwrap_or_default().into_bytes()))
+                    .collect::<Vec<_>>()
+            };
+            key(a).cmp(&key(b))
+        });
+        for r in values {
+            let fields: Vec<String> = r.iter().map(|v| csv_field(v.as_deref())).collect();
+            text.push_str(&fields.join(","));
+            text.push('\n');
         }
         out.insert(key, text);
     }

@@ -15,3 +15,4 @@ mod init;
 mod privileges;
 mod routing;
 mod security;
+mod snapshots;

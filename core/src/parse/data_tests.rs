@@ -480,11 +480,7 @@ fn jinja_expression(v: &Json) -> String {
 }
 
 fn hex_md5(bytes: &[u8]) -> String {
-    use md5::{Digest, Md5};
-    Md5::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::sql::md5_hex(bytes)
 }
 
 #[cfg(test)]

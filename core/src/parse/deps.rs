@@ -5,8 +5,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde_json::Map;
-
 use super::models::Names;
 use crate::error::{Error, Location, Result};
 use crate::jinja::{
@@ -63,7 +61,7 @@ fn render(
             identifier: name.to_owned(),
             rendered: "__dvt_this__".into(),
         },
-        target: serde_json::Value::Object(Map::new()),
+        target: jinja.parse_target().clone(),
         // At parse time a node's config is not known yet; dbt gives an empty one.
         model: serde_json::json!({"name": name, "unique_id": unique_id, "config": {}, "tags": []}),
         relations: CompileRelations::default(),

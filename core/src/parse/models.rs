@@ -152,6 +152,7 @@ pub(crate) fn new_node(
             ResourceType::Seed => Materialization::Seed,
             ResourceType::Model => Materialization::View,
             ResourceType::Test => Materialization::Test,
+            ResourceType::Snapshot => Materialization::Snapshot,
         },
         tags,
         description,

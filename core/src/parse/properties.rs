@@ -19,6 +19,8 @@ struct PropertyFile {
     #[serde(default)]
     seeds: Vec<NodeProps>,
     #[serde(default)]
+    snapshots: Vec<NodeProps>,
+    #[serde(default)]
     sources: Vec<SourceProps>,
 }
 
@@ -35,6 +37,9 @@ pub(crate) struct NodeProps {
     /// Model-level generic tests (`data_tests:`, or dbt's older `tests:`).
     #[serde(default, alias = "tests")]
     pub(crate) data_tests: Vec<Json>,
+    /// A YAML snapshot's input: `ref('x')` or `source('s', 't')`.
+    #[serde(default)]
+    pub(crate) relation: Option<String>,
 }
 
 /// One entry of `sources:`.
@@ -97,13 +102,18 @@ pub(crate) struct SourceDecl {
 pub(crate) struct Properties {
     pub(crate) models: BTreeMap<String, Props>,
     pub(crate) seeds: BTreeMap<String, Props>,
+    pub(crate) snapshots: BTreeMap<String, Props>,
     pub(crate) sources: Vec<SourceDecl>,
 }
 
 /// Reads the property files under the model and seed paths, in file order.
 pub(crate) fn read(project: &ProjectConfig) -> Result<Properties> {
     let mut out = Properties::default();
-    let dirs = project.model_paths.iter().chain(&project.seed_paths);
+    let dirs = project
+        .model_paths
+        .iter()
+        .chain(&project.seed_paths)
+        .chain(&project.snapshot_paths);
     for dir in dirs {
         for file in walk(&project.root, dir, &["yml", "yaml"])? {
             let text = super::read(&project.root, &file)?;
@@ -130,6 +140,16 @@ pub(crate) fn read(project: &ProjectConfig) -> Result<Properties> {
                     index,
                 };
                 out.seeds.insert(props.node.name.clone(), props);
+            }
+            for (index, s) in props.snapshots.into_iter().enumerate() {
+                let props = Props {
+                    node: s,
+                    file: file.clone(),
+                    tree: std::sync::Arc::clone(&tree),
+                    section: "snapshots",
+                    index,
+                };
+                out.snapshots.insert(props.node.name.clone(), props);
             }
             for (index, src) in props.sources.into_iter().enumerate() {
                 out.sources.push(SourceDecl {

@@ -126,7 +126,7 @@ impl dyn Adapter {
     }
 
     /// The columns of a relation with the SQL types DVT would create them with.
-    async fn columns_of(&self, relation: &Relation) -> Result<Vec<Column>> {
+    pub(crate) async fn columns_of(&self, relation: &Relation) -> Result<Vec<Column>> {
         let schema = self.relation_schema(relation).await?;
         let d = self.dialect();
         Ok(schema

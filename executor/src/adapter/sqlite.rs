@@ -87,6 +87,24 @@ fn open(target: &str, path: &PathBuf) -> Result<rusqlite::Connection> {
     // under the old name, as they do on PostgreSQL and MySQL.
     conn.pragma_update(None, "legacy_alter_table", "ON")
         .map_err(|e| Error::connection(target, e))?;
+    // dbt's hashing (`dbt.hash`, snapshots' `dbt_scd_id`) calls `md5()`, which
+    // PostgreSQL and MySQL have and SQLite lacks.
+    conn.create_scalar_function(
+        "md5",
+        1,
+        rusqlite::functions::FunctionFlags::SQLITE_UTF8
+            | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
+        |f| {
+            use rusqlite::types::ValueRef;
+            Ok(match f.get_raw(0) {
+                ValueRef::Null => None,
+                ValueRef::Integer(i) => Some(dvt_core::sql::md5_hex(i.to_string().as_bytes())),
+                ValueRef::Real(r) => Some(dvt_core::sql::md5_hex(r.to_string().as_bytes())),
+                ValueRef::Text(b) | ValueRef::Blob(b) => Some(dvt_core::sql::md5_hex(b)),
+            })
+        },
+    )
+    .map_err(|e| Error::connection(target, e))?;
     Ok(conn)
 }
 

@@ -62,6 +62,11 @@ pub fn write_compiled(m: &Manifest, unique_id: &str, sql: &str) -> Result<PathBu
     if node.test.as_ref().is_some_and(|t| t.generic.is_some()) {
         path = path.join(format!("{}.sql", node.relation.identifier));
     }
+    // A file holds several snapshot blocks, or is the YAML that declares the snapshot
+    // (and its tests, written under the same folder).
+    if node.resource_type == dvt_core::manifest::ResourceType::Snapshot {
+        path = path.join(format!("{}.sql", node.name));
+    }
     write_atomic(&path, format!("{sql}\n").as_bytes())?;
     Ok(path)
 }

@@ -133,6 +133,7 @@ fn describe(node: &Node) -> String {
         ResourceType::Seed => "seed file".to_owned(),
         ResourceType::Model => format!("{} model", node.materialized.as_str()),
         ResourceType::Test => "test".to_owned(),
+        ResourceType::Snapshot => "snapshot".to_owned(),
     }
 }
 

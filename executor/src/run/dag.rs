@@ -32,7 +32,13 @@ pub(crate) fn selected_nodes(
         RunKind::Run => &[ResourceType::Model],
         RunKind::Seed => &[ResourceType::Seed],
         RunKind::Test => &[ResourceType::Test],
-        RunKind::Build => &[ResourceType::Model, ResourceType::Seed, ResourceType::Test],
+        RunKind::Snapshot => &[ResourceType::Snapshot],
+        RunKind::Build => &[
+            ResourceType::Model,
+            ResourceType::Seed,
+            ResourceType::Snapshot,
+            ResourceType::Test,
+        ],
     };
     let mut ids = dvt_core::select::select(m, &opts.select, &opts.exclude)?;
     if kinds.contains(&ResourceType::Test) && !opts.select.is_empty() {

@@ -100,6 +100,7 @@ impl RunnerSelector for LocalRunners {
 pub fn runner_for(node: &Node) -> &'static dyn NodeRunner {
     match (node.resource_type, node.path) {
         (ResourceType::Seed, _) => &SeedRunner,
+        (ResourceType::Snapshot, _) => &super::snapshot::SnapshotRunner,
         (ResourceType::Model, _) if node.materialized == Materialization::Incremental => {
             &super::incremental::IncrementalRunner
         }
@@ -411,7 +412,7 @@ pub(super) async fn run_hooks(ctx: &RunContext, node: &Node, key: &str) -> Resul
     Ok(())
 }
 
-fn compile(
+pub(super) fn compile(
     ctx: &RunContext,
     node: &Node,
     report: &NodeReporter,
