@@ -205,6 +205,41 @@ pub const CODES: &[CodeDoc] = &[
         fix: "Correct the name, define the test in `macros/` or `tests/generic/`, or install the package that provides it.",
     },
     CodeDoc {
+        code: "DVT120",
+        kind: CodeKind::Error,
+        title: "Invalid `computes.yml`, at `file:line:col`.",
+        cause: "An unknown or missing `type` (a compute is `local` or `ballista`), a key the compute's type does not take (often a typo), a missing `scheduler`, a value of the wrong form (`threads: 0`, `memory_limit: 4 gigs`, a `scheduler` that is not `df://host:port`), or a profile entry that is not `{target: <name>, computes: {...}}`.",
+        fix: "Fix the key or value at the position printed; the message lists the keys expected there. Sizes are written `4GiB`, `512MiB`, `2GB` or in bytes.",
+    },
+    CodeDoc {
+        code: "DVT121",
+        kind: CodeKind::Error,
+        title: "Invalid `buckets.yml`, at `file:line:col`.",
+        cause: "An unknown or missing `type` (a bucket is `filesystem`, `s3`, `gcs` or `azure`), a key the bucket's type does not take, a missing `bucket`, `container` or `account`, a bucket name written as a URL, an `endpoint` that is not `http(s)://host[:port]`, half a key pair (`access_key_id` without `secret_access_key`), or `shared: false` on an object store.",
+        fix: "Fix the key or value at the position printed; the message lists the keys expected there. Leave credentials out to take them from the environment, or give them with `env_var()`.",
+    },
+    CodeDoc {
+        code: "DVT122",
+        kind: CodeKind::Error,
+        title: "Unknown compute.",
+        cause: "`--compute`, a model's `compute:` config or the `target:` of `computes.yml` names no compute of the active profile. Without a `computes.yml` entry for the profile (in the folder of `profiles.yml`) only the built-in `local` exists.",
+        fix: "Use one of the computes the message lists, or define it under the profile's `computes:` in `computes.yml` beside `profiles.yml`.",
+    },
+    CodeDoc {
+        code: "DVT123",
+        kind: CodeKind::Error,
+        title: "Unknown bucket.",
+        cause: "`--bucket`, a model's `bucket:` config or the `target:` of `buckets.yml` names no bucket of the active profile. Without a `buckets.yml` entry for the profile (in the folder of `profiles.yml`) only the built-in `local` exists.",
+        fix: "Use one of the buckets the message lists, or define it under the profile's `buckets:` in `buckets.yml` beside `profiles.yml`.",
+    },
+    CodeDoc {
+        code: "DVT124",
+        kind: CodeKind::Error,
+        title: "A `ballista` compute cannot stage in a folder only this machine has.",
+        cause: "The chosen compute is `type: ballista` and the chosen bucket is a `filesystem` bucket not declared `shared: true` (the built-in `local` bucket is one): executors on other machines would not find the staged parts.",
+        fix: "Declare the bucket `shared: true` if every executor mounts the folder at the same path, or choose an `s3`, `gcs` or `azure` bucket (`--bucket`, the model's `bucket:` config, or `target:` in `buckets.yml`).",
+    },
+    CodeDoc {
         code: "DVT200",
         kind: CodeKind::Error,
         title: "Ragged CSV row, at `file:line:col` (the column is the first missing or extra field).",
@@ -514,6 +549,29 @@ mod tests {
                 name: "x".into(),
                 macro_name: "test_x".into(),
             },
+            Error::InvalidCompute {
+                location: at(),
+                message: "x".into(),
+            },
+            Error::InvalidBucket {
+                location: at(),
+                message: "x".into(),
+            },
+            Error::UnknownCompute {
+                location: at(),
+                name: "x".into(),
+                defined: "x".into(),
+            },
+            Error::UnknownBucket {
+                location: at(),
+                name: "x".into(),
+                defined: "x".into(),
+            },
+            Error::BucketNotShared {
+                location: None,
+                compute: "c".into(),
+                bucket: "b".into(),
+            },
         ];
         for e in &all {
             match e {
@@ -537,7 +595,12 @@ mod tests {
                 | Error::Csv { .. }
                 | Error::IdentifierTooLong { .. }
                 | Error::Routing { .. }
-                | Error::UnknownTest { .. } => {}
+                | Error::UnknownTest { .. }
+                | Error::InvalidCompute { .. }
+                | Error::InvalidBucket { .. }
+                | Error::UnknownCompute { .. }
+                | Error::UnknownBucket { .. }
+                | Error::BucketNotShared { .. } => {}
             }
         }
         all

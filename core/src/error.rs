@@ -258,6 +258,55 @@ pub enum Error {
         /// The macro it needs (`test_unique`).
         macro_name: String,
     },
+    /// A compute of `computes.yml`, or the file's shape, is invalid.
+    #[error("{location}: {message}")]
+    InvalidCompute {
+        /// The key or value at fault.
+        location: Location,
+        /// What is wrong, naming the compute or profile; never a rendered value.
+        message: String,
+    },
+    /// A bucket of `buckets.yml`, or the file's shape, is invalid.
+    #[error("{location}: {message}")]
+    InvalidBucket {
+        /// The key or value at fault.
+        location: Location,
+        /// What is wrong, naming the bucket or profile; never a rendered value.
+        message: String,
+    },
+    /// A compute name is not defined for the active profile.
+    #[error("{location}: unknown compute `{name}`; {defined}")]
+    UnknownCompute {
+        /// Where the name was used (`--compute`, a model, `target:` of `computes.yml`).
+        location: Location,
+        /// The unknown name.
+        name: String,
+        /// The computes that exist and where they come from.
+        defined: String,
+    },
+    /// A bucket name is not defined for the active profile.
+    #[error("{location}: unknown bucket `{name}`; {defined}")]
+    UnknownBucket {
+        /// Where the name was used (`--bucket`, a model, `target:` of `buckets.yml`).
+        location: Location,
+        /// The unknown name.
+        name: String,
+        /// The buckets that exist and where they come from.
+        defined: String,
+    },
+    /// A Ballista compute is paired with a folder bucket not declared shared.
+    #[error(
+        "{}compute `{compute}` runs on a ballista cluster, whose executors cannot read bucket `{bucket}`, a folder on this machine; declare the bucket `shared: true` if every executor mounts it at the same path, or use an s3, gcs or azure bucket",
+        located(.location.as_ref())
+    )]
+    BucketNotShared {
+        /// Where the bucket is defined; `None` for the built-in `local` bucket.
+        location: Option<Location>,
+        /// The compute.
+        compute: String,
+        /// The bucket.
+        bucket: String,
+    },
     /// A model, test or snapshot breaks a routing rule (e.g. nested ephemerals too deep).
     #[error("{location}: {message}")]
     Routing {
@@ -291,6 +340,11 @@ impl Error {
             Error::Routing { .. } => "DVT116",
             Error::IdentifierTooLong { .. } => "DVT117",
             Error::UnknownTest { .. } => "DVT118",
+            Error::InvalidCompute { .. } => "DVT120",
+            Error::InvalidBucket { .. } => "DVT121",
+            Error::UnknownCompute { .. } => "DVT122",
+            Error::UnknownBucket { .. } => "DVT123",
+            Error::BucketNotShared { .. } => "DVT124",
             Error::RaggedCsv { .. } => "DVT200",
             Error::Csv { .. } => "DVT201",
         }
@@ -300,6 +354,11 @@ impl Error {
     pub fn doc(&self) -> &'static crate::codes::CodeDoc {
         crate::codes::lookup(self.code()).expect("every error code is in `codes::CODES`")
     }
+}
+
+/// `file:line:col: ` before a message, or nothing without a location.
+fn located(location: Option<&Location>) -> String {
+    location.map(|l| format!("{l}: ")).unwrap_or_default()
 }
 
 /// Result with [`Error`].

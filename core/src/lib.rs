@@ -7,6 +7,8 @@ pub mod artifacts;
 pub mod codes;
 /// dbt's compilation: Jinja with real relations, ephemeral models as CTEs.
 pub mod compile;
+/// `computes.yml` and `buckets.yml`: federation engines and staging buckets.
+pub mod compute;
 /// SQL dialects: identifier quoting and relation names.
 pub mod dialect;
 /// Errors with stable `DVTnnn` codes and file locations.
