@@ -30,9 +30,12 @@ pub(crate) async fn dispatch(cli: crate::Cli) -> Result<ExitCode> {
             let m = load(&common)?;
             write_manifest(&m, &invocation_id())?;
             printer::out(&format!(
-                "Parsed {} models, {} snapshots, {} data tests, {} seeds, {} sources, {} macros into {}",
+                "Parsed {} models, {}{} data tests, {} seeds, {} sources, {} macros into {}",
                 count(&m, ResourceType::Model),
-                count(&m, ResourceType::Snapshot),
+                match count(&m, ResourceType::Snapshot) {
+                    0 => String::new(),
+                    n => format!("{n} snapshots, "),
+                },
                 count(&m, ResourceType::Test),
                 count(&m, ResourceType::Seed),
                 m.sources.len(),

@@ -24,6 +24,9 @@ pub struct CompileOptions {
     /// A microbatch's `[start, end)`, rendered as SQL timestamps: every `ref()` to a
     /// model with an `event_time` config reads only the rows inside it, as dbt does.
     pub event_time_window: Option<(String, String)>,
+    /// The database `run_query`, `statement` and the adapter's introspection use; `None`
+    /// compiles without connecting (they answer as while parsing, or fail clearly).
+    pub database: Option<std::sync::Arc<dyn crate::jinja::Database>>,
 }
 
 impl CompileOptions {
@@ -32,6 +35,7 @@ impl CompileOptions {
         CompileOptions {
             is_incremental,
             event_time_window: None,
+            database: None,
         }
     }
 }
@@ -183,6 +187,12 @@ impl Manifest {
             relations,
             known: None,
             is_incremental: state.opts.is_incremental,
+            connection: state.opts.database.as_ref().map(|db| {
+                std::sync::Arc::new(crate::jinja::Connection::new(
+                    std::sync::Arc::clone(db),
+                    host.target.clone(),
+                ))
+            }),
         })?;
         state.logs.extend(recorded.logs);
         let dialect = match host.path {
@@ -224,6 +234,7 @@ impl Manifest {
                     relations: CompileRelations::default(),
                     known: None,
                     is_incremental: false,
+                    connection: None,
                 },
             )?;
             let sql = sql.trim();

@@ -21,6 +21,11 @@ use serde_json::{Map, Value as Json};
 
 use crate::error::{Error, Location, Result};
 
+mod database;
+mod python;
+
+pub use database::{Connection, Database, DbColumn, QueryTable};
+
 /// dbt's built-in macros, as DVT's own macro files: (name shown in errors, text).
 const BUILTIN_MACROS: &[(&str, &str)] = &[(
     "<dvt>/macros/tests.sql",
@@ -164,6 +169,8 @@ pub struct RenderNode {
     config: Map<String, Json>,
     /// What `is_incremental()` answers.
     is_incremental: bool,
+    /// The database `run_query` and introspection use (compiling for a run).
+    connection: Option<Arc<Connection>>,
 }
 
 impl Object for RenderNode {}
@@ -214,6 +221,9 @@ pub struct RenderInput {
     /// What `is_incremental()` answers: the model is incremental, its relation exists
     /// as a table and no full refresh was asked for (the runner knows; parsing says no).
     pub is_incremental: bool,
+    /// The database `run_query`, `statement` and `adapter.get_relation` query (`None`
+    /// while parsing, and when compiling without connecting).
+    pub connection: Option<Arc<Connection>>,
 }
 
 /// The project's Jinja environment: node templates plus macros.
@@ -256,13 +266,15 @@ impl JinjaEnv {
                         ),
                     });
                 }
-                env.add_template_owned(template.clone(), mutable_lists(&m.source))
+                let (source, params) = python::variadic(&m.source);
+                env.add_template_owned(template.clone(), mutable_lists(&source))
                     .map_err(|e| jinja_error(&e, file))?;
                 env.add_global(
                     m.name.clone(),
                     Value::from_object(MacroFn {
                         template,
                         name: m.name.clone(),
+                        params,
                     }),
                 );
                 macros.insert(m.name, (file.clone(), m.line));
@@ -281,13 +293,15 @@ impl JinjaEnv {
                 }
                 builtins.insert(m.name.clone());
                 let template = format!("{file}#{}", m.name);
-                env.add_template_owned(template.clone(), mutable_lists(&m.source))
+                let (source, params) = python::variadic(&m.source);
+                env.add_template_owned(template.clone(), mutable_lists(&source))
                     .map_err(|e| jinja_error(&e, Path::new(file)))?;
                 env.add_global(
                     m.name.clone(),
                     Value::from_object(MacroFn {
                         template,
                         name: m.name.clone(),
+                        params,
                     }),
                 );
             }
@@ -296,8 +310,10 @@ impl JinjaEnv {
         env.add_function(
             "var",
             move |name: String,
-                  default: Option<Value>|
+                  default: Rest<Value>|
                   -> std::result::Result<Value, minijinja::Error> {
+                // `var('x', none)` passes a default of None: present, unlike no default.
+                let default = default.first().cloned();
                 match v.get(&name) {
                     Some(j) => Ok(to_value(j)),
                     None => default.ok_or_else(|| {
@@ -405,6 +421,7 @@ impl JinjaEnv {
                 .cloned()
                 .unwrap_or_default(),
             is_incremental: input.is_incremental,
+            connection: input.connection,
         });
         let ctx = minijinja::context! {
             __dvt_node__ => Value::from_dyn_object(Arc::clone(&node)),
@@ -446,6 +463,8 @@ fn base_env(allow_secret_env: bool) -> Environment<'static> {
     env.set_recursion_limit(200);
     // dbt's Jinja is Python's: `d.values()`, `d.items()`, `s.upper()`, `l.append()`...
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    python::register(&mut env);
+    database::register(&mut env);
     env.add_function(MUTABLE_LIST_FN, || {
         Value::from_object(MutableList::default())
     });
@@ -640,7 +659,11 @@ fn log_fn(
     state: &State,
     msg: Value,
     _info: Option<Value>,
+    kwargs: Kwargs,
 ) -> std::result::Result<String, minijinja::Error> {
+    // `info=True` only changes dbt's log level.
+    let _: Option<Value> = kwargs.get("info")?;
+    kwargs.assert_all_used()?;
     let node = node(state)?;
     if node.phase == Phase::Compile {
         node.record().logs.push(msg.to_string());
@@ -710,6 +733,9 @@ impl Object for ConfigFn {
 struct MacroFn {
     template: String,
     name: String,
+    /// The declared parameters of a macro that reads `varargs`/`kwargs` (see
+    /// [`python::variadic`]); extra arguments are packed into those two.
+    params: Option<Vec<String>>,
 }
 
 impl Object for MacroFn {
@@ -728,6 +754,18 @@ impl Object for MacroFn {
         let tmpl = state.env().get_template(&self.template)?;
         let mut captured = tmpl.render_captured(Value::from(ctx))?;
         RETURN_SLOT.with(|s| s.borrow_mut().take());
+        // A `{% call %}` body is a macro of the caller's render, callable only from it:
+        // render it here, once, and hand the macro its text.
+        let with_caller = python::render_caller(state, args)?;
+        let args = with_caller.as_deref().unwrap_or(args);
+        let packed;
+        let args = match &self.params {
+            Some(params) => {
+                packed = python::pack_variadic(params, args)?;
+                packed.as_slice()
+            }
+            None => args,
+        };
         match captured.with_state_mut(|st| st.call_macro(&self.name, args)) {
             Ok(out) => Ok(Value::from_safe_string(out)),
             Err(e) => match RETURN_SLOT.with(|s| s.borrow_mut().take()) {
@@ -854,6 +892,7 @@ mod tests {
             relations,
             known: None,
             is_incremental: false,
+            connection: None,
         })
     }
 
@@ -999,14 +1038,29 @@ fn mutable_lists(text: &str) -> String {
             let simple = !name.is_empty()
                 && r.starts_with(char::is_whitespace)
                 && name.chars().all(|c| c.is_alphanumeric() || c == '_');
-            (simple && value.trim() == "[]")
-                .then(|| tag.replacen("[]", &format!("{MUTABLE_LIST_FN}()"), 1))
+            let value = value.trim();
+            if !simple {
+                None
+            } else if value == "[]" {
+                Some(tag.replacen("[]", &format!("{MUTABLE_LIST_FN}()"), 1))
+            } else if value.starts_with('{') && value.ends_with('}') {
+                // A dict literal: dbt code grows it with `update`, `pop`, `setdefault`.
+                let at = tag.find(value)?;
+                Some(format!(
+                    "{}{}({value}){}",
+                    &tag[..at],
+                    python::MUTABLE_DICT_FN,
+                    &tag[at + value.len()..]
+                ))
+            } else {
+                None
+            }
         });
         out.push_str(rewritten.as_deref().unwrap_or(tag));
         rest = &rest[end..];
     }
     out.push_str(rest);
-    out
+    python::percent_format(&out)
 }
 
 /// A list Jinja code may grow: `append`, `extend`, `insert`, `pop`; otherwise it reads
@@ -1134,6 +1188,11 @@ impl Object for AdapterObject {
                     ErrorKind::UndefinedError,
                     format!("adapter.dispatch: no macro `{kind}__{name}` or `default__{name}`"),
                 ))
+            }
+            m if INTROSPECTION.contains(&m)
+                && let Some(answer) = database::introspect(state, m, args) =>
+            {
+                answer
             }
             m if INTROSPECTION.contains(&m) && !executing => {
                 // Parsing: dbt's stubs answer "nothing there".

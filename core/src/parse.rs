@@ -188,6 +188,8 @@ impl Manifest {
         resolve::resolve(&mut manifest)?;
         let graph = graph_context(&manifest);
         manifest.jinja.set_global("graph", &graph);
+        let name = Json::from(manifest.project.name.clone());
+        manifest.jinja.set_global("project_name", &name);
         Ok(manifest)
     }
 }

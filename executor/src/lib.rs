@@ -9,6 +9,8 @@ pub mod codec;
 pub mod error;
 /// The federation engine: extract, stage and compute on DataFusion or Ballista.
 pub mod federation;
+/// The database a node's Jinja queries while compiling.
+pub mod introspect;
 /// The `dvt-executor` process: a Ballista executor with DVT's codecs.
 pub mod process;
 /// Target name to lazily connected adapter.

@@ -67,6 +67,7 @@ fn render(
         relations: CompileRelations::default(),
         known,
         is_incremental: false,
+        connection: None,
     })
 }
 

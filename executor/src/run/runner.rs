@@ -3,6 +3,7 @@
 //! path routing gave it; seeds load into any target.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use dvt_core::compile::CompileOptions;
@@ -391,7 +392,7 @@ fn first_row(batches: &[arrow::array::RecordBatch]) -> Option<Vec<String>> {
 pub(super) async fn prepare_target(
     ctx: &RunContext,
     node: &Node,
-) -> Result<std::sync::Arc<dyn crate::adapter::Adapter>> {
+) -> Result<Arc<dyn crate::adapter::Adapter>> {
     let adapter = ctx.registry.adapter(&node.target).await?;
     ensure_schema(&*adapter, &node.relation.schema).await?;
     ctx.record_staged(&node.target, &node.relation).await?;
@@ -429,7 +430,11 @@ pub(super) fn compile_node(
     opts: &CompileOptions,
     write: bool,
 ) -> Result<dvt_core::manifest::CompiledNode> {
-    let c = ctx.manifest.compile_with(&node.unique_id, opts)?;
+    let mut opts = opts.clone();
+    opts.database = Some(Arc::new(crate::introspect::RegistryDatabase::new(
+        Arc::clone(&ctx.registry),
+    )));
+    let c = ctx.manifest.compile_with(&node.unique_id, &opts)?;
     for line in &c.logs {
         report.log(line.clone());
     }

@@ -1,0 +1,488 @@
+//! What dbt's Jinja asks of the database while compiling: `run_query`, `statement` /
+//! `load_result`, and the adapter's introspection (`get_relation`,
+//! `get_columns_in_relation`). The executor implements [`Database`] over its
+//! connections; while parsing (`execute` is false) nothing connects and these answer
+//! as dbt's parse-time stubs do.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use minijinja::value::{Kwargs, Object, ObjectRepr, Value};
+use minijinja::{Error, ErrorKind, State};
+
+use super::python::map_value;
+
+/// A query's result: column names and types, and rows of JSON values.
+#[derive(Debug, Clone, Default)]
+pub struct QueryTable {
+    /// Column names.
+    pub columns: Vec<String>,
+    /// Column types, as the database names them.
+    pub types: Vec<String>,
+    /// Rows.
+    pub rows: Vec<Vec<serde_json::Value>>,
+    /// The command tag (`SELECT`) and rows affected.
+    pub code: String,
+}
+
+/// A column of a relation, as `get_columns_in_relation` returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbColumn {
+    /// Name.
+    pub name: String,
+    /// Type as the catalogue names it (`integer`, `character varying`, `numeric`).
+    pub data_type: String,
+}
+
+/// The database a node's Jinja may query while compiling, on the node's target.
+pub trait Database: Send + Sync + std::fmt::Debug {
+    /// Runs `sql` on `target`.
+    fn run_query(&self, target: &str, sql: &str) -> Result<QueryTable, String>;
+    /// `table`, `view` or `materialized_view` when the relation exists.
+    fn relation_type(
+        &self,
+        target: &str,
+        schema: &str,
+        identifier: &str,
+    ) -> Result<Option<String>, String>;
+    /// The relation's columns, in order.
+    fn columns(
+        &self,
+        target: &str,
+        schema: &str,
+        identifier: &str,
+    ) -> Result<Vec<DbColumn>, String>;
+}
+
+/// A node render's connection: the database and the target it queries, plus the
+/// results of its `statement` blocks.
+#[derive(Debug)]
+pub struct Connection {
+    pub(super) db: Arc<dyn Database>,
+    pub(super) target: String,
+    results: Mutex<BTreeMap<String, Value>>,
+}
+
+impl Connection {
+    /// A connection to `target` through `db`.
+    pub fn new(db: Arc<dyn Database>, target: impl Into<String>) -> Self {
+        Connection {
+            db,
+            target: target.into(),
+            results: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn query(&self, sql: &str) -> Result<QueryTable, Error> {
+        self.db.run_query(&self.target, sql).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("query on target `{}` failed: {e}", self.target),
+            )
+        })
+    }
+}
+
+fn connection(state: &State) -> Option<Arc<Connection>> {
+    super::node(state).ok().and_then(|n| n.connection.clone())
+}
+
+fn executing(state: &State) -> bool {
+    state.lookup("execute").is_some_and(|v| v.is_true())
+}
+
+fn no_connection() -> Error {
+    Error::new(
+        ErrorKind::InvalidOperation,
+        "this query needs a database connection, which `dvt compile` and `dvt show` of an unbuilt node do not open; run `dvt run`/`dvt build`",
+    )
+}
+
+/// Registers `run_query`, `statement` and `load_result`.
+pub(super) fn register(env: &mut minijinja::Environment<'static>) {
+    env.add_function(
+        "run_query",
+        |state: &State, sql: String| -> Result<Value, Error> {
+            if !executing(state) {
+                return Ok(Value::from(()));
+            }
+            let conn = connection(state).ok_or_else(no_connection)?;
+            Ok(Value::from_object(Table(conn.query(&sql)?)))
+        },
+    );
+    env.add_global("statement", Value::from_object(StatementFn));
+    env.add_function(
+        "load_result",
+        |state: &State, name: String| -> Result<Value, Error> {
+            Ok(connection(state)
+                .and_then(|c| {
+                    c.results
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get(&name)
+                        .cloned()
+                })
+                .unwrap_or(Value::from(())))
+        },
+    );
+}
+
+/// `{% call statement(name, fetch_result=True) %}sql{% endcall %}`.
+#[derive(Debug)]
+struct StatementFn;
+
+impl Object for StatementFn {
+    fn call(self: &Arc<Self>, state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+        statement(state, args)
+    }
+}
+
+fn statement(state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+    let (positional, kwargs): (&[Value], Kwargs) = minijinja::value::from_args(args)?;
+    let name = positional
+        .first()
+        .map(|v| v.to_string())
+        .or(kwargs.get::<Option<String>>("name")?)
+        .unwrap_or_else(|| "main".into());
+    let fetch: Option<bool> = kwargs.get("fetch_result")?;
+    let _: Option<Value> = kwargs.get("auto_begin")?;
+    let _: Option<Value> = kwargs.get("language")?;
+    let caller: Option<Value> = kwargs.get("caller")?;
+    kwargs.assert_all_used()?;
+    if !executing(state) {
+        return Ok(Value::from(""));
+    }
+    let sql = match caller {
+        Some(c) => c.call(state, &[])?.to_string(),
+        None => String::new(),
+    };
+    let conn = connection(state).ok_or_else(no_connection)?;
+    let table = conn.query(sql.trim())?;
+    let data: Vec<Value> = table
+        .rows
+        .iter()
+        .map(|r| Value::from(r.iter().map(json_value).collect::<Vec<_>>()))
+        .collect();
+    let response = map_value(
+        [
+            ("code", Value::from(table.code.clone())),
+            ("rows_affected", Value::from(table.rows.len())),
+            (
+                "_message",
+                Value::from(format!("{} {}", table.code, table.rows.len())),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (Value::from(k), v)),
+    );
+    let fetched = fetch.unwrap_or(false);
+    let result = map_value(
+        [
+            ("response", response),
+            ("data", Value::from(if fetched { data } else { Vec::new() })),
+            (
+                "table",
+                if fetched {
+                    Value::from_object(Table(table))
+                } else {
+                    Value::from(())
+                },
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (Value::from(k), v)),
+    );
+    conn.results
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(name, result);
+    Ok(Value::from(""))
+}
+
+/// A JSON cell as a Jinja value (numbers stay numbers, so `12.5` prints as Python would).
+fn json_value(v: &serde_json::Value) -> Value {
+    Value::from(minijinja::value::Serde(v))
+}
+
+/// An agate table, as dbt's `run_query` returns it: `columns`, `rows`, `column_names`,
+/// `column_types`.
+#[derive(Debug)]
+struct Table(QueryTable);
+
+impl Object for Table {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let t = &self.0;
+        Some(match key.as_str()? {
+            "columns" => Value::from(
+                (0..t.columns.len())
+                    .map(|i| {
+                        Value::from_object(TableColumn {
+                            name: t.columns[i].clone(),
+                            values: t.rows.iter().map(|r| json_value(&r[i])).collect(),
+                        })
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+            "rows" => Value::from(self.rows()),
+            "column_names" => Value::from(t.columns.clone()),
+            "column_types" => Value::from(t.types.clone()),
+            _ => return None,
+        })
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Values(self.rows())
+    }
+
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Iterable
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        _args: &[Value],
+    ) -> Result<Value, Error> {
+        match method {
+            "print_table" => Ok(Value::from("")),
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+}
+
+impl Table {
+    fn rows(&self) -> Vec<Value> {
+        self.0
+            .rows
+            .iter()
+            .map(|r| {
+                Value::from_object(Row {
+                    names: self.0.columns.clone(),
+                    values: r.iter().map(json_value).collect(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// A column of a [`Table`]: `name`, `values()`.
+#[derive(Debug)]
+struct TableColumn {
+    name: String,
+    values: Vec<Value>,
+}
+
+impl Object for TableColumn {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "name" => Some(Value::from(self.name.clone())),
+            _ => None,
+        }
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        _args: &[Value],
+    ) -> Result<Value, Error> {
+        match method {
+            "values" => Ok(Value::from(self.values.clone())),
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+}
+
+/// A row of a [`Table`]: indexed by position or by column name, iterable.
+#[derive(Debug)]
+struct Row {
+    names: Vec<String>,
+    values: Vec<Value>,
+}
+
+impl Object for Row {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        if let Some(name) = key.as_str() {
+            let i = self.names.iter().position(|n| n == name)?;
+            return self.values.get(i).cloned();
+        }
+        let i = i64::try_from(key.clone()).ok()?;
+        let i = if i < 0 {
+            self.values.len() as i64 + i
+        } else {
+            i
+        };
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| self.values.get(i).cloned())
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Values(self.values.clone())
+    }
+}
+
+/// `adapter.get_relation(database, schema, identifier)` and friends, on the node's
+/// target. `None` while parsing, or when no connection is open.
+pub(super) fn introspect(
+    state: &State,
+    method: &str,
+    args: &[Value],
+) -> Option<Result<Value, Error>> {
+    let conn = connection(state)?;
+    if !executing(state) {
+        return None;
+    }
+    Some(introspect_with(&conn, state, method, args))
+}
+
+fn part(v: &Value, key: &str) -> Option<String> {
+    v.get_attr(key)
+        .ok()
+        .filter(|v| !v.is_undefined() && !v.is_none())
+        .map(|v| v.to_string())
+}
+
+fn introspect_with(
+    conn: &Connection,
+    state: &State,
+    method: &str,
+    args: &[Value],
+) -> Result<Value, Error> {
+    let (positional, kwargs): (&[Value], Kwargs) = minijinja::value::from_args(args)?;
+    let fail = |e: String| Error::new(ErrorKind::InvalidOperation, e);
+    match method {
+        "get_relation" | "load_relation" | "already_exists" => {
+            let (schema, identifier, database) = if method == "load_relation" {
+                let rel = positional.first().cloned().unwrap_or_default();
+                (
+                    part(&rel, "schema"),
+                    part(&rel, "identifier"),
+                    part(&rel, "database"),
+                )
+            } else {
+                let get = |i: usize, k: &str| -> Result<Option<String>, Error> {
+                    Ok(match positional.get(i) {
+                        Some(v) => Some(v.to_string()),
+                        None => kwargs.get::<Option<String>>(k)?,
+                    })
+                };
+                if method == "already_exists" {
+                    (get(0, "schema")?, get(1, "identifier")?, None)
+                } else {
+                    (
+                        get(1, "schema")?,
+                        get(2, "identifier")?,
+                        get(0, "database")?,
+                    )
+                }
+            };
+            let _ = kwargs.get::<Option<Value>>("database");
+            let (Some(schema), Some(identifier)) = (schema, identifier) else {
+                return Ok(Value::from(()));
+            };
+            let kind = conn
+                .db
+                .relation_type(&conn.target, &schema, &identifier)
+                .map_err(fail)?;
+            if method == "already_exists" {
+                return Ok(Value::from(kind.is_some()));
+            }
+            let Some(kind) = kind else {
+                return Ok(Value::from(()));
+            };
+            let target_type = state
+                .lookup("target")
+                .and_then(|t| t.get_attr("type").ok())
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            let q = if matches!(target_type.as_str(), "mysql" | "mariadb") {
+                '`'
+            } else {
+                '"'
+            };
+            let quoted = |s: &str| format!("{q}{}{q}", s.replace(q, &format!("{q}{q}")));
+            let rendered = match (&database, target_type.as_str()) {
+                (Some(db), "postgres") => {
+                    format!("{}.{}.{}", quoted(db), quoted(&schema), quoted(&identifier))
+                }
+                _ => format!("{}.{}", quoted(&schema), quoted(&identifier)),
+            };
+            Ok(Value::from_object(FoundRelation {
+                database: database.unwrap_or_default(),
+                schema,
+                identifier,
+                rendered,
+                kind,
+            }))
+        }
+        "get_columns_in_relation" | "get_missing_columns" => {
+            let columns = |rel: &Value| -> Result<Vec<DbColumn>, Error> {
+                match (part(rel, "schema"), part(rel, "identifier")) {
+                    (Some(s), Some(i)) => conn.db.columns(&conn.target, &s, &i).map_err(fail),
+                    _ => Ok(Vec::new()),
+                }
+            };
+            let first = columns(&positional.first().cloned().unwrap_or_default())?;
+            let cols = if method == "get_missing_columns" {
+                let other = columns(&positional.get(1).cloned().unwrap_or_default())?;
+                first
+                    .into_iter()
+                    .filter(|c| !other.iter().any(|o| o.name.eq_ignore_ascii_case(&c.name)))
+                    .collect()
+            } else {
+                first
+            };
+            Ok(Value::from(
+                cols.into_iter()
+                    .map(|c| {
+                        map_value(
+                            [
+                                ("name", Value::from(c.name.clone())),
+                                ("column", Value::from(c.name)),
+                                ("dtype", Value::from(c.data_type.clone())),
+                                ("data_type", Value::from(c.data_type)),
+                            ]
+                            .into_iter()
+                            .map(|(k, v)| (Value::from(k), v)),
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+            ))
+        }
+        _ => Err(Error::from(ErrorKind::UnknownMethod)),
+    }
+}
+
+/// A relation the catalogue answered for, with its type.
+#[derive(Debug)]
+struct FoundRelation {
+    database: String,
+    schema: String,
+    identifier: String,
+    rendered: String,
+    kind: String,
+}
+
+impl Object for FoundRelation {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        Some(match key.as_str()? {
+            "database" => Value::from(self.database.clone()),
+            "schema" => Value::from(self.schema.clone()),
+            "identifier" | "name" | "table" => Value::from(self.identifier.clone()),
+            "type" => Value::from(self.kind.clone()),
+            "is_table" => Value::from(self.kind == "table"),
+            "is_view" => Value::from(self.kind == "view"),
+            _ => return None,
+        })
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.rendered)
+    }
+}

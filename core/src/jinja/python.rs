@@ -1,0 +1,1556 @@
+//! The Python side of dbt's Jinja: values print as Python prints them (`None`, `True`,
+//! `['a', 'b']`, `{'k': 1}`), and the context functions dbt adds from Python's standard
+//! library: `set`, `zip`, `local_md5`, `fromjson`/`tojson`, `fromyaml`/`toyaml`,
+//! `exceptions`, `modules.re` and `modules.itertools`.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use minijinja::value::{Kwargs, Object, ObjectRepr, Rest, Value, ValueKind};
+use minijinja::{Environment, Error, ErrorKind, Output, State};
+
+/// Registers the functions and the Python formatter on `env`.
+pub(super) fn register(env: &mut Environment<'static>) {
+    env.set_formatter(python_formatter);
+    env.add_function("set", set_fn);
+    env.add_function("zip", zip_fn);
+    env.add_function("local_md5", |s: String| crate::sql::md5_hex(s.as_bytes()));
+    env.add_function("fromjson", fromjson);
+    env.add_function("tojson", tojson);
+    env.add_function("fromyaml", fromyaml);
+    env.add_function("toyaml", toyaml);
+    env.add_global("exceptions", Value::from_object(Exceptions));
+    env.add_global("modules", Value::from_object(Modules));
+    env.add_global("api", Value::from_object(Api));
+    // One start time per process: every node of a run sees the same value, as in dbt.
+    env.add_global(
+        "run_started_at",
+        Value::from_object(DateTime {
+            at: chrono::Utc::now().naive_utc(),
+            kind: TimeKind::DateTimeUtc,
+        }),
+    );
+    env.add_global(
+        "flags",
+        map_value(
+            [
+                ("FULL_REFRESH", Value::from(false)),
+                ("STORE_FAILURES", Value::from(false)),
+                ("WHICH", Value::from("run")),
+            ]
+            .into_iter()
+            .map(|(k, v)| (Value::from(k), v)),
+        ),
+    );
+    env.add_function(PERCENT_FN, percent);
+    env.add_filter("wordcount", |s: String| s.split_whitespace().count());
+    env.add_filter("center", |s: String, width: Option<usize>| {
+        // Python's str.center: the extra space goes to the right when odd.
+        let width = width.unwrap_or(80);
+        let len = s.chars().count();
+        if len >= width {
+            return s;
+        }
+        let total = width - len;
+        let left = total / 2 + ((total % 2) & (width % 2));
+        format!("{}{s}{}", " ".repeat(left), " ".repeat(total - left))
+    });
+    env.add_function(MUTABLE_DICT_FN, |v: Value| -> Result<Value, Error> {
+        let mut pairs = Vec::new();
+        for k in v.try_iter()? {
+            let item = v.get_item(&k)?;
+            pairs.push((k, item));
+        }
+        Ok(Value::from_object(MutableDict(std::sync::Mutex::new(
+            pairs,
+        ))))
+    });
+}
+
+/// What `"fmt" % args` calls after the template rewrite.
+const PERCENT_FN: &str = "__dvt_percent";
+
+/// Rewrites Python's `"text %s" % (args)` and `"text %s" % name` inside `{{ }}` and
+/// `{% %}` into a call, since the template engine's `%` is only the remainder. The
+/// rewrite keeps every newline, so error lines hold.
+pub(super) fn percent_format(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let mut in_code = false;
+    while i < bytes.len() {
+        if !in_code {
+            if text[i..].starts_with("{{") || text[i..].starts_with("{%") {
+                in_code = true;
+                out.push_str(&text[i..i + 2]);
+                i += 2;
+                continue;
+            }
+            let c = text[i..].chars().next().unwrap_or(' ');
+            out.push(c);
+            i += c.len_utf8();
+            continue;
+        }
+        if text[i..].starts_with("}}") || text[i..].starts_with("%}") {
+            in_code = false;
+            out.push_str(&text[i..i + 2]);
+            i += 2;
+            continue;
+        }
+        let c = bytes[i];
+        if c == b'"' || c == b'\'' {
+            // A string literal, maybe followed by `% operand`.
+            let Some(len) = text[i + 1..].find(c as char) else {
+                out.push_str(&text[i..]);
+                break;
+            };
+            let lit_end = i + 1 + len + 1;
+            let literal = &text[i..lit_end];
+            let after = &text[lit_end..];
+            let trimmed = after.trim_start_matches([' ', '\t']);
+            if let Some(op) = trimmed.strip_prefix('%')
+                && !op.starts_with('}')
+            {
+                let op_ws = op.len() - op.trim_start_matches([' ', '\t']).len();
+                let operand_start = lit_end + (after.len() - trimmed.len()) + 1 + op_ws;
+                if let Some(operand_len) = operand_len(&text[operand_start..]) {
+                    let operand = &text[operand_start..operand_start + operand_len];
+                    out.push_str(&format!("{PERCENT_FN}({literal}, {operand})"));
+                    i = operand_start + operand_len;
+                    continue;
+                }
+            }
+            out.push_str(literal);
+            i = lit_end;
+            continue;
+        }
+        let ch = text[i..].chars().next().unwrap_or(' ');
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
+/// The length of a `%` operand: a parenthesised group, a list, or a dotted name.
+fn operand_len(s: &str) -> Option<usize> {
+    let first = s.chars().next()?;
+    if first == '(' || first == '[' {
+        let close = if first == '(' { ')' } else { ']' };
+        let mut depth = 0;
+        let mut quote: Option<char> = None;
+        for (i, c) in s.char_indices() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') => quote = Some(c),
+                (None, c) if c == first => depth += 1,
+                (None, c) if c == close => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some(i + 1);
+                    }
+                }
+                _ => {}
+            }
+        }
+        return None;
+    }
+    if first.is_alphabetic() || first == '_' {
+        let n = s
+            .char_indices()
+            .find(|(_, c)| !(c.is_alphanumeric() || *c == '_' || *c == '.'))
+            .map_or(s.len(), |(i, _)| i);
+        return Some(n);
+    }
+    None
+}
+
+/// Python's `fmt % args` for `%s`, `%r`, `%d`, `%i`, `%f`, `%e`, `%g`, `%x`, `%o`, `%%`
+/// with flags, width and precision.
+fn percent(fmt: String, args: Value) -> Result<Value, Error> {
+    let args: Vec<Value> = match args.kind() {
+        ValueKind::Seq => args.try_iter()?.collect(),
+        _ => vec![args],
+    };
+    let mut out = String::new();
+    let mut next = args.iter();
+    let mut chars = fmt.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let mut spec = String::new();
+        let conv = loop {
+            match chars.next() {
+                Some(c) if "-+ #0123456789.".contains(c) => spec.push(c),
+                Some(c) => break c,
+                None => {
+                    return Err(Error::new(ErrorKind::InvalidOperation, "incomplete format"));
+                }
+            }
+        };
+        if conv == '%' {
+            out.push('%');
+            continue;
+        }
+        let arg = next.next().ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                "not enough arguments for format string",
+            )
+        })?;
+        let left = spec.contains('-');
+        let zero = spec.starts_with('0') || spec.contains("+0") || spec.contains(" 0");
+        let plus = spec.contains('+');
+        let nums = spec.trim_start_matches(['-', '+', ' ', '#', '0']);
+        let (width, precision) = match nums.split_once('.') {
+            Some((w, p)) => (w.parse::<usize>().ok(), p.parse::<usize>().ok().or(Some(0))),
+            None => (nums.parse::<usize>().ok(), None),
+        };
+        let as_f64 = || f64::try_from(arg.clone()).unwrap_or(0.0);
+        let mut body = match conv {
+            's' => repr(arg, true),
+            'r' => repr(arg, false),
+            'd' | 'i' | 'u' => format!("{}", as_f64().trunc() as i64),
+            'f' | 'F' => format!("{:.*}", precision.unwrap_or(6), as_f64()),
+            'e' | 'E' => {
+                let s = format!("{:.*e}", precision.unwrap_or(6), as_f64());
+                // Python writes the exponent with a sign and two digits.
+                let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+                let e: i32 = e.parse().unwrap_or(0);
+                let s = format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs());
+                if conv == 'E' { s.to_uppercase() } else { s }
+            }
+            'g' | 'G' => number(&Value::from(as_f64())),
+            'x' => format!("{:x}", as_f64() as i64),
+            'X' => format!("{:X}", as_f64() as i64),
+            'o' => format!("{:o}", as_f64() as i64),
+            other => {
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("unsupported format character `{other}`"),
+                ));
+            }
+        };
+        if plus && "dif".contains(conv) && !body.starts_with('-') {
+            body.insert(0, '+');
+        }
+        if let Some(w) = width
+            && body.chars().count() < w
+        {
+            let pad = w - body.chars().count();
+            if left {
+                body.push_str(&" ".repeat(pad));
+            } else if zero && conv != 's' && conv != 'r' {
+                let sign = body.starts_with(['-', '+']);
+                let at = usize::from(sign);
+                body.insert_str(at, &"0".repeat(pad));
+            } else {
+                body.insert_str(0, &" ".repeat(pad));
+            }
+        }
+        out.push_str(&body);
+    }
+    Ok(Value::from(out))
+}
+
+/// A macro that reads `varargs` or `kwargs` (Python Jinja's catch-alls) gets them as two
+/// extra parameters; returns the rewritten source and the declared parameters (`None`
+/// when the macro uses neither).
+pub(super) fn variadic(source: &str) -> (String, Option<Vec<String>>) {
+    let uses =
+        |word: &str| regex::Regex::new(&format!(r"\b{word}\b")).is_ok_and(|r| r.is_match(source));
+    if !uses("varargs") && !uses("kwargs") {
+        return (source.to_owned(), None);
+    }
+    let Some(open) = source.find('(') else {
+        return (source.to_owned(), None);
+    };
+    let mut depth = 0;
+    let mut close = None;
+    for (i, c) in source[open..].char_indices() {
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    close = Some(open + i);
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let Some(close) = close else {
+        return (source.to_owned(), None);
+    };
+    let declared = &source[open + 1..close];
+    let mut params = Vec::new();
+    let mut depth = 0;
+    let mut current = String::new();
+    for c in declared.chars() {
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth -= 1,
+            ',' if depth == 0 => {
+                params.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    params.push(current);
+    let names: Vec<String> = params
+        .iter()
+        .map(|p| p.split('=').next().unwrap_or("").trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .collect();
+    let extra = if names.is_empty() {
+        "varargs=none, kwargs=none"
+    } else {
+        ", varargs=none, kwargs=none"
+    };
+    let rewritten = format!("{}{extra}{}", &source[..close], &source[close..]);
+    (rewritten, Some(names))
+}
+
+/// Packs a call's arguments for a [`variadic`] macro: declared ones stay, extra
+/// positional ones become `varargs`, unknown keywords `kwargs`.
+pub(super) fn pack_variadic(params: &[String], args: &[Value]) -> Result<Vec<Value>, Error> {
+    let (positional, kwargs): (&[Value], Kwargs) = minijinja::value::from_args(args)?;
+    let take = positional.len().min(params.len());
+    let mut out: Vec<Value> = positional[..take].to_vec();
+    let extra: Vec<Value> = positional[take..].to_vec();
+    let mut declared: Vec<(String, Value)> = Vec::new();
+    let mut rest: Vec<(Value, Value)> = Vec::new();
+    for key in kwargs.args() {
+        let v: Value = kwargs.get(key)?;
+        if params.iter().any(|p| p == key) {
+            declared.push((key.to_owned(), v));
+        } else {
+            rest.push((Value::from(key), v));
+        }
+    }
+    declared.push(("varargs".into(), Value::from(extra)));
+    declared.push(("kwargs".into(), map_value(rest.into_iter())));
+    out.push(Value::from(declared.into_iter().collect::<Kwargs>()));
+    Ok(out)
+}
+
+/// When a macro is called with `caller=` (a `{% call %}` block), renders the block in
+/// the calling template and returns the arguments with `caller` replaced by a function
+/// returning that text. `None` when there is no caller.
+pub(super) fn render_caller(
+    state: &mut State<'_, '_>,
+    args: &[Value],
+) -> Result<Option<Vec<Value>>, Error> {
+    let Some((last, head)) = args.split_last() else {
+        return Ok(None);
+    };
+    let Ok(kwargs) = Kwargs::try_from(last.clone()) else {
+        return Ok(None);
+    };
+    if !kwargs.has("caller") {
+        return Ok(None);
+    }
+    let mut pairs: Vec<(String, Value)> = Vec::new();
+    for key in kwargs.args() {
+        let v: Value = kwargs.get(key)?;
+        if key == "caller" {
+            let text = v.call(state, &[])?;
+            let text = text
+                .as_str()
+                .map_or_else(|| text.to_string(), str::to_owned);
+            let f =
+                Value::from_function(move |_: Rest<Value>| Value::from_safe_string(text.clone()));
+            pairs.push((key.to_owned(), f));
+        } else {
+            pairs.push((key.to_owned(), v));
+        }
+    }
+    let mut out = head.to_vec();
+    out.push(Value::from(pairs.into_iter().collect::<Kwargs>()));
+    Ok(Some(out))
+}
+
+/// What `{% set d = {...} %}` calls after the template rewrite (see `mutable_lists`).
+pub(super) const MUTABLE_DICT_FN: &str = "__dvt_dict";
+
+/// A dict Jinja code may change: `update`, `pop`, `setdefault`, `clear`; otherwise it
+/// reads like any mapping (keys in insertion order, as Python's).
+#[derive(Debug)]
+struct MutableDict(std::sync::Mutex<Vec<(Value, Value)>>);
+
+impl MutableDict {
+    fn pairs(&self) -> std::sync::MutexGuard<'_, Vec<(Value, Value)>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set(pairs: &mut Vec<(Value, Value)>, k: Value, v: Value) {
+        match pairs.iter_mut().find(|(key, _)| *key == k) {
+            Some(slot) => slot.1 = v,
+            None => pairs.push((k, v)),
+        }
+    }
+}
+
+impl Object for MutableDict {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.pairs()
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Values(self.pairs().iter().map(|(k, _)| k.clone()).collect())
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self
+            .pairs()
+            .iter()
+            .map(|(k, v)| format!("{}: {}", repr(k, false), repr(v, false)))
+            .collect();
+        write!(f, "{{{}}}", parts.join(", "))
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let mut pairs = self.pairs();
+        match (method, args) {
+            ("update", [other]) => {
+                for k in other.try_iter()? {
+                    let v = other.get_item(&k)?;
+                    Self::set(&mut pairs, k, v);
+                }
+                Ok(Value::from(()))
+            }
+            ("pop", [k, rest @ ..]) => match pairs.iter().position(|(key, _)| key == k) {
+                Some(i) => Ok(pairs.remove(i).1),
+                None => rest.first().cloned().ok_or_else(|| {
+                    Error::new(ErrorKind::InvalidOperation, format!("key {k} not found"))
+                }),
+            },
+            ("setdefault", [k, rest @ ..]) => {
+                if let Some((_, v)) = pairs.iter().find(|(key, _)| key == k) {
+                    return Ok(v.clone());
+                }
+                let v = rest.first().cloned().unwrap_or(Value::from(()));
+                pairs.push((k.clone(), v.clone()));
+                Ok(v)
+            }
+            ("clear", []) => {
+                pairs.clear();
+                Ok(Value::from(()))
+            }
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+}
+
+/// How `{{ value }}` prints: Python's `str()`.
+fn python_formatter(out: &mut Output, _state: &mut State, value: &Value) -> Result<(), Error> {
+    if value.is_undefined() {
+        return Ok(());
+    }
+    let text = match value.kind() {
+        ValueKind::String => {
+            return out
+                .write_str(value.as_str().unwrap_or_default())
+                .map_err(fmt_err);
+        }
+        // Relations and other objects render themselves.
+        ValueKind::Plain | ValueKind::Invalid => value.to_string(),
+        ValueKind::Map if value.as_object().is_some() => value.to_string(),
+        _ => repr(value, true),
+    };
+    out.write_str(&text).map_err(fmt_err)
+}
+
+fn fmt_err(_: std::fmt::Error) -> Error {
+    Error::new(ErrorKind::WriteFailure, "formatting failed")
+}
+
+/// Python's `repr()` of a value (`str()` at the top level: strings unquoted).
+pub(super) fn repr(value: &Value, top: bool) -> String {
+    match value.kind() {
+        ValueKind::Undefined if top => String::new(),
+        ValueKind::Undefined | ValueKind::None => "None".into(),
+        ValueKind::Bool => if value.is_true() { "True" } else { "False" }.into(),
+        ValueKind::Number => number(value),
+        ValueKind::String | ValueKind::Bytes => {
+            let s = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_owned);
+            if top { s } else { quote(&s) }
+        }
+        ValueKind::Seq | ValueKind::Iterable => {
+            let items: Vec<String> = value
+                .try_iter()
+                .map(|it| it.map(|v| repr(&v, false)).collect())
+                .unwrap_or_default();
+            match (value.is_tuple(), items.len()) {
+                (true, 1) => format!("({},)", items[0]),
+                (true, _) => format!("({})", items.join(", ")),
+                _ => format!("[{}]", items.join(", ")),
+            }
+        }
+        ValueKind::Map => {
+            let mut parts = Vec::new();
+            if let Ok(keys) = value.try_iter() {
+                for k in keys {
+                    let v = value.get_item(&k).unwrap_or_default();
+                    parts.push(format!("{}: {}", repr(&k, false), repr(&v, false)));
+                }
+            }
+            format!("{{{}}}", parts.join(", "))
+        }
+        _ => value.to_string(),
+    }
+}
+
+fn number(value: &Value) -> String {
+    if value.is_integer()
+        && let Some(i) = value.as_i64()
+    {
+        return i.to_string();
+    }
+    match f64::try_from(value.clone()) {
+        Ok(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e16 => format!("{f:.1}"),
+        Ok(f) if f.is_nan() => "nan".into(),
+        Ok(f) if f.is_infinite() => if f > 0.0 { "inf" } else { "-inf" }.into(),
+        Ok(f) => f.to_string(),
+        Err(_) => value.to_string(),
+    }
+}
+
+/// Python's string repr: single quotes unless the text holds one and no double quote.
+fn quote(s: &str) -> String {
+    let q = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(q);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c == q => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(q);
+    out
+}
+
+fn set_fn(items: Option<Value>) -> Result<Value, Error> {
+    let mut out: Vec<Value> = Vec::new();
+    if let Some(items) = items {
+        for v in items.try_iter()? {
+            if !out.contains(&v) {
+                out.push(v);
+            }
+        }
+    }
+    Ok(Value::from(out))
+}
+
+fn zip_fn(lists: Rest<Value>) -> Result<Value, Error> {
+    let cols: Vec<Vec<Value>> = lists
+        .iter()
+        .map(|l| l.try_iter().map(Iterator::collect))
+        .collect::<Result<_, _>>()?;
+    let n = cols.iter().map(Vec::len).min().unwrap_or(0);
+    Ok(Value::from(
+        (0..n)
+            .map(|i| Value::from(cols.iter().map(|c| c[i].clone()).collect::<Vec<_>>()))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+fn fromjson(text: String, default: Option<Value>) -> Result<Value, Error> {
+    match serde_json::from_str::<Value>(&text) {
+        Ok(v) => Ok(v),
+        Err(e) => default.ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("fromjson: not JSON ({e})"),
+            )
+        }),
+    }
+}
+
+/// `tojson`: Python's `json.dumps` (`, ` and `: ` separators), keys in their order.
+fn tojson(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
+    let sort: Option<bool> = kwargs.get("sort_keys")?;
+    kwargs.assert_all_used()?;
+    let mut out = String::new();
+    json_dump(&value, sort.unwrap_or(false), &mut out)?;
+    Ok(Value::from(out))
+}
+
+fn json_dump(value: &Value, sort: bool, out: &mut String) -> Result<(), Error> {
+    match value.kind() {
+        ValueKind::Undefined | ValueKind::None => out.push_str("null"),
+        ValueKind::Bool => out.push_str(if value.is_true() { "true" } else { "false" }),
+        ValueKind::Number => out.push_str(&number(value)),
+        ValueKind::String | ValueKind::Bytes => out.push_str(
+            &serde_json::to_string(value.as_str().unwrap_or_default())
+                .map_err(|e| Error::new(ErrorKind::BadSerialization, e.to_string()))?,
+        ),
+        ValueKind::Map => {
+            let mut keys: Vec<Value> = value.try_iter()?.collect();
+            if sort {
+                keys.sort();
+            }
+            out.push('{');
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                let key = k.as_str().map_or_else(|| k.to_string(), str::to_owned);
+                out.push_str(&serde_json::to_string(&key).unwrap_or_default());
+                out.push_str(": ");
+                json_dump(&value.get_item(k)?, sort, out)?;
+            }
+            out.push('}');
+        }
+        ValueKind::Seq | ValueKind::Iterable => {
+            out.push('[');
+            for (i, v) in value.try_iter()?.enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                json_dump(&v, sort, out)?;
+            }
+            out.push(']');
+        }
+        _ => out.push_str(&serde_json::to_string(&value.to_string()).unwrap_or_default()),
+    }
+    Ok(())
+}
+
+fn fromyaml(text: String, default: Option<Value>) -> Result<Value, Error> {
+    let parsed = yaml_rust2::YamlLoader::load_from_str(&text);
+    match parsed {
+        Ok(docs) => Ok(docs.first().map(yaml_value).unwrap_or_default()),
+        Err(e) => default.ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("fromyaml: not YAML ({e})"),
+            )
+        }),
+    }
+}
+
+fn yaml_value(y: &yaml_rust2::Yaml) -> Value {
+    use yaml_rust2::Yaml;
+    match y {
+        Yaml::Real(s) => s
+            .parse::<f64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| Value::from(s.clone())),
+        Yaml::Integer(i) => Value::from(*i),
+        Yaml::String(s) => Value::from(s.clone()),
+        Yaml::Boolean(b) => Value::from(*b),
+        Yaml::Array(items) => Value::from(items.iter().map(yaml_value).collect::<Vec<_>>()),
+        Yaml::Hash(map) => map_value(map.iter().map(|(k, v)| (yaml_value(k), yaml_value(v)))),
+        Yaml::Null | Yaml::BadValue | Yaml::Alias(_) => Value::from(()),
+    }
+}
+
+/// A mapping with its keys in the given order.
+pub(super) fn map_value(pairs: impl Iterator<Item = (Value, Value)>) -> Value {
+    struct Pairs(Vec<(Value, Value)>);
+    impl serde::Serialize for Pairs {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut m = s.serialize_map(Some(self.0.len()))?;
+            for (k, v) in &self.0 {
+                m.serialize_entry(k, v)?;
+            }
+            m.end()
+        }
+    }
+    Value::from(minijinja::value::Serde(Pairs(pairs.collect())))
+}
+
+/// `toyaml`: PyYAML's `safe_dump` in block style, keys in their order.
+fn toyaml(value: Value) -> Result<Value, Error> {
+    let mut out = String::new();
+    yaml_dump(&value, 0, &mut out)?;
+    Ok(Value::from(out))
+}
+
+fn yaml_scalar(v: &Value) -> String {
+    match v.kind() {
+        ValueKind::Undefined | ValueKind::None => "null".into(),
+        ValueKind::Bool => if v.is_true() { "true" } else { "false" }.into(),
+        ValueKind::Number => number(v),
+        _ => {
+            let s = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+            let plain = !s.is_empty()
+                && !s
+                    .starts_with(|c: char| "-?:,[]{}#&*!|>'\"%@`".contains(c) || c.is_whitespace())
+                && !s.ends_with(char::is_whitespace)
+                && !s.contains(": ")
+                && !s.contains(" #")
+                && s.parse::<f64>().is_err()
+                && !matches!(
+                    s.to_ascii_lowercase().as_str(),
+                    "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "~"
+                );
+            if plain {
+                s
+            } else {
+                format!("'{}'", s.replace('\'', "''"))
+            }
+        }
+    }
+}
+
+fn yaml_dump(value: &Value, indent: usize, out: &mut String) -> Result<(), Error> {
+    let pad = " ".repeat(indent);
+    match value.kind() {
+        ValueKind::Map => {
+            for k in value.try_iter()? {
+                let v = value.get_item(&k)?;
+                let key = yaml_scalar(&k);
+                match v.kind() {
+                    ValueKind::Map if v.len().unwrap_or(0) > 0 => {
+                        let _ = writeln!(out, "{pad}{key}:");
+                        yaml_dump(&v, indent + 2, out)?;
+                    }
+                    // PyYAML does not indent a sequence under its key.
+                    ValueKind::Seq if v.len().unwrap_or(0) > 0 => {
+                        let _ = writeln!(out, "{pad}{key}:");
+                        yaml_dump(&v, indent, out)?;
+                    }
+                    ValueKind::Map => {
+                        let _ = writeln!(out, "{pad}{key}: {{}}");
+                    }
+                    ValueKind::Seq => {
+                        let _ = writeln!(out, "{pad}{key}: []");
+                    }
+                    _ => {
+                        let _ = writeln!(out, "{pad}{key}: {}", yaml_scalar(&v));
+                    }
+                }
+            }
+        }
+        ValueKind::Seq => {
+            for v in value.try_iter()? {
+                match v.kind() {
+                    ValueKind::Map | ValueKind::Seq if v.len().unwrap_or(0) > 0 => {
+                        let mut inner = String::new();
+                        yaml_dump(&v, indent + 2, &mut inner)?;
+                        let inner = inner.trim_start();
+                        let _ = write!(out, "{pad}- {inner}");
+                    }
+                    _ => {
+                        let _ = writeln!(out, "{pad}- {}", yaml_scalar(&v));
+                    }
+                }
+            }
+        }
+        _ => {
+            let _ = writeln!(out, "{}", yaml_scalar(value));
+        }
+    }
+    Ok(())
+}
+
+/// `exceptions.warn(msg)` and `exceptions.raise_compiler_error(msg)`.
+#[derive(Debug)]
+struct Exceptions;
+
+impl Object for Exceptions {
+    fn call_method(
+        self: &Arc<Self>,
+        state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let (msg,): (Value,) = minijinja::value::from_args(args)?;
+        match method {
+            "warn" => {
+                if let Ok(node) = super::node(state) {
+                    node.record().logs.push(format!("warning: {msg}"));
+                }
+                Ok(Value::from(""))
+            }
+            "raise_compiler_error" | "raise_not_implemented" => Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("{COMPILER_ERROR}{msg}"),
+            )),
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+}
+
+/// Marks an error raised by `exceptions.raise_compiler_error`.
+pub(super) const COMPILER_ERROR: &str = "Compilation Error: ";
+
+/// `modules`: `re` and `itertools` (`datetime` is not offered: its arithmetic needs
+/// operators on objects, which the template engine does not have).
+#[derive(Debug)]
+struct Modules;
+
+impl Object for Modules {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "datetime" => Some(Value::from_object(DatetimeModule)),
+            "re" => Some(Value::from_object(Re)),
+            "itertools" => Some(Value::from_object(Itertools)),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Re;
+
+fn compile_re(pattern: &str) -> Result<regex::Regex, Error> {
+    regex::Regex::new(pattern).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("modules.re: bad pattern `{pattern}`: {e}"),
+        )
+    })
+}
+
+impl Object for Re {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        match method {
+            "sub" => {
+                let (pattern, repl, text): (String, String, String) =
+                    minijinja::value::from_args(args)?;
+                // Python's `\1` group references are `${1}` here.
+                let repl = regex::Regex::new(r"\\(\d+)")
+                    .map(|r| r.replace_all(&repl, "$${$1}").into_owned())
+                    .unwrap_or(repl);
+                Ok(Value::from(
+                    compile_re(&pattern)?
+                        .replace_all(&text, repl.as_str())
+                        .into_owned(),
+                ))
+            }
+            "match" | "search" | "fullmatch" => {
+                let (pattern, text): (String, String) = minijinja::value::from_args(args)?;
+                let anchored = match method {
+                    "match" => format!("^(?:{pattern})"),
+                    "fullmatch" => format!("^(?:{pattern})$"),
+                    _ => pattern,
+                };
+                let re = compile_re(&anchored)?;
+                Ok(match re.captures(&text) {
+                    None => Value::from(()),
+                    Some(c) => Value::from_object(Match {
+                        groups: c.iter().map(|m| m.map(|m| m.as_str().to_owned())).collect(),
+                    }),
+                })
+            }
+            "findall" => {
+                let (pattern, text): (String, String) = minijinja::value::from_args(args)?;
+                let re = compile_re(&pattern)?;
+                Ok(Value::from(
+                    re.captures_iter(&text)
+                        .map(|c| {
+                            c.get(if c.len() > 1 { 1 } else { 0 })
+                                .map(|m| m.as_str().to_owned())
+                                .unwrap_or_default()
+                        })
+                        .collect::<Vec<_>>(),
+                ))
+            }
+            "split" => {
+                let (pattern, text): (String, String) = minijinja::value::from_args(args)?;
+                Ok(Value::from(
+                    compile_re(&pattern)?
+                        .split(&text)
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>(),
+                ))
+            }
+            "escape" => {
+                let (text,): (String,) = minijinja::value::from_args(args)?;
+                Ok(Value::from(regex::escape(&text)))
+            }
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+}
+
+/// A `re` match: `.group(n)`, `.groups()`.
+#[derive(Debug)]
+struct Match {
+    groups: Vec<Option<String>>,
+}
+
+impl Object for Match {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let get = |i: usize| {
+            self.groups
+                .get(i)
+                .cloned()
+                .flatten()
+                .map_or(Value::from(()), Value::from)
+        };
+        match method {
+            "group" => {
+                let (n,): (Option<usize>,) = minijinja::value::from_args(args)?;
+                Ok(get(n.unwrap_or(0)))
+            }
+            "groups" => Ok(Value::from(
+                (1..self.groups.len()).map(get).collect::<Vec<_>>(),
+            )),
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+}
+
+#[derive(Debug)]
+struct Itertools;
+
+impl Object for Itertools {
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let lists: Vec<Vec<Value>> = args
+            .iter()
+            .map(|a| a.try_iter().map(Iterator::collect))
+            .collect::<Result<_, _>>()?;
+        match method {
+            "chain" => Ok(Value::from(lists.concat())),
+            "product" => {
+                let mut acc: Vec<Vec<Value>> = vec![Vec::new()];
+                for l in &lists {
+                    acc = acc
+                        .iter()
+                        .flat_map(|prefix| {
+                            l.iter().map(move |v| {
+                                let mut p = prefix.clone();
+                                p.push(v.clone());
+                                p
+                            })
+                        })
+                        .collect();
+                }
+                Ok(Value::from(
+                    acc.into_iter().map(Value::from).collect::<Vec<_>>(),
+                ))
+            }
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+}
+
+/// `api`: `api.Relation` and `api.Column`.
+#[derive(Debug)]
+struct Api;
+
+impl Object for Api {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "Relation" => Some(Value::from_object(RelationApi)),
+            "Column" => Some(Value::from_object(ColumnApi)),
+            _ => None,
+        }
+    }
+}
+
+/// The adapter type of the render (`target.type`).
+fn adapter_type(state: &State<'_, '_>) -> String {
+    state
+        .lookup("target")
+        .and_then(|t| t.get_attr("type").ok())
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "postgres".into())
+}
+
+/// `api.Relation.create(...)`.
+#[derive(Debug)]
+struct RelationApi;
+
+impl Object for RelationApi {
+    fn call_method(
+        self: &Arc<Self>,
+        state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        if method != "create" {
+            return Err(Error::from(ErrorKind::UnknownMethod));
+        }
+        let (kwargs,): (Kwargs,) = minijinja::value::from_args(args)?;
+        let part = |k: &str| -> Result<Option<String>, Error> {
+            let v: Option<Value> = kwargs.get(k)?;
+            Ok(v.filter(|v| !v.is_none() && !v.is_undefined())
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+        };
+        let kind = adapter_type(state);
+        let mut rel = ApiRelation {
+            parts: [part("database")?, part("schema")?, part("identifier")?],
+            quote: [true; 3],
+            include: [
+                !matches!(kind.as_str(), "mysql" | "mariadb" | "sqlite"),
+                true,
+                true,
+            ],
+            quote_char: if matches!(kind.as_str(), "mysql" | "mariadb") {
+                '`'
+            } else {
+                '"'
+            },
+            kind: part("type")?,
+        };
+        let policy: Option<Value> = kwargs.get("quote_policy")?;
+        if let Some(p) = policy {
+            for (i, k) in ["database", "schema", "identifier"].iter().enumerate() {
+                if let Ok(v) = p.get_attr(k)
+                    && !v.is_undefined()
+                {
+                    rel.quote[i] = v.is_true();
+                }
+            }
+        }
+        kwargs.assert_all_used()?;
+        Ok(Value::from_object(rel))
+    }
+}
+
+/// A relation built in Jinja: rendered from its parts, each quoted and included as
+/// its policies say (dbt's `BaseRelation`).
+#[derive(Debug, Clone)]
+struct ApiRelation {
+    parts: [Option<String>; 3],
+    quote: [bool; 3],
+    include: [bool; 3],
+    quote_char: char,
+    kind: Option<String>,
+}
+
+impl ApiRelation {
+    fn rendered(&self) -> String {
+        let q = self.quote_char;
+        self.parts
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| self.include[*i] && p.as_deref().is_some_and(|p| !p.is_empty()))
+            .map(|(i, p)| {
+                let p = p.as_deref().unwrap_or_default();
+                if self.quote[i] {
+                    format!("{q}{}{q}", p.replace(q, &format!("{q}{q}")))
+                } else {
+                    p.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+
+    fn flags(&self, kwargs: &Kwargs, current: [bool; 3]) -> Result<[bool; 3], Error> {
+        let mut out = current;
+        for (i, k) in ["database", "schema", "identifier"].iter().enumerate() {
+            let v: Option<bool> = kwargs.get(k)?;
+            if let Some(v) = v {
+                out[i] = v;
+            }
+        }
+        kwargs.assert_all_used()?;
+        Ok(out)
+    }
+}
+
+impl Object for ApiRelation {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let opt = |p: &Option<String>| p.clone().map_or(Value::from(()), Value::from);
+        Some(match key.as_str()? {
+            "database" => opt(&self.parts[0]),
+            "schema" => opt(&self.parts[1]),
+            "identifier" | "name" | "table" => opt(&self.parts[2]),
+            "type" => opt(&self.kind),
+            "is_table" => Value::from(self.kind.as_deref() == Some("table")),
+            "is_view" => Value::from(self.kind.as_deref() == Some("view")),
+            _ => return None,
+        })
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.rendered())
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let mut next = (**self).clone();
+        match method {
+            "render" => return Ok(Value::from(self.rendered())),
+            "include" => {
+                let (kwargs,): (Kwargs,) = minijinja::value::from_args(args)?;
+                next.include = self.flags(&kwargs, self.include)?;
+            }
+            "quote" => {
+                let (kwargs,): (Kwargs,) = minijinja::value::from_args(args)?;
+                next.quote = self.flags(&kwargs, self.quote)?;
+            }
+            "incorporate" => {
+                let (kwargs,): (Kwargs,) = minijinja::value::from_args(args)?;
+                let path: Option<Value> = kwargs.get("path")?;
+                if let Some(path) = path {
+                    for (i, k) in ["database", "schema", "identifier"].iter().enumerate() {
+                        if let Ok(v) = path.get_attr(k)
+                            && !v.is_undefined()
+                        {
+                            next.parts[i] = (!v.is_none())
+                                .then(|| v.as_str().map_or_else(|| v.to_string(), str::to_owned));
+                        }
+                    }
+                }
+                let kind: Option<String> = kwargs.get("type")?;
+                if kind.is_some() {
+                    next.kind = kind;
+                }
+                kwargs.assert_all_used()?;
+            }
+            _ => return Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+        Ok(Value::from_object(next))
+    }
+}
+
+/// `api.Column`: dbt's type helpers.
+#[derive(Debug)]
+struct ColumnApi;
+
+impl Object for ColumnApi {
+    fn call_method(
+        self: &Arc<Self>,
+        state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let mysql = matches!(adapter_type(state).as_str(), "mysql" | "mariadb");
+        match method {
+            "translate_type" => {
+                let (ty,): (String,) = minijinja::value::from_args(args)?;
+                // dbt's `Column.TYPE_LABELS`; other types pass through.
+                Ok(Value::from(match ty.to_ascii_uppercase().as_str() {
+                    "STRING" => "TEXT".to_owned(),
+                    "TIMESTAMP" => "TIMESTAMP".to_owned(),
+                    "FLOAT" => "FLOAT".to_owned(),
+                    "INTEGER" => "INT".to_owned(),
+                    "BOOLEAN" => "BOOLEAN".to_owned(),
+                    _ => ty,
+                }))
+            }
+            "string_type" => {
+                let (size,): (i64,) = minijinja::value::from_args(args)?;
+                Ok(Value::from(if mysql {
+                    format!("varchar({size})")
+                } else {
+                    format!("character varying({size})")
+                }))
+            }
+            "numeric_type" => {
+                let (ty, precision, scale): (String, Option<Value>, Option<Value>) =
+                    minijinja::value::from_args(args)?;
+                Ok(Value::from(match (precision, scale) {
+                    (Some(p), Some(s)) if !p.is_none() && !s.is_none() => format!("{ty}({p},{s})"),
+                    _ => ty,
+                }))
+            }
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+}
+
+/// `modules.datetime`: `date`, `datetime`, `timedelta` and their constructors. Their
+/// arithmetic (`d + timedelta(days=1)`) is not available: the template engine has no
+/// operators on objects.
+#[derive(Debug)]
+struct DatetimeModule;
+
+impl Object for DatetimeModule {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "date" => Some(Value::from_object(TimeType(TimeKind::Date))),
+            "datetime" => Some(Value::from_object(TimeType(TimeKind::DateTime))),
+            "timedelta" => Some(Value::from_function(timedelta)),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimeKind {
+    Date,
+    DateTime,
+    /// A datetime that prints with `+00:00` (`run_started_at`).
+    DateTimeUtc,
+}
+
+/// `datetime.date` / `datetime.datetime`: callable, with `now`, `utcnow`, `today`,
+/// `strptime`.
+#[derive(Debug)]
+struct TimeType(TimeKind);
+
+impl Object for TimeType {
+    fn call(self: &Arc<Self>, _state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
+        let (parts,): (Vec<i64>,) = (minijinja::value::from_args::<(&[Value],)>(args)?
+            .0
+            .iter()
+            .map(|v| i64::try_from(v.clone()))
+            .collect::<Result<Vec<_>, _>>()?,);
+        let get = |i: usize, d: i64| parts.get(i).copied().unwrap_or(d);
+        let bad = || Error::new(ErrorKind::InvalidOperation, "date out of range");
+        let date = chrono::NaiveDate::from_ymd_opt(
+            i32::try_from(get(0, 1)).map_err(|_| bad())?,
+            u32::try_from(get(1, 1)).map_err(|_| bad())?,
+            u32::try_from(get(2, 1)).map_err(|_| bad())?,
+        )
+        .ok_or_else(bad)?;
+        let at = date
+            .and_hms_micro_opt(
+                u32::try_from(get(3, 0)).map_err(|_| bad())?,
+                u32::try_from(get(4, 0)).map_err(|_| bad())?,
+                u32::try_from(get(5, 0)).map_err(|_| bad())?,
+                u32::try_from(get(6, 0)).map_err(|_| bad())?,
+            )
+            .ok_or_else(bad)?;
+        Ok(Value::from_object(DateTime { at, kind: self.0 }))
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let now = chrono::Utc::now().naive_utc();
+        let at = match method {
+            "now" | "utcnow" | "today" => now,
+            "strptime" => {
+                let (text, fmt): (String, String) = minijinja::value::from_args(args)?;
+                chrono::NaiveDateTime::parse_from_str(&text, &fmt)
+                    .or_else(|_| {
+                        chrono::NaiveDate::parse_from_str(&text, &fmt)
+                            .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default())
+                    })
+                    .map_err(|e| {
+                        Error::new(
+                            ErrorKind::InvalidOperation,
+                            format!("strptime: `{text}` does not match `{fmt}`: {e}"),
+                        )
+                    })?
+            }
+            "fromisoformat" => {
+                let (text,): (String,) = minijinja::value::from_args(args)?;
+                crate::incremental::parse_timestamp(&text).ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("fromisoformat: `{text}` is not an ISO date"),
+                    )
+                })?
+            }
+            _ => return Err(Error::from(ErrorKind::UnknownMethod)),
+        };
+        let at = if self.0 == TimeKind::Date {
+            at.date().and_hms_opt(0, 0, 0).unwrap_or(at)
+        } else {
+            at
+        };
+        Ok(Value::from_object(DateTime { at, kind: self.0 }))
+    }
+}
+
+/// A date or datetime value.
+#[derive(Debug)]
+struct DateTime {
+    at: chrono::NaiveDateTime,
+    kind: TimeKind,
+}
+
+impl DateTime {
+    fn iso(&self, sep: char) -> String {
+        match self.kind {
+            TimeKind::Date => self.at.format("%Y-%m-%d").to_string(),
+            _ => {
+                let micros = self.at.and_utc().timestamp_subsec_micros();
+                let base = self
+                    .at
+                    .format(&format!("%Y-%m-%d{sep}%H:%M:%S"))
+                    .to_string();
+                let frac = if micros > 0 {
+                    format!(".{micros:06}")
+                } else {
+                    String::new()
+                };
+                let tz = if self.kind == TimeKind::DateTimeUtc {
+                    "+00:00"
+                } else {
+                    ""
+                };
+                format!("{base}{frac}{tz}")
+            }
+        }
+    }
+}
+
+impl Object for DateTime {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        use chrono::{Datelike, Timelike};
+        let at = self.at;
+        Some(Value::from(match key.as_str()? {
+            "year" => i64::from(at.year()),
+            "month" => i64::from(at.month()),
+            "day" => i64::from(at.day()),
+            "hour" => i64::from(at.hour()),
+            "minute" => i64::from(at.minute()),
+            "second" => i64::from(at.second()),
+            "microsecond" => i64::from(at.and_utc().timestamp_subsec_micros()),
+            _ => return None,
+        }))
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.iso(' '))
+    }
+
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        use chrono::Datelike;
+        match method {
+            "isoformat" => Ok(Value::from(self.iso('T'))),
+            "strftime" => {
+                let (fmt,): (String,) = minijinja::value::from_args(args)?;
+                let mut out = String::new();
+                write!(out, "{}", self.at.format(&fmt)).map_err(|_| {
+                    Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("strftime: bad format `{fmt}`"),
+                    )
+                })?;
+                Ok(Value::from(out))
+            }
+            "date" => Ok(Value::from_object(DateTime {
+                at: self.at.date().and_hms_opt(0, 0, 0).unwrap_or(self.at),
+                kind: TimeKind::Date,
+            })),
+            "weekday" => Ok(Value::from(i64::from(
+                self.at.weekday().num_days_from_monday(),
+            ))),
+            "timestamp" => Ok(Value::from(
+                self.at.and_utc().timestamp_micros() as f64 / 1_000_000.0,
+            )),
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+}
+
+fn timedelta(kwargs: Kwargs) -> Result<Value, Error> {
+    let mut seconds = 0.0;
+    for (key, unit) in [
+        ("weeks", 604_800.0),
+        ("days", 86_400.0),
+        ("hours", 3_600.0),
+        ("minutes", 60.0),
+        ("seconds", 1.0),
+        ("milliseconds", 0.001),
+        ("microseconds", 0.000_001),
+    ] {
+        let v: Option<f64> = kwargs.get(key)?;
+        seconds += v.unwrap_or(0.0) * unit;
+    }
+    kwargs.assert_all_used()?;
+    let days = (seconds / 86_400.0).floor();
+    Ok(map_value(
+        [
+            ("days", Value::from(days as i64)),
+            ("seconds", Value::from((seconds - days * 86_400.0) as i64)),
+            ("total_seconds", Value::from(seconds)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (Value::from(k), v)),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(src: &str) -> String {
+        let mut env = Environment::new();
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        register(&mut env);
+        env.render_str(src, ()).expect("renders")
+    }
+
+    #[test]
+    fn values_print_as_python_prints_them() {
+        assert_eq!(
+            render(
+                "{{ ['a', 'b'] }}|{{ {'k': 'v', 'n': 1} }}|{{ none }}|{{ true }}|{{ 1.0 }}|{{ 10 / 4 }}|{{ \"it's\" }}"
+            ),
+            "['a', 'b']|{'k': 'v', 'n': 1}|None|True|1.0|2.5|it's"
+        );
+        assert_eq!(render("{{ [\"it's\"] }}"), "[\"it's\"]");
+        assert_eq!(render("{{ ('x', 1) }}|{{ ('x',) }}"), "('x', 1)|('x',)");
+    }
+
+    #[test]
+    fn json_yaml_and_friends() {
+        assert_eq!(
+            render(r#"{{ tojson(fromjson('{"b": 2, "a": [1, 2, 3]}')) }}"#),
+            r#"{"b": 2, "a": [1, 2, 3]}"#
+        );
+        assert_eq!(render(r#"{{ fromjson("nope", "dflt") }}"#), "dflt");
+        assert_eq!(
+            render(r#"{{ toyaml({"key": "value", "list": [1, 2]}) }}"#),
+            "key: value\nlist:\n- 1\n- 2\n"
+        );
+        assert_eq!(
+            render("{% set y = fromyaml('a: 1\\nb: [x, y]') %}{{ y.a }}{{ y.b | join('') }}"),
+            "1xy"
+        );
+        assert_eq!(render("{{ set(['x', 'y', 'x']) | length }}"), "2");
+        assert_eq!(
+            render("{{ zip([1, 2], ['a', 'b']) }}"),
+            "[[1, 'a'], [2, 'b']]"
+        );
+        assert_eq!(
+            render("{{ local_md5('golden') }}"),
+            crate::sql::md5_hex(b"golden")
+        );
+    }
+
+    #[test]
+    fn percent_formatting_is_rewritten() {
+        let src = percent_format(
+            r#"{{ "%s has %d items" % ("cart", 3) }} 5 % 2 {{ "%05.1f|%-3s|%%" % (3.14159, 'a') }}"#,
+        );
+        assert!(src.contains("__dvt_percent("), "{src}");
+        assert_eq!(render(&src), "cart has 3 items 5 % 2 003.1|a  |%");
+        assert_eq!(
+            render(&percent_format("{{ '%s!' % name }}{% set name = 'x' %}")),
+            "!"
+        );
+    }
+
+    #[test]
+    fn relations_and_columns_from_the_api() {
+        let r = |src: &str| {
+            let mut env = Environment::new();
+            register(&mut env);
+            env.render_str(
+                src,
+                minijinja::context! { target => minijinja::context! { type => "postgres" } },
+            )
+            .expect("renders")
+        };
+        assert_eq!(
+            r(
+                "{% set rel = api.Relation.create(database='d', schema='s', identifier='T') %}{{ rel }}|{{ rel.include(database=false) }}|{{ rel.incorporate(path={'identifier': 'o'}) }}|{{ rel.identifier }}"
+            ),
+            "\"d\".\"s\".\"T\"|\"s\".\"T\"|\"d\".\"s\".\"o\"|T"
+        );
+        assert_eq!(
+            r(
+                "{{ api.Relation.create(schema='raw', identifier='Events', quote_policy={'identifier': false}) }}"
+            ),
+            "\"raw\".Events"
+        );
+        assert_eq!(
+            r(
+                "{{ api.Column.translate_type('string') }} {{ api.Column.string_type(20) }} {{ api.Column.numeric_type('numeric', 12, 3) }}"
+            ),
+            "TEXT character varying(20) numeric(12,3)"
+        );
+    }
+
+    #[test]
+    fn dates_without_arithmetic() {
+        assert_eq!(
+            render(
+                "{% set d = modules.datetime.date(2020, 2, 28) %}{{ d.isoformat() }} {{ d.year }} {{ modules.datetime.datetime(2021, 3, 4, 5, 6, 7).strftime('%Y/%m/%d %H:%M:%S') }} {{ modules.datetime.datetime.strptime('2020-07-04', '%Y-%m-%d').strftime('%A') }} {{ run_started_at.year > 2000 }}"
+            ),
+            "2020-02-28 2020 2021/03/04 05:06:07 Saturday True"
+        );
+    }
+
+    #[test]
+    fn re_and_itertools() {
+        assert_eq!(
+            render(r#"{{ modules.re.sub("[aeiou]", "_", "jaffle shop") }}"#),
+            "j_ffl_ sh_p"
+        );
+        assert_eq!(
+            render(r#"{{ modules.re.search("([0-9]+)", "order 1234 shipped").group(1) }}"#),
+            "1234"
+        );
+        assert_eq!(
+            render(r#"{{ modules.re.match("^[a-z]+_[0-9]+$", "stg_42") is not none }}"#),
+            "True"
+        );
+        assert_eq!(
+            render(r#"{{ modules.re.split(",\s*", "a, b,c") | join("|") }}"#),
+            "a|b|c"
+        );
+        assert_eq!(
+            render("{{ modules.itertools.chain([1, 2], [3]) | list | join(',') }}"),
+            "1,2,3"
+        );
+        assert_eq!(
+            render(
+                "{% for a, b in modules.itertools.product(['x', 'y'], [1, 2]) %}{{ a }}{{ b }} {% endfor %}"
+            ),
+            "x1 x2 y1 y2 "
+        );
+    }
+}

@@ -1,0 +1,179 @@
+//! The database a node's Jinja queries while it compiles (`run_query`, `statement`,
+//! `adapter.get_relation`, `adapter.get_columns_in_relation`), over the run's own
+//! connections. Jinja renders synchronously, so each query blocks its worker thread
+//! (`block_in_place`) until the adapter answers.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, RecordBatch};
+use arrow::datatypes::DataType;
+use dvt_core::dialect::{Dialect, Relation};
+use dvt_core::jinja::{Database, DbColumn, QueryTable};
+use serde_json::Value as Json;
+
+use crate::adapter::RelationKind;
+use crate::error::Result;
+use crate::registry::TargetRegistry;
+
+/// [`Database`] over a [`TargetRegistry`].
+#[derive(Debug)]
+pub struct RegistryDatabase {
+    registry: Arc<TargetRegistry>,
+}
+
+impl RegistryDatabase {
+    /// Queries through `registry`'s connections.
+    pub fn new(registry: Arc<TargetRegistry>) -> Self {
+        RegistryDatabase { registry }
+    }
+
+    fn block<T>(&self, fut: impl Future<Output = Result<T>>) -> std::result::Result<T, String> {
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|_| "no async runtime to query the database from".to_owned())?;
+        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return Err("querying while compiling needs a multi-threaded runtime".into());
+        }
+        tokio::task::block_in_place(|| handle.block_on(fut)).map_err(|e| e.message_chain())
+    }
+}
+
+impl Database for RegistryDatabase {
+    fn run_query(&self, target: &str, sql: &str) -> std::result::Result<QueryTable, String> {
+        let batches = self.block(async {
+            let adapter = self.registry.adapter(target).await?;
+            crate::federation::collect_stream(adapter.query(sql).await?).await
+        })?;
+        Ok(table(&batches))
+    }
+
+    fn relation_type(
+        &self,
+        target: &str,
+        schema: &str,
+        identifier: &str,
+    ) -> std::result::Result<Option<String>, String> {
+        let kind = self.block(async {
+            let adapter = self.registry.adapter(target).await?;
+            adapter
+                .relation_kind(&Relation::new(schema, identifier))
+                .await
+        })?;
+        Ok(kind.map(|k| {
+            match k {
+                RelationKind::Table => "table",
+                RelationKind::View => "view",
+                RelationKind::MaterializedView => "materialized_view",
+            }
+            .to_owned()
+        }))
+    }
+
+    fn columns(
+        &self,
+        target: &str,
+        schema: &str,
+        identifier: &str,
+    ) -> std::result::Result<Vec<DbColumn>, String> {
+        let lit = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        let batches = self.block(async {
+            let adapter = self.registry.adapter(target).await?;
+            // The catalogue's own type names, as dbt's adapters report them.
+            let sql = match adapter.dialect() {
+                Dialect::Sqlite => format!(
+                    "select name, lower(type) from pragma_table_info({})",
+                    lit(identifier)
+                ),
+                _ => format!(
+                    "select column_name, data_type from information_schema.columns where table_schema = {} and table_name = {} order by ordinal_position",
+                    lit(schema),
+                    lit(identifier)
+                ),
+            };
+            crate::federation::collect_stream(adapter.query(&sql).await?).await
+        })?;
+        Ok(table(&batches)
+            .rows
+            .into_iter()
+            .map(|r| DbColumn {
+                name: text(&r[0]),
+                data_type: text(&r[1]),
+            })
+            .collect())
+    }
+}
+
+fn text(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        Json::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Arrow batches as rows of JSON values: integers and floats stay numbers (decimals
+/// become floats, as agate's numbers print), booleans stay booleans, the rest is text.
+fn table(batches: &[RecordBatch]) -> QueryTable {
+    let mut out = QueryTable {
+        code: "SELECT".into(),
+        ..QueryTable::default()
+    };
+    let Some(first) = batches.first() else {
+        return out;
+    };
+    let schema = first.schema();
+    out.columns = schema.fields().iter().map(|f| f.name().clone()).collect();
+    out.types = schema
+        .fields()
+        .iter()
+        .map(|f| f.data_type().to_string())
+        .collect();
+    let options = arrow::util::display::FormatOptions::default();
+    for batch in batches {
+        let formatters: Vec<_> = batch
+            .columns()
+            .iter()
+            .map(|c| arrow::util::display::ArrayFormatter::try_new(c.as_ref(), &options).ok())
+            .collect();
+        for row in 0..batch.num_rows() {
+            let cells = batch
+                .columns()
+                .iter()
+                .zip(&formatters)
+                .map(|(col, f)| {
+                    if col.is_null(row) {
+                        return Json::Null;
+                    }
+                    let s = f
+                        .as_ref()
+                        .map(|f| f.value(row).to_string())
+                        .unwrap_or_default();
+                    match col.data_type() {
+                        DataType::Int8
+                        | DataType::Int16
+                        | DataType::Int32
+                        | DataType::Int64
+                        | DataType::UInt8
+                        | DataType::UInt16
+                        | DataType::UInt32
+                        | DataType::UInt64 => s.parse::<i64>().map_or(Json::String(s), Json::from),
+                        DataType::Float16
+                        | DataType::Float32
+                        | DataType::Float64
+                        | DataType::Decimal32(..)
+                        | DataType::Decimal64(..)
+                        | DataType::Decimal128(..)
+                        | DataType::Decimal256(..) => s
+                            .parse::<f64>()
+                            .ok()
+                            .and_then(|f| serde_json::Number::from_f64(f).map(Json::Number))
+                            .unwrap_or(Json::String(s)),
+                        DataType::Boolean => Json::Bool(s == "true"),
+                        _ => Json::String(s),
+                    }
+                })
+                .collect();
+            out.rows.push(cells);
+        }
+    }
+    out
+}
