@@ -6,9 +6,12 @@
 //! *compile* phase renders real relation names for the node's resolved target and
 //! path (DVT's extension point: a federated node sees three-part engine names).
 //!
-//! Each macro is registered as a template of its own and exposed as a global that
-//! renders it on demand, so any macro is callable by name from any model or macro and
-//! `return()` always unwinds exactly one macro call.
+//! Each macro is registered as a template of its own and exposed as a value that
+//! renders it on demand, so `return()` always unwinds exactly one macro call. The root
+//! project's macros are globals; an installed package's are attributes of a global
+//! named after the package (`golden_utils.safe_divide(...)`) and, for the package's own
+//! nodes, part of the render context, where they come first (dbt's namespaces; see
+//! `docs/architecture.md`, decision aa).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

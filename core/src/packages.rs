@@ -364,6 +364,10 @@ pub fn install(project_dir: &Path) -> Result<Vec<InstalledPackage>> {
     let project = ProjectConfig::load(project_dir)?;
     let root = project.root.clone();
     let entries = read_entries(&root, Path::new(""), &root)?;
+    if entries.is_empty() {
+        // As `dbt deps` without packages: nothing to install, nothing touched.
+        return Ok(Vec::new());
+    }
     let install_dir = root.join(&project.packages_install_path);
     create_dir_all(&install_dir)?;
     let staging = install_dir.join(format!(".dvt-deps-{}", std::process::id()));
@@ -566,7 +570,13 @@ impl Installer<'_> {
             ".git",
             ".dvt",
         ];
-        copy_tree(&src, dir, &skip).map_err(|e| entry.fail(format!("copying it failed: {e}")))?;
+        // A package folder holding the root project (`local: ..`) would otherwise copy
+        // the install folder, staging included, into itself.
+        let install_dir = self.staging.parent().unwrap_or(self.staging);
+        let install_dir =
+            std::fs::canonicalize(install_dir).unwrap_or_else(|_| install_dir.to_path_buf());
+        copy_tree(&src, dir, &skip, Some(&install_dir))
+            .map_err(|e| entry.fail(format!("copying it failed: {e}")))?;
         Ok((project, None))
     }
 
@@ -773,8 +783,8 @@ fn git(entry: &Entry, cwd: Option<&Path>, args: &[&OsStr]) -> Result<String> {
 }
 
 /// Copies `src` into `dst` (created), following symbolic links, leaving out the top-level
-/// entries named in `skip`.
-fn copy_tree(src: &Path, dst: &Path, skip: &[&str]) -> std::io::Result<()> {
+/// entries named in `skip` and the folder `avoid` (canonical) wherever it appears.
+fn copy_tree(src: &Path, dst: &Path, skip: &[&str], avoid: Option<&Path>) -> std::io::Result<()> {
     // (source folder, destination folder, depth): the depth bounds a symlink loop.
     let mut stack = vec![(src.to_path_buf(), dst.to_path_buf(), 0usize)];
     while let Some((from, to, depth)) = stack.pop() {
@@ -797,6 +807,9 @@ fn copy_tree(src: &Path, dst: &Path, skip: &[&str]) -> std::io::Result<()> {
             }
             let path = e.path();
             if std::fs::metadata(&path)?.is_dir() {
+                if avoid.is_some() && std::fs::canonicalize(&path).ok().as_deref() == avoid {
+                    continue;
+                }
                 stack.push((path, to.join(&name), depth + 1));
             } else {
                 std::fs::copy(&path, to.join(&name))?;
@@ -833,9 +846,6 @@ fn write_lock(root: &Path, installed: &[InstalledPackage]) -> Result<()> {
             }
         }
         out.push_str(&format!("    name: {}\n", q(&p.name)));
-    }
-    if installed.is_empty() {
-        out = "packages: []\n".into();
     }
     let mut hasher = sha1::Sha1::new();
     for name in PACKAGE_FILES {

@@ -143,6 +143,32 @@ fn entries_render_env_var_and_dependencies_yml_is_read() {
 }
 
 #[test]
+fn a_package_folder_holding_the_root_project_is_copied_without_it_staging() {
+    // `root/` is inside the package `outer/`: the copy must not chase itself.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let outer = tmp.path().join("outer");
+    write(
+        &outer,
+        &[
+            ("dbt_project.yml", "name: outer\n"),
+            ("macros/o.sql", "{% macro o() %}o{% endmacro %}"),
+            ("root/dbt_project.yml", "name: root\nprofile: p\n"),
+            ("root/packages.yml", "packages:\n  - local: ..\n"),
+        ],
+    );
+    let root = outer.join("root");
+    let installed = install(&root).expect("installs");
+    assert_eq!(installed[0].name, "outer");
+    let pkg = root.join("dbt_packages/outer");
+    assert!(pkg.join("macros/o.sql").is_file());
+    assert!(pkg.join("root/dbt_project.yml").is_file());
+    assert!(
+        !pkg.join("root/dbt_packages").exists(),
+        "neither the install folder nor its staging folder is copied"
+    );
+}
+
+#[test]
 fn transitive_packages_install_once_each() {
     let (_tmp, root) = workspace(
         "packages:\n  - local: ../a\n  - local: ../b\n",
@@ -247,6 +273,8 @@ fn a_missing_path_fails_and_keeps_the_installed_packages() {
 #[test]
 fn hub_network_and_malformed_entries_fail_with_their_codes() {
     let (_tmp, root) = workspace("", &[]);
+    assert_eq!(install(&root).expect("nothing to install"), []);
+    assert!(!root.join("dbt_packages").exists() && !root.join(LOCK_FILE).exists());
     let cases: [(&str, &str, &str); 9] = [
         (
             "packages:\n  - package: dbt-labs/dbt_utils\n    version: 1.1.1\n",
@@ -893,11 +921,18 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 fn packages_local_compiles_as_dbt_core_did() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let project = tmp.path().join("packages_local");
-    copy_tree(&fixtures().join("packages_local"), &project, &["golden"]).expect("copy");
+    copy_tree(
+        &fixtures().join("packages_local"),
+        &project,
+        &["golden"],
+        None,
+    )
+    .expect("copy");
     copy_tree(
         &fixtures().join("golden_pkg_utils"),
         &tmp.path().join("golden_pkg_utils"),
         &[],
+        None,
     )
     .expect("copy");
     // The goldens ran in schema `golden_packages_local` of database `test`.
@@ -994,4 +1029,15 @@ fn packages_local_compiles_as_dbt_core_did() {
         .filter(|id| m.nodes[**id].package_name == "golden_utils")
         .count();
     assert_eq!(pkg_nodes, 6);
+
+    // `package:` selects a package's nodes (2 models, 1 seed, 4 tests).
+    let selected =
+        crate::select::select(&m, &["package:golden_utils".to_owned()], &[]).expect("selects");
+    assert_eq!(selected.len(), 7);
+    assert!(
+        selected
+            .iter()
+            .all(|id| m.nodes[id].package_name == "golden_utils")
+    );
+    assert!(selected.contains("seed.golden_utils.pkg_country_codes"));
 }
