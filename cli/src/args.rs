@@ -74,6 +74,19 @@ pub enum Command {
         /// Project name (also the folder created).
         name: String,
     },
+    /// Install the packages of `packages.yml` / `dependencies.yml` into `dbt_packages/`
+    /// (local paths, git repositories on disk, tarballs; no package hub is reachable).
+    Deps {
+        /// The project folder (holding `dbt_project.yml`).
+        #[arg(long, default_value = ".")]
+        project_dir: PathBuf,
+    },
+    /// Delete the installed packages (`dbt_packages/`).
+    Clean {
+        /// The project folder (holding `dbt_project.yml`).
+        #[arg(long, default_value = ".")]
+        project_dir: PathBuf,
+    },
     /// Check the project, the profile and every target's connection.
     Debug {
         #[command(flatten)]

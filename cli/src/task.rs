@@ -25,6 +25,32 @@ use crate::printer;
 pub(crate) async fn dispatch(cli: crate::Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Init { name } => crate::init::init(&name).map(|_| ExitCode::SUCCESS),
+        Command::Deps { project_dir } => {
+            let installed = dvt_core::packages::install(&project_dir)?;
+            if installed.is_empty() {
+                printer::log("No packages to install (no packages.yml or dependencies.yml)");
+            }
+            for p in &installed {
+                printer::log(&format!(
+                    "Installed {} from {}{} into {}",
+                    p.name,
+                    p.source.describe(),
+                    p.commit
+                        .as_deref()
+                        .map(|c| format!(" (commit {c})"))
+                        .unwrap_or_default(),
+                    p.path.display()
+                ));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Clean { project_dir } => {
+            match dvt_core::packages::clean(&project_dir)? {
+                Some(dir) => printer::log(&format!("Removed {}", dir.display())),
+                None => printer::log("Nothing to clean"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Debug { common } => debug(&common).await,
         Command::Parse { common } => {
             let m = load(&common)?;

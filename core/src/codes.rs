@@ -240,6 +240,62 @@ pub const CODES: &[CodeDoc] = &[
         fix: "Declare the bucket `shared: true` if every executor mounts the folder at the same path, or choose an `s3`, `gcs` or `azure` bucket (`--bucket`, the model's `bucket:` config, or `target:` in `buckets.yml`).",
     },
     CodeDoc {
+        code: "DVT125",
+        kind: CodeKind::Error,
+        title: "Invalid `packages.yml` or `dependencies.yml` entry, at `file:line:col`.",
+        cause: "`packages:` is not a list, an entry has none of `local`, `git`, `tarball`, `package` (or two of them), a key the entry's kind does not take (often a typo), a `tarball:` without `name:`, a value that is not text, `projects:` (dbt Mesh) in `dependencies.yml`, or packages listed in both files.",
+        fix: "Fix the entry at the position printed; the message lists the keys expected there.",
+    },
+    CodeDoc {
+        code: "DVT126",
+        kind: CodeKind::Error,
+        title: "A package comes from the dbt package hub, which DVT cannot reach.",
+        cause: "An entry `package: owner/name` with `version:`: installing it needs hub.getdbt.com, and DVT has no network access.",
+        fix: "Vendor the package (a folder, a repository or a tarball on disk) and list it with `local:`, `git:` or `tarball:` instead.",
+    },
+    CodeDoc {
+        code: "DVT127",
+        kind: CodeKind::Error,
+        title: "A package is on the network, which DVT cannot reach.",
+        cause: "A `git:` entry with an `https://`, `ssh://`, `git://` or `host:path` URL, a `tarball:` with an `http(s)://` URL, or a `private:` entry: DVT installs packages only from disk.",
+        fix: "Clone or download the package onto this machine and point the entry at it: a path or `file://` URL for `git:` and `tarball:`, or use `local:`.",
+    },
+    CodeDoc {
+        code: "DVT128",
+        kind: CodeKind::Error,
+        title: "A package cannot be installed.",
+        cause: "A `local:` path that does not exist, a folder without `dbt_project.yml`, `git` missing or failing (unknown revision, not a repository), a `subdirectory:` that does not exist, an unreadable or malformed tarball, a tarball whose project name differs from `name:`.",
+        fix: "Read the cause in the message and fix the entry or the package; nothing in the install folder changed.",
+    },
+    CodeDoc {
+        code: "DVT129",
+        kind: CodeKind::Error,
+        title: "Packages depend on each other in a cycle.",
+        cause: "A package's own `packages.yml` lists, directly or through others, a package that lists it (or the root project); the message prints the cycle `a -> b -> a`.",
+        fix: "Remove one of the entries that close the cycle.",
+    },
+    CodeDoc {
+        code: "DVT130",
+        kind: CodeKind::Error,
+        title: "An unqualified `ref()` matches nodes of several packages.",
+        cause: "`ref('name')` names no node of the root project or of the calling node's own package, and two or more installed packages each have a node of that name.",
+        fix: "Name the package: `ref('<package>', 'name')`.",
+    },
+    CodeDoc {
+        code: "DVT131",
+        kind: CodeKind::Error,
+        title: "Two packages have the same name.",
+        cause: "Two entries (or an entry and a package's own dependency) install different packages that are both named so in their `dbt_project.yml`, two folders of the install folder hold projects of one name, or a package is named like the root project.",
+        fix: "Keep one of the packages, or rename one in its `dbt_project.yml`.",
+    },
+    CodeDoc {
+        code: "DVT132",
+        kind: CodeKind::Error,
+        title: "Packages are specified but not installed.",
+        cause: "`packages.yml` (or `dependencies.yml`) lists more packages than the install folder (`dbt_packages`, or `packages-install-path`) holds: `dvt deps` has not run since the file changed, or the folder was deleted.",
+        fix: "Run `dvt deps`.",
+    },
+    CodeDoc {
         code: "DVT200",
         kind: CodeKind::Error,
         title: "Ragged CSV row, at `file:line:col` (the column is the first missing or extra field).",
@@ -572,6 +628,45 @@ mod tests {
                 compute: "c".into(),
                 bucket: "b".into(),
             },
+            Error::InvalidPackages {
+                location: at(),
+                message: "x".into(),
+            },
+            Error::PackageHubUnreachable {
+                location: at(),
+                package: "a/b".into(),
+            },
+            Error::PackageNetworkUnreachable {
+                location: at(),
+                kind: "git",
+                url: "https://x".into(),
+            },
+            Error::PackageInstall {
+                location: at(),
+                package: "x".into(),
+                message: "x".into(),
+            },
+            Error::PackageCycle {
+                location: at(),
+                cycle: "a -> a".into(),
+            },
+            Error::AmbiguousRef {
+                location: at(),
+                node: "n".into(),
+                name: "x".into(),
+                packages: "`a`, `b`".into(),
+            },
+            Error::DuplicatePackage {
+                location: at(),
+                name: "x".into(),
+                message: "x".into(),
+            },
+            Error::PackagesNotInstalled {
+                location: at(),
+                specified: 2,
+                installed: 1,
+                install_path: "dbt_packages".into(),
+            },
         ];
         for e in &all {
             match e {
@@ -600,7 +695,15 @@ mod tests {
                 | Error::InvalidBucket { .. }
                 | Error::UnknownCompute { .. }
                 | Error::UnknownBucket { .. }
-                | Error::BucketNotShared { .. } => {}
+                | Error::BucketNotShared { .. }
+                | Error::InvalidPackages { .. }
+                | Error::PackageHubUnreachable { .. }
+                | Error::PackageNetworkUnreachable { .. }
+                | Error::PackageInstall { .. }
+                | Error::PackageCycle { .. }
+                | Error::AmbiguousRef { .. }
+                | Error::DuplicatePackage { .. }
+                | Error::PackagesNotInstalled { .. } => {}
             }
         }
         all

@@ -116,6 +116,8 @@ impl Manifest {
         }
         let target = self.target(&host.target);
         let mut relations = CompileRelations::default();
+        // Each input as this node reads it, by unique id; `ref()` calls map onto them.
+        let mut by_id: BTreeMap<&str, JinjaRelation> = BTreeMap::new();
         for dep in &node.depends_on {
             if let Some(e) = self.nodes.get(dep)
                 && e.materialized == Materialization::Ephemeral
@@ -125,8 +127,8 @@ impl Manifest {
                     let sql = self.compile_for(dep, host, state, depth + 1)?;
                     state.ctes.push((name.clone(), sql));
                 }
-                relations.refs.insert(
-                    e.name.clone(),
+                by_id.insert(
+                    dep,
                     JinjaRelation {
                         database: String::new(),
                         schema: String::new(),
@@ -162,12 +164,18 @@ impl Manifest {
                 identifier: rel.identifier.clone(),
                 rendered,
             };
-            if let Some(n) = self.nodes.get(dep) {
-                relations.refs.insert(n.name.clone(), jr);
-            } else if let Some(s) = self.sources.get(dep) {
+            if let Some(s) = self.sources.get(dep) {
                 relations
                     .sources
-                    .insert((s.source_name.clone(), s.name.clone()), jr);
+                    .insert((s.source_name.clone(), s.name.clone()), jr.clone());
+            }
+            by_id.insert(dep, jr);
+        }
+        for call in &node.refs {
+            if let Ok(id) = self.names.resolve(call, &node.package_name)
+                && let Some(jr) = by_id.get(id.as_str())
+            {
+                relations.refs.insert(call.clone(), jr.clone());
             }
         }
         let mut this = self.this_relation(node, &host.target);
@@ -193,6 +201,7 @@ impl Manifest {
                     host.target.clone(),
                 ))
             }),
+            package: Some(node.package_name.clone()),
         })?;
         state.logs.extend(recorded.logs);
         let dialect = match host.path {
@@ -235,6 +244,7 @@ impl Manifest {
                     known: None,
                     is_incremental: false,
                     connection: None,
+                    package: Some(node.package_name.clone()),
                 },
             )?;
             let sql = sql.trim();
@@ -284,7 +294,7 @@ impl Manifest {
         let file = PathBuf::from("<inline>");
         let unique_id = format!("sql_operation.{}.{name}", self.project.name);
         self.jinja.add_node_template(&file, sql)?;
-        let recorded = parse_render(&self.jinja, &file, &name, &unique_id)?;
+        let recorded = parse_render(&self.jinja, &file, &name, &unique_id, &self.project.name)?;
         let fqn = vec![self.project.name.clone(), name.clone()];
         let mut node = new_node(
             unique_id.clone(),
@@ -301,16 +311,12 @@ impl Manifest {
         );
         node.config
             .insert("materialized".into(), Json::from("table"));
-        let by_name: BTreeMap<String, String> = self
-            .nodes
-            .values()
-            .map(|n| (n.name.clone(), n.unique_id.clone()))
-            .collect();
-        let names = crate::parse::Names {
-            by_name,
-            ..Default::default()
-        };
-        resolve_deps(&self.jinja, &mut node, &names, &source_ids(&self.sources))?;
+        resolve_deps(
+            &self.jinja,
+            &mut node,
+            &self.names,
+            &source_ids(&self.sources),
+        )?;
         self.nodes.insert(unique_id.clone(), node);
         resolve::resolve_target(self, &unique_id)?;
         resolve::resolve_path(self, &unique_id);

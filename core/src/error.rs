@@ -307,6 +307,92 @@ pub enum Error {
         /// The bucket.
         bucket: String,
     },
+    /// `packages.yml` or `dependencies.yml` is not a list of package entries DVT reads.
+    #[error("{location}: invalid package entry: {message}")]
+    InvalidPackages {
+        /// The entry or key at fault.
+        location: Location,
+        /// What is wrong.
+        message: String,
+    },
+    /// A package entry names the dbt package hub, which DVT cannot reach.
+    #[error(
+        "{location}: package `{package}` comes from the dbt package hub, which DVT cannot reach (there is no network access here); vendor the package and install it with `local:` (a folder), `git:` (a repository on disk) or `tarball:` (a file)"
+    )]
+    PackageHubUnreachable {
+        /// The entry.
+        location: Location,
+        /// `owner/name` as written.
+        package: String,
+    },
+    /// A package entry needs the network (an `http(s)://`, `ssh://` or `host:path` URL).
+    #[error(
+        "{location}: {kind} package `{url}` is on the network, which DVT cannot reach (no network or package hub is reachable here); use a repository or file on disk (a path or a `file://` URL)"
+    )]
+    PackageNetworkUnreachable {
+        /// The entry.
+        location: Location,
+        /// `git`, `tarball` or `private`.
+        kind: &'static str,
+        /// The URL as written (rendered).
+        url: String,
+    },
+    /// A package could not be installed (missing path, failed `git`, unreadable tarball).
+    #[error("{location}: cannot install {package}: {message}")]
+    PackageInstall {
+        /// The entry.
+        location: Location,
+        /// The entry, described (`local package `../x``).
+        package: String,
+        /// What failed.
+        message: String,
+    },
+    /// Packages depend on each other in a circle.
+    #[error("{location}: packages depend on each other in a cycle: {cycle}")]
+    PackageCycle {
+        /// The entry that closes the cycle.
+        location: Location,
+        /// The cycle, as `a -> b -> a`.
+        cycle: String,
+    },
+    /// An unqualified `ref()` matches nodes of several packages.
+    #[error(
+        "{location}: `ref('{name}')` in `{node}` is ambiguous: packages {packages} each have a node `{name}`; write `ref('<package>', '{name}')`"
+    )]
+    AmbiguousRef {
+        /// Where the node is defined.
+        location: Location,
+        /// The node calling `ref`.
+        node: String,
+        /// The name.
+        name: String,
+        /// The packages, quoted and comma separated.
+        packages: String,
+    },
+    /// Two packages (or a package and the root project) have the same name.
+    #[error("{location}: package `{name}` {message}")]
+    DuplicatePackage {
+        /// The second package's `dbt_project.yml`, or its entry.
+        location: Location,
+        /// The name.
+        name: String,
+        /// What it clashes with.
+        message: String,
+    },
+    /// `packages.yml` lists more packages than the install folder holds.
+    #[error(
+        "{location}: {specified} package(s) are specified but only {installed} are installed in `{install_path}`; run `dvt deps` to install them"
+    )]
+    PackagesNotInstalled {
+        /// `packages.yml` or `dependencies.yml`.
+        location: Location,
+        /// Entries in the file.
+        specified: usize,
+        /// Packages found in the install folder.
+        installed: usize,
+        /// The install folder (`dbt_packages`).
+        install_path: String,
+    },
     /// A model, test or snapshot breaks a routing rule (e.g. nested ephemerals too deep).
     #[error("{location}: {message}")]
     Routing {
@@ -345,6 +431,14 @@ impl Error {
             Error::UnknownCompute { .. } => "DVT122",
             Error::UnknownBucket { .. } => "DVT123",
             Error::BucketNotShared { .. } => "DVT124",
+            Error::InvalidPackages { .. } => "DVT125",
+            Error::PackageHubUnreachable { .. } => "DVT126",
+            Error::PackageNetworkUnreachable { .. } => "DVT127",
+            Error::PackageInstall { .. } => "DVT128",
+            Error::PackageCycle { .. } => "DVT129",
+            Error::AmbiguousRef { .. } => "DVT130",
+            Error::DuplicatePackage { .. } => "DVT131",
+            Error::PackagesNotInstalled { .. } => "DVT132",
             Error::RaggedCsv { .. } => "DVT200",
             Error::Csv { .. } => "DVT201",
         }

@@ -6,9 +6,12 @@
 //! *compile* phase renders real relation names for the node's resolved target and
 //! path (DVT's extension point: a federated node sees three-part engine names).
 //!
-//! Each macro is registered as a template of its own and exposed as a global that
-//! renders it on demand, so any macro is callable by name from any model or macro and
-//! `return()` always unwinds exactly one macro call.
+//! Each macro is registered as a template of its own and exposed as a value that
+//! renders it on demand, so `return()` always unwinds exactly one macro call. The root
+//! project's macros are globals; an installed package's are attributes of a global
+//! named after the package (`golden_utils.safe_divide(...)`) and, for the package's own
+//! nodes, part of the render context, where they come first (dbt's namespaces; see
+//! `docs/architecture.md`, decision aa).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -36,6 +39,14 @@ const BUILTIN_MACROS: &[(&str, &str)] = &[(
 pub const SECRET_ENV_PREFIXES: [&str; 2] = ["DVT_ENV_SECRET_", "DBT_ENV_SECRET_"];
 
 const NODE_KEY: &str = "__dvt_node__";
+/// The render context's key for the package of the node being rendered (absent for the
+/// root project's nodes): `var()` answers with that package's vars.
+const PACKAGE_KEY: &str = "__dvt_package__";
+/// The render context's key for the macros of that package, which come before the root
+/// project's (a [`MacroTable`]).
+const LOCALS_KEY: &str = "__dvt_locals__";
+/// The namespace of DVT's versions of dbt's built-in macros (`dbt.get_where_subquery`).
+const DBT_NAMESPACE: &str = "dbt";
 const MISSING_ENV_PREFIX: &str = "DVT110 ";
 
 thread_local! {
@@ -87,7 +98,7 @@ pub enum Phase {
 }
 
 /// A `ref()` call seen while parsing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RefCall {
     /// Package (first of two arguments), if given.
     pub package: Option<String>,
@@ -139,8 +150,8 @@ impl Object for JinjaRelation {
 /// Relations a node may reference at compile time, already rendered for its path.
 #[derive(Debug, Clone, Default)]
 pub struct CompileRelations {
-    /// By model or seed name.
-    pub refs: BTreeMap<String, JinjaRelation>,
+    /// By `ref()` call: `ref('name')` and `ref('package', 'name')` are different keys.
+    pub refs: BTreeMap<RefCall, JinjaRelation>,
     /// By (source, table).
     pub sources: BTreeMap<(String, String), JinjaRelation>,
 }
@@ -151,6 +162,8 @@ pub struct CompileRelations {
 pub struct Known {
     /// Model and seed names.
     pub refs: std::collections::BTreeSet<String>,
+    /// (package, name) of every model and seed, for `ref('package', 'name')`.
+    pub qualified_refs: std::collections::BTreeSet<(String, String)>,
     /// (source, table) pairs.
     pub sources: std::collections::BTreeSet<(String, String)>,
 }
@@ -224,6 +237,90 @@ pub struct RenderInput {
     /// The database `run_query`, `statement` and `adapter.get_relation` query (`None`
     /// while parsing, and when compiling without connecting).
     pub connection: Option<Arc<Connection>>,
+    /// The node's package when it belongs to an installed package (`None`: the root
+    /// project). Its own macros then come before the root project's for unqualified
+    /// calls, and `var()` answers with the package's vars, as in dbt.
+    pub package: Option<String>,
+}
+
+/// The macros and vars of the root project or of one installed package, for
+/// [`JinjaEnv::with_packages`].
+#[derive(Debug, Clone, Default)]
+pub struct PackageMacros {
+    /// The project's name (`dbt_project.yml` `name:`).
+    pub name: String,
+    /// Its macro files: (path relative to the root project, text).
+    pub macro_files: Vec<(PathBuf, String)>,
+    /// What `var()` answers in its nodes (and in the macros they call).
+    pub vars: Map<String, Json>,
+}
+
+/// A package's macros by name, as Jinja sees them: the render context of the package's
+/// nodes falls back to it, and the global named after the package is it, so
+/// `golden_utils.safe_divide(...)` looks the macro up and calls it.
+#[derive(Debug, Default)]
+struct MacroTable(BTreeMap<String, Value>);
+
+impl Object for MacroTable {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.0.get(key.as_str()?).cloned()
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> std::result::Result<Value, minijinja::Error> {
+        match self.0.get(method) {
+            Some(m) => m.call(state, args),
+            None => Err(minijinja::Error::new(
+                ErrorKind::UnknownMethod,
+                format!("this package has no macro `{method}`"),
+            )),
+        }
+    }
+}
+
+/// Every macro by package, for `adapter.dispatch` and `var()`.
+#[derive(Debug, Default)]
+struct Registry {
+    /// The root project's name.
+    root: String,
+    /// Macros by package: the root project, each installed package, and `dbt` (DVT's
+    /// built-in macros).
+    tables: BTreeMap<String, Arc<MacroTable>>,
+    /// What dbt's dispatch finds without a namespace: built-ins, then packages, then the
+    /// root project, later ones winning.
+    flat: BTreeMap<String, Value>,
+    /// `dispatch:` of the root project: namespace -> packages to search, in order.
+    dispatch: BTreeMap<String, Vec<String>>,
+    /// `var()` for the root project's nodes (and outside any node).
+    root_vars: Arc<Map<String, Json>>,
+    /// `var()` for each installed package's nodes.
+    vars: BTreeMap<String, Arc<Map<String, Json>>>,
+}
+
+/// The context of one render: `this`, `target`, `model`, `execute` and DVT's own keys;
+/// names it lacks fall back to the node's package macros (when the node belongs to a
+/// package), then to the environment's globals (the root project's macros, built-ins,
+/// package namespaces). This is dbt's lookup order for a node of a package.
+#[derive(Debug)]
+struct Scope(BTreeMap<&'static str, Value>);
+
+impl Object for Scope {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let key = key.as_str()?;
+        if let Some(v) = self.0.get(key) {
+            return Some(v.clone());
+        }
+        self.0
+            .get(LOCALS_KEY)?
+            .downcast_object_ref::<MacroTable>()?
+            .0
+            .get(key)
+            .cloned()
+    }
 }
 
 /// The project's Jinja environment: node templates plus macros.
@@ -232,6 +329,7 @@ pub struct JinjaEnv {
     templates: std::collections::BTreeSet<String>,
     macros: BTreeMap<String, (PathBuf, usize)>,
     builtins: std::collections::BTreeSet<String>,
+    registry: Arc<Registry>,
     /// `target` while parsing: the default target's, as dbt renders configs with it.
     parse_target: Json,
 }
@@ -245,76 +343,122 @@ impl std::fmt::Debug for JinjaEnv {
 }
 
 impl JinjaEnv {
-    /// Builds the environment from macro files (`(relative path, text)`) and vars.
+    /// Builds the environment from macro files (`(relative path, text)`) and vars, for a
+    /// project without packages.
     pub fn new(macro_files: &[(PathBuf, String)], vars: Map<String, Json>) -> Result<Self> {
+        Self::with_packages(
+            PackageMacros {
+                name: String::new(),
+                macro_files: macro_files.to_vec(),
+                vars,
+            },
+            Vec::new(),
+            BTreeMap::new(),
+        )
+    }
+
+    /// Builds the environment of a project and its installed packages. `dispatch` is the
+    /// root project's `dispatch:` (namespace -> search order).
+    ///
+    /// The root project's macros and DVT's built-ins (those the root project does not
+    /// replace) are globals; each package's macros are reachable as `<package>.<macro>`
+    /// from everywhere, and unqualified from the package's own nodes, where they come
+    /// first (see [`RenderInput::package`]). The root project is a namespace too, and
+    /// DVT's built-ins are `dbt.<macro>`.
+    pub fn with_packages(
+        root: PackageMacros,
+        packages: Vec<PackageMacros>,
+        dispatch: BTreeMap<String, Vec<String>>,
+    ) -> Result<Self> {
         let mut env = base_env(false);
-        let mut macros: BTreeMap<String, (PathBuf, usize)> = BTreeMap::new();
-        for (file, text) in macro_files {
-            let split = split_macros(text).map_err(|(line, message)| Error::Jinja {
-                location: Location::line(file, line),
-                message,
-            })?;
-            for m in split {
-                let template = format!("{}#{}", file.display(), m.name);
-                if let Some((other, _)) = macros.get(&m.name) {
-                    return Err(Error::Jinja {
-                        location: Location::line(file, m.line),
-                        message: format!(
-                            "macro `{}` is defined twice (also in `{}`)",
-                            m.name,
-                            other.display()
-                        ),
-                    });
-                }
-                let (source, params) = python::variadic(&m.source);
-                env.add_template_owned(template.clone(), mutable_lists(&source))
-                    .map_err(|e| jinja_error(&e, file))?;
-                env.add_global(
-                    m.name.clone(),
-                    Value::from_object(MacroFn {
-                        template,
-                        name: m.name.clone(),
-                        params,
-                    }),
-                );
-                macros.insert(m.name, (file.clone(), m.line));
-            }
-        }
-        // DVT's versions of dbt's built-in macros, unless the project defines its own.
-        let mut builtins = std::collections::BTreeSet::new();
+        let root_table = add_macros(&mut env, &root.macro_files)?;
+        let macros: BTreeMap<String, (PathBuf, usize)> = root_table
+            .iter()
+            .map(|(name, (file, line, _))| (name.clone(), (file.clone(), *line)))
+            .collect();
+        // DVT's versions of dbt's built-in macros: globals unless the project defines its
+        // own, and always `dbt.<name>`.
+        let mut builtin_table = BTreeMap::new();
         for (file, text) in BUILTIN_MACROS {
             let split = split_macros(text).map_err(|(line, message)| Error::Jinja {
                 location: Location::line(file, line),
                 message,
             })?;
             for m in split {
-                if macros.contains_key(&m.name) {
-                    continue;
-                }
-                builtins.insert(m.name.clone());
                 let template = format!("{file}#{}", m.name);
                 let (source, params) = python::variadic(&m.source);
                 env.add_template_owned(template.clone(), mutable_lists(&source))
                     .map_err(|e| jinja_error(&e, Path::new(file)))?;
-                env.add_global(
-                    m.name.clone(),
-                    Value::from_object(MacroFn {
-                        template,
-                        name: m.name.clone(),
-                        params,
-                    }),
-                );
+                builtin_table.insert(m.name.clone(), macro_value(template, &m.name, params));
             }
         }
-        let v = Arc::new(vars);
+        let mut builtins = std::collections::BTreeSet::new();
+        for (name, value) in &builtin_table {
+            if !macros.contains_key(name) {
+                builtins.insert(name.clone());
+                env.add_global(name.clone(), value.clone());
+            }
+        }
+        for (name, (_, _, value)) in &root_table {
+            env.add_global(name.clone(), value.clone());
+        }
+        let mut registry = Registry {
+            root: root.name.clone(),
+            dispatch,
+            root_vars: Arc::new(root.vars),
+            ..Registry::default()
+        };
+        registry.flat.extend(builtin_table.clone());
+        let mut tables = BTreeMap::new();
+        for p in packages {
+            let table = add_macros(&mut env, &p.macro_files)?;
+            let table: BTreeMap<String, Value> =
+                table.into_iter().map(|(n, (_, _, v))| (n, v)).collect();
+            registry.flat.extend(table.clone());
+            registry.vars.insert(p.name.clone(), Arc::new(p.vars));
+            tables.insert(p.name, Arc::new(MacroTable(table)));
+        }
+        let root_values: BTreeMap<String, Value> = root_table
+            .into_iter()
+            .map(|(n, (_, _, v))| (n, v))
+            .collect();
+        registry.flat.extend(root_values.clone());
+        tables.insert(root.name.clone(), Arc::new(MacroTable(root_values)));
+        tables.insert(
+            DBT_NAMESPACE.to_owned(),
+            Arc::new(MacroTable(builtin_table)),
+        );
+        // A namespace is a global unless a root macro of that name takes it (dbt looks
+        // up the root project's macros before the package namespaces).
+        for (name, table) in &tables {
+            if !name.is_empty() && !macros.contains_key(name) {
+                env.add_global(name.clone(), Value::from_dyn_object(Arc::clone(table)));
+            }
+        }
+        registry.tables = tables;
+        let registry = Arc::new(registry);
+        env.add_global(
+            "adapter",
+            Value::from_object(AdapterObject {
+                registry: Arc::clone(&registry),
+            }),
+        );
+        let reg = Arc::clone(&registry);
         env.add_function(
             "var",
-            move |name: String,
+            move |state: &State,
+                  name: String,
                   default: Rest<Value>|
                   -> std::result::Result<Value, minijinja::Error> {
                 // `var('x', none)` passes a default of None: present, unlike no default.
                 let default = default.first().cloned();
-                match v.get(&name) {
+                let package = state.lookup(PACKAGE_KEY);
+                let vars = package
+                    .as_ref()
+                    .and_then(|p| p.as_str())
+                    .and_then(|p| reg.vars.get(p))
+                    .unwrap_or(&reg.root_vars);
+                match vars.get(&name) {
                     Some(j) => Ok(to_value(j)),
                     None => default.ok_or_else(|| {
                         minijinja::Error::new(
@@ -330,6 +474,7 @@ impl JinjaEnv {
             templates: Default::default(),
             macros,
             builtins,
+            registry,
             parse_target: Json::Object(Map::new()),
         })
     }
@@ -349,9 +494,24 @@ impl JinjaEnv {
         self.env.add_global(name, to_value(value));
     }
 
-    /// Whether a macro of this name exists: the project's, a package's or DVT's own.
-    pub fn has_macro(&self, name: &str) -> bool {
-        self.macros.contains_key(name) || self.builtins.contains(name)
+    /// Whether a call to macro `name` resolves in a node of `package` (`None`: the root
+    /// project): qualified as `<namespace>.<name>`, else unqualified (the package's own
+    /// macros, the root project's, DVT's built-ins).
+    pub fn has_macro(&self, package: Option<&str>, namespace: Option<&str>, name: &str) -> bool {
+        let in_table = |p: &str| {
+            self.registry
+                .tables
+                .get(p)
+                .is_some_and(|t| t.0.contains_key(name))
+        };
+        match namespace {
+            Some(ns) => in_table(ns),
+            None => {
+                package.is_some_and(in_table)
+                    || self.macros.contains_key(name)
+                    || self.builtins.contains(name)
+            }
+        }
     }
 
     /// Names of the project's macros, with the file and line that define them.
@@ -423,13 +583,19 @@ impl JinjaEnv {
             is_incremental: input.is_incremental,
             connection: input.connection,
         });
-        let ctx = minijinja::context! {
-            __dvt_node__ => Value::from_dyn_object(Arc::clone(&node)),
-            this => Value::from_object(input.this),
-            target => to_value(&input.target),
-            model => to_value(&input.model),
-            execute => input.phase == Phase::Compile,
-        };
+        let mut values = BTreeMap::new();
+        values.insert(NODE_KEY, Value::from_dyn_object(Arc::clone(&node)));
+        values.insert("this", Value::from_object(input.this));
+        values.insert("target", to_value(&input.target));
+        values.insert("model", to_value(&input.model));
+        values.insert("execute", Value::from(input.phase == Phase::Compile));
+        if let Some(p) = input.package.filter(|p| *p != self.registry.root) {
+            if let Some(table) = self.registry.tables.get(&p) {
+                values.insert(LOCALS_KEY, Value::from_dyn_object(Arc::clone(table)));
+            }
+            values.insert(PACKAGE_KEY, Value::from(p));
+        }
+        let ctx = Value::from_object(Scope(values));
         RETURN_SLOT.with(|s| s.borrow_mut().take());
         let rendered = match source {
             Some(text) => self.env.render_str(&mutable_lists(text), ctx),
@@ -468,7 +634,12 @@ fn base_env(allow_secret_env: bool) -> Environment<'static> {
     env.add_function(MUTABLE_LIST_FN, || {
         Value::from_object(MutableList::default())
     });
-    env.add_global("adapter", Value::from_object(AdapterObject));
+    env.add_global(
+        "adapter",
+        Value::from_object(AdapterObject {
+            registry: Arc::default(),
+        }),
+    );
     env.add_function(
         "env_var",
         move |name: String,
@@ -586,13 +757,17 @@ fn ref_fn(state: &State, args: Rest<String>) -> std::result::Result<Value, minij
     };
     match node.phase {
         Phase::Parse => {
-            if let Some(known) = &node.known
-                && !known.refs.contains(&name)
-            {
-                return Err(minijinja::Error::new(
-                    ErrorKind::InvalidOperation,
-                    format!("{UNKNOWN_CALL}ref('{name}')"),
-                ));
+            if let Some(known) = &node.known {
+                let exists = match &package {
+                    Some(p) => known.qualified_refs.contains(&(p.clone(), name.clone())),
+                    None => known.refs.contains(&name),
+                };
+                if !exists {
+                    return Err(minijinja::Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("{UNKNOWN_CALL}ref('{name}')"),
+                    ));
+                }
             }
             let call = RefCall {
                 package,
@@ -607,7 +782,10 @@ fn ref_fn(state: &State, args: Rest<String>) -> std::result::Result<Value, minij
         Phase::Compile => node
             .relations
             .refs
-            .get(&name)
+            .get(&RefCall {
+                package,
+                name: name.clone(),
+            })
             .map(|r| Value::from_object(r.clone()))
             .ok_or_else(|| {
                 minijinja::Error::new(
@@ -745,14 +923,25 @@ impl Object for MacroFn {
         args: &[Value],
     ) -> std::result::Result<Value, minijinja::Error> {
         let _depth = DepthGuard::enter(&self.name)?;
+        // The macro renders in its caller's node context, with the same namespace: in
+        // dbt a macro sees the macros of the node being rendered, whichever package
+        // defines the macro itself.
         let mut ctx = BTreeMap::new();
-        for key in [NODE_KEY, "this", "target", "model", "execute"] {
+        for key in [
+            NODE_KEY,
+            "this",
+            "target",
+            "model",
+            "execute",
+            PACKAGE_KEY,
+            LOCALS_KEY,
+        ] {
             if let Some(v) = state.lookup(key) {
                 ctx.insert(key, v);
             }
         }
         let tmpl = state.env().get_template(&self.template)?;
-        let mut captured = tmpl.render_captured(Value::from(ctx))?;
+        let mut captured = tmpl.render_captured(Value::from_object(Scope(ctx)))?;
         RETURN_SLOT.with(|s| s.borrow_mut().take());
         // A `{% call %}` body is a macro of the caller's render, callable only from it:
         // render it here, once, and hand the macro its text.
@@ -774,6 +963,48 @@ impl Object for MacroFn {
             },
         }
     }
+}
+
+/// A macro as a Jinja value: a callable rendering its template.
+fn macro_value(template: String, name: &str, params: Option<Vec<String>>) -> Value {
+    Value::from_object(MacroFn {
+        template,
+        name: name.to_owned(),
+        params,
+    })
+}
+
+/// One package's macros as templates of `env`: name -> (file, line, callable). A name
+/// defined twice in the package is an error.
+type MacroDefs = BTreeMap<String, (PathBuf, usize, Value)>;
+
+fn add_macros(env: &mut Environment<'static>, files: &[(PathBuf, String)]) -> Result<MacroDefs> {
+    let mut out: MacroDefs = BTreeMap::new();
+    for (file, text) in files {
+        let split = split_macros(text).map_err(|(line, message)| Error::Jinja {
+            location: Location::line(file, line),
+            message,
+        })?;
+        for m in split {
+            if let Some((other, _, _)) = out.get(&m.name) {
+                return Err(Error::Jinja {
+                    location: Location::line(file, m.line),
+                    message: format!(
+                        "macro `{}` is defined twice (also in `{}`)",
+                        m.name,
+                        other.display()
+                    ),
+                });
+            }
+            let template = format!("{}#{}", file.display(), m.name);
+            let (source, params) = python::variadic(&m.source);
+            env.add_template_owned(template.clone(), mutable_lists(&source))
+                .map_err(|e| jinja_error(&e, file))?;
+            let value = macro_value(template, &m.name, params);
+            out.insert(m.name, (file.clone(), m.line, value));
+        }
+    }
+    Ok(out)
 }
 
 struct SplitMacro {
@@ -893,6 +1124,7 @@ mod tests {
             known: None,
             is_incremental: false,
             connection: None,
+            package: None,
         })
     }
 
@@ -1128,7 +1360,10 @@ impl Object for MutableList {
 /// parsing, as dbt's parse-time stubs do, and is a clear error when compiling, since
 /// DVT compiles without connecting.
 #[derive(Debug)]
-struct AdapterObject;
+struct AdapterObject {
+    /// The macros dispatch searches.
+    registry: Arc<Registry>,
+}
 
 impl AdapterObject {
     fn adapter_type(state: &State<'_, '_>) -> String {
@@ -1170,23 +1405,62 @@ impl Object for AdapterObject {
                 Ok(Value::from(format!("{q}{doubled}{q}")))
             }
             "dispatch" => {
-                let (name, _namespace, kwargs): (String, Option<Value>, Kwargs) =
+                let (name, namespace, kwargs): (String, Option<String>, Kwargs) =
                     minijinja::value::from_args(args)?;
-                let _: Option<Value> = kwargs.get("macro_namespace")?;
+                let keyword: Option<String> = kwargs.get("macro_namespace")?;
                 kwargs.assert_all_used()?;
-                // dbt's search: `<adapter>__name`, then `default__name`.
+                let namespace = namespace.or(keyword);
+                if let Some((ns, short)) = name.split_once('.') {
+                    return Err(minijinja::Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!(
+                            "adapter.dispatch: the macro name `{name}` must not contain a `.`; write `adapter.dispatch('{short}', macro_namespace='{ns}')`"
+                        ),
+                    ));
+                }
+                let reg = &self.registry;
+                // dbt's search: for each package of the order, `<adapter>__name`, then
+                // `default__name`. The order is the root project's `dispatch:` entry for
+                // the namespace, else [root project, namespace] when the namespace is a
+                // package, else every macro (later packages, then the root, winning).
+                let order: Vec<Option<&str>> = match namespace.as_deref() {
+                    None => vec![None],
+                    Some(ns) => match reg.dispatch.get(ns) {
+                        Some(order) => order.iter().map(|p| Some(p.as_str())).collect(),
+                        None if reg.tables.contains_key(ns) => {
+                            vec![Some(reg.root.as_str()), Some(ns)]
+                        }
+                        None => vec![None],
+                    },
+                };
                 let prefixes: Vec<&str> = match kind.as_str() {
                     "mariadb" => vec!["mariadb", "mysql", "default"],
                     other => vec![other, "default"],
                 };
-                for prefix in prefixes {
-                    if let Some(m) = state.lookup(&format!("{prefix}__{name}")) {
-                        return Ok(m);
+                let mut searched = Vec::new();
+                for package in &order {
+                    for prefix in &prefixes {
+                        let candidate = format!("{prefix}__{name}");
+                        let found = match package {
+                            None => reg.flat.get(&candidate),
+                            Some(p) => reg.tables.get(*p).and_then(|t| t.0.get(&candidate)),
+                        };
+                        if let Some(m) = found {
+                            return Ok(m.clone());
+                        }
+                        searched.push(match package {
+                            None => format!("`{candidate}`"),
+                            Some(p) => format!("`{p}.{candidate}`"),
+                        });
                     }
                 }
                 Err(minijinja::Error::new(
                     ErrorKind::UndefinedError,
-                    format!("adapter.dispatch: no macro `{kind}__{name}` or `default__{name}`"),
+                    format!(
+                        "adapter.dispatch: no macro `{name}` found within namespace `{}`; searched for {}",
+                        namespace.as_deref().unwrap_or("None"),
+                        searched.join(", ")
+                    ),
                 ))
             }
             m if INTROSPECTION.contains(&m)

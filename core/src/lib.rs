@@ -21,6 +21,8 @@ pub mod incremental;
 pub mod jinja;
 /// Every node of the project, parsed, configured and routed.
 pub mod manifest;
+/// dbt packages: `dvt deps` installs `packages.yml` entries from disk.
+pub mod packages;
 /// dbt's parsing: project, properties, macros, one module per resource type.
 pub mod parse;
 /// `profiles.yml`.

@@ -97,9 +97,11 @@ pub struct Node {
     pub resource_type: ResourceType,
     /// Name (file stem).
     pub name: String,
-    /// Project name.
+    /// The name of the project or installed package the node belongs to.
     pub package_name: String,
-    /// File relative to the project folder.
+    /// File relative to the root project's folder, also for a package's node
+    /// (`dbt_packages/golden_utils/models/pkg_calendar.sql`); dbt's path, relative to
+    /// the package, is [`Manifest::package_file_path`].
     pub original_file_path: PathBuf,
     /// Project, folders, name.
     pub fqn: Vec<String>,
@@ -180,6 +182,8 @@ impl Node {
 pub struct SourceTable {
     /// `source.<project>.<source>.<table>`.
     pub unique_id: String,
+    /// The project or package declaring it.
+    pub package_name: String,
     /// Source name.
     pub source_name: String,
     /// Table name.
@@ -228,7 +232,12 @@ pub struct Manifest {
     pub warnings: Vec<Warning>,
     /// Project macros: name -> (file, line).
     pub macros: BTreeMap<String, (PathBuf, usize)>,
+    /// The installed packages (`dbt_packages/*`) by name, their project files re-based
+    /// on the root project ([`ProjectConfig::load_package`]).
+    pub packages: BTreeMap<String, ProjectConfig>,
     pub(crate) jinja: JinjaEnv,
+    /// What `ref()` can name, for compiling and for inline queries.
+    pub(crate) names: crate::parse::Names,
 }
 
 /// A node compiled for its target and path.
@@ -263,6 +272,35 @@ impl Manifest {
     /// Absolute path of a project-relative file.
     pub fn path(&self, rel: &Path) -> PathBuf {
         self.project.root.join(rel)
+    }
+
+    /// A node's file as dbt names it (`original_file_path` in dbt's `manifest.json`):
+    /// relative to its own package's folder for a package's node
+    /// (`models/pkg_calendar.sql`), the same as [`Node::original_file_path`] otherwise.
+    pub fn package_file_path<'a>(&self, node: &'a Node) -> &'a Path {
+        self.packages
+            .get(&node.package_name)
+            .and_then(|p| node.original_file_path.strip_prefix(&p.package_dir).ok())
+            .unwrap_or(&node.original_file_path)
+    }
+
+    /// Where dbt writes a node's compiled SQL, relative to the target folder:
+    /// `compiled/<package>/<file in the package>`, then `<alias>.sql` under a generic
+    /// test's property file (several tests share it) and `<name>.sql` under a snapshot's
+    /// file (several blocks share it). A package's nodes are under the package's name
+    /// (`compiled/golden_utils/models/pkg_calendar.sql`), as dbt writes them.
+    pub fn compiled_path(&self, unique_id: &str) -> Option<PathBuf> {
+        let node = self.nodes.get(unique_id)?;
+        let mut path = Path::new("compiled")
+            .join(&node.package_name)
+            .join(self.package_file_path(node));
+        if node.test.as_ref().is_some_and(|t| t.generic.is_some()) {
+            path = path.join(format!("{}.sql", node.relation.identifier));
+        }
+        if node.resource_type == ResourceType::Snapshot {
+            path = path.join(format!("{}.sql", node.name));
+        }
+        Some(path)
     }
 }
 

@@ -4,11 +4,11 @@
 //! paths) is called from [`crate::resolve`] at the end.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Location, Result, read_to_string};
 use crate::graph::Graph;
-use crate::jinja::JinjaEnv;
+use crate::jinja::{JinjaEnv, PackageMacros};
 use crate::manifest::{LoadOptions, Manifest, Node, SourceTable};
 use crate::profile::Profile;
 use crate::project::ProjectConfig;
@@ -28,27 +28,26 @@ pub(crate) use deps::{parse_render, resolve_deps, source_ids};
 pub(crate) use models::{Names, new_node};
 
 impl Manifest {
-    /// Loads and parses the project.
+    /// Loads and parses the project and its installed packages (every project in
+    /// `dbt_packages/`, or `packages-install-path:`; `dvt deps` puts them there).
     pub fn load(opts: &LoadOptions) -> Result<Manifest> {
         let mut project = ProjectConfig::load(&opts.project_dir)?;
         // dbt renders `dbt_project.yml` before anything reads it: `profile:` and `vars:`
         // with `env_var` and the command line's vars, the folder configs (below) also
         // with `target`. Hooks stay text: they render when they run.
         let project_loc = Location::file(&project.file);
-        {
-            let bare = JinjaEnv::new(&[], opts.vars.clone())?;
-            let empty = serde_json::json!({});
-            if project.profile.contains("{{") || project.profile.contains("{%") {
-                project.profile = bare
-                    .render_snippet(&project.profile, &empty, &project_loc)?
-                    .trim()
-                    .to_owned();
-            }
-            let mut vars = Json::Object(std::mem::take(&mut project.vars));
-            render_tree(&bare, &mut vars, &empty, &project_loc)?;
-            if let Json::Object(v) = vars {
-                project.vars = v;
-            }
+        let bare = JinjaEnv::new(&[], opts.vars.clone())?;
+        let empty = serde_json::json!({});
+        if project.profile.contains("{{") || project.profile.contains("{%") {
+            project.profile = bare
+                .render_snippet(&project.profile, &empty, &project_loc)?
+                .trim()
+                .to_owned();
+        }
+        render_vars(&bare, &mut project)?;
+        let mut packages = crate::packages::load_installed(&project)?;
+        for p in packages.values_mut() {
+            render_vars(&bare, p)?;
         }
         let root = project.root.clone();
         let profiles_file = opts.profiles.find(&root)?;
@@ -63,85 +62,61 @@ impl Manifest {
         let mut vars = project.vars.clone();
         vars.extend(opts.vars.clone());
 
-        let mut macro_files = Vec::new();
-        // `{% test %}` blocks live with the macros or under `<test path>/generic/`.
-        let generic_test_dirs: Vec<String> = project
-            .test_paths
-            .iter()
-            .map(|t| format!("{t}/generic"))
-            .collect();
-        for dir in project.macro_paths.iter().chain(&generic_test_dirs) {
-            for file in files::walk(&root, dir, &["sql"])? {
-                let text = read_to_string(&root.join(&file))?;
-                macro_files.push((file, text));
-            }
-        }
-        let mut jinja = JinjaEnv::new(&macro_files, vars)?;
+        let root_macros = PackageMacros {
+            name: project.name.clone(),
+            macro_files: macro_files(&project)?,
+            vars,
+        };
+        let package_macros = packages
+            .values()
+            .map(|p| {
+                Ok(PackageMacros {
+                    name: p.name.clone(),
+                    macro_files: macro_files(p)?,
+                    vars: package_vars(&project, p, &opts.vars),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut jinja =
+            JinjaEnv::with_packages(root_macros, package_macros, project.dispatch.clone())?;
         let macros = jinja.macros().clone();
         let ctx = serde_json::json!({
             "target": resolve::target_context(&profile, &default_target),
         });
         jinja.set_parse_target(ctx["target"].clone());
-        for tree in [
-            &mut project.models,
-            &mut project.seeds,
-            &mut project.snapshots,
-            &mut project.data_tests,
-        ] {
-            render_tree(&jinja, tree, &ctx, &project_loc)?;
+        for p in std::iter::once(&mut project).chain(packages.values_mut()) {
+            let loc = Location::file(&p.file);
+            for tree in [
+                &mut p.models,
+                &mut p.seeds,
+                &mut p.snapshots,
+                &mut p.data_tests,
+            ] {
+                render_tree(&jinja, tree, &ctx, &loc)?;
+            }
         }
 
         let mut warnings = Vec::new();
-        let mut props = properties::read(&project)?;
-        // dbt renders the configs of property files at parse time, as the project's.
-        for p in props
-            .models
-            .values_mut()
-            .chain(props.seeds.values_mut())
-            .chain(props.snapshots.values_mut())
-        {
-            let mut config = Json::Object(std::mem::take(&mut p.node.config));
-            render_tree(&jinja, &mut config, &ctx, &Location::file(&p.file))?;
-            if let Json::Object(c) = config {
-                p.node.config = c;
-            }
-        }
-        let mut test_decls = Vec::new();
-        let sources: BTreeMap<String, SourceTable> = sources::parse(
-            &project,
-            &profile,
-            &default_target,
-            &jinja,
-            &props.sources,
-            &mut warnings,
-            &mut test_decls,
-        )?;
+        let mut sources: BTreeMap<String, SourceTable> = BTreeMap::new();
         let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
-        let mut names = Names::default();
-        models::parse(
-            &project,
-            &mut jinja,
-            &mut props.models,
-            &mut nodes,
-            &mut names,
-            &mut test_decls,
-        )?;
-        seeds::parse(
-            &project,
-            &mut props.seeds,
-            &mut nodes,
-            &mut names,
-            &mut test_decls,
-        )?;
-        snapshots::parse(
-            &project,
-            &mut jinja,
-            &mut props.snapshots,
-            &mut nodes,
-            &mut names,
-            &mut test_decls,
-        )?;
-        data_tests::parse(&project, &mut jinja, &test_decls, &mut nodes, &mut names)?;
+        let mut names = Names {
+            root: project.name.clone(),
+            ..Names::default()
+        };
+        // The root project first, then each package, whose nodes the root project's
+        // folder configs override.
+        let scopes =
+            std::iter::once((&project, None)).chain(packages.values().map(|p| (p, Some(&project))));
+        for (p, root_project) in scopes {
+            let mut state = ParseState {
+                jinja: &mut jinja,
+                nodes: &mut nodes,
+                sources: &mut sources,
+                names: &mut names,
+                warnings: &mut warnings,
+            };
+            parse_project(p, root_project, &profile, &default_target, &ctx, &mut state)?;
+        }
         for node in nodes.values() {
             if node.name.contains(' ') {
                 warnings.push(crate::manifest::Warning {
@@ -183,7 +158,9 @@ impl Manifest {
             graph,
             warnings,
             macros,
+            packages,
             jinja,
+            names,
         };
         resolve::resolve(&mut manifest)?;
         let graph = graph_context(&manifest);
@@ -192,6 +169,127 @@ impl Manifest {
         manifest.jinja.set_global("project_name", &name);
         Ok(manifest)
     }
+}
+
+/// What parsing one project (the root or a package) adds to.
+struct ParseState<'a> {
+    jinja: &'a mut JinjaEnv,
+    nodes: &'a mut BTreeMap<String, Node>,
+    sources: &'a mut BTreeMap<String, SourceTable>,
+    names: &'a mut Names,
+    warnings: &'a mut Vec<crate::manifest::Warning>,
+}
+
+/// Parses the property files, sources, models, seeds, snapshots and data tests of one
+/// project: the root project (`root` is `None`) or an installed package (`root` is the
+/// root project, whose folder configs win over the package's).
+fn parse_project(
+    project: &ProjectConfig,
+    root: Option<&ProjectConfig>,
+    profile: &Profile,
+    default_target: &str,
+    ctx: &Json,
+    st: &mut ParseState<'_>,
+) -> Result<()> {
+    let mut props = properties::read(project)?;
+    // dbt renders the configs of property files at parse time, as the project's.
+    for p in props
+        .models
+        .values_mut()
+        .chain(props.seeds.values_mut())
+        .chain(props.snapshots.values_mut())
+    {
+        let mut config = Json::Object(std::mem::take(&mut p.node.config));
+        render_tree(st.jinja, &mut config, ctx, &Location::file(&p.file))?;
+        if let Json::Object(c) = config {
+            p.node.config = c;
+        }
+    }
+    let mut test_decls = Vec::new();
+    st.sources.extend(sources::parse(
+        project,
+        profile,
+        default_target,
+        st.jinja,
+        &props.sources,
+        st.warnings,
+        &mut test_decls,
+    )?);
+    models::parse(
+        project,
+        root,
+        st.jinja,
+        &mut props.models,
+        st.nodes,
+        st.names,
+        &mut test_decls,
+    )?;
+    seeds::parse(
+        project,
+        root,
+        &mut props.seeds,
+        st.nodes,
+        st.names,
+        &mut test_decls,
+    )?;
+    snapshots::parse(
+        project,
+        root,
+        st.jinja,
+        &mut props.snapshots,
+        st.nodes,
+        st.names,
+        &mut test_decls,
+    )?;
+    data_tests::parse(project, root, st.jinja, &test_decls, st.nodes, st.names)
+}
+
+/// A project's macro files: its macro paths and `<test path>/generic/` (where `{% test %}`
+/// blocks may live), relative to the root project.
+fn macro_files(project: &ProjectConfig) -> Result<Vec<(PathBuf, String)>> {
+    let generic_test_dirs: Vec<String> = project
+        .test_paths
+        .iter()
+        .map(|t| format!("{t}/generic"))
+        .collect();
+    let mut out = Vec::new();
+    for dir in project.macro_paths.iter().chain(&generic_test_dirs) {
+        for file in files::walk(&project.root, dir, &["sql"])? {
+            let text = read_to_string(&project.root.join(&file))?;
+            out.push((file, text));
+        }
+    }
+    Ok(out)
+}
+
+/// What `var()` answers in a package's nodes, as dbt merges it: the package's own `vars:`,
+/// then the root project's (every key, then those scoped to the package), then `--vars`.
+fn package_vars(
+    root: &ProjectConfig,
+    package: &ProjectConfig,
+    cli: &serde_json::Map<String, Json>,
+) -> serde_json::Map<String, Json> {
+    let mut vars = package.vars.clone();
+    vars.extend(root.declared_vars.clone());
+    if let Some(Json::Object(scoped)) = root.declared_vars.get(&package.name) {
+        vars.extend(scoped.clone());
+    }
+    vars.extend(cli.clone());
+    vars
+}
+
+/// Renders a project file's `vars:` (both the merged and the declared form).
+fn render_vars(bare: &JinjaEnv, project: &mut ProjectConfig) -> Result<()> {
+    let loc = Location::file(&project.file);
+    let empty = serde_json::json!({});
+    for map in [&mut project.vars, &mut project.declared_vars] {
+        let mut vars = Json::Object(std::mem::take(map));
+        render_tree(bare, &mut vars, &empty, &loc)?;
+        if let Json::Object(v) = vars {
+            *map = v;
+        }
+    }
+    Ok(())
 }
 
 /// dbt's `graph` variable: every node and source with its resolved config, relation and

@@ -44,7 +44,22 @@ struct RawProject {
     on_run_start: Option<Json>,
     #[serde(default)]
     on_run_end: Option<Json>,
+    #[serde(default)]
+    packages_install_path: Option<String>,
+    #[serde(default)]
+    dispatch: Option<Vec<RawDispatch>>,
 }
+
+/// One entry of `dispatch:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDispatch {
+    macro_namespace: String,
+    search_order: Vec<String>,
+}
+
+/// Where `dvt deps` installs packages unless `packages-install-path:` says otherwise.
+pub const DEFAULT_PACKAGES_INSTALL_PATH: &str = "dbt_packages";
 
 /// A loaded `dbt_project.yml`.
 #[derive(Debug, Clone)]
@@ -73,6 +88,9 @@ pub struct ProjectConfig {
     pub target_path: String,
     /// Project-level `vars:` (global keys, then the keys scoped to this project).
     pub vars: Map<String, Json>,
+    /// `vars:` as written: global keys and every package's scope (`{golden_utils: {..}}`),
+    /// from which a package's nodes take the keys scoped to their package.
+    pub declared_vars: Map<String, Json>,
     /// The `models:` tree of folder configs.
     pub models: Json,
     /// The `seeds:` tree of folder configs.
@@ -87,6 +105,15 @@ pub struct ProjectConfig {
     pub on_run_start: Vec<String>,
     /// `on-run-end:` hooks (Jinja text), in order.
     pub on_run_end: Vec<String>,
+    /// `packages-install-path:`, where `dvt deps` installs packages (default
+    /// `dbt_packages`), relative to the project folder.
+    pub packages_install_path: String,
+    /// `dispatch:`: macro namespace -> the packages `adapter.dispatch` searches, in order.
+    pub dispatch: std::collections::BTreeMap<String, Vec<String>>,
+    /// For an installed package, its folder relative to the root project
+    /// (`dbt_packages/golden_utils`), which every path above starts with; empty for the
+    /// root project.
+    pub package_dir: PathBuf,
 }
 
 impl ProjectConfig {
@@ -140,6 +167,10 @@ impl ProjectConfig {
             }
         }
         let mut vars = Map::new();
+        let declared_vars = match &raw.vars {
+            Some(Json::Object(v)) => v.clone(),
+            _ => Map::new(),
+        };
         if let Some(v) = raw.vars {
             let Json::Object(top) = v else {
                 return Err(Error::Yaml {
@@ -159,6 +190,21 @@ impl ProjectConfig {
                 vars.extend(s);
             }
         }
+        let mut dispatch = std::collections::BTreeMap::new();
+        for (i, d) in raw.dispatch.into_iter().flatten().enumerate() {
+            if dispatch
+                .insert(d.macro_namespace.clone(), d.search_order)
+                .is_some()
+            {
+                return Err(Error::Yaml {
+                    location: tree.locate(&file, &[PathSeg::Key("dispatch"), PathSeg::Index(i)]),
+                    message: format!(
+                        "`dispatch` lists macro namespace `{}` twice",
+                        d.macro_namespace
+                    ),
+                });
+            }
+        }
         Ok(ProjectConfig {
             root,
             file,
@@ -174,6 +220,7 @@ impl ProjectConfig {
                 .unwrap_or_else(|| vec!["snapshots".into()]),
             target_path: raw.target_path.unwrap_or_else(|| "target".into()),
             vars,
+            declared_vars,
             models: raw.models.unwrap_or(Json::Null),
             seeds: raw.seeds.unwrap_or(Json::Null),
             snapshots: raw.snapshots.unwrap_or(Json::Null),
@@ -189,7 +236,39 @@ impl ProjectConfig {
                 .as_ref()
                 .map(as_string_list)
                 .unwrap_or_default(),
+            packages_install_path: raw
+                .packages_install_path
+                .unwrap_or_else(|| DEFAULT_PACKAGES_INSTALL_PATH.into()),
+            dispatch,
+            package_dir: PathBuf::new(),
         })
+    }
+
+    /// Loads an installed package from `dir` (relative to `root`, the root project's
+    /// folder), re-based on the root project: its file and resource paths start with
+    /// `dir`, so its nodes' files are named relative to the root project as every other
+    /// file is (`dbt_packages/golden_utils/models/pkg_calendar.sql`).
+    pub fn load_package(root: &Path, dir: &Path) -> Result<Self> {
+        let mut p = Self::load(&root.join(dir))?;
+        let prefix = |paths: &mut Vec<String>| {
+            for path in paths.iter_mut() {
+                *path = dir.join(&*path).display().to_string();
+            }
+        };
+        prefix(&mut p.model_paths);
+        prefix(&mut p.seed_paths);
+        prefix(&mut p.macro_paths);
+        prefix(&mut p.test_paths);
+        prefix(&mut p.snapshot_paths);
+        p.root = root.to_path_buf();
+        p.file = dir.join(&p.file);
+        p.package_dir = dir.to_path_buf();
+        Ok(p)
+    }
+
+    /// Whether this is an installed package rather than the root project.
+    pub fn is_package(&self) -> bool {
+        !self.package_dir.as_os_str().is_empty()
     }
 
     /// The configs that apply to a node from the project file's folder tree
@@ -197,23 +276,38 @@ impl ProjectConfig {
     ///
     /// `fqn` is the node's fully qualified name: project name, folders, node name.
     pub fn folder_config(&self, tree: &Json, fqn: &[String]) -> Map<String, Json> {
-        let mut out = Map::new();
-        let mut level = tree;
-        for (depth, part) in fqn.iter().enumerate() {
-            let Json::Object(map) = level else { break };
-            if depth > 0 || part == &self.name {
-                apply_level(&mut out, map);
-            }
-            match map.get(part.as_str()) {
-                Some(next @ Json::Object(_)) => level = next,
-                _ => return out,
-            }
-        }
-        if let Json::Object(map) = level {
+        folder_config(tree, fqn, Some(&self.name))
+    }
+
+    /// The root project's folder configs for a node of an installed package (`models:
+    /// {golden_utils: {+schema: utils}}`). dbt applies them last, over the package's own
+    /// folder configs, property files and `config()` calls; its top-level `+` keys apply
+    /// to every package too.
+    pub fn root_config_for_package(&self, tree: &Json, fqn: &[String]) -> Map<String, Json> {
+        folder_config(tree, fqn, None)
+    }
+}
+
+/// dbt's search of a folder-config tree along a node's fqn: each level's `+key` entries,
+/// deeper levels overriding. The top level's own keys apply only to nodes of `owner`
+/// (the tree's project) when it is given.
+fn folder_config(tree: &Json, fqn: &[String], owner: Option<&str>) -> Map<String, Json> {
+    let mut out = Map::new();
+    let mut level = tree;
+    for (depth, part) in fqn.iter().enumerate() {
+        let Json::Object(map) = level else { break };
+        if depth > 0 || owner.is_none_or(|o| o == part) {
             apply_level(&mut out, map);
         }
-        out
+        match map.get(part.as_str()) {
+            Some(next @ Json::Object(_)) => level = next,
+            _ => return out,
+        }
     }
+    if let Json::Object(map) = level {
+        apply_level(&mut out, map);
+    }
+    out
 }
 
 /// Applies one level of a folder-config tree: `+key` entries, and plain keys whose

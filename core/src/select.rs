@@ -1,7 +1,7 @@
 //! `--select` / `--exclude`: dbt's node selection syntax.
 //!
 //! Supported: names (with `*` wildcards), dotted fqn prefixes, `tag:`, `path:`,
-//! `source:`, `resource_type:`, the `+` graph operators with optional depth
+//! `source:`, `package:`, `resource_type:`, the `+` graph operators with optional depth
 //! (`+name`, `2+name`, `name+`, `name+1`), union by separate values or spaces,
 //! intersection by commas.
 
@@ -173,6 +173,18 @@ fn matches(m: &Manifest, base: &str, spec: &str) -> Result<BTreeSet<String>> {
                 }
             }
         }
+        "package" => {
+            for (id, n) in &m.nodes {
+                if glob(value, &n.package_name) {
+                    out.insert(id.clone());
+                }
+            }
+            for (id, s) in &m.sources {
+                if glob(value, &s.package_name) {
+                    out.insert(id.clone());
+                }
+            }
+        }
         "resource_type" => {
             for (id, n) in &m.nodes {
                 if n.resource_type.as_str() == value {
@@ -191,7 +203,7 @@ fn matches(m: &Manifest, base: &str, spec: &str) -> Result<BTreeSet<String>> {
             return Err(invalid(
                 spec,
                 &format!(
-                    "unknown method `{other}`; use a name, `tag:`, `path:`, `source:`, `resource_type:` or `target:`"
+                    "unknown method `{other}`; use a name, `tag:`, `path:`, `source:`, `package:`, `resource_type:` or `target:`"
                 ),
             ));
         }

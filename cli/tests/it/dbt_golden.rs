@@ -266,6 +266,16 @@ async fn replay(fixture: &str) -> BTreeMap<String, Option<String>> {
             .expect("a name")
     };
 
+    // As the generator does: `deps` first when the project has packages.
+    if project.join("packages.yml").exists() || project.join("dependencies.yml").exists() {
+        let deps = dvt(&project, &["deps"], &[]);
+        assert!(
+            matches!(deps.code, 0..=2) && (deps.code == 0 || deps.stderr.contains("error[DVT")),
+            "{fixture} deps exited {}:\n{}",
+            deps.code,
+            deps.stderr
+        );
+    }
     let mut items: BTreeMap<String, Option<String>> = BTreeMap::new();
     for (i, step) in steps.steps.iter().enumerate() {
         let name = step
@@ -353,14 +363,32 @@ async fn replay(fixture: &str) -> BTreeMap<String, Option<String>> {
             items.insert(format!("{name} status {}", node_key(id)), wrong);
         }
 
-        // Compiled SQL.
+        // Compiled SQL: the project's under `compiled/`, each installed package's under
+        // `compiled_packages/<package>/` (dbt writes them to `compiled/<package>/`).
         let golden_compiled = golden_dir.join(&name).join("compiled");
-        for rel in files(&golden_compiled) {
-            let want = ours(&std::fs::read_to_string(golden_compiled.join(&rel)).expect("golden"));
-            let path = project
-                .join("target/compiled")
-                .join(&project_name)
-                .join(&rel);
+        let golden_packages = golden_dir.join(&name).join("compiled_packages");
+        let mut compiled: Vec<(PathBuf, PathBuf, String)> = files(&golden_compiled)
+            .into_iter()
+            .map(|rel| {
+                (
+                    golden_compiled.join(&rel),
+                    project
+                        .join("target/compiled")
+                        .join(&project_name)
+                        .join(&rel),
+                    rel.display().to_string(),
+                )
+            })
+            .collect();
+        for rel in files(&golden_packages) {
+            compiled.push((
+                golden_packages.join(&rel),
+                project.join("target/compiled").join(&rel),
+                format!("packages/{}", rel.display()),
+            ));
+        }
+        for (golden_file, path, label) in compiled {
+            let want = ours(&std::fs::read_to_string(&golden_file).expect("golden"));
             let wrong = match std::fs::read_to_string(&path) {
                 Err(_) => Some("not compiled".to_owned()),
                 Ok(got) if words(&got) == words(&want) => None,
@@ -384,7 +412,7 @@ async fn replay(fixture: &str) -> BTreeMap<String, Option<String>> {
                     ))
                 }
             };
-            items.insert(format!("{name} compiled {}", rel.display()), wrong);
+            items.insert(format!("{name} compiled {label}"), wrong);
         }
 
         // Relations and their rows.

@@ -136,6 +136,7 @@ pub(crate) fn declarations(
 /// Turns declarations and the singular test files into test nodes.
 pub(super) fn parse(
     project: &ProjectConfig,
+    root: Option<&ProjectConfig>,
     jinja: &mut JinjaEnv,
     decls: &[TestDecl],
     nodes: &mut BTreeMap<String, Node>,
@@ -148,13 +149,12 @@ pub(super) fn parse(
             .as_ref()
             .and_then(|t| t.generic.clone())
             .unwrap_or_default();
-        let macro_name = format!(
-            "test_{}",
-            generic
-                .rsplit_once('.')
-                .map_or(generic.as_str(), |(_, n)| n)
-        );
-        if !jinja.has_macro(&macro_name) {
+        let (namespace, short) = match generic.split_once('.') {
+            Some((ns, n)) => (Some(ns), n),
+            None => (None, generic.as_str()),
+        };
+        let macro_name = format!("test_{short}");
+        if !jinja.has_macro(Some(&project.name), namespace, &macro_name) {
             return Err(Error::UnknownTest {
                 location: decl.location.clone(),
                 name: generic,
@@ -172,11 +172,13 @@ pub(super) fn parse(
             &decl.file,
             &node.name,
             &node.unique_id,
+            &project.name,
         )?;
         let mut node = node;
         for (k, v) in recorded.config {
             merge_config(&mut node.config, &k, v);
         }
+        super::models::apply_root_configs(root, |p| &p.data_tests, &node.fqn, &mut node.config);
         // Configs written in YAML (`where: "... {{ var('d') }}"`) render at parse, as dbt's.
         let mut config = Json::Object(std::mem::take(&mut node.config));
         super::render_tree(jinja, &mut config, &serde_json::json!({}), &decl.location)?;
@@ -213,12 +215,14 @@ pub(super) fn parse(
             jinja.add_node_template(&file, &text)?;
             let fqn = super::files::fqn(&project.name, dir, &file);
             let mut config = project.folder_config(&project.data_tests, &fqn);
-            let recorded = super::deps::parse_render(jinja, &file, &name, &unique_id)?;
+            let recorded =
+                super::deps::parse_render(jinja, &file, &name, &unique_id, &project.name)?;
             for (k, v) in recorded.config {
                 merge_config(&mut config, &k, v);
             }
+            super::models::apply_root_configs(root, |p| &p.data_tests, &fqn, &mut config);
             if config.get("enabled") == Some(&Json::Bool(false)) {
-                names.disabled.insert(name, file);
+                names.disable(&project.name, name, file);
                 continue;
             }
             let mut node = new_node(
@@ -336,9 +340,19 @@ fn generic_node(project: &ProjectConfig, decl: &TestDecl) -> Result<(Node, Strin
             _ => call.push(format!("{k}={}", jinja_expression(v))),
         }
     }
-    let template_text = format!("{{{{ test_{macro_name}({}) }}}}", call.join(", "));
+    // A package's test is called through its namespace (`golden_utils.test_x(...)`):
+    // the calling node's package need not see the package's macros unqualified.
+    let callee = match &namespace {
+        Some(ns) => format!("{ns}.test_{macro_name}"),
+        None => format!("test_{macro_name}"),
+    };
+    let template_text = format!("{{{{ {callee}({}) }}}}", call.join(", "));
     let mut fqn = vec![project.name.clone()];
-    if let Some(parent) = decl.file.parent() {
+    let in_package = decl
+        .file
+        .strip_prefix(&project.package_dir)
+        .unwrap_or(&decl.file);
+    if let Some(parent) = in_package.parent() {
         fqn.extend(
             parent
                 .iter()
@@ -351,6 +365,7 @@ fn generic_node(project: &ProjectConfig, decl: &TestDecl) -> Result<(Node, Strin
     for (k, v) in config {
         merge_config(&mut merged, &k, v);
     }
+
     if !merged.contains_key("alias") && custom_name.is_none() {
         merged.insert("alias".into(), Json::from(short_name));
     }

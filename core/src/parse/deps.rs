@@ -5,27 +5,30 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::models::Names;
+use super::models::{Names, RefMiss};
 use crate::error::{Error, Location, Result};
 use crate::jinja::{
     CompileRelations, JinjaEnv, JinjaRelation, Known, Phase, Recorded, RenderInput, UNKNOWN_CALL,
 };
 use crate::manifest::{Node, SourceTable};
 
-/// Renders a model in the parse phase (placeholder relations, `execute = false`) to
-/// learn its `ref`s, `source`s and `config()`.
+/// Source tables by (source, table) name, then by package.
+pub(crate) type SourceIds = BTreeMap<(String, String), BTreeMap<String, String>>;
+
+/// Renders a model of `package` in the parse phase (placeholder relations, `execute =
+/// false`) to learn its `ref`s, `source`s and `config()`.
 pub(crate) fn parse_render(
     jinja: &JinjaEnv,
     file: &Path,
     name: &str,
     unique_id: &str,
+    package: &str,
 ) -> Result<Recorded> {
     render(
         jinja,
         &file.display().to_string(),
         file,
-        name,
-        unique_id,
+        (name, unique_id, package),
         None,
     )
     .map(|(_, r)| r)
@@ -39,18 +42,20 @@ pub(crate) fn parse_render_template(
     file: &Path,
     name: &str,
     unique_id: &str,
+    package: &str,
 ) -> Result<Recorded> {
-    render(jinja, template, file, name, unique_id, None).map(|(_, r)| r)
+    render(jinja, template, file, (name, unique_id, package), None).map(|(_, r)| r)
 }
 
+/// `who`: the node's name, unique id and package.
 fn render(
     jinja: &JinjaEnv,
     template: &str,
     file: &Path,
-    name: &str,
-    unique_id: &str,
+    who: (&str, &str, &str),
     known: Option<Known>,
 ) -> Result<(String, Recorded)> {
+    let (name, unique_id, package) = who;
     jinja.render(RenderInput {
         phase: Phase::Parse,
         template: template.to_owned(),
@@ -68,17 +73,34 @@ fn render(
         known,
         is_incremental: false,
         connection: None,
+        package: Some(package.to_owned()),
     })
 }
 
-/// Source tables by (source, table) name.
-pub(crate) fn source_ids(
-    sources: &BTreeMap<String, SourceTable>,
-) -> BTreeMap<(String, String), String> {
-    sources
-        .values()
-        .map(|s| ((s.source_name.clone(), s.name.clone()), s.unique_id.clone()))
-        .collect()
+/// Source tables by (source, table), then package.
+pub(crate) fn source_ids(sources: &BTreeMap<String, SourceTable>) -> SourceIds {
+    let mut out = SourceIds::new();
+    for s in sources.values() {
+        out.entry((s.source_name.clone(), s.name.clone()))
+            .or_default()
+            .insert(s.package_name.clone(), s.unique_id.clone());
+    }
+    out
+}
+
+/// The source table a `source()` call of a node of `caller` names: dbt searches the
+/// root project, the caller's package, then any package.
+fn resolve_source<'a>(
+    source_ids: &'a SourceIds,
+    key: &(String, String),
+    root: &str,
+    caller: &str,
+) -> Option<&'a String> {
+    let by_package = source_ids.get(key)?;
+    by_package
+        .get(root)
+        .or_else(|| by_package.get(caller))
+        .or_else(|| by_package.values().next())
 }
 
 /// Turns a node's `ref` and `source` calls into the unique ids it depends on.
@@ -86,36 +108,57 @@ pub(crate) fn resolve_deps(
     jinja: &JinjaEnv,
     node: &mut Node,
     names: &Names,
-    source_ids: &BTreeMap<(String, String), String>,
+    source_ids: &SourceIds,
 ) -> Result<()> {
-    let by_name = &names.by_name;
     let mut deps = std::collections::BTreeSet::new();
     for r in &node.refs {
-        let Some(id) = by_name.get(&r.name) else {
-            let hint = match names.disabled.get(&r.name) {
-                Some(file) => format!(
-                    "; `{}` ({}) is disabled with `enabled: false`",
-                    r.name,
-                    file.display()
-                ),
-                None => String::new(),
-            };
-            return Err(Error::UnknownRef {
-                location: call_location(jinja, node, by_name, source_ids),
-                node: node.unique_id.clone(),
-                name: r.name.clone(),
-                hint,
-            });
-        };
-        deps.insert(id.clone());
+        match names.resolve(r, &node.package_name) {
+            Ok(id) => {
+                deps.insert(id.clone());
+            }
+            Err(RefMiss::Ambiguous(packages)) => {
+                return Err(Error::AmbiguousRef {
+                    location: Location::file(&node.original_file_path),
+                    node: node.unique_id.clone(),
+                    name: r.name.clone(),
+                    packages: packages
+                        .iter()
+                        .map(|p| format!("`{p}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+            Err(RefMiss::Missing) => {
+                let hint = match (names.disabled_file(r), &r.package) {
+                    (Some(file), _) => format!(
+                        "; `{}` ({}) is disabled with `enabled: false`",
+                        r.name,
+                        file.display()
+                    ),
+                    (None, Some(p)) if !names.by_name.values().any(|m| m.contains_key(p)) => {
+                        format!("; no installed package is named `{p}` (run `dvt deps`?)")
+                    }
+                    (None, _) => String::new(),
+                };
+                return Err(Error::UnknownRef {
+                    location: call_location(jinja, node, names, source_ids),
+                    node: node.unique_id.clone(),
+                    name: match &r.package {
+                        Some(p) => format!("{p}', '{}", r.name),
+                        None => r.name.clone(),
+                    },
+                    hint,
+                });
+            }
+        }
     }
-    for (s, t) in &node.sources {
-        let Some(id) = source_ids.get(&(s.clone(), t.clone())) else {
+    for key in &node.sources {
+        let Some(id) = resolve_source(source_ids, key, &names.root, &node.package_name) else {
             return Err(Error::UnknownSource {
-                location: call_location(jinja, node, by_name, source_ids),
+                location: call_location(jinja, node, names, source_ids),
                 node: node.unique_id.clone(),
-                source_name: s.clone(),
-                table: t.clone(),
+                source_name: key.0.clone(),
+                table: key.1.clone(),
             });
         };
         deps.insert(id.clone());
@@ -126,22 +169,21 @@ pub(crate) fn resolve_deps(
 
 /// Where the first call to an unknown name is: the file (a model, or a macro it calls)
 /// and line the template engine reports for it.
-fn call_location(
-    jinja: &JinjaEnv,
-    node: &Node,
-    by_name: &BTreeMap<String, String>,
-    source_ids: &BTreeMap<(String, String), String>,
-) -> Location {
+fn call_location(jinja: &JinjaEnv, node: &Node, names: &Names, source_ids: &SourceIds) -> Location {
     let known = Known {
-        refs: by_name.keys().cloned().collect(),
+        refs: names.by_name.keys().cloned().collect(),
+        qualified_refs: names
+            .by_name
+            .iter()
+            .flat_map(|(name, by_package)| by_package.keys().map(|p| (p.clone(), name.clone())))
+            .collect(),
         sources: source_ids.keys().cloned().collect(),
     };
     match render(
         jinja,
         &node.template,
         &node.original_file_path,
-        &node.name,
-        &node.unique_id,
+        (&node.name, &node.unique_id, &node.package_name),
         Some(known),
     ) {
         Err(Error::Jinja { location, message }) if message.contains(UNKNOWN_CALL) => location,

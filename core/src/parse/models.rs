@@ -17,16 +17,95 @@ use crate::manifest::{Materialization, Node, ResourceType};
 use crate::project::{ProjectConfig, as_string_list, merge_config};
 use crate::resolve::ExecPath;
 
-/// Names already taken (`by_name`: name -> unique id) and names of disabled nodes.
-#[derive(Debug, Default)]
+/// The nodes `ref()` can name: name -> package -> unique id, and the disabled ones
+/// ((package, name) -> file), with the root project's name for dbt's search order.
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Names {
-    pub(crate) by_name: BTreeMap<String, String>,
-    pub(crate) disabled: BTreeMap<String, PathBuf>,
+    pub(crate) root: String,
+    pub(crate) by_name: BTreeMap<String, BTreeMap<String, String>>,
+    pub(crate) disabled: BTreeMap<(String, String), PathBuf>,
+}
+
+/// Why a `ref()` resolves to no node.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum RefMiss {
+    /// No enabled node has the name (in the package named, if one is).
+    Missing,
+    /// Unqualified, not in the root project nor the caller's package, and in several
+    /// others.
+    Ambiguous(Vec<String>),
+}
+
+impl Names {
+    /// The node `name` of `package`.
+    pub(crate) fn get(&self, package: &str, name: &str) -> Option<&String> {
+        self.by_name.get(name)?.get(package)
+    }
+
+    pub(crate) fn insert(&mut self, package: &str, name: String, unique_id: String) {
+        self.by_name
+            .entry(name)
+            .or_default()
+            .insert(package.to_owned(), unique_id);
+    }
+
+    pub(crate) fn disable(&mut self, package: &str, name: String, file: PathBuf) {
+        self.disabled.insert((package.to_owned(), name), file);
+    }
+
+    /// The node a `ref()` call of a node of `caller` (a package name) names. dbt's
+    /// search: the package named, if one is; else the root project, the caller's own
+    /// package, then any package. Where dbt takes whichever package it parsed first,
+    /// DVT refuses a name several other packages have.
+    pub(crate) fn resolve(&self, call: &RefCall, caller: &str) -> Result<&String, RefMiss> {
+        if let Some(p) = &call.package {
+            return self.get(p, &call.name).ok_or(RefMiss::Missing);
+        }
+        let Some(by_package) = self.by_name.get(&call.name) else {
+            return Err(RefMiss::Missing);
+        };
+        if let Some(id) = by_package
+            .get(&self.root)
+            .or_else(|| by_package.get(caller))
+        {
+            return Ok(id);
+        }
+        match by_package.values().collect::<Vec<_>>().as_slice() {
+            [] => Err(RefMiss::Missing),
+            [one] => Ok(one),
+            _ => Err(RefMiss::Ambiguous(by_package.keys().cloned().collect())),
+        }
+    }
+
+    /// The file of a disabled node the call could mean, for the error's hint.
+    pub(crate) fn disabled_file(&self, call: &RefCall) -> Option<&PathBuf> {
+        self.disabled
+            .iter()
+            .find(|((p, n), _)| *n == call.name && call.package.as_ref().is_none_or(|c| c == p))
+            .map(|(_, f)| f)
+    }
+}
+
+/// For a node of an installed package, the root project's folder configs for it
+/// (`models: {<package>: ...}`), applied last: in dbt they win over the package's own
+/// folder configs, its property files and `config()` calls.
+pub(crate) fn apply_root_configs(
+    root: Option<&ProjectConfig>,
+    tree: fn(&ProjectConfig) -> &Json,
+    fqn: &[String],
+    config: &mut Map<String, Json>,
+) {
+    if let Some(root) = root {
+        for (k, v) in root.root_config_for_package(tree(root), fqn) {
+            merge_config(config, &k, v);
+        }
+    }
 }
 
 /// Parses every model file under the model paths.
 pub(super) fn parse(
     project: &ProjectConfig,
+    root: Option<&ProjectConfig>,
     jinja: &mut JinjaEnv,
     props: &mut BTreeMap<String, Props>,
     nodes: &mut BTreeMap<String, Node>,
@@ -47,12 +126,13 @@ pub(super) fn parse(
                     merge_config(&mut config, k, v.clone());
                 }
             }
-            let recorded = parse_render(jinja, &file, &name, &unique_id)?;
+            let recorded = parse_render(jinja, &file, &name, &unique_id, &project.name)?;
             for (k, v) in recorded.config {
                 merge_config(&mut config, &k, v);
             }
+            apply_root_configs(root, |p| &p.models, &fqn, &mut config);
             if config.get("enabled") == Some(&Json::Bool(false)) {
-                names.disabled.insert(name, file);
+                names.disable(&project.name, name, file);
                 continue;
             }
             if let Some(other) = nodes.get(&unique_id) {
@@ -63,7 +143,7 @@ pub(super) fn parse(
                     other: other.original_file_path.clone(),
                 });
             }
-            names.by_name.insert(name.clone(), unique_id.clone());
+            names.insert(&project.name, name.clone(), unique_id.clone());
             if let Some(p) = &node_props {
                 tests.extend(test_declarations(&unique_id, &name, p));
             }

@@ -15,6 +15,7 @@ use crate::project::{ProjectConfig, merge_config};
 /// Parses every CSV under the seed paths.
 pub(super) fn parse(
     project: &ProjectConfig,
+    root: Option<&ProjectConfig>,
     props: &mut BTreeMap<String, Props>,
     nodes: &mut BTreeMap<String, Node>,
     names: &mut Names,
@@ -32,11 +33,12 @@ pub(super) fn parse(
                     merge_config(&mut config, k, v.clone());
                 }
             }
+            super::models::apply_root_configs(root, |p| &p.seeds, &fqn, &mut config);
             if config.get("enabled") == Some(&Json::Bool(false)) {
-                names.disabled.insert(name, file);
+                names.disable(&project.name, name, file);
                 continue;
             }
-            if let Some(other_id) = names.by_name.get(&name) {
+            if let Some(other_id) = names.get(&project.name, &name) {
                 return Err(Error::DuplicateNode {
                     location: Location::file(&file),
                     kind: "seed",
@@ -44,7 +46,7 @@ pub(super) fn parse(
                     other: nodes[other_id].original_file_path.clone(),
                 });
             }
-            names.by_name.insert(name.clone(), unique_id.clone());
+            names.insert(&project.name, name.clone(), unique_id.clone());
             if let Some(p) = &node_props {
                 tests.extend(super::models::test_declarations(&unique_id, &name, p));
             }

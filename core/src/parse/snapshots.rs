@@ -92,6 +92,7 @@ fn blocks(file: &Path, text: &str) -> Result<Vec<Block>> {
 /// Parses every snapshot of the project.
 pub(super) fn parse(
     project: &ProjectConfig,
+    root: Option<&ProjectConfig>,
     jinja: &mut JinjaEnv,
     props: &mut BTreeMap<String, Props>,
     nodes: &mut BTreeMap<String, Node>,
@@ -151,15 +152,17 @@ pub(super) fn parse(
                 merge_config(&mut config, k, v.clone());
             }
         }
-        let recorded = parse_render_template(jinja, &template, &file, &name, &unique_id)?;
+        let recorded =
+            parse_render_template(jinja, &template, &file, &name, &unique_id, &project.name)?;
         for (k, v) in recorded.config {
             merge_config(&mut config, &k, v);
         }
+        super::models::apply_root_configs(root, |p| &p.snapshots, &fqn, &mut config);
         if config.get("enabled") == Some(&Json::Bool(false)) {
-            names.disabled.insert(name, file);
+            names.disable(&project.name, name, file);
             continue;
         }
-        if let Some(other_id) = names.by_name.get(&name) {
+        if let Some(other_id) = names.get(&project.name, &name) {
             return Err(Error::DuplicateNode {
                 location: Location::line(&file, line),
                 kind: "snapshot",
@@ -167,7 +170,7 @@ pub(super) fn parse(
                 other: nodes[other_id].original_file_path.clone(),
             });
         }
-        names.by_name.insert(name.clone(), unique_id.clone());
+        names.insert(&project.name, name.clone(), unique_id.clone());
         if let Some(p) = &node_props {
             tests.extend(test_declarations(&unique_id, &name, p));
         }

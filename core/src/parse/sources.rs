@@ -119,6 +119,7 @@ pub(super) fn parse(
                 unique_id.clone(),
                 SourceTable {
                     unique_id,
+                    package_name: project.name.clone(),
                     source_name: src.name.clone(),
                     relation: Relation {
                         database: database.clone(),

@@ -50,23 +50,13 @@ pub fn write_manifest(m: &Manifest, invocation_id: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Writes the compiled SQL of a node to `target/compiled/<project>/<file>`.
+/// Writes the compiled SQL of a node where dbt does (`target/compiled/<package>/<file>`,
+/// see [`Manifest::compiled_path`]).
 pub fn write_compiled(m: &Manifest, unique_id: &str, sql: &str) -> Result<PathBuf> {
-    let node = &m.nodes[unique_id];
-    let mut path = m
-        .path(Path::new(&m.project.target_path))
-        .join("compiled")
-        .join(&m.project.name)
-        .join(&node.original_file_path);
-    // Generic tests share their property file: dbt writes each under it, by alias.
-    if node.test.as_ref().is_some_and(|t| t.generic.is_some()) {
-        path = path.join(format!("{}.sql", node.relation.identifier));
-    }
-    // A file holds several snapshot blocks, or is the YAML that declares the snapshot
-    // (and its tests, written under the same folder).
-    if node.resource_type == dvt_core::manifest::ResourceType::Snapshot {
-        path = path.join(format!("{}.sql", node.name));
-    }
+    let rel = m.compiled_path(unique_id).ok_or_else(|| {
+        crate::Error::internal(format!("no node `{unique_id}` to write compiled SQL for"))
+    })?;
+    let path = m.path(Path::new(&m.project.target_path)).join(rel);
     write_atomic(&path, format!("{sql}\n").as_bytes())?;
     Ok(path)
 }

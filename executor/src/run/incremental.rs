@@ -156,11 +156,12 @@ async fn build(
 /// Writes one batch's SQL where dbt does: `<model path without .sql>/<name>_<batch>.sql`.
 fn write_batch(ctx: &RunContext, node: &Node, batch_id: &str, sql: &str) -> Result<()> {
     let m = &ctx.manifest;
+    let file = m.compiled_path(&node.unique_id).ok_or_else(|| {
+        crate::Error::internal(format!("no node `{}` to write a batch for", node.unique_id))
+    })?;
     let dir = m
         .path(std::path::Path::new(&m.project.target_path))
-        .join("compiled")
-        .join(&m.project.name)
-        .join(node.original_file_path.with_extension(""));
+        .join(file.with_extension(""));
     let path = dir.join(format!("{}_{batch_id}.sql", node.name));
     write_atomic(&path, format!("{sql}\n").as_bytes())
 }
