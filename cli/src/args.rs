@@ -51,6 +51,13 @@ pub struct Execution {
     /// `full_refresh: false`); tables and views are always rebuilt.
     #[arg(long, short = 'f')]
     pub full_refresh: bool,
+    /// The compute federated models run on (a name in `computes.yml`; default: its
+    /// `target:`, else the built-in local engine).
+    #[arg(long)]
+    pub compute: Option<String>,
+    /// The staging bucket federated models extract into (a name in `buckets.yml`).
+    #[arg(long)]
+    pub bucket: Option<String>,
     /// Where microbatch models' batches start (`YYYY-MM-DD[ HH:MM:SS]`, UTC).
     #[arg(long, value_parser = timestamp)]
     pub event_time_start: Option<chrono::NaiveDateTime>,

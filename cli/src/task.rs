@@ -134,10 +134,75 @@ fn load(common: &Common) -> Result<Manifest> {
         vars,
     };
     let m = Manifest::load(&opts)?;
+    check_computes(&m)?;
     for w in &m.warnings {
         printer::warn(w.code, &w.message);
     }
     Ok(m)
+}
+
+/// A model's `compute:` must name a compute of `computes.yml` (a parse-time error, at
+/// the model's file, as any config); `bucket:` per model is not supported yet.
+fn check_computes(m: &Manifest) -> Result<()> {
+    let fed = dvt_core::compute::FederationConfig::load(&m.profile, &m.project.root)?;
+    for node in m.nodes.values() {
+        let at = || dvt_core::error::Location::file(&node.original_file_path);
+        if let Some(name) = node.config.get("compute").and_then(|v| v.as_str()) {
+            fed.computes.resolve_at(Some(name), at())?;
+        }
+        if node.config.contains_key("bucket") {
+            return Err(dvt_core::error::Error::InvalidConfig {
+                location: at(),
+                key: "bucket".into(),
+                message: "a bucket per model is not supported yet; choose the run's bucket with `--bucket` (buckets.yml)".into(),
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// The federation engine of one compute, staging into `bucket` (after checking the
+/// pair: a cluster needs a bucket every executor reaches).
+fn engine_for(
+    registry: &Arc<TargetRegistry>,
+    compute: &dvt_core::compute::ComputeConfig,
+    bucket: &dvt_core::compute::BucketConfig,
+) -> Result<FederationEngine> {
+    use dvt_core::compute::{BucketKind, ComputeKind};
+    dvt_core::compute::check_pairing(compute, bucket)?;
+    let staging = match &bucket.kind {
+        BucketKind::Filesystem { path } => Staging::local(path.clone())?,
+        other => {
+            return Err(dvt_executor::Error::Unsupported {
+                target: bucket.name.clone(),
+                feature: format!(
+                    "`{}` buckets (only `filesystem` buckets stage extracts today)",
+                    other.type_name()
+                ),
+            }
+            .into());
+        }
+    };
+    Ok(match &compute.kind {
+        ComputeKind::Local {
+            threads,
+            memory_limit,
+            spill_dir,
+        } => {
+            let mut local = dvt_executor::federation::LocalOptions::default();
+            local.threads = *threads;
+            local.memory_limit = *memory_limit;
+            local.spill_dir = spill_dir.clone();
+            FederationEngine::new(Arc::clone(registry), staging, Compute::Local)
+                .with_local_options(local)
+        }
+        ComputeKind::Ballista { scheduler } => FederationEngine::new(
+            Arc::clone(registry),
+            staging,
+            Compute::Ballista(scheduler.clone()),
+        ),
+    })
 }
 
 fn path_label(m: &Manifest, id: &str) -> String {
@@ -420,7 +485,23 @@ async fn build(
         );
         return Ok(ExitCode::from(2));
     }
+    let fed = dvt_core::compute::FederationConfig::load(&m.profile, &m.project.root)?;
     let mut ctx = RunContext::new(m, invocation)?;
+    let bucket = fed.buckets.resolve(exec.bucket.as_deref())?;
+    let compute = fed.computes.resolve(exec.compute.as_deref())?;
+    ctx.engine = engine_for(&ctx.registry, compute, bucket)?;
+    let named: BTreeSet<String> = ctx
+        .manifest
+        .nodes
+        .values()
+        .filter_map(|n| n.config.get("compute").and_then(|v| v.as_str()))
+        .map(str::to_owned)
+        .collect();
+    for name in named {
+        let c = fed.computes.resolve(Some(&name))?;
+        let engine = engine_for(&ctx.registry, c, bucket)?;
+        ctx.engines.insert(name, engine);
+    }
     ctx.flags.full_refresh = exec.full_refresh;
     ctx.flags.event_time_start = exec.event_time_start;
     ctx.flags.event_time_end = exec.event_time_end;

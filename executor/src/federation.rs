@@ -76,13 +76,27 @@ impl From<&dvt_core::manifest::CompiledNode> for FederatedQuery {
 }
 
 /// Where the compute step runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Compute {
     /// In-process DataFusion.
     #[default]
     Local,
     /// Ballista with an in-process scheduler and executor.
     BallistaStandalone,
+    /// A Ballista cluster: a `dvt-scheduler` at `df://host:port` and its `dvt-executor`s.
+    Ballista(String),
+}
+
+/// How the local engine runs (`computes.yml`, `type: local`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LocalOptions {
+    /// Partitions computed at once (DataFusion's target partitions).
+    pub threads: Option<usize>,
+    /// Memory the engine may hold before it spills, in bytes.
+    pub memory_limit: Option<u64>,
+    /// Where it spills.
+    pub spill_dir: Option<std::path::PathBuf>,
 }
 
 /// What a process needs to run DVT scans: its own targets (and credentials) and its
@@ -101,6 +115,7 @@ pub struct ScanEnvironment {
 pub struct FederationEngine {
     env: Arc<ScanEnvironment>,
     compute: Compute,
+    local: LocalOptions,
     /// Starting Ballista's in-process scheduler and executor takes a while, so the session
     /// is created once and each query gets a copy with its own catalogs.
     ballista: OnceCell<SessionState>,
@@ -115,8 +130,20 @@ impl FederationEngine {
         FederationEngine {
             env: Arc::new(ScanEnvironment { registry, staging }),
             compute,
+            local: LocalOptions::default(),
             ballista: OnceCell::new(),
         }
+    }
+
+    /// The engine with the local compute's settings.
+    pub fn with_local_options(mut self, local: LocalOptions) -> Self {
+        self.local = local;
+        self
+    }
+
+    /// Where this engine computes.
+    pub fn compute(&self) -> &Compute {
+        &self.compute
     }
 
     /// The targets and staging bucket this engine scans with.
@@ -131,7 +158,7 @@ impl FederationEngine {
         run_id: &str,
         query: &FederatedQuery,
     ) -> Result<SendableRecordBatchStream> {
-        let ctx = self.context(run_id, query, self.compute).await?;
+        let ctx = self.context(run_id, query, self.compute.clone()).await?;
         let df = ctx.sql(&query.sql).await.map_err(Error::planning)?;
         df.execute_stream().await.map_err(Error::execution)
     }
@@ -144,7 +171,7 @@ impl FederationEngine {
         query: &FederatedQuery,
         limit: Option<usize>,
     ) -> Result<Vec<RecordBatch>> {
-        let ctx = self.context(run_id, query, self.compute).await?;
+        let ctx = self.context(run_id, query, self.compute.clone()).await?;
         let mut df = ctx.sql(&query.sql).await.map_err(Error::planning)?;
         if let Some(n) = limit {
             df = df.limit(0, Some(n)).map_err(Error::planning)?;
@@ -254,11 +281,8 @@ impl FederationEngine {
         compute: Compute,
     ) -> Result<SessionContext> {
         let state = match compute {
-            Compute::Local => SessionStateBuilder::new()
-                .with_config(SessionConfig::new())
-                .with_default_features()
-                .build(),
-            Compute::BallistaStandalone => {
+            Compute::Local => self.local_state()?,
+            Compute::BallistaStandalone | Compute::Ballista(_) => {
                 let base = self.ballista_state().await?;
                 let catalogs = Arc::new(MemoryCatalogProviderList::new());
                 let default_catalog = Arc::new(MemoryCatalogProvider::new());
@@ -279,6 +303,26 @@ impl FederationEngine {
         Ok(ctx)
     }
 
+    fn local_state(&self) -> Result<SessionState> {
+        let mut config = SessionConfig::new();
+        if let Some(n) = self.local.threads {
+            config = config.with_target_partitions(n.max(1));
+        }
+        let mut runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new();
+        if let Some(bytes) = self.local.memory_limit {
+            runtime = runtime.with_memory_limit(usize::try_from(bytes).unwrap_or(usize::MAX), 1.0);
+        }
+        if let Some(dir) = &self.local.spill_dir {
+            runtime = runtime.with_temp_file_path(dir);
+        }
+        let runtime = runtime.build_arc().map_err(Error::planning)?;
+        Ok(SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .build())
+    }
+
     async fn ballista_state(&self) -> Result<&SessionState> {
         self.ballista
             .get_or_try_init(|| async {
@@ -293,9 +337,17 @@ impl FederationEngine {
                     .with_config(config)
                     .with_default_features()
                     .build();
-                let ctx = SessionContext::standalone_with_state(state)
-                    .await
-                    .map_err(Error::execution)?;
+                let ctx = match &self.compute {
+                    Compute::Ballista(url) => SessionContext::remote_with_state(url, state)
+                        .await
+                        .map_err(|e| Error::ExecutorProcess {
+                        source: format!("cannot reach the Ballista scheduler at `{url}`: {e}")
+                            .into(),
+                    })?,
+                    _ => SessionContext::standalone_with_state(state)
+                        .await
+                        .map_err(Error::execution)?,
+                };
                 Ok(ctx.state())
             })
             .await

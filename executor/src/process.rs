@@ -34,6 +34,10 @@ pub struct DvtExecutorConfig {
     pub staging_root: PathBuf,
     /// Scratch folder for shuffle files (a temporary folder when `None`).
     pub work_dir: Option<String>,
+    /// This executor's id, as the scheduler's event log names it (random when `None`).
+    pub executor_id: Option<String>,
+    /// Seconds between heartbeats to the scheduler.
+    pub heartbeat_interval_seconds: u64,
 }
 
 impl Default for DvtExecutorConfig {
@@ -47,6 +51,8 @@ impl Default for DvtExecutorConfig {
             targets: BTreeMap::new(),
             staging_root: PathBuf::from(".dvt/staging"),
             work_dir: None,
+            executor_id: None,
+            heartbeat_interval_seconds: 60,
         }
     }
 }
@@ -64,6 +70,10 @@ pub async fn start_executor_process(config: DvtExecutorConfig) -> Result<()> {
         port: config.port,
         grpc_port: config.grpc_port,
         work_dir: config.work_dir,
+        executor_heartbeat_interval_seconds: config.heartbeat_interval_seconds,
+        executor_id: config
+            .executor_id
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
         override_logical_codec: Some(Arc::new(DvtLogicalCodec::new(Arc::clone(&env)))),
         override_physical_codec: Some(Arc::new(DvtPhysicalCodec::new(env))),
         ..ExecutorProcessConfig::default()
@@ -73,6 +83,99 @@ pub async fn start_executor_process(config: DvtExecutorConfig) -> Result<()> {
         .map_err(|e| Error::ExecutorProcess {
             source: Box::new(e),
         })
+}
+
+/// Settings of a `dvt-scheduler` process.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DvtSchedulerConfig {
+    /// Address the scheduler binds.
+    pub bind_host: String,
+    /// gRPC port executors and clients connect to.
+    pub bind_port: u16,
+    /// Host name executors and clients reach the scheduler by.
+    pub external_host: String,
+    /// Seconds without a heartbeat before an executor is presumed lost.
+    pub executor_timeout_seconds: u64,
+    /// Seconds between checks for lost executors.
+    pub expire_dead_executor_interval_seconds: u64,
+    /// Where per-job event logs go (which executor ran which task); none when `None`.
+    pub event_log_dir: Option<String>,
+}
+
+impl Default for DvtSchedulerConfig {
+    fn default() -> Self {
+        DvtSchedulerConfig {
+            bind_host: "0.0.0.0".into(),
+            bind_port: 50050,
+            external_host: "localhost".into(),
+            executor_timeout_seconds: 180,
+            expire_dead_executor_interval_seconds: 15,
+            event_log_dir: None,
+        }
+    }
+}
+
+/// Runs Ballista's scheduler with DVT's codecs until it is shut down. The scheduler
+/// decodes plans but never runs a scan, so its codecs get no targets and no
+/// credentials: a throwaway staging folder only satisfies their type.
+pub async fn start_scheduler_process(config: DvtSchedulerConfig) -> Result<()> {
+    let scratch = std::env::temp_dir().join(format!("dvt-scheduler-{}", std::process::id()));
+    let env = Arc::new(ScanEnvironment {
+        registry: Arc::new(TargetRegistry::new(BTreeMap::new())),
+        staging: Staging::local(scratch)?,
+    });
+    let address: std::net::SocketAddr = format!("{}:{}", config.bind_host, config.bind_port)
+        .parse()
+        .map_err(|e| Error::ExecutorProcess {
+            source: format!(
+                "`{}:{}` is not an address to bind: {e}",
+                config.bind_host, config.bind_port
+            )
+            .into(),
+        })?;
+    let mut sched = ballista_scheduler::config::SchedulerConfig::default()
+        .with_hostname(config.external_host)
+        .with_port(config.bind_port)
+        .with_event_log_dir(config.event_log_dir);
+    sched.bind_host = config.bind_host;
+    sched.executor_timeout_seconds = config.executor_timeout_seconds;
+    sched.expire_dead_executor_interval_seconds = config.expire_dead_executor_interval_seconds;
+    sched.override_logical_codec = Some(Arc::new(DvtLogicalCodec::new(Arc::clone(&env))));
+    sched.override_physical_codec = Some(Arc::new(DvtPhysicalCodec::new(env)));
+    let process_error = |e: ballista_core::error::BallistaError| Error::ExecutorProcess {
+        source: Box::new(e),
+    };
+    let cluster = ballista_scheduler::cluster::BallistaCluster::new_from_config(&sched)
+        .await
+        .map_err(process_error)?;
+    ballista_scheduler::scheduler_process::start_server(cluster, address, Arc::new(sched))
+        .await
+        .map_err(process_error)
+}
+
+/// The profile of `<profiles_dir>/profiles.yml` when it holds only one (besides dbt's
+/// `config:` block); an error naming them otherwise.
+pub fn sole_profile(profiles_dir: &std::path::Path) -> dvt_core::error::Result<String> {
+    let file = profiles_dir.join("profiles.yml");
+    let text = dvt_core::error::read_to_string(&file)?;
+    let doc: serde_json::Map<String, serde_json::Value> = dvt_core::yaml::from_yaml(&file, &text)?;
+    let names: Vec<&String> = doc.keys().filter(|k| *k != "config").collect();
+    match names.as_slice() {
+        [one] => Ok((*one).clone()),
+        _ => Err(dvt_core::error::Error::Profile {
+            message: format!(
+                "`{}` holds {} profiles ({}); choose one with --profile",
+                file.display(),
+                names.len(),
+                names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }),
+    }
 }
 
 /// The targets of profile `profile` in `<profiles_dir>/profiles.yml`, read by dvt-core's

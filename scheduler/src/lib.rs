@@ -1,6 +1,5 @@
-//! DVT's scheduler service (cluster mode): HTTP API, run queue and run state in Redis,
-//! DAG orchestration and model plans turned into Ballista jobs.
-//!
-//! This crate is a placeholder that only compiles: the cluster issue fills it. Local
-//! mode (`dvt run` in a project folder) does not use it.
+//! DVT's scheduler service (cluster mode). Today it ships the `dvt-scheduler` binary:
+//! Ballista's scheduler with DVT's codecs (`dvt_executor::process::start_scheduler_process`).
+//! The run service (HTTP API, run queue and state in Redis, the DAG behind a scheduler)
+//! is the next cluster issue. Local mode (`dvt run` in a project folder) does not use it.
 #![warn(missing_docs)]

@@ -1,60 +1,65 @@
-//! `dvt-executor`: a Ballista executor that runs DVT's federated scans.
-//!
-//! ```text
-//! dvt-executor --profiles-dir DIR --profile NAME [--scheduler-host localhost]
-//!              [--scheduler-port 50050] [--bind-host 0.0.0.0] [--bind-port 50051]
-//!              [--grpc-port 50052] [--staging-dir .dvt/staging] [--work-dir DIR]
-//! ```
-//!
-//! The executor connects with the targets of its own `profiles.yml` (mounted from a
-//! secret on a cluster); plans name targets, never credentials.
+//! `dvt-executor`: a Ballista executor that runs DVT's federated scans with its own
+//! targets (from its own `profiles.yml`, mounted from a secret on a cluster) and staging
+//! bucket; plans name targets, never credentials. Every flag is also an environment
+//! variable (`DVT_EXECUTOR_<FLAG>`); `--help` lists them.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::Parser;
 use dvt_executor::process::{DvtExecutorConfig, targets_from_profiles};
 
-const USAGE: &str = "usage: dvt-executor --profiles-dir DIR --profile NAME \
-[--scheduler-host HOST] [--scheduler-port PORT] [--bind-host HOST] [--bind-port PORT] \
-[--grpc-port PORT] [--staging-dir DIR] [--work-dir DIR]";
-
-/// The process settings, plus where its profile is (`--profiles-dir`, `--profile`).
-fn parse_args(
-    args: impl Iterator<Item = String>,
-) -> Result<(DvtExecutorConfig, String, String), String> {
-    let mut config = DvtExecutorConfig::default();
-    let mut profiles_dir = None;
-    let mut profile = None;
-    let mut args = args;
-    while let Some(flag) = args.next() {
-        if flag == "--help" || flag == "-h" {
-            return Err(USAGE.to_owned());
-        }
-        let value = args
-            .next()
-            .ok_or_else(|| format!("`{flag}` needs a value\n{USAGE}"))?;
-        let port = |v: &str| {
-            v.parse::<u16>()
-                .map_err(|_| format!("`{flag}` wants a port number, got `{v}`"))
-        };
-        match flag.as_str() {
-            "--scheduler-host" => config.scheduler_host = value,
-            "--scheduler-port" => config.scheduler_port = port(&value)?,
-            "--bind-host" => config.bind_host = value,
-            "--bind-port" => config.port = port(&value)?,
-            "--grpc-port" => config.grpc_port = port(&value)?,
-            "--staging-dir" => config.staging_root = value.into(),
-            "--work-dir" => config.work_dir = Some(value),
-            "--profiles-dir" => profiles_dir = Some(value),
-            "--profile" => profile = Some(value),
-            other => return Err(format!("unknown flag `{other}`\n{USAGE}")),
-        }
-    }
-    let dir = profiles_dir.ok_or_else(|| format!("`--profiles-dir` is required\n{USAGE}"))?;
-    let profile = profile.ok_or_else(|| format!("`--profile` is required\n{USAGE}"))?;
-    Ok((config, dir, profile))
+/// A Ballista executor for DVT's federated models.
+#[derive(Debug, Parser)]
+#[command(name = "dvt-executor", version, about)]
+struct Args {
+    /// Host of the dvt-scheduler.
+    #[arg(long, env = "DVT_EXECUTOR_SCHEDULER_HOST", default_value = "localhost")]
+    scheduler_host: String,
+    /// gRPC port of the dvt-scheduler.
+    #[arg(long, env = "DVT_EXECUTOR_SCHEDULER_PORT", default_value_t = 50050)]
+    scheduler_port: u16,
+    /// Address to bind.
+    #[arg(long, env = "DVT_EXECUTOR_BIND_HOST", default_value = "0.0.0.0")]
+    bind_host: String,
+    /// Arrow Flight port (shuffle data and results).
+    #[arg(long, env = "DVT_EXECUTOR_BIND_PORT", default_value_t = 50051)]
+    bind_port: u16,
+    /// gRPC port.
+    #[arg(long, env = "DVT_EXECUTOR_BIND_GRPC_PORT", default_value_t = 50052)]
+    bind_grpc_port: u16,
+    /// Folder holding this executor's `profiles.yml`.
+    #[arg(long, env = "DVT_EXECUTOR_PROFILES_DIR")]
+    profiles_dir: PathBuf,
+    /// Profile to read (default: the only profile in the file).
+    #[arg(long, env = "DVT_EXECUTOR_PROFILE")]
+    profile: Option<String>,
+    /// Staging bucket folder; every executor of a cluster and the client must see the same.
+    #[arg(long, env = "DVT_EXECUTOR_STAGING_DIR", default_value = ".dvt/staging")]
+    staging_dir: PathBuf,
+    /// Scratch folder for shuffle files (a temporary folder by default).
+    #[arg(long, env = "DVT_EXECUTOR_WORK_DIR")]
+    work_dir: Option<String>,
+    /// This executor's id, as the scheduler's event log names it (random by default).
+    #[arg(long, env = "DVT_EXECUTOR_ID")]
+    executor_id: Option<String>,
+    /// Seconds between heartbeats to the scheduler.
+    #[arg(long, env = "DVT_EXECUTOR_HEARTBEAT_SECONDS", default_value_t = 60)]
+    heartbeat_seconds: u64,
 }
 
 fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("error[DVT400]: {}", e.render().to_string().trim_end());
+            return ExitCode::from(2);
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -62,14 +67,21 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let (mut config, dir, profile) = match parse_args(std::env::args().skip(1)) {
-        Ok(c) => c,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ExitCode::from(2);
-        }
+    let mut config = DvtExecutorConfig::default();
+    config.scheduler_host = args.scheduler_host;
+    config.scheduler_port = args.scheduler_port;
+    config.bind_host = args.bind_host;
+    config.port = args.bind_port;
+    config.grpc_port = args.bind_grpc_port;
+    config.staging_root = args.staging_dir;
+    config.work_dir = args.work_dir;
+    config.executor_id = args.executor_id;
+    config.heartbeat_interval_seconds = args.heartbeat_seconds;
+    let profile = match args.profile {
+        Some(p) => Ok(p),
+        None => dvt_executor::process::sole_profile(&args.profiles_dir),
     };
-    config.targets = match targets_from_profiles(std::path::Path::new(&dir), &profile) {
+    config.targets = match profile.and_then(|p| targets_from_profiles(&args.profiles_dir, &p)) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error[{}]: {e}", e.code());
@@ -82,7 +94,7 @@ fn main() -> ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            eprintln!("error[DVT399]: cannot start the async runtime: {e}");
             return ExitCode::from(2);
         }
     };

@@ -37,6 +37,9 @@ pub struct RunContext {
     /// Records what this invocation must clean up if it is killed (`None` when the
     /// project folder is read-only).
     pub journal: Option<Journal>,
+    /// Engines of other computes, by `computes.yml` name, for models whose `compute:`
+    /// config names one; every other model uses [`RunContext::engine`].
+    pub engines: std::collections::BTreeMap<String, FederationEngine>,
     /// The flags that change how a node is built (the CLI copies them from the same
     /// options as [`RunOptions`](super::RunOptions)).
     pub flags: BuildFlags,
@@ -77,7 +80,17 @@ impl RunContext {
             runners: Arc::new(LocalRunners),
             journal,
             flags: BuildFlags::default(),
+            engines: Default::default(),
         })
+    }
+
+    /// The engine a node computes on: its `compute:` config's, else the run's.
+    pub fn engine_for(&self, node: &Node) -> &FederationEngine {
+        node.config
+            .get("compute")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|name| self.engines.get(name))
+            .unwrap_or(&self.engine)
     }
 
     /// The project's artifact folder (`target-path:`, default `target`).

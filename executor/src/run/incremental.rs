@@ -128,7 +128,7 @@ async fn build(
                 .map(Some)
         }
         (ExecPath::Federated, false) => ctx
-            .engine
+            .engine_for(node)
             .run_into(
                 run_id,
                 &FederatedQuery::from(c),
@@ -139,7 +139,7 @@ async fn build(
             .await
             .map(Some),
         (ExecPath::Federated, true) => ctx
-            .engine
+            .engine_for(node)
             .run_incremental_into(
                 run_id,
                 &FederatedQuery::from(c),

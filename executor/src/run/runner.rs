@@ -200,7 +200,7 @@ impl NodeRunner for FederationRunner {
         prepare_target(ctx, node).await?;
         run_hooks(ctx, node, "pre-hook").await?;
         let rows = ctx
-            .engine
+            .engine_for(node)
             .run_into(
                 &ctx.invocation_id,
                 &FederatedQuery::from(&c),
@@ -285,7 +285,7 @@ impl NodeRunner for TestRunner {
                 }
                 ExecPath::Federated => {
                     prepare_target(ctx, node).await?;
-                    ctx.engine
+                    ctx.engine_for(node)
                         .run_into(
                             &ctx.invocation_id,
                             &query,
@@ -319,7 +319,9 @@ impl NodeRunner for TestRunner {
             (ExecPath::Federated, false) => {
                 let mut query = FederatedQuery::from(&c);
                 query.sql = wrapped;
-                ctx.engine.collect(&ctx.invocation_id, &query, None).await?
+                ctx.engine_for(node)
+                    .collect(&ctx.invocation_id, &query, None)
+                    .await?
             }
         };
         let row = first_row(&batches).ok_or_else(|| {

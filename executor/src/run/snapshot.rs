@@ -41,7 +41,7 @@ impl NodeRunner for SnapshotRunner {
                 }
             }
             ExecPath::Federated => Some(
-                ctx.engine
+                ctx.engine_for(node)
                     .stage_into(
                         &ctx.invocation_id,
                         &FederatedQuery::from(&c),

@@ -11,12 +11,28 @@ fn bad_arguments_exit_2_with_usage() {
     let out = binary().arg("--bogus").arg("x").output().expect("runs");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("unknown flag `--bogus`"), "{stderr}");
-    assert!(stderr.contains("usage: dvt-executor"), "{stderr}");
+    assert!(
+        stderr.contains("error[DVT400]") && stderr.contains("--bogus"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Usage: dvt-executor"), "{stderr}");
 
     let out = binary().output().expect("runs");
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("`--profiles-dir` is required"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--profiles-dir"));
+
+    // Every flag is also an environment variable, and `--help` says which.
+    let out = binary().arg("--help").output().expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for var in [
+        "DVT_EXECUTOR_SCHEDULER_HOST",
+        "DVT_EXECUTOR_PROFILES_DIR",
+        "DVT_EXECUTOR_BIND_GRPC_PORT",
+        "DVT_EXECUTOR_ID",
+    ] {
+        assert!(help.contains(var), "{var} in {help}");
+    }
 }
 
 #[test]
@@ -36,7 +52,7 @@ fn unreachable_scheduler_exits_1_without_leaking_passwords() {
             "1",
             "--bind-port",
             "0",
-            "--grpc-port",
+            "--bind-grpc-port",
             "0",
         ])
         .arg("--staging-dir")

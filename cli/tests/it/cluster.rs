@@ -1,0 +1,260 @@
+//! A real cluster on loopback: one `dvt-scheduler` and two `dvt-executor` processes,
+//! started on free ports by [`Cluster::start`] and killed when it drops. `dvt build
+//! --compute cluster` of `examples/federated_pg_mysql` must give the same tables as the
+//! local engine, with the executors (explicit ids) running the tasks.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+/// The scheduler and executors of one test.
+pub(crate) struct Cluster {
+    children: Vec<Child>,
+    /// The scheduler's `df://` address.
+    pub(crate) url: String,
+    /// Where the scheduler writes per-job event logs (which executor ran which task).
+    pub(crate) events: PathBuf,
+    /// The staging folder every process shares.
+    pub(crate) staging: PathBuf,
+    logs: PathBuf,
+}
+
+/// `n` distinct free ports: every listener stays open until all are taken, or the
+/// system could hand out the same port twice.
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("bound").port())
+        .collect()
+}
+
+/// A binary of the workspace, next to `dvt` (built by `cargo nextest run --workspace`).
+fn sibling_binary(name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_dvt"))
+        .parent()
+        .expect("the dvt binary has a folder")
+        .join(name);
+    assert!(
+        path.exists(),
+        "`{}` is missing: build the workspace's binaries first (`cargo build --workspace --bins`, or run the tests with `cargo nextest run --workspace`)",
+        path.display()
+    );
+    path
+}
+
+impl Cluster {
+    /// Starts a scheduler and `executors` executors whose profiles are in `profiles_dir`,
+    /// all staging under `work/staging`, and waits until every executor registered.
+    pub(crate) fn start(work: &Path, profiles_dir: &Path, executors: usize) -> Cluster {
+        let logs = work.join("logs");
+        let events = work.join("events");
+        let staging = work.join("staging");
+        for d in [&logs, &events, &staging] {
+            std::fs::create_dir_all(d).expect("mkdir");
+        }
+        let ports = free_ports(1 + 2 * executors);
+        let port = ports[0];
+        let mut cluster = Cluster {
+            children: Vec::new(),
+            url: format!("df://127.0.0.1:{port}"),
+            events: events.clone(),
+            staging: staging.clone(),
+            logs: logs.clone(),
+        };
+        let log = |name: &str| std::fs::File::create(logs.join(name)).expect("log file");
+        let scheduler = Command::new(sibling_binary("dvt-scheduler"))
+            .args(["--bind-host", "127.0.0.1", "--external-host", "127.0.0.1"])
+            .args(["--bind-port", &port.to_string()])
+            .arg("--event-log-dir")
+            .arg(&events)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log("scheduler.log"))
+            .spawn()
+            .expect("dvt-scheduler starts");
+        cluster.children.push(scheduler);
+        for i in 1..=executors {
+            let child = Command::new(sibling_binary("dvt-executor"))
+                .args(["--scheduler-host", "127.0.0.1"])
+                .args(["--scheduler-port", &port.to_string()])
+                .args(["--bind-host", "127.0.0.1"])
+                .args(["--bind-port", &ports[2 * i - 1].to_string()])
+                .args(["--bind-grpc-port", &ports[2 * i].to_string()])
+                .arg("--profiles-dir")
+                .arg(profiles_dir)
+                .arg("--staging-dir")
+                .arg(&staging)
+                .arg("--work-dir")
+                .arg(work.join(format!("work{i}")))
+                .args(["--executor-id", &format!("exec-{i}")])
+                .env("RUST_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(log(&format!("executor{i}.log")))
+                .spawn()
+                .expect("dvt-executor starts");
+            cluster.children.push(child);
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let text = std::fs::read_to_string(logs.join("scheduler.log")).unwrap_or_default();
+            let registered = (1..=executors)
+                .filter(|i| text.contains(&format!("id: \"exec-{i}\"")))
+                .count();
+            if registered == executors {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{registered} of {executors} executors registered within 60 s; logs in {}:\n{}",
+                logs.display(),
+                cluster.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        cluster
+    }
+
+    /// The ids of the executors that ran a task, from the scheduler's event logs.
+    pub(crate) fn executors_that_ran_tasks(&self) -> std::collections::BTreeSet<String> {
+        let mut out = std::collections::BTreeSet::new();
+        for e in std::fs::read_dir(&self.events)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            for line in text.lines() {
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                    continue;
+                };
+                if v["ev"] == "TaskEnd"
+                    && let Some(id) = v["data"]["executor_id"].as_str()
+                {
+                    out.insert(id.to_owned());
+                }
+            }
+        }
+        out
+    }
+
+    fn log_tail(&self) -> String {
+        let mut out = String::new();
+        for e in std::fs::read_dir(&self.logs)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(5).collect();
+            out.push_str(&format!("== {}\n", e.path().display()));
+            for l in tail.into_iter().rev() {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cluster_builds_the_example_with_the_same_tables_as_local_mode() {
+    let on_cluster = unique("dvt_it_cl");
+    let local = unique("dvt_it_loc");
+    let _cleanup = Cleanup {
+        pg_schemas: vec![on_cluster.clone(), local.clone()],
+        maria_dbs: vec![on_cluster.clone(), local.clone()],
+    };
+    let work = tempfile::tempdir().expect("tempdir");
+    let project = work.path().join("project");
+    copy_tree(&repo_root().join("examples/federated_pg_mysql"), &project);
+    let cluster = Cluster::start(work.path(), &project, 2);
+    std::fs::write(
+        project.join("computes.yml"),
+        format!(
+            "federated:\n  target: local\n  computes:\n    local: {{type: local, threads: 2}}\n    cluster: {{type: ballista, scheduler: \"{}\"}}\n",
+            cluster.url
+        ),
+    )
+    .expect("computes.yml");
+    std::fs::write(
+        project.join("buckets.yml"),
+        format!(
+            "federated:\n  target: shared\n  buckets:\n    shared: {{type: filesystem, path: \"{}\", shared: true}}\n    private: {{type: filesystem, path: .dvt/private}}\n",
+            cluster.staging.display()
+        ),
+    )
+    .expect("buckets.yml");
+    let env = |schema: &str| {
+        vec![
+            ("DVT_PG_SCHEMA".to_owned(), schema.to_owned()),
+            ("DVT_MYSQL_SCHEMA".to_owned(), schema.to_owned()),
+        ]
+    };
+    let run = |args: &[&str], schema: &str| {
+        let e = env(schema);
+        let e: Vec<(&str, &str)> = e.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        dvt(&project, args, &e)
+    };
+
+    // A cluster refuses a bucket its executors cannot all reach.
+    let refused = run(
+        &["build", "--compute", "cluster", "--bucket", "private"],
+        &on_cluster,
+    );
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("error[DVT124]"),
+        "{}",
+        refused.stderr
+    );
+
+    let built = run(&["build", "--compute", "cluster"], &on_cluster);
+    built.assert_ok();
+    assert!(
+        built
+            .stdout
+            .contains("PASS=7 WARN=0 ERROR=0 SKIP=0 TOTAL=7"),
+        "{}",
+        built.stdout
+    );
+    run(&["build"], &local).assert_ok();
+    let ran = cluster.executors_that_ran_tasks();
+    assert!(
+        !ran.is_empty() && ran.iter().all(|id| id.starts_with("exec-")),
+        "tasks ran on {ran:?}"
+    );
+
+    let pg = pg().await;
+    let mut maria = maria().await;
+    for table in ["customer_orders", "raw_orders"] {
+        let q = |s: &str| format!("select * from \"{s}\".\"{table}\"");
+        let (a, b) = (
+            pg_rows(&pg, &q(&on_cluster)).await,
+            pg_rows(&pg, &q(&local)).await,
+        );
+        assert!(!a.is_empty(), "{table} is empty");
+        assert_eq!(a, b, "{table} differs between the cluster and local mode");
+    }
+    let q = |s: &str| format!("select * from `{s}`.`orders_enriched_maria`");
+    let a = maria_rows(&mut maria, &q(&on_cluster)).await;
+    let b = maria_rows(&mut maria, &q(&local)).await;
+    assert!(!a.is_empty());
+    assert_eq!(
+        a, b,
+        "orders_enriched_maria differs between the cluster and local mode"
+    );
+}
