@@ -346,6 +346,7 @@ pub(crate) fn model_context(node: &Node) -> Json {
     serde_json::json!({
         "name": node.name,
         "unique_id": node.unique_id,
+        "package_name": node.package_name,
         "resource_type": node.resource_type.as_str(),
         "config": node.config,
         "tags": node.config.get("tags").map(crate::project::as_string_list).unwrap_or_default(),

@@ -1292,7 +1292,7 @@ fn mutable_lists(text: &str) -> String {
         rest = &rest[end..];
     }
     out.push_str(rest);
-    python::percent_format(&out)
+    python::datetime_ops(&python::percent_format(&out))
 }
 
 /// A list Jinja code may grow: `append`, `extend`, `insert`, `pop`; otherwise it reads

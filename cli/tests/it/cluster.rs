@@ -78,6 +78,16 @@ impl Cluster {
             .spawn()
             .expect("dvt-scheduler starts");
         cluster.children.push(scheduler);
+        // An executor that finds no scheduler exits at once: start them once it listens.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "dvt-scheduler did not listen on port {port} within 60 s:\n{}",
+                cluster.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         for i in 1..=executors {
             let child = Command::new(sibling_binary("dvt-executor"))
                 .args(["--scheduler-host", "127.0.0.1"])

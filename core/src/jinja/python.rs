@@ -43,6 +43,7 @@ pub(super) fn register(env: &mut Environment<'static>) {
         ),
     );
     env.add_function(PERCENT_FN, percent);
+    env.add_function(DATETIME_OP_FN, datetime_op);
     env.add_filter("wordcount", |s: String| s.split_whitespace().count());
     env.add_filter("center", |s: String, width: Option<usize>| {
         // Python's str.center: the extra space goes to the right when odd.
@@ -1395,30 +1396,216 @@ impl Object for DateTime {
 }
 
 fn timedelta(kwargs: Kwargs) -> Result<Value, Error> {
-    let mut seconds = 0.0;
+    let mut micros = 0.0;
     for (key, unit) in [
-        ("weeks", 604_800.0),
-        ("days", 86_400.0),
-        ("hours", 3_600.0),
-        ("minutes", 60.0),
-        ("seconds", 1.0),
-        ("milliseconds", 0.001),
-        ("microseconds", 0.000_001),
+        ("weeks", 604_800_000_000.0),
+        ("days", 86_400_000_000.0),
+        ("hours", 3_600_000_000.0),
+        ("minutes", 60_000_000.0),
+        ("seconds", 1_000_000.0),
+        ("milliseconds", 1_000.0),
+        ("microseconds", 1.0),
     ] {
         let v: Option<f64> = kwargs.get(key)?;
-        seconds += v.unwrap_or(0.0) * unit;
+        micros += v.unwrap_or(0.0) * unit;
     }
     kwargs.assert_all_used()?;
-    let days = (seconds / 86_400.0).floor();
-    Ok(map_value(
-        [
-            ("days", Value::from(days as i64)),
-            ("seconds", Value::from((seconds - days * 86_400.0) as i64)),
-            ("total_seconds", Value::from(seconds)),
-        ]
-        .into_iter()
-        .map(|(k, v)| (Value::from(k), v)),
-    ))
+    Ok(Value::from_object(Timedelta(micros.round() as i64)))
+}
+
+/// `datetime.timedelta`, in microseconds: `days`, `seconds`, `microseconds`,
+/// `total_seconds()`, printed as Python prints it (`2 days, 0:00:00`).
+#[derive(Debug)]
+struct Timedelta(i64);
+
+impl Timedelta {
+    const DAY: i64 = 86_400_000_000;
+
+    fn parts(&self) -> (i64, i64, i64) {
+        let days = self.0.div_euclid(Self::DAY);
+        let rest = self.0.rem_euclid(Self::DAY);
+        (days, rest / 1_000_000, rest % 1_000_000)
+    }
+}
+
+impl Object for Timedelta {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let (days, seconds, micros) = self.parts();
+        Some(Value::from(match key.as_str()? {
+            "days" => days,
+            "seconds" => seconds,
+            "microseconds" => micros,
+            _ => return None,
+        }))
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        _args: &[Value],
+    ) -> Result<Value, Error> {
+        match method {
+            "total_seconds" => Ok(Value::from(self.0 as f64 / 1_000_000.0)),
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (days, seconds, micros) = self.parts();
+        if days != 0 {
+            write!(f, "{days} day{}, ", if days.abs() == 1 { "" } else { "s" })?;
+        }
+        write!(
+            f,
+            "{}:{:02}:{:02}",
+            seconds / 3600,
+            seconds % 3600 / 60,
+            seconds % 60
+        )?;
+        if micros != 0 {
+            write!(f, ".{micros:06}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What `a + b` and `a - b` call after the template rewrite when one side is a date,
+/// datetime or timedelta (see [`datetime_ops`]).
+const DATETIME_OP_FN: &str = "__dvt_dt_op";
+
+fn datetime_op(op: String, a: Value, b: Value) -> Result<Value, Error> {
+    let dt = |v: &Value| v.downcast_object_ref::<DateTime>().map(|d| (d.at, d.kind));
+    let td = |v: &Value| v.downcast_object_ref::<Timedelta>().map(|t| t.0);
+    let sign = if op == "-" { -1 } else { 1 };
+    match (dt(&a), td(&a), dt(&b), td(&b)) {
+        (Some((at, kind)), _, _, Some(micros)) => {
+            let at = at + chrono::Duration::microseconds(sign * micros);
+            Ok(Value::from_object(DateTime { at, kind }))
+        }
+        (_, Some(x), _, Some(y)) => Ok(Value::from_object(Timedelta(x + sign * y))),
+        (Some((x, _)), _, Some((y, _)), _) if op == "-" => {
+            let micros = (x - y).num_microseconds().unwrap_or(i64::MAX);
+            Ok(Value::from_object(Timedelta(micros)))
+        }
+        (_, Some(micros), Some((at, kind)), _) if op == "+" => {
+            let at = at + chrono::Duration::microseconds(micros);
+            Ok(Value::from_object(DateTime { at, kind }))
+        }
+        _ => Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("cannot compute `{a} {op} {b}`"),
+        )),
+    }
+}
+
+/// Rewrites `x + modules.datetime.timedelta(...)`, `x - modules.datetime.datetime(...)`
+/// and the like into a call: the template engine has no operators on objects, and dbt
+/// projects do date arithmetic this way. Only a right operand spelled
+/// `modules.datetime.<...>(...)` triggers it; the left operand is a name, a dotted name
+/// or a call. Newlines are kept, so error lines hold.
+pub(super) fn datetime_ops(text: &str) -> String {
+    const RIGHT: &str = "modules.datetime.";
+    let mut out = text.to_owned();
+    let mut search_from = 0;
+    loop {
+        let Some(rel) = out[search_from..].find(RIGHT) else {
+            break;
+        };
+        let right_start = search_from + rel;
+        let before = out[..right_start].trim_end_matches([' ', '\t']);
+        let Some(op) = before.chars().last().filter(|c| *c == '+' || *c == '-') else {
+            search_from = right_start + RIGHT.len();
+            continue;
+        };
+        let op_at = before.len() - 1;
+        // The right operand: a dotted name followed by a balanced call, maybe chained.
+        let mut end = right_start;
+        let bytes = out.as_bytes();
+        loop {
+            while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_' || bytes[end] == b'.') {
+                end += 1;
+            }
+            if end < bytes.len() && bytes[end] == b'(' {
+                match balanced(&out[end..], '(', ')') {
+                    Some(n) => end += n,
+                    None => break,
+                }
+                if end < bytes.len() && bytes[end] == b'.' {
+                    continue;
+                }
+            }
+            break;
+        }
+        // The left operand, backwards from the operator.
+        let left_end = out[..op_at].trim_end_matches([' ', '\t']).len();
+        let mut left_start = left_end;
+        let lb = out.as_bytes();
+        if left_start > 0 && lb[left_start - 1] == b')' {
+            match balanced_back(&out[..left_start]) {
+                Some(open) => left_start = open,
+                None => {
+                    search_from = end;
+                    continue;
+                }
+            }
+        }
+        while left_start > 0
+            && (lb[left_start - 1].is_ascii_alphanumeric()
+                || lb[left_start - 1] == b'_'
+                || lb[left_start - 1] == b'.')
+        {
+            left_start -= 1;
+        }
+        if left_start == left_end {
+            search_from = end;
+            continue;
+        }
+        let replacement = format!(
+            "{DATETIME_OP_FN}('{op}', {}, {})",
+            &out[left_start..left_end],
+            &out[right_start..end]
+        );
+        out.replace_range(left_start..end, &replacement);
+        search_from = left_start + replacement.len();
+    }
+    out
+}
+
+/// Length of the balanced `open ... close` group at the start of `s`.
+fn balanced(s: &str, open: char, close: char) -> Option<usize> {
+    let mut depth = 0;
+    for (i, c) in s.char_indices() {
+        if c == open {
+            depth += 1;
+        } else if c == close {
+            depth -= 1;
+            if depth == 0 {
+                return Some(i + 1);
+            }
+        }
+    }
+    None
+}
+
+/// Where the `(` matching the `)` that ends `s` is.
+fn balanced_back(s: &str) -> Option<usize> {
+    let mut depth = 0;
+    for (i, c) in s.char_indices().rev() {
+        if c == ')' {
+            depth += 1;
+        } else if c == '(' {
+            depth -= 1;
+            if depth == 0 {
+                return Some(i);
+            }
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -1512,6 +1699,19 @@ mod tests {
             ),
             "TEXT character varying(20) numeric(12,3)"
         );
+    }
+
+    #[test]
+    fn date_arithmetic_through_the_rewrite() {
+        let src = datetime_ops(
+            "{% set d = modules.datetime.date(2020, 2, 28) %}{% set dt = modules.datetime.datetime(2021, 3, 4, 5, 6, 7) %}{{ d + modules.datetime.timedelta(days=2) }}|{{ (dt - modules.datetime.datetime(2021, 1, 1)).days }}|{{ dt - modules.datetime.timedelta(hours=6) }}|{{ modules.datetime.timedelta(days=2, hours=1) }}",
+        );
+        assert_eq!(
+            render(&src),
+            "2020-03-01|62|2021-03-03 23:06:07|2 days, 1:00:00"
+        );
+        // Other subtraction is left alone.
+        assert_eq!(datetime_ops("{{ 5 - 3 }}"), "{{ 5 - 3 }}");
     }
 
     #[test]
