@@ -30,10 +30,16 @@ mod python;
 pub use database::{Connection, Database, DbColumn, QueryTable};
 
 /// dbt's built-in macros, as DVT's own macro files: (name shown in errors, text).
-const BUILTIN_MACROS: &[(&str, &str)] = &[(
-    "<dvt>/macros/tests.sql",
-    include_str!("../macros/tests.sql"),
-)];
+const BUILTIN_MACROS: &[(&str, &str)] = &[
+    (
+        "<dvt>/macros/tests.sql",
+        include_str!("../macros/tests.sql"),
+    ),
+    (
+        "<dvt>/macros/cross_db.sql",
+        include_str!("../macros/cross_db.sql"),
+    ),
+];
 
 /// Prefixes of environment variables that hold secrets; models may not read them.
 pub const SECRET_ENV_PREFIXES: [&str; 2] = ["DVT_ENV_SECRET_", "DBT_ENV_SECRET_"];

@@ -60,6 +60,29 @@ pub fn seed_column_types(data: &SeedData) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// dbt-postgres's seed types: whole numbers are `integer` (`bigint` when a value does
+/// not fit, where dbt would fail), numbers with a decimal point `double precision`, so
+/// seeds read back exactly as dbt's do (`30.00` is `30`). Values of these columns then
+/// travel as text and PostgreSQL converts them. Other databases keep DVT's exact types.
+pub fn postgres_seed_types(data: &mut SeedData) {
+    use dvt_core::seed::SeedType;
+    for (i, column) in data.columns.iter_mut().enumerate() {
+        let ty = match column.ty {
+            SeedType::Integer => {
+                let fits = data.rows.iter().all(|r| {
+                    r.get(i)
+                        .and_then(|v| v.as_deref())
+                        .is_none_or(|v| v.trim().parse::<i32>().is_ok())
+                });
+                if fits { "integer" } else { "bigint" }
+            }
+            SeedType::Decimal { .. } => "double precision",
+            _ => continue,
+        };
+        column.ty = SeedType::Custom(ty.to_owned());
+    }
+}
+
 /// A seed's rows as a stream of Arrow batches, typed by [`seed_arrow_type`]; every value
 /// is parsed exactly (decimals keep all their digits).
 pub fn seed_stream(data: &SeedData) -> Result<SendableRecordBatchStream> {

@@ -260,8 +260,15 @@ fn percent(fmt: String, args: Value) -> Result<Value, Error> {
 /// extra parameters; returns the rewritten source and the declared parameters (`None`
 /// when the macro uses neither).
 pub(super) fn variadic(source: &str) -> (String, Option<Vec<String>>) {
-    let uses =
-        |word: &str| regex::Regex::new(&format!(r"\b{word}\b")).is_ok_and(|r| r.is_match(source));
+    // A word-boundary scan: compiling a regex per macro made every environment slow.
+    let uses = |word: &str| {
+        let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+        source.match_indices(word).any(|(i, _)| {
+            let before = source[..i].chars().next_back();
+            let after = source[i + word.len()..].chars().next();
+            !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
+        })
+    };
     if !uses("varargs") && !uses("kwargs") {
         return (source.to_owned(), None);
     }
@@ -1173,14 +1180,11 @@ impl Object for ColumnApi {
         match method {
             "translate_type" => {
                 let (ty,): (String,) = minijinja::value::from_args(args)?;
-                // dbt's `Column.TYPE_LABELS`; other types pass through.
-                Ok(Value::from(match ty.to_ascii_uppercase().as_str() {
-                    "STRING" => "TEXT".to_owned(),
-                    "TIMESTAMP" => "TIMESTAMP".to_owned(),
-                    "FLOAT" => "FLOAT".to_owned(),
-                    "INTEGER" => "INT".to_owned(),
-                    "BOOLEAN" => "BOOLEAN".to_owned(),
-                    _ => ty,
+                // dbt 1.10's `Column.TYPE_LABELS` maps only `string`; others pass through.
+                Ok(Value::from(if ty.eq_ignore_ascii_case("string") {
+                    "TEXT".to_owned()
+                } else {
+                    ty
                 }))
             }
             "string_type" => {
@@ -1512,10 +1516,7 @@ pub(super) fn datetime_ops(text: &str) -> String {
     const RIGHT: &str = "modules.datetime.";
     let mut out = text.to_owned();
     let mut search_from = 0;
-    loop {
-        let Some(rel) = out[search_from..].find(RIGHT) else {
-            break;
-        };
+    while let Some(rel) = out[search_from..].find(RIGHT) {
         let right_start = search_from + rel;
         let before = out[..right_start].trim_end_matches([' ', '\t']);
         let Some(op) = before.chars().last().filter(|c| *c == '+' || *c == '-') else {
@@ -1527,7 +1528,9 @@ pub(super) fn datetime_ops(text: &str) -> String {
         let mut end = right_start;
         let bytes = out.as_bytes();
         loop {
-            while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_' || bytes[end] == b'.') {
+            while end < bytes.len()
+                && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_' || bytes[end] == b'.')
+            {
                 end += 1;
             }
             if end < bytes.len() && bytes[end] == b'(' {

@@ -5,6 +5,6 @@
 select
     category,
     count(*) as product_count,
-    round(avg(unit_price), 2) as avg_unit_price
+    round(cast(avg(unit_price) as decimal(12, 4)), 2) as avg_unit_price
 from {{ ref('raw_products') }}
 group by category

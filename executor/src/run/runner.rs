@@ -119,11 +119,14 @@ struct SeedRunner;
 impl NodeRunner for SeedRunner {
     async fn run(&self, ctx: &RunContext, node: &Node, _: &NodeReporter) -> Result<NodeOutcome> {
         let m = &ctx.manifest;
-        let data = load_seed(
+        let mut data = load_seed(
             &m.path(&node.original_file_path),
             &node.original_file_path,
             &node.seed_options(),
         )?;
+        if m.target(&node.target).dialect() == dvt_core::dialect::Dialect::Postgres {
+            crate::seed::postgres_seed_types(&mut data);
+        }
         let adapter = prepare_target(ctx, node).await?;
         let column_types = crate::seed::seed_column_types(&data);
         let stream = crate::seed::seed_stream(&data)?;
