@@ -380,6 +380,13 @@ pub const CODES: &[CodeDoc] = &[
         fix: "Rebuild the table with `--full-refresh`, or set `on_schema_change` to `append_new_columns` (add new columns) or `sync_all_columns` (add, drop and retype).",
     },
     CodeDoc {
+        code: "DVT310",
+        kind: CodeKind::Error,
+        title: "A model's enforced contract does not match its columns.",
+        cause: "`contract: {enforced: true}` lists columns (names, `data_type`) that differ from what the model's SQL returns: a column missing on either side, or one without a `data_type`.",
+        fix: "Make the property file's `columns:` list every column the model returns, each with its `data_type`, or turn the contract off.",
+    },
+    CodeDoc {
         code: INTERNAL,
         kind: CodeKind::Error,
         title: "Internal error.",

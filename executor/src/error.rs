@@ -131,6 +131,17 @@ pub enum Error {
         changes: String,
     },
 
+    /// A model's enforced contract does not match the columns its SQL returns (DVT310).
+    #[error(
+        "model `{model}` has an enforced contract that failed: {message}; make the contract's column names and data types match the model's columns"
+    )]
+    ContractMismatch {
+        /// The model.
+        model: String,
+        /// What differs.
+        message: String,
+    },
+
     /// The run was cancelled while the node ran (DVT308).
     #[error("cancelled while running")]
     Cancelled,
@@ -159,6 +170,7 @@ impl Error {
             Error::Project(e) => e.code(),
             Error::Cancelled => "DVT308",
             Error::SchemaChanged { .. } => "DVT309",
+            Error::ContractMismatch { .. } => "DVT310",
             Error::Internal { .. } => dvt_core::codes::INTERNAL,
         }
     }
@@ -317,6 +329,10 @@ mod tests {
                 relation: "r".into(),
                 changes: "x".into(),
             },
+            Error::ContractMismatch {
+                model: "m".into(),
+                message: "x".into(),
+            },
             Error::internal("x"),
         ];
         for e in &all {
@@ -334,6 +350,7 @@ mod tests {
                 | Error::Project(_)
                 | Error::Cancelled
                 | Error::SchemaChanged { .. }
+                | Error::ContractMismatch { .. }
                 | Error::Internal { .. } => {}
             }
         }

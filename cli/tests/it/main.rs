@@ -4,6 +4,7 @@
 mod cluster;
 mod common;
 mod concurrency;
+mod contracts;
 mod corpus;
 mod crash;
 mod dag;

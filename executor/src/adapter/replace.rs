@@ -124,6 +124,48 @@ impl dyn Adapter {
         Ok(rows)
     }
 
+    /// Atomically replaces `relation` with a table created with exactly `columns` (name,
+    /// type and constraints, as an enforced contract declares them) and filled from
+    /// `select_sql`, as dbt builds a contracted model.
+    pub async fn replace_table_with_columns(
+        &self,
+        relation: &Relation,
+        select_sql: &str,
+        columns: &[(String, String)],
+        run_id: &str,
+    ) -> Result<Option<u64>> {
+        let names = StagedNames::new(self.dialect(), relation, run_id);
+        let d = self.dialect();
+        let staged = d.render(&names.staged);
+        let defs = columns
+            .iter()
+            .map(|(n, t)| format!("{} {t}", d.quote(n)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let list = columns
+            .iter()
+            .map(|(n, _)| d.quote(n))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.drop_relation(&names.staged).await?;
+        if let Err(e) = self
+            .execute(&format!("CREATE TABLE {staged} ({defs})"))
+            .await
+        {
+            return self.discard(&names, e).await;
+        }
+        let insert = format!(
+            "INSERT INTO {staged} ({list}) SELECT {list} FROM ({}) dbt_contract_source",
+            super::trim_select(select_sql)
+        );
+        let rows = match self.execute(&insert).await {
+            Ok(n) => n,
+            Err(e) => return self.discard(&names, e).await,
+        };
+        self.publish(&names, RelationKind::Table, relation).await?;
+        Ok(Some(rows))
+    }
+
     /// Atomically replaces `relation` (a view or a table) with a view of `select_sql`.
     pub async fn replace_view_as(
         &self,

@@ -171,11 +171,24 @@ impl NodeRunner for PushdownRunner {
                     .await?;
                 None
             }
-            _ => {
-                adapter
-                    .replace_table_as(&node.relation, &c.sql, &ctx.invocation_id)
-                    .await?
-            }
+            _ => match contract_columns(node)? {
+                Some(columns) => {
+                    check_contract(&*adapter, node, &c.sql, &columns).await?;
+                    adapter
+                        .replace_table_with_columns(
+                            &node.relation,
+                            &c.sql,
+                            &columns,
+                            &ctx.invocation_id,
+                        )
+                        .await?
+                }
+                None => {
+                    adapter
+                        .replace_table_as(&node.relation, &c.sql, &ctx.invocation_id)
+                        .await?
+                }
+            },
         };
         run_hooks(ctx, node, "post-hook").await?;
         Ok(NodeOutcome {
@@ -184,6 +197,103 @@ impl NodeRunner for PushdownRunner {
             test: None,
         })
     }
+}
+
+/// An enforced contract's columns (`contract: {enforced: true}`): name and the DDL of
+/// its type with its column constraints (`not_null`, `unique`, `primary_key`,
+/// `check`), in the property file's order. `None` without an enforced contract.
+fn contract_columns(node: &Node) -> Result<Option<Vec<(String, String)>>> {
+    let enforced = node
+        .config
+        .get("contract")
+        .and_then(|c| c.get("enforced"))
+        .is_some_and(|e| e == &serde_json::Value::Bool(true));
+    if !enforced {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for (name, props) in &node.columns {
+        let Some(ty) = props.get("data_type").and_then(serde_json::Value::as_str) else {
+            return Err(crate::Error::ContractMismatch {
+                model: node.name.clone(),
+                message: format!("column `{name}` has no `data_type`"),
+            });
+        };
+        let mut ddl = ty.to_owned();
+        for c in props
+            .get("constraints")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            match c.get("type").and_then(serde_json::Value::as_str) {
+                Some("not_null") => ddl.push_str(" not null"),
+                Some("unique") => ddl.push_str(" unique"),
+                Some("primary_key") => ddl.push_str(" primary key"),
+                Some("check") => {
+                    if let Some(expr) = c.get("expression").and_then(serde_json::Value::as_str) {
+                        ddl.push_str(&format!(" check ({expr})"));
+                    }
+                }
+                // dbt itself only warns about constraints a database does not enforce.
+                _ => {}
+            }
+        }
+        out.push((name.clone(), ddl));
+    }
+    Ok(Some(out))
+}
+
+/// Fails with DVT310 unless the model returns exactly the contract's columns (dbt
+/// compares names; the types are then enforced by the table's DDL).
+async fn check_contract(
+    adapter: &dyn crate::adapter::Adapter,
+    node: &Node,
+    sql: &str,
+    columns: &[(String, String)],
+) -> Result<()> {
+    let probe = format!(
+        "select * from ({}) dbt_contract_probe where 1 = 0",
+        crate::adapter::trim_select(sql)
+    );
+    let schema = adapter.query(&probe).await?.schema();
+    let returned: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let declared: Vec<&String> = columns.iter().map(|(n, _)| n).collect();
+    let missing: Vec<&String> = declared
+        .iter()
+        .copied()
+        .filter(|n| !returned.iter().any(|r| r.eq_ignore_ascii_case(n)))
+        .collect();
+    let extra: Vec<&String> = returned
+        .iter()
+        .filter(|r| !declared.iter().any(|n| n.eq_ignore_ascii_case(r)))
+        .collect();
+    if missing.is_empty() && extra.is_empty() {
+        return Ok(());
+    }
+    let list = |v: &[&String]| {
+        v.iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!(
+            "the contract's {} are not returned",
+            list(&missing)
+        ));
+    }
+    if !extra.is_empty() {
+        parts.push(format!(
+            "{} are returned but not in the contract",
+            list(&extra)
+        ));
+    }
+    Err(crate::Error::ContractMismatch {
+        model: node.name.clone(),
+        message: parts.join("; "),
+    })
 }
 
 /// Compiles a model for the engine, extracts its inputs, computes it and loads the
