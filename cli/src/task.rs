@@ -318,11 +318,94 @@ async fn debug(common: &Common) -> Result<ExitCode> {
             }
         }
     }
+    failed |= check_federation(&m).await?;
     Ok(if failed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Checks every compute (a Ballista scheduler answers, with how many executors) and
+/// every bucket (a filesystem bucket is writable) of `computes.yml`/`buckets.yml`.
+/// Returns whether one failed.
+async fn check_federation(m: &Manifest) -> Result<bool> {
+    use dvt_core::compute::{BucketKind, ComputeKind};
+    let fed = dvt_core::compute::FederationConfig::load(&m.profile, &m.project.root)?;
+    let mut failed = false;
+    for (name, c) in &fed.computes.by_name {
+        let default = if *name == fed.computes.default {
+            ", default"
+        } else {
+            ""
+        };
+        match &c.kind {
+            ComputeKind::Local { threads, .. } => printer::out(&format!(
+                "[OK]   compute {name} (local{default}): {} threads",
+                threads.map_or_else(|| "all".to_owned(), |t| t.to_string())
+            )),
+            ComputeKind::Ballista { scheduler } => {
+                match dvt_executor::process::scheduler_executors(
+                    scheduler,
+                    std::time::Duration::from_secs(5),
+                )
+                .await
+                {
+                    Ok(0) => {
+                        failed = true;
+                        printer::out(&format!(
+                            "[FAIL] compute {name} (ballista{default}): {scheduler} answers but has no executor"
+                        ));
+                    }
+                    Ok(n) => printer::out(&format!(
+                        "[OK]   compute {name} (ballista{default}): {scheduler}, {n} executor{}",
+                        if n == 1 { "" } else { "s" }
+                    )),
+                    Err(e) => {
+                        failed = true;
+                        printer::out(&format!(
+                            "[FAIL] compute {name} (ballista{default}): {} {e}",
+                            e.code()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    for (name, b) in &fed.buckets.by_name {
+        let default = if *name == fed.buckets.default {
+            ", default"
+        } else {
+            ""
+        };
+        match &b.kind {
+            BucketKind::Filesystem { path } => {
+                let probe = path.join(format!(".dvt-probe-{}", std::process::id()));
+                let ok = std::fs::create_dir_all(path)
+                    .and_then(|()| std::fs::write(&probe, b"probe"))
+                    .and_then(|()| std::fs::remove_file(&probe));
+                match ok {
+                    Ok(()) => printer::out(&format!(
+                        "[OK]   bucket {name} (filesystem{default}{}): {}",
+                        if b.shared { ", shared" } else { "" },
+                        path.display()
+                    )),
+                    Err(e) => {
+                        failed = true;
+                        printer::out(&format!(
+                            "[FAIL] bucket {name} (filesystem{default}): {} is not writable: {e}",
+                            path.display()
+                        ));
+                    }
+                }
+            }
+            other => printer::out(&format!(
+                "[WARN] bucket {name} ({}{default}): accepted, but runs stage only into filesystem buckets today",
+                other.type_name()
+            )),
+        }
+    }
+    Ok(failed)
 }
 
 async fn sync(common: &Common) -> Result<ExitCode> {
@@ -387,6 +470,7 @@ async fn sync(common: &Common) -> Result<ExitCode> {
             ));
         }
     }
+    failed |= check_federation(&m).await?;
     Ok(if failed {
         ExitCode::from(1)
     } else {

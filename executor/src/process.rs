@@ -154,6 +154,47 @@ pub async fn start_scheduler_process(config: DvtSchedulerConfig) -> Result<()> {
         .map_err(process_error)
 }
 
+/// How many executors the scheduler at `df://host:port` has registered, from its REST
+/// API (`GET /api/executors` on the same port), within `timeout`.
+pub async fn scheduler_executors(url: &str, timeout: std::time::Duration) -> Result<usize> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let fail = |why: String| Error::ExecutorProcess {
+        source: format!("scheduler `{url}`: {why}").into(),
+    };
+    let address = url
+        .strip_prefix("df://")
+        .ok_or_else(|| fail("the address must look like df://host:port".into()))?
+        .trim_end_matches('/')
+        .to_owned();
+    let ask = async {
+        let mut stream = tokio::net::TcpStream::connect(&address)
+            .await
+            .map_err(|e| fail(format!("cannot connect: {e}")))?;
+        // HTTP/1.0: the answer ends when the connection closes, never chunked.
+        let request = format!("GET /api/executors HTTP/1.0\r\nHost: {address}\r\n\r\n");
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|e| fail(format!("cannot ask: {e}")))?;
+        let mut answer = Vec::new();
+        stream
+            .read_to_end(&mut answer)
+            .await
+            .map_err(|e| fail(format!("no answer: {e}")))?;
+        let text = String::from_utf8_lossy(&answer);
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b)
+            .ok_or_else(|| fail("not an HTTP answer".into()))?;
+        let executors: Vec<serde_json::Value> = serde_json::from_str(body)
+            .map_err(|e| fail(format!("unexpected answer from /api/executors: {e}")))?;
+        Ok(executors.len())
+    };
+    tokio::time::timeout(timeout, ask)
+        .await
+        .map_err(|_| fail(format!("no answer within {timeout:?}")))?
+}
+
 /// The profile of `<profiles_dir>/profiles.yml` when it holds only one (besides dbt's
 /// `config:` block); an error naming them otherwise.
 pub fn sole_profile(profiles_dir: &std::path::Path) -> dvt_core::error::Result<String> {

@@ -220,6 +220,35 @@ async fn cluster_builds_the_example_with_the_same_tables_as_local_mode() {
         dvt(&project, args, &e)
     };
 
+    // `dvt debug` checks each compute and bucket: the scheduler answers with both
+    // executors; an unreachable scheduler fails the check.
+    let debug = run(&["debug"], &on_cluster);
+    debug.assert_ok();
+    for line in [
+        "[OK]   compute local (local, default): 2 threads",
+        "[OK]   compute cluster (ballista): ",
+        ", 2 executors",
+        "[OK]   bucket shared (filesystem, default, shared)",
+    ] {
+        assert!(debug.stdout.contains(line), "{line} in {}", debug.stdout);
+    }
+    let computes = std::fs::read_to_string(project.join("computes.yml")).expect("computes.yml");
+    std::fs::write(
+        project.join("computes.yml"),
+        format!("{computes}    gone: {{type: ballista, scheduler: \"df://127.0.0.1:1\"}}\n"),
+    )
+    .expect("computes.yml");
+    let debug = run(&["debug"], &on_cluster);
+    assert_eq!(debug.code, 1, "{}", debug.stdout);
+    assert!(
+        debug
+            .stdout
+            .contains("[FAIL] compute gone (ballista): DVT300"),
+        "{}",
+        debug.stdout
+    );
+    std::fs::write(project.join("computes.yml"), &computes).expect("computes.yml");
+
     // A cluster refuses a bucket its executors cannot all reach.
     let refused = run(
         &["build", "--compute", "cluster", "--bucket", "private"],
