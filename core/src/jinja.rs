@@ -1373,11 +1373,7 @@ struct AdapterObject {
 
 impl AdapterObject {
     fn adapter_type(state: &State<'_, '_>) -> String {
-        state
-            .lookup("target")
-            .and_then(|t| t.get_attr("type").ok())
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_else(|| "postgres".into())
+        python::adapter_type(state)
     }
 }
 

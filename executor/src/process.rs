@@ -154,6 +154,36 @@ pub async fn start_scheduler_process(config: DvtSchedulerConfig) -> Result<()> {
         .map_err(process_error)
 }
 
+/// Runs a cluster process's `main`: logs to stderr (`RUST_LOG`, default `info`), a
+/// multi-threaded runtime, the process future; exit 0 when it ends, 1 with its coded
+/// error, 2 when the runtime cannot start.
+pub fn run_process(process: impl Future<Output = Result<()>>) -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error[DVT399]: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(process) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error[{}]: {e}", e.code());
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
 /// How many executors the scheduler at `df://host:port` has registered, from its REST
 /// API (`GET /api/executors` on the same port), within `timeout`.
 pub async fn scheduler_executors(url: &str, timeout: std::time::Duration) -> Result<usize> {

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use minijinja::value::{Kwargs, Object, ObjectRepr, Value};
 use minijinja::{Error, ErrorKind, State};
 
-use super::python::map_value;
+use super::python::str_map;
 
 /// A query's result: column names and types, and rows of JSON values.
 #[derive(Debug, Clone, Default)]
@@ -163,35 +163,27 @@ fn statement(state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> 
         .iter()
         .map(|r| Value::from(r.iter().map(json_value).collect::<Vec<_>>()))
         .collect();
-    let response = map_value(
-        [
-            ("code", Value::from(table.code.clone())),
-            ("rows_affected", Value::from(table.rows.len())),
-            (
-                "_message",
-                Value::from(format!("{} {}", table.code, table.rows.len())),
-            ),
-        ]
-        .into_iter()
-        .map(|(k, v)| (Value::from(k), v)),
-    );
+    let response = str_map([
+        ("code", Value::from(table.code.clone())),
+        ("rows_affected", Value::from(table.rows.len())),
+        (
+            "_message",
+            Value::from(format!("{} {}", table.code, table.rows.len())),
+        ),
+    ]);
     let fetched = fetch.unwrap_or(false);
-    let result = map_value(
-        [
-            ("response", response),
-            ("data", Value::from(if fetched { data } else { Vec::new() })),
-            (
-                "table",
-                if fetched {
-                    Value::from_object(Table(table))
-                } else {
-                    Value::from(())
-                },
-            ),
-        ]
-        .into_iter()
-        .map(|(k, v)| (Value::from(k), v)),
-    );
+    let result = str_map([
+        ("response", response),
+        ("data", Value::from(if fetched { data } else { Vec::new() })),
+        (
+            "table",
+            if fetched {
+                Value::from_object(Table(table))
+            } else {
+                Value::from(())
+            },
+        ),
+    ]);
     conn.results
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -441,16 +433,12 @@ fn introspect_with(
             Ok(Value::from(
                 cols.into_iter()
                     .map(|c| {
-                        map_value(
-                            [
-                                ("name", Value::from(c.name.clone())),
-                                ("column", Value::from(c.name)),
-                                ("dtype", Value::from(c.data_type.clone())),
-                                ("data_type", Value::from(c.data_type)),
-                            ]
-                            .into_iter()
-                            .map(|(k, v)| (Value::from(k), v)),
-                        )
+                        str_map([
+                            ("name", Value::from(c.name.clone())),
+                            ("column", Value::from(c.name)),
+                            ("dtype", Value::from(c.data_type.clone())),
+                            ("data_type", Value::from(c.data_type)),
+                        ])
                     })
                     .collect::<Vec<_>>(),
             ))

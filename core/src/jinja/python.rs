@@ -32,15 +32,11 @@ pub(super) fn register(env: &mut Environment<'static>) {
     );
     env.add_global(
         "flags",
-        map_value(
-            [
-                ("FULL_REFRESH", Value::from(false)),
-                ("STORE_FAILURES", Value::from(false)),
-                ("WHICH", Value::from("run")),
-            ]
-            .into_iter()
-            .map(|(k, v)| (Value::from(k), v)),
-        ),
+        str_map([
+            ("FULL_REFRESH", Value::from(false)),
+            ("STORE_FAILURES", Value::from(false)),
+            ("WHICH", Value::from("run")),
+        ]),
     );
     env.add_function(PERCENT_FN, percent);
     env.add_function(DATETIME_OP_FN, datetime_op);
@@ -701,6 +697,11 @@ pub(super) fn map_value(pairs: impl Iterator<Item = (Value, Value)>) -> Value {
     Value::from(minijinja::value::Serde(Pairs(pairs.collect())))
 }
 
+/// A mapping from string keys, in the given order.
+pub(super) fn str_map<'a>(pairs: impl IntoIterator<Item = (&'a str, Value)>) -> Value {
+    map_value(pairs.into_iter().map(|(k, v)| (Value::from(k), v)))
+}
+
 /// `toyaml`: PyYAML's `safe_dump` in block style, keys in their order.
 fn toyaml(value: Value) -> Result<Value, Error> {
     let mut out = String::new();
@@ -1003,7 +1004,7 @@ impl Object for Api {
 }
 
 /// The adapter type of the render (`target.type`).
-fn adapter_type(state: &State<'_, '_>) -> String {
+pub(super) fn adapter_type(state: &State<'_, '_>) -> String {
     state
         .lookup("target")
         .and_then(|t| t.get_attr("type").ok())

@@ -60,13 +60,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let mut config = DvtExecutorConfig::default();
     config.scheduler_host = args.scheduler_host;
     config.scheduler_port = args.scheduler_port;
@@ -88,21 +81,5 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error[DVT399]: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match runtime.block_on(dvt_executor::start_executor_process(config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error[{}]: {e}", e.code());
-            ExitCode::from(1)
-        }
-    }
+    dvt_executor::process::run_process(dvt_executor::start_executor_process(config))
 }

@@ -53,13 +53,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let mut config = DvtSchedulerConfig::default();
     config.bind_host = args.bind_host;
     config.bind_port = args.bind_port;
@@ -67,21 +60,5 @@ fn main() -> ExitCode {
     config.executor_timeout_seconds = args.executor_timeout_seconds;
     config.expire_dead_executor_interval_seconds = args.expire_interval_seconds;
     config.event_log_dir = args.event_log_dir;
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error[DVT399]: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match runtime.block_on(start_scheduler_process(config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error[{}]: {e}", e.code());
-            ExitCode::from(1)
-        }
-    }
+    dvt_executor::process::run_process(start_scheduler_process(config))
 }
