@@ -15,6 +15,10 @@ use crate::parse::{new_node, parse_render, resolve_deps, source_ids};
 use crate::resolve::{self, ExecPath};
 use crate::sql;
 
+mod unit;
+
+pub use unit::fixture_rows;
+
 /// What the runner knows when it compiles a node, beyond the manifest.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
@@ -59,11 +63,16 @@ impl Manifest {
         let mut ctes: Vec<(String, String)> = Vec::new();
         let mut inputs = Vec::new();
         let mut logs = Vec::new();
+        if let Some(spec) = host.test.as_ref().and_then(|t| t.unit.as_ref()) {
+            return self.compile_unit_test(host, spec, opts);
+        }
+        let no_fixtures = BTreeMap::new();
         let mut state = CompileState {
             ctes: &mut ctes,
             inputs: &mut inputs,
             logs: &mut logs,
             opts,
+            fixtures: &no_fixtures,
         };
         let sql = self.compile_for(unique_id, host, &mut state, 0)?;
         let dialect = match host.path {
@@ -119,6 +128,15 @@ impl Manifest {
         // Each input as this node reads it, by unique id; `ref()` calls map onto them.
         let mut by_id: BTreeMap<&str, JinjaRelation> = BTreeMap::new();
         for dep in &node.depends_on {
+            if let Some(jr) = state.fixtures.get(dep) {
+                if let Some(s) = self.sources.get(dep) {
+                    relations
+                        .sources
+                        .insert((s.source_name.clone(), s.name.clone()), jr.clone());
+                }
+                by_id.insert(dep, jr.clone());
+                continue;
+            }
             if let Some(e) = self.nodes.get(dep)
                 && e.materialized == Materialization::Ephemeral
             {
@@ -330,6 +348,8 @@ struct CompileState<'a> {
     inputs: &'a mut Vec<(String, Relation)>,
     logs: &'a mut Vec<String>,
     opts: &'a CompileOptions,
+    /// Inputs replaced by a unit test's fixtures: unique id -> the fixture's CTE.
+    fixtures: &'a BTreeMap<String, JinjaRelation>,
 }
 
 impl CompileState<'_> {

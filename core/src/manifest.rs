@@ -150,6 +150,9 @@ pub struct TestInfo {
     pub column_name: Option<String>,
     /// The generic test's arguments as written (without `config`).
     pub kwargs: Map<String, Json>,
+    /// A unit test's spec (`given`, `expect`, `overrides`) as written; `None` for data
+    /// tests.
+    pub unit: Option<Json>,
 }
 
 impl Node {
@@ -294,7 +297,11 @@ impl Manifest {
         let mut path = Path::new("compiled")
             .join(&node.package_name)
             .join(self.package_file_path(node));
-        if node.test.as_ref().is_some_and(|t| t.generic.is_some()) {
+        if node
+            .test
+            .as_ref()
+            .is_some_and(|t| t.generic.is_some() || t.unit.is_some())
+        {
             path = path.join(format!("{}.sql", node.relation.identifier));
         }
         if node.resource_type == ResourceType::Snapshot {

@@ -23,6 +23,7 @@ mod properties;
 mod seeds;
 mod snapshots;
 mod sources;
+mod unit_tests;
 
 pub(crate) use deps::{parse_render, resolve_deps, source_ids};
 pub(crate) use models::{Names, new_node};
@@ -241,7 +242,8 @@ fn parse_project(
         st.names,
         &mut test_decls,
     )?;
-    data_tests::parse(project, root, st.jinja, &test_decls, st.nodes, st.names)
+    data_tests::parse(project, root, st.jinja, &test_decls, st.nodes, st.names)?;
+    unit_tests::parse(project, &props.unit_tests, st.nodes, st.names)
 }
 
 /// A project's macro files: its macro paths and `<test path>/generic/` (where `{% test %}`

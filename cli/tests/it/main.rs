@@ -18,3 +18,4 @@ mod privileges;
 mod routing;
 mod security;
 mod snapshots;
+mod unit_tests;

@@ -243,6 +243,7 @@ pub(super) fn parse(
                 attached_node: None,
                 column_name: None,
                 kwargs: Map::new(),
+                unit: None,
             });
             nodes.insert(unique_id, node);
         }
@@ -388,6 +389,7 @@ fn generic_node(project: &ProjectConfig, decl: &TestDecl) -> Result<(Node, Strin
         attached_node: Some(decl.attached.clone()),
         column_name: decl.column.clone(),
         kwargs,
+        unit: None,
     });
     Ok((node, template_text))
 }

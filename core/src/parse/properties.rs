@@ -22,6 +22,8 @@ struct PropertyFile {
     snapshots: Vec<NodeProps>,
     #[serde(default)]
     sources: Vec<SourceProps>,
+    #[serde(default)]
+    unit_tests: Vec<Json>,
 }
 
 /// The properties of one model or seed.
@@ -104,6 +106,8 @@ pub(crate) struct Properties {
     pub(crate) seeds: BTreeMap<String, Props>,
     pub(crate) snapshots: BTreeMap<String, Props>,
     pub(crate) sources: Vec<SourceDecl>,
+    /// `unit_tests:` entries with the file declaring them.
+    pub(crate) unit_tests: Vec<(Json, PathBuf)>,
 }
 
 /// Reads the property files under the model and seed paths, in file order.
@@ -151,6 +155,8 @@ pub(crate) fn read(project: &ProjectConfig) -> Result<Properties> {
                 };
                 out.snapshots.insert(props.node.name.clone(), props);
             }
+            out.unit_tests
+                .extend(props.unit_tests.into_iter().map(|u| (u, file.clone())));
             for (index, src) in props.sources.into_iter().enumerate() {
                 out.sources.push(SourceDecl {
                     props: src,

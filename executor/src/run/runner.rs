@@ -346,6 +346,9 @@ impl NodeRunner for TestRunner {
         node: &Node,
         report: &NodeReporter,
     ) -> Result<NodeOutcome> {
+        if let Some(spec) = node.test.as_ref().and_then(|t| t.unit.as_ref()) {
+            return run_unit_test(ctx, node, report, spec).await;
+        }
         let c = compile(ctx, node, report)?;
         let config = |key: &str| {
             node.config
@@ -483,6 +486,175 @@ impl NodeRunner for TestRunner {
             }),
         })
     }
+}
+
+/// Runs a unit test: the model's SQL over the fixtures, on the model's target, its rows
+/// compared with `expect` on the columns `expect` names (as multisets; numbers compare
+/// by value, booleans as 1/0).
+async fn run_unit_test(
+    ctx: &RunContext,
+    node: &Node,
+    report: &NodeReporter,
+    spec: &serde_json::Value,
+) -> Result<NodeOutcome> {
+    use dvt_core::artifacts::RunStatus;
+    let compiled = compile(ctx, node, report)?;
+    let compiled_sql = compiled.sql;
+    let adapter = ctx.registry.adapter(&node.target).await?;
+    let batches = crate::federation::collect_stream(adapter.query(&compiled_sql).await?).await?;
+    let expect = &spec["expect"];
+    let expected = dvt_core::compile::fixture_rows(
+        expect["format"].as_str().unwrap_or("dict"),
+        &expect["rows"],
+    )
+    .map_err(|e| {
+        crate::Error::from(dvt_core::error::Error::InvalidConfig {
+            location: dvt_core::error::Location::file(&node.original_file_path),
+            key: "expect".into(),
+            message: format!("unit test `{}`: {e}", node.name),
+        })
+    })?;
+    let mut columns: Vec<String> = Vec::new();
+    for r in &expected {
+        for k in r.keys() {
+            if !columns.iter().any(|c| c.eq_ignore_ascii_case(k)) {
+                columns.push(k.clone());
+            }
+        }
+    }
+    let canonical = |v: Option<String>| -> Option<String> {
+        let v = v?;
+        let lower = v.to_ascii_lowercase();
+        Some(match lower.as_str() {
+            "true" | "t" => "1".into(),
+            "false" | "f" => "0".into(),
+            _ => match v.parse::<f64>() {
+                Ok(f) => format!("{f}"),
+                Err(_) => v,
+            },
+        })
+    };
+    let mut want: Vec<Vec<Option<String>>> = expected
+        .iter()
+        .map(|r| {
+            columns
+                .iter()
+                .map(|c| {
+                    let v = r
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(c))
+                        .map(|(_, v)| v);
+                    canonical(match v {
+                        None | Some(serde_json::Value::Null) => None,
+                        Some(serde_json::Value::String(s)) => Some(s.clone()),
+                        Some(other) => Some(other.to_string()),
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    let options = arrow::util::display::FormatOptions::default();
+    let mut got: Vec<Vec<Option<String>>> = Vec::new();
+    for batch in &batches {
+        let schema = batch.schema();
+        let mut picks = Vec::new();
+        for c in &columns {
+            let Some(i) = schema
+                .fields()
+                .iter()
+                .position(|f| f.name().eq_ignore_ascii_case(c))
+            else {
+                return Ok(NodeOutcome {
+                    rows: None,
+                    compiled: Some(compiled_sql.clone()),
+                    test: Some(TestOutcome {
+                        status: RunStatus::Fail,
+                        failures: 1,
+                        message: format!(
+                            "the unit test expects column `{c}`, which the model does not return"
+                        ),
+                    }),
+                });
+            };
+            picks.push(i);
+        }
+        for row in 0..batch.num_rows() {
+            got.push(
+                picks
+                    .iter()
+                    .map(|&i| {
+                        let col = batch.column(i);
+                        if arrow::array::Array::is_null(col.as_ref(), row) {
+                            return None;
+                        }
+                        let text =
+                            arrow::util::display::ArrayFormatter::try_new(col.as_ref(), &options)
+                                .map(|f| f.value(row).to_string())
+                                .ok();
+                        canonical(text)
+                    })
+                    .collect(),
+            );
+        }
+    }
+    want.sort();
+    got.sort();
+    let mut missing = Vec::new();
+    let mut rest = got.clone();
+    for w in &want {
+        match rest.iter().position(|g| g == w) {
+            Some(i) => {
+                rest.remove(i);
+            }
+            None => missing.push(w.clone()),
+        }
+    }
+    let show = |rows: &[Vec<Option<String>>]| {
+        rows.iter()
+            .take(5)
+            .map(|r| {
+                format!(
+                    "({})",
+                    r.iter()
+                        .map(|v| v.clone().unwrap_or_else(|| "NULL".into()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let failures = (missing.len() + rest.len()) as u64;
+    let (status, message) = if failures == 0 {
+        (RunStatus::Pass, "PASS".to_owned())
+    } else {
+        (
+            RunStatus::Fail,
+            format!(
+                "actual differs from expected on ({}): expected but not returned: {}; returned but not expected: {}",
+                columns.join(", "),
+                if missing.is_empty() {
+                    "none".into()
+                } else {
+                    show(&missing)
+                },
+                if rest.is_empty() {
+                    "none".into()
+                } else {
+                    show(&rest)
+                },
+            ),
+        )
+    };
+    Ok(NodeOutcome {
+        rows: None,
+        compiled: Some(compiled_sql),
+        test: Some(TestOutcome {
+            status,
+            failures,
+            message,
+        }),
+    })
 }
 
 /// The first row of a result, each cell as text (`None` for an empty result).

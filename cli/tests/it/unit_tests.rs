@@ -1,0 +1,100 @@
+//! dbt unit tests (`unit_tests:` with `given`/`expect`): the model runs on fixture rows
+//! instead of its inputs, on every target; a wrong expectation fails with the rows that
+//! differ; fixtures in `csv` format; `dvt test` runs them with the data tests.
+
+use crate::common::*;
+
+const MODEL: &str = "select c.id, c.email, c.email like '%@%.%' as is_valid, count(o.id) as orders
+from {{ ref('customers') }} c
+left join {{ ref('orders') }} o on o.customer_id = c.id
+group by c.id, c.email
+";
+
+fn props(expect_orders_for_1: u32) -> String {
+    format!(
+        "version: 2
+unit_tests:
+  - name: emails_and_orders
+    model: customer_summary
+    given:
+      - input: ref('customers')
+        rows:
+          - {{id: 1, email: ann@example.com}}
+          - {{id: 2, email: not-an-email}}
+      - input: ref('orders')
+        format: csv
+        rows: |
+          id,customer_id
+          10,1
+          11,1
+    expect:
+      rows:
+        - {{id: 1, is_valid: true, orders: {expect_orders_for_1}}}
+        - {{id: 2, is_valid: false, orders: 0}}
+"
+    )
+}
+
+async fn unit_tests_on(target: &str) {
+    let pg_schema = unique("dvt_it_ut");
+    let maria_db = unique("dvt_it_ut");
+    let _cleanup = Cleanup {
+        pg_schemas: vec![pg_schema.clone(), format!("{pg_schema}_dbt_test__audit")],
+        maria_dbs: vec![maria_db.clone()],
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profiles = format!(
+        "p:\n  target: {target}\n  outputs:\n    pg: {{type: postgres, host: 127.0.0.1, user: postgres, dbname: test, schema: {pg_schema}}}\n    maria: {{type: mysql, server: 127.0.0.1, username: root, schema: {maria_db}}}\n    lite: {{type: sqlite, path: data/lite.db}}\n"
+    );
+    let good = props(2);
+    write_project(
+        dir.path(),
+        &[
+            ("dbt_project.yml", "name: ut\nprofile: p\n"),
+            ("profiles.yml", profiles.as_str()),
+            ("seeds/customers.csv", "id,email\n7,x@y.org\n"),
+            ("seeds/orders.csv", "id,customer_id\n70,7\n"),
+            ("models/customer_summary.sql", MODEL),
+            ("models/unit.yml", good.as_str()),
+        ],
+    );
+    dvt(dir.path(), &["seed"], &[]).assert_ok();
+    let run = dvt(dir.path(), &["test"], &[]);
+    run.assert_ok();
+    let st = statuses(dir.path());
+    assert_eq!(
+        st.get("unit_test.ut.customer_summary.emails_and_orders")
+            .map(String::as_str),
+        Some("pass"),
+        "{target}: {st:?}\n{}\n{}",
+        run.stdout,
+        std::fs::read_to_string(dir.path().join("target/run_results.json")).unwrap_or_default()
+    );
+    // The seeds' own rows are not what the unit test sees: one order is expected twice.
+    let bad = props(3);
+    write_project(dir.path(), &[("models/unit.yml", bad.as_str())]);
+    let run = dvt(dir.path(), &["test"], &[]);
+    assert_eq!(run.code, 1, "{target}: {}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("error[DVT307]")
+            && run.stderr.contains("expected but not returned: (1, 1, 3)")
+            && run.stderr.contains("returned but not expected: (1, 1, 2)"),
+        "{target}: {}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unit_tests_on_postgres() {
+    unit_tests_on("pg").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unit_tests_on_mariadb() {
+    unit_tests_on("maria").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unit_tests_on_sqlite() {
+    unit_tests_on("lite").await;
+}

@@ -1,0 +1,272 @@
+//! Compiling a unit test: the model's SQL with each `given` input replaced by a CTE of
+//! its fixture rows, as dbt does. Values are cast to the input relation's column types
+//! when a database connection is open and the relation exists (missing columns become
+//! typed NULLs); otherwise they go in as literals.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value as Json};
+
+use super::CompileState;
+use crate::compile::CompileOptions;
+use crate::dialect::Dialect;
+use crate::error::{Error, Location, Result};
+use crate::jinja::{JinjaRelation, RefCall};
+use crate::manifest::{CompiledNode, Manifest, Node};
+use crate::sql;
+
+impl Manifest {
+    pub(super) fn compile_unit_test(
+        &self,
+        host: &Node,
+        spec: &Json,
+        opts: &CompileOptions,
+    ) -> Result<CompiledNode> {
+        let bad = |message: String| Error::InvalidConfig {
+            location: Location::file(&host.original_file_path),
+            key: "given".into(),
+            message: format!("unit test `{}`: {message}", host.name),
+        };
+        let model_id = host
+            .test
+            .as_ref()
+            .and_then(|t| t.attached_node.clone())
+            .ok_or_else(|| bad("no model".into()))?;
+        let model = &self.nodes[&model_id];
+        let dialect = self.target(&host.target).dialect();
+        let mut fixtures: BTreeMap<String, JinjaRelation> = BTreeMap::new();
+        let mut fixture_ctes: Vec<(String, String)> = Vec::new();
+        for given in spec["given"].as_array().into_iter().flatten() {
+            let input = given["input"]
+                .as_str()
+                .ok_or_else(|| bad("each `given` needs an `input`".into()))?;
+            let dep = self
+                .input_id(model, input)
+                .ok_or_else(|| bad(format!("`{input}` is not an input of `{}`", model.name)))?;
+            let (dep_target, rel) = self
+                .relation_of(&dep)
+                .ok_or_else(|| bad(format!("`{input}` has no relation")))?;
+            let name = format!("__dbt__cte__{}", rel.identifier);
+            let body = match given["format"].as_str().unwrap_or("dict") {
+                "sql" => given["rows"]
+                    .as_str()
+                    .ok_or_else(|| bad(format!("`{input}`: `format: sql` needs `rows:` as SQL")))?
+                    .to_owned(),
+                format => {
+                    let rows = fixture_rows(format, &given["rows"])
+                        .map_err(|e| bad(format!("`{input}`: {e}")))?;
+                    let typed = opts
+                        .database
+                        .as_ref()
+                        .and_then(|db| db.columns(dep_target, &rel.schema, &rel.identifier).ok())
+                        .filter(|c| !c.is_empty())
+                        .map(|cols| {
+                            cols.into_iter()
+                                .map(|c| (c.name, Some(c.data_type)))
+                                .collect::<Vec<_>>()
+                        });
+                    let columns = typed.unwrap_or_else(|| {
+                        let mut names: Vec<(String, Option<String>)> = Vec::new();
+                        for r in &rows {
+                            for k in r.keys() {
+                                if !names.iter().any(|(n, _)| n == k) {
+                                    names.push((k.clone(), None));
+                                }
+                            }
+                        }
+                        names
+                    });
+                    fixture_sql(dialect, &columns, &rows)
+                }
+            };
+            fixture_ctes.push((name.clone(), body));
+            fixtures.insert(
+                dep,
+                JinjaRelation {
+                    database: String::new(),
+                    schema: String::new(),
+                    identifier: name.clone(),
+                    rendered: name,
+                },
+            );
+        }
+        let mut ctes: Vec<(String, String)> = Vec::new();
+        let mut inputs = Vec::new();
+        let mut logs = Vec::new();
+        let mut unit_opts = opts.clone();
+        unit_opts.is_incremental = spec["overrides"]["macros"]["is_incremental"]
+            .as_bool()
+            .unwrap_or(false);
+        let mut state = CompileState {
+            ctes: &mut ctes,
+            inputs: &mut inputs,
+            logs: &mut logs,
+            opts: &unit_opts,
+            fixtures: &fixtures,
+        };
+        let rendered = self.compile_for(&model_id, host, &mut state, 0)?;
+        fixture_ctes.extend(ctes);
+        Ok(CompiledNode {
+            sql: sql::inject_ctes(dialect, &rendered, &fixture_ctes),
+            inputs,
+            logs,
+            warnings: Vec::new(),
+        })
+    }
+
+    /// The unique id of `ref('x')`, `ref('pkg', 'x')` or `source('s', 't')` among
+    /// `model`'s inputs.
+    fn input_id(&self, model: &Node, input: &str) -> Option<String> {
+        let input = input.trim();
+        let args: Vec<String> = input
+            .split(['\'', '"'])
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect();
+        let id = if input.starts_with("ref(") {
+            let call = match args.as_slice() {
+                [name] => RefCall {
+                    package: None,
+                    name: name.clone(),
+                },
+                [pkg, name] => RefCall {
+                    package: Some(pkg.clone()),
+                    name: name.clone(),
+                },
+                _ => return None,
+            };
+            self.names.resolve(&call, &model.package_name).ok()?.clone()
+        } else if input.starts_with("source(") {
+            let [source, table] = args.as_slice() else {
+                return None;
+            };
+            self.sources
+                .values()
+                .find(|s| s.source_name == *source && s.name == *table)?
+                .unique_id
+                .clone()
+        } else {
+            return None;
+        };
+        model.depends_on.contains(&id).then_some(id)
+    }
+}
+
+/// The rows of a fixture: `dict` (a list of mappings) or `csv` (text with a header;
+/// an empty field is NULL).
+pub fn fixture_rows(
+    format: &str,
+    rows: &Json,
+) -> std::result::Result<Vec<Map<String, Json>>, String> {
+    match format {
+        "dict" => rows
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| {
+                        r.as_object()
+                            .cloned()
+                            .ok_or_else(|| format!("row {r} is not a mapping"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_else(|| Ok(Vec::new())),
+        "csv" => {
+            let text = rows
+                .as_str()
+                .ok_or("`format: csv` needs `rows:` as CSV text")?;
+            let mut reader = csv::ReaderBuilder::new()
+                .trim(csv::Trim::All)
+                .from_reader(text.as_bytes());
+            let header: Vec<String> = reader
+                .headers()
+                .map_err(|e| e.to_string())?
+                .iter()
+                .map(str::to_owned)
+                .collect();
+            reader
+                .records()
+                .map(|r| {
+                    let r = r.map_err(|e| e.to_string())?;
+                    Ok(header
+                        .iter()
+                        .zip(r.iter())
+                        .map(|(h, v)| {
+                            let v = if v.is_empty() || v.eq_ignore_ascii_case("null") {
+                                Json::Null
+                            } else {
+                                Json::from(v)
+                            };
+                            (h.clone(), v)
+                        })
+                        .collect())
+                })
+                .collect()
+        }
+        other => Err(format!("`format: {other}` is not `dict`, `csv` or `sql`")),
+    }
+}
+
+/// A `select` of fixture rows (`union all`), each value cast to its column's type when
+/// known; no rows is an empty `select` of the columns.
+fn fixture_sql(
+    dialect: Dialect,
+    columns: &[(String, Option<String>)],
+    rows: &[Map<String, Json>],
+) -> String {
+    let literal = |v: Option<&Json>| match v {
+        None | Some(Json::Null) => "null".to_owned(),
+        Some(Json::Bool(b)) => b.to_string(),
+        Some(Json::Number(n)) => n.to_string(),
+        Some(Json::String(s)) => format!("'{}'", s.replace('\'', "''")),
+        Some(other) => format!("'{}'", other.to_string().replace('\'', "''")),
+    };
+    let select = |row: Option<&Map<String, Json>>| {
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|(name, ty)| {
+                let value = literal(row.and_then(|r| {
+                    r.iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                        .map(|(_, v)| v)
+                }));
+                let value = match ty {
+                    Some(t) => format!("cast({value} as {})", cast_type(dialect, t)),
+                    None => value,
+                };
+                format!("{value} as {}", dialect.quote(name))
+            })
+            .collect();
+        format!("select {}", cells.join(", "))
+    };
+    if rows.is_empty() {
+        return format!("{} where 1 = 0", select(None));
+    }
+    rows.iter()
+        .map(|r| select(Some(r)))
+        .collect::<Vec<_>>()
+        .join("\nunion all\n")
+}
+
+/// A catalogue type name usable in `cast(... as T)`: MySQL casts only to a few type
+/// families, whatever the column's own type.
+fn cast_type(dialect: Dialect, ty: &str) -> String {
+    if dialect != Dialect::Mysql {
+        return ty.to_owned();
+    }
+    let t = ty.to_ascii_lowercase();
+    if t.contains("int") {
+        "signed".into()
+    } else if t.contains("decimal") || t.contains("numeric") {
+        "decimal(65, 30)".into()
+    } else if t.contains("float") || t.contains("double") {
+        "double".into()
+    } else if t == "date" {
+        "date".into()
+    } else if t.contains("datetime") || t.contains("timestamp") {
+        "datetime(6)".into()
+    } else {
+        "char".into()
+    }
+}
