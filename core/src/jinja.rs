@@ -500,6 +500,25 @@ impl JinjaEnv {
         self.env.add_global(name, to_value(value));
     }
 
+    /// Offers `doc(name)` (and `doc(package, name)`): the text of a `{% docs %}` block.
+    pub fn set_docs(&mut self, docs: BTreeMap<String, String>) {
+        let docs = Arc::new(docs);
+        self.env.add_function(
+            "doc",
+            move |args: Rest<String>| -> std::result::Result<Value, minijinja::Error> {
+                let name = args.last().cloned().unwrap_or_default();
+                docs.get(&name)
+                    .map(|t| Value::from(t.clone()))
+                    .ok_or_else(|| {
+                        minijinja::Error::new(
+                            ErrorKind::InvalidOperation,
+                            format!("doc `{name}` is not defined in any `{{% docs %}}` block"),
+                        )
+                    })
+            },
+        );
+    }
+
     /// Whether a call to macro `name` resolves in a node of `package` (`None`: the root
     /// project): qualified as `<namespace>.<name>`, else unqualified (the package's own
     /// macros, the root project's, DVT's built-ins).

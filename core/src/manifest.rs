@@ -287,6 +287,24 @@ impl Manifest {
             .unwrap_or(&node.original_file_path)
     }
 
+    /// A description of `node` (its own or a column's) with its Jinja rendered, as dbt
+    /// renders descriptions; one DVT cannot render (`doc()` blocks) stays as written.
+    pub fn render_description(&self, node: &Node, text: &str) -> String {
+        if !(text.contains("{{") || text.contains("{%")) {
+            return text.to_owned();
+        }
+        let ctx = serde_json::json!({
+            "target": crate::resolve::target_context(&self.profile, &node.target)
+        });
+        self.jinja
+            .render_snippet(
+                text,
+                &ctx,
+                &crate::error::Location::file(&node.original_file_path),
+            )
+            .unwrap_or_else(|_| text.to_owned())
+    }
+
     /// Where dbt writes a node's compiled SQL, relative to the target folder:
     /// `compiled/<package>/<file in the package>`, then `<alias>.sql` under a generic
     /// test's property file (several tests share it) and `<name>.sql` under a snapshot's

@@ -164,6 +164,8 @@ impl Manifest {
             names,
         };
         resolve::resolve(&mut manifest)?;
+        let docs = read_docs(&manifest.project)?;
+        manifest.jinja.set_docs(docs);
         let graph = graph_context(&manifest);
         manifest.jinja.set_global("graph", &graph);
         let name = Json::from(manifest.project.name.clone());
@@ -294,20 +296,51 @@ fn render_vars(bare: &JinjaEnv, project: &mut ProjectConfig) -> Result<()> {
     Ok(())
 }
 
+/// The `{% docs name %} ... {% enddocs %}` blocks of the `.md` files under the project's
+/// model, seed, snapshot and macro paths (dbt's default `docs-paths`), by name.
+fn read_docs(project: &ProjectConfig) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let dirs = project
+        .model_paths
+        .iter()
+        .chain(&project.seed_paths)
+        .chain(&project.snapshot_paths)
+        .chain(&project.macro_paths);
+    for dir in dirs {
+        for file in files::walk(&project.root, dir, &["md"])? {
+            let text = read_to_string(&project.root.join(&file))?;
+            let mut rest = text.as_str();
+            while let Some(start) = rest.find("{%") {
+                let Some(end) = rest[start..].find("%}") else {
+                    break;
+                };
+                let tag = rest[start + 2..start + end]
+                    .trim_matches(|c: char| c == '-' || c.is_whitespace());
+                let after = &rest[start + end + 2..];
+                let mut words = tag.split_whitespace();
+                if words.next() == Some("docs")
+                    && let Some(name) = words.next()
+                    && let Some(close) = after
+                        .find("{% enddocs %}")
+                        .or_else(|| after.find("{%- enddocs %}"))
+                {
+                    out.insert(name.to_owned(), after[..close].trim().to_owned());
+                    rest = &after[close..];
+                    continue;
+                }
+                rest = after;
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// dbt's `graph` variable: every node and source with its resolved config, relation and
 /// rendered description, for models that inspect the project (`graph.nodes.values()`).
 fn graph_context(m: &Manifest) -> Json {
     let mut nodes = serde_json::Map::new();
     for n in m.nodes.values() {
-        let ctx = serde_json::json!({ "target": resolve::target_context(&m.profile, &n.target) });
-        let description = if n.description.contains("{{") || n.description.contains("{%") {
-            // A description DVT cannot render (`doc()` blocks) stays as written.
-            m.jinja
-                .render_snippet(&n.description, &ctx, &Location::file(&n.original_file_path))
-                .unwrap_or_else(|_| n.description.clone())
-        } else {
-            n.description.clone()
-        };
+        let description = m.render_description(n, &n.description);
         let mut config = n.config.clone();
         config.insert("materialized".into(), Json::from(n.materialized.as_str()));
         config

@@ -207,6 +207,96 @@ async fn dump(
     out
 }
 
+/// dbt-core's catalogue lines of one relation, as `generate.py` writes them: kind,
+/// comment, columns (type, not null, comment), grants, constraints, indexes.
+async fn catalog_entry(client: &tokio_postgres::Client, schema: &str, name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(row) = client
+        .query_one(
+            "select c.oid::int8, c.relkind::text, c.relpersistence::text, obj_description(c.oid, 'pg_class'), pg_get_userbyid(c.relowner)::text \
+             from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname = $2",
+            &[&schema, &name],
+        )
+        .await
+    else {
+        return vec!["<missing>".into()];
+    };
+    let (oid, kind, persistence, comment, owner): (i64, String, String, Option<String>, String) =
+        (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+    let json = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    out.push(format!(
+        "kind {kind}{}",
+        if persistence == "u" { " unlogged" } else { "" }
+    ));
+    if let Some(c) = comment {
+        out.push(format!("comment {}", json(&c)));
+    }
+    for r in client
+        .query(
+            "select a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, col_description(a.attrelid, a.attnum) \
+             from pg_attribute a where a.attrelid = $1::int8::oid and a.attnum > 0 and not a.attisdropped order by a.attnum",
+            &[&oid],
+        )
+        .await
+        .unwrap_or_default()
+    {
+        let (col, ty, notnull, cc): (String, String, bool, Option<String>) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
+        let mut line = format!(
+            "column {} {ty}{}",
+            json(&col),
+            if notnull { " not null" } else { "" }
+        );
+        if let Some(c) = cc {
+            line.push_str(&format!(" comment {}", json(&c)));
+        }
+        out.push(line);
+    }
+    for r in client
+        .query(
+            "select grantee::text, privilege_type::text from information_schema.role_table_grants \
+             where table_schema = $1 and table_name = $2 and grantee <> $3 order by 1, 2",
+            &[&schema, &name, &owner],
+        )
+        .await
+        .unwrap_or_default()
+    {
+        out.push(format!(
+            "grant {} {}",
+            r.get::<_, String>(0),
+            r.get::<_, String>(1)
+        ));
+    }
+    for r in client
+        .query(
+            "select pg_get_constraintdef(oid) from pg_constraint where conrelid = $1::int8::oid order by 1",
+            &[&oid],
+        )
+        .await
+        .unwrap_or_default()
+    {
+        out.push(format!("constraint {}", r.get::<_, String>(0)));
+    }
+    let mut idx: Vec<String> = client
+        .query(
+            "select pg_get_indexdef(indexrelid) from pg_index where indrelid = $1::int8::oid",
+            &[&oid],
+        )
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            let def: String = r.get(0);
+            let unique = def.starts_with("CREATE UNIQUE");
+            let using = def.find(" USING ").map_or(def.as_str(), |i| &def[i + 1..]);
+            format!("index {}{using}", if unique { "unique " } else { "" })
+        })
+        .collect();
+    idx.sort();
+    out.extend(idx);
+    out
+}
+
 /// Files under `dir`, as paths relative to it.
 fn files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -441,7 +531,44 @@ async fn replay(fixture: &str) -> BTreeMap<String, Option<String>> {
             };
             items.insert(format!("{name} table {key}"), wrong);
         }
+
+        // The catalogue: types, comments, grants, constraints of each relation.
+        let golden_catalog =
+            std::fs::read_to_string(golden_dir.join(&name).join("catalog.txt")).unwrap_or_default();
+        let mut entries: Vec<(String, Vec<String>)> = Vec::new();
+        for line in golden_catalog.lines() {
+            match line.strip_prefix("  ") {
+                Some(rest) => {
+                    if let Some(last) = entries.last_mut() {
+                        last.1.push(ours(rest));
+                    }
+                }
+                None => entries.push((line.to_owned(), Vec::new())),
+            }
+        }
+        for (key, want) in entries {
+            let Some((suffix, rel)) = key.strip_prefix('@').and_then(|k| k.split_once('.')) else {
+                continue;
+            };
+            let got = catalog_entry(&client, &format!("{schema}{suffix}"), rel).await;
+            let wrong = (got != want).then(|| {
+                let at = got
+                    .iter()
+                    .zip(&want)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(got.len().min(want.len()));
+                format!(
+                    "line {}: dvt `{}` dbt `{}`",
+                    at + 1,
+                    got.get(at).map_or("<end>", String::as_str),
+                    want.get(at).map_or("<end>", String::as_str)
+                )
+            });
+            items.insert(format!("{name} catalog {key}"), wrong);
+        }
     }
+    // The run's schemas go first: a role the teardown drops may hold grants in them.
+    drop_schema_family(&schema);
     for sql in &steps.teardown_sql {
         psql(&sql.replace(&golden_schema, &schema));
     }
@@ -453,14 +580,17 @@ struct SchemaFamily(String);
 
 impl Drop for SchemaFamily {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-q", "-c"])
-            .arg(format!(
-                "do $$ declare s text; begin for s in select nspname from pg_namespace where nspname = '{0}' or nspname like '{0}\\_%' loop execute format('drop schema %I cascade', s); end loop; end $$",
-                self.0
-            ))
-            .output();
+        drop_schema_family(&self.0);
     }
+}
+
+fn drop_schema_family(base: &str) {
+    let _ = std::process::Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-q", "-c"])
+        .arg(format!(
+            "do $$ declare s text; begin for s in select nspname from pg_namespace where nspname = '{base}' or nspname like '{base}\\_%' loop execute format('drop schema %I cascade', s); end loop; end $$"
+        ))
+        .output();
 }
 
 async fn check(fixture: &str) {

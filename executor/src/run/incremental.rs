@@ -97,6 +97,7 @@ impl NodeRunner for IncrementalRunner {
                 }
             }
         };
+        super::runner::apply_relation_configs(ctx, node).await?;
         run_hooks(ctx, node, "post-hook").await?;
         Ok(outcome)
     }

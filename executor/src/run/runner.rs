@@ -134,6 +134,7 @@ impl NodeRunner for SeedRunner {
         let rows = adapter
             .reload_table_from_stream(&node.relation, stream, &column_types, &ctx.invocation_id)
             .await?;
+        apply_relation_configs(ctx, node).await?;
         run_hooks(ctx, node, "post-hook").await?;
         Ok(NodeOutcome {
             rows: Some(rows),
@@ -190,6 +191,7 @@ impl NodeRunner for PushdownRunner {
                 }
             },
         };
+        apply_relation_configs(ctx, node).await?;
         run_hooks(ctx, node, "post-hook").await?;
         Ok(NodeOutcome {
             rows,
@@ -322,6 +324,7 @@ impl NodeRunner for FederationRunner {
                 &BTreeMap::new(),
             )
             .await?;
+        apply_relation_configs(ctx, node).await?;
         run_hooks(ctx, node, "post-hook").await?;
         Ok(NodeOutcome {
             rows: Some(rows),
@@ -684,6 +687,105 @@ pub(super) async fn prepare_target(
     ensure_schema(&*adapter, &node.relation.schema).await?;
     ctx.record_staged(&node.target, &node.relation).await?;
     Ok(adapter)
+}
+
+/// dbt's `grants` and `persist_docs` on a built relation: `grant <privilege> on <rel>
+/// to <grantee>` for each grantee (PostgreSQL, MySQL; SQLite has no grants), and, on
+/// PostgreSQL, the description as the relation's and the columns' comments. The
+/// relation was just created, so it holds no other grant to revoke.
+pub(super) async fn apply_relation_configs(ctx: &RunContext, node: &Node) -> Result<()> {
+    use dvt_core::dialect::Dialect;
+    let adapter = ctx.registry.adapter(&node.target).await?;
+    let d = adapter.dialect();
+    let rel = d.render(&node.relation);
+    let kind = match node.materialized {
+        Materialization::View => "view",
+        Materialization::MaterializedView => "materialized view",
+        _ => "table",
+    };
+    if d != Dialect::Sqlite
+        && let Some(serde_json::Value::Object(grants)) = node.config.get("grants")
+    {
+        for (privilege, grantees) in grants {
+            for grantee in dvt_core::project::as_string_list(grantees) {
+                adapter
+                    .execute(&format!("grant {privilege} on {rel} to {grantee}"))
+                    .await?;
+            }
+        }
+    }
+    let docs = node.config.get("persist_docs");
+    let flag = |key: &str| {
+        docs.and_then(|d| d.get(key))
+            .is_some_and(|v| v == &serde_json::Value::Bool(true))
+    };
+    if d == Dialect::Postgres && kind == "table" {
+        // `unlogged: true`: dbt creates it unlogged; DVT builds, swaps, then converts.
+        if node.config.get("unlogged") == Some(&serde_json::Value::Bool(true)) {
+            adapter
+                .execute(&format!("alter table {rel} set unlogged"))
+                .await?;
+        }
+        for index in node
+            .config
+            .get("indexes")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let columns = index
+                .get("columns")
+                .map(dvt_core::project::as_string_list)
+                .unwrap_or_default();
+            if columns.is_empty() {
+                continue;
+            }
+            let unique = index.get("unique") == Some(&serde_json::Value::Bool(true));
+            let method = index
+                .get("type")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("btree");
+            adapter
+                .execute(&format!(
+                    "create {}index on {rel} using {method} ({})",
+                    if unique { "unique " } else { "" },
+                    columns.join(", ")
+                ))
+                .await?;
+        }
+    }
+    if d == Dialect::Postgres {
+        let lit = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        let m = &ctx.manifest;
+        if flag("relation") && !node.description.is_empty() {
+            let text = m.render_description(node, &node.description);
+            adapter
+                .execute(&format!("comment on {kind} {rel} is {}", lit(&text)))
+                .await?;
+        }
+        if flag("columns") {
+            let existing = adapter.relation_schema(&node.relation).await?;
+            for (name, props) in &node.columns {
+                let Some(text) = props.get("description").and_then(serde_json::Value::as_str)
+                else {
+                    continue;
+                };
+                // dbt documents only the columns the relation has.
+                if text.is_empty() || existing.field_with_name(name).is_err() {
+                    continue;
+                }
+                let text = m.render_description(node, text);
+                adapter
+                    .execute(&format!(
+                        "comment on column {rel}.{} is {}",
+                        d.quote(name),
+                        lit(&text)
+                    ))
+                    .await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs a node's `pre-hook`s or `post-hook`s (`key`) on its target, one statement each,

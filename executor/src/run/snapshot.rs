@@ -56,6 +56,7 @@ impl NodeRunner for SnapshotRunner {
             Err(e) => return adapter.discard(&names, e).await,
         };
         adapter.drop_relation(&names.staged).await?;
+        super::runner::apply_relation_configs(ctx, node).await?;
         run_hooks(ctx, node, "post-hook").await?;
         Ok(NodeOutcome {
             rows: rows.or(staged),
