@@ -38,6 +38,9 @@ pub struct DvtExecutorConfig {
     pub executor_id: Option<String>,
     /// Seconds between heartbeats to the scheduler.
     pub heartbeat_interval_seconds: u64,
+    /// How long to wait for the scheduler to listen before giving up: executors and
+    /// scheduler start together on a cluster, in any order.
+    pub scheduler_wait: std::time::Duration,
 }
 
 impl Default for DvtExecutorConfig {
@@ -53,12 +56,20 @@ impl Default for DvtExecutorConfig {
             work_dir: None,
             executor_id: None,
             heartbeat_interval_seconds: 60,
+            scheduler_wait: std::time::Duration::from_secs(30),
         }
     }
 }
 
 /// Runs the executor until it is shut down.
 pub async fn start_executor_process(config: DvtExecutorConfig) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + config.scheduler_wait;
+    let scheduler = (config.scheduler_host.clone(), config.scheduler_port);
+    while tokio::net::TcpStream::connect(&scheduler).await.is_err()
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
     let env = Arc::new(ScanEnvironment {
         registry: Arc::new(TargetRegistry::new(config.targets)),
         staging: Staging::local(config.staging_root)?,

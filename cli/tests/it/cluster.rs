@@ -67,27 +67,8 @@ impl Cluster {
             logs: logs.clone(),
         };
         let log = |name: &str| std::fs::File::create(logs.join(name)).expect("log file");
-        let scheduler = Command::new(sibling_binary("dvt-scheduler"))
-            .args(["--bind-host", "127.0.0.1", "--external-host", "127.0.0.1"])
-            .args(["--bind-port", &port.to_string()])
-            .arg("--event-log-dir")
-            .arg(&events)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log("scheduler.log"))
-            .spawn()
-            .expect("dvt-scheduler starts");
-        cluster.children.push(scheduler);
-        // An executor that finds no scheduler exits at once: start them once it listens.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "dvt-scheduler did not listen on port {port} within 60 s:\n{}",
-                cluster.log_tail()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        // Executors first: they wait for the scheduler (`--scheduler-wait-seconds`), as
+        // pods starting in any order do.
         for i in 1..=executors {
             let child = Command::new(sibling_binary("dvt-executor"))
                 .args(["--scheduler-host", "127.0.0.1"])
@@ -109,6 +90,17 @@ impl Cluster {
                 .expect("dvt-executor starts");
             cluster.children.push(child);
         }
+        let scheduler = Command::new(sibling_binary("dvt-scheduler"))
+            .args(["--bind-host", "127.0.0.1", "--external-host", "127.0.0.1"])
+            .args(["--bind-port", &port.to_string()])
+            .arg("--event-log-dir")
+            .arg(&events)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log("scheduler.log"))
+            .spawn()
+            .expect("dvt-scheduler starts");
+        cluster.children.push(scheduler);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let text = std::fs::read_to_string(logs.join("scheduler.log")).unwrap_or_default();

@@ -46,6 +46,13 @@ struct Args {
     /// Seconds between heartbeats to the scheduler.
     #[arg(long, env = "DVT_EXECUTOR_HEARTBEAT_SECONDS", default_value_t = 60)]
     heartbeat_seconds: u64,
+    /// Seconds to wait for the scheduler to listen before giving up.
+    #[arg(
+        long,
+        env = "DVT_EXECUTOR_SCHEDULER_WAIT_SECONDS",
+        default_value_t = 30
+    )]
+    scheduler_wait_seconds: u64,
 }
 
 fn main() -> ExitCode {
@@ -70,6 +77,7 @@ fn main() -> ExitCode {
     config.work_dir = args.work_dir;
     config.executor_id = args.executor_id;
     config.heartbeat_interval_seconds = args.heartbeat_seconds;
+    config.scheduler_wait = std::time::Duration::from_secs(args.scheduler_wait_seconds);
     let profile = match args.profile {
         Some(p) => Ok(p),
         None => dvt_executor::process::sole_profile(&args.profiles_dir),

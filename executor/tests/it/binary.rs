@@ -54,6 +54,8 @@ fn unreachable_scheduler_exits_1_without_leaking_passwords() {
             "0",
             "--bind-grpc-port",
             "0",
+            "--scheduler-wait-seconds",
+            "1",
         ])
         .arg("--staging-dir")
         .arg(dir.path().join("staging"))
