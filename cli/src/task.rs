@@ -255,8 +255,14 @@ fn compile(common: &Common, sel: &Selection) -> Result<ExitCode> {
         ],
     )?;
     let order = m.graph.topo_order(&ids);
+    // As `dbt compile` does, Jinja that queries the database (`run_query`, introspection)
+    // runs against each node's target; connections open only when a node asks.
+    let mut opts = dvt_core::compile::CompileOptions::default();
+    opts.database = Some(Arc::new(dvt_executor::introspect::RegistryDatabase::new(
+        registry(&m),
+    )));
     for id in &order {
-        let c = m.compile(id)?;
+        let c = m.compile_with(id, &opts)?;
         for w in &c.warnings {
             printer::warn(w.code, &w.message);
         }

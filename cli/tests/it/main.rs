@@ -3,6 +3,7 @@
 
 mod cluster;
 mod common;
+mod compile_queries;
 mod concurrency;
 mod contracts;
 mod corpus;
