@@ -31,6 +31,8 @@ pub struct CompileOptions {
     /// The database `run_query`, `statement` and the adapter's introspection use; `None`
     /// compiles without connecting (they answer as while parsing, or fail clearly).
     pub database: Option<std::sync::Arc<dyn crate::jinja::Database>>,
+    /// Vars that win over the project's (a unit test's `overrides.vars`).
+    pub vars: serde_json::Map<String, Json>,
 }
 
 impl CompileOptions {
@@ -40,6 +42,7 @@ impl CompileOptions {
             is_incremental,
             event_time_window: None,
             database: None,
+            vars: serde_json::Map::new(),
         }
     }
 }
@@ -220,6 +223,7 @@ impl Manifest {
                 ))
             }),
             package: Some(node.package_name.clone()),
+            vars: state.opts.vars.clone(),
         })?;
         state.logs.extend(recorded.logs);
         let dialect = match host.path {
@@ -263,6 +267,7 @@ impl Manifest {
                     is_incremental: false,
                     connection: None,
                     package: Some(node.package_name.clone()),
+                    vars: serde_json::Map::new(),
                 },
             )?;
             let sql = sql.trim();

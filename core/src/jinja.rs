@@ -190,6 +190,8 @@ pub struct RenderNode {
     is_incremental: bool,
     /// The database `run_query` and introspection use (compiling for a run).
     connection: Option<Arc<Connection>>,
+    /// Vars that win over the project's (a unit test's `overrides.vars`).
+    vars: Map<String, Json>,
 }
 
 impl Object for RenderNode {}
@@ -243,6 +245,8 @@ pub struct RenderInput {
     /// The database `run_query`, `statement` and `adapter.get_relation` query (`None`
     /// while parsing, and when compiling without connecting).
     pub connection: Option<Arc<Connection>>,
+    /// Vars that win over the project's and `--vars` (a unit test's `overrides.vars`).
+    pub vars: Map<String, Json>,
     /// The node's package when it belongs to an installed package (`None`: the root
     /// project). Its own macros then come before the root project's for unqualified
     /// calls, and `var()` answers with the package's vars, as in dbt.
@@ -458,6 +462,11 @@ impl JinjaEnv {
                   -> std::result::Result<Value, minijinja::Error> {
                 // `var('x', none)` passes a default of None: present, unlike no default.
                 let default = default.first().cloned();
+                if let Ok(n) = node(state)
+                    && let Some(v) = n.vars.get(&name)
+                {
+                    return Ok(to_value(v));
+                }
                 let package = state.lookup(PACKAGE_KEY);
                 let vars = package
                     .as_ref()
@@ -607,6 +616,7 @@ impl JinjaEnv {
                 .unwrap_or_default(),
             is_incremental: input.is_incremental,
             connection: input.connection,
+            vars: input.vars,
         });
         let mut values = BTreeMap::new();
         values.insert(NODE_KEY, Value::from_dyn_object(Arc::clone(&node)));
@@ -1150,6 +1160,7 @@ mod tests {
             is_incremental: false,
             connection: None,
             package: None,
+            vars: Map::new(),
         })
     }
 

@@ -4,7 +4,7 @@
 
 use crate::common::*;
 
-const MODEL: &str = "select c.id, c.email, c.email like '%@%.%' as is_valid, count(o.id) as orders
+const MODEL: &str = "select c.id, c.email, c.email like '%@%.%' as is_valid, count(o.id) * {{ var('order_weight', 1) }} as orders
 from {{ ref('customers') }} c
 left join {{ ref('orders') }} o on o.customer_id = c.id
 group by c.id, c.email
@@ -31,6 +31,17 @@ unit_tests:
       rows:
         - {{id: 1, is_valid: true, orders: {expect_orders_for_1}}}
         - {{id: 2, is_valid: false, orders: 0}}
+  - name: weighted_orders
+    model: customer_summary
+    overrides:
+      vars: {{order_weight: 10}}
+    given:
+      - input: ref('customers')
+        rows: [{{id: 1, email: a@b.co}}]
+      - input: ref('orders')
+        rows: [{{id: 5, customer_id: 1}}]
+    expect:
+      rows: [{{id: 1, orders: 10}}]
 "
     )
 }
@@ -62,6 +73,13 @@ async fn unit_tests_on(target: &str) {
     let run = dvt(dir.path(), &["test"], &[]);
     run.assert_ok();
     let st = statuses(dir.path());
+    // `overrides.vars` wins over the model's default (one order, weighted by 10).
+    assert_eq!(
+        st.get("unit_test.ut.customer_summary.weighted_orders")
+            .map(String::as_str),
+        Some("pass"),
+        "{target}: {st:?}"
+    );
     assert_eq!(
         st.get("unit_test.ut.customer_summary.emails_and_orders")
             .map(String::as_str),

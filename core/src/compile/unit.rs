@@ -97,6 +97,9 @@ impl Manifest {
         unit_opts.is_incremental = spec["overrides"]["macros"]["is_incremental"]
             .as_bool()
             .unwrap_or(false);
+        if let Some(vars) = spec["overrides"]["vars"].as_object() {
+            unit_opts.vars.extend(vars.clone());
+        }
         let mut state = CompileState {
             ctes: &mut ctes,
             inputs: &mut inputs,

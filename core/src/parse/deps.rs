@@ -74,6 +74,7 @@ fn render(
         is_incremental: false,
         connection: None,
         package: Some(package.to_owned()),
+        vars: serde_json::Map::new(),
     })
 }
 
