@@ -165,6 +165,22 @@ pub async fn start_scheduler_process(config: DvtSchedulerConfig) -> Result<()> {
         .map_err(process_error)
 }
 
+/// A cluster binary's flags: `--help`/`--version` print and exit 0; bad flags print a
+/// DVT400 and exit 2, as `dvt` does.
+pub fn parse_args<T: clap::Parser>() -> std::result::Result<T, std::process::ExitCode> {
+    match T::try_parse() {
+        Ok(a) => Ok(a),
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            Err(std::process::ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error[DVT400]: {}", e.render().to_string().trim_end());
+            Err(std::process::ExitCode::from(2))
+        }
+    }
+}
+
 /// Runs a cluster process's `main`: logs to stderr (`RUST_LOG`, default `info`), a
 /// multi-threaded runtime, the process future; exit 0 when it ends, 1 with its coded
 /// error, 2 when the runtime cannot start.

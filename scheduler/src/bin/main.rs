@@ -42,16 +42,9 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
+    let args = match dvt_executor::process::parse_args::<Args>() {
         Ok(a) => a,
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("error[DVT400]: {}", e.render().to_string().trim_end());
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let mut config = DvtSchedulerConfig::default();
     config.bind_host = args.bind_host;
