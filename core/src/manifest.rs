@@ -199,6 +199,12 @@ pub struct SourceTable {
     pub original_file_path: PathBuf,
     /// Description.
     pub description: String,
+    /// `partition_by:`: the integer column a federated extract splits by, instead of
+    /// the default (`ctid` on PostgreSQL, `rowid` on SQLite, a one-column integer
+    /// primary key on MySQL).
+    pub partition_by: Option<String>,
+    /// `partitions:`: how many ranges a federated extract splits into; `1` turns it off.
+    pub partitions: Option<usize>,
 }
 
 /// Options for [`Manifest::load`].

@@ -12,6 +12,8 @@ use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtens
 use datafusion::catalog::TableProvider;
 use datafusion::common::TableReference;
 use datafusion::datasource::file_format::FileFormatFactory;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::FileGroup;
 use datafusion::error::Result as DfResult;
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{AggregateUDF, Extension, LogicalPlan, ScalarUDF, WindowUDF};
@@ -21,7 +23,10 @@ use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConve
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::federation::{DvtScanExec, DvtTableProvider, InputSpec, ScanEnvironment, ScanSpec};
+use crate::federation::{
+    DvtExtractSource, DvtTableProvider, InputSpec, ScanEnvironment, ScanSpec, extract_source,
+    scan_with_groups,
+};
 
 /// Starts every DVT payload. A zero first byte is never a valid protobuf tag, so the
 /// prefix cannot be confused with a Ballista or DataFusion message.
@@ -34,6 +39,9 @@ struct ScanPayload {
     schema: Vec<u8>,
     /// Arrow IPC encoding of the staged schema.
     fetch_schema: Vec<u8>,
+    /// The parts each file group of the node reads: all of the scan's, or the slice
+    /// the scheduler gave one task.
+    groups: Vec<Vec<String>>,
 }
 
 fn encode_json<T: Serialize>(value: &T, buf: &mut Vec<u8>) -> DfResult<()> {
@@ -165,7 +173,7 @@ impl LogicalExtensionCodec for DvtLogicalCodec {
     }
 }
 
-/// The physical codec: encodes [`DvtScanExec`]s, delegates the rest to
+/// The physical codec: encodes DVT's extract scans, delegates the rest to
 /// [`BallistaPhysicalExtensionCodec`].
 #[derive(Debug)]
 pub struct DvtPhysicalCodec {
@@ -194,12 +202,25 @@ impl PhysicalExtensionCodec for DvtPhysicalCodec {
         match decode_json::<ScanPayload>(buf) {
             Some(payload) => {
                 let payload = payload?;
-                Ok(Arc::new(DvtScanExec::new(
+                let source = DvtExtractSource::new(
                     payload.spec,
                     schema_from_ipc(&payload.schema)?,
                     schema_from_ipc(&payload.fetch_schema)?,
                     Arc::clone(&self.env),
-                )))
+                );
+                let groups = payload
+                    .groups
+                    .into_iter()
+                    .map(|files| {
+                        FileGroup::new(
+                            files
+                                .into_iter()
+                                .map(|f| PartitionedFile::new(f, 0))
+                                .collect(),
+                        )
+                    })
+                    .collect();
+                Ok(scan_with_groups(source, groups))
             }
             None => self.inner.try_decode(buf, inputs, ctx, proto_converter),
         }
@@ -211,12 +232,20 @@ impl PhysicalExtensionCodec for DvtPhysicalCodec {
         buf: &mut Vec<u8>,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> DfResult<()> {
-        match node.downcast_ref::<DvtScanExec>() {
-            Some(scan) => encode_json(
+        match extract_source(node.as_ref()) {
+            Some((scan, groups)) => encode_json(
                 &ScanPayload {
                     spec: scan.spec.clone(),
                     schema: schema_to_ipc(&scan.schema)?,
                     fetch_schema: schema_to_ipc(&scan.fetch_schema)?,
+                    groups: groups
+                        .iter()
+                        .map(|g| {
+                            g.iter()
+                                .map(|f| f.object_meta.location.to_string())
+                                .collect()
+                        })
+                        .collect(),
                 },
                 buf,
             ),
@@ -280,14 +309,19 @@ mod tests {
             relation: Relation::new("shop", "orders"),
             run_id: "r1".into(),
             query_id: "q1".into(),
-            sql: "SELECT \"orders\".\"id\" FROM \"shop\".\"orders\"".into(),
+            parts: vec![
+                "SELECT \"orders\".\"id\" FROM \"shop\".\"orders\" WHERE (ctid < '(4,0)'::TID)"
+                    .into(),
+                "SELECT \"orders\".\"id\" FROM \"shop\".\"orders\" WHERE (ctid >= '(4,0)'::TID)"
+                    .into(),
+            ],
         };
-        let scan: Arc<dyn ExecutionPlan> = Arc::new(DvtScanExec::new(
+        let scan: Arc<dyn ExecutionPlan> = crate::federation::scan_plan(
             spec.clone(),
             Arc::clone(&schema),
             Arc::clone(&schema),
             Arc::clone(&env),
-        ));
+        );
         let codec = DvtPhysicalCodec::new(Arc::clone(&env));
         let converter = DefaultPhysicalProtoConverter {};
         let mut buf = Vec::new();
@@ -299,9 +333,13 @@ mod tests {
         let decoded = codec
             .try_decode(&buf, &[], &ctx.task_ctx(), &converter)
             .expect("decodes");
-        let decoded = decoded.downcast_ref::<DvtScanExec>().expect("a dvt scan");
+        let (decoded, groups) = extract_source(decoded.as_ref()).expect("a dvt scan");
         assert_eq!(decoded.spec, spec);
         assert_eq!(decoded.schema, schema);
+        assert_eq!(decoded.parts().len(), 2);
+        // One group per range, each holding its own part.
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[1].files()[0].object_meta.location, spec.part_path(1));
 
         let provider: Arc<dyn TableProvider> = Arc::new(DvtTableProvider::new(
             InputSpec {
@@ -311,6 +349,7 @@ mod tests {
                 run_id: "r1".into(),
                 query_id: "q1".into(),
                 remote_columns: vec!["ID".into()],
+                ranges: Vec::new(),
             },
             Arc::clone(&schema),
             Arc::clone(&env),

@@ -26,14 +26,18 @@ use crate::error::{Error, Result};
 use crate::registry::TargetRegistry;
 use crate::staging::Staging;
 
+mod partition;
 mod provider;
 mod pushdown;
 mod scan;
 
+pub use partition::PartitionHint;
 pub use provider::DvtTableProvider;
 pub(crate) use provider::InputSpec;
-pub use scan::DvtScanExec;
-pub(crate) use scan::ScanSpec;
+pub use scan::DvtExtractSource;
+#[cfg(test)]
+pub(crate) use scan::scan_plan;
+pub(crate) use scan::{ScanSpec, extract_source, scan_with_groups};
 
 /// One remote relation a federated query reads.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -56,6 +60,38 @@ pub struct FederatedQuery {
     pub sql: String,
     /// Every remote relation the query reads.
     pub inputs: Vec<RemoteInput>,
+    /// How the inputs that say so are split for extraction (`partition_by:` /
+    /// `partitions:` of a source); the others split by default.
+    pub hints: BTreeMap<RemoteInput, PartitionHint>,
+}
+
+impl FederatedQuery {
+    /// The query of a node compiled on the federated path, with its sources' settings.
+    pub fn for_node(
+        compiled: &dvt_core::manifest::CompiledNode,
+        manifest: &dvt_core::manifest::Manifest,
+    ) -> Self {
+        let mut query = FederatedQuery::from(compiled);
+        for source in manifest.sources.values() {
+            if source.partition_by.is_none() && source.partitions.is_none() {
+                continue;
+            }
+            let input = RemoteInput {
+                target: source.connection.clone(),
+                relation: source.relation.clone(),
+            };
+            if query.inputs.contains(&input) {
+                query.hints.insert(
+                    input,
+                    PartitionHint {
+                        by: source.partition_by.clone(),
+                        count: source.partitions,
+                    },
+                );
+            }
+        }
+        query
+    }
 }
 
 impl From<&dvt_core::manifest::CompiledNode> for FederatedQuery {
@@ -71,6 +107,7 @@ impl From<&dvt_core::manifest::CompiledNode> for FederatedQuery {
                     relation: relation.clone(),
                 })
                 .collect(),
+            hints: BTreeMap::new(),
         }
     }
 }
@@ -252,14 +289,16 @@ impl FederationEngine {
         let plan = df.create_physical_plan().await.map_err(Error::planning)?;
         let mut scans = Vec::new();
         plan.apply(|node| {
-            if let Some(scan) = node.downcast_ref::<DvtScanExec>() {
-                scans.push((
-                    RemoteInput {
-                        target: scan.target().to_owned(),
-                        relation: scan.relation().clone(),
-                    },
-                    scan.sql().to_owned(),
-                ));
+            if let Some((scan, _)) = extract_source(node.as_ref()) {
+                for sql in scan.parts() {
+                    scans.push((
+                        RemoteInput {
+                            target: scan.target().to_owned(),
+                            relation: scan.relation().clone(),
+                        },
+                        sql.clone(),
+                    ));
+                }
             }
             Ok(TreeNodeRecursion::Continue)
         })
@@ -298,8 +337,7 @@ impl FederationEngine {
         let ctx = SessionContext::new_with_state(state);
         // A fresh id per execution keeps queries from reusing each other's extracts.
         let query_id = uuid::Uuid::new_v4().simple().to_string();
-        self.register_inputs(&ctx, run_id, &query_id, &query.inputs)
-            .await?;
+        self.register_inputs(&ctx, run_id, &query_id, query).await?;
         Ok(ctx)
     }
 
@@ -326,7 +364,13 @@ impl FederationEngine {
     async fn ballista_state(&self) -> Result<&SessionState> {
         self.ballista
             .get_or_try_init(|| async {
+                // One partition per task: a scan's ranges then spread over every
+                // executor, and a task lost with its executor re-runs one range.
                 let config = SessionConfig::new_with_ballista()
+                    .set_usize(
+                        ballista_core::config::BALLISTA_SCHEDULER_MAX_PARTITIONS_PER_TASK,
+                        1,
+                    )
                     .with_ballista_logical_extension_codec(Arc::new(DvtLogicalCodec::new(
                         Arc::clone(&self.env),
                     )))
@@ -358,14 +402,21 @@ impl FederationEngine {
         ctx: &SessionContext,
         run_id: &str,
         query_id: &str,
-        inputs: &[RemoteInput],
+        query: &FederatedQuery,
     ) -> Result<()> {
-        let unique: BTreeSet<&RemoteInput> = inputs.iter().collect();
+        let unique: BTreeSet<&RemoteInput> = query.inputs.iter().collect();
         for input in unique {
             let adapter = self.env.registry.adapter(&input.target).await?;
             let remote_schema = adapter.relation_schema(&input.relation).await?;
             let (schema, remote_columns) =
                 provider::engine_names(adapter.dialect(), &remote_schema);
+            // `dvt compile` shows the unsplit query and runs nothing on the source.
+            let ranges = if run_id == COMPILE_RUN_ID {
+                Vec::new()
+            } else {
+                let hint = query.hints.get(input).cloned().unwrap_or_default();
+                partition::plan(adapter.as_ref(), &input.relation, &hint).await?
+            };
             let spec = InputSpec {
                 target: input.target.clone(),
                 relation: input.relation.clone(),
@@ -373,6 +424,7 @@ impl FederationEngine {
                 run_id: run_id.to_owned(),
                 query_id: query_id.to_owned(),
                 remote_columns,
+                ranges,
             };
             let provider = DvtTableProvider::new(spec, schema, Arc::clone(&self.env));
             let catalog = match ctx.catalog(&input.target) {

@@ -289,3 +289,136 @@ async fn cluster_builds_the_example_with_the_same_tables_as_local_mode() {
         "orders_enriched_maria differs between the cluster and local mode"
     );
 }
+
+/// The events of the scheduler's logs: (stage, task, executor) of every finished task.
+fn task_ends(events: &Path) -> Vec<(u64, u64, String)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(events).into_iter().flatten().flatten() {
+        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+        for line in text.lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            if v["ev"] != "TaskEnd" {
+                continue;
+            }
+            let d = &v["data"];
+            if let (Some(stage), Some(partition), Some(executor)) = (
+                d["stage_id"].as_u64(),
+                d["task_id"].as_u64(),
+                d["executor_id"].as_str(),
+            ) {
+                out.push((stage, partition, executor.to_owned()));
+            }
+        }
+    }
+    out
+}
+
+/// A 1M-row PostgreSQL source is split into ranges (`ctid` pages), the ranges are
+/// extracted by both executors, and every source row lands in the destination once.
+#[tokio::test(flavor = "multi_thread")]
+async fn cluster_splits_a_large_source_across_both_executors_exactly_once() {
+    let src = unique("dvt_it_big");
+    let dst = unique("dvt_it_bigdst");
+    let _cleanup = Cleanup {
+        pg_schemas: vec![src.clone(), dst.clone()],
+        maria_dbs: vec![],
+    };
+    let pg = pg().await;
+    pg.batch_execute(&format!(
+        "create schema \"{src}\"; \
+         create table \"{src}\".events as select g as id, md5(g::text) as note \
+           from generate_series(1, 1000000) g;"
+    ))
+    .await
+    .expect("source table");
+    let work = tempfile::tempdir().expect("tempdir");
+    let project = work.path().join("project");
+    let profile = format!(
+        "big:\n  target: src\n  outputs:\n    src: {{type: postgres, host: 127.0.0.1, user: postgres, dbname: test, schema: {src}}}\n    dst: {{type: postgres, host: 127.0.0.1, user: postgres, dbname: test, schema: {dst}}}\n"
+    );
+    write_project(
+        &project,
+        &[
+            (
+                "dbt_project.yml",
+                "name: big\nprofile: big\nmodels:\n  big:\n    +materialized: table\n",
+            ),
+            ("profiles.yml", &profile),
+            (
+                "models/sources.yml",
+                &format!(
+                    "version: 2\nsources:\n  - name: raw\n    schema: {src}\n    connection: src\n    tables:\n      - name: events\n"
+                ),
+            ),
+            (
+                "models/copied.sql",
+                "{{ config(target='dst') }}\nselect id, note from {{ source('raw', 'events') }}\n",
+            ),
+        ],
+    );
+    let cluster = Cluster::start(work.path(), &project, 2);
+    std::fs::write(
+        project.join("computes.yml"),
+        format!(
+            "big:\n  computes:\n    cluster: {{type: ballista, scheduler: \"{}\"}}\n",
+            cluster.url
+        ),
+    )
+    .expect("computes.yml");
+    std::fs::write(
+        project.join("buckets.yml"),
+        format!(
+            "big:\n  target: shared\n  buckets:\n    shared: {{type: filesystem, path: \"{}\", shared: true}}\n",
+            cluster.staging.display()
+        ),
+    )
+    .expect("buckets.yml");
+    let built = dvt(&project, &["run", "--compute", "cluster"], &[]);
+    built.assert_ok();
+
+    let got = pg_rows(
+        &pg,
+        &format!(
+            "select count(*)::text, count(distinct id)::text, sum(id)::text, \
+             count(*) filter (where note = md5(id::text))::text from \"{dst}\".copied"
+        ),
+    )
+    .await;
+    assert_eq!(
+        got,
+        vec![
+            ["1000000", "1000000", "500000500000", "1000000"]
+                .map(|v| normalise(Some(v)))
+                .to_vec()
+        ]
+    );
+    // The scan's stage is the one with a task per range (DVT asks for one partition per
+    // task): several ranges, and both executors ran some of them.
+    let ends = task_ends(&cluster.events);
+    let mut by_stage: std::collections::BTreeMap<u64, Vec<(u64, String)>> = Default::default();
+    for (stage, partition, executor) in ends {
+        by_stage
+            .entry(stage)
+            .or_default()
+            .push((partition, executor));
+    }
+    let (stage, tasks) = by_stage
+        .iter()
+        .max_by_key(|(_, t)| t.len())
+        .expect("tasks ran");
+    let partitions: std::collections::BTreeSet<u64> = tasks.iter().map(|(p, _)| *p).collect();
+    let executors: std::collections::BTreeSet<&str> =
+        tasks.iter().map(|(_, e)| e.as_str()).collect();
+    assert!(
+        partitions.len() >= 3,
+        "stage {stage} ran {} tasks: {tasks:?}",
+        partitions.len()
+    );
+    assert_eq!(
+        executors,
+        ["exec-1", "exec-2"].into_iter().collect(),
+        "stage {stage}: {tasks:?}"
+    );
+}

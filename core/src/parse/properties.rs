@@ -58,6 +58,9 @@ pub(crate) struct SourceProps {
     pub(crate) description: Option<String>,
     #[serde(default)]
     pub(crate) quoting: Option<Json>,
+    /// `config:` (DVT reads `partition_by` and `partitions` from it).
+    #[serde(default)]
+    pub(crate) config: Option<Json>,
     #[serde(default)]
     pub(crate) tables: Vec<SourceTableProps>,
 }
@@ -72,6 +75,9 @@ pub(crate) struct SourceTableProps {
     pub(crate) description: Option<String>,
     #[serde(default)]
     pub(crate) quoting: Option<Json>,
+    /// `config:`; its keys win over the source's.
+    #[serde(default)]
+    pub(crate) config: Option<Json>,
     #[serde(default)]
     pub(crate) columns: Vec<Json>,
     #[serde(default, alias = "tests")]

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use serde_json::Value as Json;
+
 use super::data_tests::TestDecl;
 use super::properties::SourceDecl;
 use crate::dialect::{Dialect, Relation};
@@ -115,6 +117,46 @@ pub(super) fn parse(
                 &decl.tree,
                 &[Key("sources"), Index(i), Key("tables"), Index(j)],
             ));
+            let config_at = |key: &'static str| {
+                at(&[
+                    Key("sources"),
+                    Index(i),
+                    Key("tables"),
+                    Index(j),
+                    Key("config"),
+                    Key(key),
+                ])
+            };
+            let setting = |key: &'static str| {
+                [t.config.as_ref(), src.config.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .find_map(|c| c.get(key).filter(|v| !v.is_null()).cloned())
+            };
+            let partition_by = match setting("partition_by") {
+                None => None,
+                Some(Json::String(column)) if !column.trim().is_empty() => Some(column),
+                Some(other) => {
+                    return Err(Error::InvalidConfig {
+                        location: config_at("partition_by"),
+                        key: "partition_by".into(),
+                        message: format!("expected a column name, found `{other}`"),
+                    });
+                }
+            };
+            let partitions = match setting("partitions") {
+                None => None,
+                Some(v) => match v.as_u64().filter(|n| (1..=4096).contains(n)) {
+                    Some(n) => Some(n as usize),
+                    None => {
+                        return Err(Error::InvalidConfig {
+                            location: config_at("partitions"),
+                            key: "partitions".into(),
+                            message: format!("expected a whole number from 1 to 4096, found `{v}`"),
+                        });
+                    }
+                },
+            };
             sources.insert(
                 unique_id.clone(),
                 SourceTable {
@@ -135,6 +177,8 @@ pub(super) fn parse(
                         .clone()
                         .or(src.description.clone())
                         .unwrap_or_default(),
+                    partition_by,
+                    partitions,
                 },
             );
         }

@@ -1,5 +1,6 @@
 //! DVT's table provider: one remote relation as plain data (target name, relation,
-//! schema). Its scans become [`DvtScanExec`] nodes carrying the SQL pushed to the source.
+//! schema). Its scans are DVT extract scans (see [`super::scan`]) carrying the SQL pushed
+//! to the source, one statement per range of the source.
 
 use std::sync::Arc;
 
@@ -14,8 +15,8 @@ use dvt_core::dialect::{Dialect, Relation};
 use serde::{Deserialize, Serialize};
 
 use super::ScanEnvironment;
-use super::pushdown::{ROW_MARKER, pushdown_kind, remote_sql};
-use super::scan::{DvtScanExec, ScanSpec};
+use super::pushdown::{ROW_MARKER, pushdown_kind, remote_sql_per_range};
+use super::scan::{ScanSpec, scan_plan};
 
 /// The serializable part of a [`DvtTableProvider`] (its schema travels separately).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +31,10 @@ pub(crate) struct InputSpec {
     /// (see [`engine_names`]); empty when they are the same.
     #[serde(default)]
     pub(crate) remote_columns: Vec<String>,
+    /// The source's ranges (see [`super::partition`]), planned by the client; empty
+    /// when the input is read in one piece.
+    #[serde(default)]
+    pub(crate) ranges: Vec<String>,
 }
 
 /// The schema the engine plans with, and the source's column names when they differ.
@@ -183,26 +188,22 @@ impl TableProvider for DvtTableProvider {
                 None => Arc::clone(&remote_schema),
             }
         };
-        let sql = remote_sql(
+        let parts = remote_sql_per_range(
             self.spec.dialect,
             &self.spec.relation,
             &remote_schema,
             projection.map(Vec::as_slice),
             &filters,
             limit,
+            &self.spec.ranges,
         )?;
         let spec = ScanSpec {
             target: self.spec.target.clone(),
             relation: self.spec.relation.clone(),
             run_id: self.spec.run_id.clone(),
             query_id: self.spec.query_id.clone(),
-            sql,
+            parts,
         };
-        Ok(Arc::new(DvtScanExec::new(
-            spec,
-            schema,
-            fetch_schema,
-            Arc::clone(&self.env),
-        )))
+        Ok(scan_plan(spec, schema, fetch_schema, Arc::clone(&self.env)))
     }
 }

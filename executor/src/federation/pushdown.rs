@@ -16,6 +16,7 @@ use datafusion::logical_expr::{
     TableProviderFilterPushDown, lit,
 };
 use datafusion::scalar::ScalarValue;
+use datafusion::sql::sqlparser::ast::Statement;
 use datafusion::sql::unparser::Unparser;
 use datafusion::sql::unparser::dialect::{
     DefaultDialect, Dialect as UnparserDialect, MySqlDialect, PostgreSqlDialect, SqliteDialect,
@@ -64,6 +65,45 @@ pub(crate) fn remote_sql(
     filters: &[Expr],
     limit: Option<usize>,
 ) -> DfResult<String> {
+    Ok(remote_statement(dialect, relation, schema, projection, filters, limit)?.to_string())
+}
+
+/// [`remote_sql`] once per range of a split scan (see [`super::partition`]): each
+/// statement also keeps only its range's rows. One statement when `ranges` is empty or
+/// a limit is pushed (a limit applies to the whole input, not to each range).
+pub(crate) fn remote_sql_per_range(
+    dialect: Dialect,
+    relation: &Relation,
+    schema: &SchemaRef,
+    projection: Option<&[usize]>,
+    filters: &[Expr],
+    limit: Option<usize>,
+    ranges: &[String],
+) -> DfResult<Vec<String>> {
+    if ranges.is_empty() || limit.is_some() {
+        return Ok(vec![remote_sql(
+            dialect, relation, schema, projection, filters, limit,
+        )?]);
+    }
+    let statement = remote_statement(dialect, relation, schema, projection, filters, None)?;
+    ranges
+        .iter()
+        .map(|range| {
+            let mut part = statement.clone();
+            super::partition::restrict(&mut part, dialect, range)?;
+            Ok(part.to_string())
+        })
+        .collect()
+}
+
+fn remote_statement(
+    dialect: Dialect,
+    relation: &Relation,
+    schema: &SchemaRef,
+    projection: Option<&[usize]>,
+    filters: &[Expr],
+    limit: Option<usize>,
+) -> DfResult<Statement> {
     let table = remote_reference(relation);
     let source = Arc::new(LogicalTableSource::new(Arc::clone(schema)));
     let mut builder = LogicalPlanBuilder::scan(table.clone(), source, None)?;
@@ -74,6 +114,21 @@ pub(crate) fn remote_sql(
     if let Some(predicate) = conjunction(filters) {
         builder = builder.filter(predicate)?;
     }
+    builder = project(builder, &table, schema, projection)?;
+    if let Some(n) = limit {
+        builder = builder.limit(0, Some(n))?;
+    }
+    let plan = builder.build()?;
+    Unparser::new(unparser_dialect(dialect)).plan_to_sql(&plan)
+}
+
+/// Adds the scan's projection: the wanted columns, or the row marker when none is.
+fn project(
+    mut builder: LogicalPlanBuilder,
+    table: &TableReference,
+    schema: &SchemaRef,
+    projection: Option<&[usize]>,
+) -> DfResult<LogicalPlanBuilder> {
     match projection {
         None => {}
         Some([]) => builder = builder.project(vec![lit(1i64).alias(ROW_MARKER)])?,
@@ -90,12 +145,7 @@ pub(crate) fn remote_sql(
             builder = builder.project(columns)?;
         }
     }
-    if let Some(n) = limit {
-        builder = builder.limit(0, Some(n))?;
-    }
-    let plan = builder.build()?;
-    let statement = Unparser::new(unparser_dialect(dialect)).plan_to_sql(&plan)?;
-    Ok(statement.to_string())
+    Ok(builder)
 }
 
 /// Field metadata naming a column's logical type on its source (`citext`, `bpchar`, ...),

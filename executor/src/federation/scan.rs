@@ -1,23 +1,31 @@
-//! DVT's scan node: extract one remote query into the staging bucket, then stream the
-//! staged Parquet back. The node is plain data (target name, SQL, schemas, run id); the
-//! connection comes from the executing process's own [`ScanEnvironment`].
+//! DVT's scan: one remote input as a `DataSourceExec` over file groups, one group per
+//! range of the source (see [`super::partition`]). Opening a group's one "file" runs the
+//! range's query on the source, writes the rows as a Parquet part named by the range into
+//! the staging bucket, and streams the part back. Ballista splits a `DataSourceExec` over
+//! file groups into one task per group, so each range is extracted once, by the executor
+//! that runs its task; a custom scan node would be run whole by every task.
+//!
+//! The scan is plain data (target name, SQL per range, schemas, run id); the connection
+//! comes from the executing process's own [`ScanEnvironment`].
 
 use std::fmt;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::error::{DataFusionError, Result as DfResult};
-use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{
-    ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning,
-    PlanProperties, ReplaceChildrenOptions,
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::object_store::ObjectStoreUrl;
+use datafusion::datasource::physical_plan::{
+    FileGroup, FileOpenFuture, FileOpener, FileScanConfig, FileScanConfigBuilder, FileSource,
 };
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+use datafusion::physical_plan::{DisplayFormatType, ExecutionPlan};
 use dvt_core::dialect::Relation;
-use futures::{StreamExt, TryStreamExt};
+use futures::{FutureExt, StreamExt};
 use object_store::ObjectStoreExt;
 use object_store::buffered::BufWriter;
 use object_store::path::Path as ObjectPath;
@@ -32,26 +40,76 @@ use crate::adapter::conform_batch;
 use crate::error::Error;
 use crate::staging::Staging;
 
-/// The serializable part of a [`DvtScanExec`].
+/// The serializable part of a scan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ScanSpec {
     pub(crate) target: String,
     pub(crate) relation: Relation,
     pub(crate) run_id: String,
     pub(crate) query_id: String,
-    pub(crate) sql: String,
+    /// The SQL sent to the source, one statement per range (one when not split).
+    pub(crate) parts: Vec<String>,
 }
 
 impl ScanSpec {
-    /// Where this extract is staged. Extracts of one relation with different SQL in one
-    /// run get different files; the same SQL in the same run reuses the file.
-    pub(crate) fn staged_path(&self) -> ObjectPath {
+    /// Where range `index` is staged. Extracts of one relation with different SQL in one
+    /// run get different files; the same SQL in the same run reuses the file, so a
+    /// retried task rewrites only its own part.
+    pub(crate) fn part_path(&self, index: usize) -> ObjectPath {
         let prefix = Staging::input_prefix(&self.run_id, &self.target, &self.relation);
         prefix.join(format!(
-            "part-0-{:016x}.parquet",
-            fnv1a(self.sql.as_bytes())
+            "part-{index:05}-{:016x}.parquet",
+            fnv1a(self.parts[index].as_bytes())
         ))
     }
+
+    /// One file group per range, each holding its part.
+    fn file_groups(&self) -> Vec<FileGroup> {
+        (0..self.parts.len())
+            .map(|i| FileGroup::new(vec![PartitionedFile::new(self.part_path(i).to_string(), 0)]))
+            .collect()
+    }
+
+    /// The range a group's file stands for.
+    fn part_of(&self, file: &PartitionedFile) -> Option<usize> {
+        (0..self.parts.len()).find(|i| self.part_path(*i) == file.object_meta.location)
+    }
+}
+
+/// The scan of one remote input over `spec`'s ranges: what the plan sees is `schema`
+/// (empty for `count(*)`); the remote queries return and the parts hold `fetch_schema`.
+pub(crate) fn scan_plan(
+    spec: ScanSpec,
+    schema: SchemaRef,
+    fetch_schema: SchemaRef,
+    env: Arc<ScanEnvironment>,
+) -> Arc<DataSourceExec> {
+    let groups = spec.file_groups();
+    let source = DvtExtractSource::new(spec, schema, fetch_schema, env);
+    scan_with_groups(source, groups)
+}
+
+/// A scan of `source` reading `groups` (all of the source's, or the slice a task got).
+pub(crate) fn scan_with_groups(
+    source: DvtExtractSource,
+    groups: Vec<FileGroup>,
+) -> Arc<DataSourceExec> {
+    // The parts are read through the process's bucket, not through the session's object
+    // stores: the URL only satisfies the config and is never opened.
+    let config = FileScanConfigBuilder::new(ObjectStoreUrl::local_filesystem(), Arc::new(source))
+        .with_file_groups(groups)
+        .build();
+    DataSourceExec::from_data_source(config)
+}
+
+/// The DVT source behind a scan plan, with the groups the plan reads.
+pub(crate) fn extract_source(
+    plan: &dyn ExecutionPlan,
+) -> Option<(&DvtExtractSource, &[FileGroup])> {
+    let exec = plan.downcast_ref::<DataSourceExec>()?;
+    let config = exec.data_source().downcast_ref::<FileScanConfig>()?;
+    let source = config.file_source().downcast_ref::<DvtExtractSource>()?;
+    Some((source, &config.file_groups))
 }
 
 /// Bytes of one column that a batch read back from staging aims at (the adapters'
@@ -89,38 +147,33 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
-/// Scans one remote input: runs the pushed SQL on the source, stages the rows as Parquet
-/// and streams them back with the plan's schema.
-#[derive(Debug)]
-pub struct DvtScanExec {
+/// DVT's file source: each "file" is one range of a remote input.
+#[derive(Debug, Clone)]
+pub struct DvtExtractSource {
     pub(crate) spec: ScanSpec,
     /// What the plan sees (empty for `count(*)`).
     pub(crate) schema: SchemaRef,
-    /// What the remote query returns and the staged file holds.
+    /// What the remote queries return and the parts hold.
     pub(crate) fetch_schema: SchemaRef,
+    table_schema: TableSchema,
+    metrics: ExecutionPlanMetricsSet,
     env: Arc<ScanEnvironment>,
-    properties: Arc<PlanProperties>,
 }
 
-impl DvtScanExec {
+impl DvtExtractSource {
     pub(crate) fn new(
         spec: ScanSpec,
         schema: SchemaRef,
         fetch_schema: SchemaRef,
         env: Arc<ScanEnvironment>,
     ) -> Self {
-        let properties = PlanProperties::new(
-            EquivalenceProperties::new(Arc::clone(&schema)),
-            Partitioning::UnknownPartitioning(1),
-            EmissionType::Incremental,
-            Boundedness::Bounded,
-        );
-        DvtScanExec {
+        DvtExtractSource {
             spec,
+            table_schema: TableSchema::from(Arc::clone(&schema)),
             schema,
             fetch_schema,
+            metrics: ExecutionPlanMetricsSet::new(),
             env,
-            properties: Arc::new(properties),
         }
     }
 
@@ -134,36 +187,58 @@ impl DvtScanExec {
         &self.spec.relation
     }
 
-    /// The SQL sent to the source.
-    pub fn sql(&self) -> &str {
-        &self.spec.sql
+    /// The SQL sent to the source, one statement per range.
+    pub fn parts(&self) -> &[String] {
+        &self.spec.parts
     }
 }
 
-impl DisplayAs for DvtScanExec {
-    fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl FileSource for DvtExtractSource {
+    fn create_file_opener(
+        &self,
+        _object_store: Arc<dyn object_store::ObjectStore>,
+        _base_config: &FileScanConfig,
+        _partition: usize,
+    ) -> DfResult<Arc<dyn FileOpener>> {
+        Ok(Arc::new(ExtractOpener {
+            source: self.clone(),
+        }))
+    }
+
+    fn table_schema(&self) -> &TableSchema {
+        &self.table_schema
+    }
+
+    fn with_batch_size(&self, _batch_size: usize) -> Arc<dyn FileSource> {
+        // Parts are read back in batches sized by bytes (see `staged_batch_size`).
+        Arc::new(self.clone())
+    }
+
+    fn metrics(&self) -> &ExecutionPlanMetricsSet {
+        &self.metrics
+    }
+
+    fn file_type(&self) -> &str {
+        "dvt"
+    }
+
+    fn fmt_extra(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         match t {
             DisplayFormatType::Default | DisplayFormatType::Verbose => write!(
                 f,
-                "DvtScanExec: target={}, sql={}",
-                self.spec.target, self.spec.sql
+                ", target={}, relation={}, ranges={}",
+                self.spec.target,
+                self.spec.relation,
+                self.spec.parts.len()
             ),
             DisplayFormatType::TreeRender => write!(f, "target={}", self.spec.target),
         }
     }
-}
 
-impl ExecutionPlan for DvtScanExec {
-    fn name(&self) -> &'static str {
-        "DvtScanExec"
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![]
+    // The groups are the source's ranges: merging or cutting them would extract a range
+    // twice or not at all.
+    fn supports_repartitioning(&self) -> bool {
+        false
     }
 
     fn apply_expressions(
@@ -172,68 +247,52 @@ impl ExecutionPlan for DvtScanExec {
     ) -> DfResult<TreeNodeRecursion> {
         Ok(TreeNodeRecursion::Continue)
     }
+}
 
-    fn replace_children(
-        self: Arc<Self>,
-        _children: Vec<Arc<dyn ExecutionPlan>>,
-        _options: ReplaceChildrenOptions,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        Ok(self)
-    }
+/// Opens one range: extracts it into its part (unless a finished part is there) and
+/// streams the part back.
+struct ExtractOpener {
+    source: DvtExtractSource,
+}
 
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        self.replace_children(
-            children,
-            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+impl FileOpener for ExtractOpener {
+    fn open(&self, file: PartitionedFile) -> DfResult<FileOpenFuture> {
+        let spec = &self.source.spec;
+        let index = spec.part_of(&file).ok_or_else(|| {
+            DataFusionError::from(Error::internal(format!(
+                "`{}` is not a part of the scan of `{}`",
+                file.object_meta.location, spec.relation
+            )))
+        })?;
+        Ok(extract_and_read(
+            Arc::clone(&self.source.env),
+            spec.clone(),
+            index,
+            Arc::clone(&self.source.fetch_schema),
+            Arc::clone(&self.source.schema),
         )
-    }
-
-    fn execute(
-        &self,
-        partition: usize,
-        _context: Arc<TaskContext>,
-    ) -> DfResult<SendableRecordBatchStream> {
-        if partition != 0 {
-            return Err(Error::internal(format!(
-                "dvt scan of `{}` asked for partition {partition} of 1",
-                self.spec.relation
-            ))
-            .into());
-        }
-        let spec = self.spec.clone();
-        let env = Arc::clone(&self.env);
-        let fetch_schema = Arc::clone(&self.fetch_schema);
-        let schema = Arc::clone(&self.schema);
-        let stream =
-            futures::stream::once(extract_and_read(env, spec, fetch_schema, schema)).try_flatten();
-        Ok(Box::pin(RecordBatchStreamAdapter::new(
-            Arc::clone(&self.schema),
-            stream,
-        )))
+        .boxed())
     }
 }
 
 async fn extract_and_read(
     env: Arc<ScanEnvironment>,
     spec: ScanSpec,
+    index: usize,
     fetch_schema: SchemaRef,
     schema: SchemaRef,
 ) -> DfResult<futures::stream::BoxStream<'static, DfResult<arrow::array::RecordBatch>>> {
     let store = env.staging.store();
-    let path = spec.staged_path();
+    let path = spec.part_path(index);
+    let sql = &spec.parts[index];
     let location = path.to_string();
     let staging_err = |e: Box<dyn std::error::Error + Send + Sync>| {
         DataFusionError::from(Error::staging(&location, e))
     };
     if store.head(&path).await.is_err() {
-        tracing::debug!(target = %spec.target, relation = %spec.relation, sql = %spec.sql, "extracting");
+        tracing::debug!(target = %spec.target, relation = %spec.relation, part = index, %sql, "extracting");
         let adapter = env.registry.adapter(&spec.target).await?;
-        let mut rows = adapter
-            .query_as(&spec.sql, Arc::clone(&fetch_schema))
-            .await?;
+        let mut rows = adapter.query_as(sql, Arc::clone(&fetch_schema)).await?;
         let sink = BufWriter::new(Arc::clone(&store), path.clone());
         let mut writer = AsyncArrowWriter::try_new(sink, Arc::clone(&fetch_schema), None)
             .map_err(|e| staging_err(e.into()))?;

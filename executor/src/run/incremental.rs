@@ -132,7 +132,7 @@ async fn build(
             .engine_for(node)
             .run_into(
                 run_id,
-                &FederatedQuery::from(c),
+                &FederatedQuery::for_node(c, &ctx.manifest),
                 &node.target,
                 &node.relation,
                 &BTreeMap::new(),
@@ -143,7 +143,7 @@ async fn build(
             .engine_for(node)
             .run_incremental_into(
                 run_id,
-                &FederatedQuery::from(c),
+                &FederatedQuery::for_node(c, &ctx.manifest),
                 &node.target,
                 &node.relation,
                 cfg,

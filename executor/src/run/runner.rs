@@ -318,7 +318,7 @@ impl NodeRunner for FederationRunner {
             .engine_for(node)
             .run_into(
                 &ctx.invocation_id,
-                &FederatedQuery::from(&c),
+                &FederatedQuery::for_node(&c, &ctx.manifest),
                 &node.target,
                 &node.relation,
                 &BTreeMap::new(),
@@ -387,7 +387,7 @@ impl NodeRunner for TestRunner {
                 "select * from (\n{}\n) dbt_internal_stored{limit}",
                 dvt_core::sql::strip_trailing_semicolons(dialect, &c.sql)
             );
-            let mut query = FederatedQuery::from(&c);
+            let mut query = FederatedQuery::for_node(&c, &ctx.manifest);
             query.sql = stored_sql.clone();
             match node.path {
                 ExecPath::Pushdown if store_as.as_deref() == Some("view") => {
@@ -436,7 +436,7 @@ impl NodeRunner for TestRunner {
                 crate::federation::collect_stream(adapter.query(&wrapped).await?).await?
             }
             (ExecPath::Federated, false) => {
-                let mut query = FederatedQuery::from(&c);
+                let mut query = FederatedQuery::for_node(&c, &ctx.manifest);
                 query.sql = wrapped;
                 ctx.engine_for(node)
                     .collect(&ctx.invocation_id, &query, None)

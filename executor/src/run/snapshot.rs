@@ -44,7 +44,7 @@ impl NodeRunner for SnapshotRunner {
                 ctx.engine_for(node)
                     .stage_into(
                         &ctx.invocation_id,
-                        &FederatedQuery::from(&c),
+                        &FederatedQuery::for_node(&c, &ctx.manifest),
                         &node.target,
                         &names,
                     )

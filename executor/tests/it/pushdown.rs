@@ -62,6 +62,7 @@ async fn check_source(engine: &FederationEngine, target: &str, relation: Relatio
     let query = |sql: String| FederatedQuery {
         sql,
         inputs: vec![input.clone()],
+        hints: Default::default(),
     };
     // The reference: the whole table, extracted once, filtered by DataFusion alone.
     let all = engine

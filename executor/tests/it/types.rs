@@ -1610,6 +1610,7 @@ impl Matrix {
                 target: src.target().into(),
                 relation: rel,
             }],
+            hints: Default::default(),
         }
     }
 
@@ -2130,6 +2131,7 @@ async fn session_time_zones_do_not_shift_values() {
                 target: "pgtz".into(),
                 relation: Relation::new(s.as_str(), "tz_src"),
             }],
+            hints: Default::default(),
         };
         let at = [
             Some("2024-03-10 06:30:00.000000".to_owned()),
