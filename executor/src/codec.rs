@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::federation::{
-    DvtExtractSource, DvtTableProvider, InputSpec, ScanEnvironment, ScanSpec, extract_source,
-    scan_with_groups,
+    DvtExtractSource, DvtLoadExec, DvtTableProvider, InputSpec, LoadSpec, ScanEnvironment,
+    ScanSpec, extract_source, scan_with_groups,
 };
 
 /// Starts every DVT payload. A zero first byte is never a valid protobuf tag, so the
@@ -42,6 +42,11 @@ struct ScanPayload {
     /// The parts each file group of the node reads: all of the scan's, or the slice
     /// the scheduler gave one task.
     groups: Vec<Vec<String>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct LoadPayload {
+    load: LoadSpec,
 }
 
 fn encode_json<T: Serialize>(value: &T, buf: &mut Vec<u8>) -> DfResult<()> {
@@ -199,6 +204,21 @@ impl PhysicalExtensionCodec for DvtPhysicalCodec {
         ctx: &TaskContext,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        // A load's payload names its spec under `load`; a scan's under `spec`.
+        if let Some(Ok(payload)) = decode_json::<LoadPayload>(buf) {
+            let [input] = inputs else {
+                return Err(Error::internal(format!(
+                    "a dvt load has one input, got {}",
+                    inputs.len()
+                ))
+                .into());
+            };
+            return Ok(Arc::new(DvtLoadExec::new(
+                payload.load,
+                Arc::clone(input),
+                Arc::clone(&self.env),
+            )));
+        }
         match decode_json::<ScanPayload>(buf) {
             Some(payload) => {
                 let payload = payload?;
@@ -232,6 +252,14 @@ impl PhysicalExtensionCodec for DvtPhysicalCodec {
         buf: &mut Vec<u8>,
         proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> DfResult<()> {
+        if let Some(load) = node.downcast_ref::<DvtLoadExec>() {
+            return encode_json(
+                &LoadPayload {
+                    load: load.spec.clone(),
+                },
+                buf,
+            );
+        }
         match extract_source(node.as_ref()) {
             Some((scan, groups)) => encode_json(
                 &ScanPayload {
@@ -297,6 +325,7 @@ mod tests {
         let env = Arc::new(ScanEnvironment {
             registry: Arc::new(TargetRegistry::new(BTreeMap::new())),
             staging: Staging::local(dir.path().to_owned()).expect("staging"),
+            executor_id: "test".into(),
         });
         let schema = Arc::new(Schema::new(vec![
             Field::new("id", DataType::Int64, false).with_metadata(HashMap::from([(

@@ -26,11 +26,14 @@ use crate::error::{Error, Result};
 use crate::registry::TargetRegistry;
 use crate::staging::Staging;
 
+mod load;
 mod partition;
 mod provider;
 mod pushdown;
 mod scan;
 
+pub(crate) use load::LoadSpec;
+pub use load::{DvtLoadExec, LoadedPart};
 pub use partition::PartitionHint;
 pub use provider::DvtTableProvider;
 pub(crate) use provider::InputSpec;
@@ -145,6 +148,8 @@ pub struct ScanEnvironment {
     pub registry: Arc<TargetRegistry>,
     /// The staging bucket.
     pub staging: Staging,
+    /// Who this process is in load rows and logs (`--executor-id` of an executor).
+    pub executor_id: String,
 }
 
 /// Plans and runs federated queries.
@@ -165,7 +170,11 @@ impl FederationEngine {
     /// Builds an engine; nothing connects until a query runs.
     pub fn new(registry: Arc<TargetRegistry>, staging: Staging, compute: Compute) -> Self {
         FederationEngine {
-            env: Arc::new(ScanEnvironment { registry, staging }),
+            env: Arc::new(ScanEnvironment {
+                registry,
+                staging,
+                executor_id: "client".to_owned(),
+            }),
             compute,
             local: LocalOptions::default(),
             ballista: OnceCell::new(),
@@ -228,11 +237,110 @@ impl FederationEngine {
         column_types: &BTreeMap<String, String>,
     ) -> Result<u64> {
         let adapter = self.env.registry.adapter(dest_target).await?;
+        // SQLite is a file on the client's machine: executors elsewhere cannot write it.
+        if let Compute::Ballista(url) = &self.compute
+            && adapter.dialect() != dvt_core::dialect::Dialect::Sqlite
+        {
+            let spec = LoadSpec {
+                target: dest_target.to_owned(),
+                relation: dest.clone(),
+                run_id: run_id.to_owned(),
+                column_types: column_types.clone(),
+            };
+            return self
+                .load_by_executors(url, query, spec)
+                .await
+                .map(|parts| parts.iter().map(|p| p.rows).sum());
+        }
         let stream = self.execute(run_id, query).await?;
         adapter
             .replace_table_from_stream(dest, stream, column_types, run_id)
             .await
             .map_err(surface_query_error)
+    }
+
+    /// Computes the query on the cluster with a load on top: each task of the last stage
+    /// loads its partition into a staging table of its own and returns a row naming it.
+    /// The model's relation is built from exactly the tables named in the rows received
+    /// and swapped in; every staging table of the run is dropped whatever happened, so a
+    /// task re-run after a lost executor never doubles rows.
+    async fn load_by_executors(
+        &self,
+        scheduler: &str,
+        query: &FederatedQuery,
+        spec: LoadSpec,
+    ) -> Result<Vec<LoadedPart>> {
+        let adapter = self.env.registry.adapter(&spec.target).await?;
+        let prefix = spec.prefix(adapter.dialect());
+        let outcome = async {
+            // The client plans (it holds the credentials the ranges need), with
+            // Ballista's settings; the scheduler only cuts the physical plan into stages
+            // and tasks.
+            let planning = SessionStateBuilder::new()
+                .with_config(self.ballista_config())
+                .with_default_features()
+                .build();
+            let ctx = SessionContext::new_with_state(planning);
+            let query_id = uuid::Uuid::new_v4().simple().to_string();
+            self.register_inputs(&ctx, &spec.run_id, &query_id, query)
+                .await?;
+            let df = ctx.sql(&query.sql).await.map_err(Error::planning)?;
+            let plan = df.create_physical_plan().await.map_err(Error::planning)?;
+            let schema = plan.schema();
+            let load: Arc<dyn datafusion::physical_plan::ExecutionPlan> =
+                Arc::new(DvtLoadExec::new(spec.clone(), plan, Arc::clone(&self.env)));
+            let state = self.ballista_state().await?;
+            let config = state.config().clone();
+            let scheduler_url = scheduler.replacen("df://", "http://", 1);
+            let stream = ballista_core::execution_plans::execute_physical_plan::<
+                datafusion_proto::protobuf::PhysicalPlanNode,
+            >(
+                scheduler_url,
+                &config.ballista_config(),
+                load,
+                &DvtPhysicalCodec::new(Arc::clone(&self.env)),
+                state.session_id().to_owned(),
+                config,
+            )
+            .await
+            .map_err(Error::execution)?;
+            let parts = load::loaded_parts(&collect_stream(stream).await?)?;
+            let tables: Vec<Relation> = parts
+                .iter()
+                .map(|p| Relation {
+                    identifier: p.table.clone(),
+                    ..spec.relation.clone()
+                })
+                .collect();
+            adapter
+                .replace_table_from_parts(
+                    &spec.relation,
+                    &schema,
+                    &tables,
+                    &spec.column_types,
+                    &spec.run_id,
+                )
+                .await?;
+            tracing::debug!(relation = %spec.relation, parts = ?parts, "loaded by executors");
+            Ok(parts)
+        }
+        .await;
+        match adapter
+            .tables_with_prefix(&spec.relation.schema, &prefix)
+            .await
+        {
+            Ok(leftovers) => {
+                for table in leftovers {
+                    if let Err(e) = adapter.drop_relation(&table).await {
+                        tracing::warn!(table = %table, error = %e, "could not drop a load's staging table");
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(prefix, error = %e, "could not list the load's staging tables")
+            }
+        }
+        outcome
     }
 
     /// Runs the query and applies its rows to an incremental model's existing table
@@ -361,22 +469,28 @@ impl FederationEngine {
             .build())
     }
 
+    /// Ballista's session settings (which, among others, turn off what cannot cross a
+    /// stage boundary, such as dynamic filters) with DVT's codecs.
+    fn ballista_config(&self) -> SessionConfig {
+        // One partition per task: a scan's ranges then spread over every executor, and a
+        // task lost with its executor re-runs one range.
+        SessionConfig::new_with_ballista()
+            .set_usize(
+                ballista_core::config::BALLISTA_SCHEDULER_MAX_PARTITIONS_PER_TASK,
+                1,
+            )
+            .with_ballista_logical_extension_codec(Arc::new(DvtLogicalCodec::new(Arc::clone(
+                &self.env,
+            ))))
+            .with_ballista_physical_extension_codec(Arc::new(DvtPhysicalCodec::new(Arc::clone(
+                &self.env,
+            ))))
+    }
+
     async fn ballista_state(&self) -> Result<&SessionState> {
         self.ballista
             .get_or_try_init(|| async {
-                // One partition per task: a scan's ranges then spread over every
-                // executor, and a task lost with its executor re-runs one range.
-                let config = SessionConfig::new_with_ballista()
-                    .set_usize(
-                        ballista_core::config::BALLISTA_SCHEDULER_MAX_PARTITIONS_PER_TASK,
-                        1,
-                    )
-                    .with_ballista_logical_extension_codec(Arc::new(DvtLogicalCodec::new(
-                        Arc::clone(&self.env),
-                    )))
-                    .with_ballista_physical_extension_codec(Arc::new(DvtPhysicalCodec::new(
-                        Arc::clone(&self.env),
-                    )));
+                let config = self.ballista_config();
                 let state = SessionStateBuilder::new()
                     .with_config(config)
                     .with_default_features()

@@ -70,9 +70,13 @@ pub async fn start_executor_process(config: DvtExecutorConfig) -> Result<()> {
     {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
+    let executor_id = config
+        .executor_id
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let env = Arc::new(ScanEnvironment {
         registry: Arc::new(TargetRegistry::new(config.targets)),
         staging: Staging::local(config.staging_root)?,
+        executor_id: executor_id.clone(),
     });
     let opt = ExecutorProcessConfig {
         scheduler_host: config.scheduler_host,
@@ -82,9 +86,7 @@ pub async fn start_executor_process(config: DvtExecutorConfig) -> Result<()> {
         grpc_port: config.grpc_port,
         work_dir: config.work_dir,
         executor_heartbeat_interval_seconds: config.heartbeat_interval_seconds,
-        executor_id: config
-            .executor_id
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        executor_id,
         override_logical_codec: Some(Arc::new(DvtLogicalCodec::new(Arc::clone(&env)))),
         override_physical_codec: Some(Arc::new(DvtPhysicalCodec::new(env))),
         ..ExecutorProcessConfig::default()
@@ -135,6 +137,7 @@ pub async fn start_scheduler_process(config: DvtSchedulerConfig) -> Result<()> {
     let env = Arc::new(ScanEnvironment {
         registry: Arc::new(TargetRegistry::new(BTreeMap::new())),
         staging: Staging::local(scratch)?,
+        executor_id: "scheduler".to_owned(),
     });
     let address: std::net::SocketAddr = format!("{}:{}", config.bind_host, config.bind_port)
         .parse()

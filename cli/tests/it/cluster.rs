@@ -394,6 +394,16 @@ async fn cluster_splits_a_large_source_across_both_executors_exactly_once() {
                 .to_vec()
         ]
     );
+    // The executors loaded their partitions into staging tables of their own; the client
+    // swapped in the model and dropped every one of them.
+    let tables = pg_rows(
+        &pg,
+        &format!(
+            "select table_name::text from information_schema.tables where table_schema = '{dst}' order by 1"
+        ),
+    )
+    .await;
+    assert_eq!(tables, vec![vec!["copied".to_owned()]]);
     // The scan's stage is the one with a task per range (DVT asks for one partition per
     // task): several ranges, and both executors ran some of them.
     let ends = task_ends(&cluster.events);

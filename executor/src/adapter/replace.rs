@@ -56,7 +56,7 @@ impl StagedNames {
 /// `base + suffix`, or, when that is over the limit, as much of `base` as fits, then a
 /// hash of the whole `base` (so two long names sharing a prefix stay apart), then
 /// `suffix`.
-fn fit(dialect: Dialect, base: &str, suffix: &str) -> String {
+pub(crate) fn fit(dialect: Dialect, base: &str, suffix: &str) -> String {
     let whole = format!("{base}{suffix}");
     if dialect.identifier_fits(&whole) {
         return whole;
@@ -307,6 +307,68 @@ impl dyn Adapter {
         }
         self.drop_relation(&names.staged).await?;
         Ok(rows)
+    }
+
+    /// Builds a new table from the tables `parts` (same columns as `schema`, loaded by
+    /// executors) in one transaction and swaps it in for `relation`.
+    pub async fn replace_table_from_parts(
+        &self,
+        relation: &Relation,
+        schema: &arrow::datatypes::Schema,
+        parts: &[Relation],
+        column_types: &BTreeMap<String, String>,
+        run_id: &str,
+    ) -> Result<()> {
+        let names = StagedNames::new(self.dialect(), relation, run_id);
+        self.drop_relation(&names.staged).await?;
+        if let Err(e) = self.create_table(&names.staged, schema, column_types).await {
+            return self.discard(&names, e).await;
+        }
+        let d = self.dialect();
+        let staged = d.render(&names.staged);
+        let script: Vec<String> = parts
+            .iter()
+            .map(|p| format!("INSERT INTO {staged} SELECT * FROM {}", d.render(p)))
+            .collect();
+        if !script.is_empty()
+            && let Err(e) = self.execute_in_transaction(&script).await
+        {
+            return self.discard(&names, e).await;
+        }
+        self.publish(&names, RelationKind::Table, relation).await
+    }
+
+    /// The tables of `schema` whose names start with `prefix`.
+    pub async fn tables_with_prefix(&self, schema: &str, prefix: &str) -> Result<Vec<Relation>> {
+        let d = self.dialect();
+        let quote = |text: &str| format!("'{}'", text.replace('\'', "''"));
+        let n = prefix.chars().count();
+        let sql = match d {
+            Dialect::Sqlite => format!(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, {n}) = {}",
+                quote(prefix)
+            ),
+            _ => format!(
+                "SELECT table_name FROM information_schema.tables \
+                 WHERE table_schema = {} AND LEFT(table_name, {n}) = {}",
+                quote(schema),
+                quote(prefix)
+            ),
+        };
+        let batches = crate::federation::collect_stream(self.query(&sql).await?).await?;
+        let mut out = Vec::new();
+        for batch in &batches {
+            let names = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)
+                .map_err(|e| Error::internal(e.to_string()))?;
+            let names = names
+                .as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .ok_or_else(|| Error::internal("table names are not text"))?;
+            for i in 0..arrow::array::Array::len(names) {
+                out.push(Relation::new(schema, names.value(i)));
+            }
+        }
+        Ok(out)
     }
 
     async fn publish(
