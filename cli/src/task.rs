@@ -546,7 +546,14 @@ async fn show(
                 let out = eng
                     .collect(&run_id, &FederatedQuery::from(&c), Some(limit))
                     .await;
-                let _ = eng.environment().staging.remove_run(&run_id).await;
+                let kept = eng
+                    .environment()
+                    .staging
+                    .finish_run(&run_id, out.is_ok(), false)
+                    .await;
+                if let Some(kept) = &kept {
+                    printer::kept_staging(kept);
+                }
                 out?
             }
         }
