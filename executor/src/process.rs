@@ -69,13 +69,6 @@ impl Default for DvtExecutorConfig {
 
 /// Runs the executor until it is shut down.
 pub async fn start_executor_process(config: DvtExecutorConfig) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + config.scheduler_wait;
-    let scheduler = (config.scheduler_host.clone(), config.scheduler_port);
-    while tokio::net::TcpStream::connect(&scheduler).await.is_err()
-        && tokio::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
     let env = Arc::new(ScanEnvironment {
         registry: Arc::new(TargetRegistry::new(config.targets)),
         staging: match &config.bucket {
@@ -84,6 +77,14 @@ pub async fn start_executor_process(config: DvtExecutorConfig) -> Result<()> {
         },
     });
     tracing::info!(staging = %env.staging.location(), "staging bucket");
+    // A bucket this executor cannot use fails above, before any wait.
+    let deadline = tokio::time::Instant::now() + config.scheduler_wait;
+    let scheduler = (config.scheduler_host.clone(), config.scheduler_port);
+    while tokio::net::TcpStream::connect(&scheduler).await.is_err()
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
     let opt = ExecutorProcessConfig {
         scheduler_host: config.scheduler_host,
         scheduler_port: config.scheduler_port,
