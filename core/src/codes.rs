@@ -244,7 +244,7 @@ pub const CODES: &[CodeDoc] = &[
         kind: CodeKind::Error,
         title: "A `ballista` compute cannot stage in a folder only this machine has.",
         cause: "The chosen compute is `type: ballista` and the chosen bucket is a `filesystem` bucket not declared `shared: true` (the built-in `local` bucket is one): executors on other machines would not find the staged parts.",
-        fix: "Declare the bucket `shared: true` if every executor mounts the folder at the same path, or choose an `s3`, `gcs` or `azure` bucket (`--bucket`, the model's `bucket:` config, or `target:` in `buckets.yml`).",
+        fix: "Declare the bucket `shared: true` if every executor mounts the folder at the same path, or choose an `s3` bucket (`--bucket`, or `target:` in `buckets.yml`).",
     },
     CodeDoc {
         code: "DVT125",
