@@ -453,6 +453,28 @@ mod tests {
     }
 
     #[test]
+    fn virtual_hosted_requests_put_the_bucket_in_the_endpoints_host() {
+        let get = |b: &AmazonS3Builder, key| b.get_config_value(&key).unwrap_or_default();
+        let hosted = s3_builder("b", Some("https://h:9"), None, None, false, false);
+        assert_eq!(get(&hosted, AmazonS3ConfigKey::Endpoint), "https://b.h:9");
+        assert_eq!(
+            get(&hosted, AmazonS3ConfigKey::VirtualHostedStyleRequest),
+            "true"
+        );
+        let path = s3_builder("b", Some("http://h:9"), Some("r"), None, true, true);
+        assert_eq!(get(&path, AmazonS3ConfigKey::Endpoint), "http://h:9");
+        assert_eq!(
+            get(&path, AmazonS3ConfigKey::VirtualHostedStyleRequest),
+            "false"
+        );
+        assert_eq!(get(&path, AmazonS3ConfigKey::Region), "r");
+        let (id, secret) = (Secret::new("id"), Secret::new("key"));
+        let keyed = s3_builder("b", None, None, Some((&id, &secret, None)), false, false);
+        assert_eq!(get(&keyed, AmazonS3ConfigKey::AccessKeyId), "id");
+        assert_eq!(get(&keyed, AmazonS3ConfigKey::Token), "");
+    }
+
+    #[test]
     fn gcs_and_azure_buckets_are_refused_naming_the_bucket() {
         let gcs = BucketConfig {
             name: "lake".into(),
