@@ -1,7 +1,8 @@
 //! The staging bucket: federated inputs are extracted into it as Parquet and the engine
 //! computes over the staged files. A local folder or an S3 bucket, both through
-//! `object_store`, built from one `buckets.yml` entry by [`Staging::from_bucket`] in the
-//! client and in every executor alike.
+//! `object_store`, built from one `buckets.yml` entry by
+//! [`Staging::from_bucket`](crate::staging::Staging::from_bucket) in the client and in
+//! every executor alike.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
