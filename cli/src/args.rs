@@ -67,8 +67,8 @@ pub struct Execution {
     /// Stop at the first failure instead of skipping only its descendants.
     #[arg(long, short = 'x')]
     pub fail_fast: bool,
-    /// Keep the run's staged extracts under `.dvt/staging/<invocation id>` (they are
-    /// removed after every run otherwise, failed or not).
+    /// Keep the run's staged extracts (`<bucket>/<invocation id>/`) after a successful
+    /// run too; a failed run always keeps them, for inspection, and names them (DVT005).
     #[arg(long)]
     pub keep_staging: bool,
 }

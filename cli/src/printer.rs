@@ -33,6 +33,18 @@ pub(crate) fn warn(code: &str, msg: &str) {
     eprintln!("warning[{code}]: {msg}");
 }
 
+/// Staged extracts a run left in its bucket: a log line when they were asked for, a
+/// DVT005 warning naming them otherwise.
+pub(crate) fn kept_staging(kept: &dvt_executor::staging::KeptStaging) {
+    match kept.warning() {
+        Some(text) => warn(KEPT_STAGING, &text),
+        None => log(&format!("Staged extracts kept in {}", kept.location)),
+    }
+}
+
+/// A run's staged extracts stayed in the bucket.
+const KEPT_STAGING: &str = "DVT005";
+
 /// A coded error on stderr.
 pub(crate) fn error(code: &str, msg: &str) {
     eprintln!("error[{code}]: {msg}");
@@ -176,7 +188,7 @@ pub(crate) fn event(e: &dvt_executor::run::RunEvent, warnings: usize) {
                 }
             }
             if let Some(kept) = &summary.kept_staging {
-                log(&format!("Staged extracts kept in {kept}"));
+                kept_staging(kept);
             }
             out("");
             log(&format!(
@@ -221,5 +233,11 @@ mod tests {
             let doc = lookup(code).unwrap_or_else(|| panic!("`{code}` is not registered"));
             assert_eq!(doc.kind, CodeKind::Error);
         }
+    }
+
+    #[test]
+    fn the_kept_staging_code_is_a_registered_warning() {
+        let doc = lookup(KEPT_STAGING).expect("registered");
+        assert_eq!(doc.kind, CodeKind::Warning);
     }
 }

@@ -169,21 +169,9 @@ fn engine_for(
     compute: &dvt_core::compute::ComputeConfig,
     bucket: &dvt_core::compute::BucketConfig,
 ) -> Result<FederationEngine> {
-    use dvt_core::compute::{BucketKind, ComputeKind};
+    use dvt_core::compute::ComputeKind;
     dvt_core::compute::check_pairing(compute, bucket)?;
-    let staging = match &bucket.kind {
-        BucketKind::Filesystem { path } => Staging::local(path.clone())?,
-        other => {
-            return Err(dvt_executor::Error::Unsupported {
-                target: bucket.name.clone(),
-                feature: format!(
-                    "`{}` buckets (only `filesystem` buckets stage extracts today)",
-                    other.type_name()
-                ),
-            }
-            .into());
-        }
-    };
+    let staging = Staging::from_bucket(bucket)?;
     Ok(match &compute.kind {
         ComputeKind::Local {
             threads,
@@ -405,8 +393,35 @@ async fn check_federation(m: &Manifest) -> Result<bool> {
                     }
                 }
             }
+            BucketKind::S3 { .. } => {
+                // A probe object, within a bound: the client retries an unreachable
+                // endpoint for minutes.
+                let probe = async {
+                    let staging = Staging::from_bucket(b)?;
+                    staging.probe().await?;
+                    Ok::<_, dvt_executor::Error>(staging.location())
+                };
+                match tokio::time::timeout(std::time::Duration::from_secs(15), probe).await {
+                    Ok(Ok(location)) => printer::out(&format!(
+                        "[OK]   bucket {name} (s3{default}): {location} writable"
+                    )),
+                    Ok(Err(e)) => {
+                        failed = true;
+                        printer::out(&format!(
+                            "[FAIL] bucket {name} (s3{default}): {} {e}",
+                            e.code()
+                        ));
+                    }
+                    Err(_) => {
+                        failed = true;
+                        printer::out(&format!(
+                            "[FAIL] bucket {name} (s3{default}): no answer within 15 s"
+                        ));
+                    }
+                }
+            }
             other => printer::out(&format!(
-                "[WARN] bucket {name} ({}{default}): accepted, but runs stage only into filesystem buckets today",
+                "[WARN] bucket {name} ({}{default}): accepted, but runs stage only into `filesystem` and `s3` buckets today",
                 other.type_name()
             )),
         }
@@ -531,7 +546,14 @@ async fn show(
                 let out = eng
                     .collect(&run_id, &FederatedQuery::from(&c), Some(limit))
                     .await;
-                let _ = eng.environment().staging.remove_run(&run_id).await;
+                let kept = eng
+                    .environment()
+                    .staging
+                    .finish_run(&run_id, out.is_ok(), false)
+                    .await;
+                if let Some(kept) = &kept {
+                    printer::kept_staging(kept);
+                }
                 out?
             }
         }

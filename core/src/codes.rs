@@ -72,6 +72,13 @@ pub const CODES: &[CodeDoc] = &[
         fix: "Rename the file, e.g. `my_model.sql`.",
     },
     CodeDoc {
+        code: "DVT005",
+        kind: CodeKind::Warning,
+        title: "A run's staged extracts were kept in the staging bucket.",
+        cause: "The run failed or was cancelled, so what it extracted from its sources stays for inspection (the warning names the run's folder or prefix and its objects); or removing them after a successful run failed (the message says why).",
+        fix: "Inspect the objects if useful, then delete them (`rm -r` the folder, or delete the prefix in the bucket). `--keep-staging` keeps them after successful runs too.",
+    },
+    CodeDoc {
         code: "DVT100",
         kind: CodeKind::Error,
         title: "A file or folder cannot be read.",
@@ -237,7 +244,7 @@ pub const CODES: &[CodeDoc] = &[
         kind: CodeKind::Error,
         title: "A `ballista` compute cannot stage in a folder only this machine has.",
         cause: "The chosen compute is `type: ballista` and the chosen bucket is a `filesystem` bucket not declared `shared: true` (the built-in `local` bucket is one): executors on other machines would not find the staged parts.",
-        fix: "Declare the bucket `shared: true` if every executor mounts the folder at the same path, or choose an `s3`, `gcs` or `azure` bucket (`--bucket`, the model's `bucket:` config, or `target:` in `buckets.yml`).",
+        fix: "Declare the bucket `shared: true` if every executor mounts the folder at the same path, or choose an `s3` bucket (`--bucket`, or `target:` in `buckets.yml`).",
     },
     CodeDoc {
         code: "DVT125",
@@ -348,14 +355,14 @@ pub const CODES: &[CodeDoc] = &[
         code: "DVT305",
         kind: CodeKind::Error,
         title: "Staging failed.",
-        cause: "`.dvt/staging/` not writable, disk full.",
-        fix: "Free space or fix permissions.",
+        cause: "`.dvt/staging/` not writable, disk full; an S3 bucket unreachable, missing, or refusing the credentials (from `buckets.yml` or the `AWS_*` environment).",
+        fix: "Free space or fix permissions; for S3, check the bucket's `endpoint`, `region`, `path_style` and credentials (`dvt debug` writes a probe object).",
     },
     CodeDoc {
         code: "DVT306",
         kind: CodeKind::Error,
         title: "Unsupported feature.",
-        cause: "Something the target or this version of DVT does not support (the message names it).",
+        cause: "Something the target or this version of DVT does not support (the message names it), such as staging into a `gcs` or `azure` bucket.",
         fix: "Avoid the feature, or open an issue.",
     },
     CodeDoc {

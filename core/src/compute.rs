@@ -1662,7 +1662,7 @@ mod tests {
         );
         assert!(
             message.contains("declare the bucket `shared: true`")
-                && message.contains("use an s3, gcs or azure bucket"),
+                && message.contains("or use an s3 bucket"),
             "{message}"
         );
         // The built-in bucket has no file position.

@@ -296,7 +296,7 @@ pub enum Error {
     },
     /// A Ballista compute is paired with a folder bucket not declared shared.
     #[error(
-        "{}compute `{compute}` runs on a ballista cluster, whose executors cannot read bucket `{bucket}`, a folder on this machine; declare the bucket `shared: true` if every executor mounts it at the same path, or use an s3, gcs or azure bucket",
+        "{}compute `{compute}` runs on a ballista cluster, whose executors cannot read bucket `{bucket}`, a folder on this machine; declare the bucket `shared: true` if every executor mounts it at the same path, or use an s3 bucket",
         located(.location.as_ref())
     )]
     BucketNotShared {

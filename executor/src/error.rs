@@ -115,6 +115,18 @@ pub enum Error {
         feature: String,
     },
 
+    /// A bucket of a type that cannot stage extracts yet (DVT306): `buckets.yml` accepts
+    /// every type the issue names, runs stage only where a store is implemented.
+    #[error(
+        "bucket `{bucket}` is of type `{kind}`, which cannot stage extracts yet; use a `filesystem` or `s3` bucket"
+    )]
+    UnsupportedBucket {
+        /// The bucket's name in `buckets.yml`.
+        bucket: String,
+        /// Its `type:`.
+        kind: &'static str,
+    },
+
     /// A project, parse or compile error raised while running a node (its own code).
     #[error(transparent)]
     Project(Box<dvt_core::error::Error>),
@@ -166,7 +178,7 @@ impl Error {
             Error::FederationExecution { .. } | Error::ReadValue { .. } => "DVT303",
             Error::BulkLoad { .. } => "DVT304",
             Error::Staging { .. } => "DVT305",
-            Error::Unsupported { .. } => "DVT306",
+            Error::Unsupported { .. } | Error::UnsupportedBucket { .. } => "DVT306",
             Error::Project(e) => e.code(),
             Error::Cancelled => "DVT308",
             Error::SchemaChanged { .. } => "DVT309",
@@ -321,6 +333,10 @@ mod tests {
             Error::bulk_load("t", &"r", "x"),
             Error::staging("x", "x"),
             Error::unsupported("t", "x"),
+            Error::UnsupportedBucket {
+                bucket: "b".into(),
+                kind: "gcs",
+            },
             Error::from(dvt_core::error::Error::Profile {
                 message: "x".into(),
             }),
@@ -347,6 +363,7 @@ mod tests {
                 | Error::BulkLoad { .. }
                 | Error::Staging { .. }
                 | Error::Unsupported { .. }
+                | Error::UnsupportedBucket { .. }
                 | Error::Project(_)
                 | Error::Cancelled
                 | Error::SchemaChanged { .. }

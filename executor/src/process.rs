@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use ballista_executor::executor_process::ExecutorProcessConfig;
+use dvt_core::compute::BucketConfig;
 use dvt_core::target::TargetConfig;
 
 use crate::codec::{DvtLogicalCodec, DvtPhysicalCodec};
@@ -30,8 +31,12 @@ pub struct DvtExecutorConfig {
     pub grpc_port: u16,
     /// The targets this executor may read and write, with credentials.
     pub targets: BTreeMap<String, TargetConfig>,
-    /// The staging bucket's folder. Every executor of a cluster must see the same one.
+    /// The staging bucket's folder, used when `bucket` is `None`. Every executor of a
+    /// cluster and the client must see the same one.
     pub staging_root: PathBuf,
+    /// The staging bucket (`--bucket`, resolved by [`bucket_from_profiles`]), with its
+    /// credentials; `None` stages into `staging_root`.
+    pub bucket: Option<BucketConfig>,
     /// Scratch folder for shuffle files (a temporary folder when `None`).
     pub work_dir: Option<String>,
     /// This executor's id, as the scheduler's event log names it (random when `None`).
@@ -53,6 +58,7 @@ impl Default for DvtExecutorConfig {
             grpc_port: 50052,
             targets: BTreeMap::new(),
             staging_root: PathBuf::from(".dvt/staging"),
+            bucket: None,
             work_dir: None,
             executor_id: None,
             heartbeat_interval_seconds: 60,
@@ -63,6 +69,19 @@ impl Default for DvtExecutorConfig {
 
 /// Runs the executor until it is shut down.
 pub async fn start_executor_process(config: DvtExecutorConfig) -> Result<()> {
+    let executor_id = config
+        .executor_id
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let env = Arc::new(ScanEnvironment {
+        registry: Arc::new(TargetRegistry::new(config.targets)),
+        staging: match &config.bucket {
+            Some(bucket) => Staging::from_bucket(bucket)?,
+            None => Staging::local(config.staging_root)?,
+        },
+        executor_id: executor_id.clone(),
+    });
+    tracing::info!(staging = %env.staging.location(), "staging bucket");
+    // A bucket this executor cannot use fails above, before any wait.
     let deadline = tokio::time::Instant::now() + config.scheduler_wait;
     let scheduler = (config.scheduler_host.clone(), config.scheduler_port);
     while tokio::net::TcpStream::connect(&scheduler).await.is_err()
@@ -70,14 +89,6 @@ pub async fn start_executor_process(config: DvtExecutorConfig) -> Result<()> {
     {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
-    let executor_id = config
-        .executor_id
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let env = Arc::new(ScanEnvironment {
-        registry: Arc::new(TargetRegistry::new(config.targets)),
-        staging: Staging::local(config.staging_root)?,
-        executor_id: executor_id.clone(),
-    });
     let opt = ExecutorProcessConfig {
         scheduler_host: config.scheduler_host,
         scheduler_port: config.scheduler_port,
@@ -288,6 +299,21 @@ pub fn targets_from_profiles(
 ) -> dvt_core::error::Result<BTreeMap<String, TargetConfig>> {
     let file = profiles_dir.join("profiles.yml");
     dvt_core::profile::Profile::load(&file, profile, profiles_dir).map(|p| p.outputs)
+}
+
+/// Bucket `name` of profile `profile` in `<profiles_dir>/buckets.yml`, read by the
+/// loader `dvt` uses (`env_var()` included), so the executor stages where the client's
+/// bucket of that name does. Credentials come from that file or, when it leaves them
+/// out, from this process's environment; never from a plan. Relative paths resolve
+/// against `profiles_dir`, as SQLite paths do here.
+pub fn bucket_from_profiles(
+    profiles_dir: &std::path::Path,
+    profile: &str,
+    name: &str,
+) -> dvt_core::error::Result<BucketConfig> {
+    dvt_core::compute::Buckets::load(profiles_dir, profile, profiles_dir)?
+        .resolve(Some(name))
+        .cloned()
 }
 
 #[cfg(test)]

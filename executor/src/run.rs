@@ -76,7 +76,8 @@ pub struct RunOptions {
     pub fail_fast: bool,
     /// `--full-refresh`.
     pub full_refresh: bool,
-    /// `--keep-staging`: keep the run's staged extracts even when it succeeds or fails.
+    /// `--keep-staging`: keep the run's staged extracts when it succeeds too (a failed
+    /// run keeps them anyway, for inspection).
     pub keep_staging: bool,
     /// `--target`, as given (recorded in `run_results.json`).
     pub target: Option<String>,
@@ -211,8 +212,9 @@ pub struct RunSummary {
     pub cancelled: bool,
     /// Where `run_results.json` was written.
     pub run_results: std::path::PathBuf,
-    /// Staged extracts kept (`--keep-staging`, or a failure removing them).
-    pub kept_staging: Option<String>,
+    /// Staged extracts left in the bucket: `--keep-staging`, a failed run (kept for
+    /// inspection), or a failure removing them.
+    pub kept_staging: Option<crate::staging::KeptStaging>,
 }
 
 impl RunSummary {

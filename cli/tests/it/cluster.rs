@@ -51,6 +51,17 @@ impl Cluster {
     /// Starts a scheduler and `executors` executors whose profiles are in `profiles_dir`,
     /// all staging under `work/staging`, and waits until every executor registered.
     pub(crate) fn start(work: &Path, profiles_dir: &Path, executors: usize) -> Cluster {
+        Cluster::start_with(work, profiles_dir, executors, &ExecutorOptions::default())
+    }
+
+    /// [`Cluster::start`] with executors configured by `options` (see the end of the
+    /// file).
+    pub(crate) fn start_with(
+        work: &Path,
+        profiles_dir: &Path,
+        executors: usize,
+        options: &ExecutorOptions,
+    ) -> Cluster {
         let logs = work.join("logs");
         let events = work.join("events");
         let staging = work.join("staging");
@@ -70,7 +81,8 @@ impl Cluster {
         // Executors first: they wait for the scheduler (`--scheduler-wait-seconds`), as
         // pods starting in any order do.
         for i in 1..=executors {
-            let child = Command::new(sibling_binary("dvt-executor"))
+            let mut command = Command::new(sibling_binary("dvt-executor"));
+            command
                 .args(["--scheduler-host", "127.0.0.1"])
                 .args(["--scheduler-port", &port.to_string()])
                 .args(["--bind-host", "127.0.0.1"])
@@ -78,16 +90,14 @@ impl Cluster {
                 .args(["--bind-grpc-port", &ports[2 * i].to_string()])
                 .arg("--profiles-dir")
                 .arg(profiles_dir)
-                .arg("--staging-dir")
-                .arg(&staging)
                 .arg("--work-dir")
                 .arg(work.join(format!("work{i}")))
                 .args(["--executor-id", &format!("exec-{i}")])
                 .env("RUST_LOG", "info")
                 .stdout(Stdio::null())
-                .stderr(log(&format!("executor{i}.log")))
-                .spawn()
-                .expect("dvt-executor starts");
+                .stderr(log(&format!("executor{i}.log")));
+            options.apply(&mut command, &staging);
+            let child = command.spawn().expect("dvt-executor starts");
             cluster.children.push(child);
         }
         let scheduler = Command::new(sibling_binary("dvt-scheduler"))
@@ -431,4 +441,41 @@ async fn cluster_splits_a_large_source_across_both_executors_exactly_once() {
         ["exec-1", "exec-2"].into_iter().collect(),
         "stage {stage}: {tasks:?}"
     );
+}
+
+// Executors staging somewhere other than the shared folder (S3 tests in `s3.rs`).
+
+/// How [`Cluster::start_with`] configures its executors: by default they stage into the
+/// cluster's shared folder (`--staging-dir`).
+#[derive(Debug, Default)]
+pub(crate) struct ExecutorOptions {
+    /// `--bucket`: a bucket of `buckets.yml` in the profiles folder, instead of the folder.
+    pub(crate) bucket: Option<String>,
+    /// Extra environment, e.g. the variables `buckets.yml` reads credentials from.
+    pub(crate) env: Vec<(String, String)>,
+}
+
+impl ExecutorOptions {
+    fn apply(&self, command: &mut Command, staging: &Path) {
+        match &self.bucket {
+            Some(bucket) => command.args(["--bucket", bucket]),
+            None => command.arg("--staging-dir").arg(staging),
+        };
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
+    }
+}
+
+impl Cluster {
+    /// Everything the processes logged so far, one file after the other.
+    pub(crate) fn logs(&self) -> String {
+        let mut out = String::new();
+        for e in std::fs::read_dir(&self.logs)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            out.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+        }
+        out
+    }
 }

@@ -17,6 +17,7 @@ mod incremental;
 mod init;
 mod privileges;
 mod routing;
+mod s3;
 mod security;
 mod snapshots;
 mod unit_tests;

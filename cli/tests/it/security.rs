@@ -1,5 +1,6 @@
 //! Security defaults: only documented connection keys reach Jinja's `target`; staged
-//! source data is private to its owner and removed after every run unless kept.
+//! source data is private to its owner and removed after every successful run unless
+//! kept.
 
 use std::os::unix::fs::PermissionsExt;
 
@@ -37,12 +38,11 @@ fn target_exposes_only_documented_connection_keys() {
     }
 }
 
-fn federated_project(dir: &std::path::Path, broken: bool) {
-    let model = if broken {
-        "{{ config(materialized='table') }}select c.id, o.nope from {{ ref('customers') }} c join {{ ref('orders') }} o on o.cid = c.id"
-    } else {
-        "{{ config(materialized='table') }}select c.id, o.amount from {{ ref('customers') }} c join {{ ref('orders') }} o on o.cid = c.id"
-    };
+/// A federated model selecting `columns` from a join across the two SQLite targets.
+fn federated_project(dir: &std::path::Path, columns: &str) {
+    let model = format!(
+        "{{{{ config(materialized='table') }}}}select {columns} from {{{{ ref('customers') }}}} c join {{{{ ref('orders') }}}} o on o.cid = c.id"
+    );
     write_project(
         dir,
         &[
@@ -53,7 +53,7 @@ fn federated_project(dir: &std::path::Path, broken: bool) {
             ("profiles.yml", PROFILES),
             ("seeds/customers.csv", "id,name\n1,a\n2,b\n"),
             ("seeds/orders.csv", "cid,amount\n1,5\n2,7\n"),
-            ("models/joined.sql", model),
+            ("models/joined.sql", &model),
         ],
     );
 }
@@ -65,19 +65,55 @@ fn staged_runs(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 #[test]
-fn staged_extracts_are_private_and_removed_after_failed_runs_unless_kept() {
+fn staged_extracts_are_private_kept_after_failed_runs_and_removed_after_good_ones() {
     let dir = tempfile::tempdir().expect("tempdir");
-    federated_project(dir.path(), true);
+    // Fails while planning: nothing was extracted, so nothing is left.
+    federated_project(dir.path(), "c.id, o.nope");
     dvt(dir.path(), &["seed"], &[]).assert_ok();
     let run = dvt(dir.path(), &["run"], &[]);
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert!(run.stdout.contains("[federated]"), "{}", run.stdout);
+    assert!(!run.stderr.contains("DVT005"), "{}", run.stderr);
     assert!(
         staged_runs(dir.path()).is_empty(),
-        "a failed run left staged data"
+        "a failed run that staged nothing left a folder"
     );
 
-    federated_project(dir.path(), false);
+    // Fails in the engine after both inputs were extracted: they stay, named.
+    federated_project(dir.path(), "c.id, cast(c.name as int) as n");
+    let run = dvt(dir.path(), &["run"], &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let kept = staged_runs(dir.path());
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(
+        run.stderr.contains(&format!(
+            "warning[DVT005]: the run failed, so its 2 staged objects stay in `{}`",
+            kept[0].display()
+        )),
+        "{}",
+        run.stderr
+    );
+    for input in std::fs::read_dir(&kept[0])
+        .expect("the run's folder")
+        .flatten()
+    {
+        for part in std::fs::read_dir(input.path())
+            .expect("an input's folder")
+            .flatten()
+        {
+            let named = format!("\n  {}\n", part.path().display());
+            assert!(run.stderr.contains(&named), "{named} in {}", run.stderr);
+        }
+    }
+    std::fs::remove_dir_all(&kept[0]).expect("delete them when done");
+
+    federated_project(dir.path(), "c.id, o.amount");
+    dvt(dir.path(), &["run"], &[]).assert_ok();
+    assert!(
+        staged_runs(dir.path()).is_empty(),
+        "a successful run left staged data"
+    );
+
     let run = dvt(dir.path(), &["run", "--keep-staging"], &[]);
     run.assert_ok();
     assert!(

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use dvt_executor::process::{DvtExecutorConfig, targets_from_profiles};
+use dvt_executor::process::{DvtExecutorConfig, bucket_from_profiles, targets_from_profiles};
 
 /// A Ballista executor for DVT's federated models.
 #[derive(Debug, Parser)]
@@ -37,6 +37,11 @@ struct Args {
     /// Staging bucket folder; every executor of a cluster and the client must see the same.
     #[arg(long, env = "DVT_EXECUTOR_STAGING_DIR", default_value = ".dvt/staging")]
     staging_dir: PathBuf,
+    /// Staging bucket named in `buckets.yml` beside `profiles.yml`, instead of
+    /// `--staging-dir`: the client's `--bucket` of the same name. Its credentials come
+    /// from that file (`env_var()`) or this process's `AWS_*` environment.
+    #[arg(long, env = "DVT_EXECUTOR_BUCKET", conflicts_with = "staging_dir")]
+    bucket: Option<String>,
     /// Scratch folder for shuffle files (a temporary folder by default).
     #[arg(long, env = "DVT_EXECUTOR_WORK_DIR")]
     work_dir: Option<String>,
@@ -75,8 +80,17 @@ fn main() -> ExitCode {
         Some(p) => Ok(p),
         None => dvt_executor::process::sole_profile(&args.profiles_dir),
     };
-    config.targets = match profile.and_then(|p| targets_from_profiles(&args.profiles_dir, &p)) {
-        Ok(t) => t,
+    let resolved = profile.and_then(|p| {
+        let targets = targets_from_profiles(&args.profiles_dir, &p)?;
+        let bucket = args
+            .bucket
+            .as_deref()
+            .map(|name| bucket_from_profiles(&args.profiles_dir, &p, name))
+            .transpose()?;
+        Ok((targets, bucket))
+    });
+    (config.targets, config.bucket) = match resolved {
+        Ok(r) => r,
         Err(e) => {
             eprintln!("error[{}]: {e}", e.code());
             return ExitCode::from(1);

@@ -445,17 +445,14 @@ pub async fn execute(
             &now(),
         ),
     )?;
-    let kept_staging = if opts.keep_staging {
-        Some(ctx.staging().run_location(&ctx.invocation_id))
-    } else {
-        match ctx.staging().remove_run(&ctx.invocation_id).await {
-            Ok(()) => None,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not remove the run's staged extracts");
-                Some(ctx.staging().run_location(&ctx.invocation_id))
-            }
-        }
-    };
+    let succeeded = !cancelled
+        && !ordered
+            .iter()
+            .any(|r| matches!(r.status, RunStatus::Error | RunStatus::Fail));
+    let kept_staging = ctx
+        .staging()
+        .finish_run(&ctx.invocation_id, succeeded, opts.keep_staging)
+        .await;
     if let Some(journal) = &ctx.journal {
         journal.close();
     }
