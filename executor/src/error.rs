@@ -10,7 +10,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// An executor error. Messages name the target (and relation) involved and never carry a
 /// password: connection settings reach the drivers only through [`dvt_core::secret::Secret`].
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A connection to a target could not be made (DVT300).
@@ -164,6 +164,46 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+
+    /// An error raised by a task on a cluster executor, which Ballista returns as text;
+    /// its code is read back from that text (see [`REMOTE_OPEN`]).
+    #[error("{message}")]
+    Remote {
+        /// The task's error code.
+        code: &'static str,
+        /// The task's message and causes.
+        message: String,
+    },
+}
+
+/// Opens the code and message of a DVT error in its `Debug` text. Ballista sends a failed
+/// task's error to the client only as that text, so the client can recover the code.
+pub(crate) const REMOTE_OPEN: &str = "\u{27e6}";
+/// Closes what [`REMOTE_OPEN`] opened.
+pub(crate) const REMOTE_CLOSE: &str = "\u{27e7}";
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{REMOTE_OPEN}{}: {}{REMOTE_CLOSE}",
+            self.code(),
+            self.message_chain()
+        )
+    }
+}
+
+/// The first DVT error carried in a remote failure's text, as a [`Error::Remote`].
+fn remote_error(text: &str) -> Option<Error> {
+    let start = text.find(REMOTE_OPEN)? + REMOTE_OPEN.len();
+    let rest = &text[start..];
+    let end = rest.find(REMOTE_CLOSE).unwrap_or(rest.len());
+    let (code, message) = rest[..end].split_once(": ")?;
+    let doc = dvt_core::codes::lookup(code)?;
+    Some(Error::Remote {
+        code: doc.code,
+        message: message.to_owned(),
+    })
 }
 
 impl Error {
@@ -184,6 +224,7 @@ impl Error {
             Error::SchemaChanged { .. } => "DVT309",
             Error::ContractMismatch { .. } => "DVT310",
             Error::Internal { .. } => dvt_core::codes::INTERNAL,
+            Error::Remote { code, .. } => code,
         }
     }
 
@@ -269,8 +310,11 @@ impl Error {
     pub(crate) fn execution(e: DataFusionError) -> Self {
         match unwrap_dvt(e) {
             Ok(dvt) => dvt,
-            Err(e) => Error::FederationExecution {
-                source: Box::new(e),
+            Err(e) => match remote_error(&e.to_string()) {
+                Some(remote) => remote,
+                None => Error::FederationExecution {
+                    source: Box::new(e),
+                },
             },
         }
     }
@@ -350,6 +394,10 @@ mod tests {
                 message: "x".into(),
             },
             Error::internal("x"),
+            Error::Remote {
+                code: "DVT304",
+                message: "x".into(),
+            },
         ];
         for e in &all {
             match e {
@@ -368,10 +416,37 @@ mod tests {
                 | Error::Cancelled
                 | Error::SchemaChanged { .. }
                 | Error::ContractMismatch { .. }
-                | Error::Internal { .. } => {}
+                | Error::Internal { .. }
+                | Error::Remote { .. } => {}
             }
         }
         all
+    }
+
+    #[test]
+    fn a_task_error_keeps_its_code_through_ballistas_text() {
+        let e = Error::bulk_load(
+            "pg",
+            &"\"s\".\"t\"",
+            Error::ReadValue {
+                target: "maria".into(),
+                column: "c".into(),
+                row: 1,
+                reason: "out of range".into(),
+            },
+        );
+        // What Ballista sends back: the Debug text of the task's error, wrapped.
+        let text = format!(
+            "Job j failed: Task failed due to runtime execution error: DataFusionError({:?})",
+            DataFusionError::External(Box::new(e))
+        );
+        let remote = Error::execution(DataFusionError::Execution(text));
+        assert_eq!(remote.code(), "DVT304");
+        assert!(remote.to_string().contains("`c`"), "{remote}");
+        assert!(remote.to_string().starts_with("bulk load"), "{remote}");
+        // Text without a DVT error stays a federation execution error.
+        let plain = Error::execution(DataFusionError::Execution("boom".into()));
+        assert_eq!(plain.code(), "DVT303");
     }
 
     #[test]

@@ -569,7 +569,7 @@ impl FederationEngine {
 
 /// A load that failed because the query feeding it failed reports the query's error (a
 /// source's `DVT301`, a `DVT303`), not a bulk-load error.
-fn surface_query_error(e: Error) -> Error {
+pub(crate) fn surface_query_error(e: Error) -> Error {
     match e {
         Error::BulkLoad {
             target,

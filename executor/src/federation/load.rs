@@ -200,7 +200,9 @@ impl ExecutionPlan for DvtLoadExec {
                 Ok(rows) => rows,
                 Err(e) => {
                     let _ = adapter.drop_relation(&table).await;
-                    return Err(DataFusionError::from(e));
+                    // As on the client: a load that failed because its input failed
+                    // reports the input's error.
+                    return Err(DataFusionError::from(super::surface_query_error(e)));
                 }
             };
             tracing::debug!(target = %spec.target, table = %table, rows, task, "loaded a partition");

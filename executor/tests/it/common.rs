@@ -138,3 +138,61 @@ pub(crate) fn stream_of(batch: RecordBatch) -> SendableRecordBatchStream {
     let schema = batch.schema();
     Box::pin(MemoryStream::try_new(vec![batch], schema, None).expect("memory stream"))
 }
+
+/// `n` distinct free loopback ports (every listener stays open until all are taken).
+pub(crate) fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("bound").port())
+        .collect()
+}
+
+/// A Ballista cluster inside the test process: DVT's scheduler and `executors` DVT
+/// executors (ids `exec-1`, ...) on loopback ports, talking gRPC and Flight as separate
+/// processes would, each executor with its own copy of `targets`. They run on the test's
+/// runtime and stop with it. Returns the scheduler's `df://` address.
+pub(crate) async fn in_process_cluster(
+    targets: &BTreeMap<String, TargetConfig>,
+    staging_root: &Path,
+    executors: usize,
+) -> String {
+    use dvt_executor::process::{DvtExecutorConfig, DvtSchedulerConfig};
+    let ports = free_ports(1 + 2 * executors);
+    let mut scheduler = DvtSchedulerConfig::default();
+    scheduler.bind_host = "127.0.0.1".into();
+    scheduler.bind_port = ports[0];
+    scheduler.external_host = "127.0.0.1".into();
+    tokio::spawn(dvt_executor::process::start_scheduler_process(scheduler));
+    for i in 1..=executors {
+        let mut e = DvtExecutorConfig::default();
+        e.scheduler_host = "127.0.0.1".into();
+        e.scheduler_port = ports[0];
+        e.bind_host = "127.0.0.1".into();
+        e.port = ports[2 * i - 1];
+        e.grpc_port = ports[2 * i];
+        e.targets = targets.clone();
+        e.staging_root = staging_root.to_owned();
+        e.executor_id = Some(format!("exec-{i}"));
+        tokio::spawn(dvt_executor::process::start_executor_process(e));
+    }
+    // Wait until the scheduler listens and every executor's Flight port answers.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    for port in ports.iter().step_by(2) {
+        while tokio::net::TcpStream::connect(("127.0.0.1", *port))
+            .await
+            .is_err()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the in-process cluster did not listen on port {port} within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // Registration follows the first heartbeat.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    format!("df://127.0.0.1:{}", ports[0])
+}

@@ -1506,16 +1506,23 @@ struct Matrix {
 }
 
 async fn matrix() -> Matrix {
+    matrix_on(false).await
+}
+
+/// The matrix on the local engine, or on an in-process cluster of two executors (which
+/// extract, compute and load the destinations themselves).
+async fn matrix_on(cluster: bool) -> Matrix {
     let schema = unique_name();
     let dir = tempfile::tempdir().expect("tempdir");
-    let registry = Arc::new(TargetRegistry::new(BTreeMap::from([
+    let targets = BTreeMap::from([
         ("pg".to_owned(), pg_target("pg", &schema)),
         ("maria".to_owned(), mysql_target("maria", &schema)),
         (
             "lite".to_owned(),
             sqlite_target("lite", &dir.path().join("lite.db")),
         ),
-    ])));
+    ]);
+    let registry = Arc::new(TargetRegistry::new(targets.clone()));
     let pg = registry.adapter("pg").await.expect("pg");
     let maria = registry.adapter("maria").await.expect("maria");
     pg.execute(&format!("create schema \"{schema}\""))
@@ -1525,10 +1532,16 @@ async fn matrix() -> Matrix {
         .execute(&format!("create database `{schema}`"))
         .await
         .expect("maria database");
+    let staging = dir.path().join("staging");
+    let compute = if cluster {
+        Compute::Ballista(crate::common::in_process_cluster(&targets, &staging, 2).await)
+    } else {
+        Compute::Local
+    };
     let engine = FederationEngine::new(
         Arc::clone(&registry),
-        Staging::local(dir.path().join("staging")).expect("staging"),
-        Compute::Local,
+        Staging::local(staging).expect("staging"),
+        compute,
     );
     Matrix {
         schema,
@@ -1753,7 +1766,16 @@ async fn pg_interval_texts(pg: &Arc<dyn Adapter>, c: &Col) -> Vec<Option<String>
 
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_source_into_every_destination() {
-    let m = matrix().await;
+    postgres_source_into_every_destination_on(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_source_into_every_destination_on_a_cluster() {
+    postgres_source_into_every_destination_on(true).await;
+}
+
+async fn postgres_source_into_every_destination_on(cluster: bool) {
+    let m = matrix_on(cluster).await;
     let body = async {
         let cols = pg_columns();
         let s = &m.schema;
@@ -1769,7 +1791,16 @@ async fn postgres_source_into_every_destination() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn mariadb_source_into_every_destination() {
-    let m = matrix().await;
+    mariadb_source_into_every_destination_on(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mariadb_source_into_every_destination_on_a_cluster() {
+    mariadb_source_into_every_destination_on(true).await;
+}
+
+async fn mariadb_source_into_every_destination_on(cluster: bool) {
+    let m = matrix_on(cluster).await;
     let body = async {
         let cols = maria_columns();
         // Zero dates need a sql_mode without NO_ZERO_DATE; literals keep backslashes.
@@ -1782,7 +1813,16 @@ async fn mariadb_source_into_every_destination() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sqlite_source_into_every_destination() {
-    let m = matrix().await;
+    sqlite_source_into_every_destination_on(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_source_into_every_destination_on_a_cluster() {
+    sqlite_source_into_every_destination_on(true).await;
+}
+
+async fn sqlite_source_into_every_destination_on(cluster: bool) {
+    let m = matrix_on(cluster).await;
     let body = async {
         let cols = lite_columns();
         m.create_source(Db::Lite, "t_src", &cols, "").await;
