@@ -93,6 +93,9 @@ impl Cluster {
                 .arg("--work-dir")
                 .arg(work.join(format!("work{i}")))
                 .args(["--executor-id", &format!("exec-{i}")])
+                // Short failure detection (production keeps Ballista's minutes; see
+                // docs/cluster.md): a killed executor is presumed lost within seconds.
+                .args(["--heartbeat-seconds", "1"])
                 .env("RUST_LOG", "info")
                 .stdout(Stdio::null())
                 .stderr(log(&format!("executor{i}.log")));
@@ -105,6 +108,8 @@ impl Cluster {
             .args(["--bind-port", &port.to_string()])
             .arg("--event-log-dir")
             .arg(&events)
+            .args(["--executor-timeout-seconds", "8"])
+            .args(["--expire-interval-seconds", "1"])
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log("scheduler.log"))
@@ -170,6 +175,25 @@ impl Cluster {
             }
         }
         out
+    }
+}
+
+impl Cluster {
+    /// Kills executor `i` (1-based) with SIGKILL, as a lost node would vanish.
+    pub(crate) fn kill_executor(&mut self, i: usize) {
+        let child = &mut self.children[i - 1];
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// The text the scheduler logged so far.
+    pub(crate) fn scheduler_log(&self) -> String {
+        std::fs::read_to_string(self.logs.join("scheduler.log")).unwrap_or_default()
+    }
+
+    /// The text executor `i` logged so far.
+    pub(crate) fn executor_log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.logs.join(format!("executor{i}.log"))).unwrap_or_default()
     }
 }
 
@@ -478,4 +502,127 @@ impl Cluster {
         }
         out
     }
+}
+
+/// kill -9 of one executor while it extracts: its tasks run again on the other executor,
+/// the model has every source row exactly once, and neither a staging table nor a staged
+/// part is left behind.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_executor_killed_during_extraction_loses_no_row_and_doubles_none() {
+    let src = unique("dvt_it_k9");
+    let dst = unique("dvt_it_k9dst");
+    let _cleanup = Cleanup {
+        pg_schemas: vec![src.clone(), dst.clone()],
+        maria_dbs: vec![],
+    };
+    let pg = pg().await;
+    pg.batch_execute(&format!(
+        "create schema \"{src}\"; \
+         create table \"{src}\".events as select g as id, md5(g::text) as note \
+           from generate_series(1, 2000000) g;"
+    ))
+    .await
+    .expect("source table");
+    let work = tempfile::tempdir().expect("tempdir");
+    let project = work.path().join("project");
+    let profile = format!(
+        "k9:\n  target: src\n  outputs:\n    src: {{type: postgres, host: 127.0.0.1, user: postgres, dbname: test, schema: {src}}}\n    dst: {{type: postgres, host: 127.0.0.1, user: postgres, dbname: test, schema: {dst}}}\n"
+    );
+    write_project(
+        &project,
+        &[
+            (
+                "dbt_project.yml",
+                "name: k9\nprofile: k9\nmodels:\n  k9:\n    +materialized: table\n",
+            ),
+            ("profiles.yml", &profile),
+            (
+                "models/sources.yml",
+                &format!(
+                    "version: 2\nsources:\n  - name: raw\n    schema: {src}\n    connection: src\n    config: {{partitions: 16}}\n    tables:\n      - name: events\n"
+                ),
+            ),
+            (
+                "models/copied.sql",
+                "{{ config(target='dst') }}\nselect id, note from {{ source('raw', 'events') }}\n",
+            ),
+        ],
+    );
+    let mut cluster = Cluster::start(work.path(), &project, 2);
+    std::fs::write(
+        project.join("computes.yml"),
+        format!(
+            "k9:\n  computes:\n    cluster: {{type: ballista, scheduler: \"{}\"}}\n",
+            cluster.url
+        ),
+    )
+    .expect("computes.yml");
+    std::fs::write(
+        project.join("buckets.yml"),
+        format!(
+            "k9:\n  target: shared\n  buckets:\n    shared: {{type: filesystem, path: \"{}\", shared: true}}\n",
+            cluster.staging.display()
+        ),
+    )
+    .expect("buckets.yml");
+    let dir = project.clone();
+    let run = std::thread::spawn(move || dvt(&dir, &["run", "--compute", "cluster"], &[]));
+    // Kill exec-2 as soon as it has started a task of the job.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !cluster.executor_log(2).contains("Execute task") {
+        assert!(
+            Instant::now() < deadline && !run.is_finished(),
+            "exec-2 never started a task:\n{}",
+            cluster.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cluster.kill_executor(2);
+    let run = run.join().expect("the dvt run thread");
+    run.assert_ok();
+
+    let got = pg_rows(
+        &pg,
+        &format!(
+            "select count(*)::text, count(distinct id)::text, sum(id)::text from \"{dst}\".copied"
+        ),
+    )
+    .await;
+    assert_eq!(
+        got,
+        vec![
+            ["2000000", "2000000", "2000001000000"]
+                .map(|v| normalise(Some(v)))
+                .to_vec()
+        ]
+    );
+    let tables = pg_rows(
+        &pg,
+        &format!(
+            "select table_name::text from information_schema.tables where table_schema = '{dst}' order by 1"
+        ),
+    )
+    .await;
+    assert_eq!(tables, vec![vec!["copied".to_owned()]]);
+    // The run's staged parts are gone with the successful run.
+    let left: Vec<_> = std::fs::read_dir(&cluster.staging)
+        .expect("staging folder")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "staged parts left: {left:?}");
+    // The scheduler noticed the loss, and the tasks the lost executor held ran again on
+    // the other one.
+    assert!(
+        cluster
+            .scheduler_log()
+            .contains("executor exec-2 heartbeat timed out"),
+        "{}",
+        cluster.log_tail()
+    );
+    let ends = task_ends(&cluster.events);
+    assert!(
+        ends.iter().any(|(_, _, e)| e == "exec-1"),
+        "exec-1 ran no task: {ends:?}"
+    );
 }
