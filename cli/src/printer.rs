@@ -187,7 +187,7 @@ pub(crate) fn event(e: &dvt_executor::run::RunEvent, warnings: usize) {
                     }
                 }
             }
-            if let Some(kept) = &summary.kept_staging {
+            for kept in &summary.kept_staging {
                 kept_staging(kept);
             }
             out("");

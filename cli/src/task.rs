@@ -14,7 +14,7 @@ use dvt_core::resolve::ExecPath;
 use dvt_executor::federation::{Compute, FederatedQuery, FederationEngine};
 use dvt_executor::registry::TargetRegistry;
 use dvt_executor::run::{
-    RunContext, RunEvent, RunKind, RunOptions, write_compiled, write_manifest,
+    EngineKey, RunContext, RunEvent, RunKind, RunOptions, write_compiled, write_manifest,
 };
 use dvt_executor::staging::Staging;
 use tokio_util::sync::CancellationToken;
@@ -141,22 +141,29 @@ fn load(common: &Common) -> Result<Manifest> {
     Ok(m)
 }
 
-/// A model's `compute:` must name a compute of `computes.yml` (a parse-time error, at
-/// the model's file, as any config); `bucket:` per model is not supported yet.
+/// A model's `compute:` and `bucket:` must name entries of `computes.yml` and
+/// `buckets.yml` (parse-time errors, at the model's file, as any config).
 fn check_computes(m: &Manifest) -> Result<()> {
     let fed = dvt_core::compute::FederationConfig::load(&m.profile, &m.project.root)?;
     for node in m.nodes.values() {
         let at = || dvt_core::error::Location::file(&node.original_file_path);
-        if let Some(name) = node.config.get("compute").and_then(|v| v.as_str()) {
-            fed.computes.resolve_at(Some(name), at())?;
-        }
-        if node.config.contains_key("bucket") {
-            return Err(dvt_core::error::Error::InvalidConfig {
-                location: at(),
-                key: "bucket".into(),
-                message: "a bucket per model is not supported yet; choose the run's bucket with `--bucket` (buckets.yml)".into(),
+        for key in ["compute", "bucket"] {
+            let Some(value) = node.config.get(key) else {
+                continue;
+            };
+            let Some(name) = value.as_str() else {
+                return Err(dvt_core::error::Error::InvalidConfig {
+                    location: at(),
+                    key: key.into(),
+                    message: format!("expected a name of {key}s.yml, found `{value}`"),
+                }
+                .into());
+            };
+            if key == "compute" {
+                fed.computes.resolve_at(Some(name), at())?;
+            } else {
+                fed.buckets.resolve_at(Some(name), at())?;
             }
-            .into());
         }
     }
     Ok(())
@@ -602,17 +609,25 @@ async fn build(
     let bucket = fed.buckets.resolve(exec.bucket.as_deref())?;
     let compute = fed.computes.resolve(exec.compute.as_deref())?;
     ctx.engine = engine_for(&ctx.registry, compute, bucket)?;
-    let named: BTreeSet<String> = ctx
+    // Models that choose their own compute or bucket get an engine per pair; the
+    // other half of the pair is the run's (`--compute` / `--bucket` or the default).
+    let keys: BTreeSet<EngineKey> = ctx
         .manifest
         .nodes
         .values()
-        .filter_map(|n| n.config.get("compute").and_then(|v| v.as_str()))
-        .map(str::to_owned)
+        .filter_map(EngineKey::of)
         .collect();
-    for name in named {
-        let c = fed.computes.resolve(Some(&name))?;
-        let engine = engine_for(&ctx.registry, c, bucket)?;
-        ctx.engines.insert(name, engine);
+    for key in keys {
+        let c = match &key.compute {
+            Some(name) => fed.computes.resolve(Some(name))?,
+            None => compute,
+        };
+        let b = match &key.bucket {
+            Some(name) => fed.buckets.resolve(Some(name))?,
+            None => bucket,
+        };
+        let engine = engine_for(&ctx.registry, c, b)?;
+        ctx.engines.insert(key, engine);
     }
     ctx.flags.full_refresh = exec.full_refresh;
     ctx.flags.event_time_start = exec.event_time_start;

@@ -22,7 +22,7 @@ mod runner;
 mod snapshot;
 
 pub use artifacts::{write_compiled, write_json_atomic, write_manifest};
-pub use context::{BuildFlags, RunContext, path_label};
+pub use context::{BuildFlags, EngineKey, RunContext, path_label};
 pub use dag::execute;
 pub use journal::{Collected, Journal, collect_garbage};
 pub use runner::{
@@ -214,7 +214,7 @@ pub struct RunSummary {
     pub run_results: std::path::PathBuf,
     /// Staged extracts left in the bucket: `--keep-staging`, a failed run (kept for
     /// inspection), or a failure removing them.
-    pub kept_staging: Option<crate::staging::KeptStaging>,
+    pub kept_staging: Vec<crate::staging::KeptStaging>,
 }
 
 impl RunSummary {

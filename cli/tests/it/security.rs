@@ -236,3 +236,63 @@ fn mariadb_tls_required_fails_against_a_server_without_tls() {
         );
     }
 }
+
+/// A model's `bucket:` stages its extracts in that bucket of `buckets.yml`, the others
+/// in the run's; an unknown name fails at parse time at the model's file, and a cluster
+/// compute refuses a bucket its executors cannot all reach.
+#[test]
+fn a_model_bucket_config_stages_that_model_in_its_own_bucket() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    federated_project(dir.path(), "c.id, o.amount");
+    let own = dir.path().join("own-bucket");
+    std::fs::write(
+        dir.path().join("buckets.yml"),
+        format!(
+            "p:\n  buckets:\n    own: {{type: filesystem, path: \"{}\"}}\n",
+            own.display()
+        ),
+    )
+    .expect("buckets.yml");
+    dvt(dir.path(), &["seed"], &[]).assert_ok();
+    let model = "{{ config(materialized='table', bucket='own') }}select c.id, o.amount from {{ ref('customers') }} c join {{ ref('orders') }} o on o.cid = c.id";
+    std::fs::write(dir.path().join("models/joined.sql"), model).expect("model");
+    let run = dvt(dir.path(), &["run", "--keep-staging"], &[]);
+    run.assert_ok();
+    let runs = |p: &std::path::Path| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(p)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    };
+    let staged = runs(&own);
+    assert_eq!(staged.len(), 1, "{staged:?}");
+    let inputs = runs(&staged[0]);
+    assert_eq!(inputs.len(), 2, "{inputs:?}");
+    assert!(
+        staged_runs(dir.path()).is_empty(),
+        "the run's bucket got the model's extracts"
+    );
+
+    std::fs::write(
+        dir.path().join("models/joined.sql"),
+        model.replace("bucket='own'", "bucket='nowhere'"),
+    )
+    .expect("model");
+    let run = dvt(dir.path(), &["run"], &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("error[DVT123]"), "{}", run.stderr);
+    assert!(run.stderr.contains("joined.sql"), "{}", run.stderr);
+
+    std::fs::write(
+        dir.path().join("computes.yml"),
+        "p:\n  computes:\n    cluster: {type: ballista, scheduler: \"df://127.0.0.1:1\"}\n",
+    )
+    .expect("computes.yml");
+    std::fs::write(
+        dir.path().join("models/joined.sql"),
+        model.replace("bucket='own'", "bucket='own', compute='cluster'"),
+    )
+    .expect("model");
+    let run = dvt(dir.path(), &["run"], &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("error[DVT124]"), "{}", run.stderr);
+}

@@ -37,12 +37,38 @@ pub struct RunContext {
     /// Records what this invocation must clean up if it is killed (`None` when the
     /// project folder is read-only).
     pub journal: Option<Journal>,
-    /// Engines of other computes, by `computes.yml` name, for models whose `compute:`
-    /// config names one; every other model uses [`RunContext::engine`].
-    pub engines: std::collections::BTreeMap<String, FederationEngine>,
+    /// Engines for models whose `compute:` or `bucket:` config names one, by those two
+    /// names as the model gives them; every other model uses [`RunContext::engine`].
+    pub engines: std::collections::BTreeMap<EngineKey, FederationEngine>,
     /// The flags that change how a node is built (the CLI copies them from the same
     /// options as [`RunOptions`](super::RunOptions)).
     pub flags: BuildFlags,
+}
+
+/// A model's own `compute:` and `bucket:` configs (either may be absent).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EngineKey {
+    /// `compute:`, a name of `computes.yml`.
+    pub compute: Option<String>,
+    /// `bucket:`, a name of `buckets.yml`.
+    pub bucket: Option<String>,
+}
+
+impl EngineKey {
+    /// The key of a node that sets `compute:` or `bucket:`; `None` for the others.
+    pub fn of(node: &Node) -> Option<Self> {
+        let text = |key: &str| {
+            node.config
+                .get(key)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        };
+        let key = EngineKey {
+            compute: text("compute"),
+            bucket: text("bucket"),
+        };
+        (key.compute.is_some() || key.bucket.is_some()).then_some(key)
+    }
 }
 
 /// Flags that change how the runners build a node.
@@ -84,13 +110,25 @@ impl RunContext {
         })
     }
 
-    /// The engine a node computes on: its `compute:` config's, else the run's.
+    /// The engine a node computes on: the one of its `compute:` and `bucket:` configs,
+    /// else the run's.
     pub fn engine_for(&self, node: &Node) -> &FederationEngine {
-        node.config
-            .get("compute")
-            .and_then(serde_json::Value::as_str)
-            .and_then(|name| self.engines.get(name))
+        EngineKey::of(node)
+            .and_then(|key| self.engines.get(&key))
             .unwrap_or(&self.engine)
+    }
+
+    /// Every bucket this run may stage in: the run's, then those of models' own
+    /// `compute:`/`bucket:` engines, each once.
+    pub fn stagings(&self) -> Vec<&Staging> {
+        let mut out: Vec<&Staging> = vec![self.staging()];
+        for engine in self.engines.values() {
+            let staging = &engine.environment().staging;
+            if !out.iter().any(|s| s.location() == staging.location()) {
+                out.push(staging);
+            }
+        }
+        out
     }
 
     /// The project's artifact folder (`target-path:`, default `target`).

@@ -449,10 +449,15 @@ pub async fn execute(
         && !ordered
             .iter()
             .any(|r| matches!(r.status, RunStatus::Error | RunStatus::Fail));
-    let kept_staging = ctx
-        .staging()
-        .finish_run(&ctx.invocation_id, succeeded, opts.keep_staging)
-        .await;
+    let mut kept_staging = Vec::new();
+    for staging in ctx.stagings() {
+        if let Some(kept) = staging
+            .finish_run(&ctx.invocation_id, succeeded, opts.keep_staging)
+            .await
+        {
+            kept_staging.push(kept);
+        }
+    }
     if let Some(journal) = &ctx.journal {
         journal.close();
     }
