@@ -626,3 +626,47 @@ async fn an_executor_killed_during_extraction_loses_no_row_and_doubles_none() {
         "exec-1 ran no task: {ends:?}"
     );
 }
+
+/// The embedded example (two SQLite files) on the cluster: the executors extract from the
+/// files (their profiles are the project's), the client loads its SQLite destination, and
+/// the tables equal local mode's.
+#[tokio::test(flavor = "multi_thread")]
+async fn cluster_builds_the_demo_with_the_same_tables_as_local_mode() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let on_cluster = work.path().join("cluster");
+    let local = work.path().join("local");
+    for dir in [&on_cluster, &local] {
+        copy_tree(&repo_root().join("examples/demo"), dir);
+    }
+    let cluster = Cluster::start(work.path(), &on_cluster, 2);
+    std::fs::write(
+        on_cluster.join("computes.yml"),
+        format!(
+            "demo:\n  computes:\n    cluster: {{type: ballista, scheduler: \"{}\"}}\n",
+            cluster.url
+        ),
+    )
+    .expect("computes.yml");
+    std::fs::write(
+        on_cluster.join("buckets.yml"),
+        format!(
+            "demo:\n  target: shared\n  buckets:\n    shared: {{type: filesystem, path: \"{}\", shared: true}}\n",
+            cluster.staging.display()
+        ),
+    )
+    .expect("buckets.yml");
+    let built = dvt(&on_cluster, &["build", "--compute", "cluster"], &[]);
+    built.assert_ok();
+    dvt(&local, &["build"], &[]).assert_ok();
+    assert!(
+        cluster.executors_that_ran_tasks().iter().any(|e| e.starts_with("exec-")),
+        "no executor ran a task"
+    );
+    for table in ["customer_revenue", "revenue_by_country"] {
+        let q = format!("select * from {table}");
+        let a = sqlite_rows(&on_cluster.join("data/warehouse.db"), &q);
+        let b = sqlite_rows(&local.join("data/warehouse.db"), &q);
+        assert!(!a.is_empty(), "{table} is empty");
+        assert_eq!(a, b, "{table} differs between the cluster and local mode");
+    }
+}
