@@ -33,7 +33,7 @@ mod pushdown;
 mod scan;
 
 pub(crate) use load::LoadSpec;
-pub use load::{DvtLoadExec, LoadedPart};
+pub use load::{DvtLoadExec, LoadedPart, load_prefix};
 pub use partition::PartitionHint;
 pub use provider::DvtTableProvider;
 pub(crate) use provider::InputSpec;

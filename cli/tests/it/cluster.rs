@@ -659,7 +659,10 @@ async fn cluster_builds_the_demo_with_the_same_tables_as_local_mode() {
     built.assert_ok();
     dvt(&local, &["build"], &[]).assert_ok();
     assert!(
-        cluster.executors_that_ran_tasks().iter().any(|e| e.starts_with("exec-")),
+        cluster
+            .executors_that_ran_tasks()
+            .iter()
+            .any(|e| e.starts_with("exec-")),
         "no executor ran a task"
     );
     for table in ["customer_revenue", "revenue_by_country"] {

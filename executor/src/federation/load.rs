@@ -74,6 +74,18 @@ impl LoadSpec {
     }
 }
 
+/// The name every staging table a cluster load of `relation` in run `run_id` creates
+/// starts with.
+pub fn load_prefix(dialect: Dialect, relation: &Relation, run_id: &str) -> String {
+    LoadSpec {
+        target: String::new(),
+        relation: relation.clone(),
+        run_id: run_id.to_owned(),
+        column_types: BTreeMap::new(),
+    }
+    .prefix(dialect)
+}
+
 /// The rows a load returns: one per partition loaded.
 pub(crate) static LOAD_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![

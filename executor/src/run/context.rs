@@ -154,8 +154,10 @@ impl RunContext {
         };
         let dialect = self.manifest.target(target).dialect();
         let names = StagedNames::new(dialect, relation, &self.invocation_id);
+        let prefix = crate::federation::load_prefix(dialect, relation, &self.invocation_id);
         journal
             .record_staged(target, &names)
+            .and_then(|()| journal.record_staged_prefix(target, relation, &prefix))
             .map_err(|e| crate::Error::staging(self.runs_dir().display().to_string(), e))
     }
 

@@ -27,6 +27,13 @@ enum Entry {
     },
     /// A relation the run may create and must drop if it dies.
     Staged { target: String, relation: Relation },
+    /// Tables the run's cluster loads may create in `schema`, all named `prefix...`
+    /// (one per partition and attempt, so not known in advance).
+    StagedPrefix {
+        target: String,
+        relation: Relation,
+        prefix: String,
+    },
 }
 
 /// The journal of the running invocation.
@@ -75,6 +82,20 @@ impl Journal {
             })?;
         }
         Ok(())
+    }
+
+    /// Records the prefix of the staging tables executors may load for `relation`.
+    pub fn record_staged_prefix(
+        &self,
+        target: &str,
+        relation: &Relation,
+        prefix: &str,
+    ) -> std::io::Result<()> {
+        self.append(&Entry::StagedPrefix {
+            target: target.to_owned(),
+            relation: relation.clone(),
+            prefix: prefix.to_owned(),
+        })
     }
 
     /// Ends the journal: the run cleaned up after itself.
@@ -135,6 +156,7 @@ pub async fn collect_garbage(
         };
         let mut owner = None;
         let mut staged = Vec::new();
+        let mut prefixes = Vec::new();
         for line in text.lines() {
             match serde_json::from_str::<Entry>(line) {
                 Ok(Entry::Owner {
@@ -143,6 +165,11 @@ pub async fn collect_garbage(
                     invocation_id,
                 }) => owner = Some((pid, started, invocation_id)),
                 Ok(Entry::Staged { target, relation }) => staged.push((target, relation)),
+                Ok(Entry::StagedPrefix {
+                    target,
+                    relation,
+                    prefix,
+                }) => prefixes.push((target, relation, prefix)),
                 // A line cut short by the kill: the entry was never acted on.
                 Err(_) => {}
             }
@@ -154,6 +181,28 @@ pub async fn collect_garbage(
             continue;
         }
         let mut complete = true;
+        for (target, relation, prefix) in prefixes {
+            let found: crate::Result<Vec<Relation>> = async {
+                let adapter = registry.adapter(&target).await?;
+                adapter.tables_with_prefix(&relation.schema, &prefix).await
+            }
+            .await;
+            match found {
+                Ok(tables) => staged.extend(tables.into_iter().map(|t| {
+                    (
+                        target.clone(),
+                        Relation {
+                            identifier: t.identifier,
+                            ..relation.clone()
+                        },
+                    )
+                })),
+                Err(e) => {
+                    tracing::warn!(%target, prefix, error = %e, "cannot list a killed run's load tables yet");
+                    complete = false;
+                }
+            }
+        }
         for (target, relation) in staged {
             let dropped: crate::Result<bool> = async {
                 let adapter = registry.adapter(&target).await?;

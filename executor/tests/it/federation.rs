@@ -553,3 +553,58 @@ async fn split_scans_deliver_every_source_row_exactly_once() {
     };
     with_cleanup(Box::pin(body), cleanup).await;
 }
+
+/// A client killed during a cluster load leaves the executors' staging tables; the next
+/// run finds the dead run's journal and drops every table under the load's prefix, and
+/// nothing else.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dead_runs_cluster_load_tables_are_collected() {
+    use dvt_core::dialect::Dialect;
+    let schema = unique_name();
+    let registry = Arc::new(TargetRegistry::new(BTreeMap::from([(
+        "pg".to_owned(),
+        pg_target("pg", &schema),
+    )])));
+    let pg = registry.adapter("pg").await.expect("pg");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = schema.clone();
+    let body = async {
+        let model = Relation::new(s.as_str(), "copied");
+        let prefix = dvt_executor::federation::load_prefix(Dialect::Postgres, &model, "dead-run");
+        pg.execute(&format!(
+            "create schema \"{s}\"; create table \"{s}\".\"{prefix}0000aaaaaaaa\" (id int); \
+             create table \"{s}\".\"{prefix}0001bbbbbbbb\" (id int); create table \"{s}\".copied (id int);"
+        ))
+        .await
+        .expect("fixture");
+        let runs = dir.path().join("runs");
+        std::fs::create_dir_all(&runs).expect("runs dir");
+        let journal = [
+            serde_json::json!({"kind": "owner", "pid": u32::MAX - 1, "started": null, "invocation_id": "dead-run"}),
+            serde_json::json!({"kind": "staged_prefix", "target": "pg", "relation": model, "prefix": prefix}),
+        ]
+        .iter()
+        .map(|v| format!("{v}\n"))
+        .collect::<String>();
+        std::fs::write(runs.join("dead-run.jsonl"), journal).expect("journal");
+        let staging = Staging::local(dir.path().join("staging")).expect("staging");
+        let collected = dvt_executor::run::collect_garbage(&runs, &registry, &staging).await;
+        assert_eq!(collected.runs, vec!["dead-run".to_owned()]);
+        assert_eq!(collected.relations.len(), 2, "{:?}", collected.relations);
+        let left = crate::common::query_rows(
+            &pg,
+            &format!(
+                "select table_name::text from information_schema.tables where table_schema = '{s}'"
+            ),
+        )
+        .await;
+        assert_eq!(left, vec![vec!["copied".to_owned()]]);
+        assert!(!runs.join("dead-run.jsonl").exists());
+    };
+    let cleanup = async {
+        let _ = pg
+            .execute(&format!("drop schema if exists \"{s}\" cascade"))
+            .await;
+    };
+    with_cleanup(Box::pin(body), cleanup).await;
+}
