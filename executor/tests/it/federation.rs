@@ -591,7 +591,7 @@ async fn a_dead_runs_cluster_load_tables_are_collected() {
         let collected = dvt_executor::run::collect_garbage(&runs, &registry, &staging).await;
         assert_eq!(collected.runs, vec!["dead-run".to_owned()]);
         assert_eq!(collected.relations.len(), 2, "{:?}", collected.relations);
-        let left = crate::common::query_rows(
+        let left = query_rows(
             &pg,
             &format!(
                 "select table_name::text from information_schema.tables where table_schema = '{s}'"
