@@ -116,3 +116,71 @@ async fn unit_tests_on_mariadb() {
 async fn unit_tests_on_sqlite() {
     unit_tests_on("lite").await;
 }
+
+/// In `dvt build` a model's unit tests run before it, on fixtures: a failing one skips
+/// the model and everything downstream (dbt's order); a passing one lets them build.
+#[test]
+fn build_runs_unit_tests_before_their_model_and_skips_it_when_one_fails() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let unit = |doubled: u32| {
+        format!(
+            "unit_tests:\n  - name: doubles\n    model: m\n    given:\n      - input: ref('raw')\n        rows:\n          - {{id: 1, amount: 5}}\n    expect:\n      rows:\n        - {{id: 1, doubled: {doubled}}}\n"
+        )
+    };
+    write_project(
+        dir.path(),
+        &[
+            (
+                "dbt_project.yml",
+                "name: ut\nprofile: ut\nmodels:\n  ut:\n    +materialized: table\n",
+            ),
+            (
+                "profiles.yml",
+                "ut:\n  target: main\n  outputs:\n    main: {type: sqlite, path: data/main.db}\n",
+            ),
+            ("seeds/raw.csv", "id,amount\n1,5\n2,7\n"),
+            (
+                "models/m.sql",
+                "select id, amount * 2 as doubled from {{ ref('raw') }}",
+            ),
+            ("models/child.sql", "select * from {{ ref('m') }}"),
+            ("models/unit.yml", &unit(11)),
+        ],
+    );
+    let failed = dvt(dir.path(), &["build"], &[]);
+    assert_eq!(failed.code, 1, "{}", failed.stdout);
+    let status = statuses(dir.path());
+    assert_eq!(status["unit_test.ut.m.doubles"], "fail", "{status:?}");
+    assert_eq!(status["model.ut.m"], "skipped", "{status:?}");
+    assert_eq!(status["model.ut.child"], "skipped", "{status:?}");
+    assert_eq!(
+        sqlite_count(
+            &dir.path().join("data/main.db"),
+            "select count(*) from sqlite_master where name in ('m', 'child')"
+        ),
+        0
+    );
+
+    std::fs::write(dir.path().join("models/unit.yml"), unit(10)).expect("unit.yml");
+    let built = dvt(dir.path(), &["build"], &[]);
+    built.assert_ok();
+    let at = |needle: &str| {
+        built
+            .stdout
+            .find(needle)
+            .unwrap_or_else(|| panic!("`{needle}` in {}", built.stdout))
+    };
+    let order = [at(" doubles "), at(" model m "), at(" model child ")];
+    assert!(
+        order[0] < order[1] && order[1] < order[2],
+        "{}",
+        built.stdout
+    );
+    assert_eq!(
+        sqlite_count(
+            &dir.path().join("data/main.db"),
+            "select count(*) from child"
+        ),
+        2
+    );
+}

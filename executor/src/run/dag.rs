@@ -89,6 +89,28 @@ fn add_test_edges(
     if tests.is_empty() {
         return;
     }
+    // A unit test runs on fixtures, not on its model's table: as in dbt, it runs before
+    // the model, and a failing one skips the model and what depends on it.
+    for t in &tests {
+        let Some(model) = t
+            .test
+            .as_ref()
+            .filter(|info| info.unit.is_some())
+            .and_then(|info| info.attached_node.as_ref())
+        else {
+            continue;
+        };
+        if !ids.contains(model) {
+            continue;
+        }
+        if let Some(own) = parents.get_mut(&t.unique_id) {
+            own.remove(model);
+        }
+        parents
+            .get_mut(model)
+            .expect("every selected node has parents")
+            .insert(t.unique_id.clone());
+    }
     for id in ids {
         if m.nodes[id].is_test() {
             continue;
