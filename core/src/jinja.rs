@@ -39,6 +39,10 @@ const BUILTIN_MACROS: &[(&str, &str)] = &[
         "<dvt>/macros/cross_db.sql",
         include_str!("../macros/cross_db.sql"),
     ),
+    (
+        "<dvt>/macros/naming.sql",
+        include_str!("../macros/naming.sql"),
+    ),
 ];
 
 /// Prefixes of environment variables that hold secrets; models may not read them.

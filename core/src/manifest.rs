@@ -391,6 +391,74 @@ mod tests {
     }
 
     #[test]
+    fn a_naming_override_may_fall_back_on_dbts_default() {
+        let m = load(
+            &[
+                ("dbt_project.yml", PROJECT),
+                ("profiles.yml", PROFILES),
+                (
+                    "macros/schema.sql",
+                    "{% macro generate_schema_name(custom_schema_name, node) -%}{%- if node.name == 'a' -%}fixed{%- else -%}{{ default__generate_schema_name(custom_schema_name, node) }}{%- endif -%}{%- endmacro %}\n{% macro generate_alias_name(custom_alias_name=none, node=none) -%}{{ dbt.default__generate_alias_name(custom_alias_name, node) }}_x{%- endmacro %}",
+                ),
+                ("models/a.sql", "select 1 as x"),
+                ("models/b.sql", "{{ config(schema='mart') }}select 1 as x"),
+                ("models/c.sql", "select 1 as x"),
+            ],
+            "",
+        )
+        .unwrap();
+        let rel = |id: &str| {
+            let r = &m.nodes[id].relation;
+            (r.schema.clone(), r.identifier.clone())
+        };
+        assert_eq!(rel("model.p.a"), ("fixed".into(), "a_x".into()));
+        assert_eq!(rel("model.p.b"), ("analytics_mart".into(), "b_x".into()));
+        assert_eq!(rel("model.p.c"), ("analytics".into(), "c_x".into()));
+    }
+
+    #[test]
+    fn database_config_and_generate_database_name() {
+        // The target's own database, named by config or by a project's macro, is fine
+        // and shows in `this`.
+        let m = load(
+            &[
+                ("dbt_project.yml", PROJECT),
+                ("profiles.yml", PROFILES),
+                (
+                    "macros/db.sql",
+                    "{% macro generate_database_name(custom_database_name, node) -%}{{ (custom_database_name or target.database) | upper | lower }}{%- endmacro %}",
+                ),
+                ("models/a.sql", "{{ config(database='D') }}select '{{ this.database }}' as db"),
+                ("models/b.sql", "select * from {{ ref('a') }}"),
+            ],
+            "",
+        )
+        .unwrap();
+        assert_eq!(m.nodes["model.p.a"].relation.database.as_deref(), Some("d"));
+        assert_eq!(m.compile("model.p.a").unwrap().sql, "select 'd' as db");
+        assert_eq!(
+            m.compile("model.p.b").unwrap().sql,
+            "select * from \"d\".\"analytics\".\"a\""
+        );
+        // Another database cannot be written over this target's connection.
+        let err = load(
+            &[
+                ("dbt_project.yml", PROJECT),
+                ("profiles.yml", PROFILES),
+                (
+                    "models/a.sql",
+                    "{{ config(database='other') }}select 1 as x",
+                ),
+            ],
+            "",
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "DVT115");
+        let text = err.to_string();
+        assert!(text.contains("a.sql") && text.contains("`other`"), "{text}");
+    }
+
+    #[test]
     fn graph_and_python_methods_are_available_at_compile_time() {
         let m = load(
             &[

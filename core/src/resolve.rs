@@ -178,8 +178,30 @@ pub(crate) fn resolve_target(m: &mut Manifest, id: &str) -> Result<()> {
                 });
             }
         }
+        // dbt's `database` config and `generate_database_name`: a connection reaches one
+        // database, so any other name is refused here rather than failing at run time.
+        let custom_database = str_config("database")?;
+        let database = if m.macros.contains_key("generate_database_name") {
+            naming_macro(
+                "generate_database_name",
+                "custom_database_name",
+                &custom_database,
+            )?
+        } else {
+            custom_database.unwrap_or_else(|| tc.database())
+        };
+        if database != tc.database() && !node.is_test() {
+            return Err(Error::InvalidConfig {
+                location: loc,
+                key: "database".into(),
+                message: format!(
+                    "target `{target}` connects to database `{}`, so `{database}` cannot be written from it; add an output for that database to profiles.yml and choose it with `target:`",
+                    tc.database()
+                ),
+            });
+        }
         let relation = Relation {
-            database: Some(tc.database()),
+            database: Some(database),
             schema,
             identifier,
             quoting: m.project.quoting,
