@@ -387,6 +387,17 @@ impl FederationEngine {
             .map_err(surface_query_error)
     }
 
+    /// The columns the query returns, from planning it (nothing runs on the sources but
+    /// the catalogue reads that give the inputs' columns).
+    pub async fn output_schema(
+        &self,
+        query: &FederatedQuery,
+    ) -> Result<arrow::datatypes::SchemaRef> {
+        let ctx = self.context(COMPILE_RUN_ID, query, Compute::Local).await?;
+        let df = ctx.sql(&query.sql).await.map_err(Error::planning)?;
+        Ok(Arc::new(df.schema().as_arrow().clone()))
+    }
+
     /// The SQL each input's source would receive, in input order, for `dvt compile` and
     /// tests. Plans the query (reading each input's columns from its source) but runs
     /// nothing. An input the optimizer prunes away is absent; one scanned twice appears

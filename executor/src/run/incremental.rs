@@ -4,8 +4,6 @@
 //! strategy ([`apply_incremental`](crate::adapter::Adapter)). A `microbatch` model does
 //! this once per batch, each batch compiled with its own event-time window.
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
 use dvt_core::compile::CompileOptions;
 use dvt_core::dialect::Dialect;
@@ -114,43 +112,48 @@ async fn build(
     window: Option<Window<'_>>,
 ) -> Result<Option<u64>> {
     let run_id = &ctx.invocation_id;
+    let contract = super::runner::contract_columns(node)?;
     match (node.path, incremental) {
-        (ExecPath::Pushdown, false) => {
+        (ExecPath::Pushdown, incremental) => {
             let adapter = ctx.registry.adapter(&node.target).await?;
-            adapter
-                .replace_table_as(&node.relation, &c.sql, run_id)
-                .await
+            if let Some(columns) = &contract {
+                super::runner::check_contract(&*adapter, node, &c.sql, columns).await?;
+            }
+            match (incremental, contract) {
+                (false, Some(columns)) => {
+                    adapter
+                        .replace_table_with_columns(&node.relation, &c.sql, &columns, run_id)
+                        .await
+                }
+                (false, None) => {
+                    adapter
+                        .replace_table_as(&node.relation, &c.sql, run_id)
+                        .await
+                }
+                (true, _) => adapter
+                    .apply_incremental(&node.relation, NewRows::Sql(&c.sql), cfg, window, run_id)
+                    .await
+                    .map(Some),
+            }
         }
-        (ExecPath::Pushdown, true) => {
-            let adapter = ctx.registry.adapter(&node.target).await?;
-            adapter
-                .apply_incremental(&node.relation, NewRows::Sql(&c.sql), cfg, window, run_id)
-                .await
-                .map(Some)
+        (ExecPath::Federated, incremental) => {
+            let engine = ctx.engine_for(node);
+            let query = FederatedQuery::for_node(c, &ctx.manifest);
+            // The names are checked on every run; the types and constraints are the
+            // table's, from its first build.
+            let column_types = super::runner::federated_contract(engine, node, &query).await?;
+            if incremental {
+                engine
+                    .run_incremental_into(run_id, &query, &node.target, &node.relation, cfg, window)
+                    .await
+                    .map(Some)
+            } else {
+                engine
+                    .run_into(run_id, &query, &node.target, &node.relation, &column_types)
+                    .await
+                    .map(Some)
+            }
         }
-        (ExecPath::Federated, false) => ctx
-            .engine_for(node)
-            .run_into(
-                run_id,
-                &FederatedQuery::for_node(c, &ctx.manifest),
-                &node.target,
-                &node.relation,
-                &BTreeMap::new(),
-            )
-            .await
-            .map(Some),
-        (ExecPath::Federated, true) => ctx
-            .engine_for(node)
-            .run_incremental_into(
-                run_id,
-                &FederatedQuery::for_node(c, &ctx.manifest),
-                &node.target,
-                &node.relation,
-                cfg,
-                window,
-            )
-            .await
-            .map(Some),
     }
 }
 

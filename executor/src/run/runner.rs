@@ -204,7 +204,7 @@ impl NodeRunner for PushdownRunner {
 /// An enforced contract's columns (`contract: {enforced: true}`): name and the DDL of
 /// its type with its column constraints (`not_null`, `unique`, `primary_key`,
 /// `check`), in the property file's order. `None` without an enforced contract.
-fn contract_columns(node: &Node) -> Result<Option<Vec<(String, String)>>> {
+pub(super) fn contract_columns(node: &Node) -> Result<Option<Vec<(String, String)>>> {
     let enforced = node
         .config
         .get("contract")
@@ -248,7 +248,7 @@ fn contract_columns(node: &Node) -> Result<Option<Vec<(String, String)>>> {
 
 /// Fails with DVT310 unless the model returns exactly the contract's columns (dbt
 /// compares names; the types are then enforced by the table's DDL).
-async fn check_contract(
+pub(super) async fn check_contract(
     adapter: &dyn crate::adapter::Adapter,
     node: &Node,
     sql: &str,
@@ -260,6 +260,45 @@ async fn check_contract(
     );
     let schema = adapter.query(&probe).await?.schema();
     let returned: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    check_contract_names(node, &returned, columns)
+}
+
+/// A federated model's enforced contract: checks the names its query returns (DVT310)
+/// and gives the contract's type and constraints per returned column, for the table's
+/// DDL. Empty without an enforced contract.
+pub(super) async fn federated_contract(
+    engine: &crate::federation::FederationEngine,
+    node: &Node,
+    query: &FederatedQuery,
+) -> Result<BTreeMap<String, String>> {
+    let Some(columns) = contract_columns(node)? else {
+        return Ok(BTreeMap::new());
+    };
+    let returned: Vec<String> = engine
+        .output_schema(query)
+        .await?
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    check_contract_names(node, &returned, &columns)?;
+    Ok(columns
+        .into_iter()
+        .filter_map(|(name, ddl)| {
+            returned
+                .iter()
+                .find(|r| r.eq_ignore_ascii_case(&name))
+                .map(|r| (r.clone(), ddl))
+        })
+        .collect())
+}
+
+/// The contract check on the names a model returns.
+fn check_contract_names(
+    node: &Node,
+    returned: &[String],
+    columns: &[(String, String)],
+) -> Result<()> {
     let declared: Vec<&String> = columns.iter().map(|(n, _)| n).collect();
     let missing: Vec<&String> = declared
         .iter()
@@ -312,16 +351,21 @@ impl NodeRunner for FederationRunner {
         report: &NodeReporter,
     ) -> Result<NodeOutcome> {
         let c = compile(ctx, node, report)?;
+        let query = FederatedQuery::for_node(&c, &ctx.manifest);
+        let engine = ctx.engine_for(node);
+        // An enforced contract: the names are checked before anything is built, and the
+        // table is created with the contract's types and constraints (the load then
+        // enforces them, as the database does for a pushed-down contracted model).
+        let column_types = federated_contract(engine, node, &query).await?;
         prepare_target(ctx, node).await?;
         run_hooks(ctx, node, "pre-hook").await?;
-        let rows = ctx
-            .engine_for(node)
+        let rows = engine
             .run_into(
                 &ctx.invocation_id,
-                &FederatedQuery::for_node(&c, &ctx.manifest),
+                &query,
                 &node.target,
                 &node.relation,
-                &BTreeMap::new(),
+                &column_types,
             )
             .await?;
         apply_relation_configs(ctx, node).await?;
