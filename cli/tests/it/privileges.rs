@@ -203,3 +203,62 @@ async fn mariadb_user_with_one_database_builds_long_names_repeatedly() {
             .await;
     }
 }
+
+/// `persist_docs` on MariaDB: the table's comment and the described columns' comments,
+/// with the columns' types and nullability unchanged by the `MODIFY COLUMN` that sets
+/// them.
+#[tokio::test(flavor = "multi_thread")]
+async fn persist_docs_writes_comments_on_mariadb() {
+    let schema = unique("dvt_it_docs");
+    let _cleanup = Cleanup {
+        pg_schemas: vec![],
+        maria_dbs: vec![schema.clone()],
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profiles = format!(
+        "p:\n  target: maria\n  outputs:\n    maria: {{type: mysql, server: 127.0.0.1, port: 3306, username: root, schema: {schema}}}\n"
+    );
+    write_project(
+        dir.path(),
+        &[
+            (
+                "dbt_project.yml",
+                "name: d\nprofile: p\nmodels:\n  d:\n    +materialized: table\n    +persist_docs: {relation: true, columns: true}\n",
+            ),
+            ("profiles.yml", &profiles),
+            (
+                "models/accounts.sql",
+                "select cast(1 as signed) as id, 'it''s' as note",
+            ),
+            (
+                "models/schema.yml",
+                "version: 2\nmodels:\n  - name: accounts\n    description: \"Accounts of {{ var('who', 'everyone') }}\"\n    columns:\n      - name: id\n        description: The key, don't change it\n      - name: note\n        description: ''\n      - name: gone\n        description: not a column of the table\n",
+            ),
+        ],
+    );
+    dvt(dir.path(), &["run"], &[]).assert_ok();
+    let mut maria = maria().await;
+    let table = maria_rows(
+        &mut maria,
+        &format!(
+            "select table_comment from information_schema.tables where table_schema = '{schema}' and table_name = 'accounts'"
+        ),
+    )
+    .await;
+    assert_eq!(table, vec![vec!["Accounts of everyone".to_owned()]]);
+    let columns = maria_rows(
+        &mut maria,
+        &format!(
+            "select column_name, column_type, is_nullable, column_comment from information_schema.columns \
+             where table_schema = '{schema}' and table_name = 'accounts' order by column_name"
+        ),
+    )
+    .await;
+    assert_eq!(columns.len(), 2, "{columns:?}");
+    assert_eq!(columns[0][0], "id");
+    assert_eq!(columns[0][3], "The key, don't change it");
+    assert_eq!(columns[1][0], "note");
+    assert_eq!(columns[1][3], "");
+    // The comment did not change the column's definition.
+    assert!(columns[0][1].contains("int"), "{columns:?}");
+}

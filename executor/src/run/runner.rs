@@ -829,6 +829,89 @@ pub(super) async fn apply_relation_configs(ctx: &RunContext, node: &Node) -> Res
             }
         }
     }
+    if d == Dialect::Mysql && kind == "table" {
+        mysql_comments(ctx, &*adapter, node, flag("relation"), flag("columns")).await?;
+    }
+    Ok(())
+}
+
+/// `persist_docs` on MySQL/MariaDB, as dbt-mysql writes it: the table's `COMMENT`, and
+/// each column's through `MODIFY COLUMN`, which must restate the column's definition
+/// (read back from the catalogue so the type and nullability stay). Views take no
+/// comments there.
+async fn mysql_comments(
+    ctx: &RunContext,
+    adapter: &dyn crate::adapter::Adapter,
+    node: &Node,
+    relation: bool,
+    columns: bool,
+) -> Result<()> {
+    use dvt_core::dialect::Dialect;
+    let d = Dialect::Mysql;
+    let rel = d.render(&node.relation);
+    let lit = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"));
+    let m = &ctx.manifest;
+    if relation && !node.description.is_empty() {
+        let text = m.render_description(node, &node.description);
+        adapter
+            .execute(&format!("alter table {rel} comment = {}", lit(&text)))
+            .await?;
+    }
+    if !columns {
+        return Ok(());
+    }
+    let described: Vec<(&String, String)> = node
+        .columns
+        .iter()
+        .filter_map(|(name, props)| {
+            let text = props.get("description")?.as_str()?;
+            (!text.is_empty()).then(|| (name, m.render_description(node, text)))
+        })
+        .collect();
+    if described.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "select column_name, column_type, is_nullable from information_schema.columns \
+         where table_schema = {} and table_name = {}",
+        lit(&node.relation.schema),
+        lit(&node.relation.identifier)
+    );
+    let batches = crate::federation::collect_stream(adapter.query(&sql).await?).await?;
+    let mut definitions = std::collections::BTreeMap::new();
+    for batch in &batches {
+        let text = |i: usize| -> Result<arrow::array::ArrayRef> {
+            arrow::compute::cast(batch.column(i), &arrow::datatypes::DataType::Utf8)
+                .map_err(|e| crate::Error::internal(e.to_string()))
+        };
+        let (names, types, nullable) = (text(0)?, text(1)?, text(2)?);
+        let as_str = |a: &arrow::array::ArrayRef, r: usize| {
+            a.as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .map(|s| s.value(r).to_owned())
+                .unwrap_or_default()
+        };
+        for r in 0..batch.num_rows() {
+            definitions.insert(
+                as_str(&names, r).to_lowercase(),
+                (as_str(&types, r), as_str(&nullable, r) == "NO"),
+            );
+        }
+    }
+    for (name, text) in described {
+        // dbt documents only the columns the relation has.
+        let Some((column_type, not_null)) = definitions.get(&name.to_lowercase()) else {
+            continue;
+        };
+        adapter
+            .execute(&format!(
+                "alter table {rel} modify column {} {column_type}{} comment {}",
+                d.quote(name),
+                if *not_null { " not null" } else { "" },
+                lit(&text)
+            ))
+            .await?;
+    }
     Ok(())
 }
 
