@@ -878,7 +878,7 @@ async fn mysql_comments(
         lit(&node.relation.identifier)
     );
     let batches = crate::federation::collect_stream(adapter.query(&sql).await?).await?;
-    let mut definitions = std::collections::BTreeMap::new();
+    let mut definitions = BTreeMap::new();
     for batch in &batches {
         let text = |i: usize| -> Result<arrow::array::ArrayRef> {
             arrow::compute::cast(batch.column(i), &arrow::datatypes::DataType::Utf8)
