@@ -349,26 +349,26 @@ fn task_ends(events: &Path) -> Vec<(u64, u64, String)> {
     out
 }
 
-/// A 1M-row PostgreSQL source is split into ranges (`ctid` pages), the ranges are
-/// extracted by both executors, and every source row lands in the destination once.
-#[tokio::test(flavor = "multi_thread")]
-async fn cluster_splits_a_large_source_across_both_executors_exactly_once() {
-    let src = unique("dvt_it_big");
-    let dst = unique("dvt_it_bigdst");
-    let _cleanup = Cleanup {
-        pg_schemas: vec![src.clone(), dst.clone()],
-        maria_dbs: vec![],
-    };
-    let pg = pg().await;
+/// A project `big` copying the PostgreSQL source table `src.events` (`rows` rows of
+/// `id`, `md5(id)`) into the model `dst.copied` on another target, so the model is
+/// federated; `source_config` is the source's `config:` (YAML flow mapping). Returns the
+/// project folder ([`Cluster::configure`] points it at a cluster).
+async fn big_source_project(
+    pg: &tokio_postgres::Client,
+    work: &Path,
+    src: &str,
+    dst: &str,
+    rows: u64,
+    source_config: &str,
+) -> PathBuf {
     pg.batch_execute(&format!(
         "create schema \"{src}\"; \
          create table \"{src}\".events as select g as id, md5(g::text) as note \
-           from generate_series(1, 1000000) g;"
+           from generate_series(1, {rows}) g;"
     ))
     .await
     .expect("source table");
-    let work = tempfile::tempdir().expect("tempdir");
-    let project = work.path().join("project");
+    let project = work.join("project");
     let profile = format!(
         "big:\n  target: src\n  outputs:\n    src: {{type: postgres, host: 127.0.0.1, user: postgres, dbname: test, schema: {src}}}\n    dst: {{type: postgres, host: 127.0.0.1, user: postgres, dbname: test, schema: {dst}}}\n"
     );
@@ -383,7 +383,7 @@ async fn cluster_splits_a_large_source_across_both_executors_exactly_once() {
             (
                 "models/sources.yml",
                 &format!(
-                    "version: 2\nsources:\n  - name: raw\n    schema: {src}\n    connection: src\n    tables:\n      - name: events\n"
+                    "version: 2\nsources:\n  - name: raw\n    schema: {src}\n    connection: src\n    config: {source_config}\n    tables:\n      - name: events\n"
                 ),
             ),
             (
@@ -392,52 +392,92 @@ async fn cluster_splits_a_large_source_across_both_executors_exactly_once() {
             ),
         ],
     );
-    let cluster = Cluster::start(work.path(), &project, 2);
-    std::fs::write(
-        project.join("computes.yml"),
-        format!(
-            "big:\n  computes:\n    cluster: {{type: ballista, scheduler: \"{}\"}}\n",
-            cluster.url
-        ),
-    )
-    .expect("computes.yml");
-    std::fs::write(
-        project.join("buckets.yml"),
-        format!(
-            "big:\n  target: shared\n  buckets:\n    shared: {{type: filesystem, path: \"{}\", shared: true}}\n",
-            cluster.staging.display()
-        ),
-    )
-    .expect("buckets.yml");
-    let built = dvt(&project, &["run", "--compute", "cluster"], &[]);
-    built.assert_ok();
+    project
+}
 
-    let got = pg_rows(
-        &pg,
+impl Cluster {
+    /// Points `project`'s profile `profile` at this cluster (compute `cluster`) and its
+    /// shared staging folder (bucket `shared`, the default).
+    pub(crate) fn configure(&self, project: &Path, profile: &str) {
+        std::fs::write(
+            project.join("computes.yml"),
+            format!(
+                "{profile}:\n  computes:\n    cluster: {{type: ballista, scheduler: \"{}\"}}\n",
+                self.url
+            ),
+        )
+        .expect("computes.yml");
+        std::fs::write(
+            project.join("buckets.yml"),
+            format!(
+                "{profile}:\n  target: shared\n  buckets:\n    shared: {{type: filesystem, path: \"{}\", shared: true}}\n",
+                self.staging.display()
+            ),
+        )
+        .expect("buckets.yml");
+    }
+}
+
+/// The rows of `dst.copied`: count, distinct ids, sum of ids, notes equal to `md5(id)`.
+async fn copied_summary(pg: &tokio_postgres::Client, dst: &str) -> Vec<Vec<String>> {
+    pg_rows(
+        pg,
         &format!(
             "select count(*)::text, count(distinct id)::text, sum(id)::text, \
              count(*) filter (where note = md5(id::text))::text from \"{dst}\".copied"
         ),
     )
-    .await;
-    assert_eq!(
-        got,
-        vec![
-            ["1000000", "1000000", "500000500000", "1000000"]
-                .map(|v| normalise(Some(v)))
-                .to_vec()
-        ]
-    );
-    // The executors loaded their partitions into staging tables of their own; the client
-    // swapped in the model and dropped every one of them.
-    let tables = pg_rows(
-        &pg,
+    .await
+}
+
+/// The tables of `schema`, by name.
+async fn tables_of(pg: &tokio_postgres::Client, schema: &str) -> Vec<Vec<String>> {
+    pg_rows(
+        pg,
         &format!(
-            "select table_name::text from information_schema.tables where table_schema = '{dst}' order by 1"
+            "select table_name::text from information_schema.tables where table_schema = '{schema}' order by 1"
         ),
     )
-    .await;
-    assert_eq!(tables, vec![vec!["copied".to_owned()]]);
+    .await
+}
+
+/// The summary [`copied_summary`] gives for ids `1..=n`.
+fn expected_summary(n: u64) -> Vec<Vec<String>> {
+    let (n_text, sum) = (n.to_string(), (n * (n + 1) / 2).to_string());
+    vec![
+        [
+            n_text.as_str(),
+            n_text.as_str(),
+            sum.as_str(),
+            n_text.as_str(),
+        ]
+        .map(|v| normalise(Some(v)))
+        .to_vec(),
+    ]
+}
+
+/// A 1M-row PostgreSQL source is split into ranges (`ctid` pages), the ranges are
+/// extracted by both executors, and every source row lands in the destination once.
+#[tokio::test(flavor = "multi_thread")]
+async fn cluster_splits_a_large_source_across_both_executors_exactly_once() {
+    let src = unique("dvt_it_big");
+    let dst = unique("dvt_it_bigdst");
+    let _cleanup = Cleanup {
+        pg_schemas: vec![src.clone(), dst.clone()],
+        maria_dbs: vec![],
+    };
+    let pg = pg().await;
+    let work = tempfile::tempdir().expect("tempdir");
+    // No partitioning config: the default splits by `ctid` pages.
+    let project = big_source_project(&pg, work.path(), &src, &dst, 1_000_000, "{}").await;
+    let cluster = Cluster::start(work.path(), &project, 2);
+    cluster.configure(&project, "big");
+    let built = dvt(&project, &["run", "--compute", "cluster"], &[]);
+    built.assert_ok();
+    assert_eq!(copied_summary(&pg, &dst).await, expected_summary(1_000_000));
+    // The executors loaded their partitions into staging tables of their own; the client
+    // swapped in the model and dropped every one of them.
+    assert_eq!(tables_of(&pg, &dst).await, vec![vec!["copied".to_owned()]]);
     // The scan's stage is the one with a task per range (DVT asks for one partition per
     // task): several ranges, and both executors ran some of them.
     let ends = task_ends(&cluster.events);
@@ -516,55 +556,11 @@ async fn an_executor_killed_during_extraction_loses_no_row_and_doubles_none() {
         maria_dbs: vec![],
     };
     let pg = pg().await;
-    pg.batch_execute(&format!(
-        "create schema \"{src}\"; \
-         create table \"{src}\".events as select g as id, md5(g::text) as note \
-           from generate_series(1, 2000000) g;"
-    ))
-    .await
-    .expect("source table");
     let work = tempfile::tempdir().expect("tempdir");
-    let project = work.path().join("project");
-    let profile = format!(
-        "k9:\n  target: src\n  outputs:\n    src: {{type: postgres, host: 127.0.0.1, user: postgres, dbname: test, schema: {src}}}\n    dst: {{type: postgres, host: 127.0.0.1, user: postgres, dbname: test, schema: {dst}}}\n"
-    );
-    write_project(
-        &project,
-        &[
-            (
-                "dbt_project.yml",
-                "name: k9\nprofile: k9\nmodels:\n  k9:\n    +materialized: table\n",
-            ),
-            ("profiles.yml", &profile),
-            (
-                "models/sources.yml",
-                &format!(
-                    "version: 2\nsources:\n  - name: raw\n    schema: {src}\n    connection: src\n    config: {{partitions: 16}}\n    tables:\n      - name: events\n"
-                ),
-            ),
-            (
-                "models/copied.sql",
-                "{{ config(target='dst') }}\nselect id, note from {{ source('raw', 'events') }}\n",
-            ),
-        ],
-    );
+    let project =
+        big_source_project(&pg, work.path(), &src, &dst, 2_000_000, "{partitions: 16}").await;
     let mut cluster = Cluster::start(work.path(), &project, 2);
-    std::fs::write(
-        project.join("computes.yml"),
-        format!(
-            "k9:\n  computes:\n    cluster: {{type: ballista, scheduler: \"{}\"}}\n",
-            cluster.url
-        ),
-    )
-    .expect("computes.yml");
-    std::fs::write(
-        project.join("buckets.yml"),
-        format!(
-            "k9:\n  target: shared\n  buckets:\n    shared: {{type: filesystem, path: \"{}\", shared: true}}\n",
-            cluster.staging.display()
-        ),
-    )
-    .expect("buckets.yml");
+    cluster.configure(&project, "big");
     let dir = project.clone();
     let run = std::thread::spawn(move || dvt(&dir, &["run", "--compute", "cluster"], &[]));
     // Kill exec-2 as soon as it has started a task of the job.
@@ -581,29 +577,8 @@ async fn an_executor_killed_during_extraction_loses_no_row_and_doubles_none() {
     let run = run.join().expect("the dvt run thread");
     run.assert_ok();
 
-    let got = pg_rows(
-        &pg,
-        &format!(
-            "select count(*)::text, count(distinct id)::text, sum(id)::text from \"{dst}\".copied"
-        ),
-    )
-    .await;
-    assert_eq!(
-        got,
-        vec![
-            ["2000000", "2000000", "2000001000000"]
-                .map(|v| normalise(Some(v)))
-                .to_vec()
-        ]
-    );
-    let tables = pg_rows(
-        &pg,
-        &format!(
-            "select table_name::text from information_schema.tables where table_schema = '{dst}' order by 1"
-        ),
-    )
-    .await;
-    assert_eq!(tables, vec![vec!["copied".to_owned()]]);
+    assert_eq!(copied_summary(&pg, &dst).await, expected_summary(2_000_000));
+    assert_eq!(tables_of(&pg, &dst).await, vec![vec!["copied".to_owned()]]);
     // The run's staged parts are gone with the successful run.
     let left: Vec<_> = std::fs::read_dir(&cluster.staging)
         .expect("staging folder")
@@ -639,22 +614,7 @@ async fn cluster_builds_the_demo_with_the_same_tables_as_local_mode() {
         copy_tree(&repo_root().join("examples/demo"), dir);
     }
     let cluster = Cluster::start(work.path(), &on_cluster, 2);
-    std::fs::write(
-        on_cluster.join("computes.yml"),
-        format!(
-            "demo:\n  computes:\n    cluster: {{type: ballista, scheduler: \"{}\"}}\n",
-            cluster.url
-        ),
-    )
-    .expect("computes.yml");
-    std::fs::write(
-        on_cluster.join("buckets.yml"),
-        format!(
-            "demo:\n  target: shared\n  buckets:\n    shared: {{type: filesystem, path: \"{}\", shared: true}}\n",
-            cluster.staging.display()
-        ),
-    )
-    .expect("buckets.yml");
+    cluster.configure(&on_cluster, "demo");
     let built = dvt(&on_cluster, &["build", "--compute", "cluster"], &[]);
     built.assert_ok();
     dvt(&local, &["build"], &[]).assert_ok();
