@@ -20,18 +20,18 @@ fn metadata(schema: &str, invocation_id: &str, generated_at: &str) -> Json {
     })
 }
 
-/// The manifest as dbt's `manifest.json` (nodes, sources, macros, parent and child maps).
+/// The manifest as dbt's `manifest.json` (nodes, sources, macros, functions, parent and
+/// child maps).
 /// Compiled SQL is added by the caller for the nodes it compiled.
 pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> Json {
     let mut nodes = Map::new();
+    let mut functions = Map::new();
     for (id, n) in &m.nodes {
         let target = m.target(&n.target);
         let mut config = n.config.clone();
         config.insert("materialized".into(), json!(n.materialized.as_str()));
         config.insert("target".into(), json!(n.target));
-        nodes.insert(
-            id.clone(),
-            json!({
+        let mut entry = json!({
                 "unique_id": id,
                 "resource_type": n.resource_type.as_str(),
                 "name": n.name,
@@ -52,10 +52,34 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
                 "columns": n.columns,
                 "refs": n.refs.iter().map(|r| json!({"name": r.name, "package": r.package, "version": null})).collect::<Vec<_>>(),
                 "sources": n.sources.iter().map(|(s, t)| json!([s, t])).collect::<Vec<_>>(),
+                // dbt's shape: `[name]` or `[package, name]` per `function()` call.
+                "functions": n.functions.iter().map(|c| match &c.package {
+                    Some(p) => json!([p, c.name]),
+                    None => json!([c.name]),
+                }).collect::<Vec<_>>(),
                 "depends_on": {"nodes": n.depends_on, "macros": []},
                 "dvt": {"target": n.target, "adapter_type": target.adapter_type().name(), "path": n.path.as_str()},
-            }),
-        );
+        });
+        // dbt 1.11 writes functions under their own key, with their signature.
+        if let Some(f) = &n.function {
+            entry["config"]["type"] = json!("scalar");
+            entry["config"]["volatility"] = json!(f.volatility.map(|v| v.as_str()));
+            entry["arguments"] = f
+                .arguments
+                .iter()
+                .map(|a| {
+                    let mut arg = json!({"name": a.name, "data_type": a.data_type, "description": a.description});
+                    if let Some(d) = &a.default_value {
+                        arg["default_value"] = json!(d);
+                    }
+                    arg
+                })
+                .collect();
+            entry["returns"] = json!({"data_type": f.returns, "description": f.returns_description});
+            functions.insert(id.clone(), entry);
+        } else {
+            nodes.insert(id.clone(), entry);
+        }
     }
     let mut sources = Map::new();
     for (id, s) in &m.sources {
@@ -101,6 +125,7 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
         "nodes": nodes,
         "sources": sources,
         "macros": macros,
+        "functions": functions,
         "exposures": {},
         "metrics": {},
         "groups": {},

@@ -187,15 +187,15 @@ pub const CODES: &[CodeDoc] = &[
         code: "DVT115",
         kind: CodeKind::Error,
         title: "Invalid config.",
-        cause: "Unknown or unsupported materialization (DVT builds `table`, `view`, `incremental`, `materialized_view`, `ephemeral`), a config value of the wrong type.",
+        cause: "Unknown or unsupported materialization (DVT builds `table`, `view`, `incremental`, `materialized_view`, `ephemeral`), a config value of the wrong type, a function without `returns: {data_type}` or with an argument lacking `name` or `data_type`, a Python or non-`scalar` function.",
         fix: "Use `table`, `view` or `ephemeral`, or fix the value.",
     },
     CodeDoc {
         code: "DVT116",
         kind: CodeKind::Error,
         title: "A routing rule is broken.",
-        cause: "Ephemeral models nested more than 64 deep, or another rule of `docs/routing.md`.",
-        fix: "Materialize one of the nested ephemeral models.",
+        cause: "Ephemeral models nested more than 64 deep; a model calling a `function()` while federated (the engine cannot call a database's function) or on another target than the function's; a function reading relations of another target; or another rule of `docs/routing.md`.",
+        fix: "Materialize one of the nested ephemeral models; keep a model that calls a function, and what it reads, on the function's target.",
     },
     CodeDoc {
         code: "DVT117",
@@ -301,6 +301,13 @@ pub const CODES: &[CodeDoc] = &[
         title: "Packages are specified but not installed.",
         cause: "`packages.yml` (or `dependencies.yml`) lists more packages than the install folder (`dbt_packages`, or `packages-install-path`) holds: `dvt deps` has not run since the file changed, or the folder was deleted.",
         fix: "Run `dvt deps`.",
+    },
+    CodeDoc {
+        code: "DVT133",
+        kind: CodeKind::Error,
+        title: "Unknown `function()`.",
+        cause: "A typo, the function's SQL file under `function-paths` (default `functions/`) was deleted or disabled (`enabled: false`), or an unqualified name that several packages define.",
+        fix: "Fix the name, or name the package (`function('<package>', 'name')`); `dvt ls --resource-type function` lists the functions.",
     },
     CodeDoc {
         code: "DVT200",
@@ -681,6 +688,12 @@ mod tests {
                 installed: 1,
                 install_path: "dbt_packages".into(),
             },
+            Error::UnknownFunction {
+                location: at(),
+                node: "n".into(),
+                name: "x".into(),
+                problem: "names no function".into(),
+            },
         ];
         for e in &all {
             match e {
@@ -717,7 +730,8 @@ mod tests {
                 | Error::PackageCycle { .. }
                 | Error::AmbiguousRef { .. }
                 | Error::DuplicatePackage { .. }
-                | Error::PackagesNotInstalled { .. } => {}
+                | Error::PackagesNotInstalled { .. }
+                | Error::UnknownFunction { .. } => {}
             }
         }
         all

@@ -140,6 +140,25 @@ impl Manifest {
                 by_id.insert(dep, jr.clone());
                 continue;
             }
+            // A function is named, not read: its qualified name on the node's target.
+            if let Some(f) = self.nodes.get(dep)
+                && f.resource_type == ResourceType::Function
+            {
+                by_id.insert(
+                    dep,
+                    JinjaRelation {
+                        database: f
+                            .relation
+                            .database
+                            .clone()
+                            .unwrap_or_else(|| target.database()),
+                        schema: f.relation.schema.clone(),
+                        identifier: f.relation.identifier.clone(),
+                        rendered: target.dialect().render(&f.relation),
+                    },
+                );
+                continue;
+            }
             if let Some(e) = self.nodes.get(dep)
                 && e.materialized == Materialization::Ephemeral
             {
@@ -197,6 +216,13 @@ impl Manifest {
                 && let Some(jr) = by_id.get(id.as_str())
             {
                 relations.refs.insert(call.clone(), jr.clone());
+            }
+        }
+        for call in &node.functions {
+            if let Ok(id) = self.names.resolve_function(call, &node.package_name)
+                && let Some(jr) = by_id.get(id.as_str())
+            {
+                relations.functions.insert(call.clone(), jr.clone());
             }
         }
         let mut this = self.this_relation(node, &host.target);
@@ -332,6 +358,7 @@ impl Manifest {
             recorded.refs,
             recorded.sources,
         );
+        node.functions = recorded.functions;
         node.config
             .insert("materialized".into(), Json::from("table"));
         resolve_deps(
@@ -343,6 +370,7 @@ impl Manifest {
         self.nodes.insert(unique_id.clone(), node);
         resolve::resolve_target(self, &unique_id)?;
         resolve::resolve_path(self, &unique_id);
+        resolve::check_node_function_calls(self, &unique_id)?;
         Ok(unique_id)
     }
 }

@@ -393,6 +393,19 @@ pub enum Error {
         /// The install folder (`dbt_packages`).
         install_path: String,
     },
+    /// `function()` names a user-defined function that does not exist.
+    #[error("{location}: `function('{name}')` in `{node}` {problem}")]
+    UnknownFunction {
+        /// Where the call is.
+        location: Location,
+        /// The node calling `function`.
+        node: String,
+        /// The name as called.
+        name: String,
+        /// Why it resolves to no function: none has the name (and maybe why), or
+        /// several packages have one.
+        problem: String,
+    },
     /// A model, test or snapshot breaks a routing rule (e.g. nested ephemerals too deep).
     #[error("{location}: {message}")]
     Routing {
@@ -439,6 +452,7 @@ impl Error {
             Error::AmbiguousRef { .. } => "DVT130",
             Error::DuplicatePackage { .. } => "DVT131",
             Error::PackagesNotInstalled { .. } => "DVT132",
+            Error::UnknownFunction { .. } => "DVT133",
             Error::RaggedCsv { .. } => "DVT200",
             Error::Csv { .. } => "DVT201",
         }

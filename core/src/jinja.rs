@@ -123,6 +123,8 @@ pub struct Recorded {
     pub refs: Vec<RefCall>,
     /// `source()` calls as (source, table), without duplicates.
     pub sources: Vec<(String, String)>,
+    /// `function()` calls, in order, without duplicates.
+    pub functions: Vec<RefCall>,
     /// `config(...)` keys, merged in call order.
     pub config: Map<String, Json>,
     /// `log()` messages (compile phase).
@@ -164,6 +166,8 @@ pub struct CompileRelations {
     pub refs: BTreeMap<RefCall, JinjaRelation>,
     /// By (source, table).
     pub sources: BTreeMap<(String, String), JinjaRelation>,
+    /// By `function()` call: the function's qualified name on the node's target.
+    pub functions: BTreeMap<RefCall, JinjaRelation>,
 }
 
 /// The names a parse-phase render may use; any other `ref`/`source` raises an error at
@@ -176,9 +180,13 @@ pub struct Known {
     pub qualified_refs: std::collections::BTreeSet<(String, String)>,
     /// (source, table) pairs.
     pub sources: std::collections::BTreeSet<(String, String)>,
+    /// Function names.
+    pub functions: std::collections::BTreeSet<String>,
+    /// (package, name) of every function, for `function('package', 'name')`.
+    pub qualified_functions: std::collections::BTreeSet<(String, String)>,
 }
 
-/// Marks the error a call to an unknown `ref`/`source` raises under [`Known`].
+/// Marks the error a call to an unknown `ref`/`source`/`function` raises under [`Known`].
 pub const UNKNOWN_CALL: &str = "DVT-unknown-call ";
 
 /// Per-render state shared with the Jinja functions.
@@ -705,6 +713,7 @@ fn base_env(allow_secret_env: bool) -> Environment<'static> {
     );
     env.add_function("ref", ref_fn);
     env.add_function("source", source_fn);
+    env.add_function("function", function_fn);
     env.add_global("config", Value::from_object(ConfigFn));
     env.add_function(
         "is_incremental",
@@ -830,6 +839,59 @@ fn ref_fn(state: &State, args: Rest<String>) -> std::result::Result<Value, minij
                 minijinja::Error::new(
                     ErrorKind::InvalidOperation,
                     format!("`ref('{name}')` was not seen while parsing (is it inside `{{% if execute %}}`?)"),
+                )
+            }),
+    }
+}
+
+/// dbt 1.11's `function('name')` / `function('package', 'name')`: records the call while
+/// parsing (the node then depends on the function); renders the function's qualified
+/// name, quoted for the node's target, when compiling.
+fn function_fn(state: &State, args: Rest<String>) -> std::result::Result<Value, minijinja::Error> {
+    let node = node(state)?;
+    let (package, name) = match args.0.as_slice() {
+        [name] => (None, name.clone()),
+        [pkg, name] => (Some(pkg.clone()), name.clone()),
+        _ => {
+            return Err(minijinja::Error::new(
+                ErrorKind::InvalidOperation,
+                "function() takes one or two arguments",
+            ));
+        }
+    };
+    let call = RefCall {
+        package,
+        name: name.clone(),
+    };
+    match node.phase {
+        Phase::Parse => {
+            if let Some(known) = &node.known {
+                let exists = match &call.package {
+                    Some(p) => known.qualified_functions.contains(&(p.clone(), name.clone())),
+                    None => known.functions.contains(&name),
+                };
+                if !exists {
+                    return Err(minijinja::Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("{UNKNOWN_CALL}function('{name}')"),
+                    ));
+                }
+            }
+            let mut rec = node.record();
+            if !rec.functions.contains(&call) {
+                rec.functions.push(call);
+            }
+            Ok(placeholder(&name))
+        }
+        Phase::Compile => node
+            .relations
+            .functions
+            .get(&call)
+            .map(|r| Value::from_object(r.clone()))
+            .ok_or_else(|| {
+                minijinja::Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("`function('{name}')` was not seen while parsing (is it inside `{{% if execute %}}`?)"),
                 )
             }),
     }

@@ -28,6 +28,9 @@ pub enum ResourceType {
     Test,
     /// A snapshot: `{% snapshot %}` blocks under `snapshots/`, or YAML with `relation:`.
     Snapshot,
+    /// A user-defined SQL function (dbt 1.11): one SQL file under `function-paths`, its
+    /// signature in property YAML, created on its target and called with `function()`.
+    Function,
 }
 
 impl ResourceType {
@@ -38,6 +41,7 @@ impl ResourceType {
             ResourceType::Seed => "seed",
             ResourceType::Test => "test",
             ResourceType::Snapshot => "snapshot",
+            ResourceType::Function => "function",
         }
     }
 }
@@ -61,6 +65,8 @@ pub enum Materialization {
     Test,
     /// `snapshot` (snapshots only): type-2 history of a query's rows.
     Snapshot,
+    /// `function` (functions only): a SQL function created on the target.
+    Function,
 }
 
 impl Materialization {
@@ -75,6 +81,7 @@ impl Materialization {
             Materialization::Seed => "seed",
             Materialization::Test => "test",
             Materialization::Snapshot => "snapshot",
+            Materialization::Function => "function",
         }
     }
 }
@@ -123,7 +130,9 @@ pub struct Node {
     pub refs: Vec<RefCall>,
     /// `source()` calls.
     pub sources: Vec<(String, String)>,
-    /// Unique ids this node depends on (nodes and sources), sorted.
+    /// `function()` calls (package and name, as `ref()`'s).
+    pub functions: Vec<RefCall>,
+    /// Unique ids this node depends on (nodes, functions and sources), sorted.
     pub depends_on: Vec<String>,
     /// The resolved target.
     pub target: String,
@@ -136,6 +145,57 @@ pub struct Node {
     pub template: String,
     /// What a data test tests (`None` for other nodes).
     pub test: Option<TestInfo>,
+    /// A function's signature (`None` for other nodes).
+    pub function: Option<FunctionInfo>,
+}
+
+/// A user-defined function's signature and kind, from its property YAML and config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionInfo {
+    /// `arguments:`, in order.
+    pub arguments: Vec<FunctionArgument>,
+    /// `returns: {data_type}`.
+    pub returns: String,
+    /// `returns: {description}`.
+    pub returns_description: Option<String>,
+    /// `volatility` config: `deterministic`, `stable` or `non-deterministic`; `None`
+    /// leaves the database's default, as dbt does.
+    pub volatility: Option<FunctionVolatility>,
+}
+
+/// One argument of a function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionArgument {
+    /// Its name, as the body uses it.
+    pub name: String,
+    /// Its SQL type, in the target's own spelling.
+    pub data_type: String,
+    /// `description:`.
+    pub description: Option<String>,
+    /// `default_value:` as SQL text (PostgreSQL only).
+    pub default_value: Option<String>,
+}
+
+/// dbt's function volatility.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FunctionVolatility {
+    /// Same arguments, same result, always (`IMMUTABLE`, `DETERMINISTIC`).
+    Deterministic,
+    /// Same result within one statement (`STABLE`).
+    Stable,
+    /// May differ on every call (`VOLATILE`, `NOT DETERMINISTIC`).
+    NonDeterministic,
+}
+
+impl FunctionVolatility {
+    /// dbt's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FunctionVolatility::Deterministic => "deterministic",
+            FunctionVolatility::Stable => "stable",
+            FunctionVolatility::NonDeterministic => "non-deterministic",
+        }
+    }
 }
 
 /// What a data test tests.
@@ -231,7 +291,7 @@ pub struct Manifest {
     pub target_override: Option<String>,
     /// The target used when nothing else says: `--target`, else the profile's.
     pub default_target: String,
-    /// Models and seeds by unique id.
+    /// Models, seeds, snapshots, tests and functions by unique id.
     pub nodes: BTreeMap<String, Node>,
     /// Source tables by unique id.
     pub sources: BTreeMap<String, SourceTable>,

@@ -18,6 +18,7 @@ use serde_json::Value as Json;
 mod data_tests;
 mod deps;
 mod files;
+mod functions;
 mod models;
 mod properties;
 mod seeds;
@@ -92,6 +93,7 @@ impl Manifest {
                 &mut p.seeds,
                 &mut p.snapshots,
                 &mut p.data_tests,
+                &mut p.functions,
             ] {
                 render_tree(&jinja, tree, &ctx, &loc)?;
             }
@@ -183,7 +185,7 @@ struct ParseState<'a> {
     warnings: &'a mut Vec<crate::manifest::Warning>,
 }
 
-/// Parses the property files, sources, models, seeds, snapshots and data tests of one
+/// Parses the property files, sources, functions, models, seeds, snapshots and data tests of one
 /// project: the root project (`root` is `None`) or an installed package (`root` is the
 /// root project, whose folder configs win over the package's).
 fn parse_project(
@@ -208,6 +210,13 @@ fn parse_project(
             p.node.config = c;
         }
     }
+    for f in props.functions.values_mut() {
+        let mut config = Json::Object(std::mem::take(&mut f.props.config));
+        render_tree(st.jinja, &mut config, ctx, &Location::file(&f.file))?;
+        if let Json::Object(c) = config {
+            f.props.config = c;
+        }
+    }
     let mut test_decls = Vec::new();
     st.sources.extend(sources::parse(
         project,
@@ -218,6 +227,14 @@ fn parse_project(
         st.warnings,
         &mut test_decls,
     )?);
+    functions::parse(
+        project,
+        root,
+        st.jinja,
+        &mut props.functions,
+        st.nodes,
+        st.names,
+    )?;
     models::parse(
         project,
         root,
@@ -297,7 +314,7 @@ fn render_vars(bare: &JinjaEnv, project: &mut ProjectConfig) -> Result<()> {
 }
 
 /// The `{% docs name %} ... {% enddocs %}` blocks of the `.md` files under the project's
-/// model, seed, snapshot and macro paths (dbt's default `docs-paths`), by name.
+/// model, seed, snapshot, function and macro paths (dbt's default `docs-paths`), by name.
 fn read_docs(project: &ProjectConfig) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     let dirs = project
@@ -305,6 +322,7 @@ fn read_docs(project: &ProjectConfig) -> Result<BTreeMap<String, String>> {
         .iter()
         .chain(&project.seed_paths)
         .chain(&project.snapshot_paths)
+        .chain(&project.function_paths)
         .chain(&project.macro_paths);
     for dir in dirs {
         for file in files::walk(&project.root, dir, &["md"])? {
@@ -339,6 +357,7 @@ fn read_docs(project: &ProjectConfig) -> Result<BTreeMap<String, String>> {
 /// rendered description, for models that inspect the project (`graph.nodes.values()`).
 fn graph_context(m: &Manifest) -> Json {
     let mut nodes = serde_json::Map::new();
+    let mut functions = serde_json::Map::new();
     for n in m.nodes.values() {
         let description = m.render_description(n, &n.description);
         let mut config = n.config.clone();
@@ -349,7 +368,13 @@ fn graph_context(m: &Manifest) -> Json {
         config
             .entry("tags")
             .or_insert_with(|| serde_json::json!([]));
-        nodes.insert(
+        // dbt keeps functions beside the nodes, under `graph.functions`.
+        let into = if n.resource_type == crate::manifest::ResourceType::Function {
+            &mut functions
+        } else {
+            &mut nodes
+        };
+        into.insert(
             n.unique_id.clone(),
             serde_json::json!({
                 "unique_id": n.unique_id,
@@ -386,7 +411,7 @@ fn graph_context(m: &Manifest) -> Json {
             }),
         );
     }
-    serde_json::json!({ "nodes": nodes, "sources": sources })
+    serde_json::json!({ "nodes": nodes, "sources": sources, "functions": functions })
 }
 
 /// A project-relative file's text.

@@ -27,6 +27,8 @@ struct RawProject {
     #[serde(default)]
     snapshot_paths: Option<Vec<String>>,
     #[serde(default)]
+    function_paths: Option<Vec<String>>,
+    #[serde(default)]
     target_path: Option<String>,
     #[serde(default)]
     vars: Option<Json>,
@@ -38,6 +40,8 @@ struct RawProject {
     snapshots: Option<Json>,
     #[serde(default, alias = "tests")]
     data_tests: Option<Json>,
+    #[serde(default)]
+    functions: Option<Json>,
     #[serde(default)]
     quoting: Option<Json>,
     #[serde(default)]
@@ -84,6 +88,8 @@ pub struct ProjectConfig {
     pub test_paths: Vec<String>,
     /// `snapshot-paths:`.
     pub snapshot_paths: Vec<String>,
+    /// `function-paths:` (dbt 1.11), default `functions`.
+    pub function_paths: Vec<String>,
     /// `target-path:` (where artifacts go), default `target`.
     pub target_path: String,
     /// Project-level `vars:` (global keys, then the keys scoped to this project).
@@ -99,6 +105,8 @@ pub struct ProjectConfig {
     pub snapshots: Json,
     /// The `data_tests:` (or `tests:`) tree of folder configs.
     pub data_tests: Json,
+    /// The `functions:` tree of folder configs.
+    pub functions: Json,
     /// `quoting:`: which parts of relation names are quoted.
     pub quoting: crate::dialect::Quoting,
     /// `on-run-start:` hooks (Jinja text), in order.
@@ -155,6 +163,7 @@ impl ProjectConfig {
             ("seeds", &raw.seeds),
             ("snapshots", &raw.snapshots),
             ("data_tests", &raw.data_tests),
+            ("functions", &raw.functions),
         ] {
             if value
                 .as_ref()
@@ -218,6 +227,9 @@ impl ProjectConfig {
             snapshot_paths: raw
                 .snapshot_paths
                 .unwrap_or_else(|| vec!["snapshots".into()]),
+            function_paths: raw
+                .function_paths
+                .unwrap_or_else(|| vec!["functions".into()]),
             target_path: raw.target_path.unwrap_or_else(|| "target".into()),
             vars,
             declared_vars,
@@ -225,6 +237,7 @@ impl ProjectConfig {
             seeds: raw.seeds.unwrap_or(Json::Null),
             snapshots: raw.snapshots.unwrap_or(Json::Null),
             data_tests: raw.data_tests.unwrap_or(Json::Null),
+            functions: raw.functions.unwrap_or(Json::Null),
             quoting: crate::dialect::Quoting::default().with(raw.quoting.as_ref()),
             on_run_start: raw
                 .on_run_start
@@ -260,6 +273,7 @@ impl ProjectConfig {
         prefix(&mut p.macro_paths);
         prefix(&mut p.test_paths);
         prefix(&mut p.snapshot_paths);
+        prefix(&mut p.function_paths);
         p.root = root.to_path_buf();
         p.file = dir.join(&p.file);
         p.package_dir = dir.to_path_buf();

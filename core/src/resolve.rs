@@ -50,7 +50,7 @@ pub(crate) fn resolve(m: &mut Manifest) -> Result<()> {
     for id in &ids {
         resolve_path(m, id);
     }
-    Ok(())
+    check_function_calls(m)
 }
 
 /// Resolves a node's target, materialization and relation.
@@ -91,6 +91,7 @@ pub(crate) fn resolve_target(m: &mut Manifest, id: &str) -> Result<()> {
             ResourceType::Seed => Materialization::Seed,
             ResourceType::Test => Materialization::Test,
             ResourceType::Snapshot => Materialization::Snapshot,
+            ResourceType::Function => Materialization::Function,
             ResourceType::Model => match str_config("materialized")?.as_deref() {
                 None | Some("view") => Materialization::View,
                 Some("table") => Materialization::Table,
@@ -149,8 +150,10 @@ pub(crate) fn resolve_target(m: &mut Manifest, id: &str) -> Result<()> {
             schema_name(tc.dialect(), &tc.schema, custom.as_deref())
         };
         let alias = str_config("alias")?;
-        let identifier = if matches!(node.resource_type, ResourceType::Model | ResourceType::Seed)
-            && m.macros.contains_key("generate_alias_name")
+        let identifier = if matches!(
+            node.resource_type,
+            ResourceType::Model | ResourceType::Seed | ResourceType::Function
+        ) && m.macros.contains_key("generate_alias_name")
         {
             // A project override of dbt's `generate_alias_name` decides, as in dbt.
             naming_macro("generate_alias_name", "custom_alias_name", &alias)?
@@ -204,7 +207,13 @@ pub(crate) fn resolve_target(m: &mut Manifest, id: &str) -> Result<()> {
             database: Some(database),
             schema,
             identifier,
-            quoting: m.project.quoting,
+            // dbt quotes a function's name fully whatever `quoting:` says, where it is
+            // created and where `function()` calls it.
+            quoting: if node.resource_type == ResourceType::Function {
+                crate::dialect::Quoting::default()
+            } else {
+                m.project.quoting
+            },
         };
         let node = m.nodes.get_mut(id).expect("id comes from the map");
         node.target = target;
@@ -281,6 +290,86 @@ pub(crate) fn resolve_path(m: &mut Manifest, id: &str) {
             });
         }
         m.warnings.extend(warning);
+    }
+}
+
+/// A function exists only inside the database it is created in, so every node calling
+/// one (itself, or through the ephemeral models inlined into it) must run its SQL on the
+/// function's target: pushed down there, not federated (DataFusion cannot call a
+/// database's function). A function's own body runs inside its database too, so what it
+/// reads must live there.
+fn check_function_calls(m: &Manifest) -> Result<()> {
+    for id in m.nodes.keys() {
+        check_node_function_calls(m, id)?;
+    }
+    Ok(())
+}
+
+/// [`check_function_calls`] for one node.
+pub(crate) fn check_node_function_calls(m: &Manifest, id: &str) -> Result<()> {
+    let node = &m.nodes[id];
+    // An ephemeral model is checked as part of each node it is inlined into.
+    if node.materialized == Materialization::Ephemeral {
+        return Ok(());
+    }
+    {
+        let loc = || Location::file(&node.original_file_path);
+        let kind = node.resource_type.as_str();
+        if node.resource_type == ResourceType::Function {
+            let elsewhere: Vec<String> = m
+                .input_targets(&node.unique_id)
+                .into_iter()
+                .filter(|t| *t != node.target)
+                .collect();
+            if !elsewhere.is_empty() {
+                return Err(Error::Routing {
+                    location: loc(),
+                    message: format!(
+                        "function `{}` is created on target `{}` but reads relations on {}; a function's body runs inside its own database, so what it reads must live there",
+                        node.name,
+                        node.target,
+                        quoted_list(&elsewhere)
+                    ),
+                });
+            }
+        }
+        for (function, via) in m.functions_called(&node.unique_id) {
+            let f = &m.nodes[&function];
+            let through = via
+                .map(|e| format!(" (through ephemeral model `{}`)", m.nodes[&e].name))
+                .unwrap_or_default();
+            if node.path == ExecPath::Federated {
+                let targets: Vec<String> = m.input_targets(&node.unique_id).into_iter().collect();
+                return Err(Error::Routing {
+                    location: loc(),
+                    message: format!(
+                        "{kind} `{}` calls function `{}`{through} but is federated (it reads from {}); the federation engine cannot call a function that exists only inside the database of target `{}`, so a model calling a function must read only relations on that target and be pushed down there",
+                        node.name,
+                        f.name,
+                        quoted_list(&targets),
+                        f.target
+                    ),
+                });
+            }
+            if f.target != node.target {
+                return Err(Error::Routing {
+                    location: loc(),
+                    message: format!(
+                        "{kind} `{}` runs on target `{}` but calls function `{}`{through}, which is created on target `{}`; a database calls only its own functions, so set the function's `target:` to `{}` (or give the {kind} that target)",
+                        node.name, node.target, f.name, f.target, node.target
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn quoted_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|t| format!("`{t}`")).collect();
+    match quoted.len() {
+        1 => format!("target {}", quoted[0]),
+        _ => format!("targets {}", quoted.join(", ")),
     }
 }
 
@@ -391,6 +480,9 @@ impl Manifest {
             };
             for dep in &node.depends_on {
                 match self.nodes.get(dep) {
+                    // A function is called, not read: it moves no data between targets
+                    // ([`check_function_calls`] keeps calls on the caller's own target).
+                    Some(f) if f.resource_type == ResourceType::Function => {}
                     Some(e) if e.materialized == Materialization::Ephemeral => {
                         if seen.insert(dep.clone()) {
                             stack.push(dep.clone());
@@ -401,6 +493,37 @@ impl Manifest {
                             out.insert(t.to_owned());
                         }
                     }
+                }
+            }
+        }
+        out
+    }
+
+    /// The functions a node calls, itself or through the ephemeral models inlined into
+    /// it: each function's unique id, with the ephemeral model calling it (`None` when
+    /// the node calls it itself).
+    pub fn functions_called(&self, unique_id: &str) -> Vec<(String, Option<String>)> {
+        let mut out: Vec<(String, Option<String>)> = Vec::new();
+        let mut stack = vec![unique_id.to_owned()];
+        let mut seen = BTreeSet::new();
+        while let Some(id) = stack.pop() {
+            let Some(node) = self.nodes.get(&id) else {
+                continue;
+            };
+            for dep in &node.depends_on {
+                match self.nodes.get(dep) {
+                    Some(f) if f.resource_type == ResourceType::Function => {
+                        if !out.iter().any(|(d, _)| d == dep) {
+                            let via = (id != unique_id).then(|| id.clone());
+                            out.push((dep.clone(), via));
+                        }
+                    }
+                    Some(e) if e.materialized == Materialization::Ephemeral => {
+                        if seen.insert(dep.clone()) {
+                            stack.push(dep.clone());
+                        }
+                    }
+                    _ => {}
                 }
             }
         }

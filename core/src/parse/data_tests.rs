@@ -187,6 +187,7 @@ pub(super) fn parse(
         }
         node.refs = recorded.refs;
         node.sources = recorded.sources;
+        node.functions = recorded.functions;
         if node.config.get("enabled") == Some(&Json::Bool(false)) {
             continue;
         }
@@ -238,6 +239,7 @@ pub(super) fn parse(
                 recorded.refs,
                 recorded.sources,
             );
+            node.functions = recorded.functions;
             node.test = Some(TestInfo {
                 generic: None,
                 attached_node: None,

@@ -1,4 +1,4 @@
-//! A node's dependencies: its `ref` and `source` calls resolved to unique ids. An
+//! A node's dependencies: its `ref`, `function` and `source` calls resolved to unique ids. An
 //! unknown name is reported at the line of its call: the node is rendered once more with
 //! the names that exist, so the template engine raises the error at the call itself.
 
@@ -104,7 +104,7 @@ fn resolve_source<'a>(
         .or_else(|| by_package.values().next())
 }
 
-/// Turns a node's `ref` and `source` calls into the unique ids it depends on.
+/// Turns a node's `ref`, `function` and `source` calls into the unique ids it depends on.
 pub(crate) fn resolve_deps(
     jinja: &JinjaEnv,
     node: &mut Node,
@@ -153,6 +153,53 @@ pub(crate) fn resolve_deps(
             }
         }
     }
+    for call in &node.functions {
+        match names.resolve_function(call, &node.package_name) {
+            Ok(id) => {
+                deps.insert(id.clone());
+            }
+            Err(RefMiss::Ambiguous(packages)) => {
+                return Err(Error::UnknownFunction {
+                    location: call_location(jinja, node, names, source_ids),
+                    node: node.unique_id.clone(),
+                    name: call.name.clone(),
+                    problem: format!(
+                        "is ambiguous: packages {} each have a function `{}`; write `function('<package>', '{}')`",
+                        packages
+                            .iter()
+                            .map(|p| format!("`{p}`"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        call.name,
+                        call.name
+                    ),
+                });
+            }
+            Err(RefMiss::Missing) => {
+                let hint = match names.disabled_function_file(call) {
+                    Some(file) => format!(
+                        "; `{}` ({}) is disabled with `enabled: false`",
+                        call.name,
+                        file.display()
+                    ),
+                    None if names.by_name.contains_key(&call.name) => format!(
+                        "; `{}` is a model or seed: read it with `ref('{}')`",
+                        call.name, call.name
+                    ),
+                    None => String::new(),
+                };
+                return Err(Error::UnknownFunction {
+                    location: call_location(jinja, node, names, source_ids),
+                    node: node.unique_id.clone(),
+                    name: match &call.package {
+                        Some(p) => format!("{p}', '{}", call.name),
+                        None => call.name.clone(),
+                    },
+                    problem: format!("names no function{hint}"),
+                });
+            }
+        }
+    }
     for key in &node.sources {
         let Some(id) = resolve_source(source_ids, key, &names.root, &node.package_name) else {
             return Err(Error::UnknownSource {
@@ -179,6 +226,12 @@ fn call_location(jinja: &JinjaEnv, node: &Node, names: &Names, source_ids: &Sour
             .flat_map(|(name, by_package)| by_package.keys().map(|p| (p.clone(), name.clone())))
             .collect(),
         sources: source_ids.keys().cloned().collect(),
+        functions: names.functions.keys().cloned().collect(),
+        qualified_functions: names
+            .functions
+            .iter()
+            .flat_map(|(name, by_package)| by_package.keys().map(|p| (p.clone(), name.clone())))
+            .collect(),
     };
     match render(
         jinja,

@@ -18,12 +18,16 @@ use crate::project::{ProjectConfig, as_string_list, merge_config};
 use crate::resolve::ExecPath;
 
 /// The nodes `ref()` can name: name -> package -> unique id, and the disabled ones
-/// ((package, name) -> file), with the root project's name for dbt's search order.
+/// ((package, name) -> file), with the root project's name for dbt's search order. The
+/// functions `function()` can name are kept apart the same way: dbt resolves the two
+/// calls in separate namespaces, so a model and a function may share a name.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Names {
     pub(crate) root: String,
     pub(crate) by_name: BTreeMap<String, BTreeMap<String, String>>,
     pub(crate) disabled: BTreeMap<(String, String), PathBuf>,
+    pub(crate) functions: BTreeMap<String, BTreeMap<String, String>>,
+    pub(crate) disabled_functions: BTreeMap<(String, String), PathBuf>,
 }
 
 /// Why a `ref()` resolves to no node.
@@ -58,32 +62,60 @@ impl Names {
     /// package, then any package. Where dbt takes whichever package it parsed first,
     /// DVT refuses a name several other packages have.
     pub(crate) fn resolve(&self, call: &RefCall, caller: &str) -> Result<&String, RefMiss> {
-        if let Some(p) = &call.package {
-            return self.get(p, &call.name).ok_or(RefMiss::Missing);
-        }
-        let Some(by_package) = self.by_name.get(&call.name) else {
-            return Err(RefMiss::Missing);
-        };
-        if let Some(id) = by_package
-            .get(&self.root)
-            .or_else(|| by_package.get(caller))
-        {
-            return Ok(id);
-        }
-        match by_package.values().collect::<Vec<_>>().as_slice() {
-            [] => Err(RefMiss::Missing),
-            [one] => Ok(one),
-            _ => Err(RefMiss::Ambiguous(by_package.keys().cloned().collect())),
-        }
+        search(&self.by_name, &self.root, call, caller)
     }
 
     /// The file of a disabled node the call could mean, for the error's hint.
     pub(crate) fn disabled_file(&self, call: &RefCall) -> Option<&PathBuf> {
-        self.disabled
-            .iter()
-            .find(|((p, n), _)| *n == call.name && call.package.as_ref().is_none_or(|c| c == p))
-            .map(|(_, f)| f)
+        disabled_match(&self.disabled, call)
     }
+
+    /// The function `function()` named by a node of `caller`, searched as `ref()` is.
+    pub(crate) fn resolve_function(
+        &self,
+        call: &RefCall,
+        caller: &str,
+    ) -> Result<&String, RefMiss> {
+        search(&self.functions, &self.root, call, caller)
+    }
+
+    /// The file of a disabled function the call could mean, for the error's hint.
+    pub(crate) fn disabled_function_file(&self, call: &RefCall) -> Option<&PathBuf> {
+        disabled_match(&self.disabled_functions, call)
+    }
+}
+
+/// dbt's search for a `ref()` or `function()` name in `map` (name -> package -> id).
+fn search<'a>(
+    map: &'a BTreeMap<String, BTreeMap<String, String>>,
+    root: &str,
+    call: &RefCall,
+    caller: &str,
+) -> Result<&'a String, RefMiss> {
+    let Some(by_package) = map.get(&call.name) else {
+        return Err(RefMiss::Missing);
+    };
+    if let Some(p) = &call.package {
+        return by_package.get(p).ok_or(RefMiss::Missing);
+    }
+    if let Some(id) = by_package.get(root).or_else(|| by_package.get(caller)) {
+        return Ok(id);
+    }
+    match by_package.values().collect::<Vec<_>>().as_slice() {
+        [] => Err(RefMiss::Missing),
+        [one] => Ok(one),
+        _ => Err(RefMiss::Ambiguous(by_package.keys().cloned().collect())),
+    }
+}
+
+fn disabled_match<'a>(
+    disabled: &'a BTreeMap<(String, String), PathBuf>,
+    call: &RefCall,
+) -> Option<&'a PathBuf> {
+    disabled
+        .iter()
+        .find(|((p, n), _)| *n == call.name && call.package.as_ref().is_none_or(|c| c == p))
+        .map(|(_, f)| f)
 }
 
 /// For a node of an installed package, the root project's folder configs for it
@@ -147,22 +179,21 @@ pub(super) fn parse(
             if let Some(p) = &node_props {
                 tests.extend(test_declarations(&unique_id, &name, p));
             }
-            nodes.insert(
+            let mut node = new_node(
                 unique_id.clone(),
-                new_node(
-                    unique_id,
-                    ResourceType::Model,
-                    name,
-                    &project.name,
-                    file,
-                    fqn,
-                    text,
-                    config,
-                    node_props,
-                    recorded.refs,
-                    recorded.sources,
-                ),
+                ResourceType::Model,
+                name,
+                &project.name,
+                file,
+                fqn,
+                text,
+                config,
+                node_props,
+                recorded.refs,
+                recorded.sources,
             );
+            node.functions = recorded.functions;
+            nodes.insert(unique_id, node);
         }
     }
     Ok(())
@@ -233,6 +264,7 @@ pub(crate) fn new_node(
             ResourceType::Model => Materialization::View,
             ResourceType::Test => Materialization::Test,
             ResourceType::Snapshot => Materialization::Snapshot,
+            ResourceType::Function => Materialization::Function,
         },
         tags,
         description,
@@ -240,11 +272,13 @@ pub(crate) fn new_node(
         patch_path,
         refs,
         sources,
+        functions: Vec::new(),
         depends_on: Vec::new(),
         target: String::new(),
         relation: Relation::new("", ""),
         path: ExecPath::Pushdown,
         template: file_template,
         test: None,
+        function: None,
     }
 }

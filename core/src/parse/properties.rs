@@ -1,5 +1,5 @@
-//! Property YAML (`models/**/*.yml`): descriptions, columns and configs of models and
-//! seeds, and source declarations.
+//! Property YAML (`models/**/*.yml`): descriptions, columns and configs of models,
+//! seeds, snapshots and functions, and source declarations.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -24,6 +24,33 @@ struct PropertyFile {
     sources: Vec<SourceProps>,
     #[serde(default)]
     unit_tests: Vec<Json>,
+    #[serde(default)]
+    functions: Vec<FunctionProps>,
+}
+
+/// The properties of one function (dbt 1.11). `arguments` and `returns` stay JSON: they
+/// are checked where their positions in the file are at hand, so an error names the
+/// line of the entry at fault.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct FunctionProps {
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) description: Option<String>,
+    #[serde(default)]
+    pub(crate) config: Map<String, Json>,
+    #[serde(default)]
+    pub(crate) arguments: Option<Json>,
+    #[serde(default)]
+    pub(crate) returns: Option<Json>,
+}
+
+/// A function's properties and where they were written.
+#[derive(Debug)]
+pub(crate) struct FunctionDecl {
+    pub(crate) props: FunctionProps,
+    pub(crate) file: PathBuf,
+    pub(crate) tree: std::sync::Arc<yaml::Yaml>,
+    pub(crate) index: usize,
 }
 
 /// The properties of one model or seed.
@@ -114,18 +141,26 @@ pub(crate) struct Properties {
     pub(crate) sources: Vec<SourceDecl>,
     /// `unit_tests:` entries with the file declaring them.
     pub(crate) unit_tests: Vec<(Json, PathBuf)>,
+    /// `functions:` entries by name.
+    pub(crate) functions: BTreeMap<String, FunctionDecl>,
 }
 
-/// Reads the property files under the model and seed paths, in file order.
+/// Reads the property files under the model, seed, snapshot and function paths, in file
+/// order (a file under two of them, read once).
 pub(crate) fn read(project: &ProjectConfig) -> Result<Properties> {
     let mut out = Properties::default();
     let dirs = project
         .model_paths
         .iter()
         .chain(&project.seed_paths)
-        .chain(&project.snapshot_paths);
+        .chain(&project.snapshot_paths)
+        .chain(&project.function_paths);
+    let mut seen = std::collections::BTreeSet::new();
     for dir in dirs {
         for file in walk(&project.root, dir, &["yml", "yaml"])? {
+            if !seen.insert(file.clone()) {
+                continue;
+            }
             let text = super::read(&project.root, &file)?;
             let (props, tree): (Option<PropertyFile>, yaml::Yaml) =
                 yaml::from_yaml_with_tree(&file, &text)?;
@@ -160,6 +195,15 @@ pub(crate) fn read(project: &ProjectConfig) -> Result<Properties> {
                     index,
                 };
                 out.snapshots.insert(props.node.name.clone(), props);
+            }
+            for (index, f) in props.functions.into_iter().enumerate() {
+                let decl = FunctionDecl {
+                    props: f,
+                    file: file.clone(),
+                    tree: std::sync::Arc::clone(&tree),
+                    index,
+                };
+                out.functions.insert(decl.props.name.clone(), decl);
             }
             out.unit_tests
                 .extend(props.unit_tests.into_iter().map(|u| (u, file.clone())));

@@ -188,6 +188,7 @@ pub(super) fn parse(
             recorded.sources,
         );
         node.template = template;
+        node.functions = recorded.functions;
         nodes.insert(unique_id, node);
     }
     Ok(())
