@@ -117,8 +117,8 @@ pub enum Command {
         common: Common,
         #[command(flatten)]
         selection: Selection,
-        /// Only nodes of these kinds (`model`, `seed`, `snapshot`, `test`).
-        #[arg(long = "resource-type", alias = "resource-types", num_args = 1.., value_parser = ["model", "seed", "snapshot", "test"])]
+        /// Only nodes of these kinds (`model`, `seed`, `snapshot`, `test`, `function`).
+        #[arg(long = "resource-type", alias = "resource-types", num_args = 1.., value_parser = ["model", "seed", "snapshot", "test", "function"])]
         resource_types: Vec<String>,
     },
     /// Build models (pushed down or federated).
@@ -157,7 +157,7 @@ pub enum Command {
         #[command(flatten)]
         execution: Execution,
     },
-    /// Build seeds, models and snapshots and run their tests, in DAG order.
+    /// Build seeds, functions, models and snapshots and run their tests, in DAG order.
     Build {
         #[command(flatten)]
         common: Common,

@@ -56,11 +56,15 @@ pub(crate) async fn dispatch(cli: crate::Cli) -> Result<ExitCode> {
             let m = load(&common)?;
             write_manifest(&m, &invocation_id())?;
             printer::out(&format!(
-                "Parsed {} models, {}{} data tests, {} seeds, {} sources, {} macros into {}",
+                "Parsed {} models, {}{}{} data tests, {} seeds, {} sources, {} macros into {}",
                 count(&m, ResourceType::Model),
                 match count(&m, ResourceType::Snapshot) {
                     0 => String::new(),
                     n => format!("{n} snapshots, "),
+                },
+                match count(&m, ResourceType::Function) {
+                    0 => String::new(),
+                    n => format!("{n} functions, "),
                 },
                 count(&m, ResourceType::Test),
                 count(&m, ResourceType::Seed),
@@ -217,6 +221,7 @@ fn ls(common: &Common, sel: &Selection, resource_types: &[String]) -> Result<Exi
         ResourceType::Seed,
         ResourceType::Snapshot,
         ResourceType::Test,
+        ResourceType::Function,
     ]
     .into_iter()
     .filter(|k| resource_types.is_empty() || resource_types.iter().any(|r| r == k.as_str()))
@@ -247,6 +252,7 @@ fn compile(common: &Common, sel: &Selection) -> Result<ExitCode> {
             ResourceType::Model,
             ResourceType::Snapshot,
             ResourceType::Test,
+            ResourceType::Function,
         ],
     )?;
     let order = m.graph.topo_order(&ids);

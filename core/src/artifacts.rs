@@ -75,7 +75,8 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
                     arg
                 })
                 .collect();
-            entry["returns"] = json!({"data_type": f.returns, "description": f.returns_description});
+            entry["returns"] =
+                json!({"data_type": f.returns, "description": f.returns_description});
             functions.insert(id.clone(), entry);
         } else {
             nodes.insert(id.clone(), entry);

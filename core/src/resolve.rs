@@ -512,16 +512,18 @@ impl Manifest {
             };
             for dep in &node.depends_on {
                 match self.nodes.get(dep) {
-                    Some(f) if f.resource_type == ResourceType::Function => {
-                        if !out.iter().any(|(d, _)| d == dep) {
-                            let via = (id != unique_id).then(|| id.clone());
-                            out.push((dep.clone(), via));
-                        }
+                    Some(f)
+                        if f.resource_type == ResourceType::Function
+                            && !out.iter().any(|(d, _)| d == dep) =>
+                    {
+                        let via = (id != unique_id).then(|| id.clone());
+                        out.push((dep.clone(), via));
                     }
-                    Some(e) if e.materialized == Materialization::Ephemeral => {
-                        if seen.insert(dep.clone()) {
-                            stack.push(dep.clone());
-                        }
+                    Some(e)
+                        if e.materialized == Materialization::Ephemeral
+                            && seen.insert(dep.clone()) =>
+                    {
+                        stack.push(dep.clone());
                     }
                     _ => {}
                 }

@@ -18,6 +18,7 @@ use futures::StreamExt;
 
 use crate::error::{Error, Result};
 
+pub(crate) mod function;
 pub mod incremental;
 pub(crate) mod mysql;
 pub(crate) mod postgres;

@@ -16,6 +16,7 @@ use serde_json::Value as Json;
 mod artifacts;
 mod context;
 mod dag;
+mod function;
 mod incremental;
 mod journal;
 mod runner;
@@ -42,7 +43,7 @@ pub enum RunKind {
     Test,
     /// `dvt snapshot`: snapshots.
     Snapshot,
-    /// `dvt build`: seeds, models, snapshots and tests.
+    /// `dvt build`: seeds, functions, models, snapshots and tests.
     Build,
 }
 

@@ -131,7 +131,9 @@ fn signature(
                 "type",
                 format!(
                     "function `{name}` is of type `{}`; DVT creates `scalar` SQL functions only",
-                    other.as_str().map_or_else(|| other.to_string(), str::to_owned)
+                    other
+                        .as_str()
+                        .map_or_else(|| other.to_string(), str::to_owned)
                 ),
             ));
         }
@@ -218,10 +220,8 @@ fn signature(
     let mut arguments: Vec<FunctionArgument> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let path = [PathSeg::Key("arguments"), PathSeg::Index(i)];
-        let (Some(arg), Some(data_type)) = (
-            text(item.get("name")),
-            text(item.get("data_type")),
-        ) else {
+        let (Some(arg), Some(data_type)) = (text(item.get("name")), text(item.get("data_type")))
+        else {
             return Err(bad(
                 "arguments",
                 &path,
@@ -315,7 +315,10 @@ mod tests {
                 "name: p\nprofile: p\nfunctions:\n  p:\n    +schema: udf\n",
             ),
             ("profiles.yml", PROFILES),
-            ("functions/price_with_tax.sql", "select price * {{ var('rate', 1.2) }};\n"),
+            (
+                "functions/price_with_tax.sql",
+                "select price * {{ var('rate', 1.2) }};\n",
+            ),
             ("functions/props.yml", TAX_YML),
             (
                 "models/priced.sql",
@@ -333,7 +336,10 @@ mod tests {
         assert_eq!(info.returns, "numeric");
         assert_eq!(info.volatility, Some(FunctionVolatility::Deterministic));
         assert_eq!(
-            (info.arguments[0].name.as_str(), info.arguments[0].data_type.as_str()),
+            (
+                info.arguments[0].name.as_str(),
+                info.arguments[0].data_type.as_str()
+            ),
             ("price", "numeric")
         );
         let model = &m.nodes["model.p.priced"];
@@ -354,7 +360,10 @@ mod tests {
         assert_eq!(entry["arguments"][0]["name"], "price");
         assert_eq!(entry["config"]["volatility"], "deterministic");
         assert!(json["nodes"].get("function.p.price_with_tax").is_none());
-        assert_eq!(json["nodes"]["model.p.priced"]["functions"][0][0], "price_with_tax");
+        assert_eq!(
+            json["nodes"]["model.p.priced"]["functions"][0][0],
+            "price_with_tax"
+        );
     }
 
     #[test]
@@ -468,7 +477,8 @@ mod tests {
             ])
             .unwrap_err()
         };
-        let err = case("functions:\n  - name: f\n    arguments:\n      - {name: x, data_type: int}\n");
+        let err =
+            case("functions:\n  - name: f\n    arguments:\n      - {name: x, data_type: int}\n");
         assert_eq!(err.code(), "DVT115");
         assert!(err.to_string().starts_with("functions/f.yml:2"), "{err}");
         assert!(err.to_string().contains("`returns"), "{err}");
@@ -507,12 +517,21 @@ mod tests {
     #[test]
     fn function_paths_and_a_function_reading_another_target() {
         let err = load(&[
-            ("dbt_project.yml", "name: p\nprofile: p\nfunction-paths: [udfs]\n"),
+            (
+                "dbt_project.yml",
+                "name: p\nprofile: p\nfunction-paths: [udfs]\n",
+            ),
             ("profiles.yml", PROFILES),
             ("seeds/rates.csv", "r\n1\n"),
-            ("seeds/props.yml", "seeds:\n  - name: rates\n    config: {target: my}\n"),
+            (
+                "seeds/props.yml",
+                "seeds:\n  - name: rates\n    config: {target: my}\n",
+            ),
             ("udfs/f.sql", "select max(r) from {{ ref('rates') }}"),
-            ("udfs/f.yml", "functions:\n  - name: f\n    returns: {data_type: int}\n"),
+            (
+                "udfs/f.yml",
+                "functions:\n  - name: f\n    returns: {data_type: int}\n",
+            ),
         ])
         .unwrap_err();
         assert_eq!(err.code(), "DVT116");

@@ -187,6 +187,7 @@ fn describe(node: &Node) -> String {
         ResourceType::Model => format!("{} model", node.materialized.as_str()),
         ResourceType::Test => "test".to_owned(),
         ResourceType::Snapshot => "snapshot".to_owned(),
+        ResourceType::Function => "function".to_owned(),
     }
 }
 
@@ -194,6 +195,7 @@ fn describe(node: &Node) -> String {
 pub fn path_label(m: &Manifest, node: &Node) -> String {
     match (node.resource_type, node.path) {
         (ResourceType::Seed, _) => "seed".into(),
+        (ResourceType::Function, _) => "function".into(),
         (ResourceType::Test, ExecPath::Federated) => "test (federated)".into(),
         (ResourceType::Test, ExecPath::Pushdown) => "test".into(),
         (_, ExecPath::Federated) => "federated".into(),

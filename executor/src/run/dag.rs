@@ -29,6 +29,8 @@ pub(crate) fn selected_nodes(
 ) -> Result<(BTreeSet<String>, Vec<String>)> {
     let m = &ctx.manifest;
     let kinds: &[ResourceType] = match opts.kind {
+        // As in dbt-core (1.11, 1.12): `run` builds models only; functions are built by
+        // `build`, which orders them before the models that call them.
         RunKind::Run => &[ResourceType::Model],
         RunKind::Seed => &[ResourceType::Seed],
         RunKind::Test => &[ResourceType::Test],
@@ -38,6 +40,7 @@ pub(crate) fn selected_nodes(
             ResourceType::Seed,
             ResourceType::Snapshot,
             ResourceType::Test,
+            ResourceType::Function,
         ],
     };
     let mut ids = dvt_core::select::select(m, &opts.select, &opts.exclude)?;

@@ -108,6 +108,7 @@ pub fn runner_for(node: &Node) -> &'static dyn NodeRunner {
         (ResourceType::Model, ExecPath::Pushdown) => &PushdownRunner,
         (ResourceType::Model, ExecPath::Federated) => &FederationRunner,
         (ResourceType::Test, _) => &TestRunner,
+        (ResourceType::Function, _) => &super::function::FunctionRunner,
     }
 }
 
