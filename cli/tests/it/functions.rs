@@ -16,6 +16,20 @@ const PRICED_VIEW: &str =
     "select id, {{ function('price_with_tax') }}(price) as gross from {{ ref('orders') }}
 ";
 
+fn unit_test(gross: u32) -> String {
+    format!(
+        "unit_tests:
+  - name: gross_is_taxed
+    model: priced
+    given:
+      - input: ref('orders')
+        rows: [{{id: 1, price: 100}}]
+    expect:
+      rows: [{{id: 1, gross: {gross}}}]
+"
+    )
+}
+
 fn function_props(data_type: &str) -> String {
     format!(
         "functions:
@@ -63,6 +77,7 @@ async fn build_and_replace(target: &str, data_type: &str) {
             ("functions/schema.yml", props.as_str()),
             ("models/priced.sql", PRICED),
             ("models/priced_view.sql", PRICED_VIEW),
+            ("models/unit.yml", unit_test(120).as_str()),
         ],
     );
     let ls = dvt(dir.path(), &["ls", "--resource-type", "function"], &[]);
@@ -72,11 +87,18 @@ async fn build_and_replace(target: &str, data_type: &str) {
         "{}",
         ls.stdout
     );
+    // On a fresh database the unit test of `priced` waits for the function it calls.
     dvt(dir.path(), &["build"], &[]).assert_ok();
     let st = statuses(dir.path());
     assert_eq!(
         st.get("function.fx.price_with_tax").map(String::as_str),
         Some("success"),
+        "{st:?}"
+    );
+    assert_eq!(
+        st.get("unit_test.fx.priced.gross_is_taxed")
+            .map(String::as_str),
+        Some("pass"),
         "{st:?}"
     );
     let manifest: serde_json::Value = serde_json::from_str(
@@ -154,9 +176,13 @@ async fn build_and_replace(target: &str, data_type: &str) {
 
     // A new body replaces the function in place: the table is rebuilt with the new
     // values, the view (never rebuilt by `--select priced`) calls the new body too.
+    let unit = unit_test(200);
     write_project(
         dir.path(),
-        &[("functions/price_with_tax.sql", "select price * 2\n")],
+        &[
+            ("functions/price_with_tax.sql", "select price * 2\n"),
+            ("models/unit.yml", unit.as_str()),
+        ],
     );
     dvt(
         dir.path(),

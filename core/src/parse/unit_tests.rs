@@ -81,6 +81,9 @@ pub(super) fn parse(
             Vec::new(),
         );
         node.template = model_node.template.clone();
+        // The model's SQL runs with fixtures for its inputs, but the functions it calls
+        // must exist: the unit test waits for them.
+        node.functions = model_node.functions.clone();
         node.test = Some(TestInfo {
             generic: None,
             attached_node: Some(model_id),
