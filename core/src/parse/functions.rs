@@ -400,7 +400,7 @@ mod tests {
             ("functions/other.sql", "select 1"),
             (
                 "functions/props.yml",
-                "functions:\n  - name: other\n    config: {target: my}\n    returns: {data_type: int}\n",
+                "functions:\n  - name: other\n    config: {target: my, alias: other_fn}\n    returns: {data_type: int}\n",
             ),
             (
                 "models/priced.sql",
@@ -410,7 +410,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             m.compile("model.p.priced").unwrap().sql,
-            "select `shop`.`other`() as one"
+            "select `shop`.`other_fn`() as one"
         );
     }
 
