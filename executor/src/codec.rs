@@ -350,6 +350,7 @@ mod tests {
             Arc::clone(&schema),
             Arc::clone(&schema),
             Arc::clone(&env),
+            None,
         );
         let codec = DvtPhysicalCodec::new(Arc::clone(&env));
         let converter = DefaultPhysicalProtoConverter {};

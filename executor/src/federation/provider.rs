@@ -163,7 +163,7 @@ impl TableProvider for DvtTableProvider {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
@@ -204,6 +204,27 @@ impl TableProvider for DvtTableProvider {
             query_id: self.spec.query_id.clone(),
             parts,
         };
-        Ok(scan_plan(spec, schema, fetch_schema, Arc::clone(&self.env)))
+        // On a cluster every range is a file group of its own, so each is a task and the
+        // ranges spread over the executors (which bound how many run at once). The local
+        // engine polls every group at once: there the ranges are dealt into as many
+        // groups as it has partitions, each extracting its ranges one after another, so
+        // memory and source connections stay bounded by the partitions, not the ranges.
+        let on_cluster = state
+            .config_options()
+            .extensions
+            .get::<ballista_core::config::BallistaConfig>()
+            .is_some();
+        let groups = if on_cluster {
+            None
+        } else {
+            Some(state.config_options().execution.target_partitions.max(1))
+        };
+        Ok(scan_plan(
+            spec,
+            schema,
+            fetch_schema,
+            Arc::clone(&self.env),
+            groups,
+        ))
     }
 }

@@ -63,11 +63,15 @@ impl ScanSpec {
         ))
     }
 
-    /// One file group per range, each holding its part.
-    fn file_groups(&self) -> Vec<FileGroup> {
-        (0..self.parts.len())
-            .map(|i| FileGroup::new(vec![PartitionedFile::new(self.part_path(i).to_string(), 0)]))
-            .collect()
+    /// The parts as file groups: one per range, or the ranges dealt round-robin into at
+    /// most `groups` groups.
+    fn file_groups(&self, groups: Option<usize>) -> Vec<FileGroup> {
+        let n = groups.map_or(self.parts.len(), |g| g.min(self.parts.len()).max(1));
+        let mut out: Vec<Vec<PartitionedFile>> = vec![Vec::new(); n];
+        for i in 0..self.parts.len() {
+            out[i % n].push(PartitionedFile::new(self.part_path(i).to_string(), 0));
+        }
+        out.into_iter().map(FileGroup::new).collect()
     }
 
     /// The range a group's file stands for.
@@ -78,13 +82,15 @@ impl ScanSpec {
 
 /// The scan of one remote input over `spec`'s ranges: what the plan sees is `schema`
 /// (empty for `count(*)`); the remote queries return and the parts hold `fetch_schema`.
+/// `groups` caps the file groups (see [`ScanSpec::file_groups`]).
 pub(crate) fn scan_plan(
     spec: ScanSpec,
     schema: SchemaRef,
     fetch_schema: SchemaRef,
     env: Arc<ScanEnvironment>,
+    groups: Option<usize>,
 ) -> Arc<DataSourceExec> {
-    let groups = spec.file_groups();
+    let groups = spec.file_groups(groups);
     let source = DvtExtractSource::new(spec, schema, fetch_schema, env);
     scan_with_groups(source, groups)
 }
@@ -115,6 +121,10 @@ pub(crate) fn extract_source(
 /// Bytes of one column that a batch read back from staging aims at (the adapters'
 /// readers cut their batches at the same size).
 const STAGED_BATCH_BYTES: usize = 128 << 20;
+
+/// Encoded bytes an extract buffers before it writes a row group: what each extract
+/// running at once holds in memory.
+const ROW_GROUP_BYTES: usize = 32 << 20;
 
 /// Rows per batch when reading a staged file: as many as fit in `max_bytes` of its widest
 /// column (decoded sizes from the file's statistics), between 1 and 8,192.
@@ -301,9 +311,9 @@ async fn extract_and_read(
                 .write(&batch?)
                 .await
                 .map_err(|e| staging_err(e.into()))?;
-            // Row groups end at the readers' batch size in bytes, so reading one back
-            // never needs more than Arrow's 2 GiB per string column.
-            if writer.in_progress_size() >= STAGED_BATCH_BYTES {
+            // Small row groups bound what each running extract buffers, and what a
+            // reader of the part fetches at once.
+            if writer.in_progress_size() >= ROW_GROUP_BYTES {
                 writer.flush().await.map_err(|e| staging_err(e.into()))?;
             }
         }
@@ -334,6 +344,30 @@ mod tests {
     use arrow::datatypes::{DataType, Field, Schema};
     use parquet::arrow::ArrowWriter;
     use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    #[test]
+    fn ranges_are_one_group_each_on_a_cluster_and_dealt_into_the_partitions_locally() {
+        let spec = ScanSpec {
+            target: "pg".into(),
+            relation: Relation::new("s", "t"),
+            run_id: "r".into(),
+            query_id: "q".into(),
+            parts: (0..5).map(|i| format!("select {i}")).collect(),
+        };
+        let sizes = |g: &[FileGroup]| g.iter().map(FileGroup::len).collect::<Vec<_>>();
+        assert_eq!(sizes(&spec.file_groups(None)), vec![1; 5]);
+        let local = spec.file_groups(Some(2));
+        assert_eq!(sizes(&local), vec![3, 2]);
+        // Every part once, whatever the grouping.
+        let mut parts: Vec<String> = local
+            .iter()
+            .flat_map(|g| g.iter().map(|f| f.object_meta.location.to_string()))
+            .collect();
+        parts.sort();
+        parts.dedup();
+        assert_eq!(parts.len(), 5);
+        assert_eq!(sizes(&spec.file_groups(Some(16))), vec![1; 5]);
+    }
 
     #[test]
     fn staged_files_are_read_back_in_batches_sized_by_bytes() {
