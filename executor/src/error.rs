@@ -166,7 +166,7 @@ pub enum Error {
     },
 
     /// An error raised by a task on a cluster executor, which Ballista returns as text;
-    /// its code is read back from that text (see [`REMOTE_OPEN`]).
+    /// its code is read back from that text (the `Debug` text of a DVT error carries it).
     #[error("{message}")]
     Remote {
         /// The task's error code.
