@@ -178,6 +178,14 @@ pub enum Command {
         /// Rows to show.
         #[arg(long, default_value_t = 5)]
         limit: usize,
+        /// The compute a federated node is previewed on (a name in `computes.yml`;
+        /// default: the node's `compute:`, else the file's `target:`, else local).
+        #[arg(long)]
+        compute: Option<String>,
+        /// The staging bucket a federated node extracts into (a name in `buckets.yml`;
+        /// default: the node's `bucket:`, else the file's `target:`).
+        #[arg(long)]
+        bucket: Option<String>,
     },
     /// Check that every target is reachable, create missing schemas, check the bucket.
     Sync {

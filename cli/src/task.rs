@@ -112,7 +112,12 @@ pub(crate) async fn dispatch(cli: crate::Cli) -> Result<ExitCode> {
             selection,
             inline,
             limit,
-        } => show(&common, &selection, inline.as_deref(), limit).await,
+            compute,
+            bucket,
+        } => {
+            let place = (compute.as_deref(), bucket.as_deref());
+            show(&common, &selection, inline.as_deref(), limit, place).await
+        }
         Command::Sync { common } => sync(&common).await,
     }
 }
@@ -285,15 +290,6 @@ fn compile(common: &Common, sel: &Selection) -> Result<ExitCode> {
 
 fn registry(m: &Manifest) -> Arc<TargetRegistry> {
     Arc::new(TargetRegistry::new(m.profile.outputs.clone()))
-}
-
-fn engine(m: &Manifest, registry: &Arc<TargetRegistry>) -> Result<FederationEngine> {
-    let staging = Staging::local(m.path(Path::new(".dvt/staging")))?;
-    Ok(FederationEngine::new(
-        Arc::clone(registry),
-        staging,
-        Compute::Local,
-    ))
 }
 
 async fn debug(common: &Common) -> Result<ExitCode> {
@@ -517,6 +513,7 @@ async fn show(
     sel: &Selection,
     inline: Option<&str>,
     limit: usize,
+    (compute, bucket): (Option<&str>, Option<&str>),
 ) -> Result<ExitCode> {
     let mut m = load(common)?;
     let id = match inline {
@@ -555,9 +552,19 @@ async fn show(
             }
             ExecPath::Federated => {
                 let run_id = format!("show-{}", invocation_id());
-                let eng = engine(&m, &reg)?;
+                // As `dvt run` would place it: the flag, else the node's config, else
+                // the files' defaults.
+                let fed = dvt_core::compute::FederationConfig::load(&m.profile, &m.project.root)?;
+                let own = EngineKey::of(node);
+                let compute = compute.or(own.as_ref().and_then(|k| k.compute.as_deref()));
+                let bucket = bucket.or(own.as_ref().and_then(|k| k.bucket.as_deref()));
+                let eng = engine_for(
+                    &reg,
+                    fed.computes.resolve(compute)?,
+                    fed.buckets.resolve(bucket)?,
+                )?;
                 let out = eng
-                    .collect(&run_id, &FederatedQuery::from(&c), Some(limit))
+                    .collect(&run_id, &FederatedQuery::for_node(&c, &m), Some(limit))
                     .await;
                 let kept = eng
                     .environment()

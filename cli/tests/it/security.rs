@@ -271,6 +271,24 @@ fn a_model_bucket_config_stages_that_model_in_its_own_bucket() {
         staged_runs(dir.path()).is_empty(),
         "the run's bucket got the model's extracts"
     );
+    // `dvt show` places the model as `dvt run` does, or where `--bucket` says.
+    let shown = dvt(dir.path(), &["show", "--select", "joined"], &[]);
+    shown.assert_ok();
+    assert!(
+        shown.stdout.contains("Previewing joined"),
+        "{}",
+        shown.stdout
+    );
+    // It removed what it staged: only the kept run above is left in either bucket.
+    assert_eq!(runs(&own).len(), 1);
+    assert!(staged_runs(dir.path()).is_empty());
+    let shown = dvt(
+        dir.path(),
+        &["show", "--select", "joined", "--bucket", "nowhere"],
+        &[],
+    );
+    assert_eq!(shown.code, 1, "{}", shown.stderr);
+    assert!(shown.stderr.contains("error[DVT123]"), "{}", shown.stderr);
 
     std::fs::write(
         dir.path().join("models/joined.sql"),
