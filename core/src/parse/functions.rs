@@ -7,14 +7,13 @@ use std::path::Path;
 
 use serde_json::{Map, Value as Json};
 
-use super::deps::parse_render;
 use super::files::{fqn, stem, walk};
 use super::models::{Names, new_node};
 use super::properties::FunctionDecl;
 use crate::error::{Error, Location, Result};
 use crate::jinja::JinjaEnv;
 use crate::manifest::{FunctionArgument, FunctionInfo, FunctionVolatility, Node, ResourceType};
-use crate::project::{ProjectConfig, merge_config};
+use crate::project::ProjectConfig;
 use crate::yaml::PathSeg;
 
 /// Parses every function file under the function paths.
@@ -42,18 +41,20 @@ pub(super) fn parse(
             let fqn = fqn(&project.name, dir, &file);
             let unique_id = format!("function.{}.{name}", project.name);
             jinja.add_node_template(&file, &text)?;
-            let mut config = project.folder_config(&project.functions, &fqn);
             let decl = props.remove(&name);
-            if let Some(d) = &decl {
-                for (k, v) in &d.props.config {
-                    merge_config(&mut config, k, v.clone());
-                }
-            }
-            let recorded = parse_render(jinja, &file, &name, &unique_id, &project.name)?;
-            for (k, v) in recorded.config {
-                merge_config(&mut config, &k, v);
-            }
-            super::models::apply_root_configs(root, |p| &p.functions, &fqn, &mut config);
+            let (config, recorded) = super::models::file_config(
+                super::models::FileNode {
+                    project,
+                    root,
+                    tree: |p| &p.functions,
+                    file: &file,
+                    fqn: &fqn,
+                    name: &name,
+                    unique_id: &unique_id,
+                },
+                jinja,
+                decl.as_ref().map(|d| &d.props.config),
+            )?;
             if config.get("enabled") == Some(&Json::Bool(false)) {
                 names
                     .disabled_functions

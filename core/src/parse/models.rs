@@ -121,6 +121,40 @@ fn disabled_match<'a>(
 /// For a node of an installed package, the root project's folder configs for it
 /// (`models: {<package>: ...}`), applied last: in dbt they win over the package's own
 /// folder configs, its property files and `config()` calls.
+/// Who a node file is, for [`file_config`].
+pub(crate) struct FileNode<'a> {
+    pub(crate) project: &'a ProjectConfig,
+    pub(crate) root: Option<&'a ProjectConfig>,
+    /// The folder configs of its resource type in `dbt_project.yml` (`models:`, ...).
+    pub(crate) tree: fn(&ProjectConfig) -> &Json,
+    pub(crate) file: &'a std::path::Path,
+    pub(crate) fqn: &'a [String],
+    pub(crate) name: &'a str,
+    pub(crate) unique_id: &'a str,
+}
+
+/// A node file's config in dbt's order of precedence (the project's folder configs, the
+/// property file's `config:`, the file's own `config()` calls, then the root project's
+/// folder configs) and what rendering it at parse time recorded; the recorded config is
+/// merged and left empty.
+pub(crate) fn file_config(
+    node: FileNode<'_>,
+    jinja: &mut JinjaEnv,
+    props_config: Option<&Map<String, Json>>,
+) -> Result<(Map<String, Json>, crate::jinja::Recorded)> {
+    let project = node.project;
+    let mut config = project.folder_config((node.tree)(project), node.fqn);
+    for (k, v) in props_config.into_iter().flatten() {
+        merge_config(&mut config, k, v.clone());
+    }
+    let mut recorded = parse_render(jinja, node.file, node.name, node.unique_id, &project.name)?;
+    for (k, v) in std::mem::take(&mut recorded.config) {
+        merge_config(&mut config, &k, v);
+    }
+    apply_root_configs(node.root, node.tree, node.fqn, &mut config);
+    Ok((config, recorded))
+}
+
 pub(crate) fn apply_root_configs(
     root: Option<&ProjectConfig>,
     tree: fn(&ProjectConfig) -> &Json,
@@ -151,18 +185,20 @@ pub(super) fn parse(
             let fqn = fqn(&project.name, dir, &file);
             let unique_id = format!("model.{}.{name}", project.name);
             jinja.add_node_template(&file, &text)?;
-            let mut config = project.folder_config(&project.models, &fqn);
             let node_props = props.remove(&name);
-            if let Some(p) = &node_props {
-                for (k, v) in &p.node.config {
-                    merge_config(&mut config, k, v.clone());
-                }
-            }
-            let recorded = parse_render(jinja, &file, &name, &unique_id, &project.name)?;
-            for (k, v) in recorded.config {
-                merge_config(&mut config, &k, v);
-            }
-            apply_root_configs(root, |p| &p.models, &fqn, &mut config);
+            let (config, recorded) = file_config(
+                FileNode {
+                    project,
+                    root,
+                    tree: |p| &p.models,
+                    file: &file,
+                    fqn: &fqn,
+                    name: &name,
+                    unique_id: &unique_id,
+                },
+                jinja,
+                node_props.as_ref().map(|p| &p.node.config),
+            )?;
             if config.get("enabled") == Some(&Json::Bool(false)) {
                 names.disable(&project.name, name, file);
                 continue;
