@@ -791,18 +791,27 @@ fn placeholder(name: &str) -> Value {
     })
 }
 
+/// The `('name')` or `('package', 'name')` arguments of `ref()` or `function()`.
+fn call_args(what: &str, args: Rest<String>) -> std::result::Result<RefCall, minijinja::Error> {
+    match args.0.as_slice() {
+        [name] => Ok(RefCall {
+            package: None,
+            name: name.clone(),
+        }),
+        [pkg, name] => Ok(RefCall {
+            package: Some(pkg.clone()),
+            name: name.clone(),
+        }),
+        _ => Err(minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            format!("{what}() takes one or two arguments"),
+        )),
+    }
+}
+
 fn ref_fn(state: &State, args: Rest<String>) -> std::result::Result<Value, minijinja::Error> {
     let node = node(state)?;
-    let (package, name) = match args.0.as_slice() {
-        [name] => (None, name.clone()),
-        [pkg, name] => (Some(pkg.clone()), name.clone()),
-        _ => {
-            return Err(minijinja::Error::new(
-                ErrorKind::InvalidOperation,
-                "ref() takes one or two arguments",
-            ));
-        }
-    };
+    let RefCall { package, name } = call_args("ref", args)?;
     match node.phase {
         Phase::Parse => {
             if let Some(known) = &node.known {
@@ -849,20 +858,8 @@ fn ref_fn(state: &State, args: Rest<String>) -> std::result::Result<Value, minij
 /// name, quoted for the node's target, when compiling.
 fn function_fn(state: &State, args: Rest<String>) -> std::result::Result<Value, minijinja::Error> {
     let node = node(state)?;
-    let (package, name) = match args.0.as_slice() {
-        [name] => (None, name.clone()),
-        [pkg, name] => (Some(pkg.clone()), name.clone()),
-        _ => {
-            return Err(minijinja::Error::new(
-                ErrorKind::InvalidOperation,
-                "function() takes one or two arguments",
-            ));
-        }
-    };
-    let call = RefCall {
-        package,
-        name: name.clone(),
-    };
+    let call = call_args("function", args)?;
+    let name = call.name.clone();
     match node.phase {
         Phase::Parse => {
             if let Some(known) = &node.known {
