@@ -3,6 +3,7 @@
 //! library: `set`, `zip`, `local_md5`, `fromjson`/`tojson`, `fromyaml`/`toyaml`,
 //! `exceptions`, `modules.re` and `modules.itertools`.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -1501,6 +1502,14 @@ fn datetime_op(op: String, a: Value, b: Value) -> Result<Value, Error> {
             let at = at + chrono::Duration::microseconds(micros);
             Ok(Value::from_object(DateTime { at, kind }))
         }
+        (None, None, None, None) => {
+            // The rewrite took a name for a date that holds something else (`n + 1` after
+            // `{% set n = (b - a).days %}`): the engine's own operator, as written.
+            static PLAIN: std::sync::LazyLock<Environment<'static>> =
+                std::sync::LazyLock::new(Environment::new);
+            let expr = PLAIN.compile_expression(if op == "-" { "a - b" } else { "a + b" })?;
+            expr.eval(minijinja::context! { a => a, b => b })
+        }
         _ => Err(Error::new(
             ErrorKind::InvalidOperation,
             format!("cannot compute `{a} {op} {b}`"),
@@ -1508,76 +1517,217 @@ fn datetime_op(op: String, a: Value, b: Value) -> Result<Value, Error> {
     }
 }
 
-/// Rewrites `x + modules.datetime.timedelta(...)`, `x - modules.datetime.datetime(...)`
-/// and the like into a call: the template engine has no operators on objects, and dbt
-/// projects do date arithmetic this way. Only a right operand spelled
-/// `modules.datetime.<...>(...)` triggers it; the left operand is a name, a dotted name
-/// or a call. Newlines are kept, so error lines hold.
+/// Rewrites date arithmetic into calls of [`datetime_op`]: the template engine has no
+/// operators on objects. Inside `{{ }}` and `{% %}`, `a + b` and `a - b` become a call
+/// when an operand is spelled `modules.datetime.<...>`, is `run_started_at`, or starts
+/// with a name a `{% set %}` bound to an expression using one of those (dbt projects
+/// write `{% set start = modules.datetime.datetime.strptime(...) %}` and then
+/// `(end - start).days`). A name taken for a date that holds a number or a string still
+/// computes as written ([`datetime_op`] falls back to the engine's operator). An operand
+/// next to a tighter operator (`*`, `/`, `%`, `|`, `~`) is left alone, so precedence
+/// holds. Newlines are kept, so error lines hold.
 pub(super) fn datetime_ops(text: &str) -> String {
-    const RIGHT: &str = "modules.datetime.";
-    let mut out = text.to_owned();
-    let mut search_from = 0;
-    while let Some(rel) = out[search_from..].find(RIGHT) {
-        let right_start = search_from + rel;
-        let before = out[..right_start].trim_end_matches([' ', '\t']);
-        let Some(op) = before.chars().last().filter(|c| *c == '+' || *c == '-') else {
-            search_from = right_start + RIGHT.len();
+    if !text.contains("modules.datetime")
+        && !text.contains("run_started_at")
+        && !text.contains(").")
+    {
+        return text.to_owned();
+    }
+    let known = datetime_names(text);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let next = ["{{", "{%", "{#"]
+            .iter()
+            .filter_map(|o| rest.find(o).map(|at| (at, *o)))
+            .min();
+        let Some((start, open)) = next else {
+            break;
+        };
+        let close = match open {
+            "{{" => "}}",
+            "{%" => "%}",
+            _ => "#}",
+        };
+        let Some(len) = rest[start + 2..].find(close) else {
+            break;
+        };
+        let end = start + 2 + len;
+        let inner = &rest[start + 2..end];
+        if open == "{%" && inner.trim_matches(['-', '+', ' ', '\t', '\n', '\r']) == "raw" {
+            // Everything up to `{% endraw %}` is text.
+            let stop = rest[end..].find("endraw").map_or(rest.len(), |n| end + n);
+            out.push_str(&rest[..stop]);
+            rest = &rest[stop..];
+            continue;
+        }
+        out.push_str(&rest[..start + 2]);
+        if open == "{#" {
+            out.push_str(inner);
+        } else {
+            out.push_str(&rewrite_ops(inner, &known));
+        }
+        out.push_str(close);
+        rest = &rest[end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Names a `{% set name = ... %}` binds to an expression that uses `modules.datetime`,
+/// `run_started_at` or another such name.
+fn datetime_names(text: &str) -> BTreeSet<String> {
+    let mut sets: Vec<(&str, &str)> = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{%") {
+        let Some(len) = rest[start + 2..].find("%}") else {
+            break;
+        };
+        let inner =
+            rest[start + 2..start + 2 + len].trim_matches(['-', '+', ' ', '\t', '\n', '\r']);
+        if let Some((name, value)) = inner.strip_prefix("set ").and_then(|r| r.split_once('=')) {
+            let name = name.trim();
+            if !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                sets.push((name, value));
+            }
+        }
+        rest = &rest[start + 2 + len..];
+    }
+    let mut known: BTreeSet<String> = ["run_started_at".to_owned()].into();
+    loop {
+        let before = known.len();
+        for (name, value) in &sets {
+            let uses = value.contains("modules.datetime")
+                || value
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .any(|word| known.contains(word));
+            if uses {
+                known.insert((*name).to_owned());
+            }
+        }
+        if known.len() == before {
+            return known;
+        }
+    }
+}
+
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'.'
+}
+
+/// `a + b` / `a - b` in one tag's expression text, rewritten where an operand is a date.
+fn rewrite_ops(expr: &str, known: &BTreeSet<String>) -> String {
+    let is_date = |operand: &str| {
+        let operand = operand.trim_start_matches('(');
+        let root: String = operand
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        operand.starts_with("modules.datetime.") || root == DATETIME_OP_FN || known.contains(&root)
+    };
+    let mut s = expr.to_owned();
+    let mut from = 0;
+    while let Some(op_at) = next_operator(&s, from) {
+        from = op_at + 1;
+        let op = &s[op_at..=op_at];
+        let left_end = s[..op_at].trim_end().len();
+        let Some(left_start) = chain_start(&s[..left_end]) else {
             continue;
         };
-        let op_at = before.len() - 1;
-        // The right operand: a dotted name followed by a balanced call, maybe chained.
-        let mut end = right_start;
-        let bytes = out.as_bytes();
-        loop {
-            while end < bytes.len()
-                && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_' || bytes[end] == b'.')
-            {
-                end += 1;
-            }
-            if end < bytes.len() && bytes[end] == b'(' {
-                match balanced(&out[end..], '(', ')') {
-                    Some(n) => end += n,
-                    None => break,
-                }
-                if end < bytes.len() && bytes[end] == b'.' {
-                    continue;
-                }
-            }
-            break;
-        }
-        // The left operand, backwards from the operator.
-        let left_end = out[..op_at].trim_end_matches([' ', '\t']).len();
-        let mut left_start = left_end;
-        let lb = out.as_bytes();
-        if left_start > 0 && lb[left_start - 1] == b')' {
-            match balanced_back(&out[..left_start]) {
-                Some(open) => left_start = open,
-                None => {
-                    search_from = end;
-                    continue;
-                }
-            }
-        }
-        while left_start > 0
-            && (lb[left_start - 1].is_ascii_alphanumeric()
-                || lb[left_start - 1] == b'_'
-                || lb[left_start - 1] == b'.')
+        let right_start = s.len() - s[op_at + 1..].trim_start().len();
+        let Some(right_len) = chain_len(&s[right_start..]) else {
+            continue;
+        };
+        let right_end = right_start + right_len;
+        let (left, right) = (&s[left_start..left_end], &s[right_start..right_end]);
+        let keyword = matches!(
+            left,
+            "in" | "and" | "or" | "not" | "if" | "else" | "is" | "return"
+        );
+        let tighter_before = s[..left_start]
+            .trim_end()
+            .ends_with(['|', '*', '/', '%', '~', '.']);
+        let tighter_after = s[right_end..]
+            .trim_start()
+            .starts_with(['|', '*', '/', '%', '~', '.', '(', '[']);
+        // `(b - a).days` reads a timedelta whatever `a` and `b` are called (macro arguments).
+        let timedelta_read = s[..left_start].trim_end().ends_with('(')
+            && [").days", ").seconds", ").microseconds", ").total_seconds("]
+                .iter()
+                .any(|attr| s[right_end..].trim_start().starts_with(attr));
+        if left.is_empty()
+            || right.is_empty()
+            || keyword
+            || tighter_before
+            || tighter_after
+            || !(timedelta_read || is_date(left) || is_date(right))
         {
-            left_start -= 1;
-        }
-        if left_start == left_end {
-            search_from = end;
             continue;
         }
-        let replacement = format!(
-            "{DATETIME_OP_FN}('{op}', {}, {})",
-            &out[left_start..left_end],
-            &out[right_start..end]
-        );
-        out.replace_range(left_start..end, &replacement);
-        search_from = left_start + replacement.len();
+        let replacement = format!("{DATETIME_OP_FN}('{op}', {left}, {right})");
+        s.replace_range(left_start..right_end, &replacement);
+        from = left_start + replacement.len();
     }
-    out
+    s
+}
+
+/// The next `+` or `-` at or after `from` outside a string literal.
+fn next_operator(s: &str, from: usize) -> Option<usize> {
+    let mut quote: Option<u8> = None;
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        match quote {
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None if b == b'\'' || b == b'"' => quote = Some(b),
+            None if i >= from && (b == b'+' || b == b'-') => return Some(i),
+            None => {}
+        }
+    }
+    None
+}
+
+/// Where the operand ending at the end of `s` starts: a dotted name, calls and indexes
+/// chained on it, or a parenthesised group. `None` when the groups do not balance.
+fn chain_start(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut j = b.len();
+    loop {
+        let before = j;
+        if j > 0 && matches!(b[j - 1], b')' | b']') {
+            let (open, close) = if b[j - 1] == b')' {
+                ('(', ')')
+            } else {
+                ('[', ']')
+            };
+            j = balanced_back(&s[..j], open, close)?;
+        }
+        while j > 0 && is_word(b[j - 1]) {
+            j -= 1;
+        }
+        let chained = j > 0 && j < before && matches!(b[j - 1], b')' | b']') && b[j] == b'.';
+        if j == before || !chained {
+            return Some(j);
+        }
+    }
+}
+
+/// The length of the operand at the start of `s` (see [`chain_start`]).
+fn chain_len(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut j = 0;
+    if b.first() == Some(&b'(') {
+        j += balanced(s, '(', ')')?;
+    }
+    loop {
+        while j < b.len() && is_word(b[j]) {
+            j += 1;
+        }
+        match b.get(j) {
+            Some(b'(') => j += balanced(&s[j..], '(', ')')?,
+            Some(b'[') => j += balanced(&s[j..], '[', ']')?,
+            _ => return Some(j),
+        }
+    }
 }
 
 /// Length of the balanced `open ... close` group at the start of `s`.
@@ -1596,13 +1746,13 @@ fn balanced(s: &str, open: char, close: char) -> Option<usize> {
     None
 }
 
-/// Where the `(` matching the `)` that ends `s` is.
-fn balanced_back(s: &str) -> Option<usize> {
+/// Where the `open` matching the `close` that ends `s` is.
+fn balanced_back(s: &str, open: char, close: char) -> Option<usize> {
     let mut depth = 0;
     for (i, c) in s.char_indices().rev() {
-        if c == ')' {
+        if c == close {
             depth += 1;
-        } else if c == '(' {
+        } else if c == open {
             depth -= 1;
             if depth == 0 {
                 return Some(i);
@@ -1716,6 +1866,31 @@ mod tests {
         );
         // Other subtraction is left alone.
         assert_eq!(datetime_ops("{{ 5 - 3 }}"), "{{ 5 - 3 }}");
+    }
+
+    #[test]
+    fn arithmetic_between_date_variables() {
+        let src = "{% set start = modules.datetime.datetime.strptime('2024-01-30', '%Y-%m-%d') %}\
+            {%- set end = modules.datetime.datetime(2024, 3, 2, 12) -%}\
+            {%- set span = end - start -%}\
+            {%- set days = (end - start).days -%}\
+            {{ days }}|{{ days + 1 }}|{{ span.days * 2 }}|{{ (end - start).days - 1 }}|{{ span + span }}|\
+            {{ end - span }}|{{ start.year - 2000 }}|{{ start.strftime('%Y') + '-x' }}|{{ -days }}|{{ 10 - days * 2 }}|\
+            {% for i in range((end - start).days // 10) %}{{ (start + modules.datetime.timedelta(days=i * 10)).strftime('%m%d') }} {% endfor %}";
+        assert_eq!(
+            render(&datetime_ops(src)),
+            "32|33|64|31|65 days, 0:00:00|2024-01-30 00:00:00|24|2024-x|-32|-54|0130 0209 0219 "
+        );
+        // Outside tags, and in comments and raw blocks, nothing changes.
+        let in_macro = "{% macro span(a, b) %}{{ (b - a).days }}{% endmacro %}{{ span(modules.datetime.date(2024, 1, 1), modules.datetime.date(2024, 2, 1)) }}";
+        assert_eq!(render(&datetime_ops(in_macro)), "31");
+        let text = "{% set end = run_started_at %}select end - start {# end - start #}{% raw %}{{ end - start }}{% endraw %}";
+        assert_eq!(datetime_ops(text), text);
+        // A filter binds tighter than `-`: the operand is left as written.
+        assert_eq!(
+            datetime_ops("{% set d = run_started_at %}{{ 5 - d | length }}"),
+            "{% set d = run_started_at %}{{ 5 - d | length }}"
+        );
     }
 
     #[test]

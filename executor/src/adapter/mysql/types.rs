@@ -283,6 +283,9 @@ pub(super) enum Dest {
     },
     /// Bytes travel as hexadecimal and are decoded by `UNHEX`.
     Binary,
+    /// An integer column (`BOOLEAN` is `tinyint(1)`): text booleans (`true`, `f`, ...)
+    /// go in as 1 and 0, which the server would refuse as text.
+    Integer,
     Other,
 }
 
@@ -295,6 +298,9 @@ impl Dest {
             },
             "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => {
                 Dest::Binary
+            }
+            "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "bit" => {
+                Dest::Integer
             }
             _ => Dest::Other,
         }
@@ -348,8 +354,17 @@ pub(super) fn render(cell: &Cell<'_>, dest: &Dest, out: &mut String) -> Result<(
                 let d = Decimal::parse(t).ok_or_else(|| format!("`{t}` is not a decimal"))?;
                 check_decimal(&d)?;
             }
+            let boolean = || match t.trim().to_ascii_lowercase().as_str() {
+                "true" | "t" | "yes" | "y" | "on" => Some('1'),
+                "false" | "f" | "no" | "n" | "off" => Some('0'),
+                _ => None,
+            };
             if *dest == Dest::Binary {
                 out.push_str(&hex(t.as_bytes()));
+            } else if *dest == Dest::Integer
+                && let Some(b) = boolean()
+            {
+                out.push(b);
             } else {
                 out.push_str(t);
             }
@@ -422,5 +437,18 @@ mod tests {
         assert!(render(&Cell::Float64(f64::NAN), &Dest::Other, &mut String::new()).is_err());
         let bc = days_from_civil(-43, 3, 15).expect("date");
         assert!(render(&Cell::Date(bc), &Dest::Other, &mut String::new()).is_err());
+    }
+
+    #[test]
+    fn text_booleans_load_into_integer_columns() {
+        let out = |t: &str, dest: &Dest| {
+            let mut s = String::new();
+            render(&Cell::Text(t.into()), dest, &mut s).expect("renders");
+            s
+        };
+        assert_eq!(out("false", &Dest::Integer), "0");
+        assert_eq!(out("TRUE", &Dest::Integer), "1");
+        assert_eq!(out("7", &Dest::Integer), "7");
+        assert_eq!(out("false", &Dest::Other), "false");
     }
 }
