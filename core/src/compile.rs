@@ -155,6 +155,7 @@ impl Manifest {
                         schema: f.relation.schema.clone(),
                         identifier: f.relation.identifier.clone(),
                         rendered: target.dialect().render(&f.relation),
+                        target: None,
                     },
                 );
                 continue;
@@ -174,6 +175,7 @@ impl Manifest {
                         schema: String::new(),
                         identifier: name.clone(),
                         rendered: name,
+                        target: None,
                     },
                 );
                 continue;
@@ -203,6 +205,7 @@ impl Manifest {
                 schema: rel.schema.clone(),
                 identifier: rel.identifier.clone(),
                 rendered,
+                target: Some(dep_target.to_owned()),
             };
             if let Some(s) = self.sources.get(dep) {
                 relations
@@ -333,6 +336,7 @@ impl Manifest {
             schema: node.relation.schema.clone(),
             identifier: node.relation.identifier.clone(),
             rendered: target.dialect().render(&node.relation),
+            target: None,
         }
     }
 
@@ -387,9 +391,13 @@ struct CompileState<'a> {
 
 impl CompileState<'_> {
     fn add_input(&mut self, target: &str, relation: &Relation) {
-        let input = (target.to_owned(), relation.clone());
-        if !self.inputs.contains(&input) {
-            self.inputs.push(input);
+        // The engine names an input `<target>.<schema>.<identifier>`: a source and a seed
+        // (or two sources) over one table are one input, whatever else their relations say.
+        let same = |(t, r): &(String, Relation)| {
+            t == target && r.schema == relation.schema && r.identifier == relation.identifier
+        };
+        if !self.inputs.iter().any(same) {
+            self.inputs.push((target.to_owned(), relation.clone()));
         }
     }
 }

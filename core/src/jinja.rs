@@ -142,6 +142,9 @@ pub struct JinjaRelation {
     pub identifier: String,
     /// How it renders in SQL.
     pub rendered: String,
+    /// The target holding it, for a node's inputs: introspection (`get_columns_in_relation`)
+    /// asks that target, which for a federated model is not the model's own.
+    pub target: Option<String>,
 }
 
 impl Object for JinjaRelation {
@@ -788,6 +791,7 @@ fn placeholder(name: &str) -> Value {
         schema: String::new(),
         identifier: name.to_owned(),
         rendered: format!("__dvt_ref__{name}"),
+        target: None,
     })
 }
 
@@ -1215,6 +1219,7 @@ mod tests {
                 schema: "s".into(),
                 identifier: "m".into(),
                 rendered: "\"s\".\"m\"".into(),
+                target: None,
             },
             target: serde_json::json!({"name": "dev", "schema": "s"}),
             model: serde_json::json!({"name": "m"}),

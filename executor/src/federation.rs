@@ -204,8 +204,8 @@ impl FederationEngine {
         run_id: &str,
         query: &FederatedQuery,
     ) -> Result<SendableRecordBatchStream> {
-        let ctx = self.context(run_id, query, self.compute.clone()).await?;
-        let df = ctx.sql(&query.sql).await.map_err(Error::planning)?;
+        let (ctx, folded) = self.context(run_id, query, self.compute.clone()).await?;
+        let df = plan_sql(&ctx, &folded, &query.sql).await?;
         df.execute_stream().await.map_err(Error::execution)
     }
 
@@ -217,8 +217,8 @@ impl FederationEngine {
         query: &FederatedQuery,
         limit: Option<usize>,
     ) -> Result<Vec<RecordBatch>> {
-        let ctx = self.context(run_id, query, self.compute.clone()).await?;
-        let mut df = ctx.sql(&query.sql).await.map_err(Error::planning)?;
+        let (ctx, folded) = self.context(run_id, query, self.compute.clone()).await?;
+        let mut df = plan_sql(&ctx, &folded, &query.sql).await?;
         if let Some(n) = limit {
             df = df.limit(0, Some(n)).map_err(Error::planning)?;
         }
@@ -282,9 +282,10 @@ impl FederationEngine {
                 .build();
             let ctx = SessionContext::new_with_state(planning);
             let query_id = uuid::Uuid::new_v4().simple().to_string();
-            self.register_inputs(&ctx, &spec.run_id, &query_id, query)
+            let folded = self
+                .register_inputs(&ctx, &spec.run_id, &query_id, query)
                 .await?;
-            let df = ctx.sql(&query.sql).await.map_err(Error::planning)?;
+            let df = plan_sql(&ctx, &folded, &query.sql).await?;
             let plan = df.create_physical_plan().await.map_err(Error::planning)?;
             let schema = plan.schema();
             let load: Arc<dyn datafusion::physical_plan::ExecutionPlan> =
@@ -393,8 +394,8 @@ impl FederationEngine {
         &self,
         query: &FederatedQuery,
     ) -> Result<arrow::datatypes::SchemaRef> {
-        let ctx = self.context(COMPILE_RUN_ID, query, Compute::Local).await?;
-        let df = ctx.sql(&query.sql).await.map_err(Error::planning)?;
+        let (ctx, folded) = self.context(COMPILE_RUN_ID, query, Compute::Local).await?;
+        let df = plan_sql(&ctx, &folded, &query.sql).await?;
         Ok(Arc::new(df.schema().as_arrow().clone()))
     }
 
@@ -403,8 +404,8 @@ impl FederationEngine {
     /// nothing. An input the optimizer prunes away is absent; one scanned twice appears
     /// twice.
     pub async fn pushed_sql(&self, query: &FederatedQuery) -> Result<Vec<(RemoteInput, String)>> {
-        let ctx = self.context(COMPILE_RUN_ID, query, Compute::Local).await?;
-        let df = ctx.sql(&query.sql).await.map_err(Error::planning)?;
+        let (ctx, folded) = self.context(COMPILE_RUN_ID, query, Compute::Local).await?;
+        let df = plan_sql(&ctx, &folded, &query.sql).await?;
         let plan = df.create_physical_plan().await.map_err(Error::planning)?;
         let mut scans = Vec::new();
         plan.apply(|node| {
@@ -437,7 +438,7 @@ impl FederationEngine {
         run_id: &str,
         query: &FederatedQuery,
         compute: Compute,
-    ) -> Result<SessionContext> {
+    ) -> Result<(SessionContext, BTreeSet<String>)> {
         let state = match compute {
             Compute::Local => self.local_state()?,
             Compute::BallistaStandalone | Compute::Ballista(_) => {
@@ -456,8 +457,8 @@ impl FederationEngine {
         let ctx = SessionContext::new_with_state(state);
         // A fresh id per execution keeps queries from reusing each other's extracts.
         let query_id = uuid::Uuid::new_v4().simple().to_string();
-        self.register_inputs(&ctx, run_id, &query_id, query).await?;
-        Ok(ctx)
+        let folded = self.register_inputs(&ctx, run_id, &query_id, query).await?;
+        Ok((ctx, folded))
     }
 
     fn local_state(&self) -> Result<SessionState> {
@@ -528,13 +529,20 @@ impl FederationEngine {
         run_id: &str,
         query_id: &str,
         query: &FederatedQuery,
-    ) -> Result<()> {
+    ) -> Result<BTreeSet<String>> {
+        let mut folded = BTreeSet::new();
         let unique: BTreeSet<&RemoteInput> = query.inputs.iter().collect();
         for input in unique {
             let adapter = self.env.registry.adapter(&input.target).await?;
             let remote_schema = adapter.relation_schema(&input.relation).await?;
             let (schema, remote_columns) =
                 provider::engine_names(adapter.dialect(), &remote_schema);
+            folded.extend(
+                remote_columns
+                    .iter()
+                    .filter(|c| c.to_lowercase() != **c)
+                    .cloned(),
+            );
             // `dvt compile` shows the unsplit query and runs nothing on the source.
             let ranges = if run_id == COMPILE_RUN_ID {
                 Vec::new()
@@ -574,8 +582,60 @@ impl FederationEngine {
                 .register_table(input.relation.identifier.clone(), Arc::new(provider))
                 .map_err(Error::planning)?;
         }
-        Ok(())
+        Ok(folded)
     }
+}
+
+/// Plans `sql`. MySQL and SQLite columns reach the engine in lower case
+/// ([`provider::engine_names`]), so SQL written for PostgreSQL that quotes a mixed-case
+/// column as the source spells it (`cc."CountryName"`) would name no field: such a quoted
+/// reference to one of `folded` (the sources' mixed-case names) is read in lower case,
+/// unless the query itself defines that name (`as "CountryName"`).
+async fn plan_sql(
+    ctx: &SessionContext,
+    folded: &BTreeSet<String>,
+    sql: &str,
+) -> Result<datafusion::dataframe::DataFrame> {
+    use datafusion::sql::sqlparser::ast::{Expr, visit_expressions_mut};
+    if folded.is_empty() {
+        return ctx.sql(sql).await.map_err(Error::planning);
+    }
+    let state = ctx.state();
+    let dialect = state.config().options().sql_parser.dialect;
+    let mut statement = state
+        .sql_to_statement(sql, &dialect)
+        .map_err(Error::planning)?;
+    let lower_sql = sql.to_lowercase();
+    let defined = |name: &str| {
+        let quoted = format!("\"{}\"", name.to_lowercase());
+        lower_sql
+            .match_indices(&quoted)
+            .any(|(at, _)| lower_sql[..at].trim_end().ends_with(" as"))
+    };
+    if let datafusion::sql::parser::Statement::Statement(s) = &mut statement {
+        let _ = visit_expressions_mut(s.as_mut(), |e| {
+            let ident = match e {
+                Expr::Identifier(i) => Some(i),
+                Expr::CompoundIdentifier(parts) => parts.last_mut(),
+                _ => None,
+            };
+            if let Some(i) = ident
+                && i.quote_style == Some('"')
+                && folded.contains(&i.value)
+                && !defined(&i.value)
+            {
+                i.value = i.value.to_lowercase();
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+    }
+    let plan = state
+        .statement_to_plan(statement)
+        .await
+        .map_err(Error::planning)?;
+    ctx.execute_logical_plan(plan)
+        .await
+        .map_err(Error::planning)
 }
 
 /// A load that failed because the query feeding it failed reports the query's error (a

@@ -634,6 +634,17 @@ async fn replay(fixture: &str, variant: Variant) -> BTreeMap<String, Option<Stri
     let work = tempfile::tempdir().expect("tempdir");
     copy_tree(&fixtures_root(), work.path());
     let project = work.path().join(fixture);
+    // `DVT_GOLDEN_KEEP=1`: leave the project (its target/ and logs) to look into.
+    let _work = if std::env::var_os("DVT_GOLDEN_KEEP").is_some() {
+        println!(
+            "{fixture} on {}: project kept in {}",
+            variant.name(),
+            project.display()
+        );
+        Err(work.keep())
+    } else {
+        Ok(work)
+    };
     if variant == Variant::Federated {
         federate(&project);
     }

@@ -340,6 +340,23 @@ fn part(v: &Value, key: &str) -> Option<String> {
         .map(|v| v.to_string())
 }
 
+/// The node input (`ref`/`source`) at `schema.identifier`, when it names one whose target
+/// is known: introspection asks the database that holds it, which for a federated model
+/// is not the model's own target.
+fn input_at(state: &State, schema: &str, identifier: &str) -> Option<super::JinjaRelation> {
+    let node = super::node(state).ok()?;
+    node.relations
+        .refs
+        .values()
+        .chain(node.relations.sources.values())
+        .find(|r| {
+            r.target.is_some()
+                && r.schema.eq_ignore_ascii_case(schema)
+                && r.identifier.eq_ignore_ascii_case(identifier)
+        })
+        .cloned()
+}
+
 fn introspect_with(
     conn: &Connection,
     state: &State,
@@ -378,9 +395,14 @@ fn introspect_with(
             let (Some(schema), Some(identifier)) = (schema, identifier) else {
                 return Ok(Value::from(()));
             };
+            let input = input_at(state, &schema, &identifier);
+            let target = input
+                .as_ref()
+                .and_then(|r| r.target.as_deref())
+                .unwrap_or(&conn.target);
             let kind = conn
                 .db
-                .relation_type(&conn.target, &schema, &identifier)
+                .relation_type(target, &schema, &identifier)
                 .map_err(fail)?;
             if method == "already_exists" {
                 return Ok(Value::from(kind.is_some()));
@@ -399,8 +421,10 @@ fn introspect_with(
                 '"'
             };
             let quoted = |s: &str| format!("{q}{}{q}", s.replace(q, &format!("{q}{q}")));
-            let rendered = match (&database, target_type.as_str()) {
-                (Some(db), "postgres") => {
+            // An input renders as the node reads it (on a federated path, the engine's name).
+            let rendered = match (input, &database, target_type.as_str()) {
+                (Some(input), _, _) => input.rendered,
+                (None, Some(db), "postgres") => {
                     format!("{}.{}.{}", quoted(db), quoted(&schema), quoted(&identifier))
                 }
                 _ => format!("{}.{}", quoted(&schema), quoted(&identifier)),
@@ -415,10 +439,15 @@ fn introspect_with(
         }
         "get_columns_in_relation" | "get_missing_columns" => {
             let columns = |rel: &Value| -> Result<Vec<DbColumn>, Error> {
-                match (part(rel, "schema"), part(rel, "identifier")) {
-                    (Some(s), Some(i)) => conn.db.columns(&conn.target, &s, &i).map_err(fail),
-                    _ => Ok(Vec::new()),
-                }
+                let (Some(s), Some(i)) = (part(rel, "schema"), part(rel, "identifier")) else {
+                    return Ok(Vec::new());
+                };
+                let holder = rel
+                    .downcast_object_ref::<super::JinjaRelation>()
+                    .and_then(|r| r.target.clone())
+                    .or_else(|| input_at(state, &s, &i).and_then(|r| r.target));
+                let target = holder.as_deref().unwrap_or(&conn.target);
+                conn.db.columns(target, &s, &i).map_err(fail)
             };
             let first = columns(&positional.first().cloned().unwrap_or_default())?;
             let cols = if method == "get_missing_columns" {
