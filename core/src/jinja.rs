@@ -148,6 +148,12 @@ pub struct JinjaRelation {
 }
 
 impl Object for JinjaRelation {
+    /// A relation is true in a test (`{% if rel %}`), as a Python object is; minijinja
+    /// would count a map-like object without keys as empty, so false.
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         Some(match key.as_str()? {
             "database" => Value::from(self.database.clone()),
@@ -1476,6 +1482,10 @@ impl AdapterObject {
 }
 
 impl Object for AdapterObject {
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+
     fn call_method(
         self: &Arc<Self>,
         state: &mut State<'_, '_>,

@@ -333,3 +333,43 @@ fn ephemeral_models_are_inlined_not_built() {
         "{compiled}"
     );
 }
+
+/// `adapter.get_relation` and `get_columns_in_relation` on a federated model's input ask
+/// the target that holds it (`crm`), not the model's own (`wh`, where `people` is not).
+#[test]
+fn a_federated_model_introspects_its_inputs_where_they_live() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_project(
+        dir.path(),
+        &[
+            (
+                "dbt_project.yml",
+                "name: r\nprofile: r\nseeds:\n  +target: crm\n",
+            ),
+            (
+                "profiles.yml",
+                "r:\n  target: wh\n  outputs:\n    wh: {type: sqlite, path: data/wh.db}\n    crm: {type: sqlite, path: data/crm.db}\n",
+            ),
+            ("seeds/people.csv", "id,full_name\n1,ann\n2,bo\n"),
+            (
+                "models/intro.sql",
+                "{%- set cols = adapter.get_columns_in_relation(ref('people')) -%}\n\
+                 {%- set rel = adapter.get_relation(database=none, schema=ref('people').schema, identifier=ref('people').identifier) -%}\n\
+                 select '{{ cols | map(attribute='name') | join(',') }}' as cols, '{{ rel.type if rel else 'missing' }}' as kind, count(*) as n from {{ ref('people') }}",
+            ),
+        ],
+    );
+    dvt(dir.path(), &["build"], &[]).assert_ok();
+    let rows = sqlite_rows(
+        &dir.path().join("data/wh.db"),
+        "select cols, kind, n from intro",
+    );
+    assert_eq!(
+        rows,
+        vec![vec![
+            "id,full_name".to_owned(),
+            "table".to_owned(),
+            normalise(Some("2"))
+        ]]
+    );
+}

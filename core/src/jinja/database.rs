@@ -266,6 +266,10 @@ struct TableColumn {
 }
 
 impl Object for TableColumn {
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         match key.as_str()? {
             "name" => Some(Value::from(self.name.clone())),
@@ -487,6 +491,12 @@ struct FoundRelation {
 }
 
 impl Object for FoundRelation {
+    /// A relation is true in a test (`{% if rel %}`), as a Python object is; minijinja
+    /// would count a map-like object without keys as empty, so false.
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         Some(match key.as_str()? {
             "database" => Value::from(self.database.clone()),

@@ -793,6 +793,10 @@ fn yaml_dump(value: &Value, indent: usize, out: &mut String) -> Result<(), Error
 struct Exceptions;
 
 impl Object for Exceptions {
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+
     fn call_method(
         self: &Arc<Self>,
         state: &mut State<'_, '_>,
@@ -825,6 +829,10 @@ pub(super) const COMPILER_ERROR: &str = "Compilation Error: ";
 struct Modules;
 
 impl Object for Modules {
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         match key.as_str()? {
             "datetime" => Some(Value::from_object(DatetimeModule)),
@@ -848,6 +856,10 @@ fn compile_re(pattern: &str) -> Result<regex::Regex, Error> {
 }
 
 impl Object for Re {
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+
     fn call_method(
         self: &Arc<Self>,
         _state: &mut State<'_, '_>,
@@ -955,6 +967,10 @@ impl Object for Match {
 struct Itertools;
 
 impl Object for Itertools {
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+
     fn call_method(
         self: &Arc<Self>,
         _state: &mut State<'_, '_>,
@@ -995,6 +1011,10 @@ impl Object for Itertools {
 struct Api;
 
 impl Object for Api {
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         match key.as_str()? {
             "Relation" => Some(Value::from_object(RelationApi)),
@@ -1018,6 +1038,10 @@ pub(super) fn adapter_type(state: &State<'_, '_>) -> String {
 struct RelationApi;
 
 impl Object for RelationApi {
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+
     fn call_method(
         self: &Arc<Self>,
         state: &mut State<'_, '_>,
@@ -1108,6 +1132,12 @@ impl ApiRelation {
 }
 
 impl Object for ApiRelation {
+    /// A relation is true in a test (`{% if rel %}`), as a Python object is; minijinja
+    /// would count a map-like object without keys as empty, so false.
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let opt = |p: &Option<String>| p.clone().map_or(Value::from(()), Value::from);
         Some(match key.as_str()? {
@@ -1172,6 +1202,10 @@ impl Object for ApiRelation {
 struct ColumnApi;
 
 impl Object for ColumnApi {
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+
     fn call_method(
         self: &Arc<Self>,
         state: &mut State<'_, '_>,
@@ -1217,6 +1251,10 @@ impl Object for ColumnApi {
 struct DatetimeModule;
 
 impl Object for DatetimeModule {
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         match key.as_str()? {
             "date" => Some(Value::from_object(TimeType(TimeKind::Date))),
@@ -1241,6 +1279,10 @@ enum TimeKind {
 struct TimeType(TimeKind);
 
 impl Object for TimeType {
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+
     fn call(self: &Arc<Self>, _state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
         let (parts,): (Vec<i64>,) = (minijinja::value::from_args::<(&[Value],)>(args)?
             .0
