@@ -418,7 +418,7 @@ impl JinjaEnv {
             for m in split {
                 let template = format!("{file}#{}", m.name);
                 let (source, params) = python::variadic(&m.source);
-                env.add_template_owned(template.clone(), mutable_lists(&source))
+                env.add_template_owned(template.clone(), preprocess(&source))
                     .map_err(|e| jinja_error(&e, Path::new(file)))?;
                 builtin_table.insert(m.name.clone(), macro_value(template, &m.name, params));
             }
@@ -580,7 +580,7 @@ impl JinjaEnv {
     pub fn render_snippet(&self, text: &str, ctx: &Json, location: &Location) -> Result<String> {
         RETURN_SLOT.with(|s| s.borrow_mut().take());
         self.env
-            .render_str(&mutable_lists(text), to_value(ctx))
+            .render_str(&preprocess(text), to_value(ctx))
             .map_err(|e| {
                 let mut err = jinja_error(&e, &location.file);
                 match &mut err {
@@ -597,7 +597,7 @@ impl JinjaEnv {
     pub fn add_node_template(&mut self, file: &Path, text: &str) -> Result<()> {
         let name = file.display().to_string();
         self.env
-            .add_template_owned(name.clone(), mutable_lists(text))
+            .add_template_owned(name.clone(), preprocess(text))
             .map_err(|e| jinja_error(&e, file))?;
         self.templates.insert(name);
         Ok(())
@@ -607,7 +607,7 @@ impl JinjaEnv {
     /// `file`.
     pub fn add_named_template(&mut self, name: &str, file: &Path, text: &str) -> Result<()> {
         self.env
-            .add_template_owned(name.to_owned(), mutable_lists(text))
+            .add_template_owned(name.to_owned(), preprocess(text))
             .map_err(|e| jinja_error(&e, file))?;
         self.templates.insert(name.to_owned());
         Ok(())
@@ -654,7 +654,7 @@ impl JinjaEnv {
         let ctx = Value::from_object(Scope(values));
         RETURN_SLOT.with(|s| s.borrow_mut().take());
         let rendered = match source {
-            Some(text) => self.env.render_str(&mutable_lists(text), ctx),
+            Some(text) => self.env.render_str(&preprocess(text), ctx),
             None => self
                 .env
                 .get_template(&input.template)
@@ -1106,7 +1106,7 @@ fn add_macros(env: &mut Environment<'static>, files: &[(PathBuf, String)]) -> Re
             }
             let template = format!("{}#{}", file.display(), m.name);
             let (source, params) = python::variadic(&m.source);
-            env.add_template_owned(template.clone(), mutable_lists(&source))
+            env.add_template_owned(template.clone(), preprocess(&source))
                 .map_err(|e| jinja_error(&e, file))?;
             let value = macro_value(template, &m.name, params);
             out.insert(m.name, (file.clone(), m.line, value));
@@ -1355,54 +1355,41 @@ mod tests {
     }
 }
 
-/// The function `{% set x = [] %}` is rewritten to call (see [`mutable_lists`]).
+/// The function `{% set x = [] %}` is rewritten to call (see [`mutable_literal`]).
 const MUTABLE_LIST_FN: &str = "__dvt_list";
+
+/// The rewrites that give minijinja the Python semantics dbt code relies on, applied to
+/// each template's tags before the template is added: mutable list and dict literals
+/// (below), `"fmt" % args` ([`python::percent_format`]) and date arithmetic
+/// ([`python::datetime_ops`]). Each rewrite stays on its line, so error lines hold.
+fn preprocess(text: &str) -> String {
+    let out = python::rewrite_tags(text, |statement, expr| match statement {
+        true => mutable_literal(expr).unwrap_or_else(|| expr.to_owned()),
+        false => expr.to_owned(),
+    });
+    python::datetime_ops(&python::percent_format(&out))
+}
 
 /// dbt's macros build lists with `{% set cols = [] %}` and `{% do cols.append(c) %}`, a
 /// Python mutation minijinja's immutable values cannot do. An empty list literal assigned
-/// by `set` becomes a [`MutableList`]; the rewrite stays on its line, so error lines hold.
-fn mutable_lists(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("{%") {
-        // The closing `%}` comes after the opening `{%` (`{%}` is not a tag).
-        let Some(len) = rest[start + 2..].find("%}") else {
-            break;
-        };
-        let end = start + 2 + len + 2;
-        let tag = &rest[start..end];
-        out.push_str(&rest[..start]);
-        let inner =
-            tag[2..tag.len() - 2].trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace());
-        let rewritten = inner.strip_prefix("set").and_then(|r| {
-            let (name, value) = r.split_once('=')?;
-            let name = name.trim();
-            let simple = !name.is_empty()
-                && r.starts_with(char::is_whitespace)
-                && name.chars().all(|c| c.is_alphanumeric() || c == '_');
-            let value = value.trim();
-            if !simple {
-                None
-            } else if value == "[]" {
-                Some(tag.replacen("[]", &format!("{MUTABLE_LIST_FN}()"), 1))
-            } else if value.starts_with('{') && value.ends_with('}') {
-                // A dict literal: dbt code grows it with `update`, `pop`, `setdefault`.
-                let at = tag.find(value)?;
-                Some(format!(
-                    "{}{}({value}){}",
-                    &tag[..at],
-                    python::MUTABLE_DICT_FN,
-                    &tag[at + value.len()..]
-                ))
-            } else {
-                None
-            }
-        });
-        out.push_str(rewritten.as_deref().unwrap_or(tag));
-        rest = &rest[end..];
+/// by `set` becomes a [`MutableList`], a dict literal a mutable dict (dbt code grows it
+/// with `update`, `pop`, `setdefault`). `None` when the tag assigns neither.
+fn mutable_literal(expr: &str) -> Option<String> {
+    let (_, value) = python::set_assignment(expr)?;
+    let value = value.trim();
+    if value == "[]" {
+        Some(expr.replacen("[]", &format!("{MUTABLE_LIST_FN}()"), 1))
+    } else if value.starts_with('{') && value.ends_with('}') {
+        let at = expr.find(value)?;
+        Some(format!(
+            "{}{}({value}){}",
+            &expr[..at],
+            python::MUTABLE_DICT_FN,
+            &expr[at + value.len()..]
+        ))
+    } else {
+        None
     }
-    out.push_str(rest);
-    python::datetime_ops(&python::percent_format(&out))
 }
 
 /// A list Jinja code may grow: `append`, `extend`, `insert`, `pop`; otherwise it reads

@@ -396,11 +396,12 @@ impl Manifest {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::error::Result;
 
-    fn load(files: &[(&str, &str)], vars: &str) -> Result<Manifest> {
+    /// A manifest of a project made of `files`, with `--vars` `vars`.
+    pub(crate) fn load(files: &[(&str, &str)], vars: &str) -> Result<Manifest> {
         let dir = tempfile::tempdir().unwrap();
         for (rel, text) in files {
             let p = dir.path().join(rel);

@@ -468,35 +468,49 @@ pub(crate) fn source_connection(
 }
 
 impl Manifest {
-    /// The targets a model really reads from: its inputs' targets, looking through
-    /// ephemeral models to what they read.
-    pub fn input_targets(&self, unique_id: &str) -> BTreeSet<String> {
-        let mut out = BTreeSet::new();
-        let mut stack = vec![unique_id.to_owned()];
+    /// Each dependency of `unique_id` and of the ephemeral models inlined into it, at any
+    /// depth, with the ephemeral model declaring it (`None`: the node itself). Ephemeral
+    /// models are walked into, not listed.
+    fn inlined_dependencies(&self, unique_id: &str) -> Vec<(&str, Option<&str>)> {
+        let mut out = Vec::new();
+        let Some((root, _)) = self.nodes.get_key_value(unique_id) else {
+            return out;
+        };
+        let mut stack: Vec<&str> = vec![root];
         let mut seen = BTreeSet::new();
         while let Some(id) = stack.pop() {
-            let Some(node) = self.nodes.get(&id) else {
+            let Some(node) = self.nodes.get(id) else {
                 continue;
             };
+            let via = (id != root.as_str()).then_some(id);
             for dep in &node.depends_on {
                 match self.nodes.get(dep) {
-                    // A function is called, not read: it moves no data between targets
-                    // ([`check_function_calls`] keeps calls on the caller's own target).
-                    Some(f) if f.resource_type == ResourceType::Function => {}
                     Some(e) if e.materialized == Materialization::Ephemeral => {
-                        if seen.insert(dep.clone()) {
-                            stack.push(dep.clone());
+                        if seen.insert(dep.as_str()) {
+                            stack.push(dep);
                         }
                     }
-                    _ => {
-                        if let Some((t, _)) = self.relation_of(dep) {
-                            out.insert(t.to_owned());
-                        }
-                    }
+                    _ => out.push((dep.as_str(), via)),
                 }
             }
         }
         out
+    }
+
+    /// The targets a model really reads from: its inputs' targets, looking through
+    /// ephemeral models to what they read.
+    pub fn input_targets(&self, unique_id: &str) -> BTreeSet<String> {
+        self.inlined_dependencies(unique_id)
+            .into_iter()
+            // A function is called, not read: it moves no data between targets
+            // ([`check_function_calls`] keeps calls on the caller's own target).
+            .filter(|(dep, _)| {
+                self.nodes
+                    .get(*dep)
+                    .is_none_or(|n| n.resource_type != ResourceType::Function)
+            })
+            .filter_map(|(dep, _)| self.relation_of(dep).map(|(t, _)| t.to_owned()))
+            .collect()
     }
 
     /// The functions a node calls, itself or through the ephemeral models inlined into
@@ -504,29 +518,13 @@ impl Manifest {
     /// the node calls it itself).
     pub fn functions_called(&self, unique_id: &str) -> Vec<(String, Option<String>)> {
         let mut out: Vec<(String, Option<String>)> = Vec::new();
-        let mut stack = vec![unique_id.to_owned()];
-        let mut seen = BTreeSet::new();
-        while let Some(id) = stack.pop() {
-            let Some(node) = self.nodes.get(&id) else {
-                continue;
-            };
-            for dep in &node.depends_on {
-                match self.nodes.get(dep) {
-                    Some(f)
-                        if f.resource_type == ResourceType::Function
-                            && !out.iter().any(|(d, _)| d == dep) =>
-                    {
-                        let via = (id != unique_id).then(|| id.clone());
-                        out.push((dep.clone(), via));
-                    }
-                    Some(e)
-                        if e.materialized == Materialization::Ephemeral
-                            && seen.insert(dep.clone()) =>
-                    {
-                        stack.push(dep.clone());
-                    }
-                    _ => {}
-                }
+        for (dep, via) in self.inlined_dependencies(unique_id) {
+            let is_function = self
+                .nodes
+                .get(dep)
+                .is_some_and(|f| f.resource_type == ResourceType::Function);
+            if is_function && !out.iter().any(|(d, _)| d == dep) {
+                out.push((dep.to_owned(), via.map(str::to_owned)));
             }
         }
         out

@@ -210,10 +210,7 @@ impl Drop for Cluster {
 async fn cluster_builds_the_example_with_the_same_tables_as_local_mode() {
     let on_cluster = unique("dvt_it_cl");
     let local = unique("dvt_it_loc");
-    let _cleanup = Cleanup {
-        pg_schemas: vec![on_cluster.clone(), local.clone()],
-        maria_dbs: vec![on_cluster.clone(), local.clone()],
-    };
+    let _cleanup = Cleanup::everywhere(&[&on_cluster, &local]);
     let work = tempfile::tempdir().expect("tempdir");
     let project = work.path().join("project");
     copy_tree(&repo_root().join("examples/federated_pg_mysql"), &project);

@@ -192,6 +192,17 @@ pub(crate) struct Cleanup {
     pub maria_dbs: Vec<String>,
 }
 
+impl Cleanup {
+    /// Drops each name as a PostgreSQL schema and as a MariaDB database.
+    pub(crate) fn everywhere(names: &[&String]) -> Self {
+        let names: Vec<String> = names.iter().map(|n| (*n).clone()).collect();
+        Cleanup {
+            pg_schemas: names.clone(),
+            maria_dbs: names,
+        }
+    }
+}
+
 impl Drop for Cleanup {
     fn drop(&mut self) {
         for s in &self.pg_schemas {

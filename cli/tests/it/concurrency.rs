@@ -55,10 +55,7 @@ fn write(dir: &std::path::Path, files: &[(String, String)]) {
 #[test]
 fn more_threads_than_pooled_connections_and_two_runs_at_once() {
     let schema = unique("dvt_it_conc");
-    let _cleanup = Cleanup {
-        pg_schemas: vec![schema.clone()],
-        maria_dbs: vec![schema.clone()],
-    };
+    let _cleanup = Cleanup::everywhere(&[&schema]);
     let dir = tempfile::tempdir().expect("tempdir");
     write(dir.path(), &project_files(60));
     let envs = [("S", schema.as_str())];

@@ -88,10 +88,7 @@ fn contracts_type_the_table_and_refuse_mismatched_models() {
 #[tokio::test(flavor = "multi_thread")]
 async fn contracts_hold_on_the_federated_path() {
     let schema = unique("dvt_it_fc");
-    let _cleanup = Cleanup {
-        pg_schemas: vec![schema.clone()],
-        maria_dbs: vec![schema.clone()],
-    };
+    let _cleanup = Cleanup::everywhere(&[&schema]);
     let mut maria = maria().await;
     {
         use mysql_async::prelude::Queryable;

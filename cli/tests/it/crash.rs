@@ -45,10 +45,7 @@ async fn maria_count(maria: &mut mysql_async::Conn, sql: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_during_federated_loads_leaves_the_old_or_the_new_table() {
     let schema = unique("dvt_it_kill");
-    let _cleanup = Cleanup {
-        pg_schemas: vec![schema.clone()],
-        maria_dbs: vec![schema.clone()],
-    };
+    let _cleanup = Cleanup::everywhere(&[&schema]);
     let pg = pg().await;
     let mut maria = maria().await;
     pg.batch_execute(&format!(

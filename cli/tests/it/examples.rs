@@ -214,10 +214,7 @@ async fn a_failing_model_keeps_its_previous_table_and_skips_descendants() {
     let _ = (pg().await, maria().await);
     let s = unique("dvt_it_fail");
     let dir = tempfile::tempdir().expect("tempdir");
-    let _cleanup = Cleanup {
-        pg_schemas: vec![s.clone()],
-        maria_dbs: vec![s.clone()],
-    };
+    let _cleanup = Cleanup::everywhere(&[&s]);
     let profiles = format!(
         "p:\n  target: pg\n  outputs:\n    pg: {{type: postgres, host: 127.0.0.1, user: postgres, dbname: test, schema: {s}}}\n    maria: {{type: mysql, server: 127.0.0.1, username: root, schema: {s}}}\n"
     );

@@ -257,10 +257,7 @@ fn assert_secret_absent(dir: &Path, outputs: &[&Run], secret: &str) {
 async fn s3_bucket_builds_the_example_like_the_default_bucket_and_ends_empty() {
     let on_s3 = unique("dvt_it_s3");
     let local = unique("dvt_it_s3loc");
-    let _cleanup = Cleanup {
-        pg_schemas: vec![on_s3.clone(), local.clone()],
-        maria_dbs: vec![on_s3.clone(), local.clone()],
-    };
+    let _cleanup = Cleanup::everywhere(&[&on_s3, &local]);
     let work = tempfile::tempdir().expect("tempdir");
     let moto = Moto::start(work.path());
     let bucket = moto.create_bucket();
@@ -301,10 +298,7 @@ async fn s3_bucket_builds_the_example_like_the_default_bucket_and_ends_empty() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_run_keeps_its_s3_objects_and_names_them() {
     let schema = unique("dvt_it_s3f");
-    let _cleanup = Cleanup {
-        pg_schemas: vec![schema.clone()],
-        maria_dbs: vec![schema.clone()],
-    };
+    let _cleanup = Cleanup::everywhere(&[&schema]);
     let work = tempfile::tempdir().expect("tempdir");
     let moto = Moto::start(work.path());
     let bucket = moto.create_bucket();
@@ -351,10 +345,7 @@ async fn a_failed_run_keeps_its_s3_objects_and_names_them() {
 async fn a_cluster_stages_in_s3_with_the_tables_of_local_mode() {
     let on_cluster = unique("dvt_it_s3cl");
     let local = unique("dvt_it_s3cloc");
-    let _cleanup = Cleanup {
-        pg_schemas: vec![on_cluster.clone(), local.clone()],
-        maria_dbs: vec![on_cluster.clone(), local.clone()],
-    };
+    let _cleanup = Cleanup::everywhere(&[&on_cluster, &local]);
     let work = tempfile::tempdir().expect("tempdir");
     let moto = Moto::start(work.path());
     let bucket = moto.create_bucket();

@@ -72,49 +72,37 @@ const PERCENT_FN: &str = "__dvt_percent";
 /// `{% %}` into a call, since the template engine's `%` is only the remainder. The
 /// rewrite keeps every newline, so error lines hold.
 pub(super) fn percent_format(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
+    rewrite_tags(text, |_, expr| percent_in(expr))
+}
+
+/// [`percent_format`] within one tag's expression text.
+fn percent_in(expr: &str) -> String {
+    let mut out = String::with_capacity(expr.len());
     let mut i = 0;
-    let mut in_code = false;
-    while i < bytes.len() {
-        if !in_code {
-            if text[i..].starts_with("{{") || text[i..].starts_with("{%") {
-                in_code = true;
-                out.push_str(&text[i..i + 2]);
-                i += 2;
-                continue;
-            }
-            let c = text[i..].chars().next().unwrap_or(' ');
-            out.push(c);
-            i += c.len_utf8();
-            continue;
-        }
-        if text[i..].starts_with("}}") || text[i..].starts_with("%}") {
-            in_code = false;
-            out.push_str(&text[i..i + 2]);
-            i += 2;
-            continue;
-        }
-        let c = bytes[i];
+    while i < expr.len() {
+        let c = expr.as_bytes()[i];
         if c == b'"' || c == b'\'' {
             // A string literal, maybe followed by `% operand`.
-            let Some(len) = text[i + 1..].find(c as char) else {
-                out.push_str(&text[i..]);
+            let Some(len) = expr[i + 1..].find(c as char) else {
+                out.push_str(&expr[i..]);
                 break;
             };
             let lit_end = i + 1 + len + 1;
-            let literal = &text[i..lit_end];
-            let after = &text[lit_end..];
-            let trimmed = after.trim_start_matches([' ', '\t']);
-            if let Some(op) = trimmed.strip_prefix('%')
-                && !op.starts_with('}')
+            let literal = &expr[i..lit_end];
+            if let Some(op) = expr[lit_end..]
+                .trim_start_matches([' ', '\t'])
+                .strip_prefix('%')
             {
-                let op_ws = op.len() - op.trim_start_matches([' ', '\t']).len();
-                let operand_start = lit_end + (after.len() - trimmed.len()) + 1 + op_ws;
-                if let Some(operand_len) = operand_len(&text[operand_start..]) {
-                    let operand = &text[operand_start..operand_start + operand_len];
+                let operand_start = expr.len() - op.trim_start_matches([' ', '\t']).len();
+                let operand = &expr[operand_start..];
+                let n = match operand.as_bytes().first() {
+                    Some(&q @ (b'\'' | b'"')) => operand[1..].find(q as char).map(|n| n + 2),
+                    _ => chain_len(operand),
+                };
+                if let Some(n) = n.filter(|n| *n > 0) {
+                    let operand = &expr[operand_start..operand_start + n];
                     out.push_str(&format!("{PERCENT_FN}({literal}, {operand})"));
-                    i = operand_start + operand_len;
+                    i = operand_start + n;
                     continue;
                 }
             }
@@ -122,45 +110,115 @@ pub(super) fn percent_format(text: &str) -> String {
             i = lit_end;
             continue;
         }
-        let ch = text[i..].chars().next().unwrap_or(' ');
+        let ch = expr[i..].chars().next().unwrap_or(' ');
         out.push(ch);
         i += ch.len_utf8();
     }
     out
 }
 
-/// The length of a `%` operand: a parenthesised group, a list, or a dotted name.
-fn operand_len(s: &str) -> Option<usize> {
-    let first = s.chars().next()?;
-    if first == '(' || first == '[' {
-        let close = if first == '(' { ')' } else { ']' };
-        let mut depth = 0;
-        let mut quote: Option<char> = None;
-        for (i, c) in s.char_indices() {
-            match (quote, c) {
-                (Some(q), c) if c == q => quote = None,
-                (Some(_), _) => {}
-                (None, '"' | '\'') => quote = Some(c),
-                (None, c) if c == first => depth += 1,
-                (None, c) if c == close => {
-                    depth -= 1;
-                    if depth == 0 {
-                        return Some(i + 1);
-                    }
-                }
-                _ => {}
+/// What surrounds a tag's words: whitespace and the `-`/`+` of whitespace control.
+const TAG_TRIM: [char; 6] = ['-', '+', ' ', '\t', '\n', '\r'];
+
+/// A `{{ }}` or `{% %}` tag: where its expression text is, and whether it is a statement.
+struct Tag {
+    inner: std::ops::Range<usize>,
+    statement: bool,
+}
+
+/// The tags of a template, in order, skipping `{# #}` comments and `{% raw %}` blocks.
+/// A quoted `}}` or `%}` does not end a tag.
+fn tags(text: &str) -> Vec<Tag> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(at) = text[i..].find('{').map(|n| i + n) {
+        let (close, statement) = match bytes.get(at + 1) {
+            Some(b'{') => ("}}", false),
+            Some(b'%') => ("%}", true),
+            Some(b'#') => ("#}", false),
+            _ => {
+                i = at + 1;
+                continue;
             }
+        };
+        let body = &text[at + 2..];
+        let len = if close == "#}" {
+            body.find(close)
+        } else {
+            // Compared as bytes: `k` may fall inside a multi-byte character.
+            unquoted(body).find(|&k| body.as_bytes()[k..].starts_with(close.as_bytes()))
+        };
+        let Some(len) = len else {
+            break;
+        };
+        let inner = at + 2..at + 2 + len;
+        i = inner.end + 2;
+        if close == "#}" {
+            continue;
         }
+        if statement && text[inner.clone()].trim_matches(TAG_TRIM) == "raw" {
+            // Everything up to `{% endraw %}` is text.
+            i = text[i..].find("endraw").map_or(text.len(), |n| i + n);
+            continue;
+        }
+        out.push(Tag { inner, statement });
+    }
+    out
+}
+
+/// `text` with the expression of each tag replaced by what `rewrite(is_statement,
+/// expression)` returns; everything else stays as it is.
+pub(super) fn rewrite_tags(text: &str, mut rewrite: impl FnMut(bool, &str) -> String) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut done = 0;
+    for tag in tags(text) {
+        out.push_str(&text[done..tag.inner.start]);
+        out.push_str(&rewrite(tag.statement, &text[tag.inner.clone()]));
+        done = tag.inner.end;
+    }
+    out.push_str(&text[done..]);
+    out
+}
+
+/// The name and value text of `{% set name = value %}` (one plain name), from the tag's
+/// expression text.
+pub(super) fn set_assignment(expr: &str) -> Option<(&str, &str)> {
+    let rest = expr.trim_matches(TAG_TRIM).strip_prefix("set")?;
+    if !rest.starts_with(char::is_whitespace) {
         return None;
     }
-    if first.is_alphabetic() || first == '_' {
-        let n = s
-            .char_indices()
-            .find(|(_, c)| !(c.is_alphanumeric() || *c == '_' || *c == '.'))
-            .map_or(s.len(), |(i, _)| i);
-        return Some(n);
-    }
-    None
+    let (name, value) = rest.split_once('=')?;
+    let name = name.trim();
+    let plain = !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_');
+    plain.then_some((name, value))
+}
+
+/// Indexes of the bytes of `s` outside string literals (`'...'`, `"..."`, with `\`
+/// escapes).
+fn unquoted(s: &str) -> impl Iterator<Item = usize> + '_ {
+    let mut quote: Option<u8> = None;
+    let mut escaped = false;
+    s.bytes().enumerate().filter_map(move |(i, b)| match quote {
+        Some(_) if escaped => {
+            escaped = false;
+            None
+        }
+        Some(_) if b == b'\\' => {
+            escaped = true;
+            None
+        }
+        Some(q) if b == q => {
+            quote = None;
+            None
+        }
+        Some(_) => None,
+        None if b == b'\'' || b == b'"' => {
+            quote = Some(b);
+            None
+        }
+        None => Some(i),
+    })
 }
 
 /// Python's `fmt % args` for `%s`, `%r`, `%d`, `%i`, `%f`, `%e`, `%g`, `%x`, `%o`, `%%`
@@ -380,7 +438,7 @@ pub(super) fn render_caller(
     Ok(Some(out))
 }
 
-/// What `{% set d = {...} %}` calls after the template rewrite (see `mutable_lists`).
+/// What `{% set d = {...} %}` calls after the template rewrite (see `mutable_literal` in the parent module).
 pub(super) const MUTABLE_DICT_FN: &str = "__dvt_dict";
 
 /// A dict Jinja code may change: `update`, `pop`, `setdefault`, `clear`; otherwise it
@@ -1569,72 +1627,25 @@ fn datetime_op(op: String, a: Value, b: Value) -> Result<Value, Error> {
 /// next to a tighter operator (`*`, `/`, `%`, `|`, `~`) is left alone, so precedence
 /// holds. Newlines are kept, so error lines hold.
 pub(super) fn datetime_ops(text: &str) -> String {
-    if !text.contains("modules.datetime")
-        && !text.contains("run_started_at")
-        && !text.contains(").")
-    {
+    let timedelta_read = TIMEDELTA_READS.iter().any(|r| text.contains(r));
+    if !text.contains("modules.datetime") && !text.contains("run_started_at") && !timedelta_read {
         return text.to_owned();
     }
     let known = datetime_names(text);
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    loop {
-        let next = ["{{", "{%", "{#"]
-            .iter()
-            .filter_map(|o| rest.find(o).map(|at| (at, *o)))
-            .min();
-        let Some((start, open)) = next else {
-            break;
-        };
-        let close = match open {
-            "{{" => "}}",
-            "{%" => "%}",
-            _ => "#}",
-        };
-        let Some(len) = rest[start + 2..].find(close) else {
-            break;
-        };
-        let end = start + 2 + len;
-        let inner = &rest[start + 2..end];
-        if open == "{%" && inner.trim_matches(['-', '+', ' ', '\t', '\n', '\r']) == "raw" {
-            // Everything up to `{% endraw %}` is text.
-            let stop = rest[end..].find("endraw").map_or(rest.len(), |n| end + n);
-            out.push_str(&rest[..stop]);
-            rest = &rest[stop..];
-            continue;
-        }
-        out.push_str(&rest[..start + 2]);
-        if open == "{#" {
-            out.push_str(inner);
-        } else {
-            out.push_str(&rewrite_ops(inner, &known));
-        }
-        out.push_str(close);
-        rest = &rest[end + 2..];
-    }
-    out.push_str(rest);
-    out
+    rewrite_tags(text, |_, expr| rewrite_ops(expr, &known))
 }
+
+/// What `(b - a)` is followed by when it is a timedelta, whatever `a` and `b` are called.
+const TIMEDELTA_READS: [&str; 4] = [").days", ").seconds", ").microseconds", ").total_seconds("];
 
 /// Names a `{% set name = ... %}` binds to an expression that uses `modules.datetime`,
 /// `run_started_at` or another such name.
 fn datetime_names(text: &str) -> BTreeSet<String> {
-    let mut sets: Vec<(&str, &str)> = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("{%") {
-        let Some(len) = rest[start + 2..].find("%}") else {
-            break;
-        };
-        let inner =
-            rest[start + 2..start + 2 + len].trim_matches(['-', '+', ' ', '\t', '\n', '\r']);
-        if let Some((name, value)) = inner.strip_prefix("set ").and_then(|r| r.split_once('=')) {
-            let name = name.trim();
-            if !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_') {
-                sets.push((name, value));
-            }
-        }
-        rest = &rest[start + 2 + len..];
-    }
+    let sets: Vec<(&str, &str)> = tags(text)
+        .into_iter()
+        .filter(|t| t.statement)
+        .filter_map(|t| set_assignment(&text[t.inner]))
+        .collect();
     let mut known: BTreeSet<String> = ["run_started_at".to_owned()].into();
     loop {
         let before = known.len();
@@ -1694,7 +1705,7 @@ fn rewrite_ops(expr: &str, known: &BTreeSet<String>) -> String {
             .starts_with(['|', '*', '/', '%', '~', '.', '(', '[']);
         // `(b - a).days` reads a timedelta whatever `a` and `b` are called (macro arguments).
         let timedelta_read = s[..left_start].trim_end().ends_with('(')
-            && [").days", ").seconds", ").microseconds", ").total_seconds("]
+            && TIMEDELTA_READS
                 .iter()
                 .any(|attr| s[right_end..].trim_start().starts_with(attr));
         if left.is_empty()
@@ -1715,17 +1726,8 @@ fn rewrite_ops(expr: &str, known: &BTreeSet<String>) -> String {
 
 /// The next `+` or `-` at or after `from` outside a string literal.
 fn next_operator(s: &str, from: usize) -> Option<usize> {
-    let mut quote: Option<u8> = None;
-    for (i, &b) in s.as_bytes().iter().enumerate() {
-        match quote {
-            Some(q) if b == q => quote = None,
-            Some(_) => {}
-            None if b == b'\'' || b == b'"' => quote = Some(b),
-            None if i >= from && (b == b'+' || b == b'-') => return Some(i),
-            None => {}
-        }
-    }
-    None
+    let b = s.as_bytes();
+    unquoted(s).find(|&i| i >= from && (b[i] == b'+' || b[i] == b'-'))
 }
 
 /// Where the operand ending at the end of `s` starts: a dotted name, calls and indexes
@@ -1772,13 +1774,15 @@ fn chain_len(s: &str) -> Option<usize> {
     }
 }
 
-/// Length of the balanced `open ... close` group at the start of `s`.
+/// Length of the balanced `open ... close` group at the start of `s`; brackets inside
+/// string literals do not count.
 fn balanced(s: &str, open: char, close: char) -> Option<usize> {
+    let b = s.as_bytes();
     let mut depth = 0;
-    for (i, c) in s.char_indices() {
-        if c == open {
+    for i in unquoted(s) {
+        if b[i] == open as u8 {
             depth += 1;
-        } else if c == close {
+        } else if b[i] == close as u8 {
             depth -= 1;
             if depth == 0 {
                 return Some(i + 1);
@@ -1908,6 +1912,24 @@ mod tests {
         );
         // Other subtraction is left alone.
         assert_eq!(datetime_ops("{{ 5 - 3 }}"), "{{ 5 - 3 }}");
+    }
+
+    #[test]
+    fn percent_operands_are_whole_python_operands() {
+        // A call, an index and a number are operands as in Python; a quoted `%}` or `}}`
+        // does not end the tag.
+        assert_eq!(
+            render(&percent_format(
+                "{% set xs = ['a', 'b'] %}{{ '%s-%s' % (xs[0], 'x') }}|{{ '%s' % xs[1] }}|{{ '%d%%' % 5 }}|{{ '%s' % '}}' }}"
+            )),
+            "a-x|b|5%|}}"
+        );
+        assert_eq!(
+            render(&percent_format(
+                "{% set s = 'a b' %}{{ '[%s]' % s.split(' ')[1] }}"
+            )),
+            "[b]"
+        );
     }
 
     #[test]

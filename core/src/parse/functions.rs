@@ -285,23 +285,11 @@ fn signature(
 #[cfg(test)]
 mod tests {
     use crate::error::Result;
-    use crate::manifest::{FunctionVolatility, LoadOptions, Manifest, Materialization};
-    use crate::profile::ProfileLookup;
+    use crate::manifest::{FunctionVolatility, Manifest, Materialization};
     use crate::resolve::ExecPath;
 
     fn load(files: &[(&str, &str)]) -> Result<Manifest> {
-        let dir = tempfile::tempdir().unwrap();
-        for (rel, text) in files {
-            let p = dir.path().join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        }
-        Manifest::load(&LoadOptions {
-            project_dir: dir.path().to_path_buf(),
-            profiles: ProfileLookup::default(),
-            target: None,
-            vars: Default::default(),
-        })
+        crate::manifest::tests::load(files, "")
     }
 
     const PROJECT: &str = "name: p\nprofile: p\n";
