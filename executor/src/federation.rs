@@ -596,7 +596,9 @@ async fn plan_sql(
     folded: &BTreeSet<String>,
     sql: &str,
 ) -> Result<datafusion::dataframe::DataFrame> {
-    use datafusion::sql::sqlparser::ast::{Expr, visit_expressions_mut};
+    use datafusion::sql::sqlparser::ast::{
+        Expr, SelectItem, SetExpr, Statement, visit_expressions_mut,
+    };
     if folded.is_empty() {
         return ctx.sql(sql).await.map_err(Error::planning);
     }
@@ -613,6 +615,32 @@ async fn plan_sql(
             .any(|(at, _)| lower_sql[..at].trim_end().ends_with(" as"))
     };
     if let datafusion::sql::parser::Statement::Statement(s) = &mut statement {
+        // The result keeps the name as written: `select o."CustomerName"` makes a column
+        // `CustomerName`, as on PostgreSQL, not the engine's `customername`.
+        if let Statement::Query(q) = s.as_mut()
+            && let SetExpr::Select(select) = q.body.as_mut()
+        {
+            for item in &mut select.projection {
+                if let SelectItem::UnnamedExpr(expr) = item {
+                    let last = match &*expr {
+                        Expr::Identifier(i) => Some(i),
+                        Expr::CompoundIdentifier(parts) => parts.last(),
+                        _ => None,
+                    };
+                    if let Some(i) = last.filter(|i| {
+                        i.quote_style == Some('"')
+                            && folded.contains(&i.value)
+                            && !defined(&i.value)
+                    }) {
+                        let alias = i.clone();
+                        *item = SelectItem::ExprWithAlias {
+                            expr: expr.clone(),
+                            alias,
+                        };
+                    }
+                }
+            }
+        }
         let _ = visit_expressions_mut(s.as_mut(), |e| {
             let ident = match e {
                 Expr::Identifier(i) => Some(i),

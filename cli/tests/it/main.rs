@@ -16,6 +16,7 @@ mod examples;
 mod functions;
 mod incremental;
 mod init;
+mod odd_names;
 mod privileges;
 mod routing;
 mod s3;
