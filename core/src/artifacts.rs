@@ -29,7 +29,9 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
     for (id, n) in &m.nodes {
         let target = m.target(&n.target);
         let mut config = n.config.clone();
-        config.insert("materialized".into(), json!(n.materialized.as_str()));
+        config
+            .entry("materialized")
+            .or_insert_with(|| json!(n.materialized.as_str()));
         config.insert("target".into(), json!(n.target));
         let mut entry = json!({
                 "unique_id": id,
@@ -58,7 +60,7 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
                     None => json!([c.name]),
                 }).collect::<Vec<_>>(),
                 "depends_on": {"nodes": n.depends_on, "macros": []},
-                "dvt": {"target": n.target, "adapter_type": target.adapter_type().name(), "path": n.path.as_str()},
+                "dvt": {"target": n.target, "adapter_type": target.adapter_type().name(), "path": n.path.as_str(), "materialized": n.materialized.as_str()},
         });
         // dbt 1.11 writes functions under their own key, with their signature.
         if let Some(f) = &n.function {

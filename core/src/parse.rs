@@ -361,7 +361,9 @@ fn graph_context(m: &Manifest) -> Json {
     for n in m.nodes.values() {
         let description = m.render_description(n, &n.description);
         let mut config = n.config.clone();
-        config.insert("materialized".into(), Json::from(n.materialized.as_str()));
+        config
+            .entry("materialized")
+            .or_insert_with(|| Json::from(n.materialized.as_str()));
         config
             .entry("meta")
             .or_insert_with(|| serde_json::json!({}));

@@ -255,6 +255,11 @@ pub(crate) fn resolve_path(m: &mut Manifest, id: &str) {
         let mut warning = None;
         let node = m.nodes.get_mut(id).expect("id comes from the map");
         node.path = path;
+        // What the project configured stays in the config (`graph`, `manifest.json`, as
+        // dbt shows it); what DVT builds is `materialized`.
+        node.config
+            .entry("materialized")
+            .or_insert_with(|| Json::from(node.materialized.as_str()));
         // Only PostgreSQL has materialized views; elsewhere, and across databases, the
         // closest thing is a table (a materialized view is a stored query result too).
         if node.materialized == Materialization::MaterializedView

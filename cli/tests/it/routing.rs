@@ -176,9 +176,15 @@ fn compile_renders_relations_for_each_path() {
         manifest["nodes"]["model.r.joined"]["dvt"]["path"],
         "federated"
     );
+    // Built as a table (DVT001), configured as a view: `config` says what the project
+    // configured, as dbt's manifest does; `dvt` what DVT builds.
+    assert_eq!(
+        manifest["nodes"]["model.r.joined"]["dvt"]["materialized"],
+        "table"
+    );
     assert_eq!(
         manifest["nodes"]["model.r.joined"]["config"]["materialized"],
-        "table"
+        "view"
     );
     assert_eq!(
         manifest["sources"]["source.r.crm.people"]["dvt"]["connection"],
