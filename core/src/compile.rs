@@ -9,7 +9,7 @@ use serde_json::Value as Json;
 
 use crate::dialect::{Dialect, Relation};
 use crate::error::{Error, Location, Result};
-use crate::jinja::{CompileRelations, JinjaRelation, Phase, RenderInput};
+use crate::jinja::{CompileRelations, InputHome, JinjaRelation, Phase, RenderInput};
 use crate::manifest::{CompiledNode, Manifest, Materialization, Node, ResourceType, Warning};
 use crate::parse::{new_node, parse_render, resolve_deps, source_ids};
 use crate::resolve::{self, ExecPath};
@@ -155,7 +155,7 @@ impl Manifest {
                         schema: f.relation.schema.clone(),
                         identifier: f.relation.identifier.clone(),
                         rendered: target.dialect().render(&f.relation),
-                        target: None,
+                        home: None,
                     },
                 );
                 continue;
@@ -175,7 +175,7 @@ impl Manifest {
                         schema: String::new(),
                         identifier: name.clone(),
                         rendered: name,
-                        target: None,
+                        home: None,
                     },
                 );
                 continue;
@@ -205,7 +205,10 @@ impl Manifest {
                 schema: rel.schema.clone(),
                 identifier: rel.identifier.clone(),
                 rendered,
-                target: Some(dep_target.to_owned()),
+                home: Some(InputHome {
+                    target: dep_target.to_owned(),
+                    native: self.target(dep_target).dialect().render(rel),
+                }),
             };
             if let Some(s) = self.sources.get(dep) {
                 relations
@@ -336,7 +339,7 @@ impl Manifest {
             schema: node.relation.schema.clone(),
             identifier: node.relation.identifier.clone(),
             rendered: target.dialect().render(&node.relation),
-            target: None,
+            home: None,
         }
     }
 

@@ -142,9 +142,19 @@ pub struct JinjaRelation {
     pub identifier: String,
     /// How it renders in SQL.
     pub rendered: String,
-    /// The target holding it, for a node's inputs: introspection (`get_columns_in_relation`)
-    /// asks that target, which for a federated model is not the model's own.
-    pub target: Option<String>,
+    /// Where it lives, for a node's inputs: introspection and `run_query` go there, which
+    /// for a federated model is not the model's own target.
+    pub home: Option<InputHome>,
+}
+
+/// Where a node's input lives: its target, and how that target's own SQL names it (a
+/// federated model names it as the engine does).
+#[derive(Debug, Clone)]
+pub struct InputHome {
+    /// The target holding the relation.
+    pub target: String,
+    /// The relation rendered for that target's dialect.
+    pub native: String,
 }
 
 impl Object for JinjaRelation {
@@ -797,7 +807,7 @@ fn placeholder(name: &str) -> Value {
         schema: String::new(),
         identifier: name.to_owned(),
         rendered: format!("__dvt_ref__{name}"),
-        target: None,
+        home: None,
     })
 }
 
@@ -1225,7 +1235,7 @@ mod tests {
                 schema: "s".into(),
                 identifier: "m".into(),
                 rendered: "\"s\".\"m\"".into(),
-                target: None,
+                home: None,
             },
             target: serde_json::json!({"name": "dev", "schema": "s"}),
             model: serde_json::json!({"name": "m"}),

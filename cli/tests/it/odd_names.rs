@@ -6,7 +6,8 @@ use crate::common::*;
 /// `o."CustomerName"` in federated SQL reaches MariaDB's `CustomerName` (the engine sees
 /// it as `customername`) and the result column keeps the quoted name, as on PostgreSQL;
 /// an alias the query defines (`as "CUSTOMER"`) is left alone; the model's introspection
-/// of the source asks MariaDB; a second run gives the same table.
+/// of the source asks MariaDB, and so does its `run_query` of the source (in MariaDB's
+/// names); a second run gives the same table.
 #[tokio::test(flavor = "multi_thread")]
 async fn quoted_mixed_case_source_columns_federate_like_postgres_reads_them() {
     use mysql_async::prelude::Queryable;
@@ -44,8 +45,9 @@ async fn quoted_mixed_case_source_columns_federate_like_postgres_reads_them() {
             (
                 "models/paid.sql",
                 "{% set cols = adapter.get_columns_in_relation(source('shop', 'Orders')) %}\n\
+                 {% set n = run_query('select count(*) from ' ~ source('shop', 'Orders')).rows[0][0] if execute else 0 %}\n\
                  select o.\"Order ID\" as order_id, o.\"CustomerName\", upper(o.\"CustomerName\") as \"CUSTOMER\",\n\
-                 o.\"Amount€\" as amount, o.\"IsPaid\" as is_paid, '{{ cols | map(attribute='name') | join('|') }}' as source_columns\n\
+                 o.\"Amount€\" as amount, o.\"IsPaid\" as is_paid, '{{ cols | map(attribute='name') | join('|') }}' as source_columns, {{ n }} as source_rows\n\
                  from {{ source('shop', 'Orders') }} o\nwhere o.\"CustomerName\" is not null",
             ),
         ],
@@ -62,11 +64,11 @@ async fn quoted_mixed_case_source_columns_federate_like_postgres_reads_them() {
         .await;
         assert_eq!(
             columns,
-            [["order_id,CustomerName,CUSTOMER,amount,is_paid,source_columns"]]
+            [["order_id,CustomerName,CUSTOMER,amount,is_paid,source_columns,source_rows"]]
         );
         let rows = pg_rows(
             &client,
-            &format!("select order_id, \"CustomerName\", \"CUSTOMER\", amount, is_paid, source_columns from \"{dst}\".paid"),
+            &format!("select order_id, \"CustomerName\", \"CUSTOMER\", amount, is_paid, source_columns, source_rows from \"{dst}\".paid"),
         )
         .await;
         let source_columns = "Order ID|CustomerName|Amount€|IsPaid";
@@ -79,7 +81,8 @@ async fn quoted_mixed_case_source_columns_federate_like_postgres_reads_them() {
                     "ANN".into(),
                     normalise(Some("10.50")),
                     "t".into(),
-                    source_columns.into()
+                    source_columns.into(),
+                    normalise(Some("3")),
                 ],
                 vec![
                     normalise(Some("2")),
@@ -87,7 +90,8 @@ async fn quoted_mixed_case_source_columns_federate_like_postgres_reads_them() {
                     "BO".into(),
                     "NULL".into(),
                     "f".into(),
-                    source_columns.into()
+                    source_columns.into(),
+                    normalise(Some("3")),
                 ],
             ]
         );

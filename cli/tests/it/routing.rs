@@ -379,3 +379,26 @@ fn a_federated_model_introspects_its_inputs_where_they_live() {
         ]]
     );
 }
+
+/// `run_query` in a federated model runs where the inputs it names live; naming inputs
+/// of two targets in one query is a coded error, not a database's complaint.
+#[test]
+fn a_federated_run_query_over_two_targets_is_refused_with_a_code() {
+    let dir = project();
+    std::fs::write(
+        dir.path().join("models/marts/both.sql"),
+        "{% if execute %}{% set r = run_query('select count(*) from ' ~ ref('stg_people') ~ ' p join ' ~ ref('stg_things') ~ ' t on t.id = p.id') %}{% endif %}\nselect p.id from {{ ref('stg_people') }} p join {{ ref('stg_things') }} t on t.id = p.id",
+    )
+    .expect("model");
+    dvt(dir.path(), &["seed"], &[]).assert_ok();
+    let run = dvt(dir.path(), &["build", "--select", "+both"], &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("error[DVT109]")
+            && run
+                .stderr
+                .contains("reads inputs on several targets (crm, wh)"),
+        "{}",
+        run.stderr
+    );
+}

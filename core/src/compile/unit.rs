@@ -87,7 +87,7 @@ impl Manifest {
                     schema: String::new(),
                     identifier: name.clone(),
                     rendered: name,
-                    target: None,
+                    home: None,
                 },
             );
         }

@@ -73,11 +73,45 @@ impl Connection {
         }
     }
 
-    fn query(&self, sql: &str) -> Result<QueryTable, Error> {
-        self.db.run_query(&self.target, sql).map_err(|e| {
+    /// Runs a node's query (`run_query`, `statement`). It runs on the node's target,
+    /// unless it reads inputs of a federated node, named as the engine names them: then
+    /// it runs where those inputs live, naming them as that database does (dbt code
+    /// reads its inputs this way: `run_query('select distinct x from ' ~ ref('m'))`). A
+    /// query reaches one database, so inputs on two targets are an error.
+    fn query(&self, state: &State, sql: &str) -> Result<QueryTable, Error> {
+        let mut target = self.target.clone();
+        let mut sql = sql.to_owned();
+        if let Ok(node) = super::node(state) {
+            let mut inputs: Vec<(&str, &super::InputHome)> = node
+                .relations
+                .refs
+                .values()
+                .chain(node.relations.sources.values())
+                .filter_map(|r| Some((r.rendered.as_str(), r.home.as_ref()?)))
+                .filter(|(rendered, home)| *rendered != home.native && sql.contains(rendered))
+                .collect();
+            let targets: std::collections::BTreeSet<&str> =
+                inputs.iter().map(|(_, h)| h.target.as_str()).collect();
+            if targets.len() > 1 {
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!(
+                        "this query reads inputs on several targets ({}); a query runs on one database",
+                        targets.into_iter().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+            // Longest first, so a name that contains another is replaced whole.
+            inputs.sort_by_key(|(rendered, _)| std::cmp::Reverse(rendered.len()));
+            for (rendered, home) in &inputs {
+                sql = sql.replace(rendered, &home.native);
+                target.clone_from(&home.target);
+            }
+        }
+        self.db.run_query(&target, &sql).map_err(|e| {
             Error::new(
                 ErrorKind::InvalidOperation,
-                format!("query on target `{}` failed: {e}", self.target),
+                format!("query on target `{target}` failed: {e}"),
             )
         })
     }
@@ -107,7 +141,7 @@ pub(super) fn register(env: &mut minijinja::Environment<'static>) {
                 return Ok(Value::from(()));
             }
             let conn = connection(state).ok_or_else(no_connection)?;
-            Ok(Value::from_object(Table(conn.query(&sql)?)))
+            Ok(Value::from_object(Table(conn.query(state, &sql)?)))
         },
     );
     env.add_global("statement", Value::from_object(StatementFn));
@@ -157,7 +191,7 @@ fn statement(state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> 
         None => String::new(),
     };
     let conn = connection(state).ok_or_else(no_connection)?;
-    let table = conn.query(sql.trim())?;
+    let table = conn.query(state, sql.trim())?;
     let data: Vec<Value> = table
         .rows
         .iter()
@@ -354,7 +388,7 @@ fn input_at(state: &State, schema: &str, identifier: &str) -> Option<super::Jinj
         .values()
         .chain(node.relations.sources.values())
         .find(|r| {
-            r.target.is_some()
+            r.home.is_some()
                 && r.schema.eq_ignore_ascii_case(schema)
                 && r.identifier.eq_ignore_ascii_case(identifier)
         })
@@ -402,7 +436,8 @@ fn introspect_with(
             let input = input_at(state, &schema, &identifier);
             let target = input
                 .as_ref()
-                .and_then(|r| r.target.as_deref())
+                .and_then(|r| r.home.as_ref())
+                .map(|h| h.target.as_str())
                 .unwrap_or(&conn.target);
             let kind = conn
                 .db
@@ -448,8 +483,9 @@ fn introspect_with(
                 };
                 let holder = rel
                     .downcast_object_ref::<super::JinjaRelation>()
-                    .and_then(|r| r.target.clone())
-                    .or_else(|| input_at(state, &s, &i).and_then(|r| r.target));
+                    .and_then(|r| r.home.clone())
+                    .or_else(|| input_at(state, &s, &i).and_then(|r| r.home))
+                    .map(|h| h.target);
                 let target = holder.as_deref().unwrap_or(&conn.target);
                 conn.db.columns(target, &s, &i).map_err(fail)
             };

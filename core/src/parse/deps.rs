@@ -65,7 +65,7 @@ fn render(
             schema: String::new(),
             identifier: name.to_owned(),
             rendered: "__dvt_this__".into(),
-            target: None,
+            home: None,
         },
         target: jinja.parse_target().clone(),
         // At parse time a node's config is not known yet; dbt gives an empty one.
