@@ -187,6 +187,15 @@
     {%- endif %}
 {% endmacro %}
 
+{#- A federated model's SQL runs in DVT's engine, which cannot multiply an interval: the
+    count is cast into one (`'3 month'`). -#}
+{% macro datafusion__dateadd(datepart, interval, from_date_or_timestamp) %}
+    {%- set part = datepart | lower -%}
+    {%- set count = '3 * (' ~ interval ~ ')' if part == 'quarter' else interval -%}
+    {%- set unit = 'month' if part == 'quarter' else part -%}
+    {{ from_date_or_timestamp }} + cast(cast({{ count }} as varchar) || ' {{ unit }}' as interval)
+{% endmacro %}
+
 {% macro mysql__dateadd(datepart, interval, from_date_or_timestamp) %}
     {%- set part = datepart | lower -%}
     {%- if part not in ('second', 'minute', 'hour', 'day', 'week', 'month', 'quarter', 'year') -%}
@@ -435,6 +444,11 @@
 {#- `modules.datetime.date` refuses a day that does not exist, as dbt's does. -#}
 {% macro default__date(year, month, day) %}
     to_date('{{ modules.datetime.date(year, month, day).strftime("%Y-%m-%d") }}', 'YYYY-MM-DD')
+{% endmacro %}
+
+{#- The engine's `to_date` takes chrono formats, not PostgreSQL's: a date literal. -#}
+{% macro datafusion__date(year, month, day) %}
+    date '{{ modules.datetime.date(year, month, day).strftime("%Y-%m-%d") }}'
 {% endmacro %}
 
 {% macro mysql__date(year, month, day) %}

@@ -256,6 +256,7 @@ impl Manifest {
             }),
             package: Some(node.package_name.clone()),
             vars: state.opts.vars.clone(),
+            federated: host.path == ExecPath::Federated,
         })?;
         state.logs.extend(recorded.logs);
         let dialect = match host.path {
@@ -299,6 +300,7 @@ impl Manifest {
                     is_incremental: false,
                     connection: None,
                     package: Some(node.package_name.clone()),
+                    federated: false,
                     vars: serde_json::Map::new(),
                 },
             )?;

@@ -223,6 +223,8 @@ pub struct RenderNode {
     connection: Option<Arc<Connection>>,
     /// Vars that win over the project's (a unit test's `overrides.vars`).
     vars: Map<String, Json>,
+    /// See [`RenderInput::federated`].
+    federated: bool,
 }
 
 impl Object for RenderNode {}
@@ -282,6 +284,10 @@ pub struct RenderInput {
     /// project). Its own macros then come before the root project's for unqualified
     /// calls, and `var()` answers with the package's vars, as in dbt.
     pub package: Option<String>,
+    /// The node's SQL runs in DVT's engine (a federated node): `adapter.dispatch` then
+    /// tries `datafusion__<name>` first, so dbt's cross-database macros write SQL the
+    /// engine plans rather than the target database's.
+    pub federated: bool,
 }
 
 /// The macros and vars of the root project or of one installed package, for
@@ -648,6 +654,7 @@ impl JinjaEnv {
             is_incremental: input.is_incremental,
             connection: input.connection,
             vars: input.vars,
+            federated: input.federated,
         });
         let mut values = BTreeMap::new();
         values.insert(NODE_KEY, Value::from_dyn_object(Arc::clone(&node)));
@@ -1244,6 +1251,7 @@ mod tests {
             is_incremental: false,
             connection: None,
             package: None,
+            federated: false,
             vars: Map::new(),
         })
     }
@@ -1540,10 +1548,13 @@ impl Object for AdapterObject {
                         None => vec![None],
                     },
                 };
-                let prefixes: Vec<&str> = match kind.as_str() {
+                let mut prefixes: Vec<&str> = match kind.as_str() {
                     "mariadb" => vec!["mariadb", "mysql", "default"],
                     other => vec![other, "default"],
                 };
+                if node(state).is_ok_and(|n| n.federated) {
+                    prefixes.insert(0, "datafusion");
+                }
                 let mut searched = Vec::new();
                 for package in &order {
                     for prefix in &prefixes {

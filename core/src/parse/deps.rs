@@ -75,6 +75,7 @@ fn render(
         is_incremental: false,
         connection: None,
         package: Some(package.to_owned()),
+        federated: false,
         vars: serde_json::Map::new(),
     })
 }
