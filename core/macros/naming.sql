@@ -23,7 +23,7 @@
   {%- if custom_alias_name -%}
     {{ custom_alias_name | trim }}
   {%- elif node.version -%}
-    {{ node.name ~ "_v" ~ (node.version | replace(".", "_")) }}
+    {{ node.name ~ "_v" ~ (node.version | string | replace(".", "_")) }}
   {%- else -%}
     {{ node.name }}
   {%- endif -%}

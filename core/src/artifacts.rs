@@ -52,7 +52,9 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
                 "tags": n.tags,
                 "description": n.description,
                 "columns": n.columns,
-                "refs": n.refs.iter().map(|r| json!({"name": r.name, "package": r.package, "version": null})).collect::<Vec<_>>(),
+                "refs": n.refs.iter().map(|r| json!({"name": r.name, "package": r.package, "version": r.version})).collect::<Vec<_>>(),
+                "version": n.version,
+                "latest_version": n.latest_version,
                 "sources": n.sources.iter().map(|(s, t)| json!([s, t])).collect::<Vec<_>>(),
                 // dbt's shape: `[name]` or `[package, name]` per `function()` call.
                 "functions": n.functions.iter().map(|c| match &c.package {

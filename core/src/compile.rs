@@ -108,6 +108,7 @@ impl Manifest {
             inputs,
             logs,
             warnings,
+            fixtures: Vec::new(),
         })
     }
 
@@ -187,15 +188,21 @@ impl Manifest {
                 state.add_input(dep_target, rel);
             }
             let mut rendered = resolve::render_input(host.path, target.dialect(), dep_target, rel);
-            // A microbatch reads one window of each input that declares its event time.
+            let mut native = self.target(dep_target).dialect().render(rel);
+            // A microbatch reads one window of each input that declares its event time,
+            // in the model's SQL and in its queries where the input lives.
             if let (Some((start, end)), Some(Json::String(column))) = (
                 &state.opts.event_time_window,
                 self.nodes.get(dep).and_then(|n| n.config.get("event_time")),
             ) {
-                rendered = format!(
-                    "(select * from {rendered} where {column} >= '{start}' and {column} < '{end}') _dbt_et_filter_subq_{}",
-                    rel.identifier
-                );
+                let window = |name: &str| {
+                    format!(
+                        "(select * from {name} where {column} >= '{start}' and {column} < '{end}') _dbt_et_filter_subq_{}",
+                        rel.identifier
+                    )
+                };
+                rendered = window(&rendered);
+                native = window(&native);
             }
             let jr = JinjaRelation {
                 database: rel
@@ -207,7 +214,7 @@ impl Manifest {
                 rendered,
                 home: Some(InputHome {
                     target: dep_target.to_owned(),
-                    native: self.target(dep_target).dialect().render(rel),
+                    native,
                 }),
             };
             if let Some(s) = self.sources.get(dep) {
@@ -231,20 +238,45 @@ impl Manifest {
                 relations.functions.insert(call.clone(), jr.clone());
             }
         }
-        let mut this = self.this_relation(node, &host.target);
-        if host.path == ExecPath::Federated && state.opts.is_incremental {
+        // In a unit test, dbt renders the model as the test: `model` is the unit test
+        // node and `this` is `None`, unless a `this` fixture stands for the table.
+        let unit_test = host.test.as_ref().is_some_and(|t| {
+            t.unit.is_some() && t.attached_node.as_deref() == Some(node.unique_id.as_str())
+        });
+        let mut this = Some(self.this_relation(node, &host.target));
+        if let Some(fixture) = state.fixtures.get(&node.unique_id) {
+            this = Some(fixture.clone());
+        } else if unit_test {
+            this = None;
+        } else if host.path == ExecPath::Federated
+            && state.opts.is_incremental
+            && let Some(this) = &mut this
+        {
             // The incremental filter reads the model's own table on its target.
             state.add_input(&host.target, &node.relation);
             this.rendered =
                 resolve::render_input(host.path, target.dialect(), &host.target, &node.relation);
         }
+        let model = if unit_test {
+            let mut m = model_context(host);
+            m["resource_type"] = Json::from("unit_test");
+            m["config"]["materialized"] = Json::from("unit");
+            // A unit test node has no version (undefined, where a model's is `None`).
+            if let Some(m) = m.as_object_mut() {
+                m.remove("version");
+                m.remove("latest_version");
+            }
+            m
+        } else {
+            model_context(node)
+        };
         let (sql, recorded) = self.jinja.render(RenderInput {
             phase: Phase::Compile,
             template: node.template.clone(),
             file: node.original_file_path.clone(),
             this,
             target: resolve::target_context(&self.profile, &host.target),
-            model: model_context(node),
+            model,
             relations,
             known: None,
             is_incremental: state.opts.is_incremental,
@@ -292,7 +324,7 @@ impl Manifest {
                     phase: Phase::Compile,
                     template: node.template.clone(),
                     file: node.original_file_path.clone(),
-                    this: self.this_relation(node, &node.target),
+                    this: Some(self.this_relation(node, &node.target)),
                     target: resolve::target_context(&self.profile, &node.target),
                     model: model_context(node),
                     relations: CompileRelations::default(),
@@ -418,6 +450,7 @@ pub(crate) fn model_context(node: &Node) -> Json {
         "tags": node.config.get("tags").map(crate::project::as_string_list).unwrap_or_default(),
         "fqn": node.fqn,
         "original_file_path": node.original_file_path,
-        "version": null,
+        "version": node.version,
+        "latest_version": node.latest_version,
     })
 }

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use minijinja::value::{Kwargs, Object, Rest, Value};
+use minijinja::value::{Kwargs, Object, Rest, Value, ValueKind};
 use minijinja::{Environment, ErrorKind, State};
 use serde_json::{Map, Value as Json};
 
@@ -114,6 +114,29 @@ pub struct RefCall {
     pub package: Option<String>,
     /// Model or seed name.
     pub name: String,
+    /// A versioned model's version (`v=` or `version=`), in its text form: `ref('m', v=2)`
+    /// and `ref('m', version='2')` are one call. Without it, `ref()` means the latest.
+    pub version: Option<String>,
+}
+
+impl RefCall {
+    /// `ref('name')` or `ref('package', 'name')`, without a version.
+    pub fn new(package: Option<String>, name: impl Into<String>) -> Self {
+        RefCall {
+            package,
+            name: name.into(),
+            version: None,
+        }
+    }
+}
+
+/// A version identifier as text: dbt's `v: 2` and `v: '2'` name one version.
+pub fn version_text(v: &Value) -> Option<String> {
+    match v.kind() {
+        ValueKind::Undefined | ValueKind::None => None,
+        ValueKind::String => v.as_str().map(str::to_owned),
+        _ => Some(v.to_string()),
+    }
 }
 
 /// What a parse-phase render recorded.
@@ -261,8 +284,8 @@ pub struct RenderInput {
     pub template: String,
     /// The node's file, for error locations.
     pub file: PathBuf,
-    /// `this`.
-    pub this: JinjaRelation,
+    /// `this` (`None` in a unit test without a `this` fixture, as in dbt).
+    pub this: Option<JinjaRelation>,
     /// `target` (a mapping).
     pub target: Json,
     /// `model` (a mapping).
@@ -658,7 +681,10 @@ impl JinjaEnv {
         });
         let mut values = BTreeMap::new();
         values.insert(NODE_KEY, Value::from_dyn_object(Arc::clone(&node)));
-        values.insert("this", Value::from_object(input.this));
+        values.insert(
+            "this",
+            input.this.map_or(Value::from(()), Value::from_object),
+        );
         values.insert("target", to_value(&input.target));
         values.insert("model", to_value(&input.model));
         values.insert("execute", Value::from(input.phase == Phase::Compile));
@@ -821,14 +847,8 @@ fn placeholder(name: &str) -> Value {
 /// The `('name')` or `('package', 'name')` arguments of `ref()` or `function()`.
 fn call_args(what: &str, args: Rest<String>) -> std::result::Result<RefCall, minijinja::Error> {
     match args.0.as_slice() {
-        [name] => Ok(RefCall {
-            package: None,
-            name: name.clone(),
-        }),
-        [pkg, name] => Ok(RefCall {
-            package: Some(pkg.clone()),
-            name: name.clone(),
-        }),
+        [name] => Ok(RefCall::new(None, name.clone())),
+        [pkg, name] => Ok(RefCall::new(Some(pkg.clone()), name.clone())),
         _ => Err(minijinja::Error::new(
             ErrorKind::InvalidOperation,
             format!("{what}() takes one or two arguments"),
@@ -836,9 +856,17 @@ fn call_args(what: &str, args: Rest<String>) -> std::result::Result<RefCall, min
     }
 }
 
-fn ref_fn(state: &State, args: Rest<String>) -> std::result::Result<Value, minijinja::Error> {
+fn ref_fn(
+    state: &State,
+    args: Rest<String>,
+    kwargs: Kwargs,
+) -> std::result::Result<Value, minijinja::Error> {
     let node = node(state)?;
-    let RefCall { package, name } = call_args("ref", args)?;
+    let v: Option<Value> = kwargs.get("v")?;
+    let version: Option<Value> = kwargs.get("version")?;
+    kwargs.assert_all_used()?;
+    let version = v.or(version).as_ref().and_then(version_text);
+    let RefCall { package, name, .. } = call_args("ref", args)?;
     match node.phase {
         Phase::Parse => {
             if let Some(known) = &node.known {
@@ -856,6 +884,7 @@ fn ref_fn(state: &State, args: Rest<String>) -> std::result::Result<Value, minij
             let call = RefCall {
                 package,
                 name: name.clone(),
+                version,
             };
             let mut rec = node.record();
             if !rec.refs.contains(&call) {
@@ -869,6 +898,7 @@ fn ref_fn(state: &State, args: Rest<String>) -> std::result::Result<Value, minij
             .get(&RefCall {
                 package,
                 name: name.clone(),
+                version,
             })
             .map(|r| Value::from_object(r.clone()))
             .ok_or_else(|| {
@@ -1237,13 +1267,13 @@ mod tests {
             phase,
             template: "models/m.sql".into(),
             file,
-            this: JinjaRelation {
+            this: Some(JinjaRelation {
                 database: "d".into(),
                 schema: "s".into(),
                 identifier: "m".into(),
                 rendered: "\"s\".\"m\"".into(),
                 home: None,
-            },
+            }),
             target: serde_json::json!({"name": "dev", "schema": "s"}),
             model: serde_json::json!({"name": "m"}),
             relations,
@@ -1282,13 +1312,7 @@ mod tests {
             sql,
             "select (amount * 100), 8, 3, dflt from __dvt_ref__orders join __dvt_ref__shop.items -- \"s\".\"m\" dev False"
         );
-        assert_eq!(
-            rec.refs,
-            vec![RefCall {
-                package: None,
-                name: "orders".into()
-            }]
-        );
+        assert_eq!(rec.refs, vec![RefCall::new(None, "orders")]);
         assert_eq!(rec.sources, vec![("shop".into(), "items".into())]);
         assert_eq!(rec.config["materialized"], "table");
     }

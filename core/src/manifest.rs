@@ -147,6 +147,39 @@ pub struct Node {
     pub test: Option<TestInfo>,
     /// A function's signature (`None` for other nodes).
     pub function: Option<FunctionInfo>,
+    /// A versioned model's version (`v:` as written, a number or a string).
+    pub version: Option<Json>,
+    /// The latest version of a versioned model.
+    pub latest_version: Option<Json>,
+}
+
+impl Node {
+    /// The relation name without an `alias`: the name, or `<name>_v<v>` for a version
+    /// of a versioned model (dbt's `generate_alias_name`).
+    pub fn default_alias(&self) -> String {
+        match self.version_text() {
+            Some(v) => format!("{}_v{}", self.name, v.replace('.', "_")),
+            None => self.name.clone(),
+        }
+    }
+
+    /// A versioned model's version as text (`2`, `1.5`, `beta`).
+    pub fn version_text(&self) -> Option<String> {
+        self.version.as_ref().map(json_text)
+    }
+
+    /// Its model's latest version as text.
+    pub fn latest_version_text(&self) -> Option<String> {
+        self.latest_version.as_ref().map(json_text)
+    }
+}
+
+/// A scalar as text: strings without quotes.
+fn json_text(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// A user-defined function's signature and kind, from its property YAML and config.
@@ -320,6 +353,9 @@ pub struct CompiledNode {
     pub logs: Vec<String>,
     /// Coded warnings about this node's SQL (e.g. DVT003).
     pub warnings: Vec<Warning>,
+    /// A unit test's fixtures, (input name, SQL), which dbt also writes out as files
+    /// (see [`Manifest::fixture_path`]).
+    pub fixtures: Vec<(String, String)>,
 }
 
 impl Manifest {
@@ -371,6 +407,18 @@ impl Manifest {
             .unwrap_or_else(|_| text.to_owned())
     }
 
+    /// Where dbt writes the SQL of a unit test's fixture for `input`: beside the test's
+    /// property file's compiled tests, `compiled/<package>/<property file>/<input>.sql`.
+    pub fn fixture_path(&self, unique_id: &str, input: &str) -> Option<PathBuf> {
+        let node = self.nodes.get(unique_id)?;
+        Some(
+            Path::new("compiled")
+                .join(&node.package_name)
+                .join(self.package_file_path(node))
+                .join(format!("{input}.sql")),
+        )
+    }
+
     /// Where dbt writes a node's compiled SQL, relative to the target folder:
     /// `compiled/<package>/<file in the package>`, then `<alias>.sql` under a generic
     /// test's property file (several tests share it) and `<name>.sql` under a snapshot's
@@ -381,11 +429,17 @@ impl Manifest {
         let mut path = Path::new("compiled")
             .join(&node.package_name)
             .join(self.package_file_path(node));
-        if node
-            .test
-            .as_ref()
-            .is_some_and(|t| t.generic.is_some() || t.unit.is_some())
+        let test = node.test.as_ref();
+        if let Some(model) = test
+            .filter(|t| t.unit.is_some())
+            .and_then(|t| self.nodes.get(t.attached_node.as_ref()?))
         {
+            // dbt: under the property file, the model's folder, then the test's name.
+            if let Some(dir) = self.package_file_path(model).parent() {
+                path = path.join(dir);
+            }
+            path = path.join(format!("{}.sql", node.name));
+        } else if test.is_some_and(|t| t.generic.is_some()) {
             path = path.join(format!("{}.sql", node.relation.identifier));
         }
         if node.resource_type == ResourceType::Snapshot {

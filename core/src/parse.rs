@@ -27,6 +27,7 @@ mod sources;
 mod unit_tests;
 
 pub(crate) use deps::{parse_render, resolve_deps, source_ids};
+pub(crate) use models::versions::compare as compare_versions;
 pub(crate) use models::{Names, new_node};
 
 impl Manifest {
@@ -208,6 +209,11 @@ fn parse_project(
         render_tree(st.jinja, &mut config, ctx, &Location::file(&p.file))?;
         if let Json::Object(c) = config {
             p.node.config = c;
+        }
+        for v in &mut p.node.versions {
+            if let Some(config) = v.get_mut("config") {
+                render_tree(st.jinja, config, ctx, &Location::file(&p.file))?;
+            }
         }
     }
     for f in props.functions.values_mut() {
@@ -394,6 +400,8 @@ fn graph_context(m: &Manifest) -> Json {
                 "identifier": n.relation.identifier,
                 "columns": n.columns,
                 "depends_on": { "nodes": n.depends_on },
+                "version": n.version,
+                "latest_version": n.latest_version,
                 "meta": n.config.get("meta").cloned().unwrap_or_else(|| serde_json::json!({})),
             }),
         );

@@ -158,7 +158,7 @@ pub(crate) fn resolve_target(m: &mut Manifest, id: &str) -> Result<()> {
             // A project override of dbt's `generate_alias_name` decides, as in dbt.
             naming_macro("generate_alias_name", "custom_alias_name", &alias)?
         } else {
-            alias.unwrap_or_else(|| node.name.clone())
+            alias.unwrap_or_else(|| node.default_alias())
         };
         // PostgreSQL would silently truncate a long name (two models could then share a
         // table); MySQL would fail late. Both are parse-time errors, as in dbt-postgres.

@@ -1,7 +1,7 @@
 //! `--select` / `--exclude`: dbt's node selection syntax.
 //!
 //! Supported: names (with `*` wildcards), dotted fqn prefixes, `tag:`, `path:`,
-//! `source:`, `package:`, `resource_type:`, the `+` graph operators with optional depth
+//! `source:`, `package:`, `resource_type:`, `version:`, the `+` graph operators with optional depth
 //! (`+name`, `2+name`, `name+`, `name+1`), union by separate values or spaces,
 //! intersection by commas.
 
@@ -140,10 +140,39 @@ fn matches(m: &Manifest, base: &str, spec: &str) -> Result<BTreeSet<String>> {
         "" | "fqn" => {
             for (id, n) in &m.nodes {
                 let dotted = n.fqn.join(".");
+                // A version is also `<name>.v<v>` and `<name>_v<v>`, as in dbt.
+                let version_names = n
+                    .version_text()
+                    .map(|v| [format!("{}.v{v}", n.name), format!("{}_v{v}", n.name)]);
                 if glob(value, &n.name)
                     || glob(value, &dotted)
                     || dotted.starts_with(&format!("{value}."))
+                    || version_names.is_some_and(|names| names.iter().any(|x| glob(value, x)))
                 {
+                    out.insert(id.clone());
+                }
+            }
+        }
+        "version" => {
+            if !matches!(value, "latest" | "prerelease" | "old" | "none") {
+                return Err(invalid(
+                    spec,
+                    "`version:` takes `latest`, `prerelease`, `old` or `none`",
+                ));
+            }
+            for (id, n) in &m.nodes {
+                let order = match (n.version_text(), n.latest_version_text()) {
+                    (Some(v), Some(latest)) => Some(crate::parse::compare_versions(&v, &latest)),
+                    _ => None,
+                };
+                let hit = match (value, order) {
+                    ("none", None) => n.resource_type == ResourceType::Model,
+                    ("latest", Some(o)) => o.is_eq(),
+                    ("prerelease", Some(o)) => o.is_gt(),
+                    ("old", Some(o)) => o.is_lt(),
+                    _ => false,
+                };
+                if hit {
                     out.insert(id.clone());
                 }
             }
@@ -203,7 +232,7 @@ fn matches(m: &Manifest, base: &str, spec: &str) -> Result<BTreeSet<String>> {
             return Err(invalid(
                 spec,
                 &format!(
-                    "unknown method `{other}`; use a name, `tag:`, `path:`, `source:`, `package:`, `resource_type:` or `target:`"
+                    "unknown method `{other}`; use a name, `tag:`, `path:`, `source:`, `package:`, `resource_type:`, `version:` or `target:`"
                 ),
             ));
         }

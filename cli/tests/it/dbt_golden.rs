@@ -1104,6 +1104,7 @@ fixtures!(
     snapshots,
     packages_local,
     jinja_in_project_yml,
+    model_versions,
 );
 
 #[test]

@@ -56,7 +56,9 @@ fn models(model_target: &str, seed_target: &str) -> Vec<(String, String)> {
         (
             "models/inc_mb.sql".into(),
             format!(
-                "{{{{ config(materialized='incremental', incremental_strategy='microbatch', event_time='ts', begin='2020-01-01', batch_size='day') }}}}\nselect id, amount, ts from {{{{ ref('events') }}}} where {seen}\n"
+                "{{{{ config(materialized='incremental', incremental_strategy='microbatch', event_time='ts', begin='2020-01-01', batch_size='day') }}}}\n\
+                 {{% if execute %}}{{% set n = run_query('select count(*) from ' ~ ref('events')).columns[0].values()[0] %}}{{% else %}}{{% set n = -1 %}}{{% endif %}}\n\
+                 select id, amount, ts, {{{{ n }}}} as window_rows from {{{{ ref('events') }}}} where {seen}\n"
             ),
         ),
         (
@@ -241,6 +243,20 @@ async fn three_batches(model_target: &str, seed_target: &str) {
         ts_rows(r.rows(t, "inc_mb", "id, amount, ts").await),
         all_versions,
         "{where_}: each microbatch replaced its own day"
+    );
+    // A batch's `run_query` over its input reads the same window as its SQL (on the
+    // federated path too, where the query runs on the input's target).
+    assert_eq!(
+        sorted(r.rows(t, "inc_mb", "id, window_rows").await),
+        sorted(vec![
+            row(&["1", "2"]),
+            row(&["2", "2"]),
+            row(&["2", "2"]),
+            row(&["3", "1"]),
+            row(&["3", "1"]),
+            row(&["4", "2"]),
+        ]),
+        "{where_}: run_query saw each batch's window"
     );
     assert_eq!(
         r.rows(t, "inc_merge", "id, amount, batch").await,

@@ -36,6 +36,7 @@ impl Manifest {
         let dialect = self.target(&host.target).dialect();
         let mut fixtures: BTreeMap<String, JinjaRelation> = BTreeMap::new();
         let mut fixture_ctes: Vec<(String, String)> = Vec::new();
+        let mut fixture_files: Vec<(String, String)> = Vec::new();
         for given in spec["given"].as_array().into_iter().flatten() {
             let input = given["input"]
                 .as_str()
@@ -47,6 +48,12 @@ impl Manifest {
                 .relation_of(&dep)
                 .ok_or_else(|| bad(format!("`{input}` has no relation")))?;
             let name = format!("__dbt__cte__{}", rel.identifier);
+            let input_name = self
+                .nodes
+                .get(&dep)
+                .map(|n| n.name.clone())
+                .or_else(|| self.sources.get(&dep).map(|s| s.name.clone()))
+                .unwrap_or_default();
             let body = match given["format"].as_str().unwrap_or("dict") {
                 "sql" => given["rows"]
                     .as_str()
@@ -55,6 +62,9 @@ impl Manifest {
                 format => {
                     let rows = fixture_rows(format, &given["rows"])
                         .map_err(|e| bad(format!("`{input}`: {e}")))?;
+                    // The input's types, in the dialect the test runs in (a federated
+                    // model's input may live in another database).
+                    let from = self.target(dep_target).dialect();
                     let typed = opts
                         .database
                         .as_ref()
@@ -62,7 +72,7 @@ impl Manifest {
                         .filter(|c| !c.is_empty())
                         .map(|cols| {
                             cols.into_iter()
-                                .map(|c| (c.name, Some(c.data_type)))
+                                .map(|c| (c.name, translate_type(from, dialect, &c.data_type)))
                                 .collect::<Vec<_>>()
                         });
                     let columns = typed.unwrap_or_else(|| {
@@ -76,10 +86,20 @@ impl Manifest {
                         }
                         names
                     });
-                    fixture_sql(dialect, &columns, &rows)
+                    format!(
+                        "-- Fixture for {input_name}\n{}",
+                        fixture_sql(dialect, &columns, &rows)
+                    )
                 }
             };
-            fixture_ctes.push((name.clone(), body));
+            // dbt puts the `this` fixture first.
+            let at = if dep == model_id {
+                0
+            } else {
+                fixture_ctes.len()
+            };
+            fixture_ctes.insert(at, (name.clone(), body.clone()));
+            fixture_files.push((input_name, body));
             fixtures.insert(
                 dep,
                 JinjaRelation {
@@ -115,33 +135,41 @@ impl Manifest {
             inputs,
             logs,
             warnings: Vec::new(),
+            fixtures: fixture_files,
         })
     }
 
-    /// The unique id of `ref('x')`, `ref('pkg', 'x')` or `source('s', 't')` among
-    /// `model`'s inputs.
+    /// The unique id of `ref('x')`, `ref('pkg', 'x')`, `ref('x', v=2)` or
+    /// `source('s', 't')` among `model`'s inputs, or the model itself for `this` (an
+    /// incremental model's own table).
     fn input_id(&self, model: &Node, input: &str) -> Option<String> {
         let input = input.trim();
-        let args: Vec<String> = input
-            .split(['\'', '"'])
-            .skip(1)
-            .step_by(2)
-            .map(str::to_owned)
-            .collect();
-        let id = if input.starts_with("ref(") {
-            let call = match args.as_slice() {
-                [name] => RefCall {
-                    package: None,
-                    name: name.clone(),
-                },
-                [pkg, name] => RefCall {
-                    package: Some(pkg.clone()),
-                    name: name.clone(),
-                },
+        if input == "this" {
+            return Some(model.unique_id.clone());
+        }
+        let (call, inner) = input
+            .strip_prefix("ref(")
+            .map(|r| ("ref", r))
+            .or_else(|| input.strip_prefix("source(").map(|r| ("source", r)))?;
+        let unquote = |s: &str| s.trim().trim_matches(['\'', '"']).to_owned();
+        let mut args = Vec::new();
+        let mut version = None;
+        for part in inner.strip_suffix(')')?.split(',') {
+            match part.split_once('=') {
+                Some((k, v)) if matches!(k.trim(), "v" | "version") => version = Some(unquote(v)),
+                Some(_) => return None,
+                None => args.push(unquote(part)),
+            }
+        }
+        let id = if call == "ref" {
+            let mut call = match args.as_slice() {
+                [name] => RefCall::new(None, name.clone()),
+                [pkg, name] => RefCall::new(Some(pkg.clone()), name.clone()),
                 _ => return None,
             };
+            call.version = version;
             self.names.resolve(&call, &model.package_name).ok()?.clone()
-        } else if input.starts_with("source(") {
+        } else {
             let [source, table] = args.as_slice() else {
                 return None;
             };
@@ -150,8 +178,6 @@ impl Manifest {
                 .find(|s| s.source_name == *source && s.name == *table)?
                 .unique_id
                 .clone()
-        } else {
-            return None;
         };
         model.depends_on.contains(&id).then_some(id)
     }
@@ -253,6 +279,56 @@ fn fixture_sql(
         .join("\nunion all\n")
 }
 
+/// A column type of a `from` database as a type `to` can cast to: itself in the same
+/// dialect, else its family's type there (`None` when the family is unknown: the value
+/// then goes in as a literal).
+fn translate_type(from: Dialect, to: Dialect, ty: &str) -> Option<String> {
+    if from == to {
+        return Some(ty.to_owned());
+    }
+    let t = ty.to_ascii_lowercase();
+    let params = t.find('(').map(|i| &t[i..]).unwrap_or_default();
+    let family = if t.starts_with("tinyint(1)") || t.starts_with("bool") {
+        "bool"
+    } else if t.contains("int") {
+        "int"
+    } else if t.starts_with("decimal") || t.starts_with("numeric") {
+        "decimal"
+    } else if t.contains("float") || t.contains("double") || t == "real" {
+        "float"
+    } else if t == "date" {
+        "date"
+    } else if t.contains("datetime") || t.contains("timestamp") {
+        "timestamp"
+    } else if t.contains("char") || t.contains("text") || t == "string" || t == "json" {
+        "text"
+    } else {
+        return None;
+    };
+    Some(
+        match (to, family) {
+            (Dialect::Postgres, "bool") => "boolean",
+            (Dialect::Postgres, "int") => "bigint",
+            (Dialect::Postgres, "decimal") => return Some(format!("numeric{params}")),
+            (Dialect::Postgres, "float") => "double precision",
+            (Dialect::Postgres, "timestamp") => "timestamp",
+            (Dialect::Postgres, "text") => "text",
+            (Dialect::Mysql, "bool" | "int") => "signed",
+            (Dialect::Mysql, "decimal") => return Some(format!("decimal{params}")),
+            (Dialect::Mysql, "float") => "double",
+            (Dialect::Mysql, "timestamp") => "datetime(6)",
+            (Dialect::Mysql, "text") => "char",
+            (Dialect::Sqlite, "bool" | "int") => "integer",
+            (Dialect::Sqlite, "decimal") => "numeric",
+            (Dialect::Sqlite, "float") => "real",
+            (Dialect::Sqlite, "date" | "timestamp" | "text") => "text",
+            (_, "date") => "date",
+            _ => return None,
+        }
+        .to_owned(),
+    )
+}
+
 /// A catalogue type name usable in `cast(... as T)`: MySQL casts only to a few type
 /// families, whatever the column's own type.
 fn cast_type(dialect: Dialect, ty: &str) -> String {
@@ -272,5 +348,49 @@ fn cast_type(dialect: Dialect, ty: &str) -> String {
         "datetime(6)".into()
     } else {
         "char".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_types_cross_to_the_dialect_the_test_runs_in() {
+        let t = |from, to, ty| translate_type(from, to, ty);
+        assert_eq!(
+            t(Dialect::Mysql, Dialect::Mysql, "longtext").as_deref(),
+            Some("longtext")
+        );
+        assert_eq!(
+            t(Dialect::Mysql, Dialect::Postgres, "longtext").as_deref(),
+            Some("text")
+        );
+        assert_eq!(
+            t(Dialect::Mysql, Dialect::Postgres, "decimal(10,2)").as_deref(),
+            Some("numeric(10,2)")
+        );
+        assert_eq!(
+            t(Dialect::Mysql, Dialect::Postgres, "tinyint(1)").as_deref(),
+            Some("boolean")
+        );
+        assert_eq!(
+            t(
+                Dialect::Postgres,
+                Dialect::Mysql,
+                "timestamp without time zone"
+            )
+            .as_deref(),
+            Some("datetime(6)")
+        );
+        assert_eq!(
+            t(Dialect::Postgres, Dialect::Sqlite, "date").as_deref(),
+            Some("text")
+        );
+        assert_eq!(
+            t(Dialect::Sqlite, Dialect::Postgres, "INTEGER").as_deref(),
+            Some("bigint")
+        );
+        assert_eq!(t(Dialect::Postgres, Dialect::Mysql, "uuid"), None);
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use minijinja::value::{Kwargs, Object, ObjectRepr, Rest, Value, ValueKind};
+use minijinja::value::{DynObject, Kwargs, Object, ObjectRepr, Rest, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, Output, State};
 
 /// Registers the functions and the Python formatter on `env`.
@@ -100,6 +100,7 @@ fn percent_in(expr: &str) -> String {
                     _ => chain_len(operand),
                 };
                 if let Some(n) = n.filter(|n| *n > 0) {
+                    let n = n + filters_len(&operand[n..]);
                     let operand = &expr[operand_start..operand_start + n];
                     out.push_str(&format!("{PERCENT_FN}({literal}, {operand})"));
                     i = operand_start + n;
@@ -1443,6 +1444,11 @@ impl DateTime {
 }
 
 impl Object for DateTime {
+    // Python orders dates and datetimes by instant: `if run_started_at > cutoff`.
+    fn custom_cmp(self: &Arc<Self>, other: &DynObject) -> Option<std::cmp::Ordering> {
+        Some(self.at.cmp(&other.downcast_ref::<Self>()?.at))
+    }
+
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         use chrono::{Datelike, Timelike};
         let at = self.at;
@@ -1501,17 +1507,23 @@ impl Object for DateTime {
     }
 }
 
-fn timedelta(kwargs: Kwargs) -> Result<Value, Error> {
-    let mut micros = 0.0;
-    for (key, unit) in [
-        ("weeks", 604_800_000_000.0),
+/// `timedelta(days, seconds, microseconds, milliseconds, minutes, hours, weeks)`, by
+/// position or by name, as Python takes them.
+fn timedelta(args: Rest<f64>, kwargs: Kwargs) -> Result<Value, Error> {
+    const UNITS: [(&str, f64); 7] = [
         ("days", 86_400_000_000.0),
-        ("hours", 3_600_000_000.0),
-        ("minutes", 60_000_000.0),
         ("seconds", 1_000_000.0),
-        ("milliseconds", 1_000.0),
         ("microseconds", 1.0),
-    ] {
+        ("milliseconds", 1_000.0),
+        ("minutes", 60_000_000.0),
+        ("hours", 3_600_000_000.0),
+        ("weeks", 604_800_000_000.0),
+    ];
+    if args.len() > UNITS.len() {
+        return Err(Error::from(ErrorKind::TooManyArguments));
+    }
+    let mut micros: f64 = args.iter().zip(UNITS).map(|(v, (_, unit))| v * unit).sum();
+    for (key, unit) in UNITS {
         let v: Option<f64> = kwargs.get(key)?;
         micros += v.unwrap_or(0.0) * unit;
     }
@@ -1535,6 +1547,15 @@ impl Timedelta {
 }
 
 impl Object for Timedelta {
+    // Python: a zero timedelta is false, and timedeltas order by length.
+    fn is_true(self: &Arc<Self>) -> bool {
+        self.0 != 0
+    }
+
+    fn custom_cmp(self: &Arc<Self>, other: &DynObject) -> Option<std::cmp::Ordering> {
+        Some(self.0.cmp(&other.downcast_ref::<Self>()?.0))
+    }
+
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let (days, seconds, micros) = self.parts();
         Some(Value::from(match key.as_str()? {
@@ -1774,6 +1795,23 @@ fn chain_len(s: &str) -> Option<usize> {
     }
 }
 
+/// Length of the `| filter(args)` chain at the start of `s`: in Python's Jinja a filter
+/// binds tighter than `%`, so `'%s' % x | upper` formats `x | upper`.
+fn filters_len(s: &str) -> usize {
+    let mut done = 0;
+    loop {
+        let rest = &s[done..];
+        let Some(after_bar) = rest.trim_start_matches([' ', '\t']).strip_prefix('|') else {
+            return done;
+        };
+        let name_start = rest.len() - after_bar.trim_start_matches([' ', '\t']).len();
+        match chain_len(&rest[name_start..]) {
+            Some(n) if n > 0 => done += name_start + n,
+            _ => return done,
+        }
+    }
+}
+
 /// Length of the balanced `open ... close` group at the start of `s`; brackets inside
 /// string literals do not count.
 fn balanced(s: &str, open: char, close: char) -> Option<usize> {
@@ -1915,6 +1953,20 @@ mod tests {
     }
 
     #[test]
+    fn dates_and_timedeltas_compare_and_test_as_python_does() {
+        let src = datetime_ops(
+            "{% set dt = modules.datetime %}{% set a = dt.date(2020, 1, 1) %}{% set b = dt.date(2020, 1, 3) %}\
+             {{ 'z' if dt.timedelta(0) else 'nz' }}|{{ 'y' if (b - a) else 'n' }}|{{ a < b }}|{{ b <= a }}|\
+             {{ dt.timedelta(days=1) < dt.timedelta(hours=25) }}|{{ (b - a) == dt.timedelta(days=2) }}|\
+             {{ [b, a] | sort | join(',') }}",
+        );
+        assert_eq!(
+            render(&src),
+            "nz|y|True|False|True|True|2020-01-01,2020-01-03"
+        );
+    }
+
+    #[test]
     fn percent_operands_are_whole_python_operands() {
         // A call, an index and a number are operands as in Python; a quoted `%}` or `}}`
         // does not end the tag.
@@ -1929,6 +1981,13 @@ mod tests {
                 "{% set s = 'a b' %}{{ '[%s]' % s.split(' ')[1] }}"
             )),
             "[b]"
+        );
+        // Filters bind tighter than `%`; what follows the filters stays outside.
+        assert_eq!(
+            render(&percent_format(
+                "{% set x = 'ab' %}{{ '<%s>' % x | upper }}|{{ '%s' % x|replace('a', 'z') | upper ~ '!' }}|{{ '%d' % 3 + 1 if false else 'n' }}"
+            )),
+            "<AB>|ZB!|n"
         );
     }
 

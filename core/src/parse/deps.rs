@@ -60,13 +60,13 @@ fn render(
         phase: Phase::Parse,
         template: template.to_owned(),
         file: file.to_path_buf(),
-        this: JinjaRelation {
+        this: Some(JinjaRelation {
             database: String::new(),
             schema: String::new(),
             identifier: name.to_owned(),
             rendered: "__dvt_this__".into(),
             home: None,
-        },
+        }),
         target: jinja.parse_target().clone(),
         // At parse time a node's config is not known yet; dbt gives an empty one.
         model: serde_json::json!({"name": name, "unique_id": unique_id, "config": {}, "tags": []}),
@@ -132,7 +132,19 @@ pub(crate) fn resolve_deps(
                 });
             }
             Err(RefMiss::Missing) => {
+                let versions = names.versions_of(&r.name);
                 let hint = match (names.disabled_file(r), &r.package) {
+                    _ if r.version.is_some() && names.by_name.contains_key(&r.name) => {
+                        match versions.as_slice() {
+                            [] => format!("; `{}` is not a versioned model", r.name),
+                            vs => format!(
+                                "; `{}` has no version {} (its versions: {})",
+                                r.name,
+                                r.version.as_deref().unwrap_or_default(),
+                                vs.join(", ")
+                            ),
+                        }
+                    }
                     (Some(file), _) => format!(
                         "; `{}` ({}) is disabled with `enabled: false`",
                         r.name,

@@ -17,6 +17,8 @@ use crate::manifest::{Materialization, Node, ResourceType};
 use crate::project::{ProjectConfig, as_string_list, merge_config};
 use crate::resolve::ExecPath;
 
+pub(super) mod versions;
+
 /// The nodes `ref()` can name: name -> package -> unique id, and the disabled ones
 /// ((package, name) -> file), with the root project's name for dbt's search order. The
 /// functions `function()` can name are kept apart the same way: dbt resolves the two
@@ -28,6 +30,9 @@ pub(crate) struct Names {
     pub(crate) disabled: BTreeMap<(String, String), PathBuf>,
     pub(crate) functions: BTreeMap<String, BTreeMap<String, String>>,
     pub(crate) disabled_functions: BTreeMap<(String, String), PathBuf>,
+    /// The versions of each versioned model: (package, name) -> version -> unique id;
+    /// `by_name` holds its latest version.
+    pub(crate) versions: BTreeMap<(String, String), BTreeMap<String, String>>,
 }
 
 /// Why a `ref()` resolves to no node.
@@ -62,7 +67,23 @@ impl Names {
     /// package, then any package. Where dbt takes whichever package it parsed first,
     /// DVT refuses a name several other packages have.
     pub(crate) fn resolve(&self, call: &RefCall, caller: &str) -> Result<&String, RefMiss> {
-        search(&self.by_name, &self.root, call, caller)
+        let (package, latest) = search(&self.by_name, &self.root, call, caller)?;
+        let Some(v) = &call.version else {
+            return Ok(latest);
+        };
+        self.versions
+            .get(&(package.clone(), call.name.clone()))
+            .and_then(|by_version| by_version.get(v))
+            .ok_or(RefMiss::Missing)
+    }
+
+    /// The versions `name` has in any package, for an error's hint.
+    pub(crate) fn versions_of(&self, name: &str) -> Vec<String> {
+        self.versions
+            .iter()
+            .filter(|((_, n), _)| n == name)
+            .flat_map(|(_, by_version)| by_version.keys().cloned())
+            .collect()
     }
 
     /// The file of a disabled node the call could mean, for the error's hint.
@@ -76,7 +97,7 @@ impl Names {
         call: &RefCall,
         caller: &str,
     ) -> Result<&String, RefMiss> {
-        search(&self.functions, &self.root, call, caller)
+        search(&self.functions, &self.root, call, caller).map(|(_, id)| id)
     }
 
     /// The file of a disabled function the call could mean, for the error's hint.
@@ -85,25 +106,27 @@ impl Names {
     }
 }
 
-/// dbt's search for a `ref()` or `function()` name in `map` (name -> package -> id).
+/// dbt's search for a `ref()` or `function()` name in `map` (name -> package -> id): the
+/// package found and the id.
 fn search<'a>(
     map: &'a BTreeMap<String, BTreeMap<String, String>>,
     root: &str,
     call: &RefCall,
     caller: &str,
-) -> Result<&'a String, RefMiss> {
+) -> Result<(&'a String, &'a String), RefMiss> {
     let Some(by_package) = map.get(&call.name) else {
         return Err(RefMiss::Missing);
     };
+    let in_package = |p: &str| by_package.get_key_value(p);
     if let Some(p) = &call.package {
-        return by_package.get(p).ok_or(RefMiss::Missing);
+        return in_package(p).ok_or(RefMiss::Missing);
     }
-    if let Some(id) = by_package.get(root).or_else(|| by_package.get(caller)) {
-        return Ok(id);
+    if let Some(found) = in_package(root).or_else(|| in_package(caller)) {
+        return Ok(found);
     }
-    match by_package.values().collect::<Vec<_>>().as_slice() {
+    match by_package.iter().collect::<Vec<_>>().as_slice() {
         [] => Err(RefMiss::Missing),
-        [one] => Ok(one),
+        [one] => Ok(*one),
         _ => Err(RefMiss::Ambiguous(by_package.keys().cloned().collect())),
     }
 }
@@ -178,60 +201,104 @@ pub(super) fn parse(
     names: &mut Names,
     tests: &mut Vec<TestDecl>,
 ) -> Result<()> {
+    let mut files = Vec::new();
     for dir in &project.model_paths {
         for file in walk(&project.root, dir, &["sql"])? {
-            let text = super::read(&project.root, &file)?;
-            let name = stem(&file);
-            let fqn = fqn(&project.name, dir, &file);
-            let unique_id = format!("model.{}.{name}", project.name);
-            jinja.add_node_template(&file, &text)?;
-            let node_props = props.remove(&name);
-            let (config, recorded) = file_config(
-                FileNode {
-                    project,
-                    root,
-                    tree: |p| &p.models,
-                    file: &file,
-                    fqn: &fqn,
-                    name: &name,
-                    unique_id: &unique_id,
-                },
-                jinja,
-                node_props.as_ref().map(|p| &p.node.config),
-            )?;
-            if config.get("enabled") == Some(&Json::Bool(false)) {
-                names.disable(&project.name, name, file);
-                continue;
-            }
-            if let Some(other) = nodes.get(&unique_id) {
-                return Err(Error::DuplicateNode {
-                    location: Location::file(&file),
-                    kind: "model",
-                    name,
-                    other: other.original_file_path.clone(),
-                });
-            }
-            names.insert(&project.name, name.clone(), unique_id.clone());
-            if let Some(p) = &node_props {
-                tests.extend(test_declarations(&unique_id, &name, p));
-            }
-            let mut node = new_node(
-                unique_id.clone(),
-                ResourceType::Model,
-                name,
-                &project.name,
-                file,
-                fqn,
-                text,
-                config,
-                node_props,
-                recorded.refs,
-                recorded.sources,
-            );
-            node.functions = recorded.functions;
-            nodes.insert(unique_id, node);
+            files.push((dir, file));
         }
     }
+    let stems: std::collections::BTreeSet<String> = files.iter().map(|(_, f)| stem(f)).collect();
+    let mut versioned = versions::by_file(props, &stems)?;
+    for (dir, file) in files {
+        let text = super::read(&project.root, &file)?;
+        let mut name = stem(&file);
+        let mut fqn = fqn(&project.name, dir, &file);
+        let mut unique_id = format!("model.{}.{name}", project.name);
+        let version = versioned.remove(&name);
+        let node_props = match &version {
+            Some(v) => {
+                // dbt names a version after its model: `model.<project>.<name>.v<v>`,
+                // fqn `[..., <name>, v<v>]`.
+                name = v.model.clone();
+                unique_id = format!("model.{}.{name}.v{}", project.name, v.text);
+                fqn.pop();
+                fqn.extend([name.clone(), format!("v{}", v.text)]);
+                props.get(&name).map(|p| v.props(p))
+            }
+            None => props.remove(&name),
+        };
+        jinja.add_node_template(&file, &text)?;
+        let (config, recorded) = file_config(
+            FileNode {
+                project,
+                root,
+                tree: |p| &p.models,
+                file: &file,
+                fqn: &fqn,
+                name: &name,
+                unique_id: &unique_id,
+            },
+            jinja,
+            node_props.as_ref().map(|p| &p.node.config),
+        )?;
+        if config.get("enabled") == Some(&Json::Bool(false)) {
+            names.disable(&project.name, name, file);
+            continue;
+        }
+        if let Some(other) = nodes.get(&unique_id) {
+            return Err(Error::DuplicateNode {
+                location: Location::file(&file),
+                kind: "model",
+                name,
+                other: other.original_file_path.clone(),
+            });
+        }
+        match &version {
+            Some(v) => {
+                names
+                    .versions
+                    .entry((project.name.clone(), name.clone()))
+                    .or_default()
+                    .insert(v.text.clone(), unique_id.clone());
+                if v.is_latest {
+                    names.insert(&project.name, name.clone(), unique_id.clone());
+                }
+                if let Some(p) = &node_props {
+                    tests.extend(v.test_declarations(&unique_id, p));
+                }
+            }
+            None => {
+                names.insert(&project.name, name.clone(), unique_id.clone());
+                if let Some(p) = &node_props {
+                    tests.extend(test_declarations(&unique_id, &name, p));
+                }
+            }
+        }
+        let mut node = new_node(
+            unique_id.clone(),
+            ResourceType::Model,
+            name,
+            &project.name,
+            file,
+            fqn,
+            text,
+            config,
+            node_props,
+            recorded.refs,
+            recorded.sources,
+        );
+        node.functions = recorded.functions;
+        if let Some(v) = version {
+            node.version = Some(v.v);
+            node.latest_version = Some(v.latest);
+        }
+        nodes.insert(unique_id, node);
+    }
+    if let Some(missing) = versioned.into_values().next() {
+        return Err(missing.no_file());
+    }
+    // The versioned models' properties served every version.
+    props.retain(|_, p| p.node.versions.is_empty());
     Ok(())
 }
 
@@ -316,5 +383,7 @@ pub(crate) fn new_node(
         template: file_template,
         test: None,
         function: None,
+        version: None,
+        latest_version: None,
     }
 }

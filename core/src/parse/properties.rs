@@ -69,6 +69,12 @@ pub(crate) struct NodeProps {
     /// A YAML snapshot's input: `ref('x')` or `source('s', 't')`.
     #[serde(default)]
     pub(crate) relation: Option<String>,
+    /// A versioned model's `versions:` entries (`v`, `defined_in`, `config`, `columns`).
+    #[serde(default)]
+    pub(crate) versions: Vec<Map<String, Json>>,
+    /// `latest_version:`; without it the highest version is the latest.
+    #[serde(default)]
+    pub(crate) latest_version: Option<Json>,
 }
 
 /// One entry of `sources:`.

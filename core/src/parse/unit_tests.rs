@@ -51,6 +51,25 @@ pub(super) fn parse(
                     format!("unit test `{name}`: `{model}` is not a model of the project"),
                 )
             })?;
+        // A versioned model's unit test tests each version it includes (`versions:
+        // {include: [...]}` or `{exclude: [...]}`; all without), as `<name>_v<v>`.
+        let targets: Vec<(String, String)> =
+            match names.versions.get(&(project.name.clone(), model.clone())) {
+                None => vec![(model_id, name.clone())],
+                Some(by_version) => {
+                    let listed = |key: &str| -> Option<Vec<String>> {
+                        let list = spec.get("versions")?.get(key)?.as_array()?;
+                        Some(list.iter().filter_map(version_text).collect())
+                    };
+                    let (include, exclude) = (listed("include"), listed("exclude"));
+                    by_version
+                        .iter()
+                        .filter(|(v, _)| include.as_ref().is_none_or(|i| i.contains(v)))
+                        .filter(|(v, _)| exclude.as_ref().is_none_or(|e| !e.contains(v)))
+                        .map(|(v, id)| (id.clone(), format!("{name}_v{v}")))
+                        .collect()
+                }
+            };
         if !spec.get("given").is_some_and(Json::is_array) {
             return Err(bad(
                 "given",
@@ -60,38 +79,49 @@ pub(super) fn parse(
         if spec.get("expect").is_none() {
             return Err(bad("expect", format!("unit test `{name}` needs `expect:`")));
         }
-        let unique_id = format!("unit_test.{}.{model}.{name}", project.name);
-        let model_node = nodes[&model_id].clone();
-        let mut config = Map::new();
-        config.insert("materialized".into(), Json::from("test"));
-        if let Some(Json::Object(c)) = spec.get("config") {
-            config.extend(c.clone());
+        for (model_id, name) in targets {
+            let unique_id = format!("unit_test.{}.{model}.{name}", project.name);
+            let model_node = nodes[&model_id].clone();
+            let mut config = Map::new();
+            config.insert("materialized".into(), Json::from("test"));
+            if let Some(Json::Object(c)) = spec.get("config") {
+                config.extend(c.clone());
+            }
+            let mut node = new_node(
+                unique_id.clone(),
+                ResourceType::Test,
+                name.clone(),
+                &project.name,
+                file.clone(),
+                vec![project.name.clone(), model.clone(), name],
+                model_node.raw_code.clone(),
+                config,
+                None,
+                Vec::new(),
+                Vec::new(),
+            );
+            node.template = model_node.template.clone();
+            // The model's SQL runs with fixtures for its inputs, but the functions it
+            // calls must exist: the unit test waits for them.
+            node.functions = model_node.functions.clone();
+            node.test = Some(TestInfo {
+                generic: None,
+                attached_node: Some(model_id),
+                column_name: None,
+                kwargs: Map::new(),
+                unit: Some(spec.clone()),
+            });
+            nodes.insert(unique_id, node);
         }
-        let mut node = new_node(
-            unique_id.clone(),
-            ResourceType::Test,
-            name,
-            &project.name,
-            file.clone(),
-            vec![project.name.clone(), model, text("name")?],
-            model_node.raw_code.clone(),
-            config,
-            None,
-            Vec::new(),
-            Vec::new(),
-        );
-        node.template = model_node.template.clone();
-        // The model's SQL runs with fixtures for its inputs, but the functions it calls
-        // must exist: the unit test waits for them.
-        node.functions = model_node.functions.clone();
-        node.test = Some(TestInfo {
-            generic: None,
-            attached_node: Some(model_id),
-            column_name: None,
-            kwargs: Map::new(),
-            unit: Some(spec.clone()),
-        });
-        nodes.insert(unique_id, node);
     }
     Ok(())
+}
+
+/// A version as `versions: {include: [...]}` lists it: `1` and `'1'` alike.
+fn version_text(v: &Json) -> Option<String> {
+    match v {
+        Json::String(s) => Some(s.clone()),
+        Json::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }

@@ -61,6 +61,21 @@ pub fn write_compiled(m: &Manifest, unique_id: &str, sql: &str) -> Result<PathBu
     Ok(path)
 }
 
+/// Writes a unit test's fixtures where dbt does ([`Manifest::fixture_path`]).
+pub(super) fn write_fixtures(
+    m: &Manifest,
+    unique_id: &str,
+    fixtures: &[(String, String)],
+) -> Result<()> {
+    for (input, sql) in fixtures {
+        if let Some(rel) = m.fixture_path(unique_id, input) {
+            let path = m.path(Path::new(&m.project.target_path)).join(rel);
+            write_atomic(&path, format!("{sql}\n").as_bytes())?;
+        }
+    }
+    Ok(())
+}
+
 /// Writes a text artifact (a compiled hook) atomically, with a final newline.
 pub(crate) fn write_text(path: &Path, text: &str) -> Result<()> {
     write_atomic(path, format!("{text}\n").as_bytes())

@@ -170,7 +170,11 @@ impl RunContext {
     pub fn node_info(&self, node: &Node) -> NodeInfo {
         NodeInfo {
             unique_id: node.unique_id.clone(),
-            name: node.name.clone(),
+            // The versions of a model share its name: `dim_customers.v2`, as selected.
+            name: match node.version_text() {
+                Some(v) => format!("{}.v{v}", node.name),
+                None => node.name.clone(),
+            },
             resource_type: node.resource_type.as_str().to_owned(),
             description: describe(node),
             path: path_label(&self.manifest, node),

@@ -55,7 +55,11 @@ pub(crate) fn selected_nodes(
             .nodes
             .values()
             .filter(|n| n.is_test() && !excluded.contains(&n.unique_id))
-            .filter(|n| n.depends_on.iter().any(|d| ids.contains(d)))
+            .filter(|n| {
+                // A unit test reads fixtures, not its model; it goes with its model.
+                let attached = n.test.as_ref().and_then(|t| t.attached_node.as_ref());
+                n.depends_on.iter().chain(attached).any(|d| ids.contains(d))
+            })
             .map(|n| n.unique_id.clone())
             .collect();
         ids.extend(chosen);

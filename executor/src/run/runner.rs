@@ -960,6 +960,7 @@ pub(super) fn compile_node(
     }
     if write {
         write_compiled(&ctx.manifest, &node.unique_id, &c.sql)?;
+        super::artifacts::write_fixtures(&ctx.manifest, &node.unique_id, &c.fixtures)?;
     }
     Ok(c)
 }
