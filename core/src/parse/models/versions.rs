@@ -344,6 +344,78 @@ fn columns(
 mod tests {
     use super::*;
 
+    const PROFILES: &str =
+        "p:\n  target: lite\n  outputs:\n    lite: {type: sqlite, path: data/p.db}\n";
+
+    fn load(props: &str, models: &[(&str, &str)]) -> Result<crate::manifest::Manifest> {
+        let mut files = vec![
+            ("dbt_project.yml", "name: p\nprofile: p\n"),
+            ("profiles.yml", PROFILES),
+            ("models/props.yml", props),
+        ];
+        files.extend_from_slice(models);
+        crate::manifest::tests::load(&files, "")
+    }
+
+    #[test]
+    fn versions_resolve_and_bad_declarations_fail_with_a_code_and_line() {
+        let props = "models:\n  - name: m\n    latest_version: 1\n    versions:\n      - v: 1\n      - v: 2\n        config: {alias: m_next}\n";
+        let m = load(
+            props,
+            &[
+                ("models/m.sql", "select 1 as id"),
+                ("models/m_v2.sql", "select 2 as id"),
+                (
+                    "models/pin.sql",
+                    "select * from {{ ref('m', v=2) }} join {{ ref('m') }} using (id)",
+                ),
+            ],
+        )
+        .expect("loads");
+        let v1 = &m.nodes["model.p.m.v1"];
+        assert_eq!(v1.original_file_path, std::path::Path::new("models/m.sql"));
+        assert_eq!(v1.relation.identifier, "m_v1");
+        assert_eq!(m.nodes["model.p.m.v2"].relation.identifier, "m_next");
+        assert_eq!(
+            m.nodes["model.p.pin"].depends_on,
+            ["model.p.m.v1", "model.p.m.v2"]
+        );
+
+        // A version without a file, an unknown latest version, and a ref to a missing
+        // version: each a coded error at the line that says it.
+        let err = load(
+            "models:\n  - name: m\n    versions:\n      - v: 1\n      - v: 3\n",
+            &[("models/m_v1.sql", "select 1 as id")],
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "DVT115", "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("props.yml:5") && text.contains("m_v3.sql"),
+            "{text}"
+        );
+        let err = load(
+            "models:\n  - name: m\n    latest_version: 4\n    versions:\n      - v: 1\n",
+            &[("models/m_v1.sql", "select 1 as id")],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("props.yml:3"), "{err}");
+        let err = load(
+            "models:\n  - name: m\n    versions:\n      - v: 1\n",
+            &[
+                ("models/m_v1.sql", "select 1 as id"),
+                ("models/pin.sql", "select * from {{ ref('m', version=7) }}"),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "DVT106", "{err}");
+        assert!(
+            err.to_string()
+                .contains("has no version 7 (its versions: 1)"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn columns_follow_include_and_exclude() {
         let top: Vec<Json> = ["a", "b", "c"]
