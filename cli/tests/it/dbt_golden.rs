@@ -1105,6 +1105,7 @@ fixtures!(
     packages_local,
     jinja_in_project_yml,
     model_versions,
+    portable,
 );
 
 #[test]

@@ -94,7 +94,15 @@ impl dyn Adapter {
         let d = self.dialect();
         let old = self.columns_of(relation).await?;
         let new = self.columns_of(&names.staged).await?;
-        let changes = SchemaChanges::between(&new, &old);
+        let mut changes = SchemaChanges::between(&new, &old);
+        // A column the table gains keeps the type the database gave it in the staged
+        // table (`character varying(20)`, not the engine's `text`), as dbt's does.
+        let declared = self.declared_types(&names.staged).await.unwrap_or_default();
+        for c in changes.added.iter_mut().chain(changes.changed.iter_mut()) {
+            if let Some(t) = declared.get(&c.name) {
+                c.data_type.clone_from(t);
+            }
+        }
         let target_sql = d.render(relation);
         let columns: Vec<String> = match cfg.on_schema_change {
             // dbt writes the table's columns and leaves new ones out.
@@ -123,6 +131,46 @@ impl dyn Adapter {
         );
         self.execute_in_transaction(&statements).await?;
         Ok(())
+    }
+
+    /// The columns of a relation with the type names its database declares for them,
+    /// sizes included: PostgreSQL's `format_type`, MySQL's `column_type`, SQLite's
+    /// declared type.
+    async fn declared_types(&self, relation: &Relation) -> Result<BTreeMap<String, String>> {
+        let lit = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        let (schema, name) = (lit(&relation.schema), lit(&relation.identifier));
+        let sql = match self.dialect() {
+            Dialect::Postgres => format!(
+                "select a.attname::text, format_type(a.atttypid, a.atttypmod) from pg_attribute a \
+                 join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace \
+                 where n.nspname = {schema} and c.relname = {name} and a.attnum > 0 and not a.attisdropped"
+            ),
+            Dialect::Mysql => format!(
+                "select column_name, column_type from information_schema.columns \
+                 where table_schema = {schema} and table_name = {name}"
+            ),
+            _ => format!("select name, type from pragma_table_info({name})"),
+        };
+        let batches = crate::federation::collect_stream(self.query(&sql).await?).await?;
+        let mut out = BTreeMap::new();
+        for b in &batches {
+            let text = |col: usize, row: usize| {
+                arrow::util::display::ArrayFormatter::try_new(
+                    b.column(col).as_ref(),
+                    &arrow::util::display::FormatOptions::default(),
+                )
+                .ok()
+                .map(|f| f.value(row).to_string())
+            };
+            for row in 0..b.num_rows() {
+                if let (Some(n), Some(t)) = (text(0, row), text(1, row))
+                    && !t.is_empty()
+                {
+                    out.insert(n, t);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The columns of a relation with the SQL types DVT would create them with.
