@@ -187,6 +187,18 @@ pub enum Command {
         #[arg(long)]
         bucket: Option<String>,
     },
+    /// Run a macro, as dbt's `run-operation`: its queries (`run_query`, `statement`) run
+    /// on the default target, or on `--target`.
+    RunOperation {
+        #[command(flatten)]
+        common: Common,
+        /// The macro: `name`, or `package.name` for a package's.
+        #[arg(value_name = "MACRO")]
+        macro_name: String,
+        /// The macro's arguments, a YAML mapping: `'{table: orders, days: 3}'`.
+        #[arg(long)]
+        args: Option<String>,
+    },
     /// Check that every target is reachable, create missing schemas, check the bucket.
     Sync {
         #[command(flatten)]

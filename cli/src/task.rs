@@ -77,6 +77,11 @@ pub(crate) async fn dispatch(cli: crate::Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Compile { common, selection } => compile(&common, &selection),
+        Command::RunOperation {
+            common,
+            macro_name,
+            args,
+        } => run_operation(&common, &macro_name, args.as_deref()),
         Command::Ls {
             common,
             selection,
@@ -284,6 +289,93 @@ fn compile(common: &Common, sel: &Selection) -> Result<ExitCode> {
             printer::out("");
             printer::out(&c.sql);
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `dvt run-operation`: calls the macro with `args` (a YAML mapping) as keyword
+/// arguments, its queries on the target; prints what it logs. Its output is dropped, as
+/// dbt drops it.
+fn run_operation(common: &Common, macro_name: &str, args: Option<&str>) -> Result<ExitCode> {
+    let m = load(common)?;
+    let target = m
+        .target_override
+        .clone()
+        .unwrap_or(m.default_target.clone());
+    let args = match args {
+        Some(text) => parse_cli_vars(text).map_err(|e| match e {
+            dvt_core::error::Error::InvalidVars { message } => {
+                dvt_core::error::Error::InvalidVars {
+                    message: format!("(here `--args`) {message}"),
+                }
+            }
+            other => other,
+        })?,
+        None => serde_json::Map::new(),
+    };
+    let is_name = |s: &str| {
+        !s.is_empty()
+            && !s.starts_with(|c: char| c.is_ascii_digit())
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let file = Path::new("<run-operation>");
+    let defined = macro_name.split('.').count() <= 2
+        && macro_name.split('.').all(is_name)
+        && m.render_operation(
+            &format!("{{{{ {macro_name} is defined }}}}"),
+            &target,
+            &serde_json::json!({}),
+            None,
+            file,
+        )
+        .is_ok_and(|(out, _)| out == "True");
+    if !defined {
+        let hint = match macro_name.rsplit_once('.') {
+            None if m.macros.keys().any(|k| k.eq_ignore_ascii_case(macro_name)) => {
+                " (names are case-sensitive)".to_owned()
+            }
+            None => String::new(),
+            Some((package, _)) if !m.packages.contains_key(package) => {
+                format!(" (no installed package is named `{package}`; run `dvt deps`?)")
+            }
+            Some(_) => String::new(),
+        };
+        return Err(dvt_core::error::Error::UnknownMacro {
+            name: macro_name.to_owned(),
+            hint,
+        }
+        .into());
+    }
+    let keywords: Vec<String> = args
+        .keys()
+        .filter(|k| is_name(k))
+        .map(|k| {
+            format!(
+                "{k}=__dvt_run_args[{}]",
+                serde_json::Value::from(k.as_str())
+            )
+        })
+        .collect();
+    if let Some(bad) = args.keys().find(|k| !is_name(k)) {
+        return Err(dvt_core::error::Error::InvalidVars {
+            message: format!("(here `--args`) `{bad}` is not an argument name"),
+        }
+        .into());
+    }
+    let call = format!("{{{{ {macro_name}({}) }}}}", keywords.join(", "));
+    let database = Arc::new(dvt_executor::introspect::RegistryDatabase::new(registry(
+        &m,
+    )));
+    printer::log(&format!("Running macro {macro_name} on target {target}"));
+    let (_, logs) = m.render_operation(
+        &call,
+        &target,
+        &serde_json::json!({ "__dvt_run_args": args }),
+        Some(database),
+        file,
+    )?;
+    for line in logs {
+        printer::log(&line);
     }
     Ok(ExitCode::SUCCESS)
 }

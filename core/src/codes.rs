@@ -310,6 +310,13 @@ pub const CODES: &[CodeDoc] = &[
         fix: "Fix the name, or name the package (`function('<package>', 'name')`); `dvt ls --resource-type function` lists the functions.",
     },
     CodeDoc {
+        code: "DVT134",
+        kind: CodeKind::Error,
+        title: "Unknown macro for `dvt run-operation`.",
+        cause: "A typo, a macro in a file outside the macro paths (default `macros/`), or a package's macro named without its package.",
+        fix: "Fix the name, or name the package (`dvt run-operation <package>.<macro>`).",
+    },
+    CodeDoc {
         code: "DVT200",
         kind: CodeKind::Error,
         title: "Ragged CSV row, at `file:line:col` (the column is the first missing or extra field).",
@@ -694,6 +701,10 @@ mod tests {
                 name: "x".into(),
                 problem: "names no function".into(),
             },
+            Error::UnknownMacro {
+                name: "x".into(),
+                hint: String::new(),
+            },
         ];
         for e in &all {
             match e {
@@ -731,7 +742,8 @@ mod tests {
                 | Error::AmbiguousRef { .. }
                 | Error::DuplicatePackage { .. }
                 | Error::PackagesNotInstalled { .. }
-                | Error::UnknownFunction { .. } => {}
+                | Error::UnknownFunction { .. }
+                | Error::UnknownMacro { .. } => {}
             }
         }
         all

@@ -3,7 +3,7 @@
 //! input is named for the reading engine is DVT's ([`crate::resolve::render_input`]).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
 
@@ -289,6 +289,7 @@ impl Manifest {
             package: Some(node.package_name.clone()),
             vars: state.opts.vars.clone(),
             federated: host.path == ExecPath::Federated,
+            globals: serde_json::Map::new(),
         })?;
         state.logs.extend(recorded.logs);
         let dialect = match host.path {
@@ -333,6 +334,7 @@ impl Manifest {
                     connection: None,
                     package: Some(node.package_name.clone()),
                     federated: false,
+                    globals: serde_json::Map::new(),
                     vars: serde_json::Map::new(),
                 },
             )?;
@@ -345,23 +347,62 @@ impl Manifest {
     }
 
     /// Renders one `on-run-start`/`on-run-end` hook of the project for the default
-    /// target. `extra` adds variables (`flags`, and `results`/`schemas` at the end).
-    pub fn compile_project_hook(&self, text: &str, extra: &Json) -> Result<String> {
-        let mut ctx = serde_json::Map::new();
-        ctx.insert(
-            "target".into(),
-            resolve::target_context(&self.profile, &self.default_target),
-        );
-        ctx.insert("project_name".into(), Json::from(self.project.name.clone()));
-        if let Json::Object(m) = extra {
-            ctx.extend(m.clone());
-        }
-        let sql = self.jinja.render_snippet(
+    /// target. `extra` adds variables (`flags`, and `results`/`schemas` at the end);
+    /// with `database`, the hook's Jinja may query it (`run_query`, `statement`,
+    /// introspection), as dbt's hooks may. Returns the SQL and the hook's `log()` lines.
+    pub fn compile_project_hook(
+        &self,
+        text: &str,
+        extra: &Json,
+        database: Option<std::sync::Arc<dyn crate::jinja::Database>>,
+    ) -> Result<(String, Vec<String>)> {
+        self.render_operation(
             text,
-            &Json::Object(ctx),
-            &Location::file(&self.project.file),
+            &self.default_target,
+            extra,
+            database,
+            &self.project.file,
+        )
+    }
+
+    /// Renders `text` outside any node, on `target`: a project hook, or the macro call of
+    /// `dvt run-operation`. In context: `target`, `project_name`, `extra`'s values, and,
+    /// with `database`, queries on `target`. `file` is where errors point when the
+    /// template engine names no file. Returns the trimmed output and the `log()` lines.
+    pub fn render_operation(
+        &self,
+        text: &str,
+        target: &str,
+        extra: &Json,
+        database: Option<std::sync::Arc<dyn crate::jinja::Database>>,
+        file: &Path,
+    ) -> Result<(String, Vec<String>)> {
+        let mut globals = serde_json::Map::new();
+        globals.insert("project_name".into(), Json::from(self.project.name.clone()));
+        if let Json::Object(m) = extra {
+            globals.extend(m.clone());
+        }
+        let (out, recorded) = self.jinja.render_source(
+            text,
+            RenderInput {
+                phase: Phase::Compile,
+                template: file.display().to_string(),
+                file: file.to_path_buf(),
+                this: None,
+                target: resolve::target_context(&self.profile, target),
+                model: Json::Object(serde_json::Map::new()),
+                relations: CompileRelations::default(),
+                known: None,
+                is_incremental: false,
+                connection: database
+                    .map(|db| std::sync::Arc::new(crate::jinja::Connection::new(db, target))),
+                package: None,
+                federated: false,
+                globals,
+                vars: serde_json::Map::new(),
+            },
         )?;
-        Ok(sql.trim().to_owned())
+        Ok((out.trim().to_owned(), recorded.logs))
     }
 
     /// `this`: the node's own relation, rendered for the target `on` (the node's, or

@@ -406,6 +406,14 @@ pub enum Error {
         /// several packages have one.
         problem: String,
     },
+    /// `dvt run-operation` names a macro that does not exist.
+    #[error("no macro `{name}` to run{hint}")]
+    UnknownMacro {
+        /// The name given.
+        name: String,
+        /// What might be meant.
+        hint: String,
+    },
     /// A model, test or snapshot breaks a routing rule (e.g. nested ephemerals too deep).
     #[error("{location}: {message}")]
     Routing {
@@ -453,6 +461,7 @@ impl Error {
             Error::DuplicatePackage { .. } => "DVT131",
             Error::PackagesNotInstalled { .. } => "DVT132",
             Error::UnknownFunction { .. } => "DVT133",
+            Error::UnknownMacro { .. } => "DVT134",
             Error::RaggedCsv { .. } => "DVT200",
             Error::Csv { .. } => "DVT201",
         }

@@ -311,6 +311,8 @@ pub struct RenderInput {
     /// tries `datafusion__<name>` first, so dbt's cross-database macros write SQL the
     /// engine plans rather than the target database's.
     pub federated: bool,
+    /// More context values: on-run-end's `results` and `schemas`, `flags`.
+    pub globals: Map<String, Json>,
 }
 
 /// The macros and vars of the root project or of one installed package, for
@@ -378,11 +380,23 @@ struct Registry {
 #[derive(Debug)]
 struct Scope(BTreeMap<&'static str, Value>);
 
+/// Where a render's extra context values ([`RenderInput::globals`]) live, so macros it
+/// calls see them too.
+const GLOBALS_KEY: &str = "__dvt_globals";
+
 impl Object for Scope {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let key = key.as_str()?;
         if let Some(v) = self.0.get(key) {
             return Some(v.clone());
+        }
+        if let Some(v) = self
+            .0
+            .get(GLOBALS_KEY)
+            .and_then(|g| g.get_attr(key).ok())
+            .filter(|v| !v.is_undefined())
+        {
+            return Some(v);
         }
         self.0
             .get(LOCALS_KEY)?
@@ -688,6 +702,9 @@ impl JinjaEnv {
         values.insert("target", to_value(&input.target));
         values.insert("model", to_value(&input.model));
         values.insert("execute", Value::from(input.phase == Phase::Compile));
+        if !input.globals.is_empty() {
+            values.insert(GLOBALS_KEY, to_value(Json::Object(input.globals)));
+        }
         if let Some(p) = input.package.filter(|p| *p != self.registry.root) {
             if let Some(table) = self.registry.tables.get(&p) {
                 values.insert(LOCALS_KEY, Value::from_dyn_object(Arc::clone(table)));
@@ -811,6 +828,8 @@ pub fn render_config_string(text: &str, location: Location) -> Result<String> {
 fn jinja_error(e: &minijinja::Error, fallback: &Path) -> Error {
     let file = e
         .name()
+        // A rendered string (a hook) is `<string>` to the engine: the caller knows better.
+        .filter(|n| *n != "<string>")
         .map(|n| PathBuf::from(n.split('#').next().unwrap_or(n)))
         .unwrap_or_else(|| fallback.to_path_buf());
     let location = Location {
@@ -1090,6 +1109,7 @@ impl Object for MacroFn {
             "execute",
             PACKAGE_KEY,
             LOCALS_KEY,
+            GLOBALS_KEY,
         ] {
             if let Some(v) = state.lookup(key) {
                 ctx.insert(key, v);
@@ -1282,6 +1302,7 @@ mod tests {
             connection: None,
             package: None,
             federated: false,
+            globals: Map::new(),
             vars: Map::new(),
         })
     }

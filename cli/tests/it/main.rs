@@ -19,6 +19,7 @@ mod init;
 mod odd_names;
 mod privileges;
 mod routing;
+mod run_operation;
 mod s3;
 mod security;
 mod snapshots;

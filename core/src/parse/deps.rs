@@ -76,6 +76,7 @@ fn render(
         connection: None,
         package: Some(package.to_owned()),
         federated: false,
+        globals: serde_json::Map::new(),
         vars: serde_json::Map::new(),
     })
 }

@@ -540,7 +540,13 @@ async fn project_hooks(
         let started_at = now();
         let clock = Instant::now();
         let outcome: Result<String> = async {
-            let sql = m.compile_project_hook(text, extra)?;
+            let database = Arc::new(crate::introspect::RegistryDatabase::new(Arc::clone(
+                &ctx.registry,
+            )));
+            let (sql, logs) = m.compile_project_hook(text, extra, Some(database))?;
+            for message in logs {
+                send(RunEvent::RunLog { message });
+            }
             let file = ctx
                 .target_dir()
                 .join("compiled")

@@ -1,0 +1,147 @@
+//! `dvt run-operation`: a macro called with `--args`, its queries run on the target
+//! (PostgreSQL, or SQLite with `--target`); project hooks that query the database; the
+//! coded errors of an unknown macro and bad arguments.
+
+use crate::common::*;
+
+const MACROS: &str = "{% macro fill_audit(rows=2, label='x') %}\n\
+  {% do run_query('create table if not exists ' ~ audit_table() ~ ' (n integer, label varchar(20))') %}\n\
+  {% for i in range(rows) %}{% do run_query('insert into ' ~ audit_table() ~ \" values (\" ~ i ~ \", '\" ~ label ~ \"')\") %}{% endfor %}\n\
+  {% call statement('c', fetch_result=True) %}select count(*) from {{ audit_table() }}{% endcall %}\n\
+  {{ log('audit has ' ~ load_result('c').table.columns[0].values()[0] ~ ' rows on ' ~ target.name, info=True) }}\n\
+{% endmacro %}\n\
+{% macro audit_table() %}{{ return(target.schema ~ '.audit' if target.type == 'postgres' else 'audit') }}{% endmacro %}\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_macro_runs_its_queries_on_the_target_with_its_arguments() {
+    let schema = unique("dvt_it_runop");
+    let _cleanup = Cleanup {
+        pg_schemas: vec![schema.clone()],
+        maria_dbs: vec![],
+    };
+    let pg = pg().await;
+    pg.batch_execute(&format!("create schema \"{schema}\""))
+        .await
+        .expect("schema");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hook = "{% set r = run_query('select count(*) from ' ~ audit_table()) %}{{ log('audit rows at the end: ' ~ r.columns[0].values()[0], info=True) }}";
+    write_project(
+        dir.path(),
+        &[
+            (
+                "dbt_project.yml",
+                &format!("name: ro\nprofile: ro\non-run-end:\n  - \"{hook}\"\n"),
+            ),
+            (
+                "profiles.yml",
+                &format!(
+                    "ro:\n  target: pg\n  outputs:\n    pg: {{type: postgres, host: 127.0.0.1, user: postgres, dbname: test, schema: {schema}}}\n    lite: {{type: sqlite, path: data/ro.db}}\n"
+                ),
+            ),
+            ("macros/ops.sql", MACROS),
+            ("models/m.sql", "select 1 as id"),
+        ],
+    );
+    let run = dvt(
+        dir.path(),
+        &[
+            "run-operation",
+            "fill_audit",
+            "--args",
+            "{rows: 3, label: hello}",
+        ],
+        &[],
+    );
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("audit has 3 rows on pg"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        pg_rows(
+            &pg,
+            &format!("select n, label from \"{schema}\".audit order by n")
+        )
+        .await,
+        ["0", "1", "2"]
+            .map(|n| vec![normalise(Some(n)), "hello".to_owned()])
+            .to_vec()
+    );
+    // Default arguments, on another target.
+    let lite = dvt(
+        dir.path(),
+        &["run-operation", "fill_audit", "--target", "lite"],
+        &[],
+    );
+    lite.assert_ok();
+    assert!(
+        lite.stdout.contains("audit has 2 rows on lite"),
+        "{}",
+        lite.stdout
+    );
+    assert_eq!(
+        sqlite_rows(
+            &dir.path().join("data/ro.db"),
+            "select count(*), min(label) from audit"
+        ),
+        vec![vec![normalise(Some("2")), "x".to_owned()]]
+    );
+    // A project hook may query too.
+    let build = dvt(dir.path(), &["run"], &[]);
+    build.assert_ok();
+    assert!(
+        build.stdout.contains("audit rows at the end: 3"),
+        "{}",
+        build.stdout
+    );
+
+    let missing = dvt(dir.path(), &["run-operation", "fill_adit"], &[]);
+    assert_eq!(missing.code, 1, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("error[DVT134]") && missing.stderr.contains("fill_adit"),
+        "{}",
+        missing.stderr
+    );
+    let in_package = dvt(dir.path(), &["run-operation", "nopkg.fill_audit"], &[]);
+    assert!(
+        in_package.stderr.contains("error[DVT134]")
+            && in_package
+                .stderr
+                .contains("no installed package is named `nopkg`"),
+        "{}",
+        in_package.stderr
+    );
+    let bad = dvt(
+        dir.path(),
+        &["run-operation", "fill_audit", "--args", "{rows: [}"],
+        &[],
+    );
+    assert_eq!(bad.code, 1, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("error[DVT112]") && bad.stderr.contains("--args"),
+        "{}",
+        bad.stderr
+    );
+    // A failing query is the macro's error, at its line; nothing else ran.
+    let failing = dvt(
+        dir.path(),
+        &[
+            "run-operation",
+            "fill_audit",
+            "--args",
+            "{rows: 1, label: \"it's\"}",
+        ],
+        &[],
+    );
+    assert_eq!(failing.code, 1, "{}", failing.stderr);
+    assert!(
+        failing.stderr.contains("error[DVT109]") && failing.stderr.contains("macros/ops.sql:3"),
+        "{}",
+        failing.stderr
+    );
+    assert_eq!(
+        pg_rows(&pg, &format!("select count(*) from \"{schema}\".audit")).await,
+        vec![vec![normalise(Some("3"))]]
+    );
+}
