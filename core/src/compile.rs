@@ -304,7 +304,14 @@ impl Manifest {
     /// the project file's first, the node's own last. A hook is a string or a mapping
     /// with `sql:` (its `transaction:` flag changes nothing here: DVT runs each hook as a
     /// statement of its own, outside the build's swap).
-    pub fn compile_hooks(&self, unique_id: &str, key: &str) -> Result<Vec<String>> {
+    ///
+    /// With `database`, a hook's Jinja may query the node's target (`run_query`), as in dbt.
+    pub fn compile_hooks(
+        &self,
+        unique_id: &str,
+        key: &str,
+        database: Option<std::sync::Arc<dyn crate::jinja::Database>>,
+    ) -> Result<Vec<String>> {
         let node = &self.nodes[unique_id];
         let Some(Json::Array(items)) = node.config.get(key) else {
             return Ok(Vec::new());
@@ -331,7 +338,9 @@ impl Manifest {
                     relations: CompileRelations::default(),
                     known: None,
                     is_incremental: false,
-                    connection: None,
+                    connection: database.clone().map(|db| {
+                        std::sync::Arc::new(crate::jinja::Connection::new(db, node.target.clone()))
+                    }),
                     package: Some(node.package_name.clone()),
                     federated: false,
                     globals: serde_json::Map::new(),

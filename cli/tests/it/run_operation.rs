@@ -1,5 +1,5 @@
 //! `dvt run-operation`: a macro called with `--args`, its queries run on the target
-//! (PostgreSQL, or SQLite with `--target`); project hooks that query the database; the
+//! (PostgreSQL, or SQLite with `--target`); hooks that query the database; the
 //! coded errors of an unknown macro and bad arguments.
 
 use crate::common::*;
@@ -39,7 +39,11 @@ async fn a_macro_runs_its_queries_on_the_target_with_its_arguments() {
                 ),
             ),
             ("macros/ops.sql", MACROS),
-            ("models/m.sql", "select 1 as id"),
+            (
+                "models/m.sql",
+                r#"{{ config(materialized='table', post_hook="{% set r = run_query('select count(*) from ' ~ this) %}insert into {{ audit_table() }} values ({{ r.columns[0].values()[0] }}, 'post')") }}
+select 1 as id union all select 2"#,
+            ),
         ],
     );
     let run = dvt(
@@ -87,13 +91,21 @@ async fn a_macro_runs_its_queries_on_the_target_with_its_arguments() {
         ),
         vec![vec![normalise(Some("2")), "x".to_owned()]]
     );
-    // A project hook may query too.
+    // Hooks may query too: the model's post-hook counts its rows, on-run-end the audit's.
     let build = dvt(dir.path(), &["run"], &[]);
     build.assert_ok();
     assert!(
-        build.stdout.contains("audit rows at the end: 3"),
+        build.stdout.contains("audit rows at the end: 4"),
         "{}",
         build.stdout
+    );
+    assert_eq!(
+        pg_rows(
+            &pg,
+            &format!("select n from \"{schema}\".audit where label = 'post'")
+        )
+        .await,
+        vec![vec![normalise(Some("2"))]]
     );
 
     let missing = dvt(dir.path(), &["run-operation", "fill_adit"], &[]);
@@ -142,6 +154,6 @@ async fn a_macro_runs_its_queries_on_the_target_with_its_arguments() {
     );
     assert_eq!(
         pg_rows(&pg, &format!("select count(*) from \"{schema}\".audit")).await,
-        vec![vec![normalise(Some("3"))]]
+        vec![vec![normalise(Some("4"))]]
     );
 }

@@ -919,7 +919,12 @@ async fn mysql_comments(
 /// Runs a node's `pre-hook`s or `post-hook`s (`key`) on its target, one statement each,
 /// in order; the first failing hook fails the node.
 pub(super) async fn run_hooks(ctx: &RunContext, node: &Node, key: &str) -> Result<()> {
-    let hooks = ctx.manifest.compile_hooks(&node.unique_id, key)?;
+    let database = Arc::new(crate::introspect::RegistryDatabase::new(Arc::clone(
+        &ctx.registry,
+    )));
+    let hooks = ctx
+        .manifest
+        .compile_hooks(&node.unique_id, key, Some(database))?;
     if hooks.is_empty() {
         return Ok(());
     }
