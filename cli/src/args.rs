@@ -112,6 +112,7 @@ pub enum Command {
         selection: Selection,
     },
     /// List nodes with their target and execution path.
+    #[command(alias = "list")]
     Ls {
         #[command(flatten)]
         common: Common,
@@ -186,6 +187,13 @@ pub enum Command {
         /// default: the node's `bucket:`, else the file's `target:`).
         #[arg(long)]
         bucket: Option<String>,
+    },
+    /// Re-run the nodes of the last `run`, `seed`, `test`, `snapshot` or `build` that
+    /// failed or were skipped, with its flags (`target/run_results.json`); `--vars` must
+    /// be given again.
+    Retry {
+        #[command(flatten)]
+        common: Common,
     },
     /// Run a macro, as dbt's `run-operation`: its queries (`run_query`, `statement`) run
     /// on the default target, or on `--target`.

@@ -77,6 +77,7 @@ pub(crate) async fn dispatch(cli: crate::Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Compile { common, selection } => compile(&common, &selection),
+        Command::Retry { common } => retry(&common).await,
         Command::RunOperation {
             common,
             macro_name,
@@ -91,27 +92,27 @@ pub(crate) async fn dispatch(cli: crate::Cli) -> Result<ExitCode> {
             common,
             selection,
             execution,
-        } => build(&common, &selection, &execution, RunKind::Run).await,
+        } => build(&common, &selection, &execution, RunKind::Run, None).await,
         Command::Seed {
             common,
             selection,
             execution,
-        } => build(&common, &selection, &execution, RunKind::Seed).await,
+        } => build(&common, &selection, &execution, RunKind::Seed, None).await,
         Command::Build {
             common,
             selection,
             execution,
-        } => build(&common, &selection, &execution, RunKind::Build).await,
+        } => build(&common, &selection, &execution, RunKind::Build, None).await,
         Command::Test {
             common,
             selection,
             execution,
-        } => build(&common, &selection, &execution, RunKind::Test).await,
+        } => build(&common, &selection, &execution, RunKind::Test, None).await,
         Command::Snapshot {
             common,
             selection,
             execution,
-        } => build(&common, &selection, &execution, RunKind::Snapshot).await,
+        } => build(&common, &selection, &execution, RunKind::Snapshot, None).await,
         Command::Show {
             common,
             selection,
@@ -690,11 +691,87 @@ where
     Ok(stream.try_collect().await?)
 }
 
+/// `dvt retry`: the last run's command again, with its flags, on the nodes that ended in
+/// `error`, `fail` or `skipped` (dbt's retry).
+async fn retry(common: &Common) -> Result<ExitCode> {
+    use dvt_core::error::Error as CoreError;
+    let m = load(common)?;
+    let file = m
+        .path(Path::new(&m.project.target_path))
+        .join("run_results.json");
+    let nothing = |why: String| CoreError::NothingToRetry { why };
+    let text = std::fs::read_to_string(&file).map_err(|_| {
+        nothing(format!(
+            "{} does not exist; run a command first",
+            file.display()
+        ))
+    })?;
+    let last: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| nothing(format!("{} is not JSON: {e}", file.display())))?;
+    let args = &last["args"];
+    let which = args["which"].as_str().unwrap_or_default();
+    let kind = RunKind::from_name(which).ok_or_else(|| {
+        nothing(format!(
+            "the last command (`{which}`) is not one retry repeats (run, seed, test, snapshot, build)"
+        ))
+    })?;
+    let ids: BTreeSet<String> = last["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| matches!(r["status"].as_str(), Some("error" | "fail" | "skipped")))
+        .filter_map(|r| r["unique_id"].as_str().map(str::to_owned))
+        .filter(|id| m.nodes.contains_key(id))
+        .collect();
+    if ids.is_empty() {
+        printer::log(&format!(
+            "Nothing to retry: no node of the last `{which}` failed or was skipped"
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    printer::log(&format!(
+        "Retrying {} node(s) of the last `{which}`",
+        ids.len()
+    ));
+    let strings = |key: &str| -> Vec<String> {
+        args[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    };
+    let text = |key: &str| args[key].as_str().map(str::to_owned);
+    let when = |key: &str| {
+        text(key).and_then(|t| chrono::NaiveDateTime::parse_from_str(&t, "%Y-%m-%d %H:%M:%S").ok())
+    };
+    let sel = Selection {
+        select: strings("select"),
+        exclude: strings("exclude"),
+    };
+    let exec = Execution {
+        threads: args["threads"].as_u64().map(|n| n.max(1) as usize),
+        full_refresh: args["full_refresh"].as_bool().unwrap_or(false),
+        compute: text("compute"),
+        bucket: text("bucket"),
+        event_time_start: when("event_time_start"),
+        event_time_end: when("event_time_end"),
+        fail_fast: args["fail_fast"].as_bool().unwrap_or(false),
+        keep_staging: args["keep_staging"].as_bool().unwrap_or(false),
+    };
+    let mut common = common.clone();
+    if common.target.is_none() {
+        common.target = text("target");
+    }
+    build(&common, &sel, &exec, kind, Some(ids)).await
+}
+
 async fn build(
     common: &Common,
     sel: &Selection,
     exec: &Execution,
     kind: RunKind,
+    only: Option<BTreeSet<String>>,
 ) -> Result<ExitCode> {
     let m = load(common)?;
     let warnings = m.warnings.len();
@@ -746,6 +823,22 @@ async fn build(
     opts.full_refresh = exec.full_refresh;
     opts.keep_staging = exec.keep_staging;
     opts.target = common.target.clone();
+    opts.only = only;
+    let recorded = [
+        ("compute", exec.compute.clone()),
+        ("bucket", exec.bucket.clone()),
+        (
+            "event_time_start",
+            exec.event_time_start.map(|t| t.to_string()),
+        ),
+        ("event_time_end", exec.event_time_end.map(|t| t.to_string())),
+    ];
+    for (key, value) in recorded {
+        opts.recorded
+            .insert(key.into(), serde_json::Value::from(value));
+    }
+    opts.recorded
+        .insert("keep_staging".into(), exec.keep_staging.into());
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let cancel = CancellationToken::new();
     let on_interrupt = cancel.clone();

@@ -317,6 +317,13 @@ pub const CODES: &[CodeDoc] = &[
         fix: "Fix the name, or name the package (`dvt run-operation <package>.<macro>`).",
     },
     CodeDoc {
+        code: "DVT135",
+        kind: CodeKind::Error,
+        title: "Nothing to retry.",
+        cause: "`dvt retry` found no `target/run_results.json` (no command ran in this project, or `target/` was removed), or the last command was not one it repeats (`run`, `seed`, `test`, `snapshot`, `build`).",
+        fix: "Run the command itself; `dvt retry` then repeats what failed or was skipped.",
+    },
+    CodeDoc {
         code: "DVT200",
         kind: CodeKind::Error,
         title: "Ragged CSV row, at `file:line:col` (the column is the first missing or extra field).",
@@ -705,6 +712,7 @@ mod tests {
                 name: "x".into(),
                 hint: String::new(),
             },
+            Error::NothingToRetry { why: "x".into() },
         ];
         for e in &all {
             match e {
@@ -743,7 +751,8 @@ mod tests {
                 | Error::DuplicatePackage { .. }
                 | Error::PackagesNotInstalled { .. }
                 | Error::UnknownFunction { .. }
-                | Error::UnknownMacro { .. } => {}
+                | Error::UnknownMacro { .. }
+                | Error::NothingToRetry { .. } => {}
             }
         }
         all

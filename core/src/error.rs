@@ -406,6 +406,12 @@ pub enum Error {
         /// several packages have one.
         problem: String,
     },
+    /// `dvt retry` has no previous run to repeat.
+    #[error("nothing to retry: {why}")]
+    NothingToRetry {
+        /// Why.
+        why: String,
+    },
     /// `dvt run-operation` names a macro that does not exist.
     #[error("no macro `{name}` to run{hint}")]
     UnknownMacro {
@@ -462,6 +468,7 @@ impl Error {
             Error::PackagesNotInstalled { .. } => "DVT132",
             Error::UnknownFunction { .. } => "DVT133",
             Error::UnknownMacro { .. } => "DVT134",
+            Error::NothingToRetry { .. } => "DVT135",
             Error::RaggedCsv { .. } => "DVT200",
             Error::Csv { .. } => "DVT201",
         }

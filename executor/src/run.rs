@@ -58,6 +58,19 @@ impl RunKind {
             RunKind::Build => "build",
         }
     }
+
+    /// The command named `name` (as `run_results.json` records it).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            RunKind::Run,
+            RunKind::Seed,
+            RunKind::Test,
+            RunKind::Snapshot,
+            RunKind::Build,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == name)
+    }
 }
 
 /// What to run and how: plain data, so the CLI's flags and a scheduler's API request both
@@ -82,6 +95,11 @@ pub struct RunOptions {
     pub keep_staging: bool,
     /// `--target`, as given (recorded in `run_results.json`).
     pub target: Option<String>,
+    /// Only these of the selected nodes run (`dvt retry`: what failed or was skipped).
+    pub only: Option<std::collections::BTreeSet<String>>,
+    /// More flags to record in `run_results.json`'s `args` (`--compute`, `--bucket`,
+    /// the event-time window), so `dvt retry` can repeat them.
+    pub recorded: serde_json::Map<String, Json>,
 }
 
 impl RunOptions {
@@ -95,7 +113,7 @@ impl RunOptions {
 
     /// The `args` block of `run_results.json`.
     pub(crate) fn args_json(&self, threads: usize) -> Json {
-        serde_json::json!({
+        let mut args = serde_json::json!({
             "which": self.kind.as_str(),
             "select": self.select,
             "exclude": self.exclude,
@@ -103,7 +121,11 @@ impl RunOptions {
             "threads": threads,
             "full_refresh": self.full_refresh,
             "fail_fast": self.fail_fast,
-        })
+        });
+        if let Json::Object(m) = &mut args {
+            m.extend(self.recorded.clone());
+        }
+        args
     }
 }
 

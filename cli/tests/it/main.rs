@@ -18,6 +18,7 @@ mod incremental;
 mod init;
 mod odd_names;
 mod privileges;
+mod retry;
 mod routing;
 mod run_operation;
 mod s3;

@@ -64,6 +64,9 @@ pub(crate) fn selected_nodes(
             .collect();
         ids.extend(chosen);
     }
+    if let Some(only) = &opts.only {
+        ids.retain(|id| only.contains(id));
+    }
     let ephemeral: Vec<String> = ids
         .iter()
         .filter(|id| {
