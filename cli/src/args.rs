@@ -188,6 +188,11 @@ pub enum Command {
         #[arg(long)]
         bucket: Option<String>,
     },
+    /// Source commands: `dvt source freshness`.
+    Source {
+        #[command(subcommand)]
+        command: SourceCommand,
+    },
     /// Re-run the nodes of the last `run`, `seed`, `test`, `snapshot` or `build` that
     /// failed or were skipped, with its flags (`target/run_results.json`); `--vars` must
     /// be given again.
@@ -226,4 +231,20 @@ fn at_least_one(text: &str) -> Result<usize, String> {
         Ok(n) => Ok(n),
         Err(_) => Err(format!("`{text}` is not a whole number")),
     }
+}
+
+/// `dvt source ...`.
+#[derive(Debug, Subcommand)]
+pub enum SourceCommand {
+    /// Check how recently each source table received rows (`freshness:` with
+    /// `loaded_at_field:`), where the source lives; writes `target/sources.json`.
+    Freshness {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        selection: Selection,
+        /// Where to write the results (default `target/sources.json`).
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+    },
 }

@@ -19,7 +19,7 @@ use dvt_executor::run::{
 use dvt_executor::staging::Staging;
 use tokio_util::sync::CancellationToken;
 
-use crate::args::{Command, Common, Execution, Selection};
+use crate::args::{Command, Common, Execution, Selection, SourceCommand};
 use crate::printer;
 
 pub(crate) async fn dispatch(cli: crate::Cli) -> Result<ExitCode> {
@@ -78,6 +78,14 @@ pub(crate) async fn dispatch(cli: crate::Cli) -> Result<ExitCode> {
         }
         Command::Compile { common, selection } => compile(&common, &selection),
         Command::Retry { common } => retry(&common).await,
+        Command::Source {
+            command:
+                SourceCommand::Freshness {
+                    common,
+                    selection,
+                    output,
+                },
+        } => source_freshness(&common, &selection, output.as_deref()).await,
         Command::RunOperation {
             common,
             macro_name,
@@ -689,6 +697,85 @@ where
 {
     use futures::TryStreamExt;
     Ok(stream.try_collect().await?)
+}
+
+/// `dvt source freshness`: each selected source table with a freshness rule, checked on
+/// its target; prints dbt's progress lines and writes `sources.json`. Exits 1 when a
+/// table is stale past `error_after` or cannot be checked.
+async fn source_freshness(
+    common: &Common,
+    sel: &Selection,
+    output: Option<&Path>,
+) -> Result<ExitCode> {
+    use dvt_executor::freshness::{FreshnessStatus, check, sources_json};
+    let m = load(common)?;
+    let started = std::time::Instant::now();
+    let ids = dvt_core::select::select_sources(&m, &sel.select, &sel.exclude)?;
+    let tables: Vec<_> = ids
+        .iter()
+        .map(|id| &m.sources[id])
+        .filter(|s| s.freshness.is_some())
+        .collect();
+    let reg = registry(&m);
+    let total = tables.len();
+    printer::log(&format!(
+        "Found {total} source tables with a freshness rule"
+    ));
+    let mut results = Vec::new();
+    for (i, s) in tables.into_iter().enumerate() {
+        let what = format!("freshness of {}.{}", s.source_name, s.name);
+        let index = i + 1;
+        printer::log(&printer::dots(
+            &format!("{index} of {total} START {what} [{}]", s.connection),
+            "[RUN]",
+        ));
+        let r = check(&m, &reg, s).await;
+        let secs = r.execution_time;
+        let (word, tag) = match r.status {
+            FreshnessStatus::Pass => ("PASS", "PASS"),
+            FreshnessStatus::Warn => ("WARN", "WARN"),
+            FreshnessStatus::Error => ("ERROR STALE", "ERROR STALE"),
+            FreshnessStatus::RuntimeError => ("ERROR", "ERROR"),
+        };
+        printer::log(&printer::dots(
+            &format!("{index} of {total} {word} {what}"),
+            &format!("[{tag} in {secs:.2}s]"),
+        ));
+        if let Some(e) = &r.error {
+            printer::log(&format!("  {}: {e}", s.unique_id));
+        } else if let (Some(at), Some(age)) = (&r.max_loaded_at, r.age_seconds) {
+            printer::log(&format!("  newest row loaded at {at}, {age:.0}s ago"));
+        }
+        results.push(r);
+    }
+    let path = match output {
+        Some(p) => p.to_path_buf(),
+        None => m
+            .path(Path::new(&m.project.target_path))
+            .join("sources.json"),
+    };
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    dvt_executor::run::write_json_atomic(
+        &path,
+        &sources_json(
+            &results,
+            started.elapsed().as_secs_f64(),
+            &invocation_id(),
+            &now,
+        ),
+    )?;
+    let count = |st: FreshnessStatus| results.iter().filter(|r| r.status == st).count();
+    let errors = count(FreshnessStatus::Error) + count(FreshnessStatus::RuntimeError);
+    printer::log(&format!(
+        "Done. PASS={} WARN={} ERROR={errors} TOTAL={total}",
+        count(FreshnessStatus::Pass),
+        count(FreshnessStatus::Warn)
+    ));
+    Ok(if errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// `dvt retry`: the last run's command again, with its flags, on the nodes that ended in

@@ -191,10 +191,17 @@ impl Manifest {
             let mut native = self.target(dep_target).dialect().render(rel);
             // A microbatch reads one window of each input that declares its event time,
             // in the model's SQL and in its queries where the input lives.
-            if let (Some((start, end)), Some(Json::String(column))) = (
-                &state.opts.event_time_window,
-                self.nodes.get(dep).and_then(|n| n.config.get("event_time")),
-            ) {
+            let event_time = match self.sources.get(dep) {
+                Some(s) => s.event_time.clone(),
+                None => self
+                    .nodes
+                    .get(dep)
+                    .and_then(|n| n.config.get("event_time"))
+                    .and_then(Json::as_str)
+                    .map(str::to_owned),
+            };
+            if let (Some((start, end)), Some(column)) = (&state.opts.event_time_window, event_time)
+            {
                 let window = |name: &str| {
                     format!(
                         "(select * from {name} where {column} >= '{start}' and {column} < '{end}') _dbt_et_filter_subq_{}",
@@ -503,4 +510,48 @@ pub(crate) fn model_context(node: &Node) -> Json {
         "version": node.version,
         "latest_version": node.latest_version,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_microbatch_window_narrows_sources_and_models_with_an_event_time() {
+        let m = crate::manifest::tests::load(
+            &[
+                ("dbt_project.yml", "name: p\nprofile: p\n"),
+                (
+                    "profiles.yml",
+                    "p:\n  target: lite\n  outputs:\n    lite: {type: sqlite, path: data/p.db}\n",
+                ),
+                (
+                    "models/src.yml",
+                    "sources:\n  - name: raw\n    config: {event_time: happened_at}\n    tables:\n      - name: clicks\n      - name: users\n        config: {event_time: null}\n",
+                ),
+                ("models/up.sql", "{{ config(event_time='ts') }}select 1 as id"),
+                (
+                    "models/mb.sql",
+                    "select * from {{ source('raw', 'clicks') }} join {{ source('raw', 'users') }} using (id) join {{ ref('up') }} using (id)",
+                ),
+            ],
+            "",
+        )
+        .expect("loads");
+        let opts = CompileOptions {
+            event_time_window: Some(("2020-01-01".into(), "2020-01-02".into())),
+            ..CompileOptions::default()
+        };
+        let sql = m.compile_with("model.p.mb", &opts).expect("compiles").sql;
+        assert!(
+            sql.contains("(select * from \"main\".\"clicks\" where happened_at >= '2020-01-01' and happened_at < '2020-01-02') _dbt_et_filter_subq_clicks"),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("where ts >= '2020-01-01' and ts < '2020-01-02'"),
+            "{sql}"
+        );
+        // A table's `event_time: null` turns off its source's.
+        assert!(sql.contains("join \"main\".\"users\" using"), "{sql}");
+    }
 }

@@ -298,6 +298,41 @@ pub struct SourceTable {
     pub partition_by: Option<String>,
     /// `partitions:`: how many ranges a federated extract splits into; `1` turns it off.
     pub partitions: Option<usize>,
+    /// `event_time` config: a microbatch model reading the source reads one window.
+    pub event_time: Option<String>,
+    /// `freshness:` with its `loaded_at_field`, for `dvt source freshness`.
+    pub freshness: Option<Freshness>,
+}
+
+/// A source table's freshness rule (`freshness:` and `loaded_at_field:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Freshness {
+    /// The column (or SQL expression) holding when a row was loaded.
+    pub loaded_at_field: String,
+    /// Older than this is a warning.
+    pub warn_after: Option<FreshnessAge>,
+    /// Older than this is an error.
+    pub error_after: Option<FreshnessAge>,
+    /// `filter:`, a SQL condition limiting the rows measured.
+    pub filter: Option<String>,
+}
+
+/// `{count: 12, period: hour}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FreshnessAge {
+    /// How many periods.
+    pub count: u64,
+    /// `minute`, `hour` or `day`, in seconds.
+    pub period_seconds: u64,
+    /// The period's name, as written.
+    pub period: &'static str,
+}
+
+impl FreshnessAge {
+    /// The age in seconds.
+    pub fn seconds(&self) -> u64 {
+        self.count * self.period_seconds
+    }
 }
 
 /// Options for [`Manifest::load`].

@@ -36,6 +36,27 @@ pub fn select(m: &Manifest, select: &[String], exclude: &[String]) -> Result<BTr
     Ok(chosen)
 }
 
+/// Selects the unique ids of source tables (`dvt source freshness`): every one when
+/// `select` is empty, else those `select` names (`source:name`, `source:name.table`,
+/// `+` operators), minus `exclude`'s.
+pub fn select_sources(
+    m: &Manifest,
+    select: &[String],
+    exclude: &[String],
+) -> Result<BTreeSet<String>> {
+    let mut chosen: BTreeSet<String> = if select.is_empty() {
+        m.sources.keys().cloned().collect()
+    } else {
+        union(m, select)?
+    };
+    chosen.retain(|id| m.sources.contains_key(id));
+    if !exclude.is_empty() {
+        let ex = union(m, exclude)?;
+        chosen.retain(|id| !ex.contains(id));
+    }
+    Ok(chosen)
+}
+
 fn union(m: &Manifest, values: &[String]) -> Result<BTreeSet<String>> {
     let mut out = BTreeSet::new();
     for v in values {

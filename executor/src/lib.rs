@@ -9,6 +9,8 @@ pub mod codec;
 pub mod error;
 /// The federation engine: extract, stage and compute on DataFusion or Ballista.
 pub mod federation;
+/// `dvt source freshness`.
+pub mod freshness;
 /// The database a node's Jinja queries while compiling.
 pub mod introspect;
 /// The `dvt-executor` process: a Ballista executor with DVT's codecs.

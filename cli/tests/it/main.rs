@@ -13,6 +13,7 @@ mod data_tests;
 mod dbt_golden;
 mod errors;
 mod examples;
+mod freshness;
 mod functions;
 mod incremental;
 mod init;

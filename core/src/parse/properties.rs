@@ -91,11 +91,22 @@ pub(crate) struct SourceProps {
     pub(crate) description: Option<String>,
     #[serde(default)]
     pub(crate) quoting: Option<Json>,
-    /// `config:` (DVT reads `partition_by` and `partitions` from it).
+    /// `config:` (DVT reads `partition_by`, `partitions`, `event_time`, `freshness`
+    /// and `loaded_at_field` from it).
     #[serde(default)]
     pub(crate) config: Option<Json>,
+    /// `freshness:`; `Some(null)` when written as `null` (no freshness check).
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) freshness: Option<Json>,
+    #[serde(default)]
+    pub(crate) loaded_at_field: Option<String>,
     #[serde(default)]
     pub(crate) tables: Vec<SourceTableProps>,
+}
+
+/// A key that is present, even as `null`, is `Some`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Json>, D::Error> {
+    Json::deserialize(d).map(Some)
 }
 
 /// One table of a source.
@@ -111,6 +122,11 @@ pub(crate) struct SourceTableProps {
     /// `config:`; its keys win over the source's.
     #[serde(default)]
     pub(crate) config: Option<Json>,
+    /// `freshness:`; `Some(null)` turns off the source's.
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) freshness: Option<Json>,
+    #[serde(default)]
+    pub(crate) loaded_at_field: Option<String>,
     #[serde(default)]
     pub(crate) columns: Vec<Json>,
     #[serde(default, alias = "tests")]

@@ -157,6 +157,35 @@ pub(super) fn parse(
                     }
                 },
             };
+            // A table's `event_time: null` turns off its source's.
+            let own_event_time = t.config.as_ref().and_then(|c| c.get("event_time")).cloned();
+            let event_time = match own_event_time.or_else(|| setting("event_time")) {
+                Some(Json::Null) | None => None,
+                Some(Json::String(column)) if !column.trim().is_empty() => Some(column),
+                Some(other) => {
+                    return Err(Error::InvalidConfig {
+                        location: config_at("event_time"),
+                        key: "event_time".into(),
+                        message: format!("expected a column name, found `{other}`"),
+                    });
+                }
+            };
+            // The table's own `freshness:` (even `null`) wins over its config's, then the
+            // source's, as in dbt.
+            let freshness_at = at(&[Key("sources"), Index(i), Key("tables"), Index(j)]);
+            let spec = t
+                .freshness
+                .clone()
+                .or_else(|| setting_in(t.config.as_ref(), "freshness"))
+                .or_else(|| src.freshness.clone())
+                .or_else(|| setting_in(src.config.as_ref(), "freshness"));
+            let loaded_at_field = t
+                .loaded_at_field
+                .clone()
+                .or_else(|| setting_in(t.config.as_ref(), "loaded_at_field").and_then(text))
+                .or_else(|| src.loaded_at_field.clone())
+                .or_else(|| setting_in(src.config.as_ref(), "loaded_at_field").and_then(text));
+            let freshness = freshness(spec.as_ref(), loaded_at_field, &freshness_at)?;
             sources.insert(
                 unique_id.clone(),
                 SourceTable {
@@ -179,9 +208,76 @@ pub(super) fn parse(
                         .unwrap_or_default(),
                     partition_by,
                     partitions,
+                    event_time,
+                    freshness,
                 },
             );
         }
     }
     Ok(sources)
+}
+
+fn setting_in(config: Option<&Json>, key: &str) -> Option<Json> {
+    config?.get(key).cloned()
+}
+
+fn text(v: Json) -> Option<String> {
+    v.as_str().map(str::to_owned)
+}
+
+/// A table's freshness rule from its `freshness:` mapping (`None` or `null`: no rule)
+/// and `loaded_at_field`. A rule without a field to measure, or a bad age, is an error
+/// at the table's entry.
+fn freshness(
+    spec: Option<&Json>,
+    loaded_at_field: Option<String>,
+    location: &crate::error::Location,
+) -> Result<Option<crate::manifest::Freshness>> {
+    let Some(spec) = spec.filter(|s| !s.is_null()) else {
+        return Ok(None);
+    };
+    let bad = |message: String| Error::InvalidConfig {
+        location: location.clone(),
+        key: "freshness".into(),
+        message,
+    };
+    let age = |key: &str| -> Result<Option<crate::manifest::FreshnessAge>> {
+        let Some(v) = spec.get(key).filter(|v| !v.is_null()) else {
+            return Ok(None);
+        };
+        let count = v.get("count").and_then(Json::as_u64);
+        let (period, seconds) = match v.get("period").and_then(Json::as_str) {
+            Some("minute") => ("minute", 60),
+            Some("hour") => ("hour", 3600),
+            Some("day") => ("day", 86_400),
+            _ => ("", 0),
+        };
+        match count {
+            Some(count) if seconds > 0 => Ok(Some(crate::manifest::FreshnessAge {
+                count,
+                period_seconds: seconds,
+                period,
+            })),
+            _ => Err(bad(format!(
+                "`{key}` needs a whole `count` and a `period` of minute, hour or day, found `{v}`"
+            ))),
+        }
+    };
+    let warn_after = age("warn_after")?;
+    let error_after = age("error_after")?;
+    if warn_after.is_none() && error_after.is_none() {
+        return Ok(None);
+    }
+    let Some(loaded_at_field) = loaded_at_field.filter(|f| !f.trim().is_empty()) else {
+        return Err(bad(
+            "a freshness rule needs `loaded_at_field:` (the column holding when rows were loaded)"
+                .into(),
+        ));
+    };
+    Ok(Some(crate::manifest::Freshness {
+        loaded_at_field,
+        warn_after,
+        error_after,
+        filter: spec.get("filter").and_then(Json::as_str).map(str::to_owned),
+    }))
 }
