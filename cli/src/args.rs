@@ -188,6 +188,11 @@ pub enum Command {
         #[arg(long)]
         bucket: Option<String>,
     },
+    /// Documentation artifacts: `dvt docs generate`.
+    Docs {
+        #[command(subcommand)]
+        command: DocsCommand,
+    },
     /// Source commands: `dvt source freshness`.
     Source {
         #[command(subcommand)]
@@ -246,5 +251,23 @@ pub enum SourceCommand {
         /// Where to write the results (default `target/sources.json`).
         #[arg(long, short = 'o')]
         output: Option<PathBuf>,
+    },
+}
+
+/// `dvt docs ...`.
+#[derive(Debug, Subcommand)]
+pub enum DocsCommand {
+    /// Write `target/manifest.json` and `target/catalog.json` (each relation's type,
+    /// owner, comment and columns, asked of the target holding it). dbt's docs website
+    /// (`index.html`) is not produced.
+    Generate {
+        #[command(flatten)]
+        common: Common,
+        /// Write a catalog without asking the databases.
+        #[arg(long)]
+        empty_catalog: bool,
+        /// Accepted for dbt's command lines; DVT does not compile for the catalog.
+        #[arg(long)]
+        no_compile: bool,
     },
 }

@@ -19,7 +19,7 @@ use dvt_executor::run::{
 use dvt_executor::staging::Staging;
 use tokio_util::sync::CancellationToken;
 
-use crate::args::{Command, Common, Execution, Selection, SourceCommand};
+use crate::args::{Command, Common, DocsCommand, Execution, Selection, SourceCommand};
 use crate::printer;
 
 pub(crate) async fn dispatch(cli: crate::Cli) -> Result<ExitCode> {
@@ -78,6 +78,14 @@ pub(crate) async fn dispatch(cli: crate::Cli) -> Result<ExitCode> {
         }
         Command::Compile { common, selection } => compile(&common, &selection),
         Command::Retry { common } => retry(&common).await,
+        Command::Docs {
+            command:
+                DocsCommand::Generate {
+                    common,
+                    empty_catalog,
+                    no_compile: _,
+                },
+        } => docs_generate(&common, empty_catalog).await,
         Command::Source {
             command:
                 SourceCommand::Freshness {
@@ -697,6 +705,45 @@ where
 {
     use futures::TryStreamExt;
     Ok(stream.try_collect().await?)
+}
+
+/// `dvt docs generate`: the manifest and the catalog of every relation the project
+/// builds or reads, each asked of its own target.
+async fn docs_generate(common: &Common, empty_catalog: bool) -> Result<ExitCode> {
+    let m = load(common)?;
+    let invocation = invocation_id();
+    let manifest = write_manifest(&m, &invocation)?;
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let catalog = if empty_catalog {
+        dvt_executor::catalog::empty_catalog_json(&invocation, &now)
+    } else {
+        dvt_executor::catalog::catalog_json(&m, &registry(&m), &invocation, &now).await
+    };
+    let path = m
+        .path(Path::new(&m.project.target_path))
+        .join("catalog.json");
+    dvt_executor::run::write_json_atomic(&path, &catalog)?;
+    let count = |key: &str| catalog[key].as_object().map_or(0, serde_json::Map::len);
+    printer::log(&format!("Wrote {}", manifest.display()));
+    printer::log(&format!(
+        "Wrote {} ({} nodes, {} sources)",
+        path.display(),
+        count("nodes"),
+        count("sources")
+    ));
+    let mut failed = false;
+    for e in catalog["errors"].as_array().into_iter().flatten() {
+        failed = true;
+        printer::log(&format!(
+            "  could not describe {}",
+            e.as_str().unwrap_or_default()
+        ));
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// `dvt source freshness`: each selected source table with a freshness rule, checked on

@@ -102,7 +102,8 @@ impl Database for RegistryDatabase {
     }
 }
 
-fn text(v: &Json) -> String {
+/// A cell as text (`NULL` as empty).
+pub(crate) fn text(v: &Json) -> String {
     match v {
         Json::String(s) => s.clone(),
         Json::Null => String::new(),
@@ -112,7 +113,7 @@ fn text(v: &Json) -> String {
 
 /// Arrow batches as rows of JSON values: integers and floats stay numbers (decimals
 /// become floats, as agate's numbers print), booleans stay booleans, the rest is text.
-fn table(batches: &[RecordBatch]) -> QueryTable {
+pub(crate) fn table(batches: &[RecordBatch]) -> QueryTable {
     let mut out = QueryTable {
         code: "SELECT".into(),
         ..QueryTable::default()

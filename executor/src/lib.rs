@@ -3,6 +3,8 @@
 
 /// One adapter per database behind the [`adapter::Adapter`] trait.
 pub mod adapter;
+/// `dvt docs generate`'s `catalog.json`.
+pub mod catalog;
 /// Ballista extension codecs for DVT's table provider and scan node.
 pub mod codec;
 /// Errors with stable `DVTnnn` codes.

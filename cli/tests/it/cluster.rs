@@ -583,12 +583,13 @@ async fn an_executor_killed_during_extraction_loses_no_row_and_doubles_none() {
         .map(|e| e.path())
         .collect();
     assert!(left.is_empty(), "staged parts left: {left:?}");
-    // The scheduler noticed the loss, and the tasks the lost executor held ran again on
-    // the other one.
+    // The scheduler noticed the loss (by the missed heartbeats, or when it next failed
+    // to hand exec-2 a task: which comes first is timing), and the tasks the lost
+    // executor held ran again on the other one.
+    let log = cluster.scheduler_log();
     assert!(
-        cluster
-            .scheduler_log()
-            .contains("executor exec-2 heartbeat timed out"),
+        log.contains("executor exec-2 heartbeat timed out")
+            || log.contains("Removing executor exec-2"),
         "{}",
         cluster.log_tail()
     );

@@ -11,6 +11,7 @@ mod crash;
 mod dag;
 mod data_tests;
 mod dbt_golden;
+mod docs;
 mod errors;
 mod examples;
 mod freshness;

@@ -882,8 +882,8 @@ impl Object for Exceptions {
 /// Marks an error raised by `exceptions.raise_compiler_error`.
 pub(super) const COMPILER_ERROR: &str = "Compilation Error: ";
 
-/// `modules`: `re` and `itertools` (`datetime` is not offered: its arithmetic needs
-/// operators on objects, which the template engine does not have).
+/// `modules`: `datetime` (its arithmetic through a rewrite, see [`datetime_ops`]),
+/// `pytz`, `re` and `itertools`.
 #[derive(Debug)]
 struct Modules;
 
@@ -895,6 +895,7 @@ impl Object for Modules {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         match key.as_str()? {
             "datetime" => Some(Value::from_object(DatetimeModule)),
+            "pytz" => Some(Value::from_object(Pytz)),
             "re" => Some(Value::from_object(Re)),
             "itertools" => Some(Value::from_object(Itertools)),
             _ => None,
@@ -1330,6 +1331,106 @@ enum TimeKind {
     DateTime,
     /// A datetime that prints with `+00:00` (`run_started_at`).
     DateTimeUtc,
+    /// An aware datetime in a `pytz` zone; `at` is its wall time there.
+    Zoned(chrono_tz::Tz),
+}
+
+/// `modules.pytz`: `timezone(name)`, `utc`/`UTC`.
+#[derive(Debug)]
+struct Pytz;
+
+impl Object for Pytz {
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "utc" | "UTC" => Some(Value::from_object(Zone(chrono_tz::Tz::UTC))),
+            _ => None,
+        }
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        match method {
+            "timezone" => {
+                let (name,): (String,) = minijinja::value::from_args(args)?;
+                name.parse::<chrono_tz::Tz>()
+                    .map(|tz| Value::from_object(Zone(tz)))
+                    .map_err(|_| {
+                        Error::new(
+                            ErrorKind::InvalidOperation,
+                            format!("pytz.UnknownTimeZoneError: '{name}'"),
+                        )
+                    })
+            }
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+}
+
+/// A `pytz` time zone: prints as its name; `localize(dt)` makes a naive datetime aware.
+#[derive(Debug)]
+struct Zone(chrono_tz::Tz);
+
+impl Object for Zone {
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "zone" => Some(Value::from(self.0.name())),
+            _ => None,
+        }
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.name())
+    }
+
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let (dt,): (Value,) = minijinja::value::from_args(args)?;
+        let Some(d) = dt.downcast_object_ref::<DateTime>() else {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("{method}() takes a datetime"),
+            ));
+        };
+        match method {
+            "localize" if matches!(d.kind, TimeKind::DateTime | TimeKind::Date) => {
+                Ok(Value::from_object(DateTime {
+                    at: d.at,
+                    kind: TimeKind::Zoned(self.0),
+                }))
+            }
+            "localize" => Err(Error::new(
+                ErrorKind::InvalidOperation,
+                "ValueError: Not naive datetime (tzinfo is already set)",
+            )),
+            "normalize" => Ok(Value::from_object(d.in_zone(self.0))),
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
+}
+
+/// A `tz` argument (`datetime.now(tz)`, `astimezone(tz)`, `replace(tzinfo=tz)`).
+fn zone_of(v: &Value) -> Option<chrono_tz::Tz> {
+    v.downcast_object_ref::<Zone>().map(|z| z.0)
 }
 
 /// `datetime.date` / `datetime.datetime`: callable, with `now`, `utcnow`, `today`,
@@ -1374,6 +1475,15 @@ impl Object for TimeType {
         args: &[Value],
     ) -> Result<Value, Error> {
         let now = chrono::Utc::now().naive_utc();
+        if method == "now"
+            && let Some(tz) = args.first().and_then(zone_of)
+        {
+            let utc = DateTime {
+                at: now,
+                kind: TimeKind::DateTimeUtc,
+            };
+            return Ok(Value::from_object(utc.in_zone(tz)));
+        }
         let at = match method {
             "now" | "utcnow" | "today" => now,
             "strptime" => {
@@ -1418,6 +1528,45 @@ struct DateTime {
 }
 
 impl DateTime {
+    /// The instant in UTC; a naive datetime is taken as UTC, as dbt runs in UTC.
+    fn utc(&self) -> chrono::NaiveDateTime {
+        match self.kind {
+            TimeKind::Zoned(tz) => {
+                use chrono::TimeZone;
+                tz.from_local_datetime(&self.at)
+                    .earliest()
+                    .map_or(self.at, |t| t.naive_utc())
+            }
+            _ => self.at,
+        }
+    }
+
+    /// The same instant in `tz` (Python's `astimezone`).
+    fn in_zone(&self, tz: chrono_tz::Tz) -> DateTime {
+        use chrono::TimeZone;
+        DateTime {
+            at: tz.from_utc_datetime(&self.utc()).naive_local(),
+            kind: TimeKind::Zoned(tz),
+        }
+    }
+
+    /// The zone's offset at this wall time, as Python prints it (`+05:30`).
+    fn offset(&self) -> Option<String> {
+        use chrono::{Offset, TimeZone};
+        let secs = match self.kind {
+            TimeKind::DateTimeUtc => 0,
+            TimeKind::Zoned(tz) => tz
+                .offset_from_local_datetime(&self.at)
+                .earliest()?
+                .fix()
+                .local_minus_utc(),
+            _ => return None,
+        };
+        let sign = if secs < 0 { '-' } else { '+' };
+        let secs = secs.abs();
+        Some(format!("{sign}{:02}:{:02}", secs / 3600, secs % 3600 / 60))
+    }
+
     fn iso(&self, sep: char) -> String {
         match self.kind {
             TimeKind::Date => self.at.format("%Y-%m-%d").to_string(),
@@ -1432,11 +1581,7 @@ impl DateTime {
                 } else {
                     String::new()
                 };
-                let tz = if self.kind == TimeKind::DateTimeUtc {
-                    "+00:00"
-                } else {
-                    ""
-                };
+                let tz = self.offset().unwrap_or_default();
                 format!("{base}{frac}{tz}")
             }
         }
@@ -1446,7 +1591,7 @@ impl DateTime {
 impl Object for DateTime {
     // Python orders dates and datetimes by instant: `if run_started_at > cutoff`.
     fn custom_cmp(self: &Arc<Self>, other: &DynObject) -> Option<std::cmp::Ordering> {
-        Some(self.at.cmp(&other.downcast_ref::<Self>()?.at))
+        Some(self.utc().cmp(&other.downcast_ref::<Self>()?.utc()))
     }
 
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
@@ -1460,6 +1605,13 @@ impl Object for DateTime {
             "minute" => i64::from(at.minute()),
             "second" => i64::from(at.second()),
             "microsecond" => i64::from(at.and_utc().timestamp_subsec_micros()),
+            "tzinfo" => {
+                return Some(match self.kind {
+                    TimeKind::Zoned(tz) => Value::from_object(Zone(tz)),
+                    TimeKind::DateTimeUtc => Value::from_object(Zone(chrono_tz::Tz::UTC)),
+                    _ => Value::from(()),
+                });
+            }
             _ => return None,
         }))
     }
@@ -1483,6 +1635,20 @@ impl Object for DateTime {
             "isoformat" => Ok(Value::from(self.iso('T'))),
             "strftime" => {
                 let (fmt,): (String,) = minijinja::value::from_args(args)?;
+                // `%Z` and `%z` name the zone of an aware datetime, and nothing for a
+                // naive one, as in Python.
+                let zone = match self.kind {
+                    TimeKind::Zoned(tz) => {
+                        use chrono::TimeZone;
+                        tz.from_local_datetime(&self.at)
+                            .earliest()
+                            .map(|t| (t.format("%Z").to_string(), t.format("%z").to_string()))
+                    }
+                    TimeKind::DateTimeUtc => Some(("UTC".to_owned(), "+0000".to_owned())),
+                    _ => None,
+                }
+                .unwrap_or_default();
+                let fmt = fmt.replace("%Z", &zone.0).replace("%z", &zone.1);
                 let mut out = String::new();
                 write!(out, "{}", self.at.format(&fmt)).map_err(|_| {
                     Error::new(
@@ -1496,6 +1662,19 @@ impl Object for DateTime {
                 at: self.at.date().and_hms_opt(0, 0, 0).unwrap_or(self.at),
                 kind: TimeKind::Date,
             })),
+            "astimezone" => {
+                let tz = args.first().and_then(zone_of).ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::InvalidOperation,
+                        "astimezone() takes a time zone",
+                    )
+                })?;
+                Ok(Value::from_object(self.in_zone(tz)))
+            }
+            "replace" => {
+                let (kwargs,): (Kwargs,) = minijinja::value::from_args(args)?;
+                self.replace(&kwargs)
+            }
             "weekday" => Ok(Value::from(i64::from(
                 self.at.weekday().num_days_from_monday(),
             ))),
@@ -1509,6 +1688,65 @@ impl Object for DateTime {
 
 /// `timedelta(days, seconds, microseconds, milliseconds, minutes, hours, weeks)`, by
 /// position or by name, as Python takes them.
+impl DateTime {
+    /// Python's `dt.replace(year=..., ..., tzinfo=...)`: the same wall time with the
+    /// fields given changed; `tzinfo=None` makes it naive.
+    fn replace(&self, kwargs: &Kwargs) -> Result<Value, Error> {
+        use chrono::{Datelike, Timelike};
+        let field = |key: &str| -> Result<Option<u32>, Error> {
+            let v: Option<i64> = kwargs.get(key)?;
+            v.map(|n| {
+                u32::try_from(n)
+                    .map_err(|_| Error::new(ErrorKind::InvalidOperation, format!("bad {key}")))
+            })
+            .transpose()
+        };
+        let bad =
+            |key: &str| Error::new(ErrorKind::InvalidOperation, format!("{key} out of range"));
+        let mut at = self.at;
+        if let Some(y) = field("year")? {
+            at = at
+                .with_year(i32::try_from(y).map_err(|_| bad("year"))?)
+                .ok_or_else(|| bad("year"))?;
+        }
+        for (key, set) in [
+            (
+                "month",
+                chrono::NaiveDateTime::with_month
+                    as fn(&chrono::NaiveDateTime, u32) -> Option<chrono::NaiveDateTime>,
+            ),
+            ("day", chrono::NaiveDateTime::with_day),
+            ("hour", chrono::NaiveDateTime::with_hour),
+            ("minute", chrono::NaiveDateTime::with_minute),
+            ("second", chrono::NaiveDateTime::with_second),
+        ] {
+            if let Some(v) = field(key)? {
+                at = set(&at, v).ok_or_else(|| bad(key))?;
+            }
+        }
+        if let Some(us) = field("microsecond")? {
+            at = at
+                .with_nanosecond(us * 1000)
+                .ok_or_else(|| bad("microsecond"))?;
+        }
+        let mut kind = self.kind;
+        if let Some(tz) = kwargs.get::<Option<Value>>("tzinfo")? {
+            kind = match zone_of(&tz) {
+                Some(tz) => TimeKind::Zoned(tz),
+                None if tz.is_none() => TimeKind::DateTime,
+                None => {
+                    return Err(Error::new(
+                        ErrorKind::InvalidOperation,
+                        "tzinfo must be a time zone",
+                    ));
+                }
+            };
+        }
+        kwargs.assert_all_used()?;
+        Ok(Value::from_object(DateTime { at, kind }))
+    }
+}
+
 fn timedelta(args: Rest<f64>, kwargs: Kwargs) -> Result<Value, Error> {
     const UNITS: [(&str, f64); 7] = [
         ("days", 86_400_000_000.0),
@@ -1615,7 +1853,12 @@ fn datetime_op(op: String, a: Value, b: Value) -> Result<Value, Error> {
             Ok(Value::from_object(DateTime { at, kind }))
         }
         (_, Some(x), _, Some(y)) => Ok(Value::from_object(Timedelta(x + sign * y))),
-        (Some((x, _)), _, Some((y, _)), _) if op == "-" => {
+        (Some(_), _, Some(_), _) if op == "-" => {
+            // Aware datetimes subtract as instants.
+            let instant = |v: &Value| v.downcast_object_ref::<DateTime>().map(DateTime::utc);
+            let (Some(x), Some(y)) = (instant(&a), instant(&b)) else {
+                return Err(Error::from(ErrorKind::InvalidOperation));
+            };
             let micros = (x - y).num_microseconds().unwrap_or(i64::MAX);
             Ok(Value::from_object(Timedelta(micros)))
         }
@@ -1950,6 +2193,35 @@ mod tests {
         );
         // Other subtraction is left alone.
         assert_eq!(datetime_ops("{{ 5 - 3 }}"), "{{ 5 - 3 }}");
+    }
+
+    #[test]
+    fn pytz_zones_localize_convert_and_print_as_python_does() {
+        let src = datetime_ops(
+            "{% set tz = modules.pytz.timezone('America/New_York') %}{% set d = modules.datetime.datetime(2024, 7, 1, 12, 0, 0) %}\
+             {{ tz }}|{{ tz.localize(d) }}|{{ tz.localize(d).astimezone(modules.pytz.utc) }}|\
+             {{ d.replace(tzinfo=modules.pytz.utc).astimezone(tz).strftime('%Y-%m-%d %H:%M %Z %z') }}|\
+             {{ modules.pytz.timezone('Asia/Kolkata').localize(d).isoformat() }}|\
+             {{ (tz.localize(d) - modules.pytz.UTC.localize(d)).total_seconds() }}|\
+             {{ tz.localize(d) > modules.pytz.utc.localize(d) }}|{{ tz.localize(d).tzinfo.zone }}|\
+             {{ d.replace(hour=3, day=2) }}|{{ modules.datetime.datetime.now(tz).tzinfo }}",
+        );
+        assert_eq!(
+            render(&src),
+            "America/New_York|2024-07-01 12:00:00-04:00|2024-07-01 16:00:00+00:00|\
+             2024-07-01 08:00 EDT -0400|2024-07-01T12:00:00+05:30|14400.0|True|America/New_York|\
+             2024-07-02 03:00:00|America/New_York"
+        );
+        let mut env = Environment::new();
+        register(&mut env);
+        let err = env
+            .render_str("{{ modules.pytz.timezone('Mars/Base') }}", ())
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("UnknownTimeZoneError: 'Mars/Base'"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -152,25 +152,16 @@ impl dyn Adapter {
             _ => format!("select name, type from pragma_table_info({name})"),
         };
         let batches = crate::federation::collect_stream(self.query(&sql).await?).await?;
-        let mut out = BTreeMap::new();
-        for b in &batches {
-            let text = |col: usize, row: usize| {
-                arrow::util::display::ArrayFormatter::try_new(
-                    b.column(col).as_ref(),
-                    &arrow::util::display::FormatOptions::default(),
-                )
-                .ok()
-                .map(|f| f.value(row).to_string())
-            };
-            for row in 0..b.num_rows() {
-                if let (Some(n), Some(t)) = (text(0, row), text(1, row))
-                    && !t.is_empty()
-                {
-                    out.insert(n, t);
+        Ok(crate::introspect::table(&batches)
+            .rows
+            .iter()
+            .filter_map(|row| match row.as_slice() {
+                [name, ty, ..] if !crate::introspect::text(ty).is_empty() => {
+                    Some((crate::introspect::text(name), crate::introspect::text(ty)))
                 }
-            }
-        }
-        Ok(out)
+                _ => None,
+            })
+            .collect())
     }
 
     /// The columns of a relation with the SQL types DVT would create them with.
