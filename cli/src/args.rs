@@ -118,8 +118,8 @@ pub enum Command {
         common: Common,
         #[command(flatten)]
         selection: Selection,
-        /// Only nodes of these kinds (`model`, `seed`, `snapshot`, `test`, `function`).
-        #[arg(long = "resource-type", alias = "resource-types", num_args = 1.., value_parser = ["model", "seed", "snapshot", "test", "function"])]
+        /// Only nodes of these kinds (`model`, `seed`, `snapshot`, `test`, `function`, `exposure`).
+        #[arg(long = "resource-type", alias = "resource-types", num_args = 1.., value_parser = ["model", "seed", "snapshot", "test", "function", "exposure"])]
         resource_types: Vec<String>,
     },
     /// Build models (pushed down or federated).

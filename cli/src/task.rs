@@ -265,6 +265,16 @@ fn ls(common: &Common, sel: &Selection, resource_types: &[String]) -> Result<Exi
             path_label(&m, &id)
         ));
     }
+    if resource_types.is_empty() || resource_types.iter().any(|r| r == "exposure") {
+        for id in dvt_core::select::select_exposures(&m, &sel.select, &sel.exclude)? {
+            let e = &m.exposures[&id];
+            printer::out(&format!(
+                "{:<48} exposure {}",
+                format!("exposure:{}.{}", e.package_name, e.name),
+                e.kind
+            ));
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

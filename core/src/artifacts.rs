@@ -122,6 +122,36 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
                     .collect(),
             )
         };
+    // Exposures are not in the build graph, but dbt's maps list them.
+    let (mut parents, mut children) = (m.graph.parents.clone(), m.graph.children.clone());
+    let mut exposures = Map::new();
+    for (id, e) in &m.exposures {
+        parents.insert(id.clone(), e.depends_on.iter().cloned().collect());
+        children.entry(id.clone()).or_default();
+        for dep in &e.depends_on {
+            children.entry(dep.clone()).or_default().insert(id.clone());
+        }
+        exposures.insert(
+            id.clone(),
+            json!({
+                "unique_id": id,
+                "resource_type": "exposure",
+                "name": e.name,
+                "package_name": e.package_name,
+                "original_file_path": e.original_file_path,
+                "fqn": e.fqn,
+                "type": e.kind,
+                "owner": e.owner,
+                "label": e.label,
+                "description": e.description,
+                "url": e.url,
+                "maturity": e.maturity,
+                "tags": e.tags,
+                "meta": e.meta,
+                "depends_on": {"nodes": e.depends_on, "macros": []},
+            }),
+        );
+    }
     let mut meta = metadata(MANIFEST_SCHEMA, invocation_id, generated_at);
     meta["project_name"] = json!(m.project.name);
     meta["adapter_type"] = json!(m.target(&m.default_target).adapter_type().name());
@@ -131,13 +161,13 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
         "sources": sources,
         "macros": macros,
         "functions": functions,
-        "exposures": {},
+        "exposures": exposures,
         "metrics": {},
         "groups": {},
         "selectors": {},
         "disabled": {},
-        "parent_map": map(&m.graph.parents),
-        "child_map": map(&m.graph.children),
+        "parent_map": map(&parents),
+        "child_map": map(&children),
     })
 }
 

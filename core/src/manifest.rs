@@ -363,6 +363,9 @@ pub struct Manifest {
     pub nodes: BTreeMap<String, Node>,
     /// Source tables by unique id.
     pub sources: BTreeMap<String, SourceTable>,
+    /// Exposures (dashboards, applications reading the project) by unique id. They are
+    /// not built and not in [`Manifest::graph`]; `+exposure:name` selects what they read.
+    pub exposures: BTreeMap<String, Exposure>,
     /// The DAG.
     pub graph: Graph,
     /// Warnings found while loading, in order.
@@ -375,6 +378,39 @@ pub struct Manifest {
     pub(crate) jinja: JinjaEnv,
     /// What `ref()` can name, for compiling and for inline queries.
     pub(crate) names: crate::parse::Names,
+}
+
+/// An exposure: something outside the project that reads its relations.
+#[derive(Debug, Clone)]
+pub struct Exposure {
+    /// `exposure.<project>.<name>`.
+    pub unique_id: String,
+    /// Its name.
+    pub name: String,
+    /// The project or package declaring it.
+    pub package_name: String,
+    /// `type:` (`dashboard`, `notebook`, `analysis`, `ml`, `application`).
+    pub kind: String,
+    /// `owner:` as written (`name`, `email`).
+    pub owner: Json,
+    /// `label:`, `description:`, `url:`, `maturity:`.
+    pub label: Option<String>,
+    /// Description.
+    pub description: String,
+    /// Where it lives.
+    pub url: Option<String>,
+    /// `low`, `medium` or `high`.
+    pub maturity: Option<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// `meta:`.
+    pub meta: Json,
+    /// The unique ids of the models, seeds, snapshots and sources it reads.
+    pub depends_on: Vec<String>,
+    /// The YAML file declaring it.
+    pub original_file_path: PathBuf,
+    /// Its name's place in the project: `[project, folders..., name]`.
+    pub fqn: Vec<String>,
 }
 
 /// A node compiled for its target and path.

@@ -17,6 +17,7 @@ use serde_json::Value as Json;
 
 mod data_tests;
 mod deps;
+mod exposures;
 mod files;
 mod functions;
 mod models;
@@ -26,7 +27,7 @@ mod snapshots;
 mod sources;
 mod unit_tests;
 
-pub(crate) use deps::{parse_render, resolve_deps, source_ids};
+pub(crate) use deps::{CallText, call_text, parse_render, resolve_deps, source_ids};
 pub(crate) use models::versions::compare as compare_versions;
 pub(crate) use models::{Names, new_node};
 
@@ -101,6 +102,7 @@ impl Manifest {
         }
 
         let mut warnings = Vec::new();
+        let mut exposure_decls = Vec::new();
         let mut sources: BTreeMap<String, SourceTable> = BTreeMap::new();
         let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
         let mut names = Names {
@@ -118,6 +120,7 @@ impl Manifest {
                 sources: &mut sources,
                 names: &mut names,
                 warnings: &mut warnings,
+                exposures: &mut exposure_decls,
             };
             parse_project(p, root_project, &profile, &default_target, &ctx, &mut state)?;
         }
@@ -140,6 +143,7 @@ impl Manifest {
         for node in nodes.values_mut() {
             resolve_deps(&jinja, node, &names, &source_ids)?;
         }
+        let exposures = exposures::resolve(&exposure_decls, &names, &source_ids)?;
         let graph = Graph::new(nodes.iter().map(|(id, n)| (id, &n.depends_on)));
         if let Some(cycle) = graph.find_cycle() {
             let file = nodes
@@ -159,6 +163,7 @@ impl Manifest {
             default_target,
             nodes,
             sources,
+            exposures,
             graph,
             warnings,
             macros,
@@ -184,6 +189,7 @@ struct ParseState<'a> {
     sources: &'a mut BTreeMap<String, SourceTable>,
     names: &'a mut Names,
     warnings: &'a mut Vec<crate::manifest::Warning>,
+    exposures: &'a mut Vec<exposures::ExposureDecl>,
 }
 
 /// Parses the property files, sources, functions, models, seeds, snapshots and data tests of one
@@ -268,6 +274,16 @@ fn parse_project(
         &mut test_decls,
     )?;
     data_tests::parse(project, root, st.jinja, &test_decls, st.nodes, st.names)?;
+    st.exposures
+        .extend(std::mem::take(&mut props.exposures).into_iter().map(
+            |(spec, file, tree, index)| exposures::ExposureDecl {
+                spec,
+                file,
+                tree,
+                index,
+                package: project.name.clone(),
+            },
+        ));
     unit_tests::parse(project, &props.unit_tests, st.nodes, st.names)
 }
 

@@ -1,7 +1,7 @@
 //! `--select` / `--exclude`: dbt's node selection syntax.
 //!
 //! Supported: names (with `*` wildcards), dotted fqn prefixes, `tag:`, `path:`,
-//! `source:`, `package:`, `resource_type:`, `version:`, the `+` graph operators with optional depth
+//! `source:`, `package:`, `resource_type:`, `version:`, `exposure:`, the `+` graph operators with optional depth
 //! (`+name`, `2+name`, `name+`, `name+1`), union by separate values or spaces,
 //! intersection by commas.
 
@@ -44,12 +44,31 @@ pub fn select_sources(
     select: &[String],
     exclude: &[String],
 ) -> Result<BTreeSet<String>> {
+    select_among(m, select, exclude, m.sources.keys())
+}
+
+/// Selects the unique ids of exposures (`dvt ls`), as [`select_sources`] does sources.
+pub fn select_exposures(
+    m: &Manifest,
+    select: &[String],
+    exclude: &[String],
+) -> Result<BTreeSet<String>> {
+    select_among(m, select, exclude, m.exposures.keys())
+}
+
+fn select_among<'a>(
+    m: &Manifest,
+    select: &[String],
+    exclude: &[String],
+    among: impl Iterator<Item = &'a String>,
+) -> Result<BTreeSet<String>> {
+    let among: BTreeSet<&String> = among.collect();
     let mut chosen: BTreeSet<String> = if select.is_empty() {
-        m.sources.keys().cloned().collect()
+        among.iter().map(|id| (*id).clone()).collect()
     } else {
         union(m, select)?
     };
-    chosen.retain(|id| m.sources.contains_key(id));
+    chosen.retain(|id| among.contains(id));
     if !exclude.is_empty() {
         let ex = union(m, exclude)?;
         chosen.retain(|id| !ex.contains(id));
@@ -137,6 +156,18 @@ fn one(m: &Manifest, spec: &str) -> Result<BTreeSet<String>> {
     let seeds = matches(m, base, spec)?;
     let mut out = seeds.clone();
     for id in &seeds {
+        // An exposure is outside the graph: its ancestors are what it reads, and theirs.
+        if let (Some(e), Some(d)) = (m.exposures.get(id), up) {
+            for dep in &e.depends_on {
+                out.insert(dep.clone());
+                match d {
+                    None => out.extend(m.graph.ancestors(dep, None)),
+                    Some(n) if n > 1 => out.extend(m.graph.ancestors(dep, Some(n - 1))),
+                    Some(_) => {}
+                }
+            }
+            continue;
+        }
         if let Some(d) = up {
             out.extend(m.graph.ancestors(id, d));
         }
@@ -235,6 +266,13 @@ fn matches(m: &Manifest, base: &str, spec: &str) -> Result<BTreeSet<String>> {
                 }
             }
         }
+        "exposure" => {
+            for (id, e) in &m.exposures {
+                if glob(value, &e.name) {
+                    out.insert(id.clone());
+                }
+            }
+        }
         "resource_type" => {
             for (id, n) in &m.nodes {
                 if n.resource_type.as_str() == value {
@@ -253,7 +291,7 @@ fn matches(m: &Manifest, base: &str, spec: &str) -> Result<BTreeSet<String>> {
             return Err(invalid(
                 spec,
                 &format!(
-                    "unknown method `{other}`; use a name, `tag:`, `path:`, `source:`, `package:`, `resource_type:`, `version:` or `target:`"
+                    "unknown method `{other}`; use a name, `tag:`, `path:`, `source:`, `package:`, `resource_type:`, `version:`, `exposure:` or `target:`"
                 ),
             ));
         }

@@ -11,7 +11,7 @@ use super::CompileState;
 use crate::compile::CompileOptions;
 use crate::dialect::Dialect;
 use crate::error::{Error, Location, Result};
-use crate::jinja::{JinjaRelation, RefCall};
+use crate::jinja::JinjaRelation;
 use crate::manifest::{CompiledNode, Manifest, Node};
 use crate::sql;
 
@@ -147,37 +147,16 @@ impl Manifest {
         if input == "this" {
             return Some(model.unique_id.clone());
         }
-        let (call, inner) = input
-            .strip_prefix("ref(")
-            .map(|r| ("ref", r))
-            .or_else(|| input.strip_prefix("source(").map(|r| ("source", r)))?;
-        let unquote = |s: &str| s.trim().trim_matches(['\'', '"']).to_owned();
-        let mut args = Vec::new();
-        let mut version = None;
-        for part in inner.strip_suffix(')')?.split(',') {
-            match part.split_once('=') {
-                Some((k, v)) if matches!(k.trim(), "v" | "version") => version = Some(unquote(v)),
-                Some(_) => return None,
-                None => args.push(unquote(part)),
+        let id = match crate::parse::call_text(input)? {
+            crate::parse::CallText::Ref(call) => {
+                self.names.resolve(&call, &model.package_name).ok()?.clone()
             }
-        }
-        let id = if call == "ref" {
-            let mut call = match args.as_slice() {
-                [name] => RefCall::new(None, name.clone()),
-                [pkg, name] => RefCall::new(Some(pkg.clone()), name.clone()),
-                _ => return None,
-            };
-            call.version = version;
-            self.names.resolve(&call, &model.package_name).ok()?.clone()
-        } else {
-            let [source, table] = args.as_slice() else {
-                return None;
-            };
-            self.sources
+            crate::parse::CallText::Source(source, table) => self
+                .sources
                 .values()
-                .find(|s| s.source_name == *source && s.name == *table)?
+                .find(|s| s.source_name == source && s.name == table)?
                 .unique_id
-                .clone()
+                .clone(),
         };
         model.depends_on.contains(&id).then_some(id)
     }

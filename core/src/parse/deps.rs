@@ -8,7 +8,8 @@ use std::path::Path;
 use super::models::{Names, RefMiss};
 use crate::error::{Error, Location, Result};
 use crate::jinja::{
-    CompileRelations, JinjaEnv, JinjaRelation, Known, Phase, Recorded, RenderInput, UNKNOWN_CALL,
+    CompileRelations, JinjaEnv, JinjaRelation, Known, Phase, Recorded, RefCall, RenderInput,
+    UNKNOWN_CALL,
 };
 use crate::manifest::{Node, SourceTable};
 
@@ -94,7 +95,7 @@ pub(crate) fn source_ids(sources: &BTreeMap<String, SourceTable>) -> SourceIds {
 
 /// The source table a `source()` call of a node of `caller` names: dbt searches the
 /// root project, the caller's package, then any package.
-fn resolve_source<'a>(
+pub(super) fn resolve_source<'a>(
     source_ids: &'a SourceIds,
     key: &(String, String),
     root: &str,
@@ -257,5 +258,81 @@ fn call_location(jinja: &JinjaEnv, node: &Node, names: &Names, source_ids: &Sour
     ) {
         Err(Error::Jinja { location, message }) if message.contains(UNKNOWN_CALL) => location,
         _ => Location::file(&node.original_file_path),
+    }
+}
+
+/// A `ref(...)` or `source(...)` call written as text: a unit test's `input:`, an
+/// exposure's `depends_on:` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CallText {
+    /// `ref('m')`, `ref('pkg', 'm')`, `ref('m', v=2)`.
+    Ref(RefCall),
+    /// `source('s', 't')`.
+    Source(String, String),
+}
+
+/// Reads `text` as a `ref()` or `source()` call with literal arguments.
+pub(crate) fn call_text(text: &str) -> Option<CallText> {
+    let text = text.trim();
+    let text = text
+        .strip_prefix("{{")
+        .and_then(|t| t.strip_suffix("}}"))
+        .map_or(text, str::trim);
+    let (call, inner) = text
+        .strip_prefix("ref(")
+        .map(|r| ("ref", r))
+        .or_else(|| text.strip_prefix("source(").map(|r| ("source", r)))?;
+    let unquote = |s: &str| s.trim().trim_matches(['\'', '"']).to_owned();
+    let mut args = Vec::new();
+    let mut version = None;
+    for part in inner.trim_end().strip_suffix(')')?.split(',') {
+        match part.split_once('=') {
+            Some((k, v)) if matches!(k.trim(), "v" | "version") => version = Some(unquote(v)),
+            Some(_) => return None,
+            None => args.push(unquote(part)),
+        }
+    }
+    match (call, args.as_slice()) {
+        ("ref", [name]) => Some(CallText::Ref(RefCall {
+            package: None,
+            name: name.clone(),
+            version,
+        })),
+        ("ref", [pkg, name]) => Some(CallText::Ref(RefCall {
+            package: Some(pkg.clone()),
+            name: name.clone(),
+            version,
+        })),
+        ("source", [source, table]) if version.is_none() => {
+            Some(CallText::Source(source.clone(), table.clone()))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_written_as_text_are_read() {
+        let r = |package: Option<&str>, name: &str, version: Option<&str>| {
+            Some(CallText::Ref(RefCall {
+                package: package.map(str::to_owned),
+                name: name.into(),
+                version: version.map(str::to_owned),
+            }))
+        };
+        assert_eq!(call_text("ref('m')"), r(None, "m", None));
+        assert_eq!(call_text(" ref(\"p\", 'm') "), r(Some("p"), "m", None));
+        assert_eq!(call_text("{{ ref('m', v=2) }}"), r(None, "m", Some("2")));
+        assert_eq!(call_text("ref('m', version='1')"), r(None, "m", Some("1")));
+        assert_eq!(
+            call_text("source('raw', 'orders')"),
+            Some(CallText::Source("raw".into(), "orders".into()))
+        );
+        assert_eq!(call_text("metric('m')"), None);
+        assert_eq!(call_text("ref('a', 'b', 'c')"), None);
+        assert_eq!(call_text("ref('m', x=1)"), None);
     }
 }

@@ -26,6 +26,8 @@ struct PropertyFile {
     unit_tests: Vec<Json>,
     #[serde(default)]
     functions: Vec<FunctionProps>,
+    #[serde(default)]
+    exposures: Vec<Json>,
 }
 
 /// The properties of one function (dbt 1.11). `arguments` and `returns` stay JSON: they
@@ -165,6 +167,8 @@ pub(crate) struct Properties {
     pub(crate) unit_tests: Vec<(Json, PathBuf)>,
     /// `functions:` entries by name.
     pub(crate) functions: BTreeMap<String, FunctionDecl>,
+    /// `exposures:` entries with their file, its tree and their index in it.
+    pub(crate) exposures: Vec<(Json, PathBuf, std::sync::Arc<yaml::Yaml>, usize)>,
 }
 
 /// Reads the property files under the model, seed, snapshot and function paths, in file
@@ -229,6 +233,13 @@ pub(crate) fn read(project: &ProjectConfig) -> Result<Properties> {
             }
             out.unit_tests
                 .extend(props.unit_tests.into_iter().map(|u| (u, file.clone())));
+            out.exposures.extend(
+                props
+                    .exposures
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, e)| (e, file.clone(), std::sync::Arc::clone(&tree), i)),
+            );
             for (index, src) in props.sources.into_iter().enumerate() {
                 out.sources.push(SourceDecl {
                     props: src,
