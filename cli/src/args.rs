@@ -67,6 +67,10 @@ pub struct Execution {
     /// Stop at the first failure instead of skipping only its descendants.
     #[arg(long, short = 'x')]
     pub fail_fast: bool,
+    /// Build with every `ref()` and `source()` reading no rows: checks the SQL and
+    /// creates the relations, empty.
+    #[arg(long)]
+    pub empty: bool,
     /// Keep the run's staged extracts (`<bucket>/<invocation id>/`) after a successful
     /// run too; a failed run always keeps them, for inspection, and names them (DVT005).
     #[arg(long)]

@@ -902,6 +902,7 @@ async fn retry(common: &Common) -> Result<ExitCode> {
         event_time_end: when("event_time_end"),
         fail_fast: args["fail_fast"].as_bool().unwrap_or(false),
         keep_staging: args["keep_staging"].as_bool().unwrap_or(false),
+        empty: args["empty"].as_bool().unwrap_or(false),
     };
     let mut common = common.clone();
     if common.target.is_none() {
@@ -958,6 +959,7 @@ async fn build(
     ctx.flags.full_refresh = exec.full_refresh;
     ctx.flags.event_time_start = exec.event_time_start;
     ctx.flags.event_time_end = exec.event_time_end;
+    ctx.flags.empty = exec.empty;
     let ctx = Arc::new(ctx);
     let mut opts = RunOptions::new(kind);
     opts.select = sel.select.clone();
@@ -983,6 +985,7 @@ async fn build(
     }
     opts.recorded
         .insert("keep_staging".into(), exec.keep_staging.into());
+    opts.recorded.insert("empty".into(), exec.empty.into());
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let cancel = CancellationToken::new();
     let on_interrupt = cancel.clone();

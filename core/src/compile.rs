@@ -33,6 +33,10 @@ pub struct CompileOptions {
     pub database: Option<std::sync::Arc<dyn crate::jinja::Database>>,
     /// Vars that win over the project's (a unit test's `overrides.vars`).
     pub vars: serde_json::Map<String, Json>,
+    /// `--empty`: every `ref()` and `source()` reads no rows (dbt's
+    /// `(select * from x where false limit 0)`), so a build checks the SQL and the
+    /// schema without moving data.
+    pub empty: bool,
 }
 
 impl CompileOptions {
@@ -43,6 +47,7 @@ impl CompileOptions {
             event_time_window: None,
             database: None,
             vars: serde_json::Map::new(),
+            empty: false,
         }
     }
 }
@@ -210,6 +215,16 @@ impl Manifest {
                 };
                 rendered = window(&rendered);
                 native = window(&native);
+            }
+            if state.opts.empty {
+                let none = |name: &str| {
+                    format!(
+                        "(select * from {name} where false limit 0) _dbt_limit_subq_{}",
+                        rel.identifier
+                    )
+                };
+                rendered = none(&rendered);
+                native = none(&native);
             }
             let jr = JinjaRelation {
                 database: rel

@@ -12,6 +12,7 @@ mod dag;
 mod data_tests;
 mod dbt_golden;
 mod docs;
+mod empty;
 mod errors;
 mod examples;
 mod freshness;

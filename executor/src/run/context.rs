@@ -82,6 +82,8 @@ pub struct BuildFlags {
     pub event_time_start: Option<chrono::NaiveDateTime>,
     /// `--event-time-end`: where they end (exclusive).
     pub event_time_end: Option<chrono::NaiveDateTime>,
+    /// `--empty`: models and snapshots read no rows from their inputs.
+    pub empty: bool,
 }
 
 impl RunContext {

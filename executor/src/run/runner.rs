@@ -956,6 +956,7 @@ pub(super) fn compile_node(
     opts.database = Some(Arc::new(crate::introspect::RegistryDatabase::new(
         Arc::clone(&ctx.registry),
     )));
+    opts.empty = ctx.flags.empty;
     let c = ctx.manifest.compile_with(&node.unique_id, &opts)?;
     for line in &c.logs {
         report.log(line.clone());
