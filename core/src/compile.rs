@@ -37,6 +37,9 @@ pub struct CompileOptions {
     /// `(select * from x where false limit 0)`), so a build checks the SQL and the
     /// schema without moving data.
     pub empty: bool,
+    /// Extra render values: a unit test's macro and `env_var` overrides
+    /// ([`crate::jinja::MACRO_OVERRIDES`], [`crate::jinja::ENV_VAR_OVERRIDES`]).
+    pub globals: serde_json::Map<String, Json>,
 }
 
 impl CompileOptions {
@@ -48,6 +51,7 @@ impl CompileOptions {
             database: None,
             vars: serde_json::Map::new(),
             empty: false,
+            globals: serde_json::Map::new(),
         }
     }
 }
@@ -311,7 +315,7 @@ impl Manifest {
             package: Some(node.package_name.clone()),
             vars: state.opts.vars.clone(),
             federated: host.path == ExecPath::Federated,
-            globals: serde_json::Map::new(),
+            globals: state.opts.globals.clone(),
         })?;
         state.logs.extend(recorded.logs);
         let dialect = match host.path {

@@ -703,7 +703,7 @@ impl JinjaEnv {
         values.insert("model", to_value(&input.model));
         values.insert("execute", Value::from(input.phase == Phase::Compile));
         if !input.globals.is_empty() {
-            values.insert(GLOBALS_KEY, to_value(Json::Object(input.globals)));
+            values.insert(GLOBALS_KEY, self.globals_value(input.globals));
         }
         if let Some(p) = input.package.filter(|p| *p != self.registry.root) {
             if let Some(table) = self.registry.tables.get(&p) {
@@ -739,6 +739,115 @@ impl JinjaEnv {
     }
 }
 
+impl JinjaEnv {
+    /// A render's extra values as one map, with a unit test's overrides
+    /// ([`MACRO_OVERRIDES`], [`ENV_VAR_OVERRIDES`]) turned into the functions they
+    /// replace: `name` or `namespace.name` returning the given text, and `env_var`
+    /// answering the given variables first.
+    fn globals_value(&self, mut globals: Map<String, Json>) -> Value {
+        let macros = globals.remove(MACRO_OVERRIDES);
+        let env_vars = globals.remove(ENV_VAR_OVERRIDES);
+        let mut out: BTreeMap<String, Value> = globals
+            .iter()
+            .map(|(k, v)| (k.clone(), to_value(v)))
+            .collect();
+        let global = |name: &str| self.env.globals().find(|(k, _)| *k == name).map(|(_, v)| v);
+        let mut namespaces: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
+        for (name, value) in macros
+            .as_ref()
+            .and_then(Json::as_object)
+            .into_iter()
+            .flatten()
+        {
+            let text = match value {
+                Json::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let f = Value::from_function(move |_: Rest<Value>| text.clone());
+            match name.split_once('.') {
+                Some((ns, m)) => {
+                    namespaces
+                        .entry(ns.to_owned())
+                        .or_default()
+                        .insert(m.to_owned(), f);
+                }
+                None => {
+                    out.insert(name.clone(), f);
+                }
+            }
+        }
+        for (ns, overrides) in namespaces {
+            let inner = global(&ns).unwrap_or_default();
+            out.insert(ns, Value::from_object(Overridden { inner, overrides }));
+        }
+        if let Some(Json::Object(vars)) = env_vars {
+            let vars: BTreeMap<String, String> = vars
+                .into_iter()
+                .map(|(k, v)| match v {
+                    Json::String(s) => (k, s),
+                    other => (k, other.to_string()),
+                })
+                .collect();
+            let f = move |name: String, default: Option<String>| match vars.get(&name) {
+                Some(v) => Ok(v.clone()),
+                None => env_var(false, name, default),
+            };
+            out.insert("env_var".into(), Value::from_function(f));
+        }
+        Value::from(out)
+    }
+}
+
+/// A unit test's `overrides.macros` in a render's extra values (name -> returned text).
+pub const MACRO_OVERRIDES: &str = "__dvt_macro_overrides";
+/// A unit test's `overrides.env_vars` in a render's extra values.
+pub const ENV_VAR_OVERRIDES: &str = "__dvt_env_var_overrides";
+
+/// A macro namespace (`dbt`, a package) with some of its macros replaced.
+#[derive(Debug)]
+struct Overridden {
+    inner: Value,
+    overrides: BTreeMap<String, Value>,
+}
+
+impl Object for Overridden {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let name = key.as_str()?;
+        self.overrides
+            .get(name)
+            .cloned()
+            .or_else(|| self.inner.get_attr(name).ok().filter(|v| !v.is_undefined()))
+    }
+
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+}
+
+/// `env_var(name, default)`: the variable, else the default, else an error (DVT110);
+/// a secret variable (`DBT_ENV_SECRET_*`) only where `allow_secret` (profiles.yml).
+fn env_var(
+    allow_secret: bool,
+    name: String,
+    default: Option<String>,
+) -> std::result::Result<String, minijinja::Error> {
+    if !allow_secret && SECRET_ENV_PREFIXES.iter().any(|p| name.starts_with(p)) {
+        return Err(minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            format!("secret environment variable `{name}` may only be used in profiles.yml"),
+        ));
+    }
+    match std::env::var(&name) {
+        Ok(v) => Ok(v),
+        Err(_) => default.ok_or_else(|| {
+            minijinja::Error::new(
+                ErrorKind::InvalidOperation,
+                format!("{MISSING_ENV_PREFIX}{name}"),
+            )
+        }),
+    }
+}
+
 /// An environment with the functions every phase shares.
 fn base_env(allow_secret_env: bool) -> Environment<'static> {
     let mut env = Environment::new();
@@ -756,30 +865,9 @@ fn base_env(allow_secret_env: bool) -> Environment<'static> {
             registry: Arc::default(),
         }),
     );
-    env.add_function(
-        "env_var",
-        move |name: String,
-              default: Option<String>|
-              -> std::result::Result<String, minijinja::Error> {
-            if !allow_secret_env && SECRET_ENV_PREFIXES.iter().any(|p| name.starts_with(p)) {
-                return Err(minijinja::Error::new(
-                    ErrorKind::InvalidOperation,
-                    format!(
-                        "secret environment variable `{name}` may only be used in profiles.yml"
-                    ),
-                ));
-            }
-            match std::env::var(&name) {
-                Ok(v) => Ok(v),
-                Err(_) => default.ok_or_else(|| {
-                    minijinja::Error::new(
-                        ErrorKind::InvalidOperation,
-                        format!("{MISSING_ENV_PREFIX}{name}"),
-                    )
-                }),
-            }
-        },
-    );
+    env.add_function("env_var", move |name: String, default: Option<String>| {
+        env_var(allow_secret_env, name, default)
+    });
     env.add_function("ref", ref_fn);
     env.add_function("source", source_fn);
     env.add_function("function", function_fn);

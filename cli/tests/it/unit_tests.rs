@@ -184,3 +184,47 @@ fn build_runs_unit_tests_before_their_model_and_skips_it_when_one_fails() {
         2
     );
 }
+
+/// `overrides.macros` beyond `is_incremental` (a plain macro and a namespaced one) and
+/// `overrides.env_vars` hold inside the unit test only; the model's own build uses the
+/// real macros and environment.
+#[test]
+fn unit_tests_override_macros_and_env_vars() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_project(
+        dir.path(),
+        &[
+            ("dbt_project.yml", "name: u\nprofile: u\n"),
+            (
+                "profiles.yml",
+                "u:\n  target: lite\n  outputs:\n    lite: {type: sqlite, path: data/u.db}\n",
+            ),
+            ("seeds/base.csv", "id\n1\n"),
+            ("macros/weight.sql", "{% macro weight() %}3{% endmacro %}"),
+            (
+                "models/stamped.sql",
+                "select id, {{ dbt.current_timestamp() }} as seen_at, '{{ env_var('DVT_IT_REGION', 'none') }}' as region, {{ weight() }} as w from {{ ref('base') }}",
+            ),
+            (
+                "models/props.yml",
+                "unit_tests:\n  - name: pinned\n    model: stamped\n    overrides:\n      macros:\n        dbt.current_timestamp: \"'2024-01-01'\"\n        weight: \"7\"\n      env_vars:\n        DVT_IT_REGION: eu\n    given:\n      - input: ref('base')\n        rows: [{id: 1}]\n    expect:\n      rows: [{id: 1, seen_at: '2024-01-01', region: eu, w: 7}]\n",
+            ),
+        ],
+    );
+    let run = dvt(dir.path(), &["build"], &[]);
+    run.assert_ok();
+    let st = statuses(dir.path());
+    assert_eq!(st["unit_test.u.stamped.pinned"], "pass", "{st:?}");
+    let rows = sqlite_rows(
+        &dir.path().join("data/u.db"),
+        "select region, w, seen_at = '2024-01-01' from stamped",
+    );
+    assert_eq!(
+        rows,
+        vec![vec![
+            "none".to_owned(),
+            normalise(Some("3")),
+            normalise(Some("0"))
+        ]]
+    );
+}

@@ -121,6 +121,23 @@ impl Manifest {
         if let Some(vars) = spec["overrides"]["vars"].as_object() {
             unit_opts.vars.extend(vars.clone());
         }
+        // Other macros overridden return the given text; `env_var` answers the given
+        // variables first.
+        if let Some(macros) = spec["overrides"]["macros"].as_object() {
+            let mut macros = macros.clone();
+            macros.remove("is_incremental");
+            if !macros.is_empty() {
+                unit_opts
+                    .globals
+                    .insert(crate::jinja::MACRO_OVERRIDES.into(), Json::Object(macros));
+            }
+        }
+        if let Some(env) = spec["overrides"]["env_vars"].as_object() {
+            unit_opts.globals.insert(
+                crate::jinja::ENV_VAR_OVERRIDES.into(),
+                Json::Object(env.clone()),
+            );
+        }
         let mut state = CompileState {
             ctes: &mut ctes,
             inputs: &mut inputs,
