@@ -92,11 +92,18 @@ pub enum Command {
         #[arg(long, default_value = ".")]
         project_dir: PathBuf,
     },
-    /// Delete the installed packages (`dbt_packages/`).
+    /// Delete the folders of `clean-targets:` in `dbt_project.yml` (default: the target
+    /// path); list `dbt_packages` there to remove the installed packages too.
     Clean {
         /// The project folder (holding `dbt_project.yml`).
         #[arg(long, default_value = ".")]
         project_dir: PathBuf,
+        /// Only folders inside the project (the default).
+        #[arg(long, conflicts_with = "no_clean_project_files_only")]
+        clean_project_files_only: bool,
+        /// Also folders outside the project.
+        #[arg(long)]
+        no_clean_project_files_only: bool,
     },
     /// Check the project, the profile and every target's connection.
     Debug {

@@ -44,10 +44,17 @@ pub(crate) async fn dispatch(cli: crate::Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Clean { project_dir } => {
-            match dvt_core::packages::clean(&project_dir)? {
-                Some(dir) => printer::log(&format!("Removed {}", dir.display())),
-                None => printer::log("Nothing to clean"),
+        Command::Clean {
+            project_dir,
+            no_clean_project_files_only,
+            ..
+        } => {
+            let removed = dvt_core::packages::clean(&project_dir, !no_clean_project_files_only)?;
+            if removed.is_empty() {
+                printer::log("Nothing to clean");
+            }
+            for dir in removed {
+                printer::log(&format!("Removed {}", dir.display()));
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -396,16 +396,44 @@ pub fn install(project_dir: &Path) -> Result<Vec<InstalledPackage>> {
     Ok(installed)
 }
 
-/// Removes the project's install folder (`dbt_packages`) with every package in it;
-/// returns it if it existed.
-pub fn clean(project_dir: &Path) -> Result<Option<PathBuf>> {
+/// `dvt clean`: removes the folders of `clean-targets:` (default: the target path), as
+/// dbt does; returns those that existed. With `project_files_only` (dbt's default), a
+/// folder outside the project is refused rather than removed.
+pub fn clean(project_dir: &Path, project_files_only: bool) -> Result<Vec<PathBuf>> {
     let project = ProjectConfig::load(project_dir)?;
-    let dir = project.root.join(&project.packages_install_path);
-    if !dir.exists() {
-        return Ok(None);
+    let root = project
+        .root
+        .canonicalize()
+        .unwrap_or_else(|_| project.root.clone());
+    let mut removed = Vec::new();
+    for target in &project.clean_targets {
+        let dir = project.root.join(target);
+        let inside = match dir.canonicalize() {
+            Ok(full) => full.starts_with(&root) && full != root,
+            // Not there: judged by its words (`..` climbs out).
+            Err(_) => {
+                let rel = Path::new(target);
+                rel.is_relative()
+                    && !rel
+                        .components()
+                        .any(|c| matches!(c, std::path::Component::ParentDir))
+            }
+        };
+        if !inside && project_files_only {
+            return Err(Error::InvalidConfig {
+                location: Location::file(&project.file),
+                key: "clean-targets".into(),
+                message: format!(
+                    "`{target}` is outside the project (or is the project itself); `dvt clean --no-clean-project-files-only` removes it anyway"
+                ),
+            });
+        }
+        if dir.exists() {
+            remove_dir_all(&dir)?;
+            removed.push(dir);
+        }
     }
-    remove_dir_all(&dir)?;
-    Ok(Some(dir))
+    Ok(removed)
 }
 
 /// The installed packages of `project`: every folder of its install folder holding a

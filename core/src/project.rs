@@ -51,6 +51,8 @@ struct RawProject {
     #[serde(default)]
     packages_install_path: Option<String>,
     #[serde(default)]
+    clean_targets: Option<Vec<String>>,
+    #[serde(default)]
     dispatch: Option<Vec<RawDispatch>>,
 }
 
@@ -116,6 +118,8 @@ pub struct ProjectConfig {
     /// `packages-install-path:`, where `dvt deps` installs packages (default
     /// `dbt_packages`), relative to the project folder.
     pub packages_install_path: String,
+    /// `clean-targets:`, the folders `dvt clean` removes (default: the target path).
+    pub clean_targets: Vec<String>,
     /// `dispatch:`: macro namespace -> the packages `adapter.dispatch` searches, in order.
     pub dispatch: std::collections::BTreeMap<String, Vec<String>>,
     /// For an installed package, its folder relative to the root project
@@ -214,6 +218,8 @@ impl ProjectConfig {
                 });
             }
         }
+        let target_path = raw.target_path.unwrap_or_else(|| "target".into());
+        let default_clean = target_path.clone();
         Ok(ProjectConfig {
             root,
             file,
@@ -230,7 +236,7 @@ impl ProjectConfig {
             function_paths: raw
                 .function_paths
                 .unwrap_or_else(|| vec!["functions".into()]),
-            target_path: raw.target_path.unwrap_or_else(|| "target".into()),
+            target_path,
             vars,
             declared_vars,
             models: raw.models.unwrap_or(Json::Null),
@@ -252,6 +258,7 @@ impl ProjectConfig {
             packages_install_path: raw
                 .packages_install_path
                 .unwrap_or_else(|| DEFAULT_PACKAGES_INSTALL_PATH.into()),
+            clean_targets: raw.clean_targets.unwrap_or_else(|| vec![default_clean]),
             dispatch,
             package_dir: PathBuf::new(),
         })

@@ -107,12 +107,37 @@ fn local_packages_install_replace_their_old_copy_and_are_locked() {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(entries, ["my_utils"]);
+    // `dvt clean` removes `clean-targets:` (by default only the target path).
+    std::fs::create_dir_all(root.join("target/compiled")).expect("target");
+    assert_eq!(clean(&root, true).expect("cleans"), [root.join("target")]);
+    assert!(root.join("dbt_packages").exists());
+    std::fs::write(
+        root.join("dbt_project.yml"),
+        "name: root\nprofile: p\nclean-targets: [target, dbt_packages, logs]\n",
+    )
+    .expect("project");
     assert_eq!(
-        clean(&root).expect("cleans"),
-        Some(root.join("dbt_packages"))
+        clean(&root, true).expect("cleans"),
+        [root.join("dbt_packages")]
     );
     assert!(!root.join("dbt_packages").exists());
-    assert_eq!(clean(&root).expect("nothing to clean"), None);
+    assert!(clean(&root, true).expect("nothing to clean").is_empty());
+    // A folder outside the project is refused unless asked for.
+    std::fs::create_dir_all(tmp.path().join("elsewhere")).expect("outside");
+    std::fs::write(
+        root.join("dbt_project.yml"),
+        "name: root\nprofile: p\nclean-targets: [../elsewhere]\n",
+    )
+    .expect("project");
+    let err = clean(&root, true).unwrap_err();
+    assert_eq!(err.code(), "DVT115", "{err}");
+    assert!(tmp.path().join("elsewhere").exists());
+    assert_eq!(
+        clean(&root, false).expect("cleans outside").len(),
+        1,
+        "removed when asked"
+    );
+    assert!(!tmp.path().join("elsewhere").exists());
 }
 
 #[test]
