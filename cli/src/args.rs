@@ -39,6 +39,10 @@ pub struct Selection {
     /// Nodes to leave out.
     #[arg(long, num_args = 1..)]
     pub exclude: Vec<String>,
+    /// The folder of an earlier `manifest.json` (DVT's or dbt's), for `state:new` and
+    /// `state:modified` selectors.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
 }
 
 /// Flags of the commands that build things.

@@ -160,6 +160,15 @@ fn count(m: &Manifest, kind: ResourceType) -> usize {
 }
 
 /// Loads the project and prints its warnings.
+/// [`load`], with `--state`'s manifest read for `state:` selectors.
+fn load_selecting(common: &Common, sel: &Selection) -> Result<Manifest> {
+    let mut m = load(common)?;
+    if let Some(dir) = &sel.state {
+        m.state = Some(dvt_core::manifest::State::load(dir)?);
+    }
+    Ok(m)
+}
+
 fn load(common: &Common) -> Result<Manifest> {
     let vars = match &common.vars {
         Some(v) => parse_cli_vars(v)?,
@@ -249,7 +258,7 @@ fn selected(m: &Manifest, sel: &Selection, kinds: &[ResourceType]) -> Result<BTr
 }
 
 fn ls(common: &Common, sel: &Selection, resource_types: &[String]) -> Result<ExitCode> {
-    let m = load(common)?;
+    let m = load_selecting(common, sel)?;
     let kinds: Vec<ResourceType> = [
         ResourceType::Model,
         ResourceType::Seed,
@@ -286,7 +295,7 @@ fn ls(common: &Common, sel: &Selection, resource_types: &[String]) -> Result<Exi
 }
 
 fn compile(common: &Common, sel: &Selection) -> Result<ExitCode> {
-    let m = load(common)?;
+    let m = load_selecting(common, sel)?;
     let invocation = invocation_id();
     write_manifest(&m, &invocation)?;
     let ids = selected(
@@ -641,7 +650,7 @@ async fn show(
     limit: usize,
     (compute, bucket): (Option<&str>, Option<&str>),
 ) -> Result<ExitCode> {
-    let mut m = load(common)?;
+    let mut m = load_selecting(common, sel)?;
     let id = match inline {
         Some(sql) => m.add_inline(sql)?,
         None => {
@@ -772,7 +781,7 @@ async fn source_freshness(
     output: Option<&Path>,
 ) -> Result<ExitCode> {
     use dvt_executor::freshness::{FreshnessStatus, check, sources_json};
-    let m = load(common)?;
+    let m = load_selecting(common, sel)?;
     let started = std::time::Instant::now();
     let ids = dvt_core::select::select_sources(&m, &sel.select, &sel.exclude)?;
     let tables: Vec<_> = ids
@@ -899,6 +908,7 @@ async fn retry(common: &Common) -> Result<ExitCode> {
     let sel = Selection {
         select: strings("select"),
         exclude: strings("exclude"),
+        state: text("state").map(std::path::PathBuf::from),
     };
     let exec = Execution {
         threads: args["threads"].as_u64().map(|n| n.max(1) as usize),
@@ -925,7 +935,7 @@ async fn build(
     kind: RunKind,
     only: Option<BTreeSet<String>>,
 ) -> Result<ExitCode> {
-    let m = load(common)?;
+    let m = load_selecting(common, sel)?;
     let warnings = m.warnings.len();
     let invocation = invocation_id();
     write_manifest(&m, &invocation)?;
@@ -993,6 +1003,10 @@ async fn build(
     opts.recorded
         .insert("keep_staging".into(), exec.keep_staging.into());
     opts.recorded.insert("empty".into(), exec.empty.into());
+    opts.recorded.insert(
+        "state".into(),
+        serde_json::Value::from(sel.state.as_ref().map(|p| p.display().to_string())),
+    );
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let cancel = CancellationToken::new();
     let on_interrupt = cancel.clone();

@@ -20,6 +20,16 @@ fn metadata(schema: &str, invocation_id: &str, generated_at: &str) -> Json {
     })
 }
 
+/// A node's `config` as `manifest.json` writes it (with its materialization and target).
+pub(crate) fn node_config(n: &crate::manifest::Node) -> Map<String, Json> {
+    let mut config = n.config.clone();
+    config
+        .entry("materialized")
+        .or_insert_with(|| json!(n.materialized.as_str()));
+    config.insert("target".into(), json!(n.target));
+    config
+}
+
 /// The manifest as dbt's `manifest.json` (nodes, sources, macros, functions, parent and
 /// child maps).
 /// Compiled SQL is added by the caller for the nodes it compiled.
@@ -28,11 +38,8 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
     let mut functions = Map::new();
     for (id, n) in &m.nodes {
         let target = m.target(&n.target);
-        let mut config = n.config.clone();
-        config
-            .entry("materialized")
-            .or_insert_with(|| json!(n.materialized.as_str()));
-        config.insert("target".into(), json!(n.target));
+        let config = node_config(n);
+        let checksum = n.checksum(&m.project.root);
         let mut entry = json!({
                 "unique_id": id,
                 "resource_type": n.resource_type.as_str(),
@@ -47,6 +54,7 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
                 "database": n.relation.database,
                 "relation_name": target.dialect().render(&n.relation),
                 "raw_code": n.raw_code,
+                "checksum": {"name": checksum.0, "checksum": checksum.1},
                 "language": "sql",
                 "config": config,
                 "tags": n.tags,

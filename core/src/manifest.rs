@@ -172,6 +172,26 @@ impl Node {
     pub fn latest_version_text(&self) -> Option<String> {
         self.latest_version.as_ref().map(json_text)
     }
+
+    /// dbt's `checksum`: the SHA-256 of the node's file (a seed's file is read; one
+    /// over 1 MiB is identified by its path, as dbt does).
+    pub fn checksum(&self, root: &Path) -> (&'static str, String) {
+        use sha2::Digest;
+        let hex = |bytes: &[u8]| -> String {
+            sha2::Sha256::digest(bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        };
+        if self.resource_type == ResourceType::Seed {
+            let path = root.join(&self.original_file_path);
+            return match std::fs::read(&path) {
+                Ok(bytes) if bytes.len() <= 1 << 20 => ("sha256", hex(&bytes)),
+                _ => ("path", self.original_file_path.display().to_string()),
+            };
+        }
+        ("sha256", hex(self.raw_code.as_bytes()))
+    }
 }
 
 /// A scalar as text: strings without quotes.
@@ -378,6 +398,59 @@ pub struct Manifest {
     pub(crate) jinja: JinjaEnv,
     /// What `ref()` can name, for compiling and for inline queries.
     pub(crate) names: crate::parse::Names,
+    /// `--state`: the nodes of an earlier `manifest.json`, for `state:` selectors.
+    pub state: Option<State>,
+}
+
+/// What `state:` selectors compare against: each node of an earlier `manifest.json`
+/// (DVT's or dbt-core's) by unique id.
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    /// Unique id -> the node as that manifest records it.
+    pub nodes: BTreeMap<String, StateNode>,
+}
+
+/// One node of a state manifest.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StateNode {
+    /// `checksum.checksum`: the file's SHA-256 (dbt's).
+    pub checksum: Option<String>,
+    /// `config`.
+    pub config: Json,
+    /// `relation_name`.
+    pub relation_name: Option<String>,
+}
+
+impl State {
+    /// Reads `dir/manifest.json` (or `dir` itself when it is a file).
+    pub fn load(dir: &Path) -> crate::error::Result<State> {
+        let file = if dir.is_dir() {
+            dir.join("manifest.json")
+        } else {
+            dir.to_path_buf()
+        };
+        let text = crate::error::read_to_string(&file)?;
+        let json: Json =
+            serde_json::from_str(&text).map_err(|e| crate::error::Error::InvalidVars {
+                message: format!("(here `--state`) {} is not a manifest: {e}", file.display()),
+            })?;
+        let nodes = json["nodes"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(id, n)| {
+                (
+                    id.clone(),
+                    StateNode {
+                        checksum: n["checksum"]["checksum"].as_str().map(str::to_owned),
+                        config: n["config"].clone(),
+                        relation_name: n["relation_name"].as_str().map(str::to_owned),
+                    },
+                )
+            })
+            .collect();
+        Ok(State { nodes })
+    }
 }
 
 /// An exposure: something outside the project that reads its relations.

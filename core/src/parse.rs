@@ -170,6 +170,7 @@ impl Manifest {
             packages,
             jinja,
             names,
+            state: None,
         };
         resolve::resolve(&mut manifest)?;
         let docs = read_docs(&manifest.project)?;

@@ -1,12 +1,15 @@
 //! `--select` / `--exclude`: dbt's node selection syntax.
 //!
 //! Supported: names (with `*` wildcards), dotted fqn prefixes, `tag:`, `path:`,
-//! `source:`, `package:`, `resource_type:`, `version:`, `exposure:`, the `+` graph operators with optional depth
+//! `source:`, `package:`, `resource_type:`, `version:`, `exposure:`, `state:`
+//! (with `--state`), the `+` graph operators with optional depth
 //! (`+name`, `2+name`, `name+`, `name+1`), union by separate values or spaces,
 //! intersection by commas.
 
 use std::collections::BTreeSet;
 use std::path::Path;
+
+use serde_json::Value as Json;
 
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, ResourceType};
@@ -266,6 +269,49 @@ fn matches(m: &Manifest, base: &str, spec: &str) -> Result<BTreeSet<String>> {
                 }
             }
         }
+        "state" => {
+            let Some(state) = &m.state else {
+                return Err(invalid(
+                    spec,
+                    "`state:` compares with an earlier manifest: give `--state <folder of its manifest.json>`",
+                ));
+            };
+            let checks: &[&str] = match value {
+                "new" => &["new"],
+                "old" => &["old"],
+                "modified" => &["new", "body", "configs", "relation"],
+                "modified.body" => &["body"],
+                "modified.configs" => &["configs"],
+                "modified.relation" => &["relation"],
+                _ => {
+                    return Err(invalid(
+                        spec,
+                        "`state:` takes `new`, `old`, `modified`, `modified.body`, `modified.configs` or `modified.relation`",
+                    ));
+                }
+            };
+            for (id, n) in &m.nodes {
+                let before = state.nodes.get(id);
+                let hit = checks.iter().any(|check| match (*check, before) {
+                    ("new", None) => true,
+                    ("old", Some(_)) => true,
+                    ("body", Some(b)) => {
+                        b.checksum.as_deref() != Some(n.checksum(&m.project.root).1.as_str())
+                    }
+                    ("configs", Some(b)) => {
+                        b.config != Json::Object(crate::artifacts::node_config(n))
+                    }
+                    ("relation", Some(b)) => {
+                        let now = m.target(&n.target).dialect().render(&n.relation);
+                        b.relation_name.as_deref() != Some(now.as_str())
+                    }
+                    _ => false,
+                });
+                if hit {
+                    out.insert(id.clone());
+                }
+            }
+        }
         "exposure" => {
             for (id, e) in &m.exposures {
                 if glob(value, &e.name) {
@@ -291,7 +337,7 @@ fn matches(m: &Manifest, base: &str, spec: &str) -> Result<BTreeSet<String>> {
             return Err(invalid(
                 spec,
                 &format!(
-                    "unknown method `{other}`; use a name, `tag:`, `path:`, `source:`, `package:`, `resource_type:`, `version:`, `exposure:` or `target:`"
+                    "unknown method `{other}`; use a name, `tag:`, `path:`, `source:`, `package:`, `resource_type:`, `version:`, `exposure:`, `state:` or `target:`"
                 ),
             ));
         }

@@ -27,4 +27,5 @@ mod run_operation;
 mod s3;
 mod security;
 mod snapshots;
+mod state;
 mod unit_tests;

@@ -1,0 +1,96 @@
+//! `state:` selectors against an earlier `manifest.json` (`--state`): new nodes, changed
+//! SQL, changed configs, and `state:modified+` building only what changed and what
+//! depends on it.
+
+use crate::common::*;
+
+fn ls(dir: &std::path::Path, select: &str) -> Vec<String> {
+    let out = dvt(dir, &["ls", "--select", select, "--state", "prod"], &[]);
+    out.assert_ok();
+    let mut names: Vec<String> = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(|fqn| fqn.rsplit('.').next().unwrap_or(fqn).to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn state_selectors_pick_what_changed_since_a_manifest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_project(
+        dir.path(),
+        &[
+            ("dbt_project.yml", "name: s\nprofile: s\n"),
+            (
+                "profiles.yml",
+                "s:\n  target: lite\n  outputs:\n    lite: {type: sqlite, path: data/s.db}\n",
+            ),
+            ("seeds/raw.csv", "id\n1\n2\n"),
+            ("models/a.sql", "select id from {{ ref('raw') }}"),
+            ("models/b.sql", "select id from {{ ref('a') }}"),
+            ("models/c.sql", "select id from {{ ref('a') }}"),
+            ("models/after_b.sql", "select id from {{ ref('b') }}"),
+        ],
+    );
+    dvt(dir.path(), &["build"], &[]).assert_ok();
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("target/manifest.json")).expect("manifest"),
+    )
+    .expect("json");
+    let checksum = &manifest["nodes"]["model.s.a"]["checksum"];
+    assert_eq!(checksum["name"], "sha256");
+    assert_eq!(checksum["checksum"].as_str().map(str::len), Some(64));
+    std::fs::create_dir_all(dir.path().join("prod")).expect("prod");
+    std::fs::copy(
+        dir.path().join("target/manifest.json"),
+        dir.path().join("prod/manifest.json"),
+    )
+    .expect("keep the state");
+
+    // Nothing changed yet.
+    assert!(ls(dir.path(), "state:modified").is_empty());
+    std::fs::write(
+        dir.path().join("models/b.sql"),
+        "select id, 1 as n from {{ ref('a') }}",
+    )
+    .expect("b");
+    std::fs::write(
+        dir.path().join("models/c.sql"),
+        "{{ config(materialized='table') }}select id from {{ ref('a') }}",
+    )
+    .expect("c");
+    std::fs::write(dir.path().join("models/d.sql"), "select 4 as id").expect("d");
+
+    assert_eq!(ls(dir.path(), "state:new"), ["d"]);
+    assert_eq!(ls(dir.path(), "state:modified.body"), ["b", "c"]);
+    assert_eq!(ls(dir.path(), "state:modified.configs"), ["c"]);
+    assert_eq!(ls(dir.path(), "state:modified"), ["b", "c", "d"]);
+    assert_eq!(
+        ls(dir.path(), "state:modified+"),
+        ["after_b", "b", "c", "d"]
+    );
+
+    let run = dvt(
+        dir.path(),
+        &["build", "--select", "state:modified+", "--state", "prod"],
+        &[],
+    );
+    run.assert_ok();
+    let mut built: Vec<String> = statuses(dir.path()).into_keys().collect();
+    built.sort();
+    assert_eq!(
+        built,
+        ["model.s.after_b", "model.s.b", "model.s.c", "model.s.d"]
+    );
+
+    let bare = dvt(dir.path(), &["ls", "--select", "state:new"], &[]);
+    assert_ne!(bare.code, 0);
+    assert!(
+        bare.stderr.contains("error[DVT111]") && bare.stderr.contains("--state"),
+        "{}",
+        bare.stderr
+    );
+}
