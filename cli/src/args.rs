@@ -136,6 +136,10 @@ pub enum Command {
         /// Only nodes of these kinds (`model`, `seed`, `snapshot`, `test`, `function`, `exposure`).
         #[arg(long = "resource-type", alias = "resource-types", num_args = 1.., value_parser = ["model", "seed", "snapshot", "test", "function", "exposure"])]
         resource_types: Vec<String>,
+        /// One line per node: DVT's table (default: the selector, target and path), or
+        /// dbt's `selector`, `name`, `path` or `json`.
+        #[arg(long, short = 'o', value_parser = ["table", "selector", "name", "path", "json"], default_value = "table")]
+        output: String,
     },
     /// Build models (pushed down or federated).
     Run {

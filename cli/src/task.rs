@@ -110,7 +110,8 @@ pub(crate) async fn dispatch(cli: crate::Cli) -> Result<ExitCode> {
             common,
             selection,
             resource_types,
-        } => ls(&common, &selection, &resource_types),
+            output,
+        } => ls(&common, &selection, &resource_types, &output),
         Command::Run {
             common,
             selection,
@@ -257,7 +258,12 @@ fn selected(m: &Manifest, sel: &Selection, kinds: &[ResourceType]) -> Result<BTr
     Ok(ids)
 }
 
-fn ls(common: &Common, sel: &Selection, resource_types: &[String]) -> Result<ExitCode> {
+fn ls(
+    common: &Common,
+    sel: &Selection,
+    resource_types: &[String],
+    output: &str,
+) -> Result<ExitCode> {
     let m = load_selecting(common, sel)?;
     let kinds: Vec<ResourceType> = [
         ResourceType::Model,
@@ -272,23 +278,52 @@ fn ls(common: &Common, sel: &Selection, resource_types: &[String]) -> Result<Exi
     let ids = selected(&m, sel, &kinds)?;
     for id in m.graph.topo_order(&ids) {
         let n = &m.nodes[&id];
-        printer::out(&format!(
-            "{:<48} {:<6} {:<7} target={:<12} path={}",
-            n.fqn.join("."),
-            n.resource_type.as_str(),
-            n.materialized.as_str(),
-            n.target,
-            path_label(&m, &id)
-        ));
+        printer::out(&match output {
+            "selector" => n.fqn.join("."),
+            "name" => n.name.clone(),
+            "path" => m.package_file_path(n).display().to_string(),
+            "json" => serde_json::json!({
+                "name": n.name,
+                "resource_type": n.resource_type.as_str(),
+                "package_name": n.package_name,
+                "original_file_path": m.package_file_path(n),
+                "unique_id": n.unique_id,
+                "alias": n.relation.identifier,
+                "config": n.config,
+                "tags": n.tags,
+                "depends_on": {"nodes": n.depends_on},
+                "dvt": {"target": n.target, "path": path_label(&m, &id)},
+            })
+            .to_string(),
+            _ => format!(
+                "{:<48} {:<6} {:<7} target={:<12} path={}",
+                n.fqn.join("."),
+                n.resource_type.as_str(),
+                n.materialized.as_str(),
+                n.target,
+                path_label(&m, &id)
+            ),
+        });
     }
     if resource_types.is_empty() || resource_types.iter().any(|r| r == "exposure") {
         for id in dvt_core::select::select_exposures(&m, &sel.select, &sel.exclude)? {
             let e = &m.exposures[&id];
-            printer::out(&format!(
-                "{:<48} exposure {}",
-                format!("exposure:{}.{}", e.package_name, e.name),
-                e.kind
-            ));
+            let selector = format!("exposure:{}.{}", e.package_name, e.name);
+            printer::out(&match output {
+                "selector" => selector,
+                "name" => e.name.clone(),
+                "path" => e.original_file_path.display().to_string(),
+                "json" => serde_json::json!({
+                    "name": e.name,
+                    "resource_type": "exposure",
+                    "package_name": e.package_name,
+                    "original_file_path": e.original_file_path,
+                    "unique_id": e.unique_id,
+                    "depends_on": {"nodes": e.depends_on},
+                })
+                .to_string(),
+                _ => format!("{selector:<48} exposure {}", e.kind),
+            });
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -5,14 +5,15 @@
 use crate::common::*;
 
 fn ls(dir: &std::path::Path, select: &str) -> Vec<String> {
-    let out = dvt(dir, &["ls", "--select", select, "--state", "prod"], &[]);
+    let out = dvt(
+        dir,
+        &[
+            "ls", "--select", select, "--state", "prod", "--output", "name",
+        ],
+        &[],
+    );
     out.assert_ok();
-    let mut names: Vec<String> = out
-        .stdout
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .map(|fqn| fqn.rsplit('.').next().unwrap_or(fqn).to_owned())
-        .collect();
+    let mut names: Vec<String> = out.stdout.lines().map(str::to_owned).collect();
     names.sort();
     names
 }
@@ -84,6 +85,26 @@ fn state_selectors_pick_what_changed_since_a_manifest() {
     assert_eq!(
         built,
         ["model.s.after_b", "model.s.b", "model.s.c", "model.s.d"]
+    );
+
+    // dbt's other `ls` outputs.
+    let json = dvt(
+        dir.path(),
+        &["ls", "--select", "d", "--output", "json"],
+        &[],
+    );
+    json.assert_ok();
+    let line: serde_json::Value = serde_json::from_str(json.stdout.trim()).expect("one JSON line");
+    assert_eq!(line["unique_id"], "model.s.d");
+    assert_eq!(line["original_file_path"], "models/d.sql");
+    let paths = dvt(
+        dir.path(),
+        &["ls", "--select", "+b", "--output", "path"],
+        &[],
+    );
+    assert_eq!(
+        paths.stdout.lines().collect::<Vec<_>>(),
+        ["seeds/raw.csv", "models/a.sql", "models/b.sql"]
     );
 
     let bare = dvt(dir.path(), &["ls", "--select", "state:new"], &[]);

@@ -1379,10 +1379,6 @@ impl Object for Pytz {
 struct Zone(chrono_tz::Tz);
 
 impl Object for Zone {
-    fn is_true(self: &Arc<Self>) -> bool {
-        true
-    }
-
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         match key.as_str()? {
             "zone" => Some(Value::from(self.0.name())),
