@@ -75,6 +75,14 @@ pub struct Execution {
     /// creates the relations, empty.
     #[arg(long)]
     pub empty: bool,
+    /// Read parents this run does not build, and that do not exist on their target,
+    /// where the `--state` manifest's run built them.
+    #[arg(long)]
+    pub defer: bool,
+    /// With `--defer`: read unbuilt parents from the state's relations even where they
+    /// exist here.
+    #[arg(long, requires = "defer")]
+    pub favor_state: bool,
     /// Keep the run's staged extracts (`<bucket>/<invocation id>/`) after a successful
     /// run too; a failed run always keeps them, for inspection, and names them (DVT005).
     #[arg(long)]

@@ -955,6 +955,8 @@ async fn retry(common: &Common) -> Result<ExitCode> {
         fail_fast: args["fail_fast"].as_bool().unwrap_or(false),
         keep_staging: args["keep_staging"].as_bool().unwrap_or(false),
         empty: args["empty"].as_bool().unwrap_or(false),
+        defer: args["defer"].as_bool().unwrap_or(false),
+        favor_state: args["favor_state"].as_bool().unwrap_or(false),
     };
     let mut common = common.clone();
     if common.target.is_none() {
@@ -1012,6 +1014,20 @@ async fn build(
     ctx.flags.event_time_start = exec.event_time_start;
     ctx.flags.event_time_end = exec.event_time_end;
     ctx.flags.empty = exec.empty;
+    if exec.defer {
+        let Some(state) = ctx.manifest.state.clone() else {
+            printer::error(
+                dvt_core::codes::USAGE,
+                "--defer reads unbuilt parents from an earlier run: give --state <folder of its manifest.json>",
+            );
+            return Ok(ExitCode::from(2));
+        };
+        ctx.flags.defer = Some(Arc::new(dvt_core::manifest::Defer {
+            state,
+            selected: dvt_core::select::select(&ctx.manifest, &sel.select, &sel.exclude)?,
+            favor_state: exec.favor_state,
+        }));
+    }
     let ctx = Arc::new(ctx);
     let mut opts = RunOptions::new(kind);
     opts.select = sel.select.clone();
@@ -1038,6 +1054,9 @@ async fn build(
     opts.recorded
         .insert("keep_staging".into(), exec.keep_staging.into());
     opts.recorded.insert("empty".into(), exec.empty.into());
+    opts.recorded.insert("defer".into(), exec.defer.into());
+    opts.recorded
+        .insert("favor_state".into(), exec.favor_state.into());
     opts.recorded.insert(
         "state".into(),
         serde_json::Value::from(sel.state.as_ref().map(|p| p.display().to_string())),

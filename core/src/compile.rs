@@ -37,6 +37,8 @@ pub struct CompileOptions {
     /// `(select * from x where false limit 0)`), so a build checks the SQL and the
     /// schema without moving data.
     pub empty: bool,
+    /// `--defer`: unbuilt parents missing on their target are read from the state's.
+    pub defer: Option<std::sync::Arc<crate::manifest::Defer>>,
     /// Extra render values: a unit test's macro and `env_var` overrides
     /// ([`crate::jinja::MACRO_OVERRIDES`], [`crate::jinja::ENV_VAR_OVERRIDES`]).
     pub globals: serde_json::Map<String, Json>,
@@ -51,6 +53,7 @@ impl CompileOptions {
             database: None,
             vars: serde_json::Map::new(),
             empty: false,
+            defer: None,
             globals: serde_json::Map::new(),
         }
     }
@@ -193,6 +196,8 @@ impl Manifest {
             let Some((dep_target, rel)) = self.relation_of(dep) else {
                 continue;
             };
+            let deferred = self.deferred(dep, dep_target, rel, state.opts);
+            let rel = deferred.as_ref().unwrap_or(rel);
             if host.path == ExecPath::Federated {
                 state.add_input(dep_target, rel);
             }
@@ -438,6 +443,37 @@ impl Manifest {
             },
         )?;
         Ok((out.trim().to_owned(), recorded.logs))
+    }
+
+    /// Where `--defer` reads parent `dep` from instead of `rel`: the state manifest's
+    /// relation, when the run does not build `dep` and `rel` does not exist on its target
+    /// (always, with `--favor-state`). Sources and ephemeral models are never deferred.
+    fn deferred(
+        &self,
+        dep: &str,
+        dep_target: &str,
+        rel: &Relation,
+        opts: &CompileOptions,
+    ) -> Option<Relation> {
+        let defer = opts.defer.as_ref()?;
+        if defer.selected.contains(dep) || !self.nodes.contains_key(dep) {
+            return None;
+        }
+        let theirs = defer.state.nodes.get(dep)?.relation.clone()?;
+        if !defer.favor_state {
+            let db = opts.database.as_ref()?;
+            let exists = db
+                .relation_type(dep_target, &rel.schema, &rel.identifier)
+                .ok()?
+                .is_some();
+            if exists {
+                return None;
+            }
+        }
+        Some(Relation {
+            quoting: rel.quoting,
+            ..theirs
+        })
     }
 
     /// `this`: the node's own relation, rendered for the target `on` (the node's, or

@@ -419,6 +419,20 @@ pub struct StateNode {
     pub config: Json,
     /// `relation_name`.
     pub relation_name: Option<String>,
+    /// Where it was built: `database`, `schema`, `alias` (for `--defer`).
+    pub relation: Option<Relation>,
+}
+
+/// `--defer`: nodes a run does not build are read where the state manifest's run built
+/// them, when they are missing here (or always, with `--favor-state`).
+#[derive(Debug, Clone, Default)]
+pub struct Defer {
+    /// The state manifest.
+    pub state: State,
+    /// The nodes this run builds (never deferred).
+    pub selected: std::collections::BTreeSet<String>,
+    /// `--favor-state`: defer even when the node exists here.
+    pub favor_state: bool,
 }
 
 impl State {
@@ -445,6 +459,13 @@ impl State {
                         checksum: n["checksum"]["checksum"].as_str().map(str::to_owned),
                         config: n["config"].clone(),
                         relation_name: n["relation_name"].as_str().map(str::to_owned),
+                        relation: match (n["schema"].as_str(), n["alias"].as_str()) {
+                            (Some(schema), Some(alias)) => Some(Relation {
+                                database: n["database"].as_str().map(str::to_owned),
+                                ..Relation::new(schema, alias)
+                            }),
+                            _ => None,
+                        },
                     },
                 )
             })

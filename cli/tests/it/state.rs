@@ -1,6 +1,6 @@
-//! `state:` selectors against an earlier `manifest.json` (`--state`): new nodes, changed
-//! SQL, changed configs, and `state:modified+` building only what changed and what
-//! depends on it.
+//! `state:` selectors and `--defer` against an earlier `manifest.json` (`--state`): new
+//! nodes, changed SQL, changed configs, `state:modified+` building only what changed and
+//! what depends on it, and a dev run reading production's parents.
 
 use crate::common::*;
 
@@ -114,4 +114,83 @@ fn state_selectors_pick_what_changed_since_a_manifest() {
         "{}",
         bare.stderr
     );
+}
+
+/// `--defer --state`: a dev run building one model reads the parents it does not build
+/// from production's relations while they are missing in dev, its own once they exist,
+/// and production's again with `--favor-state`.
+#[tokio::test(flavor = "multi_thread")]
+async fn defer_reads_unbuilt_parents_where_the_state_built_them() {
+    let prod = unique("dvt_it_prod");
+    let dev = unique("dvt_it_dev");
+    let _cleanup = Cleanup {
+        pg_schemas: vec![prod.clone(), dev.clone()],
+        maria_dbs: vec![],
+    };
+    let pg = pg().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_project(
+        dir.path(),
+        &[
+            (
+                "dbt_project.yml",
+                "name: s\nprofile: s\nmodels:\n  s:\n    +materialized: table\n",
+            ),
+            (
+                "profiles.yml",
+                &format!(
+                    "s:\n  target: dev\n  outputs:\n    prod: {{type: postgres, host: 127.0.0.1, user: postgres, dbname: test, schema: {prod}}}\n    dev: {{type: postgres, host: 127.0.0.1, user: postgres, dbname: test, schema: {dev}}}\n"
+                ),
+            ),
+            ("seeds/raw.csv", "id\n1\n2\n3\n"),
+            ("models/a.sql", "select id from {{ ref('raw') }}"),
+            ("models/b.sql", "select id from {{ ref('a') }}"),
+        ],
+    );
+    dvt(dir.path(), &["build", "--target", "prod"], &[]).assert_ok();
+    std::fs::create_dir_all(dir.path().join("prod_state")).expect("state");
+    std::fs::copy(
+        dir.path().join("target/manifest.json"),
+        dir.path().join("prod_state/manifest.json"),
+    )
+    .expect("keep prod's manifest");
+    let count = |schema: &str, table: &str| {
+        let sql = format!("select count(*) from \"{schema}\".{table}");
+        let pg = &pg;
+        async move { pg_rows(pg, &sql).await }
+    };
+
+    // Without --defer, b has no `a` in dev.
+    let bare = dvt(dir.path(), &["run", "--select", "b"], &[]);
+    assert_eq!(bare.code, 1, "{}", bare.stdout);
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "--state", "prod_state", "--defer"];
+        args.extend(extra);
+        dvt(dir.path(), &args, &[])
+    };
+    run(&["--select", "b"]).assert_ok();
+    assert_eq!(count(&dev, "b").await, vec![vec![normalise(Some("3"))]]);
+    let compiled = std::fs::read_to_string(dir.path().join("target/compiled/s/models/b.sql"))
+        .expect("compiled b");
+    assert!(
+        compiled.contains(&format!("\"{prod}\".\"a\"")),
+        "{compiled}"
+    );
+
+    // Dev builds its own `a` (its `raw` deferred to production); b then reads it.
+    std::fs::write(
+        dir.path().join("models/a.sql"),
+        "select id from {{ ref('raw') }} where id < 2",
+    )
+    .expect("a");
+    run(&["--select", "a"]).assert_ok();
+    run(&["--select", "b"]).assert_ok();
+    assert_eq!(count(&dev, "b").await, vec![vec![normalise(Some("1"))]]);
+    // --favor-state reads production's `a` although dev has one.
+    run(&["--select", "b", "--favor-state"]).assert_ok();
+    assert_eq!(count(&dev, "b").await, vec![vec![normalise(Some("3"))]]);
+
+    let no_state = dvt(dir.path(), &["run", "--select", "b", "--defer"], &[]);
+    assert_eq!(no_state.code, 2, "{}", no_state.stderr);
+    assert!(no_state.stderr.contains("--state"), "{}", no_state.stderr);
 }

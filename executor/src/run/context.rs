@@ -84,6 +84,8 @@ pub struct BuildFlags {
     pub event_time_end: Option<chrono::NaiveDateTime>,
     /// `--empty`: models and snapshots read no rows from their inputs.
     pub empty: bool,
+    /// `--defer`: parents the run does not build are read from the state's relations.
+    pub defer: Option<Arc<dvt_core::manifest::Defer>>,
 }
 
 impl RunContext {

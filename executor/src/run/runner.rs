@@ -957,6 +957,7 @@ pub(super) fn compile_node(
         Arc::clone(&ctx.registry),
     )));
     opts.empty = ctx.flags.empty;
+    opts.defer = ctx.flags.defer.clone();
     let c = ctx.manifest.compile_with(&node.unique_id, &opts)?;
     for line in &c.logs {
         report.log(line.clone());
