@@ -133,6 +133,10 @@ pub enum Command {
         common: Common,
         #[command(flatten)]
         selection: Selection,
+        /// SQL to compile instead of the project's nodes (may use `ref`, `source` and
+        /// macros); its SQL is printed, as the engine or its target would run it.
+        #[arg(long)]
+        inline: Option<String>,
     },
     /// List nodes with their target and execution path.
     #[command(alias = "list")]

@@ -83,7 +83,11 @@ pub(crate) async fn dispatch(cli: crate::Cli) -> Result<ExitCode> {
             ));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Compile { common, selection } => compile(&common, &selection),
+        Command::Compile {
+            common,
+            selection,
+            inline,
+        } => compile(&common, &selection, inline.as_deref()),
         Command::Retry { common } => retry(&common).await,
         Command::Docs {
             command:
@@ -329,10 +333,24 @@ fn ls(
     Ok(ExitCode::SUCCESS)
 }
 
-fn compile(common: &Common, sel: &Selection) -> Result<ExitCode> {
-    let m = load_selecting(common, sel)?;
+fn compile(common: &Common, sel: &Selection, inline: Option<&str>) -> Result<ExitCode> {
+    let mut m = load_selecting(common, sel)?;
     let invocation = invocation_id();
     write_manifest(&m, &invocation)?;
+    if let Some(sql) = inline {
+        // dbt's `compile --inline`: the query compiled as a model would be, printed.
+        let id = m.add_inline(sql)?;
+        let mut opts = dvt_core::compile::CompileOptions::default();
+        opts.database = Some(Arc::new(dvt_executor::introspect::RegistryDatabase::new(
+            registry(&m),
+        )));
+        let c = m.compile_with(&id, &opts)?;
+        for w in &c.warnings {
+            printer::warn(w.code, &w.message);
+        }
+        printer::out(&c.sql);
+        return Ok(ExitCode::SUCCESS);
+    }
     let ids = selected(
         &m,
         sel,

@@ -40,3 +40,46 @@ fn compile_and_run_answer_run_query_from_the_target() {
         vec![vec!["card,cash,coupon".to_owned(), "table".to_owned()]]
     );
 }
+
+/// `dvt compile --inline`: ad-hoc SQL with `ref()` and a macro, compiled for the target
+/// its inputs live on and printed; a bad `ref()` is the usual coded error.
+#[test]
+fn compile_inline_prints_the_compiled_query() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_project(
+        dir.path(),
+        &[
+            ("dbt_project.yml", "name: q\nprofile: p\n"),
+            (
+                "profiles.yml",
+                "p:\n  target: lite\n  outputs:\n    lite: {type: sqlite, path: data/lite.db}\n",
+            ),
+            (
+                "macros/twice.sql",
+                "{% macro twice(x) %}({{ x }} * 2){% endmacro %}",
+            ),
+            ("models/m.sql", "select 1 as id"),
+        ],
+    );
+    let out = dvt(
+        dir.path(),
+        &[
+            "compile",
+            "--inline",
+            "select {{ twice('id') }} as d from {{ ref('m') }}",
+        ],
+        &[],
+    );
+    out.assert_ok();
+    assert_eq!(
+        out.stdout.trim(),
+        "select (id * 2) as d from \"main\".\"m\""
+    );
+    let bad = dvt(
+        dir.path(),
+        &["compile", "--inline", "select * from {{ ref('nope') }}"],
+        &[],
+    );
+    assert_eq!(bad.code, 1, "{}", bad.stderr);
+    assert!(bad.stderr.contains("error[DVT106]"), "{}", bad.stderr);
+}
