@@ -137,6 +137,9 @@ pub enum Command {
         /// macros); its SQL is printed, as the engine or its target would run it.
         #[arg(long)]
         inline: Option<String>,
+        /// Compile every `ref()` and `source()` as reading no rows, as `--empty` builds.
+        #[arg(long)]
+        empty: bool,
     },
     /// List nodes with their target and execution path.
     #[command(alias = "list")]

@@ -87,7 +87,8 @@ pub(crate) async fn dispatch(cli: crate::Cli) -> Result<ExitCode> {
             common,
             selection,
             inline,
-        } => compile(&common, &selection, inline.as_deref()),
+            empty,
+        } => compile(&common, &selection, inline.as_deref(), empty),
         Command::Retry { common } => retry(&common).await,
         Command::Docs {
             command:
@@ -333,17 +334,25 @@ fn ls(
     Ok(ExitCode::SUCCESS)
 }
 
-fn compile(common: &Common, sel: &Selection, inline: Option<&str>) -> Result<ExitCode> {
+fn compile(
+    common: &Common,
+    sel: &Selection,
+    inline: Option<&str>,
+    empty: bool,
+) -> Result<ExitCode> {
     let mut m = load_selecting(common, sel)?;
     let invocation = invocation_id();
     write_manifest(&m, &invocation)?;
+    // As `dbt compile` does, Jinja that queries the database (`run_query`, introspection)
+    // runs against each node's target; connections open only when a node asks.
+    let mut opts = dvt_core::compile::CompileOptions::default();
+    opts.database = Some(Arc::new(dvt_executor::introspect::RegistryDatabase::new(
+        registry(&m),
+    )));
+    opts.empty = empty;
     if let Some(sql) = inline {
         // dbt's `compile --inline`: the query compiled as a model would be, printed.
         let id = m.add_inline(sql)?;
-        let mut opts = dvt_core::compile::CompileOptions::default();
-        opts.database = Some(Arc::new(dvt_executor::introspect::RegistryDatabase::new(
-            registry(&m),
-        )));
         let c = m.compile_with(&id, &opts)?;
         for w in &c.warnings {
             printer::warn(w.code, &w.message);
@@ -362,12 +371,6 @@ fn compile(common: &Common, sel: &Selection, inline: Option<&str>) -> Result<Exi
         ],
     )?;
     let order = m.graph.topo_order(&ids);
-    // As `dbt compile` does, Jinja that queries the database (`run_query`, introspection)
-    // runs against each node's target; connections open only when a node asks.
-    let mut opts = dvt_core::compile::CompileOptions::default();
-    opts.database = Some(Arc::new(dvt_executor::introspect::RegistryDatabase::new(
-        registry(&m),
-    )));
     for id in &order {
         let c = m.compile_with(id, &opts)?;
         for w in &c.warnings {

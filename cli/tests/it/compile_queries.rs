@@ -75,6 +75,21 @@ fn compile_inline_prints_the_compiled_query() {
         out.stdout.trim(),
         "select (id * 2) as d from \"main\".\"m\""
     );
+    let empty = dvt(
+        dir.path(),
+        &[
+            "compile",
+            "--empty",
+            "--inline",
+            "select * from {{ ref('m') }}",
+        ],
+        &[],
+    );
+    empty.assert_ok();
+    assert_eq!(
+        empty.stdout.trim(),
+        "select * from (select * from \"main\".\"m\" where false limit 0) _dbt_limit_subq_m"
+    );
     let bad = dvt(
         dir.path(),
         &["compile", "--inline", "select * from {{ ref('nope') }}"],
