@@ -9,8 +9,13 @@ use crate::manifest::Manifest;
 pub const MANIFEST_SCHEMA: &str = "https://schemas.getdbt.com/dbt/manifest/v12.json";
 /// dbt's run results schema version these artifacts follow.
 pub const RUN_RESULTS_SCHEMA: &str = "https://schemas.getdbt.com/dbt/run-results/v6.json";
+/// dbt's sources (freshness) schema version.
+pub const SOURCES_SCHEMA: &str = "https://schemas.getdbt.com/dbt/sources/v3.json";
+/// dbt's catalog schema version.
+pub const CATALOG_SCHEMA: &str = "https://schemas.getdbt.com/dbt/catalog/v1.json";
 
-fn metadata(schema: &str, invocation_id: &str, generated_at: &str) -> Json {
+/// The `metadata` block every dbt artifact starts with.
+pub fn metadata(schema: &str, invocation_id: &str, generated_at: &str) -> Json {
     json!({
         "dbt_schema_version": schema,
         "dbt_version": concat!("dvt-", env!("CARGO_PKG_VERSION")),

@@ -165,40 +165,28 @@ impl Node {
 
     /// A versioned model's version as text (`2`, `1.5`, `beta`).
     pub fn version_text(&self) -> Option<String> {
-        self.version.as_ref().map(json_text)
+        self.version.as_ref().and_then(crate::parse::version_text)
     }
 
     /// Its model's latest version as text.
     pub fn latest_version_text(&self) -> Option<String> {
-        self.latest_version.as_ref().map(json_text)
+        self.latest_version
+            .as_ref()
+            .and_then(crate::parse::version_text)
     }
 
     /// dbt's `checksum`: the SHA-256 of the node's file (a seed's file is read; one
     /// over 1 MiB is identified by its path, as dbt does).
     pub fn checksum(&self, root: &Path) -> (&'static str, String) {
-        use sha2::Digest;
-        let hex = |bytes: &[u8]| -> String {
-            sha2::Sha256::digest(bytes)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect()
-        };
+        use crate::sql::sha256_hex;
         if self.resource_type == ResourceType::Seed {
             let path = root.join(&self.original_file_path);
             return match std::fs::read(&path) {
-                Ok(bytes) if bytes.len() <= 1 << 20 => ("sha256", hex(&bytes)),
+                Ok(bytes) if bytes.len() <= 1 << 20 => ("sha256", sha256_hex(&bytes)),
                 _ => ("path", self.original_file_path.display().to_string()),
             };
         }
-        ("sha256", hex(self.raw_code.as_bytes()))
-    }
-}
-
-/// A scalar as text: strings without quotes.
-fn json_text(v: &Json) -> String {
-    match v {
-        Json::String(s) => s.clone(),
-        other => other.to_string(),
+        ("sha256", sha256_hex(self.raw_code.as_bytes()))
     }
 }
 

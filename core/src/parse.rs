@@ -28,7 +28,7 @@ mod sources;
 mod unit_tests;
 
 pub(crate) use deps::{CallText, call_text, parse_render, resolve_deps, source_ids};
-pub(crate) use models::versions::compare as compare_versions;
+pub(crate) use models::versions::{compare as compare_versions, version_text};
 pub(crate) use models::{Names, new_node};
 
 impl Manifest {

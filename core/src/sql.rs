@@ -163,10 +163,17 @@ fn collect_unaliased(body: &SetExpr, out: &mut Vec<String>) {
 /// SQLite's `md5()`, which DVT registers for dbt's hashing macros and snapshots).
 pub fn md5_hex(bytes: &[u8]) -> String {
     use md5::{Digest, Md5};
-    Md5::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Md5::digest(bytes))
+}
+
+/// The SHA-256 of `bytes` in lower-case hex (dbt's node checksums).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(bytes))
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -119,13 +119,7 @@ pub async fn catalog_json(
 /// A catalog with no relations (`dvt docs generate --empty-catalog`).
 pub fn empty_catalog_json(invocation_id: &str, generated_at: &str) -> Json {
     json!({
-        "metadata": {
-            "dbt_schema_version": "https://schemas.getdbt.com/dbt/catalog/v1.json",
-            "dbt_version": concat!("dvt-", env!("CARGO_PKG_VERSION")),
-            "generated_at": generated_at,
-            "invocation_id": invocation_id,
-            "env": {},
-        },
+        "metadata": dvt_core::artifacts::metadata(dvt_core::artifacts::CATALOG_SCHEMA, invocation_id, generated_at),
         "nodes": {},
         "sources": {},
         "errors": null,

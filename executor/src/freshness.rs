@@ -200,13 +200,7 @@ pub fn sources_json(
         })
         .collect();
     json!({
-        "metadata": {
-            "dbt_schema_version": "https://schemas.getdbt.com/dbt/sources/v3.json",
-            "dbt_version": concat!("dvt-", env!("CARGO_PKG_VERSION")),
-            "generated_at": generated_at,
-            "invocation_id": invocation_id,
-            "env": {},
-        },
+        "metadata": dvt_core::artifacts::metadata(dvt_core::artifacts::SOURCES_SCHEMA, invocation_id, generated_at),
         "results": results,
         "elapsed_time": elapsed,
     })

@@ -284,23 +284,7 @@ fn translate_type(from: Dialect, to: Dialect, ty: &str) -> Option<String> {
     }
     let t = ty.to_ascii_lowercase();
     let params = t.find('(').map(|i| &t[i..]).unwrap_or_default();
-    let family = if t.starts_with("tinyint(1)") || t.starts_with("bool") {
-        "bool"
-    } else if t.contains("int") {
-        "int"
-    } else if t.starts_with("decimal") || t.starts_with("numeric") {
-        "decimal"
-    } else if t.contains("float") || t.contains("double") || t == "real" {
-        "float"
-    } else if t == "date" {
-        "date"
-    } else if t.contains("datetime") || t.contains("timestamp") {
-        "timestamp"
-    } else if t.contains("char") || t.contains("text") || t == "string" || t == "json" {
-        "text"
-    } else {
-        return None;
-    };
+    let family = family(&t)?;
     Some(
         match (to, family) {
             (Dialect::Postgres, "bool") => "boolean",
@@ -331,20 +315,37 @@ fn cast_type(dialect: Dialect, ty: &str) -> String {
     if dialect != Dialect::Mysql {
         return ty.to_owned();
     }
-    let t = ty.to_ascii_lowercase();
-    if t.contains("int") {
-        "signed".into()
-    } else if t.contains("decimal") || t.contains("numeric") {
-        "decimal(65, 30)".into()
-    } else if t.contains("float") || t.contains("double") {
-        "double".into()
-    } else if t == "date" {
-        "date".into()
-    } else if t.contains("datetime") || t.contains("timestamp") {
-        "datetime(6)".into()
-    } else {
-        "char".into()
+    match family(&ty.to_ascii_lowercase()) {
+        Some("bool" | "int") => "signed",
+        Some("decimal") => "decimal(65, 30)",
+        Some("float") => "double",
+        Some("date") => "date",
+        Some("timestamp") => "datetime(6)",
+        _ => "char",
     }
+    .into()
+}
+
+/// The family of a lower-case column type name, whichever database named it: `bool`,
+/// `int`, `decimal`, `float`, `date`, `timestamp` or `text`.
+fn family(t: &str) -> Option<&'static str> {
+    Some(if t.starts_with("tinyint(1)") || t.starts_with("bool") {
+        "bool"
+    } else if t.contains("int") {
+        "int"
+    } else if t.contains("decimal") || t.contains("numeric") {
+        "decimal"
+    } else if t.contains("float") || t.contains("double") || t == "real" {
+        "float"
+    } else if t == "date" {
+        "date"
+    } else if t.contains("datetime") || t.contains("timestamp") {
+        "timestamp"
+    } else if t.contains("char") || t.contains("text") || t == "string" || t == "json" {
+        "text"
+    } else {
+        return None;
+    })
 }
 
 #[cfg(test)]

@@ -59,7 +59,11 @@ pub(super) fn parse(
                 Some(by_version) => {
                     let listed = |key: &str| -> Option<Vec<String>> {
                         let list = spec.get("versions")?.get(key)?.as_array()?;
-                        Some(list.iter().filter_map(version_text).collect())
+                        Some(
+                            list.iter()
+                                .filter_map(super::models::versions::version_text)
+                                .collect(),
+                        )
                     };
                     let (include, exclude) = (listed("include"), listed("exclude"));
                     by_version
@@ -115,13 +119,4 @@ pub(super) fn parse(
         }
     }
     Ok(())
-}
-
-/// A version as `versions: {include: [...]}` lists it: `1` and `'1'` alike.
-fn version_text(v: &Json) -> Option<String> {
-    match v {
-        Json::String(s) => Some(s.clone()),
-        Json::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
 }

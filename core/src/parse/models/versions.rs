@@ -58,7 +58,7 @@ pub(in crate::parse) fn by_file(
         };
         let mut texts = Vec::new();
         for (i, entry) in p.node.versions.iter().enumerate() {
-            let text = entry.get("v").and_then(text_of).ok_or_else(|| {
+            let text = entry.get("v").and_then(version_text).ok_or_else(|| {
                 bad(
                     at(&[PathSeg::Key("versions"), PathSeg::Index(i)]),
                     format!("each version of model `{model}` needs `v:` (a number or a string)"),
@@ -74,7 +74,7 @@ pub(in crate::parse) fn by_file(
         }
         let latest_text = match &p.node.latest_version {
             Some(l) => {
-                let t = text_of(l).unwrap_or_default();
+                let t = version_text(l).unwrap_or_default();
                 if !texts.contains(&t) {
                     return Err(bad(
                         at(&[PathSeg::Key("latest_version")]),
@@ -239,8 +239,9 @@ fn bad(location: Location, message: String) -> Error {
     }
 }
 
-/// A version identifier as text: `v: 2` and `v: '2'` are one version.
-fn text_of(v: &Json) -> Option<String> {
+/// A version identifier as text: `v: 2` and `v: '2'` are one version (the form of unique
+/// ids, aliases and `versions: {include: [...]}` lists).
+pub(crate) fn version_text(v: &Json) -> Option<String> {
     match v {
         Json::Number(n) => Some(n.to_string()),
         Json::String(s) if !s.is_empty() => Some(s.clone()),
