@@ -405,8 +405,6 @@ pub struct StateNode {
     pub checksum: Option<String>,
     /// `config`.
     pub config: Json,
-    /// `relation_name`.
-    pub relation_name: Option<String>,
     /// Where it was built: `database`, `schema`, `alias` (for `--defer`).
     pub relation: Option<Relation>,
 }
@@ -446,7 +444,6 @@ impl State {
                     StateNode {
                         checksum: n["checksum"]["checksum"].as_str().map(str::to_owned),
                         config: n["config"].clone(),
-                        relation_name: n["relation_name"].as_str().map(str::to_owned),
                         relation: match (n["schema"].as_str(), n["alias"].as_str()) {
                             (Some(schema), Some(alias)) => Some(Relation {
                                 database: n["database"].as_str().map(str::to_owned),

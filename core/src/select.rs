@@ -298,13 +298,22 @@ fn matches(m: &Manifest, base: &str, spec: &str) -> Result<BTreeSet<String>> {
                     ("body", Some(b)) => {
                         b.checksum.as_deref() != Some(n.checksum(&m.project.root).1.as_str())
                     }
+                    // The target a run builds on (`--target prod` for the state, the
+                    // default in development) is where, not what: as dbt compares the
+                    // configs as written, not the schema they resolve to.
                     ("configs", Some(b)) => {
-                        b.config != Json::Object(crate::artifacts::node_config(n))
+                        let mut before = b.config.clone();
+                        if let Some(c) = before.as_object_mut() {
+                            c.remove("target");
+                        }
+                        let mut now = crate::artifacts::node_config(n);
+                        now.remove("target");
+                        before != Json::Object(now)
                     }
-                    ("relation", Some(b)) => {
-                        let now = m.target(&n.target).dialect().render(&n.relation);
-                        b.relation_name.as_deref() != Some(now.as_str())
-                    }
+                    ("relation", Some(b)) => b
+                        .relation
+                        .as_ref()
+                        .is_none_or(|r| r.identifier != n.relation.identifier),
                     _ => false,
                 });
                 if hit {

@@ -154,6 +154,22 @@ async fn defer_reads_unbuilt_parents_where_the_state_built_them() {
         dir.path().join("prod_state/manifest.json"),
     )
     .expect("keep prod's manifest");
+    // Building on another target is not a change: nothing is `state:modified` in dev.
+    let unchanged = dvt(
+        dir.path(),
+        &[
+            "ls",
+            "--select",
+            "state:modified",
+            "--state",
+            "prod_state",
+            "--output",
+            "name",
+        ],
+        &[],
+    );
+    unchanged.assert_ok();
+    assert_eq!(unchanged.stdout.trim(), "", "{}", unchanged.stdout);
     let count = |schema: &str, table: &str| {
         let sql = format!("select count(*) from \"{schema}\".{table}");
         let pg = &pg;
