@@ -512,6 +512,18 @@ async fn debug(common: &Common) -> Result<ExitCode> {
             }
         }
     }
+    // dbt reads only the target it uses; `debug` checks them all, so an output DVT
+    // cannot read (an unset variable, an adapter it lacks) is reported with its code.
+    for name in m.profile.unusable_outputs() {
+        if let Err(e) = m
+            .profile
+            .check_target(name, dvt_core::error::Location::file(&m.profile.file))
+        {
+            failed = true;
+            printer::out(&format!("[FAIL] {name}: {} {e}", e.code()));
+            printer::report(&anyhow::Error::from(e));
+        }
+    }
     failed |= check_federation(&m).await?;
     Ok(if failed {
         ExitCode::from(1)

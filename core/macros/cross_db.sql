@@ -30,9 +30,9 @@
 
 {% macro type_int() %}{{ return(adapter.dispatch('type_int', 'dbt')()) }}{% endmacro %}
 
-{% macro default__type_int() %}{{ return('integer') }}{% endmacro %}
+{% macro default__type_int() -%}{{ return('integer') }}{%- endmacro %}
 
-{% macro mysql__type_int() %}{{ return('signed') }}{% endmacro %}
+{% macro mysql__type_int() -%}{{ return('signed') }}{%- endmacro %}
 
 {% macro type_bigint() %}{{ return(adapter.dispatch('type_bigint', 'dbt')()) }}{% endmacro %}
 
@@ -64,10 +64,10 @@
 
 {% macro type_boolean() %}{{ return(adapter.dispatch('type_boolean', 'dbt')()) }}{% endmacro %}
 
-{% macro default__type_boolean() %}{{ return('boolean') }}{% endmacro %}
+{% macro default__type_boolean() -%}{{ return('boolean') }}{%- endmacro %}
 
 {#- MySQL's booleans are integers (`tinyint(1)`), and `cast` has no boolean target. -#}
-{% macro mysql__type_boolean() %}{{ return('signed') }}{% endmacro %}
+{% macro mysql__type_boolean() -%}{{ return('signed') }}{%- endmacro %}
 
 
 {#- ---------------------------------------------------------------------------------
@@ -157,13 +157,13 @@
 
 {% macro current_timestamp() %}{{ return(adapter.dispatch('current_timestamp', 'dbt')()) }}{% endmacro %}
 
-{% macro default__current_timestamp() %}
+{% macro default__current_timestamp() -%}
     current_timestamp
-{% endmacro %}
+{%- endmacro %}
 
-{% macro postgres__current_timestamp() %}
+{% macro postgres__current_timestamp() -%}
     now()
-{% endmacro %}
+{%- endmacro %}
 
 {% macro dateadd(datepart, interval, from_date_or_timestamp) %}
     {{ return(adapter.dispatch('dateadd', 'dbt')(datepart, interval, from_date_or_timestamp)) }}
@@ -240,18 +240,18 @@
     {{ return(adapter.dispatch('datediff', 'dbt')(first_date, second_date, datepart)) }}
 {% endmacro %}
 
-{% macro default__datediff(first_date, second_date, datepart) %}
+{% macro default__datediff(first_date, second_date, datepart) -%}
     datediff(
         {{ datepart }},
         {{ first_date }},
         {{ second_date }}
         )
-{% endmacro %}
+{%- endmacro %}
 
 {#- dbt's datediff counts the boundaries crossed (Snowflake's meaning): from 23:59 to
     00:01 the next day is one day. Coarser parts build on finer ones, as in dbt-postgres;
     a week is days / 7, adjusted by the two weekdays. -#}
-{% macro postgres__datediff(first_date, second_date, datepart) %}
+{% macro postgres__datediff(first_date, second_date, datepart) -%}
     {%- set a = first_date -%}
     {%- set b = second_date -%}
     {%- set part = datepart | lower -%}
@@ -283,11 +283,11 @@
     {%- else -%}
         {{ exceptions.raise_compiler_error("dbt.datediff: unsupported datepart `" ~ datepart ~ "` on PostgreSQL") }}
     {%- endif %}
-{% endmacro %}
+{%- endmacro %}
 
 {#- The same counts as PostgreSQL's. `div` truncates towards zero as PostgreSQL's integer
     division does; `dayofweek` numbers Sunday first, as `dow` does. -#}
-{% macro mysql__datediff(first_date, second_date, datepart) %}
+{% macro mysql__datediff(first_date, second_date, datepart) -%}
     {%- set a = first_date -%}
     {%- set b = second_date -%}
     {%- set part = datepart | lower -%}
@@ -315,11 +315,11 @@
     {%- else -%}
         {{ exceptions.raise_compiler_error("dbt.datediff: unsupported datepart `" ~ datepart ~ "` on MySQL") }}
     {%- endif %}
-{% endmacro %}
+{%- endmacro %}
 
 {#- SQLite's parts come from `strftime` as text; days from Julian day numbers of the two
     dates (whole numbers, so the cast is exact). -#}
-{% macro sqlite__datediff(first_date, second_date, datepart) %}
+{% macro sqlite__datediff(first_date, second_date, datepart) -%}
     {%- set a = first_date -%}
     {%- set b = second_date -%}
     {%- set part = datepart | lower -%}
@@ -347,17 +347,17 @@
     {%- else -%}
         {{ exceptions.raise_compiler_error("dbt.datediff: unsupported datepart `" ~ datepart ~ "` on SQLite") }}
     {%- endif %}
-{% endmacro %}
+{%- endmacro %}
 
 {% macro date_trunc(datepart, date) %}{{ return(adapter.dispatch('date_trunc', 'dbt')(datepart, date)) }}{% endmacro %}
 
-{% macro default__date_trunc(datepart, date) %}
+{% macro default__date_trunc(datepart, date) -%}
     date_trunc('{{ datepart }}', {{ date }})
-{% endmacro %}
+{%- endmacro %}
 
 {#- A datetime at the start of the period, as PostgreSQL's timestamp; weeks start on
     Monday (ISO), as PostgreSQL's do. -#}
-{% macro mysql__date_trunc(datepart, date) %}
+{% macro mysql__date_trunc(datepart, date) -%}
     {%- set part = datepart | lower -%}
     {%- if part == 'second' %}
     timestamp(date_format({{ date }}, '%Y-%m-%d %H:%i:%s'))
@@ -378,9 +378,9 @@
     {%- else -%}
         {{ exceptions.raise_compiler_error("dbt.date_trunc: unsupported datepart `" ~ datepart ~ "` on MySQL") }}
     {%- endif %}
-{% endmacro %}
+{%- endmacro %}
 
-{% macro sqlite__date_trunc(datepart, date) %}
+{% macro sqlite__date_trunc(datepart, date) -%}
     {%- set part = datepart | lower -%}
     {%- if part == 'second' %}
     strftime('%Y-%m-%d %H:%M:%S', {{ date }})
@@ -391,7 +391,7 @@
     {%- else %}
     {{ dbt._dvt_sqlite_like_input(date, dbt._dvt_sqlite_period_start(part, date)) }}
     {%- endif %}
-{% endmacro %}
+{%- endmacro %}
 
 {#- The SQLite date modifiers that move `date` to the start of its `part` (a day or
     longer). -#}
@@ -419,45 +419,45 @@
     cast( {{ dbt.dateadd('day', '-1', dbt.dateadd(datepart, '1', dbt.date_trunc(datepart, date))) }} as date)
 {% endmacro %}
 
-{% macro default__last_day(date, datepart) %}
+{% macro default__last_day(date, datepart) -%}
     {{ dbt.default_last_day(date, datepart) }}
-{% endmacro %}
+{%- endmacro %}
 
 {#- dbt-postgres spells a quarter as three months here, with this comment. -#}
-{% macro postgres__last_day(date, datepart) %}
+{% macro postgres__last_day(date, datepart) -%}
     {%- if datepart == 'quarter' %}
     -- postgres dateadd does not support quarter interval.
     cast( {{ dbt.dateadd('day', '-1', dbt.dateadd('month', '3', dbt.date_trunc(datepart, date))) }} as date)
     {%- else %}
     {{ dbt.default_last_day(date, datepart) }}
     {%- endif %}
-{% endmacro %}
+{%- endmacro %}
 
-{% macro sqlite__last_day(date, datepart) %}
+{% macro sqlite__last_day(date, datepart) -%}
     {%- set part = datepart | lower -%}
     {%- set step = {'day': "'+1 day'", 'week': "'+7 days'", 'month': "'+1 month'", 'quarter': "'+3 months'", 'year': "'+1 year'"}[part] -%}
     date({{ date }}, {{ (dbt._dvt_sqlite_period_start(part, date) + [step, "'-1 day'"]) | join(', ') }})
-{% endmacro %}
+{%- endmacro %}
 
 {% macro date(year, month, day) %}{{ return(adapter.dispatch('date', 'dbt')(year, month, day)) }}{% endmacro %}
 
 {#- `modules.datetime.date` refuses a day that does not exist, as dbt's does. -#}
-{% macro default__date(year, month, day) %}
+{% macro default__date(year, month, day) -%}
     to_date('{{ modules.datetime.date(year, month, day).strftime("%Y-%m-%d") }}', 'YYYY-MM-DD')
-{% endmacro %}
+{%- endmacro %}
 
 {#- The engine's `to_date` takes chrono formats, not PostgreSQL's: a date literal. -#}
-{% macro datafusion__date(year, month, day) %}
+{% macro datafusion__date(year, month, day) -%}
     date '{{ modules.datetime.date(year, month, day).strftime("%Y-%m-%d") }}'
-{% endmacro %}
+{%- endmacro %}
 
-{% macro mysql__date(year, month, day) %}
+{% macro mysql__date(year, month, day) -%}
     date '{{ modules.datetime.date(year, month, day).strftime("%Y-%m-%d") }}'
-{% endmacro %}
+{%- endmacro %}
 
-{% macro sqlite__date(year, month, day) %}
+{% macro sqlite__date(year, month, day) -%}
     date('{{ modules.datetime.date(year, month, day).strftime("%Y-%m-%d") }}')
-{% endmacro %}
+{%- endmacro %}
 
 
 {#- ---------------------------------------------------------------------------------
@@ -466,26 +466,26 @@
 
 {% macro concat(fields) %}{{ return(adapter.dispatch('concat', 'dbt')(fields)) }}{% endmacro %}
 
-{% macro default__concat(fields) %}
+{% macro default__concat(fields) -%}
     {{ fields | join(' || ') }}
-{% endmacro %}
+{%- endmacro %}
 
 {#- `||` is `or` on MySQL unless `sql_mode` has PIPES_AS_CONCAT; `concat` is null when
     any part is, as `||` is on PostgreSQL. -#}
-{% macro mysql__concat(fields) %}
+{% macro mysql__concat(fields) -%}
     concat({{ fields | join(', ') }})
-{% endmacro %}
+{%- endmacro %}
 
 {% macro hash(field) %}{{ return(adapter.dispatch('hash', 'dbt')(field)) }}{% endmacro %}
 
 {#- SQLite has no `md5`: DVT's SQLite connections register one (hex of the UTF-8 text). -#}
-{% macro default__hash(field) %}
+{% macro default__hash(field) -%}
     md5(cast({{ field }} as TEXT))
-{% endmacro %}
+{%- endmacro %}
 
-{% macro mysql__hash(field) %}
+{% macro mysql__hash(field) -%}
     md5(cast({{ field }} as char))
-{% endmacro %}
+{%- endmacro %}
 
 {% macro split_part(string_text, delimiter_text, part_number) %}
     {{ return(adapter.dispatch('split_part', 'dbt')(string_text, delimiter_text, part_number)) }}
@@ -565,7 +565,7 @@
         {{ string_text }},
         {{ length_expression }}
     )
-{% endmacro %}
+{%- endmacro %}
 
 {#- A negative length drops that many characters from the start, as on PostgreSQL. -#}
 {% macro sqlite__right(string_text, length_expression) %}
@@ -574,7 +574,7 @@
         when ({{ length_expression }}) < 0 then substr({{ string_text }}, 1 - ({{ length_expression }}))
         else substr({{ string_text }}, 1, 0)
     end
-{% endmacro %}
+{%- endmacro %}
 
 {% macro length(expression) %}{{ return(adapter.dispatch('length', 'dbt')(expression)) }}{% endmacro %}
 
@@ -582,12 +582,12 @@
     length(
         {{ expression }}
     )
-{% endmacro %}
+{%- endmacro %}
 
 {#- MySQL's `length` counts bytes. -#}
 {% macro mysql__length(expression) %}
     char_length({{ expression }})
-{% endmacro %}
+{%- endmacro %}
 
 {% macro position(substring_text, string_text) %}
     {{ return(adapter.dispatch('position', 'dbt')(substring_text, string_text)) }}
@@ -598,11 +598,11 @@
     position(
         {{ substring_text }} in {{ string_text }}
     )
-{% endmacro %}
+{%- endmacro %}
 
 {% macro sqlite__position(substring_text, string_text) %}
     instr({{ string_text }}, {{ substring_text }})
-{% endmacro %}
+{%- endmacro %}
 
 {% macro replace(field, old_chars, new_chars) %}
     {{ return(adapter.dispatch('replace', 'dbt')(field, old_chars, new_chars)) }}
@@ -644,7 +644,7 @@
     {{ return(adapter.dispatch('listagg', 'dbt')(measure, delimiter_text, order_by_clause, limit_num)) }}
 {% endmacro %}
 
-{% macro default__listagg(measure, delimiter_text, order_by_clause, limit_num) %}
+{% macro default__listagg(measure, delimiter_text, order_by_clause, limit_num) -%}
     {%- if limit_num %}
     array_to_string(
         array_slice(
@@ -664,9 +664,9 @@
         ){% if order_by_clause %}
         within group ({{ order_by_clause }}){% endif %}
     {%- endif %}
-{% endmacro %}
+{%- endmacro %}
 
-{% macro postgres__listagg(measure, delimiter_text, order_by_clause, limit_num) %}
+{% macro postgres__listagg(measure, delimiter_text, order_by_clause, limit_num) -%}
     {%- if limit_num %}
     array_to_string(
         (array_agg(
@@ -682,63 +682,63 @@
         {{ order_by_clause or '' }}
         )
     {%- endif %}
-{% endmacro %}
+{%- endmacro %}
 
 {#- `group_concat` stops at `group_concat_max_len` bytes (MySQL: 1024 unless raised). -#}
-{% macro mysql__listagg(measure, delimiter_text, order_by_clause, limit_num) %}
+{% macro mysql__listagg(measure, delimiter_text, order_by_clause, limit_num) -%}
     {%- set all = 'group_concat(' ~ measure ~ ' ' ~ (order_by_clause or '') ~ ' separator ' ~ delimiter_text ~ ')' -%}
     {%- if limit_num %}
     substring_index({{ all }}, {{ delimiter_text }}, {{ limit_num }})
     {%- else %}
     {{ all }}
     {%- endif %}
-{% endmacro %}
+{%- endmacro %}
 
 {#- An ordered `group_concat` needs SQLite 3.44 (DVT's connections run 3.50). The first
     `limit_num` values come from the JSON array of all of them, in order. -#}
-{% macro sqlite__listagg(measure, delimiter_text, order_by_clause, limit_num) %}
+{% macro sqlite__listagg(measure, delimiter_text, order_by_clause, limit_num) -%}
     {%- set order = (' ' ~ order_by_clause) if order_by_clause else '' -%}
     {%- if limit_num %}
     (select group_concat(value, {{ delimiter_text }}) from json_each(json_group_array({{ measure }}{{ order }})) where key < {{ limit_num }})
     {%- else %}
     group_concat({{ measure }}, {{ delimiter_text }}{{ order }})
     {%- endif %}
-{% endmacro %}
+{%- endmacro %}
 
 {% macro any_value(expression) %}{{ return(adapter.dispatch('any_value', 'dbt')(expression)) }}{% endmacro %}
 
-{% macro default__any_value(expression) %}
+{% macro default__any_value(expression) -%}
     any_value({{ expression }})
-{% endmacro %}
+{%- endmacro %}
 
 {#- PostgreSQL before 16, MariaDB and SQLite have no `any_value`; any value of the group
     will do, and `min` is one. -#}
-{% macro postgres__any_value(expression) %}
+{% macro postgres__any_value(expression) -%}
     min({{ expression }})
-{% endmacro %}
+{%- endmacro %}
 
-{% macro mysql__any_value(expression) %}
+{% macro mysql__any_value(expression) -%}
     min({{ expression }})
-{% endmacro %}
+{%- endmacro %}
 
-{% macro sqlite__any_value(expression) %}
+{% macro sqlite__any_value(expression) -%}
     min({{ expression }})
-{% endmacro %}
+{%- endmacro %}
 
 {% macro bool_or(expression) %}{{ return(adapter.dispatch('bool_or', 'dbt')(expression)) }}{% endmacro %}
 
-{% macro default__bool_or(expression) %}
+{% macro default__bool_or(expression) -%}
     bool_or({{ expression }})
-{% endmacro %}
+{%- endmacro %}
 
 {#- Booleans are 1 and 0 there: any true is the largest. -#}
-{% macro mysql__bool_or(expression) %}
+{% macro mysql__bool_or(expression) -%}
     max({{ expression }})
-{% endmacro %}
+{%- endmacro %}
 
-{% macro sqlite__bool_or(expression) %}
+{% macro sqlite__bool_or(expression) -%}
     max({{ expression }})
-{% endmacro %}
+{%- endmacro %}
 
 
 {#- ---------------------------------------------------------------------------------
@@ -749,59 +749,59 @@
     {{ return(adapter.dispatch('array_construct', 'dbt')(inputs, data_type)) }}
 {% endmacro %}
 
-{% macro default__array_construct(inputs, data_type) %}
+{% macro default__array_construct(inputs, data_type) -%}
     {% if inputs | length > 0 %}
     array[ {{ inputs | join(' , ') }} ]
     {% else %}
     array[]::{{ data_type }}[]
     {% endif %}
-{% endmacro %}
+{%- endmacro %}
 
-{% macro mysql__array_construct(inputs, data_type) %}
+{% macro mysql__array_construct(inputs, data_type) -%}
     json_array({{ inputs | join(', ') }})
-{% endmacro %}
+{%- endmacro %}
 
-{% macro sqlite__array_construct(inputs, data_type) %}
+{% macro sqlite__array_construct(inputs, data_type) -%}
     json_array({{ inputs | join(', ') }})
-{% endmacro %}
+{%- endmacro %}
 
 {% macro array_append(array, new_element) %}
     {{ return(adapter.dispatch('array_append', 'dbt')(array, new_element)) }}
 {% endmacro %}
 
-{% macro default__array_append(array, new_element) %}
+{% macro default__array_append(array, new_element) -%}
     array_append({{ array }}, {{ new_element }})
-{% endmacro %}
+{%- endmacro %}
 
-{% macro mysql__array_append(array, new_element) %}
+{% macro mysql__array_append(array, new_element) -%}
     json_array_append({{ array }}, '$', {{ new_element }})
-{% endmacro %}
+{%- endmacro %}
 
-{% macro sqlite__array_append(array, new_element) %}
+{% macro sqlite__array_append(array, new_element) -%}
     json_insert({{ array }}, '$[#]', {{ new_element }})
-{% endmacro %}
+{%- endmacro %}
 
 {% macro array_concat(array_1, array_2) %}
     {{ return(adapter.dispatch('array_concat', 'dbt')(array_1, array_2)) }}
 {% endmacro %}
 
-{% macro default__array_concat(array_1, array_2) %}
+{% macro default__array_concat(array_1, array_2) -%}
     array_cat({{ array_1 }}, {{ array_2 }})
-{% endmacro %}
+{%- endmacro %}
 
-{% macro mysql__array_concat(array_1, array_2) %}
+{% macro mysql__array_concat(array_1, array_2) -%}
     json_merge_preserve({{ array_1 }}, {{ array_2 }})
-{% endmacro %}
+{%- endmacro %}
 
 {#- The elements of both, in order, gathered into one array. -#}
-{% macro sqlite__array_concat(array_1, array_2) %}
+{% macro sqlite__array_concat(array_1, array_2) -%}
     (select json_group_array(value) from (
         select 1 as side, key, value from json_each({{ array_1 }})
         union all
         select 2 as side, key, value from json_each({{ array_2 }})
         order by side, key
     ))
-{% endmacro %}
+{%- endmacro %}
 
 
 {#- ---------------------------------------------------------------------------------
@@ -886,7 +886,7 @@
     {{ return(adapter.dispatch('get_intervals_between', 'dbt')(start_date, end_date, datepart)) }}
 {% endmacro %}
 
-{% macro default__get_intervals_between(start_date, end_date, datepart) %}
+{% macro default__get_intervals_between(start_date, end_date, datepart) -%}
     {%- call statement('get_intervals_between', fetch_result=True) %}
         select {{ dbt.datediff(start_date, end_date, datepart) }}
     {%- endcall -%}
@@ -896,7 +896,7 @@
     {%- else -%}
         {{ return(1) }}
     {%- endif -%}
-{% endmacro %}
+{%- endmacro %}
 
 {% macro date_spine(datepart, start_date, end_date) %}
     {{ return(adapter.dispatch('date_spine', 'dbt')(datepart, start_date, end_date)) }}

@@ -8,9 +8,13 @@
         {%- if "__dbt__cte__" in where -%}
             {%- set where = where | replace("__dbt__cte__", "") -%}
         {%- endif -%}
+        {%- set filtered -%}
         (select * from {{ relation }} where {{ where }}) dbt_subquery
+        {%- endset -%}
+        {{ return(filtered) }}
     {%- else -%}
-        {{ relation }}
+        {#- The relation itself, as dbt passes it: package tests check it is one. -#}
+        {{ return(relation) }}
     {%- endif -%}
 {%- endmacro %}
 

@@ -28,6 +28,7 @@ mod database;
 mod python;
 
 pub use database::{Connection, Database, DbColumn, QueryTable};
+pub(crate) use python::hashable_repr;
 
 /// dbt's built-in macros, as DVT's own macro files: (name shown in errors, text).
 const BUILTIN_MACROS: &[(&str, &str)] = &[
@@ -187,11 +188,17 @@ impl Object for JinjaRelation {
         true
     }
 
+    /// Its parts, so that two relations are equal, and distinct dict keys, by name.
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Str(&["database", "schema", "identifier"])
+    }
+
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         Some(match key.as_str()? {
             "database" => Value::from(self.database.clone()),
             "schema" => Value::from(self.schema.clone()),
             "identifier" | "name" | "table" => Value::from(self.identifier.clone()),
+            "metadata" => relation_metadata(),
             _ => return None,
         })
     }
@@ -199,6 +206,37 @@ impl Object for JinjaRelation {
     fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.rendered)
     }
+
+    /// `render()` keeps the name this node reads it by; `incorporate`, `include` and
+    /// `quote` give a relation built from the parts, as `api.Relation.create` would.
+    fn call_method(
+        self: &Arc<Self>,
+        state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> std::result::Result<Value, minijinja::Error> {
+        if method == "render" {
+            return Ok(Value::from(self.rendered.clone()));
+        }
+        let database = Some(self.database.clone()).filter(|d| !d.is_empty());
+        python::relation_method(
+            state,
+            [
+                database,
+                Some(self.schema.clone()),
+                Some(self.identifier.clone()),
+            ],
+            None,
+            method,
+            args,
+        )
+    }
+}
+
+/// `relation.metadata`: packages tell a relation from a string by its class name
+/// (dbt_utils' `_is_relation` checks that `metadata.type` ends in `Relation`).
+pub(crate) fn relation_metadata() -> Value {
+    python::str_map([("type", Value::from("BaseRelation"))])
 }
 
 /// Relations a node may reference at compile time, already rendered for its path.
@@ -859,6 +897,7 @@ fn base_env(allow_secret_env: bool) -> Environment<'static> {
     env.add_function(MUTABLE_LIST_FN, || {
         Value::from_object(MutableList::default())
     });
+    env.add_function(MUTABLE_FN, mutable_value);
     env.add_global(
         "adapter",
         Value::from_object(AdapterObject {
@@ -880,6 +919,15 @@ fn base_env(allow_secret_env: bool) -> Environment<'static> {
         },
     );
     env.add_function("log", log_fn);
+    // dbt's context offers `load_relation(relation)` beside `adapter.load_relation`.
+    env.add_function(
+        "load_relation",
+        |state: &State, args: Rest<Value>| -> std::result::Result<Value, minijinja::Error> {
+            // While parsing nothing exists yet, as dbt's stub answers.
+            database::introspect(state, "load_relation", &args.0)
+                .unwrap_or_else(|| Ok(Value::from(())))
+        },
+    );
     env.add_function(
         "return",
         |v: Option<Value>| -> std::result::Result<String, minijinja::Error> {
@@ -1504,6 +1552,54 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().starts_with("macros/bad.sql:4"), "{err}");
     }
+
+    #[test]
+    fn relations_are_relations_to_package_code() {
+        // dbt_utils checks `metadata.type`, keys dicts by relation and incorporates `this`.
+        let mut env = JinjaEnv::new(&[], Map::new()).unwrap();
+        let rel = |name: &str| JinjaRelation {
+            database: "d".into(),
+            schema: "s".into(),
+            identifier: name.into(),
+            rendered: format!("\"s\".\"{name}\""),
+            home: None,
+        };
+        let mut relations = CompileRelations::default();
+        relations
+            .refs
+            .insert(RefCall::new(None, "a".to_owned()), rel("a"));
+        relations
+            .refs
+            .insert(RefCall::new(None, "b".to_owned()), rel("b"));
+        let out = render(
+            &mut env,
+            "{% set by = {} %}{% for r in [ref('a'), ref('b'), ref('a')] %}{% do by.update({r: r.identifier}) %}{% endfor %}{{ by | length }}|{{ ref('a').metadata.type.endswith('Relation') }}|{{ this.incorporate(type='table').type }}|{{ this.render() }}|{{ ref('a') == ref('a') }}{{ ref('a') == ref('b') }}",
+            Phase::Compile,
+            relations,
+        )
+        .unwrap()
+        .0;
+        assert_eq!(out, "2|True|table|\"s\".\"m\"|TrueFalse");
+    }
+
+    #[test]
+    fn lists_and_dicts_assigned_then_mutated_are_mutable() {
+        // dbt_utils' at_least_one: a list literal, or an argument, assigned and grown.
+        let macros = vec![(
+            PathBuf::from("macros/m.sql"),
+            "{% macro cols(c, by=[]) %}{% set pruned = [c] %}{% if by %}{%- set pruned = by -%}{% do pruned.append(c) %}{% endif %}{{ return(pruned | join(',') ~ '/' ~ by | join(',')) }}{% endmacro %}".to_owned(),
+        )];
+        let mut env = JinjaEnv::new(&macros, Map::new()).unwrap();
+        let out = render(
+            &mut env,
+            "{{ cols('a') }}|{{ cols('a', ['x', 'y']) }}|{% set d = {} %}{% do d.update({'k': []}) %}{% do d['k'].append('v') %}{{ d }}|{{ [] == [] }}{{ ([] + [1]) | length }}{{ '[]' }}|{% set d = {'k': 1} %}{% set e = d %}{% do e.update({'j': 2}) %}{{ d | length }}{{ e | length }}|{% set l = [1, 2, 3] %}{% do l.remove(2) %}{% do l.reverse() %}{{ l }}",
+            Phase::Parse,
+            CompileRelations::default(),
+        )
+        .unwrap()
+        .0;
+        assert_eq!(out, "a/|x,y,a/x,y,a|{'k': ['v']}|True1[]|22|[3, 1]");
+    }
 }
 
 /// The function `{% set x = [] %}` is rewritten to call (see [`mutable_literal`]).
@@ -1514,9 +1610,13 @@ const MUTABLE_LIST_FN: &str = "__dvt_list";
 /// (below), `"fmt" % args` ([`python::percent_format`]) and date arithmetic
 /// ([`python::datetime_ops`]). Each rewrite stays on its line, so error lines hold.
 fn preprocess(text: &str) -> String {
-    let out = python::rewrite_tags(text, |statement, expr| match statement {
-        true => mutable_literal(expr).unwrap_or_else(|| expr.to_owned()),
-        false => expr.to_owned(),
+    let mutated = mutated_names(text);
+    let out = python::rewrite_tags(text, |statement, expr| {
+        let expr = match statement {
+            true => mutable_literal(expr, &mutated).unwrap_or_else(|| expr.to_owned()),
+            false => expr.to_owned(),
+        };
+        python::empty_lists(&expr, MUTABLE_LIST_FN)
     });
     python::datetime_ops(&python::percent_format(&out))
 }
@@ -1525,11 +1625,37 @@ fn preprocess(text: &str) -> String {
 /// Python mutation minijinja's immutable values cannot do. An empty list literal assigned
 /// by `set` becomes a [`MutableList`], a dict literal a mutable dict (dbt code grows it
 /// with `update`, `pop`, `setdefault`). `None` when the tag assigns neither.
-fn mutable_literal(expr: &str) -> Option<String> {
-    let (_, value) = python::set_assignment(expr)?;
+///
+/// Any other value assigned to a name the template later mutates (`{% set cols =
+/// [column_name] %}`, `{% set cols = group_by_columns %}` then `cols.append(c)`, as
+/// dbt_utils' tests do) is wrapped so that it becomes mutable when it is a list or dict.
+fn mutable_literal(expr: &str, mutated: &std::collections::BTreeSet<&str>) -> Option<String> {
+    let (name, value) = python::set_assignment(expr)?;
     let value = value.trim();
     if value == "[]" {
-        Some(expr.replacen("[]", &format!("{MUTABLE_LIST_FN}()"), 1))
+        // [`python::empty_lists`] makes it mutable.
+        None
+    } else if mutated.contains(name)
+        && value.chars().all(|c| c.is_alphanumeric() || c == '_')
+        && value.starts_with(|c: char| c.is_alphabetic() || c == '_')
+        && !matches!(value, "none" | "None" | "true" | "True" | "false" | "False")
+    {
+        // `b = a` then `b.append(x)` changes `a` too in Python (dbt_utils'
+        // at_least_one groups by the list it appended to): make `a` itself mutable and
+        // share it.
+        let at = expr.rfind(value)?;
+        let leading = &expr[..expr.find("set")?];
+        Some(format!(
+            "{leading}set {value} = {MUTABLE_FN}({value}) %}}{{% set {name} = {value}{}",
+            &expr[at + value.len()..]
+        ))
+    } else if mutated.contains(name) && !value.is_empty() {
+        let at = expr.rfind(value)?;
+        Some(format!(
+            "{}{MUTABLE_FN}({value}){}",
+            &expr[..at],
+            &expr[at + value.len()..]
+        ))
     } else if value.starts_with('{') && value.ends_with('}') {
         let at = expr.find(value)?;
         Some(format!(
@@ -1540,6 +1666,56 @@ fn mutable_literal(expr: &str) -> Option<String> {
         ))
     } else {
         None
+    }
+}
+
+/// The function wrapping a value assigned to a name the template mutates.
+const MUTABLE_FN: &str = "__dvt_mutable";
+
+/// Names a template calls a mutating list or dict method on (`x.append(`, `x.pop(`...).
+fn mutated_names(text: &str) -> std::collections::BTreeSet<&str> {
+    const METHODS: [&str; 8] = [
+        "append(",
+        "extend(",
+        "insert(",
+        "pop(",
+        "remove(",
+        "update(",
+        "setdefault(",
+        "clear(",
+    ];
+    let mut names = std::collections::BTreeSet::new();
+    for (dot, _) in text.match_indices('.') {
+        let after = &text[dot + 1..];
+        if !METHODS.iter().any(|m| after.starts_with(m)) {
+            continue;
+        }
+        let before = &text[..dot];
+        let start = before
+            .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .map_or(0, |i| i + 1);
+        let name = &before[start..];
+        if !name.is_empty() && !name.starts_with(|c: char| c.is_ascii_digit()) {
+            names.insert(name);
+        }
+    }
+    names
+}
+
+/// A list or dict as its mutable form, sharing it when it already is one (Python's
+/// `b = a` aliases); any other value unchanged.
+fn mutable_value(v: Value) -> std::result::Result<Value, minijinja::Error> {
+    use minijinja::value::ValueKind;
+    let own = v.downcast_object_ref::<MutableList>().is_some()
+        || v.downcast_object_ref::<python::MutableDict>().is_some();
+    match v.kind() {
+        _ if own => Ok(v),
+        ValueKind::Seq => Ok(Value::from_object(MutableList(Mutex::new(
+            v.try_iter()?.collect(),
+        )))),
+        // Objects that are not plain dicts (relations) cannot be listed and stay as they are.
+        ValueKind::Map if v.try_iter().is_ok() => python::mutable_dict(v),
+        _ => Ok(v),
     }
 }
 
@@ -1584,6 +1760,19 @@ impl Object for MutableList {
                 let i = usize::try_from(i.clone())?.min(items.len());
                 items.insert(i, v.clone());
             }
+            ("remove", [v]) => match items.iter().position(|x| x == v) {
+                Some(i) => {
+                    items.remove(i);
+                }
+                None => {
+                    return Err(minijinja::Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("list.remove({v}): not in list"),
+                    ));
+                }
+            },
+            ("clear", []) => items.clear(),
+            ("reverse", []) => items.reverse(),
             ("pop", []) => return Ok(items.pop().unwrap_or_default()),
             ("pop", [i]) => {
                 let i = usize::try_from(i.clone())?;
@@ -1632,13 +1821,15 @@ impl Object for AdapterObject {
     ) -> std::result::Result<Value, minijinja::Error> {
         let kind = Self::adapter_type(state);
         let executing = state.lookup("execute").is_some_and(|v| v.is_true());
-        const INTROSPECTION: [&str; 6] = [
+        const INTROSPECTION: [&str; 8] = [
             "get_relation",
             "load_relation",
             "already_exists",
             "get_columns_in_relation",
             "get_missing_columns",
             "list_relations_without_caching",
+            "drop_relation",
+            "truncate_relation",
         ];
         match method {
             "type" => Ok(Value::from(kind)),
@@ -1727,6 +1918,8 @@ impl Object for AdapterObject {
                         || m == "get_missing_columns"
                     {
                         Value::from(Vec::<Value>::new())
+                    } else if m == "already_exists" {
+                        Value::from(false)
                     } else {
                         Value::from(())
                     },
@@ -1737,9 +1930,7 @@ impl Object for AdapterObject {
                     m,
                     "list_schemas"
                         | "check_schema_exists"
-                        | "drop_relation"
                         | "rename_relation"
-                        | "truncate_relation"
                         | "create_schema"
                         | "drop_schema"
                 ) =>

@@ -84,6 +84,20 @@ pub struct Profile {
     pub default_target: String,
     /// Every output, by name.
     pub outputs: BTreeMap<String, TargetConfig>,
+    /// Outputs that could not be read (an unset `env_var()`, an adapter DVT does not
+    /// have), as written. dbt reads only the output a run uses, so a profile shared
+    /// with Snowflake or BigQuery outputs still works; using one of these gives the
+    /// error it has.
+    unusable: BTreeMap<String, UnusableOutput>,
+}
+
+/// An output kept unread, to give its error when a run asks for it.
+#[derive(Debug, Clone)]
+struct UnusableOutput {
+    key: Yaml,
+    raw: Yaml,
+    file: PathBuf,
+    project_root: PathBuf,
 }
 
 impl Profile {
@@ -114,7 +128,15 @@ impl Profile {
             });
         };
         let mut raw = raw.clone();
-        render_strings(&mut raw, file)?;
+        // Outputs are rendered one by one below, so that one needing an unset
+        // variable does not stop a run that uses another.
+        if let YamlValue::Map(entries) = &mut raw.value {
+            for (k, v) in entries.iter_mut() {
+                if k.key_text() != "outputs" {
+                    render_strings(v, file)?;
+                }
+            }
+        }
         if !matches!(raw.value, YamlValue::Map(_)) {
             return Err(raw.error(file, format!("profile `{profile_name}` must be a mapping")));
         }
@@ -134,9 +156,24 @@ impl Profile {
             }
         };
         let mut outputs = BTreeMap::new();
+        let mut unusable = BTreeMap::new();
         for (name, out) in outputs_raw.entries() {
-            let output = parse_output(name, out, file, project_root)?;
-            outputs.insert(name.key_text().to_owned(), output);
+            match render_output(name, out, file, project_root) {
+                Ok(output) => {
+                    outputs.insert(name.key_text().to_owned(), output);
+                }
+                Err(_) => {
+                    unusable.insert(
+                        name.key_text().to_owned(),
+                        UnusableOutput {
+                            key: name.clone(),
+                            raw: out.clone(),
+                            file: file.to_path_buf(),
+                            project_root: project_root.to_path_buf(),
+                        },
+                    );
+                }
+            }
         }
         let target = raw.get("target").filter(|t| !t.is_null());
         let default_target = match target {
@@ -144,7 +181,9 @@ impl Profile {
                 .as_str()
                 .ok_or_else(|| t.error(file, "`target` must be a string"))?
                 .to_owned(),
-            None if outputs.len() == 1 => outputs.keys().next().cloned().unwrap_or_default(),
+            None if outputs_raw.entries().len() == 1 => {
+                outputs_raw.entries()[0].0.key_text().to_owned()
+            }
             None => {
                 return Err(key.error(file, format!("profile `{profile_name}` has no `target`")));
             }
@@ -154,6 +193,7 @@ impl Profile {
             file: file.to_path_buf(),
             default_target,
             outputs,
+            unusable,
         };
         let target_location = target.map_or_else(|| key.location(file), |t| t.location(file));
         profile.check_target(&profile.default_target, target_location)?;
@@ -161,12 +201,28 @@ impl Profile {
     }
 
     /// Checks that `name` is an output, with a coded error naming `location` if not.
+    /// Names of the outputs that could not be read; [`Profile::check_target`] gives
+    /// each one's error.
+    pub fn unusable_outputs(&self) -> impl Iterator<Item = &str> {
+        self.unusable.keys().map(String::as_str)
+    }
+
+    /// An output that could not be read gives its own error here.
     pub fn check_target(&self, name: &str, location: Location) -> Result<&TargetConfig> {
-        self.outputs.get(name).ok_or_else(|| Error::UnknownTarget {
+        if let Some(t) = self.outputs.get(name) {
+            return Ok(t);
+        }
+        if let Some(u) = self.unusable.get(name) {
+            render_output(&u.key, &u.raw, &u.file, &u.project_root)?;
+        }
+        let mut known: Vec<&str> = self.outputs.keys().map(String::as_str).collect();
+        known.extend(self.unusable.keys().map(String::as_str));
+        known.sort_unstable();
+        Err(Error::UnknownTarget {
             location,
             name: name.to_owned(),
             profile: self.name.clone(),
-            known: join(self.outputs.keys().map(String::as_str)),
+            known: join(known),
         })
     }
 }
@@ -202,6 +258,13 @@ fn render_strings(node: &mut Yaml, file: &Path) -> Result<()> {
         YamlValue::Null | YamlValue::Scalar { .. } => {}
     }
     Ok(())
+}
+
+/// Renders one output's strings, then builds it.
+fn render_output(key: &Yaml, out: &Yaml, file: &Path, project_root: &Path) -> Result<TargetConfig> {
+    let mut out = out.clone();
+    render_strings(&mut out, file)?;
+    parse_output(key, &out, file, project_root)
 }
 
 /// Builds one output from its (rendered) node. Errors about the output as a whole
@@ -404,6 +467,32 @@ mod tests {
             other => panic!("no location: {other}"),
         };
         (err.code(), location.line, location.column)
+    }
+
+    #[test]
+    fn an_output_that_cannot_be_read_fails_only_when_used() {
+        // dbt_utils' integration-test profile: one usable output beside warehouses
+        // DVT has no adapter for, configured from variables this machine lacks.
+        let text = "it:\n  target: pg\n  outputs:\n    pg: {type: postgres, user: u, dbname: d, port: \"{{ '6432' | as_number }}\"}\n    rs:\n      type: redshift\n      host: \"{{ env_var('DVT_TEST_UNSET_RS_HOST') }}\"\n    sf: {type: snowflake, account: a}\n";
+        let (_dir, p) = load(text, "it");
+        let p = p.unwrap();
+        assert_eq!(
+            p.check_target("pg", Location::file("t")).unwrap().dialect(),
+            crate::dialect::Dialect::Postgres
+        );
+        let Connection::Postgres(pg) = &p.outputs["pg"].connection else {
+            panic!()
+        };
+        assert_eq!(pg.port, 6432);
+        let err = p.check_target("rs", Location::file("t")).unwrap_err();
+        assert_eq!(at(&err), ("DVT110", Some(7), Some(13)), "{err}");
+        let err = p.check_target("sf", Location::file("t")).unwrap_err();
+        assert_eq!(at(&err).0, "DVT113", "{err}");
+        let err = p.check_target("nope", Location::file("t")).unwrap_err();
+        assert!(err.to_string().contains("`pg`, `rs`, `sf`"), "{err}");
+        // The default target itself unreadable fails at load, as before.
+        let (_dir, err) = load(&text.replace("target: pg", "target: rs"), "it");
+        assert_eq!(at(&err.unwrap_err()).0, "DVT110");
     }
 
     fn password(t: &TargetConfig) -> &str {

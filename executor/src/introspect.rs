@@ -41,7 +41,15 @@ impl Database for RegistryDatabase {
     fn run_query(&self, target: &str, sql: &str) -> std::result::Result<QueryTable, String> {
         let batches = self.block(async {
             let adapter = self.registry.adapter(target).await?;
-            crate::federation::collect_stream(adapter.query(sql).await?).await
+            let stream = adapter.query(sql).await?;
+            let schema = stream.schema();
+            let mut batches = crate::federation::collect_stream(stream).await?;
+            // No rows still has columns: `load_result(...).table.columns[0].values()` is
+            // an empty list in dbt (dbt_utils' get_single_value falls back to its default).
+            if batches.is_empty() {
+                batches.push(RecordBatch::new_empty(schema));
+            }
+            Ok(batches)
         })?;
         Ok(table(&batches))
     }
@@ -83,20 +91,33 @@ impl Database for RegistryDatabase {
                     "select name, lower(type) from pragma_table_info({})",
                     lit(identifier)
                 ),
+                // Sizes are asked for as text so every dialect returns one cell type.
                 _ => format!(
-                    "select column_name, data_type from information_schema.columns where table_schema = {} and table_name = {} order by ordinal_position",
+                    "select column_name, data_type, cast(character_maximum_length as char(20)), cast(numeric_precision as char(20)), cast(numeric_scale as char(20)) from information_schema.columns where table_schema = {} and table_name = {} order by ordinal_position",
                     lit(schema),
                     lit(identifier)
                 ),
             };
             crate::federation::collect_stream(adapter.query(&sql).await?).await
         })?;
+        let num = |v: Option<&Json>| v.and_then(|v| text(v).trim().parse::<i64>().ok());
         Ok(table(&batches)
             .rows
             .into_iter()
-            .map(|r| DbColumn {
-                name: text(&r[0]),
-                data_type: text(&r[1]),
+            .map(|r| match r.len() {
+                2 => DbColumn::from_declared(text(&r[0]), &text(&r[1])),
+                _ => {
+                    let data_type = text(&r[1]);
+                    // Only decimals carry a precision that is part of their type name.
+                    let decimal = matches!(data_type.as_str(), "numeric" | "decimal");
+                    DbColumn {
+                        name: text(&r[0]),
+                        char_size: num(r.get(2)),
+                        numeric_precision: num(r.get(3)).filter(|_| decimal),
+                        numeric_scale: num(r.get(4)).filter(|_| decimal),
+                        data_type,
+                    }
+                }
             })
             .collect())
     }
@@ -128,7 +149,11 @@ pub(crate) fn table(batches: &[RecordBatch]) -> QueryTable {
         .iter()
         .map(|f| f.data_type().to_string())
         .collect();
-    let options = arrow::util::display::FormatOptions::default();
+    // Timestamps print as Python prints a datetime (`2017-01-01 00:00:00`), which is
+    // what a macro that renders a `run_query` cell puts in SQL under dbt.
+    let options = arrow::util::display::FormatOptions::default()
+        .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"))
+        .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f%:z"));
     for batch in batches {
         let formatters: Vec<_> = batch
             .columns()

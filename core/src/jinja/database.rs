@@ -32,6 +32,180 @@ pub struct DbColumn {
     pub name: String,
     /// Type as the catalogue names it (`integer`, `character varying`, `numeric`).
     pub data_type: String,
+    /// Declared length of a string column (`character varying(20)`).
+    pub char_size: Option<i64>,
+    /// Declared precision of a `numeric`/`decimal` column.
+    pub numeric_precision: Option<i64>,
+    /// Declared scale of a `numeric`/`decimal` column.
+    pub numeric_scale: Option<i64>,
+}
+
+impl DbColumn {
+    /// A column read from a type written in full (`varchar(20)`, `decimal(10,2)`), as
+    /// SQLite's catalogue reports it.
+    pub fn from_declared(name: String, declared: &str) -> Self {
+        let declared = declared.trim();
+        let (base, args) = match declared.split_once('(') {
+            Some((b, rest)) => (b.trim(), rest.trim_end_matches(')')),
+            None => (declared, ""),
+        };
+        let mut nums = args.split(',').map(|a| a.trim().parse::<i64>().ok());
+        let (first, second) = (nums.next().flatten(), nums.next().flatten());
+        let column = DbColumn {
+            name,
+            data_type: base.to_owned(),
+            char_size: None,
+            numeric_precision: None,
+            numeric_scale: None,
+        };
+        match DbtColumn::kind_of(base) {
+            ColumnKind::String => DbColumn {
+                char_size: first,
+                ..column
+            },
+            ColumnKind::Numeric => DbColumn {
+                numeric_precision: first,
+                numeric_scale: second,
+                ..column
+            },
+            _ if args.is_empty() => column,
+            // A type whose arguments mean something else keeps them in its name.
+            _ => DbColumn {
+                data_type: declared.to_owned(),
+                ..column
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ColumnKind {
+    String,
+    Integer,
+    Float,
+    Numeric,
+    Other,
+}
+
+/// dbt's `Column` (what `adapter.get_columns_in_relation` returns): `name`/`column`,
+/// `dtype`, `data_type`, `quoted`, `char_size`, `numeric_precision`/`numeric_scale`, and
+/// `is_string()`, `is_number()`, `is_float()`, `is_integer()`, `is_numeric()`,
+/// `string_size()`, `can_expand_to(other)`, `literal(value)`, with dbt's type lists.
+#[derive(Debug, Clone)]
+pub(super) struct DbtColumn {
+    column: DbColumn,
+    /// `"` or `` ` ``: the target's identifier quote, for `quoted`.
+    quote: char,
+}
+
+impl DbtColumn {
+    fn kind_of(dtype: &str) -> ColumnKind {
+        match dtype.to_ascii_lowercase().as_str() {
+            "text" | "character varying" | "character" | "varchar" => ColumnKind::String,
+            // dbt's list, and MySQL's names PostgreSQL never reports.
+            "smallint" | "integer" | "bigint" | "smallserial" | "serial" | "bigserial" | "int2"
+            | "int4" | "int8" | "int" | "tinyint" | "mediumint" => ColumnKind::Integer,
+            "real" | "float4" | "float" | "double precision" | "float8" | "double" => {
+                ColumnKind::Float
+            }
+            "numeric" | "decimal" => ColumnKind::Numeric,
+            _ => ColumnKind::Other,
+        }
+    }
+
+    fn kind(&self) -> ColumnKind {
+        Self::kind_of(&self.column.data_type)
+    }
+
+    fn string_size(&self) -> Result<i64, Error> {
+        if self.kind() != ColumnKind::String {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!(
+                    "Called string_size() on non-string field `{}` ({})",
+                    self.column.name, self.column.data_type
+                ),
+            ));
+        }
+        Ok(self.column.char_size.unwrap_or(256))
+    }
+
+    /// dbt's `data_type`: strings with their size and decimals with precision and scale;
+    /// `text` and an unsized `character varying` as they are (dbt-postgres' rule).
+    fn data_type(&self) -> String {
+        let c = &self.column;
+        let lower = c.data_type.to_ascii_lowercase();
+        match self.kind() {
+            ColumnKind::String if lower == "text" || c.char_size.is_none() => c.data_type.clone(),
+            ColumnKind::String if self.quote == '`' => {
+                format!("varchar({})", c.char_size.unwrap_or(256))
+            }
+            ColumnKind::String => format!("character varying({})", c.char_size.unwrap_or(256)),
+            ColumnKind::Numeric => match (c.numeric_precision, c.numeric_scale) {
+                (Some(p), Some(s)) => format!("{}({p},{s})", c.data_type),
+                _ => c.data_type.clone(),
+            },
+            _ => c.data_type.clone(),
+        }
+    }
+}
+
+impl Object for DbtColumn {
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let c = &self.column;
+        let num = |n: Option<i64>| n.map_or(Value::from(()), Value::from);
+        Some(match key.as_str()? {
+            "name" | "column" => Value::from(c.name.clone()),
+            "dtype" => Value::from(c.data_type.clone()),
+            "data_type" => Value::from(self.data_type()),
+            "quoted" => {
+                let q = self.quote;
+                Value::from(format!("{q}{}{q}", c.name.replace(q, &format!("{q}{q}"))))
+            }
+            "char_size" => num(c.char_size),
+            "numeric_precision" => num(c.numeric_precision),
+            "numeric_scale" => num(c.numeric_scale),
+            _ => return None,
+        })
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let kind = self.kind();
+        Ok(Value::from(match (method, args) {
+            ("is_string", []) => kind == ColumnKind::String,
+            ("is_integer", []) => kind == ColumnKind::Integer,
+            ("is_float", []) => kind == ColumnKind::Float,
+            ("is_numeric", []) => kind == ColumnKind::Numeric,
+            ("is_number", []) => matches!(
+                kind,
+                ColumnKind::Integer | ColumnKind::Float | ColumnKind::Numeric
+            ),
+            ("string_size", []) => return Ok(Value::from(self.string_size()?)),
+            ("can_expand_to", [other]) => {
+                let Some(other) = other.downcast_object_ref::<DbtColumn>() else {
+                    return Ok(Value::from(false));
+                };
+                kind == ColumnKind::String
+                    && other.kind() == ColumnKind::String
+                    && self.string_size()? < other.string_size()?
+            }
+            ("literal", [v]) => return Ok(Value::from(format!("{v}::{}", self.data_type()))),
+            _ => return Err(Error::from(ErrorKind::UnknownMethod)),
+        }))
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<Column {} ({})>", self.column.name, self.data_type())
+    }
 }
 
 /// The database a node's Jinja may query while compiling, on the node's target.
@@ -239,16 +413,17 @@ impl Object for Table {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let t = &self.0;
         Some(match key.as_str()? {
-            "columns" => Value::from(
-                (0..t.columns.len())
+            "columns" => Value::from_object(Row {
+                names: t.columns.clone(),
+                values: (0..t.columns.len())
                     .map(|i| {
                         Value::from_object(TableColumn {
                             name: t.columns[i].clone(),
                             values: t.rows.iter().map(|r| json_value(&r[i])).collect(),
                         })
                     })
-                    .collect::<Vec<_>>(),
-            ),
+                    .collect(),
+            }),
             "rows" => Value::from(self.rows()),
             "column_names" => Value::from(t.columns.clone()),
             "column_types" => Value::from(t.types.clone()),
@@ -292,7 +467,7 @@ impl Table {
     }
 }
 
-/// A column of a [`Table`]: `name`, `values()`.
+/// A column of a [`Table`]: `name`, `values()`, and its values by position.
 #[derive(Debug)]
 struct TableColumn {
     name: String,
@@ -304,11 +479,20 @@ impl Object for TableColumn {
         true
     }
 
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        match key.as_str()? {
-            "name" => Some(Value::from(self.name.clone())),
-            _ => None,
+        if key.as_str() == Some("name") {
+            return Some(Value::from(self.name.clone()));
         }
+        let i = usize::try_from(key.clone()).ok()?;
+        self.values.get(i).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Values(self.values.clone())
     }
 
     fn call_method(
@@ -324,7 +508,8 @@ impl Object for TableColumn {
     }
 }
 
-/// A row of a [`Table`]: indexed by position or by column name, iterable.
+/// A row of a [`Table`], or its `columns`: agate's mapped sequence, indexed by position
+/// or by column name, iterable, with `keys()`, `values()`, `items()` and `get()`.
 #[derive(Debug)]
 struct Row {
     names: Vec<String>,
@@ -354,6 +539,30 @@ impl Object for Row {
 
     fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
         minijinja::value::Enumerator::Values(self.values.clone())
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let names = || self.names.iter().map(|n| Value::from(n.clone()));
+        match (method, args) {
+            ("keys", []) => Ok(Value::from(names().collect::<Vec<_>>())),
+            ("values", []) => Ok(Value::from(self.values.clone())),
+            ("items", []) => Ok(Value::from(
+                names()
+                    .zip(self.values.iter().cloned())
+                    .map(|(k, v)| Value::from(vec![k, v]))
+                    .collect::<Vec<_>>(),
+            )),
+            ("get", [key, rest @ ..]) if rest.len() <= 1 => Ok(self
+                .get_value(key)
+                .or_else(|| rest.first().cloned())
+                .unwrap_or_default()),
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
     }
 }
 
@@ -404,6 +613,38 @@ fn introspect_with(
     let (positional, kwargs): (&[Value], Kwargs) = minijinja::value::from_args(args)?;
     let fail = |e: String| Error::new(ErrorKind::InvalidOperation, e);
     match method {
+        "drop_relation" | "truncate_relation" => {
+            let rel = positional.first().cloned().unwrap_or_default();
+            let (Some(schema), Some(identifier)) = (part(&rel, "schema"), part(&rel, "identifier"))
+            else {
+                return Err(fail(format!(
+                    "adapter.{method}() needs a relation, got `{rel}`"
+                )));
+            };
+            let target = input_at(state, &schema, &identifier)
+                .and_then(|r| r.home)
+                .map_or_else(|| conn.target.clone(), |h| h.target);
+            // dbt drops what is there, whatever the relation says it is.
+            let Some(kind) = conn
+                .db
+                .relation_type(&target, &schema, &identifier)
+                .map_err(fail)?
+            else {
+                return Ok(Value::from(()));
+            };
+            let sqlite = super::python::adapter_type(state) == "sqlite";
+            let sql = match method {
+                "drop_relation" if kind == "view" => format!("drop view if exists {rel}"),
+                "drop_relation" if kind == "materialized_view" => {
+                    format!("drop materialized view if exists {rel}")
+                }
+                "drop_relation" => format!("drop table if exists {rel}"),
+                _ if sqlite => format!("delete from {rel}"),
+                _ => format!("truncate table {rel}"),
+            };
+            conn.db.run_query(&target, &sql).map_err(fail)?;
+            Ok(Value::from(()))
+        }
         "get_relation" | "load_relation" | "already_exists" => {
             let (schema, identifier, database) = if method == "load_relation" {
                 let rel = positional.first().cloned().unwrap_or_default();
@@ -499,16 +740,17 @@ fn introspect_with(
             } else {
                 first
             };
+            let quote = if matches!(
+                super::python::adapter_type(state).as_str(),
+                "mysql" | "mariadb"
+            ) {
+                '`'
+            } else {
+                '"'
+            };
             Ok(Value::from(
                 cols.into_iter()
-                    .map(|c| {
-                        str_map([
-                            ("name", Value::from(c.name.clone())),
-                            ("column", Value::from(c.name)),
-                            ("dtype", Value::from(c.data_type.clone())),
-                            ("data_type", Value::from(c.data_type)),
-                        ])
-                    })
+                    .map(|column| Value::from_object(DbtColumn { column, quote }))
                     .collect::<Vec<_>>(),
             ))
         }
@@ -533,6 +775,11 @@ impl Object for FoundRelation {
         true
     }
 
+    /// Its parts, so that two relations are equal, and distinct dict keys, by name.
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Str(&["database", "schema", "identifier"])
+    }
+
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         Some(match key.as_str()? {
             "database" => Value::from(self.database.clone()),
@@ -541,11 +788,35 @@ impl Object for FoundRelation {
             "type" => Value::from(self.kind.clone()),
             "is_table" => Value::from(self.kind == "table"),
             "is_view" => Value::from(self.kind == "view"),
+            "metadata" => crate::jinja::relation_metadata(),
             _ => return None,
         })
     }
 
     fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.rendered)
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        if method == "render" {
+            return Ok(Value::from(self.rendered.clone()));
+        }
+        let database = Some(self.database.clone()).filter(|d| !d.is_empty());
+        super::python::relation_method(
+            state,
+            [
+                database,
+                Some(self.schema.clone()),
+                Some(self.identifier.clone()),
+            ],
+            Some(self.kind.clone()),
+            method,
+            args,
+        )
     }
 }

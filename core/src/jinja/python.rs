@@ -41,6 +41,10 @@ pub(super) fn register(env: &mut Environment<'static>) {
     );
     env.add_function(PERCENT_FN, percent);
     env.add_function(DATETIME_OP_FN, datetime_op);
+    env.add_filter("as_text", |v: Value| v.to_string());
+    env.add_filter("as_number", as_marked);
+    env.add_filter("as_bool", as_marked);
+    env.add_filter("as_native", as_marked);
     env.add_filter("wordcount", |s: String| s.split_whitespace().count());
     env.add_filter("center", |s: String, width: Option<usize>| {
         // Python's str.center: the extra space goes to the right when odd.
@@ -53,16 +57,7 @@ pub(super) fn register(env: &mut Environment<'static>) {
         let left = total / 2 + ((total % 2) & (width % 2));
         format!("{}{s}{}", " ".repeat(left), " ".repeat(total - left))
     });
-    env.add_function(MUTABLE_DICT_FN, |v: Value| -> Result<Value, Error> {
-        let mut pairs = Vec::new();
-        for k in v.try_iter()? {
-            let item = v.get_item(&k)?;
-            pairs.push((k, item));
-        }
-        Ok(Value::from_object(MutableDict(std::sync::Mutex::new(
-            pairs,
-        ))))
-    });
+    env.add_function(MUTABLE_DICT_FN, mutable_dict);
 }
 
 /// What `"fmt" % args` calls after the template rewrite.
@@ -179,6 +174,34 @@ pub(super) fn rewrite_tags(text: &str, mut rewrite: impl FnMut(bool, &str) -> St
         done = tag.inner.end;
     }
     out.push_str(&text[done..]);
+    out
+}
+
+/// `expr` with each empty list literal `[]` (outside strings, and not a subscript)
+/// replaced by `call`: in Python every list can grow, and dbt code grows lists built
+/// anywhere (`{% do d.update({k: []}) %}` then `d[k].append(x)`).
+pub(super) fn empty_lists(expr: &str, call: &str) -> String {
+    let bytes = expr.as_bytes();
+    let free: BTreeSet<usize> = unquoted(expr).collect();
+    let mut out = String::with_capacity(expr.len());
+    let mut done = 0;
+    for (at, _) in expr.match_indices("[]") {
+        if !free.contains(&at) || at < done {
+            continue;
+        }
+        let before = expr[..at].trim_end().as_bytes().last().copied();
+        let subscript = before.is_some_and(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'_' | b']' | b')' | b'\'' | b'"')
+        });
+        if subscript || bytes.get(at + 2) == Some(&b'[') {
+            continue;
+        }
+        out.push_str(&expr[done..at]);
+        out.push_str(call);
+        out.push_str("()");
+        done = at + 2;
+    }
+    out.push_str(&expr[done..]);
     out
 }
 
@@ -442,10 +465,22 @@ pub(super) fn render_caller(
 /// What `{% set d = {...} %}` calls after the template rewrite (see `mutable_literal` in the parent module).
 pub(super) const MUTABLE_DICT_FN: &str = "__dvt_dict";
 
+/// A copy of the mapping `v` that `update`, `pop` and `setdefault` can change.
+pub(super) fn mutable_dict(v: Value) -> Result<Value, Error> {
+    let mut pairs = Vec::new();
+    for k in v.try_iter()? {
+        let item = v.get_item(&k)?;
+        pairs.push((k, item));
+    }
+    Ok(Value::from_object(MutableDict(std::sync::Mutex::new(
+        pairs,
+    ))))
+}
+
 /// A dict Jinja code may change: `update`, `pop`, `setdefault`, `clear`; otherwise it
 /// reads like any mapping (keys in insertion order, as Python's).
 #[derive(Debug)]
-struct MutableDict(std::sync::Mutex<Vec<(Value, Value)>>);
+pub(super) struct MutableDict(std::sync::Mutex<Vec<(Value, Value)>>);
 
 impl MutableDict {
     fn pairs(&self) -> std::sync::MutexGuard<'_, Vec<(Value, Value)>> {
@@ -599,6 +634,38 @@ fn number(value: &Value) -> String {
     }
 }
 
+/// Python's `repr()` of a value after dbt's `get_hashable_md` (every leaf turned into
+/// its `str()`, dict keys sorted): what dbt hashes into a generic test's unique id.
+pub(crate) fn hashable_repr(v: &serde_json::Value) -> String {
+    use serde_json::Value as Json;
+    match v {
+        Json::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let parts: Vec<String> = keys
+                .into_iter()
+                .map(|k| format!("{}: {}", quote(k), hashable_repr(&m[k])))
+                .collect();
+            format!("{{{}}}", parts.join(", "))
+        }
+        Json::Array(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(hashable_repr)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Json::String(s) => quote(s),
+        Json::Null => quote("None"),
+        Json::Bool(b) => quote(if *b { "True" } else { "False" }),
+        Json::Number(n) => quote(&match n.as_i64() {
+            Some(i) => i.to_string(),
+            None => number(&Value::from(n.as_f64().unwrap_or_default())),
+        }),
+    }
+}
+
 /// Python's string repr: single quotes unless the text holds one and no double quote.
 fn quote(s: &str) -> String {
     let q = if s.contains('\'') && !s.contains('"') {
@@ -628,13 +695,111 @@ fn quote(s: &str) -> String {
 fn set_fn(items: Option<Value>) -> Result<Value, Error> {
     let mut out: Vec<Value> = Vec::new();
     if let Some(items) = items {
-        for v in items.try_iter()? {
-            if !out.contains(&v) {
-                out.push(v);
-            }
+        push_new(&mut out, items)?;
+    }
+    Ok(Value::from_object(PySet(std::sync::Mutex::new(out))))
+}
+
+fn push_new(out: &mut Vec<Value>, items: Value) -> Result<(), Error> {
+    for v in items.try_iter()? {
+        if !out.contains(&v) {
+            out.push(v);
         }
     }
-    Ok(Value::from(out))
+    Ok(())
+}
+
+/// Python's `set`: iterates in insertion order, but two sets are equal when they hold
+/// the same items in any order (dbt_utils' `equality` test compares column sets).
+#[derive(Debug)]
+struct PySet(std::sync::Mutex<Vec<Value>>);
+
+impl PySet {
+    fn items(&self) -> Vec<Value> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn sorted(&self) -> Vec<Value> {
+        let mut items = self.items();
+        items.sort();
+        items
+    }
+}
+
+impl Object for PySet {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let i = usize::try_from(key.clone()).ok()?;
+        self.items().get(i).cloned()
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Values(self.items())
+    }
+
+    fn custom_cmp(self: &Arc<Self>, other: &DynObject) -> Option<std::cmp::Ordering> {
+        let other = other.downcast_ref::<PySet>()?;
+        Some(self.sorted().cmp(&other.sorted()))
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let mine = self.items();
+        let other = |i: usize| -> Result<Vec<Value>, Error> {
+            let mut out = Vec::new();
+            if let Some(v) = args.get(i) {
+                push_new(&mut out, v.clone())?;
+            }
+            Ok(out)
+        };
+        let new_set = |items: Vec<Value>| Value::from_object(PySet(std::sync::Mutex::new(items)));
+        match method {
+            "add" | "update" | "discard" => {
+                let mut items = self.0.lock().unwrap_or_else(|e| e.into_inner());
+                match (method, args) {
+                    ("add", [v]) if !items.contains(v) => items.push(v.clone()),
+                    ("add", [_]) => {}
+                    ("update", [v]) => push_new(&mut items, v.clone())?,
+                    ("discard", [v]) => items.retain(|x| x != v),
+                    _ => return Err(Error::from(ErrorKind::MissingArgument)),
+                }
+                Ok(Value::from(()))
+            }
+            "union" => {
+                let mut out = mine;
+                push_new(&mut out, Value::from(other(0)?))?;
+                Ok(new_set(out))
+            }
+            "intersection" => {
+                let o = other(0)?;
+                Ok(new_set(
+                    mine.into_iter().filter(|v| o.contains(v)).collect(),
+                ))
+            }
+            "difference" => {
+                let o = other(0)?;
+                Ok(new_set(
+                    mine.into_iter().filter(|v| !o.contains(v)).collect(),
+                ))
+            }
+            "issubset" => {
+                let o = other(0)?;
+                Ok(Value::from(mine.iter().all(|v| o.contains(v))))
+            }
+            "issuperset" => {
+                let o = other(0)?;
+                Ok(Value::from(o.iter().all(|v| mine.contains(v))))
+            }
+            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        }
+    }
 }
 
 fn zip_fn(lists: Rest<Value>) -> Result<Value, Error> {
@@ -648,6 +813,14 @@ fn zip_fn(lists: Rest<Value>) -> Result<Value, Error> {
             .map(|i| Value::from(cols.iter().map(|c| c[i].clone()).collect::<Vec<_>>()))
             .collect::<Vec<_>>(),
     ))
+}
+
+/// dbt's `as_number`, `as_bool` and `as_native` (`{{ env_var('PORT') | as_number }}` in
+/// profiles.yml). Rendering text, dbt only marks the value for a later native read, so
+/// it prints unchanged; DVT reads numbers and booleans out of the rendered text where a
+/// setting needs one, with a coded error when it is not one.
+fn as_marked(v: Value) -> Value {
+    v
 }
 
 fn fromjson(text: String, default: Option<Value>) -> Result<Value, Error> {
@@ -1093,6 +1266,40 @@ pub(super) fn adapter_type(state: &State<'_, '_>) -> String {
         .unwrap_or_else(|| "postgres".into())
 }
 
+/// Calls `method` on a relation built from `parts` as `api.Relation.create` builds it:
+/// what relations from `ref`, `this` and `adapter.get_relation` answer for
+/// `incorporate`, `include` and `quote`.
+pub(super) fn relation_method(
+    state: &mut State<'_, '_>,
+    parts: [Option<String>; 3],
+    kind: Option<String>,
+    method: &str,
+    args: &[Value],
+) -> Result<Value, Error> {
+    let rel = Arc::new(new_relation(&adapter_type(state), parts, kind));
+    rel.call_method(state, method, args)
+}
+
+/// A relation on an adapter of type `adapter`, every part quoted.
+fn new_relation(adapter: &str, parts: [Option<String>; 3], kind: Option<String>) -> ApiRelation {
+    ApiRelation {
+        parts,
+        quote: [true; 3],
+        // MySQL and SQLite name relations by two parts.
+        include: [
+            !matches!(adapter, "mysql" | "mariadb" | "sqlite"),
+            true,
+            true,
+        ],
+        quote_char: if matches!(adapter, "mysql" | "mariadb") {
+            '`'
+        } else {
+            '"'
+        },
+        kind,
+    }
+}
+
 /// `api.Relation.create(...)`.
 #[derive(Debug)]
 struct RelationApi;
@@ -1117,22 +1324,11 @@ impl Object for RelationApi {
             Ok(v.filter(|v| !v.is_none() && !v.is_undefined())
                 .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
         };
-        let kind = adapter_type(state);
-        let mut rel = ApiRelation {
-            parts: [part("database")?, part("schema")?, part("identifier")?],
-            quote: [true; 3],
-            include: [
-                !matches!(kind.as_str(), "mysql" | "mariadb" | "sqlite"),
-                true,
-                true,
-            ],
-            quote_char: if matches!(kind.as_str(), "mysql" | "mariadb") {
-                '`'
-            } else {
-                '"'
-            },
-            kind: part("type")?,
-        };
+        let mut rel = new_relation(
+            &adapter_type(state),
+            [part("database")?, part("schema")?, part("identifier")?],
+            part("type")?,
+        );
         let policy: Option<Value> = kwargs.get("quote_policy")?;
         if let Some(p) = policy {
             for (i, k) in ["database", "schema", "identifier"].iter().enumerate() {
@@ -1198,6 +1394,11 @@ impl Object for ApiRelation {
         true
     }
 
+    /// Its parts, so that two relations are equal, and distinct dict keys, by name.
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Str(&["database", "schema", "identifier"])
+    }
+
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let opt = |p: &Option<String>| p.clone().map_or(Value::from(()), Value::from);
         Some(match key.as_str()? {
@@ -1207,6 +1408,7 @@ impl Object for ApiRelation {
             "type" => opt(&self.kind),
             "is_table" => Value::from(self.kind.as_deref() == Some("table")),
             "is_view" => Value::from(self.kind.as_deref() == Some("view")),
+            "metadata" => crate::jinja::relation_metadata(),
             _ => return None,
         })
     }
@@ -2116,6 +2318,12 @@ mod tests {
         );
         assert_eq!(render(r#"{{ fromjson("nope", "dflt") }}"#), "dflt");
         assert_eq!(
+            render(
+                "{{ set(['a', 'b', 'a']) == set(['b', 'a']) }}{{ set(['a']) != set(['b']) }}{{ set(['a', 'b']) | length }}{{ set(['a']).union(['c']) | join }}{% set s = set() %}{% do s.add(1) %}{{ s | list }}{{ set([1]).issubset([1, 2]) }}"
+            ),
+            "TrueTrue2ac[1]True"
+        );
+        assert_eq!(
             render(r#"{{ toyaml({"key": "value", "list": [1, 2]}) }}"#),
             "key: value\nlist:\n- 1\n- 2\n"
         );
@@ -2131,6 +2339,16 @@ mod tests {
         assert_eq!(
             render("{{ local_md5('golden') }}"),
             crate::sql::md5_hex(b"golden")
+        );
+    }
+
+    #[test]
+    fn dbt_conversion_filters_print_their_value() {
+        assert_eq!(
+            render(
+                r#"{{ '5432' | as_number }}|{{ 'True' | as_bool }}|{{ '{"a": 1}' | as_native }}|{{ 7 | as_text ~ 'x' }}"#
+            ),
+            r#"5432|True|{"a": 1}|7x"#
         );
     }
 

@@ -17,8 +17,10 @@ use crate::project::{ProjectConfig, merge_config};
 use crate::yaml;
 
 /// Test properties that are configs, not arguments of the test macro.
-const CONFIG_KEYS: [&str; 12] = [
+const CONFIG_KEYS: [&str; 14] = [
     "severity",
+    "database",
+    "schema",
     "where",
     "limit",
     "warn_if",
@@ -304,6 +306,8 @@ fn generic_node(project: &ProjectConfig, decl: &TestDecl) -> Result<(Node, Strin
                 }
             },
             "name" => custom_name = v.as_str().map(str::to_owned),
+            // dbt keeps a test's description off its arguments.
+            "description" => {}
             key if CONFIG_KEYS.contains(&key) => merge_config(&mut config, key, v),
             _ => {
                 kwargs.insert(k, v);
@@ -330,8 +334,23 @@ fn generic_node(project: &ProjectConfig, decl: &TestDecl) -> Result<(Node, Strin
     };
     let (short_name, full_name) = test_names(&test_type, &decl.target_name, &kwargs);
     let name = custom_name.clone().unwrap_or(full_name);
-    let hash =
-        &hex_md5(format!("{}{}", name, serde_json::Value::Object(kwargs.clone())).as_bytes())[..10];
+    // dbt's id suffix: the last 10 hex digits of md5(name + repr of the test's
+    // metadata), so ids (and `state:`, `retry`, run_results readers) agree with dbt's.
+    let mut hashed_kwargs = kwargs.clone();
+    hashed_kwargs.insert(
+        "model".into(),
+        Json::from(format!(
+            "{{{{ get_where_subquery({}) }}}}",
+            decl.relation_expr
+        )),
+    );
+    let metadata = serde_json::json!({
+        "namespace": namespace,
+        "name": macro_name,
+        "kwargs": hashed_kwargs,
+    });
+    let digest = hex_md5(format!("{name}{}", crate::jinja::hashable_repr(&metadata)).as_bytes());
+    let hash = &digest[digest.len() - 10..];
     let unique_id = format!("test.{}.{}.{hash}", project.name, name);
     let mut call = vec![format!("model=get_where_subquery({})", decl.relation_expr)];
     for (k, v) in &kwargs {

@@ -524,6 +524,13 @@ impl NodeRunner for TestRunner {
                 }
             ),
         };
+        // A test under its thresholds passes with no failures recorded, as in dbt's
+        // run_results.json (the rows it found are not failures then).
+        let failures = if status == dvt_core::artifacts::RunStatus::Pass {
+            0
+        } else {
+            failures
+        };
         Ok(NodeOutcome {
             rows: None,
             compiled: Some(c.sql),
