@@ -255,34 +255,34 @@
     {%- set a = first_date -%}
     {%- set b = second_date -%}
     {%- set part = datepart | lower -%}
-    {%- if part == 'year' %}
+    {% if part == 'year' %}
         (date_part('year', ({{ b }})::date) - date_part('year', ({{ a }})::date))
-    {%- elif part == 'quarter' %}
+    {% elif part == 'quarter' %}
         ( {{ dbt.datediff(a, b, 'year') }} * 4 + date_part('quarter', ({{ b }})::date) - date_part('quarter', ({{ a }})::date))
-    {%- elif part == 'month' %}
+    {% elif part == 'month' %}
         ( {{ dbt.datediff(a, b, 'year') }} * 12 + date_part('month', ({{ b }})::date) - date_part('month', ({{ a }})::date))
-    {%- elif part == 'day' %}
+    {% elif part == 'day' %}
         (({{ b }})::date - ({{ a }})::date)
-    {%- elif part == 'week' %}
+    {% elif part == 'week' %}
         ( {{ dbt.datediff(a, b, 'day') }} / 7 + case
             when date_part('dow', ({{ a }})::timestamp) <= date_part('dow', ({{ b }})::timestamp) then
                 case when {{ a }} <= {{ b }} then 0 else -1 end
             else
                 case when {{ a }} <= {{ b }} then 1 else 0 end
         end)
-    {%- elif part == 'hour' %}
+    {% elif part == 'hour' %}
         ( {{ dbt.datediff(a, b, 'day') }} * 24 + date_part('hour', ({{ b }})::timestamp) - date_part('hour', ({{ a }})::timestamp))
-    {%- elif part == 'minute' %}
+    {% elif part == 'minute' %}
         ( {{ dbt.datediff(a, b, 'hour') }} * 60 + date_part('minute', ({{ b }})::timestamp) - date_part('minute', ({{ a }})::timestamp))
-    {%- elif part == 'second' %}
+    {% elif part == 'second' %}
         ( {{ dbt.datediff(a, b, 'minute') }} * 60 + floor(date_part('second', ({{ b }})::timestamp)) - floor(date_part('second', ({{ a }})::timestamp)))
-    {%- elif part == 'millisecond' %}
+    {% elif part == 'millisecond' %}
         ( {{ dbt.datediff(a, b, 'minute') }} * 60000 + floor(date_part('millisecond', ({{ b }})::timestamp)) - floor(date_part('millisecond', ({{ a }})::timestamp)))
-    {%- elif part == 'microsecond' %}
+    {% elif part == 'microsecond' %}
         ( {{ dbt.datediff(a, b, 'minute') }} * 60000000 + floor(date_part('microsecond', ({{ b }})::timestamp)) - floor(date_part('microsecond', ({{ a }})::timestamp)))
-    {%- else -%}
+    {% else %}
         {{ exceptions.raise_compiler_error("dbt.datediff: unsupported datepart `" ~ datepart ~ "` on PostgreSQL") }}
-    {%- endif %}
+    {% endif %}
 {%- endmacro %}
 
 {#- The same counts as PostgreSQL's. `div` truncates towards zero as PostgreSQL's integer
@@ -415,9 +415,9 @@
 {% macro last_day(date, datepart) %}{{ return(adapter.dispatch('last_day', 'dbt')(date, datepart)) }}{% endmacro %}
 
 {#- The period's start, one period on, one day back, as a date. -#}
-{% macro default_last_day(date, datepart) %}
+{%- macro default_last_day(date, datepart) -%}
     cast( {{ dbt.dateadd('day', '-1', dbt.dateadd(datepart, '1', dbt.date_trunc(datepart, date))) }} as date)
-{% endmacro %}
+{%- endmacro %}
 
 {% macro default__last_day(date, datepart) -%}
     {{ dbt.default_last_day(date, datepart) }}
@@ -425,12 +425,12 @@
 
 {#- dbt-postgres spells a quarter as three months here, with this comment. -#}
 {% macro postgres__last_day(date, datepart) -%}
-    {%- if datepart == 'quarter' %}
+    {%- if datepart == 'quarter' -%}
     -- postgres dateadd does not support quarter interval.
     cast( {{ dbt.dateadd('day', '-1', dbt.dateadd('month', '3', dbt.date_trunc(datepart, date))) }} as date)
-    {%- else %}
+    {%- else -%}
     {{ dbt.default_last_day(date, datepart) }}
-    {%- endif %}
+    {%- endif -%}
 {%- endmacro %}
 
 {% macro sqlite__last_day(date, datepart) -%}

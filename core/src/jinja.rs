@@ -780,7 +780,7 @@ impl JinjaEnv {
 impl JinjaEnv {
     /// A render's extra values as one map, with a unit test's overrides
     /// ([`MACRO_OVERRIDES`], [`ENV_VAR_OVERRIDES`]) turned into the functions they
-    /// replace: `name` or `namespace.name` returning the given text, and `env_var`
+    /// replace: `name` or `namespace.name` returning the given value, and `env_var`
     /// answering the given variables first.
     fn globals_value(&self, mut globals: Map<String, Json>) -> Value {
         let macros = globals.remove(MACRO_OVERRIDES);
@@ -797,11 +797,10 @@ impl JinjaEnv {
             .into_iter()
             .flatten()
         {
-            let text = match value {
-                Json::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            let f = Value::from_function(move |_: Rest<Value>| text.clone());
+            // The value as written: text, or a mapping or list the code reads into
+            // (audit_helper overrides `_get_comparison_bounds` with a dict).
+            let given = to_value(value);
+            let f = Value::from_function(move |_: Rest<Value>| given.clone());
             match name.split_once('.') {
                 Some((ns, m)) => {
                     namespaces
@@ -886,12 +885,41 @@ fn env_var(
     }
 }
 
+/// Python methods on plain values: minijinja-contrib's, plus `list.pop()` on a list
+/// nothing else holds (`(nodes | list).pop()` in dbt-codegen), which returns the item.
+fn python_methods(
+    state: &mut State,
+    value: &Value,
+    method: &str,
+    args: &[Value],
+) -> std::result::Result<Value, minijinja::Error> {
+    if method == "pop" && value.kind() == ValueKind::Seq {
+        let items: Vec<Value> = value.try_iter()?.collect();
+        let at = match args {
+            [] => items.len().checked_sub(1),
+            [i] => {
+                let i = i64::try_from(i.clone())?;
+                let n = items.len() as i64;
+                usize::try_from(if i < 0 { n + i } else { i }).ok()
+            }
+            _ => return Err(minijinja::Error::from(ErrorKind::TooManyArguments)),
+        };
+        return at.and_then(|i| items.get(i).cloned()).ok_or_else(|| {
+            minijinja::Error::new(
+                ErrorKind::InvalidOperation,
+                "pop from empty list or index out of range",
+            )
+        });
+    }
+    minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
+}
+
 /// An environment with the functions every phase shares.
 fn base_env(allow_secret_env: bool) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_recursion_limit(200);
     // dbt's Jinja is Python's: `d.values()`, `d.items()`, `s.upper()`, `l.append()`...
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.set_unknown_method_callback(python_methods);
     python::register(&mut env);
     database::register(&mut env);
     env.add_function(MUTABLE_LIST_FN, || {
@@ -919,6 +947,11 @@ fn base_env(allow_secret_env: bool) -> Environment<'static> {
         },
     );
     env.add_function("log", log_fn);
+    // dbt's `print`: the text on standard output (codegen prints the YAML it generates).
+    env.add_function("print", |v: Value| -> String {
+        println!("{v}");
+        String::new()
+    });
     // dbt's context offers `load_relation(relation)` beside `adapter.load_relation`.
     env.add_function(
         "load_relation",
@@ -1583,6 +1616,38 @@ mod tests {
     }
 
     #[test]
+    fn macro_defaults_see_earlier_arguments() {
+        let macros = vec![(
+            PathBuf::from("macros/m.sql"),
+            "{%- macro src(schema_name, db='d', name=schema_name, label=name ~ '!', n=[1, 2]) -%}\n{{ name }}|{{ label }}|{{ db }}|{{ n | length }}\n{%- endmacro %}".to_owned(),
+        )];
+        let mut env = JinjaEnv::new(&macros, Map::new()).unwrap();
+        let out = render(
+            &mut env,
+            "{{ src('raw') }} {{ src('raw', name='other') }} {{ src('raw', label=none) }}",
+            Phase::Parse,
+            CompileRelations::default(),
+        )
+        .unwrap()
+        .0;
+        assert_eq!(out, "raw|raw!|d|2 other|other!|d|2 raw|None|d|2");
+    }
+
+    #[test]
+    fn python_builtins_packages_call() {
+        let mut env = JinjaEnv::new(&[], Map::new()).unwrap();
+        let out = render(
+            &mut env,
+            "{{ (['a', 'b', 'c'] | list).pop() }}{{ ['a', 'b'].pop(0) }}{{ print('to stdout') }}|{{ modules.datetime.datetime(year=2020, month=2, day=3, hour=4) }}",
+            Phase::Parse,
+            CompileRelations::default(),
+        )
+        .unwrap()
+        .0;
+        assert_eq!(out, "ca|2020-02-03 04:00:00");
+    }
+
+    #[test]
     fn lists_and_dicts_assigned_then_mutated_are_mutable() {
         // dbt_utils' at_least_one: a list literal, or an argument, assigned and grown.
         let macros = vec![(
@@ -1613,7 +1678,9 @@ fn preprocess(text: &str) -> String {
     let mutated = mutated_names(text);
     let out = python::rewrite_tags(text, |statement, expr| {
         let expr = match statement {
-            true => mutable_literal(expr, &mutated).unwrap_or_else(|| expr.to_owned()),
+            true => mutable_literal(expr, &mutated)
+                .or_else(|| python::macro_defaults(expr))
+                .unwrap_or_else(|| expr.to_owned()),
             false => expr.to_owned(),
         };
         python::empty_lists(&expr, MUTABLE_LIST_FN)

@@ -254,6 +254,9 @@ pub struct TestInfo {
     /// A unit test's spec (`given`, `expect`, `overrides`) as written; `None` for data
     /// tests.
     pub unit: Option<Json>,
+    /// A unit test's place among the project's unit tests as declared: dbt runs a
+    /// model's unit tests in that order.
+    pub declared_at: usize,
 }
 
 impl Node {
@@ -733,7 +736,7 @@ pub(crate) mod tests {
                 ("seeds/alpha.csv", "id\n1\n"),
                 (
                     "models/m.sql",
-                    "{% if execute %}select '{{ graph.nodes.values() | selectattr('resource_type', 'equalto', 'seed') | map(attribute='name') | sort | join(',') }}' as seeds, '{{ 'x'.upper() }}' as up, '{{ {'k': 1}.items() | list | length }}' as n{% endif %}",
+                    "{% if execute %}select '{{ graph.nodes.values() | selectattr('resource_type', 'equalto', 'seed') | map(attribute='name') | sort | join(',') }}' as seeds, '{{ 'x'.upper() }}' as up, '{{ {'k': 1}.items() | list | length }}' as n, '{{ (graph.nodes.values() | selectattr('name', 'equalto', 'm') | list).pop().raw_code[:12] }}' as raw{% endif %}",
                 ),
             ],
             "",
@@ -741,7 +744,7 @@ pub(crate) mod tests {
         .unwrap();
         assert_eq!(
             m.compile("model.p.m").unwrap().sql,
-            "select 'alpha,zeta' as seeds, 'X' as up, '1' as n"
+            "select 'alpha,zeta' as seeds, 'X' as up, '1' as n, '{% if execut' as raw"
         );
     }
 

@@ -420,6 +420,9 @@ fn graph_context(m: &Manifest) -> Json {
                 "version": n.version,
                 "latest_version": n.latest_version,
                 "meta": n.config.get("meta").cloned().unwrap_or_else(|| serde_json::json!({})),
+                // dbt-codegen rewrites a model from its source text.
+                "raw_code": n.raw_code,
+                "language": "sql",
             }),
         );
     }

@@ -256,7 +256,9 @@ fn infer<'a>(values: impl Iterator<Item = &'a str> + Clone) -> SeedType {
         ts &= is_timestamp(v);
     }
     match () {
-        _ if !any => SeedType::Text,
+        // A column with no value at all: dbt's type tester tries integers first, and
+        // nothing contradicts them (dbt-codegen's seeds have such a column).
+        _ if !any => SeedType::Integer,
         _ if int => SeedType::Integer,
         _ if dec && int_digits + scale <= MAX_DECIMAL_DIGITS => SeedType::Decimal {
             precision: (int_digits + scale).max(1) as u8,
@@ -280,6 +282,18 @@ fn normalise(ty: &SeedType, v: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_column_without_values_is_an_integer_as_in_dbt() {
+        let d = parse_seed(
+            b"id,blank\n1,\n2,\n".as_slice(),
+            Path::new("seeds/s.csv"),
+            &SeedOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(d.columns[1].ty, SeedType::Integer);
+        assert_eq!(d.rows[0][1], None);
+    }
 
     #[test]
     fn infers_types_and_keeps_nulls() {
@@ -518,8 +532,8 @@ mod tests {
                 let values: Vec<&str> = rows.iter().filter_map(|r| r[i].as_deref()).collect();
                 let ty = &parsed.columns[i].ty;
                 let want = match (values.is_empty(), kind) {
-                    (true, _) | (false, Kind::Text) => SeedType::Text,
-                    (false, Kind::Integer) => SeedType::Integer,
+                    (false, Kind::Text) => SeedType::Text,
+                    (true, _) | (false, Kind::Integer) => SeedType::Integer,
                     (false, Kind::Decimal) => {
                         let (mut int_digits, mut scale) = (0, 0);
                         for (i, s) in values.iter().filter_map(|v| decimal_shape(v)) {

@@ -119,6 +119,11 @@ def main():
         repo = os.path.join(work, side)
         shutil.copytree(args.package, repo, ignore=shutil.ignore_patterns(".git", "target", "dbt_packages", "logs"))
         project = os.path.join(repo, "integration_tests")
+        # A lock file pins hub packages neither tool can reach here; packages.yml is
+        # read instead (point its hub entries at local copies first).
+        lock = os.path.join(project, "package-lock.yml")
+        if os.path.exists(lock):
+            os.remove(lock)
         schema = f"trial_{side}_{tag}"
         write_profile(project, schema)
         side_env = dict(env, DBT_PROFILES_DIR=project)

@@ -423,3 +423,39 @@ async fn tests_run_on_the_tested_nodes_target_and_span_targets_federated() {
     .await;
     assert_eq!(stored, vec![vec![normalise(Some("1"))]]);
 }
+
+#[test]
+fn a_failing_test_of_a_source_skips_what_reads_the_source() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_project(
+        dir.path(),
+        &[
+            (
+                "dbt_project.yml",
+                "name: st\nprofile: p\non-run-start:\n  - \"drop table if exists raw_events\"\n  - \"create table raw_events as select 1 as id union all select null as id\"\n",
+            ),
+            (
+                "profiles.yml",
+                "p:\n  target: main\n  outputs:\n    main: {type: sqlite, path: data/main.db}\n",
+            ),
+            (
+                "models/src.yml",
+                "sources:\n  - name: raw\n    schema: main\n    tables:\n      - name: raw_events\n        columns:\n          - name: id\n            data_tests: [not_null]\n",
+            ),
+            (
+                "models/reads_raw.sql",
+                "select id from {{ source('raw', 'raw_events') }}\n",
+            ),
+            ("models/unrelated.sql", "select 1 as x\n"),
+        ],
+    );
+    let run = dvt(dir.path(), &["build"], &[]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let r = results(dir.path());
+    assert_eq!(
+        status(&r, "test.st.source_not_null_raw_raw_events_id"),
+        ("fail".to_owned(), Some(1))
+    );
+    assert_eq!(status(&r, "model.st.reads_raw").0, "skipped");
+    assert_eq!(status(&r, "model.st.unrelated").0, "success");
+}

@@ -31,7 +31,8 @@ unit_tests:
       rows:
         - {{id: 1, is_valid: true, orders: {expect_orders_for_1}}}
         - {{id: 2, is_valid: false, orders: 0}}
-  - name: weighted_orders
+  # Longer than any database allows a relation name: a unit test builds none.
+  - name: weighted_orders_count_ten_times_each_because_the_vars_override_says_so
     model: customer_summary
     overrides:
       vars: {{order_weight: 10}}
@@ -75,7 +76,7 @@ async fn unit_tests_on(target: &str) {
     let st = statuses(dir.path());
     // `overrides.vars` wins over the model's default (one order, weighted by 10).
     assert_eq!(
-        st.get("unit_test.ut.customer_summary.weighted_orders")
+        st.get("unit_test.ut.customer_summary.weighted_orders_count_ten_times_each_because_the_vars_override_says_so")
             .map(String::as_str),
         Some("pass"),
         "{target}: {st:?}"
@@ -124,7 +125,7 @@ fn build_runs_unit_tests_before_their_model_and_skips_it_when_one_fails() {
     let dir = tempfile::tempdir().expect("tempdir");
     let unit = |doubled: u32| {
         format!(
-            "unit_tests:\n  - name: doubles\n    model: m\n    given:\n      - input: ref('raw')\n        rows:\n          - {{id: 1, amount: 5}}\n    expect:\n      rows:\n        - {{id: 1, doubled: {doubled}}}\n"
+            "unit_tests:\n  - name: doubles\n    model: m\n    given:\n      - input: ref('raw')\n        rows:\n          - {{id: 1, amount: 5}}\n    expect:\n      rows:\n        - {{id: 1, doubled: {doubled}}}\n  - name: keeps_ids\n    model: m\n    given:\n      - input: ref('raw')\n        rows:\n          - {{id: 2, amount: 1}}\n    expect:\n      rows:\n        - {{id: 2}}\n  - name: copies\n    model: child\n    given:\n      - input: ref('m')\n        rows:\n          - {{id: 3, doubled: 4}}\n    expect:\n      rows:\n        - {{id: 3, doubled: 4}}\n"
         )
     };
     write_project(
@@ -151,8 +152,13 @@ fn build_runs_unit_tests_before_their_model_and_skips_it_when_one_fails() {
     assert_eq!(failed.code, 1, "{}", failed.stdout);
     let status = statuses(dir.path());
     assert_eq!(status["unit_test.ut.m.doubles"], "fail", "{status:?}");
+    // dbt runs a model's unit tests in order and skips the rest after a failure.
+    assert_eq!(status["unit_test.ut.m.keeps_ids"], "skipped", "{status:?}");
     assert_eq!(status["model.ut.m"], "skipped", "{status:?}");
     assert_eq!(status["model.ut.child"], "skipped", "{status:?}");
+    // A unit test waits for its model's parents: `m` did not build, so `copies` is
+    // skipped, as in dbt.
+    assert_eq!(status["unit_test.ut.child.copies"], "skipped", "{status:?}");
     assert_eq!(
         sqlite_count(
             &dir.path().join("data/main.db"),
@@ -202,12 +208,16 @@ fn unit_tests_override_macros_and_env_vars() {
             ("seeds/base.csv", "id\n1\n"),
             ("macros/weight.sql", "{% macro weight() %}3{% endmacro %}"),
             (
+                "macros/bounds.sql",
+                "{% macro bounds() %}{{ return({'low': 0}) }}{% endmacro %}",
+            ),
+            (
                 "models/stamped.sql",
-                "select id, {{ dbt.current_timestamp() }} as seen_at, '{{ env_var('DVT_IT_REGION', 'none') }}' as region, {{ weight() }} as w from {{ ref('base') }}",
+                "select id, {{ dbt.current_timestamp() }} as seen_at, '{{ env_var('DVT_IT_REGION', 'none') }}' as region, {{ weight() }} as w, {{ bounds()['low'] }} as low from {{ ref('base') }}",
             ),
             (
                 "models/props.yml",
-                "unit_tests:\n  - name: pinned\n    model: stamped\n    overrides:\n      macros:\n        dbt.current_timestamp: \"'2024-01-01'\"\n        weight: \"7\"\n      env_vars:\n        DVT_IT_REGION: eu\n    given:\n      - input: ref('base')\n        rows: [{id: 1}]\n    expect:\n      rows: [{id: 1, seen_at: '2024-01-01', region: eu, w: 7}]\n",
+                "unit_tests:\n  - name: pinned\n    model: stamped\n    overrides:\n      macros:\n        dbt.current_timestamp: \"'2024-01-01'\"\n        weight: \"7\"\n        bounds: {low: 5}\n      env_vars:\n        DVT_IT_REGION: eu\n    given:\n      - input: ref('base')\n        rows: [{id: 1}]\n    expect:\n      rows: [{id: 1, seen_at: '2024-01-01', region: eu, w: 7, low: 5}]\n",
             ),
         ],
     );
@@ -217,14 +227,75 @@ fn unit_tests_override_macros_and_env_vars() {
     assert_eq!(st["unit_test.u.stamped.pinned"], "pass", "{st:?}");
     let rows = sqlite_rows(
         &dir.path().join("data/u.db"),
-        "select region, w, seen_at = '2024-01-01' from stamped",
+        "select region, w, seen_at = '2024-01-01', low from stamped",
     );
     assert_eq!(
         rows,
         vec![vec![
             "none".to_owned(),
             normalise(Some("3")),
+            normalise(Some("0")),
             normalise(Some("0"))
         ]]
+    );
+}
+
+#[test]
+fn unit_tests_read_fixture_files_which_are_no_singular_tests() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_project(
+        dir.path(),
+        &[
+            ("dbt_project.yml", "name: f\nprofile: f\n"),
+            (
+                "profiles.yml",
+                "f:\n  target: lite\n  outputs:\n    lite: {type: sqlite, path: data/f.db}\n",
+            ),
+            ("seeds/base.csv", "id,amount\n1,5\n"),
+            ("seeds/rates.csv", "id,rate\n1,2\n"),
+            (
+                "models/scaled.sql",
+                "select b.id, b.amount * r.rate as scaled from {{ ref('base') }} b join {{ ref('rates') }} r on r.id = b.id",
+            ),
+            // dbt's fixture folder, nested as a project may nest it.
+            ("tests/fixtures/base_rows.csv", "id,amount\n1,10\n2,20\n"),
+            (
+                "tests/fixtures/more/rates_rows.sql",
+                "select 1 as id, 3 as rate union all select 2 as id, 4 as rate",
+            ),
+            (
+                "tests/fixtures/scaled_expected.csv",
+                "id,scaled\n1,30\n2,80\n",
+            ),
+            (
+                "models/props.yml",
+                "unit_tests:\n  - name: from_files\n    model: scaled\n    given:\n      - input: ref('base')\n        format: csv\n        fixture: base_rows\n      - input: ref('rates')\n        format: sql\n        fixture: rates_rows\n    expect:\n      format: csv\n      fixture: scaled_expected\n",
+            ),
+        ],
+    );
+    let run = dvt(dir.path(), &["build"], &[]);
+    run.assert_ok();
+    let st = statuses(dir.path());
+    assert_eq!(st["unit_test.f.scaled.from_files"], "pass", "{st:?}");
+    // The fixture files are not singular tests.
+    assert!(
+        !st.keys()
+            .any(|k| k.contains("base_rows") || k.contains("rates_rows")),
+        "{st:?}"
+    );
+    // A fixture that is not there is a coded error naming the file it looked for.
+    write_project(
+        dir.path(),
+        &[(
+            "models/props.yml",
+            "unit_tests:\n  - name: from_files\n    model: scaled\n    given:\n      - input: ref('base')\n        format: csv\n        fixture: nowhere\n      - input: ref('rates')\n        rows: [{id: 1, rate: 1}]\n    expect:\n      rows: [{id: 1, scaled: 5}]\n",
+        )],
+    );
+    let run = dvt(dir.path(), &["test"], &[]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("error[DVT115]") && run.stderr.contains("nowhere.csv"),
+        "{}",
+        run.stderr
     );
 }

@@ -54,13 +54,20 @@ impl Manifest {
                 .map(|n| n.name.clone())
                 .or_else(|| self.sources.get(&dep).map(|s| s.name.clone()))
                 .unwrap_or_default();
+            let given_rows = self
+                .fixture_value(given)
+                .map_err(|e| bad(format!("`{input}`: {e}")))?;
             let body = match given["format"].as_str().unwrap_or("dict") {
-                "sql" => given["rows"]
+                "sql" => given_rows
                     .as_str()
-                    .ok_or_else(|| bad(format!("`{input}`: `format: sql` needs `rows:` as SQL")))?
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "`{input}`: `format: sql` needs `rows:` as SQL or a `fixture:` file"
+                        ))
+                    })?
                     .to_owned(),
                 format => {
-                    let rows = fixture_rows(format, &given["rows"])
+                    let rows = fixture_rows(format, &given_rows)
                         .map_err(|e| bad(format!("`{input}`: {e}")))?;
                     // The input's types, in the dialect the test runs in (a federated
                     // model's input may live in another database).
@@ -176,6 +183,54 @@ impl Manifest {
                 .clone(),
         };
         model.depends_on.contains(&id).then_some(id)
+    }
+}
+
+impl Manifest {
+    /// A `given` or `expect` entry's rows: `rows:` as written, or the text of its
+    /// `fixture:` file, `<name>.csv` (`format: csv`) or `<name>.sql` (`format: sql`)
+    /// under a `fixtures/` folder of the project's test paths, as dbt looks it up.
+    pub fn fixture_value(&self, entry: &Json) -> std::result::Result<Json, String> {
+        let Some(name) = entry["fixture"].as_str() else {
+            return Ok(entry["rows"].clone());
+        };
+        let ext = match entry["format"].as_str().unwrap_or("dict") {
+            "csv" => "csv",
+            "sql" => "sql",
+            other => {
+                return Err(format!(
+                    "`fixture: {name}` needs `format: csv` or `format: sql`, not `{other}`"
+                ));
+            }
+        };
+        let wanted = format!("{name}.{ext}");
+        for dir in &self.project.test_paths {
+            let root = self.project.root.join(dir).join("fixtures");
+            let mut stack = vec![root];
+            while let Some(d) = stack.pop() {
+                let Ok(entries) = std::fs::read_dir(&d) else {
+                    continue;
+                };
+                let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+                entries.sort();
+                for path in entries {
+                    if path.is_dir() {
+                        stack.push(path);
+                    } else if path
+                        .file_name()
+                        .is_some_and(|f| f.to_string_lossy() == wanted)
+                    {
+                        return std::fs::read_to_string(&path)
+                            .map(Json::from)
+                            .map_err(|e| format!("cannot read `{}`: {e}", path.display()));
+                    }
+                }
+            }
+        }
+        Err(format!(
+            "no fixture file `{wanted}` in a `fixtures/` folder of the test paths ({})",
+            self.project.test_paths.join(", ")
+        ))
     }
 }
 

@@ -205,6 +205,82 @@ pub(super) fn empty_lists(expr: &str, call: &str) -> String {
     out
 }
 
+/// Sentinel default of a macro argument whose real default names an earlier argument.
+const ARG_DEFAULT: &str = "__dvt_arg_default__";
+
+/// Python's Jinja evaluates a macro argument's default when the macro is called, where
+/// earlier arguments are in scope (`{% macro generate_source(schema_name, ...,
+/// name=schema_name) %}` in dbt-codegen); minijinja evaluates defaults without them. Such
+/// a default becomes a sentinel, and the macro body starts by setting the argument to
+/// its default when the sentinel is still there. `None` when nothing needs it.
+pub(super) fn macro_defaults(expr: &str) -> Option<String> {
+    let body = expr.trim_matches(TAG_TRIM);
+    let start = expr.find(body)?;
+    let (lead, trail) = (&expr[..start], &expr[start + body.len()..]);
+    let rest = body
+        .strip_prefix("macro ")
+        .or_else(|| body.strip_prefix("test "))?;
+    let kw = &body[..body.len() - rest.len()];
+    let open = rest.find('(')?;
+    let close = rest.rfind(')')?;
+    let name = &rest[..open];
+    let free: BTreeSet<usize> = unquoted(rest).collect();
+    // Split the arguments at top-level commas.
+    let mut params = Vec::new();
+    let (mut depth, mut from) = (0i32, open + 1);
+    for (i, b) in rest.bytes().enumerate().take(close).skip(open + 1) {
+        if !free.contains(&i) {
+            continue;
+        }
+        match b {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth -= 1,
+            b',' if depth == 0 => {
+                params.push(&rest[from..i]);
+                from = i + 1;
+            }
+            _ => {}
+        }
+    }
+    params.push(&rest[from..close]);
+    let mut seen: Vec<&str> = Vec::new();
+    let mut rewritten = Vec::new();
+    let mut sets = String::new();
+    for p in params {
+        let (pname, default) = match p.split_once('=') {
+            Some((n, d)) => (n.trim(), Some(d.trim())),
+            None => (p.trim(), None),
+        };
+        let refers = default.is_some_and(|d| {
+            d.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .any(|word| seen.contains(&word))
+        });
+        match default {
+            Some(d) if refers => {
+                rewritten.push(format!("{pname}='{ARG_DEFAULT}'"));
+                let _ = write!(
+                    sets,
+                    "{{% if {pname} == '{ARG_DEFAULT}' %}}{{% set {pname} = {d} %}}{{% endif %}}"
+                );
+            }
+            _ => rewritten.push(p.trim().to_owned()),
+        }
+        if !pname.is_empty() {
+            seen.push(pname);
+        }
+    }
+    if sets.is_empty() {
+        return None;
+    }
+    // The last injected tag ends with the original closing delimiter and trim marker.
+    let sets = sets.strip_suffix(" %}")?;
+    Some(format!(
+        "{lead}{kw}{name}({}){} %}}{sets}{trail}",
+        rewritten.join(", "),
+        &rest[close + 1..]
+    ))
+}
+
 /// The name and value text of `{% set name = value %}` (one plain name), from the tag's
 /// expression text.
 pub(super) fn set_assignment(expr: &str) -> Option<(&str, &str)> {
@@ -1079,13 +1155,69 @@ impl Object for Modules {
 #[derive(Debug)]
 struct Re;
 
-fn compile_re(pattern: &str) -> Result<regex::Regex, Error> {
-    regex::Regex::new(pattern).map_err(|e| {
+/// Python's `re` is a backtracking engine (look-around, backreferences): fancy-regex
+/// gives that, handing plain patterns to the regex crate.
+fn compile_re(pattern: &str) -> Result<fancy_regex::Regex, Error> {
+    fancy_regex::Regex::new(&python_braces(pattern)).map_err(|e| {
         Error::new(
             ErrorKind::InvalidOperation,
             format!("modules.re: bad pattern `{pattern}`: {e}"),
         )
     })
+}
+
+fn re_failed(e: fancy_regex::Error) -> Error {
+    Error::new(ErrorKind::InvalidOperation, format!("modules.re: {e}"))
+}
+
+/// A Python replacement (`\1`, `\g<1>`, `\g<name>`, `\n`, `\\`) in the regex crates'
+/// syntax (`${1}`, `${name}`, `$$` for a dollar).
+fn python_replacement(repl: &str) -> String {
+    let chars: Vec<char> = repl.chars().collect();
+    let mut out = String::with_capacity(repl.len());
+    let mut i = 0;
+    while i < chars.len() {
+        match (chars[i], chars.get(i + 1)) {
+            ('$', _) => out.push_str("$$"),
+            ('\\', Some(d)) if d.is_ascii_digit() => {
+                let digits: String = chars[i + 1..]
+                    .iter()
+                    .take(2)
+                    .take_while(|c| c.is_ascii_digit())
+                    .collect();
+                out.push_str(&format!("${{{digits}}}"));
+                i += 1 + digits.len();
+                continue;
+            }
+            ('\\', Some('g')) if chars.get(i + 2) == Some(&'<') => {
+                if let Some(n) = chars[i + 3..].iter().position(|c| *c == '>') {
+                    let name: String = chars[i + 3..i + 3 + n].iter().collect();
+                    out.push_str(&format!("${{{name}}}"));
+                    i += 4 + n;
+                    continue;
+                }
+                out.push('\\');
+            }
+            ('\\', Some('n')) => {
+                out.push('\n');
+                i += 2;
+                continue;
+            }
+            ('\\', Some('t')) => {
+                out.push('\t');
+                i += 2;
+                continue;
+            }
+            ('\\', Some('\\')) => {
+                out.push('\\');
+                i += 2;
+                continue;
+            }
+            (c, _) => out.push(c),
+        }
+        i += 1;
+    }
+    out
 }
 
 impl Object for Re {
@@ -1101,15 +1233,13 @@ impl Object for Re {
     ) -> Result<Value, Error> {
         match method {
             "sub" => {
-                let (pattern, repl, text): (String, String, String) =
+                let (pattern, repl, text, count): (String, String, String, Option<usize>) =
                     minijinja::value::from_args(args)?;
-                // Python's `\1` group references are `${1}` here.
-                let repl = regex::Regex::new(r"\\(\d+)")
-                    .map(|r| r.replace_all(&repl, "$${$1}").into_owned())
-                    .unwrap_or(repl);
+                let repl = python_replacement(&repl);
                 Ok(Value::from(
                     compile_re(&pattern)?
-                        .replace_all(&text, repl.as_str())
+                        .try_replacen(&text, count.unwrap_or(0), repl.as_str())
+                        .map_err(re_failed)?
                         .into_owned(),
                 ))
             }
@@ -1121,7 +1251,7 @@ impl Object for Re {
                     _ => pattern,
                 };
                 let re = compile_re(&anchored)?;
-                Ok(match re.captures(&text) {
+                Ok(match re.captures(&text).map_err(re_failed)? {
                     None => Value::from(()),
                     Some(c) => Value::from_object(Match {
                         groups: c.iter().map(|m| m.map(|m| m.as_str().to_owned())).collect(),
@@ -1131,24 +1261,32 @@ impl Object for Re {
             "findall" => {
                 let (pattern, text): (String, String) = minijinja::value::from_args(args)?;
                 let re = compile_re(&pattern)?;
-                Ok(Value::from(
-                    re.captures_iter(&text)
-                        .map(|c| {
-                            c.get(if c.len() > 1 { 1 } else { 0 })
-                                .map(|m| m.as_str().to_owned())
-                                .unwrap_or_default()
-                        })
-                        .collect::<Vec<_>>(),
-                ))
+                // Python's shapes: the match without groups, the group with one, a
+                // tuple of every group (unmatched ones empty) with more.
+                let text_of = |m: Option<fancy_regex::Match<'_>>| {
+                    Value::from(m.map(|m| m.as_str().to_owned()).unwrap_or_default())
+                };
+                let mut out = Vec::new();
+                for c in re.captures_iter(&text) {
+                    let c = c.map_err(re_failed)?;
+                    out.push(match c.len() {
+                        1 => text_of(c.get(0)),
+                        2 => text_of(c.get(1)),
+                        n => Value::from_object(minijinja::value::Tuple::from(
+                            (1..n).map(|i| text_of(c.get(i))).collect::<Vec<_>>(),
+                        )),
+                    });
+                }
+                Ok(Value::from(out))
             }
             "split" => {
                 let (pattern, text): (String, String) = minijinja::value::from_args(args)?;
-                Ok(Value::from(
-                    compile_re(&pattern)?
-                        .split(&text)
-                        .map(str::to_owned)
-                        .collect::<Vec<_>>(),
-                ))
+                let re = compile_re(&pattern)?;
+                let mut parts = Vec::new();
+                for p in re.split(&text) {
+                    parts.push(p.map_err(re_failed)?.to_owned());
+                }
+                Ok(Value::from(parts))
             }
             "escape" => {
                 let (text,): (String,) = minijinja::value::from_args(args)?;
@@ -1426,6 +1564,23 @@ impl Object for ApiRelation {
         let mut next = (**self).clone();
         match method {
             "render" => return Ok(Value::from(self.rendered())),
+            // `<database>.INFORMATION_SCHEMA[.<view>]`, as dbt's `InformationSchema`
+            // renders (audit_helper reads `relation.information_schema('columns')`).
+            "information_schema" | "information_schema_only" => {
+                let (view,): (Option<Value>,) = minijinja::value::from_args(args)?;
+                let view = view.and_then(|v| v.as_str().map(str::to_owned));
+                next.parts = [
+                    self.parts[0].clone(),
+                    None,
+                    Some(match view {
+                        Some(v) => format!("INFORMATION_SCHEMA.{v}"),
+                        None => "INFORMATION_SCHEMA".to_owned(),
+                    }),
+                ];
+                next.quote[2] = false;
+                next.kind = Some("view".to_owned());
+                return Ok(Value::from_object(next));
+            }
             "include" => {
                 let (kwargs,): (Kwargs,) = minijinja::value::from_args(args)?;
                 next.include = self.flags(&kwargs, self.include)?;
@@ -1535,6 +1690,82 @@ enum TimeKind {
     DateTimeUtc,
     /// An aware datetime in a `pytz` zone; `at` is its wall time there.
     Zoned(chrono_tz::Tz),
+    /// `datetime(..., tzinfo=pytz.timezone(name))`: pytz then attaches the zone's first
+    /// offset, its local mean time rounded to the minute (`-07:53` for Los Angeles), not
+    /// the offset in force; dbt_date's tests print it.
+    Lmt(chrono_tz::Tz),
+}
+
+/// A zone's local mean time offset in seconds, as pytz rounds it (whole minutes).
+fn lmt_seconds(tz: chrono_tz::Tz) -> i32 {
+    use chrono::{Offset, TimeZone};
+    let early = chrono::NaiveDate::from_ymd_opt(1800, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .unwrap_or_default();
+    let secs = tz.offset_from_utc_datetime(&early).fix().local_minus_utc();
+    (f64::from(secs) / 60.0).round() as i32 * 60
+}
+
+/// Python's `re` reads a `{` that does not open a repetition (`{2}`, `{2,}`, `{2,5}`,
+/// `{,5}`) as itself, which the regex crate refuses: codegen matches `{{ ref(...) }}`
+/// that way. Such braces are escaped; everything else is left to the regex crate.
+fn python_braces(pattern: &str) -> String {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = String::with_capacity(pattern.len());
+    let mut i = 0;
+    let mut in_class = false;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '\\' => {
+                out.push(c);
+                if let Some(next) = chars.get(i + 1) {
+                    out.push(*next);
+                }
+                i += 2;
+                continue;
+            }
+            '[' if !in_class => in_class = true,
+            ']' if in_class => in_class = false,
+            '{' if !in_class => {
+                let close = chars[i + 1..].iter().position(|c| *c == '}');
+                let body: String =
+                    close.map_or(String::new(), |n| chars[i + 1..i + 1 + n].iter().collect());
+                let (lo, hi) = body.split_once(',').unwrap_or((&body, ""));
+                let counted = close.is_some()
+                    && !body.is_empty()
+                    && lo.chars().all(|c| c.is_ascii_digit())
+                    && hi.chars().all(|c| c.is_ascii_digit())
+                    && !(lo.is_empty() && hi.is_empty());
+                if !counted {
+                    out.push_str("\\{");
+                    i += 1;
+                    continue;
+                }
+                if lo.is_empty() {
+                    // Python's `{,5}` is the regex crate's `{0,5}`.
+                    out.push_str(&format!("{{0,{hi}}}"));
+                    i += 2 + body.len();
+                    continue;
+                }
+            }
+            '}' if !in_class => {
+                // A `}` closing no repetition is literal in Python too.
+                let opened = out
+                    .rfind('{')
+                    .is_some_and(|at| !out[..at].ends_with('\\') && !out[at..].contains('}'));
+                if !opened {
+                    out.push_str("\\}");
+                    i += 1;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
 }
 
 /// `modules.pytz`: `timezone(name)`, `utc`/`UTC`.
@@ -1642,11 +1873,31 @@ impl Object for TimeType {
     }
 
     fn call(self: &Arc<Self>, _state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
-        let (parts,): (Vec<i64>,) = (minijinja::value::from_args::<(&[Value],)>(args)?
-            .0
+        let (positional, kwargs): (&[Value], Kwargs) = minijinja::value::from_args(args)?;
+        let tzinfo: Option<Value> = kwargs.get("tzinfo")?;
+        let mut parts = positional
             .iter()
             .map(|v| i64::try_from(v.clone()))
-            .collect::<Result<Vec<_>, _>>()?,);
+            .collect::<Result<Vec<_>, _>>()?;
+        // Python's keyword form (`datetime(year=y, month=m, day=d, hour=h)`).
+        const FIELDS: [&str; 7] = [
+            "year",
+            "month",
+            "day",
+            "hour",
+            "minute",
+            "second",
+            "microsecond",
+        ];
+        for (i, name) in FIELDS.iter().enumerate() {
+            if let Some(v) = kwargs.get::<Option<i64>>(name)? {
+                if parts.len() <= i {
+                    parts.resize(i + 1, if i < 3 { 1 } else { 0 });
+                }
+                parts[i] = v;
+            }
+        }
+        kwargs.assert_all_used()?;
         let get = |i: usize, d: i64| parts.get(i).copied().unwrap_or(d);
         let bad = || Error::new(ErrorKind::InvalidOperation, "date out of range");
         let date = chrono::NaiveDate::from_ymd_opt(
@@ -1663,7 +1914,16 @@ impl Object for TimeType {
                 u32::try_from(get(6, 0)).map_err(|_| bad())?,
             )
             .ok_or_else(bad)?;
-        Ok(Value::from_object(DateTime { at, kind: self.0 }))
+        let kind = match tzinfo.as_ref().filter(|v| !v.is_none()) {
+            None => self.0,
+            Some(v) => TimeKind::Lmt(zone_of(v).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("tzinfo: `{v}` is not a pytz zone"),
+                )
+            })?),
+        };
+        Ok(Value::from_object(DateTime { at, kind }))
     }
 
     fn call_method(
@@ -1735,6 +1995,7 @@ impl DateTime {
                     .earliest()
                     .map_or(self.at, |t| t.naive_utc())
             }
+            TimeKind::Lmt(tz) => self.at - chrono::Duration::seconds(i64::from(lmt_seconds(tz))),
             _ => self.at,
         }
     }
@@ -1758,6 +2019,7 @@ impl DateTime {
                 .earliest()?
                 .fix()
                 .local_minus_utc(),
+            TimeKind::Lmt(tz) => lmt_seconds(tz),
             _ => return None,
         };
         let sign = if secs < 0 { '-' } else { '+' };
@@ -1805,7 +2067,7 @@ impl Object for DateTime {
             "microsecond" => i64::from(at.and_utc().timestamp_subsec_micros()),
             "tzinfo" => {
                 return Some(match self.kind {
-                    TimeKind::Zoned(tz) => Value::from_object(Zone(tz)),
+                    TimeKind::Zoned(tz) | TimeKind::Lmt(tz) => Value::from_object(Zone(tz)),
                     TimeKind::DateTimeUtc => Value::from_object(Zone(chrono_tz::Tz::UTC)),
                     _ => Value::from(()),
                 });
@@ -1843,6 +2105,9 @@ impl Object for DateTime {
                             .map(|t| (t.format("%Z").to_string(), t.format("%z").to_string()))
                     }
                     TimeKind::DateTimeUtc => Some(("UTC".to_owned(), "+0000".to_owned())),
+                    TimeKind::Lmt(_) => self
+                        .offset()
+                        .map(|o| ("LMT".to_owned(), o.replace(':', ""))),
                     _ => None,
                 }
                 .unwrap_or_default();
@@ -1929,8 +2194,9 @@ impl DateTime {
         }
         let mut kind = self.kind;
         if let Some(tz) = kwargs.get::<Option<Value>>("tzinfo")? {
+            // pytz zones attached directly (not by `localize`) take local mean time.
             kind = match zone_of(&tz) {
-                Some(tz) => TimeKind::Zoned(tz),
+                Some(tz) => TimeKind::Lmt(tz),
                 None if tz.is_none() => TimeKind::DateTime,
                 None => {
                     return Err(Error::new(
@@ -2339,6 +2605,57 @@ mod tests {
         assert_eq!(
             render("{{ local_md5('golden') }}"),
             crate::sql::md5_hex(b"golden")
+        );
+    }
+
+    #[test]
+    fn a_pytz_zone_given_as_tzinfo_takes_local_mean_time() {
+        // What Python prints (dbt_date's integration tests compile this value).
+        assert_eq!(
+            render(
+                "{{ modules.datetime.datetime(1997, 9, 29, 6, 14, 0, tzinfo=modules.pytz.timezone('America/Los_Angeles')) }}|{{ modules.datetime.datetime(2020, 1, 1, tzinfo=modules.pytz.utc) }}|{{ modules.pytz.timezone('America/Los_Angeles').localize(modules.datetime.datetime(1997, 9, 29)) }}"
+            ),
+            "1997-09-29 06:14:00-07:53|2020-01-01 00:00:00+00:00|1997-09-29 00:00:00-07:00"
+        );
+    }
+
+    #[test]
+    fn python_regex_braces_are_literal_unless_they_count() {
+        assert_eq!(
+            python_braces(r"({{\s*ref)(\)\s*}})"),
+            r"(\{\{\s*ref)(\)\s*\}\})"
+        );
+        assert_eq!(
+            python_braces(r"a{2}b{2,}c{,3}[{}]\{"),
+            r"a{2}b{2,}c{0,3}[{}]\{"
+        );
+        assert_eq!(
+            render(
+                r#"{% set p %}{% raw %}(?ix) (from|join)\s+ ({{\s*ref\s*\(\s*['"]?) ([^)'"]+){% endraw %}{% endset %}{% set h %}{% raw %}select * from {{ ref('orders') }}{% endraw %}{% endset %}{{ modules.re.findall(p, h) }}"#
+            ),
+            r#"[('from', "{{ ref('", 'orders')]"#
+        );
+    }
+
+    #[test]
+    fn python_regexes_look_around_and_replace_as_python_does() {
+        // dbt-codegen's patterns: a look-ahead, `\g<n>` replacements, a count.
+        assert_eq!(
+            render(
+                r#"{{ modules.re.sub('(from)\\s+(\\w+)(?=\\s|$)', '\\g<1> src_\\2', 'select * from orders where from x') }}|{{ modules.re.sub('a', '$', 'aaa', 2) }}|{{ modules.re.findall('o(?!r)', 'foo or') | length }}"#
+            ),
+            "select * from src_orders where from src_x|$$a|2"
+        );
+        assert_eq!(python_replacement(r"\1-\g<name>-$"), "${1}-${name}-$$");
+    }
+
+    #[test]
+    fn relations_name_their_information_schema() {
+        assert_eq!(
+            render(
+                "{{ api.Relation.create(database='test', schema='s', identifier='t').information_schema('columns') }}|{{ api.Relation.create(database='test', schema='s', identifier='t').information_schema() }}"
+            ),
+            "\"test\".INFORMATION_SCHEMA.columns|\"test\".INFORMATION_SCHEMA"
         );
     }
 

@@ -197,10 +197,11 @@ pub(super) fn parse(
     }
     for dir in &project.test_paths {
         for file in walk(&project.root, dir, &["sql"])? {
-            // `tests/generic/` holds `{% test %}` blocks, read with the macros.
+            // `tests/generic/` holds `{% test %}` blocks, read with the macros, and
+            // `tests/fixtures/` unit tests' fixture files.
             if file
                 .strip_prefix(dir)
-                .is_ok_and(|rel| rel.starts_with("generic"))
+                .is_ok_and(|rel| rel.starts_with("generic") || rel.starts_with("fixtures"))
             {
                 continue;
             }
@@ -248,6 +249,7 @@ pub(super) fn parse(
                 column_name: None,
                 kwargs: Map::new(),
                 unit: None,
+                declared_at: 0,
             });
             nodes.insert(unique_id, node);
         }
@@ -411,6 +413,7 @@ fn generic_node(project: &ProjectConfig, decl: &TestDecl) -> Result<(Node, Strin
         column_name: decl.column.clone(),
         kwargs,
         unit: None,
+        declared_at: 0,
     });
     Ok((node, template_text))
 }
@@ -473,6 +476,34 @@ fn python_str(v: &Json) -> String {
 
 /// A YAML value as a Jinja expression: `ref(...)` and `source(...)` strings stay
 /// expressions (dbt evaluates them), everything else becomes a literal.
+/// Text with `{{ expression }}`s in it (`"date_day = {{ dbt_date.date(1997, 9, 29) }}"`),
+/// which dbt renders when the test runs, as one Jinja expression joining the pieces;
+/// `None` when there is no `{{` or one is not closed.
+fn templated_text(s: &str) -> Option<String> {
+    if !s.contains("{{") {
+        return None;
+    }
+    let mut parts = Vec::new();
+    let mut rest = s;
+    while let Some(open) = rest.find("{{") {
+        if open > 0 {
+            parts.push(serde_json::to_string(&rest[..open]).ok()?);
+        }
+        let after = &rest[open + 2..];
+        let close = after.find("}}")?;
+        let inner = after[..close]
+            .trim_start_matches('-')
+            .trim_end_matches('-')
+            .trim();
+        parts.push(format!("({inner})"));
+        rest = &after[close + 2..];
+    }
+    if !rest.is_empty() {
+        parts.push(serde_json::to_string(rest).ok()?);
+    }
+    Some(format!("({})", parts.join(" ~ ")))
+}
+
 fn jinja_expression(v: &Json) -> String {
     match v {
         Json::String(s) => {
@@ -488,6 +519,8 @@ fn jinja_expression(v: &Json) -> String {
                 t.to_owned()
             } else if let Some(inner) = lone_expression {
                 format!("({})", inner.trim())
+            } else if let Some(joined) = templated_text(s) {
+                joined
             } else {
                 serde_json::to_string(s).unwrap_or_else(|_| "''".into())
             }

@@ -20,7 +20,7 @@ pub(super) fn parse(
     nodes: &mut BTreeMap<String, Node>,
     names: &Names,
 ) -> Result<()> {
-    for (spec, file) in decls {
+    for (declared_at, (spec, file)) in decls.iter().enumerate() {
         let bad = |key: &str, message: String| Error::InvalidConfig {
             location: Location::file(file),
             key: key.into(),
@@ -114,6 +114,7 @@ pub(super) fn parse(
                 column_name: None,
                 kwargs: Map::new(),
                 unit: Some(spec.clone()),
+                declared_at,
             });
             nodes.insert(unique_id, node);
         }

@@ -100,7 +100,27 @@ fn add_test_edges(
         return;
     }
     // A unit test runs on fixtures, not on its model's table: as in dbt, it runs before
-    // the model, and a failing one skips the model and what depends on it.
+    // the model, and a failing one skips the model and what depends on it. It waits for
+    // the model's parents, so one of them failing skips it, as dbt does.
+    let before_unit_tests = parents.clone();
+    // dbt runs a model's unit tests one after another, in the order they are declared,
+    // and skips the rest once one fails: each waits for the one before it.
+    let mut per_model: BTreeMap<&str, Vec<&dvt_core::manifest::Node>> = BTreeMap::new();
+    for t in &tests {
+        if let Some(info) = t.test.as_ref().filter(|i| i.unit.is_some())
+            && let Some(model) = info.attached_node.as_deref()
+        {
+            per_model.entry(model).or_default().push(t);
+        }
+    }
+    for chain in per_model.values_mut() {
+        chain.sort_by_key(|t| t.test.as_ref().map_or(0, |i| i.declared_at));
+        for pair in chain.windows(2) {
+            if let Some(own) = parents.get_mut(&pair[1].unique_id) {
+                own.insert(pair[0].unique_id.clone());
+            }
+        }
+    }
     for t in &tests {
         let Some(model) = t
             .test
@@ -115,6 +135,7 @@ fn add_test_edges(
         }
         if let Some(own) = parents.get_mut(&t.unique_id) {
             own.remove(model);
+            own.extend(before_unit_tests[model].iter().cloned());
         }
         parents
             .get_mut(model)
@@ -127,9 +148,19 @@ fn add_test_edges(
         }
         let direct = parents[id].clone();
         let ancestors = m.graph.ancestors(id, None);
+        // Sources are no nodes of the run, but a failing test of a source skips what
+        // reads it, as in dbt; a source is there before anything runs.
+        let reads = &m.nodes[id].depends_on;
+        let is_source = |d: &String| d.starts_with("source.");
         for t in &tests {
-            let tests_a_parent = t.depends_on.iter().any(|d| direct.contains(d));
-            let all_before = t.depends_on.iter().all(|d| ancestors.contains(d));
+            let tests_a_parent = t
+                .depends_on
+                .iter()
+                .any(|d| direct.contains(d) || (is_source(d) && reads.contains(d)));
+            let all_before = t
+                .depends_on
+                .iter()
+                .all(|d| is_source(d) || ancestors.contains(d));
             if tests_a_parent && all_before {
                 parents
                     .get_mut(id)

@@ -127,6 +127,20 @@ impl NodeRunner for SeedRunner {
         )?;
         if m.target(&node.target).dialect() == dvt_core::dialect::Dialect::Postgres {
             crate::seed::postgres_seed_types(&mut data);
+            // `quote_columns: false` writes the header's names unquoted, which
+            // PostgreSQL folds to lower case (dbt's default quotes them as written).
+            let quoted = node.config.get("quote_columns").is_none_or(|v| {
+                !matches!(
+                    v.as_bool()
+                        .or_else(|| v.as_str().map(|s| s.eq_ignore_ascii_case("true"))),
+                    Some(false)
+                )
+            });
+            if !quoted {
+                for c in &mut data.columns {
+                    c.name = c.name.to_lowercase();
+                }
+            }
         }
         let adapter = prepare_target(ctx, node).await?;
         let column_types = crate::seed::seed_column_types(&data);
@@ -558,17 +572,19 @@ async fn run_unit_test(
     let adapter = ctx.registry.adapter(&node.target).await?;
     let batches = crate::federation::collect_stream(adapter.query(&compiled_sql).await?).await?;
     let expect = &spec["expect"];
-    let expected = dvt_core::compile::fixture_rows(
-        expect["format"].as_str().unwrap_or("dict"),
-        &expect["rows"],
-    )
-    .map_err(|e| {
-        crate::Error::from(dvt_core::error::Error::InvalidConfig {
-            location: dvt_core::error::Location::file(&node.original_file_path),
-            key: "expect".into(),
-            message: format!("unit test `{}`: {e}", node.name),
+    let expected = ctx
+        .manifest
+        .fixture_value(expect)
+        .and_then(|rows| {
+            dvt_core::compile::fixture_rows(expect["format"].as_str().unwrap_or("dict"), &rows)
         })
-    })?;
+        .map_err(|e| {
+            crate::Error::from(dvt_core::error::Error::InvalidConfig {
+                location: dvt_core::error::Location::file(&node.original_file_path),
+                key: "expect".into(),
+                message: format!("unit test `{}`: {e}", node.name),
+            })
+        })?;
     let mut columns: Vec<String> = Vec::new();
     for r in &expected {
         for k in r.keys() {
