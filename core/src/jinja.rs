@@ -1615,54 +1615,40 @@ mod tests {
         assert_eq!(out, "2|True|table|\"s\".\"m\"|TrueFalse");
     }
 
+    /// `text` rendered while parsing, with `macros` (one file) defined.
+    fn parse_render(macros: &str, text: &str) -> String {
+        let macros = vec![(PathBuf::from("macros/m.sql"), macros.to_owned())];
+        let mut env = JinjaEnv::new(&macros, Map::new()).unwrap();
+        render(&mut env, text, Phase::Parse, CompileRelations::default())
+            .unwrap()
+            .0
+    }
+
     #[test]
     fn macro_defaults_see_earlier_arguments() {
-        let macros = vec![(
-            PathBuf::from("macros/m.sql"),
-            "{%- macro src(schema_name, db='d', name=schema_name, label=name ~ '!', n=[1, 2]) -%}\n{{ name }}|{{ label }}|{{ db }}|{{ n | length }}\n{%- endmacro %}".to_owned(),
-        )];
-        let mut env = JinjaEnv::new(&macros, Map::new()).unwrap();
-        let out = render(
-            &mut env,
+        let out = parse_render(
+            "{%- macro src(schema_name, db='d', name=schema_name, label=name ~ '!', n=[1, 2]) -%}\n{{ name }}|{{ label }}|{{ db }}|{{ n | length }}\n{%- endmacro %}",
             "{{ src('raw') }} {{ src('raw', name='other') }} {{ src('raw', label=none) }}",
-            Phase::Parse,
-            CompileRelations::default(),
-        )
-        .unwrap()
-        .0;
+        );
         assert_eq!(out, "raw|raw!|d|2 other|other!|d|2 raw|None|d|2");
     }
 
     #[test]
     fn python_builtins_packages_call() {
-        let mut env = JinjaEnv::new(&[], Map::new()).unwrap();
-        let out = render(
-            &mut env,
+        let out = parse_render(
+            "",
             "{{ (['a', 'b', 'c'] | list).pop() }}{{ ['a', 'b'].pop(0) }}{{ print('to stdout') }}|{{ modules.datetime.datetime(year=2020, month=2, day=3, hour=4) }}",
-            Phase::Parse,
-            CompileRelations::default(),
-        )
-        .unwrap()
-        .0;
+        );
         assert_eq!(out, "ca|2020-02-03 04:00:00");
     }
 
     #[test]
     fn lists_and_dicts_assigned_then_mutated_are_mutable() {
         // dbt_utils' at_least_one: a list literal, or an argument, assigned and grown.
-        let macros = vec![(
-            PathBuf::from("macros/m.sql"),
-            "{% macro cols(c, by=[]) %}{% set pruned = [c] %}{% if by %}{%- set pruned = by -%}{% do pruned.append(c) %}{% endif %}{{ return(pruned | join(',') ~ '/' ~ by | join(',')) }}{% endmacro %}".to_owned(),
-        )];
-        let mut env = JinjaEnv::new(&macros, Map::new()).unwrap();
-        let out = render(
-            &mut env,
+        let out = parse_render(
+            "{% macro cols(c, by=[]) %}{% set pruned = [c] %}{% if by %}{%- set pruned = by -%}{% do pruned.append(c) %}{% endif %}{{ return(pruned | join(',') ~ '/' ~ by | join(',')) }}{% endmacro %}",
             "{{ cols('a') }}|{{ cols('a', ['x', 'y']) }}|{% set d = {} %}{% do d.update({'k': []}) %}{% do d['k'].append('v') %}{{ d }}|{{ [] == [] }}{{ ([] + [1]) | length }}{{ '[]' }}|{% set d = {'k': 1} %}{% set e = d %}{% do e.update({'j': 2}) %}{{ d | length }}{{ e | length }}|{% set l = [1, 2, 3] %}{% do l.remove(2) %}{% do l.reverse() %}{{ l }}",
-            Phase::Parse,
-            CompileRelations::default(),
-        )
-        .unwrap()
-        .0;
+        );
         assert_eq!(out, "a/|x,y,a/x,y,a|{'k': ['v']}|True1[]|22|[3, 1]");
     }
 }
