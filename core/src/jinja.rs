@@ -911,6 +911,29 @@ fn python_methods(
             )
         });
     }
+    if value.kind() == ValueKind::Seq {
+        match (method, args) {
+            // dbt_expectations finds a column's position with `names.index(name)`.
+            ("index", [needle]) => {
+                return value
+                    .try_iter()?
+                    .position(|v| &v == needle)
+                    .map(Value::from)
+                    .ok_or_else(|| {
+                        minijinja::Error::new(
+                            ErrorKind::InvalidOperation,
+                            format!("{needle} is not in list"),
+                        )
+                    });
+            }
+            ("count", [needle]) => {
+                return Ok(Value::from(
+                    value.try_iter()?.filter(|v| v == needle).count(),
+                ));
+            }
+            _ => {}
+        }
+    }
     minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
 }
 
@@ -1637,9 +1660,9 @@ mod tests {
     fn python_builtins_packages_call() {
         let out = parse_render(
             "",
-            "{{ (['a', 'b', 'c'] | list).pop() }}{{ ['a', 'b'].pop(0) }}{{ print('to stdout') }}|{{ modules.datetime.datetime(year=2020, month=2, day=3, hour=4) }}",
+            "{{ (['a', 'b', 'c'] | list).pop() }}{{ ['a', 'b'].pop(0) }}{{ print('to stdout') }}|{{ modules.datetime.datetime(year=2020, month=2, day=3, hour=4) }}|{{ ['x', 'y'].index('y') }}{{ ['x', 'y', 'x'].count('x') }}",
         );
-        assert_eq!(out, "ca|2020-02-03 04:00:00");
+        assert_eq!(out, "ca|2020-02-03 04:00:00|12");
     }
 
     #[test]

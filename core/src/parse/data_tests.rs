@@ -183,7 +183,8 @@ pub(super) fn parse(
         super::models::apply_root_configs(root, |p| &p.data_tests, &node.fqn, &mut node.config);
         // Configs written in YAML (`where: "... {{ var('d') }}"`) render at parse, as dbt's.
         let mut config = Json::Object(std::mem::take(&mut node.config));
-        super::render_tree(jinja, &mut config, &serde_json::json!({}), &decl.location)?;
+        let ctx = serde_json::json!({ "target": jinja.parse_target() });
+        super::render_tree(jinja, &mut config, &ctx, &decl.location)?;
         if let Json::Object(c) = config {
             node.config = c;
         }
