@@ -466,13 +466,65 @@ fn run_operation(common: &Common, macro_name: &str, args: Option<&str>) -> Resul
         &m,
     )));
     printer::log(&format!("Running macro {macro_name} on target {target}"));
-    let (_, logs) = m.render_operation(
+    let started = std::time::Instant::now();
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let outcome = m.render_operation(
         &call,
         &target,
         &serde_json::json!({ "__dvt_run_args": args }),
         Some(database),
         file,
+    );
+    // dbt records the operation in run_results.json as `macro.<package>.<name>`, a
+    // success or an error. The arguments are not written: they may hold secrets.
+    let package = match macro_name.split_once('.') {
+        Some((package, _)) => package.to_owned(),
+        None => m
+            .macros
+            .get(macro_name)
+            .and_then(|(file, _)| {
+                let mut parts = file.components();
+                (parts.next()?.as_os_str() == "dbt_packages")
+                    .then(|| parts.next())
+                    .flatten()
+                    .map(|p| p.as_os_str().to_string_lossy().into_owned())
+            })
+            .unwrap_or_else(|| m.project.name.clone()),
+    };
+    let short = macro_name.rsplit('.').next().unwrap_or(macro_name);
+    let result = dvt_core::artifacts::RunResult {
+        unique_id: format!("macro.{package}.{short}"),
+        status: if outcome.is_ok() {
+            dvt_core::artifacts::RunStatus::Success
+        } else {
+            dvt_core::artifacts::RunStatus::Error
+        },
+        execution_time: started.elapsed().as_secs_f64(),
+        thread_id: "MainThread".into(),
+        message: outcome.as_ref().err().map(|e| format!("{} {e}", e.code())),
+        rows_affected: None,
+        failures: Some(0),
+        compiled_code: None,
+        relation_name: None,
+        path: "operation".into(),
+        target: target.clone(),
+        started_at,
+        completed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+    };
+    let path = m
+        .path(Path::new(&m.project.target_path))
+        .join("run_results.json");
+    dvt_executor::run::write_json_atomic(
+        &path,
+        &dvt_core::artifacts::run_results_json(
+            &[result],
+            started.elapsed().as_secs_f64(),
+            serde_json::json!({ "which": "run-operation", "macro": macro_name }),
+            &invocation_id(),
+            &chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        ),
     )?;
+    let (_, logs) = outcome?;
     for line in logs {
         printer::log(&line);
     }

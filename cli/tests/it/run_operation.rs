@@ -62,6 +62,17 @@ select 1 as id union all select 2"#,
         "{}",
         run.stdout
     );
+    // run_results.json records the operation as dbt does, without its arguments.
+    let results = || -> serde_json::Value {
+        let text = std::fs::read_to_string(dir.path().join("target/run_results.json"))
+            .expect("run_results.json");
+        serde_json::from_str(&text).expect("JSON")
+    };
+    let r = results();
+    assert_eq!(r["results"][0]["unique_id"], "macro.ro.fill_audit");
+    assert_eq!(r["results"][0]["status"], "success");
+    assert_eq!(r["args"]["which"], "run-operation");
+    assert!(!r.to_string().contains("hello"), "{r}");
     assert_eq!(
         pg_rows(
             &pg,
@@ -151,6 +162,14 @@ select 1 as id union all select 2"#,
         failing.stderr.contains("error[DVT109]") && failing.stderr.contains("macros/ops.sql:3"),
         "{}",
         failing.stderr
+    );
+    let r = results();
+    assert_eq!(r["results"][0]["status"], "error");
+    assert!(
+        r["results"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("DVT109")),
+        "{r}"
     );
     assert_eq!(
         pg_rows(&pg, &format!("select count(*) from \"{schema}\".audit")).await,
