@@ -261,7 +261,7 @@ fn unit_tests_read_fixture_files_which_are_no_singular_tests() {
             ("tests/fixtures/base_rows.csv", "id,amount\n1,10\n2,20\n"),
             (
                 "tests/fixtures/more/rates_rows.sql",
-                "select 1 as id, 3 as rate union all select 2 as id, 4 as rate",
+                "select 1 as id, {{ var('first_rate', 3) }} as rate union all select 2 as id, {{ 2 * 2 }} as rate",
             ),
             (
                 "tests/fixtures/scaled_expected.csv",

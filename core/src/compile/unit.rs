@@ -58,14 +58,27 @@ impl Manifest {
                 .fixture_value(given)
                 .map_err(|e| bad(format!("`{input}`: {e}")))?;
             let body = match given["format"].as_str().unwrap_or("dict") {
-                "sql" => given_rows
-                    .as_str()
-                    .ok_or_else(|| {
+                "sql" => {
+                    let text = given_rows.as_str().ok_or_else(|| {
                         bad(format!(
                             "`{input}`: `format: sql` needs `rows:` as SQL or a `fixture:` file"
                         ))
-                    })?
-                    .to_owned(),
+                    })?;
+                    // dbt compiles a SQL fixture as it compiles a model: Jinja in it
+                    // (macros, `var`, `target`) renders.
+                    if text.contains("{{") || text.contains("{%") {
+                        self.render_operation(
+                            text,
+                            &host.target,
+                            &Json::Object(Map::new()),
+                            opts.database.clone(),
+                            &host.original_file_path,
+                        )?
+                        .0
+                    } else {
+                        text.to_owned()
+                    }
+                }
                 format => {
                     let rows = fixture_rows(format, &given_rows)
                         .map_err(|e| bad(format!("`{input}`: {e}")))?;
