@@ -313,13 +313,18 @@ pub struct SourceTable {
     pub event_time: Option<String>,
     /// `freshness:` with its `loaded_at_field`, for `dvt source freshness`.
     pub freshness: Option<Freshness>,
+    /// `columns:` as declared, by name (what `graph.sources` shows packages).
+    pub columns: Map<String, Json>,
 }
 
 /// A source table's freshness rule (`freshness:` and `loaded_at_field:`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Freshness {
-    /// The column (or SQL expression) holding when a row was loaded.
-    pub loaded_at_field: String,
+    /// The column (or SQL expression) holding when a row was loaded. Without one dbt
+    /// would ask the warehouse's metadata, which none of DVT's targets offers:
+    /// `dvt source freshness` reports that table as an error (parsing accepts it, as
+    /// dbt's does).
+    pub loaded_at_field: Option<String>,
     /// Older than this is a warning.
     pub warn_after: Option<FreshnessAge>,
     /// Older than this is an error.
@@ -724,6 +729,24 @@ pub(crate) mod tests {
         assert_eq!(err.code(), "DVT115");
         let text = err.to_string();
         assert!(text.contains("a.sql") && text.contains("`other`"), "{text}");
+    }
+
+    #[test]
+    fn column_data_types_render_at_parse_time() {
+        let m = load(
+            &[
+                ("dbt_project.yml", PROJECT),
+                ("profiles.yml", PROFILES),
+                ("models/m.sql", "select 1 as id"),
+                (
+                    "models/p.yml",
+                    "models:\n  - name: m\n    columns:\n      - name: id\n        data_type: \"{{ 'UInt8' if target.type == 'clickhouse' else 'integer' }}\"\n",
+                ),
+            ],
+            "",
+        )
+        .unwrap();
+        assert_eq!(m.nodes["model.p.m"].columns["id"]["data_type"], "integer");
     }
 
     #[test]

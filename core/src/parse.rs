@@ -48,11 +48,7 @@ impl Manifest {
                 .trim()
                 .to_owned();
         }
-        render_vars(&bare, &mut project)?;
         let mut packages = crate::packages::load_installed(&project)?;
-        for p in packages.values_mut() {
-            render_vars(&bare, p)?;
-        }
         let root = project.root.clone();
         let profiles_file = opts.profiles.find(&root)?;
         let profile = Profile::load(&profiles_file, &project.profile, &root)?;
@@ -63,6 +59,15 @@ impl Manifest {
             .target
             .clone()
             .unwrap_or_else(|| profile.default_target.clone());
+        // `vars:` render with `target` too (dbt_project_evaluator sizes its thresholds
+        // by `target.type`).
+        let target_ctx = serde_json::json!({
+            "target": resolve::target_context(&profile, &default_target),
+        });
+        render_vars(&bare, &mut project, &target_ctx)?;
+        for p in packages.values_mut() {
+            render_vars(&bare, p, &target_ctx)?;
+        }
         let mut vars = project.vars.clone();
         vars.extend(opts.vars.clone());
 
@@ -222,6 +227,13 @@ fn parse_project(
                 render_tree(st.jinja, config, ctx, &Location::file(&p.file))?;
             }
         }
+        // A column's `data_type` renders too (a contract typed per adapter:
+        // `"{{ 'UInt8' if target.type == 'clickhouse' else 'integer' }}"`).
+        for column in &mut p.node.columns {
+            if let Some(data_type) = column.get_mut("data_type") {
+                render_tree(st.jinja, data_type, ctx, &Location::file(&p.file))?;
+            }
+        }
     }
     for f in props.functions.values_mut() {
         let mut config = Json::Object(std::mem::take(&mut f.props.config));
@@ -323,12 +335,11 @@ fn package_vars(
 }
 
 /// Renders a project file's `vars:` (both the merged and the declared form).
-fn render_vars(bare: &JinjaEnv, project: &mut ProjectConfig) -> Result<()> {
+fn render_vars(bare: &JinjaEnv, project: &mut ProjectConfig, ctx: &Json) -> Result<()> {
     let loc = Location::file(&project.file);
-    let empty = serde_json::json!({});
     for map in [&mut project.vars, &mut project.declared_vars] {
         let mut vars = Json::Object(std::mem::take(map));
-        render_tree(bare, &mut vars, &empty, &loc)?;
+        render_tree(bare, &mut vars, ctx, &loc)?;
         if let Json::Object(v) = vars {
             *map = v;
         }
@@ -393,6 +404,11 @@ fn graph_context(m: &Manifest) -> Json {
         config
             .entry("tags")
             .or_insert_with(|| serde_json::json!([]));
+        // dbt's config defaults, which packages read off `graph` (dbt_project_evaluator).
+        config.entry("enabled").or_insert(Json::Bool(true));
+        config
+            .entry("on_schema_change")
+            .or_insert_with(|| Json::from("ignore"));
         // dbt keeps functions beside the nodes, under `graph.functions`.
         let into = if n.resource_type == crate::manifest::ResourceType::Function {
             &mut functions
@@ -416,32 +432,122 @@ fn graph_context(m: &Manifest) -> Json {
                 "alias": n.relation.identifier,
                 "identifier": n.relation.identifier,
                 "columns": n.columns,
-                "depends_on": { "nodes": n.depends_on },
+                "depends_on": { "nodes": n.depends_on, "macros": [] },
                 "version": n.version,
                 "latest_version": n.latest_version,
                 "meta": n.config.get("meta").cloned().unwrap_or_else(|| serde_json::json!({})),
                 // dbt-codegen rewrites a model from its source text.
                 "raw_code": n.raw_code,
                 "language": "sql",
+                "access": n.config.get("access").cloned().unwrap_or_else(|| Json::from(
+                    if n.resource_type == crate::manifest::ResourceType::Model { "protected" } else { "" }
+                )),
+                "group": n.config.get("group").cloned().unwrap_or(Json::Null),
+                "contract": {
+                    "enforced": n.config.get("contract").and_then(|c| c.get("enforced")).cloned().unwrap_or(Json::Bool(false)),
+                },
+                "deprecation_date": Json::Null,
+                "column_name": n.test.as_ref().and_then(|t| t.column_name.clone()),
+                "test_metadata": n.test.as_ref().and_then(|t| t.generic.as_ref().map(|g| serde_json::json!({
+                    "name": g.rsplit('.').next().unwrap_or(g),
+                    "namespace": g.split_once('.').map(|(ns, _)| ns),
+                    "kwargs": t.kwargs,
+                }))),
             }),
         );
     }
     let mut sources = serde_json::Map::new();
     for s in m.sources.values() {
-        sources.insert(
-            s.unique_id.clone(),
+        sources.insert(s.unique_id.clone(), {
+            // dbt's source fqn: package, the YAML file's folders under the model
+            // path, source, table.
+            let mut fqn = vec![s.package_name.clone()];
+            let folders = s.original_file_path.parent().map(|p| {
+                p.components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+            });
+            fqn.extend(folders.unwrap_or_default().into_iter().skip(1));
+            fqn.extend([s.source_name.clone(), s.name.clone()]);
+            let freshness = s.freshness.as_ref().map(|f| {
+                let age = |a: Option<crate::manifest::FreshnessAge>| {
+                    a.map(|a| serde_json::json!({"count": a.count, "period": a.period}))
+                };
+                serde_json::json!({
+                    "warn_after": age(f.warn_after),
+                    "error_after": age(f.error_after),
+                    "filter": f.filter,
+                })
+            });
             serde_json::json!({
                 "unique_id": s.unique_id,
                 "name": s.name,
                 "source_name": s.source_name,
                 "resource_type": "source",
+                "package_name": s.package_name,
+                "original_file_path": s.original_file_path,
+                "path": s.original_file_path,
+                "fqn": fqn,
                 "database": s.relation.database,
                 "schema": s.relation.schema,
                 "identifier": s.relation.identifier,
-            }),
-        );
+                "description": s.description,
+                "source_description": "",
+                "columns": s.columns,
+                "loaded_at_field": s.freshness.as_ref().and_then(|f| f.loaded_at_field.clone()),
+                "freshness": freshness,
+                "loader": "",
+                "meta": {},
+                "tags": [],
+                "config": {
+                    "enabled": true,
+                    "freshness": freshness,
+                    "loaded_at_field": s.freshness.as_ref().and_then(|f| f.loaded_at_field.clone()),
+                },
+                "relation_name": m.target(&s.connection).dialect().render(&s.relation),
+            })
+        });
     }
-    serde_json::json!({ "nodes": nodes, "sources": sources, "functions": functions })
+    let exposures: serde_json::Map<String, Json> = m
+        .exposures
+        .values()
+        .map(|e| {
+            (
+                e.unique_id.clone(),
+                serde_json::json!({
+                    "unique_id": e.unique_id,
+                    "name": e.name,
+                    "resource_type": "exposure",
+                    "package_name": e.package_name,
+                    "original_file_path": e.original_file_path,
+                    "path": e.original_file_path,
+                    "fqn": e.fqn,
+                    "type": e.kind,
+                    "owner": e.owner,
+                    "label": e.label,
+                    "description": e.description,
+                    "url": e.url,
+                    "maturity": e.maturity,
+                    "tags": e.tags,
+                    "meta": e.meta,
+                    "depends_on": { "nodes": e.depends_on },
+                    "config": {"enabled": true},
+                }),
+            )
+        })
+        .collect();
+    // Metrics, semantic models, saved queries and groups are accepted and not kept:
+    // packages that list them find none.
+    serde_json::json!({
+        "nodes": nodes,
+        "sources": sources,
+        "functions": functions,
+        "exposures": exposures,
+        "metrics": {},
+        "semantic_models": {},
+        "saved_queries": {},
+        "groups": {},
+    })
 }
 
 /// A project-relative file's text.

@@ -101,7 +101,7 @@ pub async fn check(m: &Manifest, registry: &TargetRegistry, s: &SourceTable) -> 
             result.error = Some(format!(
                 "no rows to measure: `max({})` is null",
                 rule.as_ref()
-                    .map(|r| r.loaded_at_field.as_str())
+                    .and_then(|r| r.loaded_at_field.as_deref())
                     .unwrap_or_default()
             ));
         }
@@ -118,16 +118,24 @@ async fn newest(
     s: &SourceTable,
     rule: &Freshness,
 ) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+    let Some(field) = rule.loaded_at_field.as_deref() else {
+        return Err(dvt_core::error::Error::InvalidConfig {
+            location: dvt_core::error::Location::file(&s.original_file_path),
+            key: "loaded_at_field".into(),
+            message: format!(
+                "{} has a freshness rule but no `loaded_at_field`: DVT measures freshness from a column (no target offers dbt's metadata-based freshness)",
+                s.unique_id
+            ),
+        }
+        .into());
+    };
     let relation = m.target(&s.connection).dialect().render(&s.relation);
     let filter = rule
         .filter
         .as_ref()
         .map(|f| format!(" where {f}"))
         .unwrap_or_default();
-    let sql = format!(
-        "select max({}) as max_loaded_at from {relation}{filter}",
-        rule.loaded_at_field
-    );
+    let sql = format!("select max({field}) as max_loaded_at from {relation}{filter}");
     let adapter = registry.adapter(&s.connection).await?;
     let batches = crate::federation::collect_stream(adapter.query(&sql).await?).await?;
     let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
@@ -141,8 +149,7 @@ async fn newest(
     let micros = arrow::compute::cast(column, &DataType::Timestamp(TimeUnit::Microsecond, None))
         .map_err(|e| {
             Error::internal(format!(
-                "`{}` of {} is not a timestamp ({}): {e}",
-                rule.loaded_at_field,
+                "`{field}` of {} is not a timestamp ({}): {e}",
                 s.unique_id,
                 column.data_type()
             ))
@@ -150,8 +157,8 @@ async fn newest(
     let micros = micros.as_primitive::<TimestampMicrosecondType>();
     if micros.is_null(0) {
         return Err(Error::internal(format!(
-            "`{}` of {} holds a value that is not a timestamp",
-            rule.loaded_at_field, s.unique_id
+            "`{field}` of {} holds a value that is not a timestamp",
+            s.unique_id
         )));
     }
     Ok(chrono::DateTime::from_timestamp_micros(micros.value(0)))

@@ -1,6 +1,6 @@
 //! `dvt source freshness`: sources on PostgreSQL, MariaDB and SQLite, each measured where
 //! it lives, against `warn_after`/`error_after`; `filter`, `freshness: null`, selection,
-//! `sources.json`, and a rule without `loaded_at_field` refused at parse time.
+//! `sources.json`, and a rule without `loaded_at_field` loading but failing to measure.
 
 use mysql_async::prelude::Queryable;
 
@@ -136,17 +136,24 @@ async fn sources_are_measured_where_they_live() {
     );
     ok.assert_ok();
 
-    // A rule with nothing to measure is refused when the project loads.
+    // A rule with no column to measure loads, as in dbt (dbt_project_evaluator's
+    // sources have one), and is that table's coded error when freshness runs.
     std::fs::write(
         dir.path().join("models/sources.yml"),
         "sources:\n  - name: web\n    connection: lite\n    tables:\n      - name: clicks\n        freshness:\n          warn_after: {count: 1, period: hour}\n",
     )
     .expect("sources");
+    dvt(dir.path(), &["ls"], &[]).assert_ok();
     let bad = dvt(dir.path(), &["source", "freshness"], &[]);
-    assert_eq!(bad.code, 1, "{}", bad.stderr);
+    assert_eq!(bad.code, 1, "{}\n{}", bad.stdout, bad.stderr);
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("target/sources.json")).expect("sources.json"),
+    )
+    .expect("json");
+    assert_eq!(json["results"][0]["status"], "runtime error", "{json}");
+    let error = json["results"][0]["error"].as_str().unwrap_or_default();
     assert!(
-        bad.stderr.contains("error[DVT115]") && bad.stderr.contains("loaded_at_field"),
-        "{}",
-        bad.stderr
+        error.starts_with("DVT115") && error.contains("loaded_at_field"),
+        "{json}"
     );
 }

@@ -14,6 +14,9 @@ use minijinja::{Environment, Error, ErrorKind, Output, State};
 pub(super) fn register(env: &mut Environment<'static>) {
     env.set_formatter(python_formatter);
     env.add_function("set", set_fn);
+    // dbt's `set_strict` is `set` that raises on what cannot be a member; every Jinja
+    // value can be one here.
+    env.add_function("set_strict", set_fn);
     env.add_function("zip", zip_fn);
     env.add_function("local_md5", |s: String| crate::sql::md5_hex(s.as_bytes()));
     env.add_function("fromjson", fromjson);
@@ -1220,9 +1223,36 @@ fn python_replacement(repl: &str) -> String {
     out
 }
 
+/// `pattern` with Python's `re` flags (`re.IGNORECASE`, ...) written inline.
+fn flagged(pattern: String, flags: Option<i64>) -> String {
+    let flags = flags.unwrap_or(0);
+    let mut inline = String::new();
+    for (bit, letter) in [(2, 'i'), (8, 'm'), (16, 's'), (64, 'x')] {
+        if flags & bit != 0 {
+            inline.push(letter);
+        }
+    }
+    if inline.is_empty() {
+        pattern
+    } else {
+        format!("(?{inline}){pattern}")
+    }
+}
+
 impl Object for Re {
     fn is_true(self: &Arc<Self>) -> bool {
         true
+    }
+
+    /// Python's flag constants (`re.IGNORECASE`, `re.I`, ...), as `re` numbers them.
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        Some(Value::from(match key.as_str()? {
+            "IGNORECASE" | "I" => 2,
+            "MULTILINE" | "M" => 8,
+            "DOTALL" | "S" => 16,
+            "VERBOSE" | "X" => 64,
+            _ => return None,
+        }))
     }
 
     fn call_method(
@@ -1233,18 +1263,25 @@ impl Object for Re {
     ) -> Result<Value, Error> {
         match method {
             "sub" => {
-                let (pattern, repl, text, count): (String, String, String, Option<usize>) =
-                    minijinja::value::from_args(args)?;
+                let (pattern, repl, text, count, flags): (
+                    String,
+                    String,
+                    String,
+                    Option<usize>,
+                    Option<i64>,
+                ) = minijinja::value::from_args(args)?;
                 let repl = python_replacement(&repl);
                 Ok(Value::from(
-                    compile_re(&pattern)?
+                    compile_re(&flagged(pattern, flags))?
                         .try_replacen(&text, count.unwrap_or(0), repl.as_str())
                         .map_err(re_failed)?
                         .into_owned(),
                 ))
             }
             "match" | "search" | "fullmatch" => {
-                let (pattern, text): (String, String) = minijinja::value::from_args(args)?;
+                let (pattern, text, flags): (String, String, Option<i64>) =
+                    minijinja::value::from_args(args)?;
+                let pattern = flagged(pattern, flags);
                 let anchored = match method {
                     "match" => format!("^(?:{pattern})"),
                     "fullmatch" => format!("^(?:{pattern})$"),
@@ -1259,8 +1296,9 @@ impl Object for Re {
                 })
             }
             "findall" => {
-                let (pattern, text): (String, String) = minijinja::value::from_args(args)?;
-                let re = compile_re(&pattern)?;
+                let (pattern, text, flags): (String, String, Option<i64>) =
+                    minijinja::value::from_args(args)?;
+                let re = compile_re(&flagged(pattern, flags))?;
                 // Python's shapes: the match without groups, the group with one, a
                 // tuple of every group (unmatched ones empty) with more.
                 let text_of = |m: Option<fancy_regex::Match<'_>>| {
@@ -1280,10 +1318,16 @@ impl Object for Re {
                 Ok(Value::from(out))
             }
             "split" => {
-                let (pattern, text): (String, String) = minijinja::value::from_args(args)?;
-                let re = compile_re(&pattern)?;
+                let (pattern, text, maxsplit, flags): (String, String, Option<usize>, Option<i64>) =
+                    minijinja::value::from_args(args)?;
+                let re = compile_re(&flagged(pattern, flags))?;
                 let mut parts = Vec::new();
-                for p in re.split(&text) {
+                let pieces: Box<dyn Iterator<Item = fancy_regex::Result<&str>>> =
+                    match maxsplit.filter(|n| *n > 0) {
+                        Some(n) => Box::new(re.splitn(&text, n + 1)),
+                        None => Box::new(re.split(&text)),
+                    };
+                for p in pieces {
                     parts.push(p.map_err(re_failed)?.to_owned());
                 }
                 Ok(Value::from(parts))
@@ -2647,6 +2691,12 @@ mod tests {
             "select * from src_orders where from src_x|$$a|2"
         );
         assert_eq!(python_replacement(r"\1-\g<name>-$"), "${1}-${name}-$$");
+        assert_eq!(
+            render(
+                r#"{{ modules.re.findall('select', 'SELECT 1; select 2', modules.re.IGNORECASE) | length }}{{ modules.re.search('^b', 'a\nb', modules.re.M) is not none }}{{ modules.re.split(',', 'a,b,c', 1) | join('|') }}"#
+            ),
+            "2Truea|b,c"
+        );
     }
 
     #[test]

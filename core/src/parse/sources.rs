@@ -210,6 +210,19 @@ pub(super) fn parse(
                     partitions,
                     event_time,
                     freshness,
+                    columns: t
+                        .columns
+                        .iter()
+                        .filter_map(|c| {
+                            let name = c.get("name")?.as_str()?.to_owned();
+                            let mut col = c.as_object().cloned().unwrap_or_default();
+                            col.entry("description").or_insert_with(|| Json::from(""));
+                            col.entry("data_type").or_insert(Json::Null);
+                            col.entry("meta").or_insert_with(|| serde_json::json!({}));
+                            col.entry("tags").or_insert_with(|| serde_json::json!([]));
+                            Some((name, Json::Object(col)))
+                        })
+                        .collect(),
                 },
             );
         }
@@ -226,8 +239,7 @@ fn text(v: Json) -> Option<String> {
 }
 
 /// A table's freshness rule from its `freshness:` mapping (`None` or `null`: no rule)
-/// and `loaded_at_field`. A rule without a field to measure, or a bad age, is an error
-/// at the table's entry.
+/// and `loaded_at_field`. A bad age is an error at the table's entry.
 fn freshness(
     spec: Option<&Json>,
     loaded_at_field: Option<String>,
@@ -268,14 +280,8 @@ fn freshness(
     if warn_after.is_none() && error_after.is_none() {
         return Ok(None);
     }
-    let Some(loaded_at_field) = loaded_at_field.filter(|f| !f.trim().is_empty()) else {
-        return Err(bad(
-            "a freshness rule needs `loaded_at_field:` (the column holding when rows were loaded)"
-                .into(),
-        ));
-    };
     Ok(Some(crate::manifest::Freshness {
-        loaded_at_field,
+        loaded_at_field: loaded_at_field.filter(|f| !f.trim().is_empty()),
         warn_after,
         error_after,
         filter: spec.get("filter").and_then(Json::as_str).map(str::to_owned),
