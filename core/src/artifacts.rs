@@ -144,26 +144,7 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
         for dep in &e.depends_on {
             children.entry(dep.clone()).or_default().insert(id.clone());
         }
-        exposures.insert(
-            id.clone(),
-            json!({
-                "unique_id": id,
-                "resource_type": "exposure",
-                "name": e.name,
-                "package_name": e.package_name,
-                "original_file_path": e.original_file_path,
-                "fqn": e.fqn,
-                "type": e.kind,
-                "owner": e.owner,
-                "label": e.label,
-                "description": e.description,
-                "url": e.url,
-                "maturity": e.maturity,
-                "tags": e.tags,
-                "meta": e.meta,
-                "depends_on": {"nodes": e.depends_on, "macros": []},
-            }),
-        );
+        exposures.insert(id.clone(), e.to_json());
     }
     let mut meta = metadata(MANIFEST_SCHEMA, invocation_id, generated_at);
     meta["project_name"] = json!(m.project.name);

@@ -500,6 +500,31 @@ pub struct Exposure {
     pub fqn: Vec<String>,
 }
 
+impl Exposure {
+    /// The exposure as dbt's `manifest.json` and `graph.exposures` show it.
+    pub fn to_json(&self) -> Json {
+        serde_json::json!({
+            "unique_id": self.unique_id,
+            "resource_type": "exposure",
+            "name": self.name,
+            "package_name": self.package_name,
+            "original_file_path": self.original_file_path,
+            "path": self.original_file_path,
+            "fqn": self.fqn,
+            "type": self.kind,
+            "owner": self.owner,
+            "label": self.label,
+            "description": self.description,
+            "url": self.url,
+            "maturity": self.maturity,
+            "tags": self.tags,
+            "meta": self.meta,
+            "depends_on": {"nodes": self.depends_on, "macros": []},
+            "config": {"enabled": true},
+        })
+    }
+}
+
 /// A node compiled for its target and path.
 #[derive(Debug, Clone)]
 pub struct CompiledNode {

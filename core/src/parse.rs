@@ -511,30 +511,7 @@ fn graph_context(m: &Manifest) -> Json {
     let exposures: serde_json::Map<String, Json> = m
         .exposures
         .values()
-        .map(|e| {
-            (
-                e.unique_id.clone(),
-                serde_json::json!({
-                    "unique_id": e.unique_id,
-                    "name": e.name,
-                    "resource_type": "exposure",
-                    "package_name": e.package_name,
-                    "original_file_path": e.original_file_path,
-                    "path": e.original_file_path,
-                    "fqn": e.fqn,
-                    "type": e.kind,
-                    "owner": e.owner,
-                    "label": e.label,
-                    "description": e.description,
-                    "url": e.url,
-                    "maturity": e.maturity,
-                    "tags": e.tags,
-                    "meta": e.meta,
-                    "depends_on": { "nodes": e.depends_on },
-                    "config": {"enabled": true},
-                }),
-            )
-        })
+        .map(|e| (e.unique_id.clone(), e.to_json()))
         .collect();
     // Metrics, semantic models, saved queries and groups are accepted and not kept:
     // packages that list them find none.
