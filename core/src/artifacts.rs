@@ -113,6 +113,7 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
                 "database": s.relation.database,
                 "original_file_path": s.original_file_path,
                 "description": s.description,
+                "source_description": s.source_description,
                 "relation_name": m.target(&s.connection).dialect().render(&s.relation),
                 "dvt": {"connection": s.connection},
             }),

@@ -315,6 +315,9 @@ pub struct SourceTable {
     pub freshness: Option<Freshness>,
     /// `columns:` as declared, by name (what `graph.sources` shows packages).
     pub columns: Map<String, Json>,
+    /// The source's own `description:` (the table's is `description`), as dbt keeps
+    /// them apart.
+    pub source_description: String,
 }
 
 /// A source table's freshness rule (`freshness:` and `loaded_at_field:`).
@@ -754,6 +757,28 @@ pub(crate) mod tests {
         assert_eq!(err.code(), "DVT115");
         let text = err.to_string();
         assert!(text.contains("a.sql") && text.contains("`other`"), "{text}");
+    }
+
+    #[test]
+    fn a_source_and_its_tables_keep_their_own_descriptions() {
+        let m = load(
+            &[
+                ("dbt_project.yml", PROJECT),
+                ("profiles.yml", PROFILES),
+                (
+                    "models/src.yml",
+                    "sources:\n  - name: raw\n    description: the raw feed\n    tables:\n      - name: a\n      - name: b\n        description: table b\n",
+                ),
+            ],
+            "",
+        )
+        .unwrap();
+        let a = &m.sources["source.p.raw.a"];
+        assert_eq!(
+            (a.description.as_str(), a.source_description.as_str()),
+            ("", "the raw feed")
+        );
+        assert_eq!(m.sources["source.p.raw.b"].description, "table b");
     }
 
     #[test]

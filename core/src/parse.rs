@@ -492,7 +492,7 @@ fn graph_context(m: &Manifest) -> Json {
                 "schema": s.relation.schema,
                 "identifier": s.relation.identifier,
                 "description": s.description,
-                "source_description": "",
+                "source_description": s.source_description,
                 "columns": s.columns,
                 "loaded_at_field": s.freshness.as_ref().and_then(|f| f.loaded_at_field.clone()),
                 "freshness": freshness,

@@ -201,11 +201,8 @@ pub(super) fn parse(
                     name: t.name.clone(),
                     connection: connection.clone(),
                     original_file_path: decl.file.clone(),
-                    description: t
-                        .description
-                        .clone()
-                        .or(src.description.clone())
-                        .unwrap_or_default(),
+                    description: t.description.clone().unwrap_or_default(),
+                    source_description: src.description.clone().unwrap_or_default(),
                     partition_by,
                     partitions,
                     event_time,
