@@ -1911,13 +1911,7 @@ impl Object for AdapterObject {
             "type" => Ok(Value::from(kind)),
             "quote" => {
                 let (name,): (String,) = minijinja::value::from_args(args)?;
-                let q = if matches!(kind.as_str(), "mysql" | "mariadb") {
-                    '`'
-                } else {
-                    '"'
-                };
-                let doubled = name.replace(q, &format!("{q}{q}"));
-                Ok(Value::from(format!("{q}{doubled}{q}")))
+                Ok(Value::from(python::quote_ident(&kind, &name)))
             }
             "dispatch" => {
                 let (name, namespace, kwargs): (String, Option<String>, Kwargs) =

@@ -469,6 +469,7 @@ fn graph_context(m: &Manifest) -> Json {
             });
             fqn.extend(folders.unwrap_or_default().into_iter().skip(1));
             fqn.extend([s.source_name.clone(), s.name.clone()]);
+            let loaded_at_field = s.freshness.as_ref().and_then(|f| f.loaded_at_field.clone());
             let freshness = s.freshness.as_ref().map(|f| {
                 let age = |a: Option<crate::manifest::FreshnessAge>| {
                     a.map(|a| serde_json::json!({"count": a.count, "period": a.period}))
@@ -494,7 +495,7 @@ fn graph_context(m: &Manifest) -> Json {
                 "description": s.description,
                 "source_description": s.source_description,
                 "columns": s.columns,
-                "loaded_at_field": s.freshness.as_ref().and_then(|f| f.loaded_at_field.clone()),
+                "loaded_at_field": loaded_at_field,
                 "freshness": freshness,
                 "loader": "",
                 "meta": {},
@@ -502,7 +503,7 @@ fn graph_context(m: &Manifest) -> Json {
                 "config": {
                     "enabled": true,
                     "freshness": freshness,
-                    "loaded_at_field": s.freshness.as_ref().and_then(|f| f.loaded_at_field.clone()),
+                    "loaded_at_field": loaded_at_field,
                 },
                 "relation_name": m.target(&s.connection).dialect().render(&s.relation),
             })

@@ -94,8 +94,8 @@ enum ColumnKind {
 #[derive(Debug, Clone)]
 pub(super) struct DbtColumn {
     column: DbColumn,
-    /// `"` or `` ` ``: the target's identifier quote, for `quoted`.
-    quote: char,
+    /// `target.type`: the quote of `quoted`, and MySQL's `varchar` spelling.
+    adapter: String,
 }
 
 impl DbtColumn {
@@ -137,7 +137,7 @@ impl DbtColumn {
         let lower = c.data_type.to_ascii_lowercase();
         match self.kind() {
             ColumnKind::String if lower == "text" || c.char_size.is_none() => c.data_type.clone(),
-            ColumnKind::String if self.quote == '`' => {
+            ColumnKind::String if matches!(self.adapter.as_str(), "mysql" | "mariadb") => {
                 format!("varchar({})", c.char_size.unwrap_or(256))
             }
             ColumnKind::String => format!("character varying({})", c.char_size.unwrap_or(256)),
@@ -162,10 +162,7 @@ impl Object for DbtColumn {
             "name" | "column" => Value::from(c.name.clone()),
             "dtype" => Value::from(c.data_type.clone()),
             "data_type" => Value::from(self.data_type()),
-            "quoted" => {
-                let q = self.quote;
-                Value::from(format!("{q}{}{q}", c.name.replace(q, &format!("{q}{q}"))))
-            }
+            "quoted" => Value::from(super::python::quote_ident(&self.adapter, &c.name)),
             "char_size" => num(c.char_size),
             "numeric_precision" => num(c.numeric_precision),
             "numeric_scale" => num(c.numeric_scale),
@@ -690,17 +687,8 @@ fn introspect_with(
             let Some(kind) = kind else {
                 return Ok(Value::from(()));
             };
-            let target_type = state
-                .lookup("target")
-                .and_then(|t| t.get_attr("type").ok())
-                .map(|v| v.to_string())
-                .unwrap_or_default();
-            let q = if matches!(target_type.as_str(), "mysql" | "mariadb") {
-                '`'
-            } else {
-                '"'
-            };
-            let quoted = |s: &str| format!("{q}{}{q}", s.replace(q, &format!("{q}{q}")));
+            let target_type = super::python::adapter_type(state);
+            let quoted = |s: &str| super::python::quote_ident(&target_type, s);
             // An input renders as the node reads it (on a federated path, the engine's name).
             let rendered = match (input, &database, target_type.as_str()) {
                 (Some(input), _, _) => input.rendered,
@@ -740,17 +728,15 @@ fn introspect_with(
             } else {
                 first
             };
-            let quote = if matches!(
-                super::python::adapter_type(state).as_str(),
-                "mysql" | "mariadb"
-            ) {
-                '`'
-            } else {
-                '"'
-            };
+            let adapter = super::python::adapter_type(state);
             Ok(Value::from(
                 cols.into_iter()
-                    .map(|column| Value::from_object(DbtColumn { column, quote }))
+                    .map(|column| {
+                        Value::from_object(DbtColumn {
+                            column,
+                            adapter: adapter.clone(),
+                        })
+                    })
                     .collect::<Vec<_>>(),
             ))
         }

@@ -1448,6 +1448,21 @@ pub(super) fn adapter_type(state: &State<'_, '_>) -> String {
         .unwrap_or_else(|| "postgres".into())
 }
 
+/// The identifier quote of an adapter type (`target.type`).
+pub(super) fn quote_char(adapter: &str) -> char {
+    if matches!(adapter, "mysql" | "mariadb") {
+        '`'
+    } else {
+        '"'
+    }
+}
+
+/// `name` quoted for an adapter type, a quote inside it doubled (`adapter.quote`).
+pub(super) fn quote_ident(adapter: &str, name: &str) -> String {
+    let q = quote_char(adapter);
+    format!("{q}{}{q}", name.replace(q, &format!("{q}{q}")))
+}
+
 /// Calls `method` on a relation built from `parts` as `api.Relation.create` builds it:
 /// what relations from `ref`, `this` and `adapter.get_relation` answer for
 /// `incorporate`, `include` and `quote`.
@@ -1473,11 +1488,7 @@ fn new_relation(adapter: &str, parts: [Option<String>; 3], kind: Option<String>)
             true,
             true,
         ],
-        quote_char: if matches!(adapter, "mysql" | "mariadb") {
-            '`'
-        } else {
-            '"'
-        },
+        quote_char: quote_char(adapter),
         kind,
     }
 }
