@@ -165,6 +165,51 @@
     now()
 {%- endmacro %}
 
+{#- The deprecated pair older packages still call (Fivetran's, dbt_utils 0.x): now as a
+    timestamp without time zone, in the session's zone or in UTC. -#}
+{% macro current_timestamp_backcompat() %}
+    {{ return(adapter.dispatch('current_timestamp_backcompat', 'dbt')()) }}
+{% endmacro %}
+
+{% macro default__current_timestamp_backcompat() %}
+    current_timestamp::{{ type_timestamp() }}
+{% endmacro %}
+
+{% macro mysql__current_timestamp_backcompat() %}
+    cast(current_timestamp as datetime)
+{% endmacro %}
+
+{#- SQLite's `current_timestamp` is already UTC text. -#}
+{% macro sqlite__current_timestamp_backcompat() %}
+    current_timestamp
+{% endmacro %}
+
+{#- The federation engine's clock is UTC; it folds `at time zone` casts of `now()`
+    badly, so both spell the instant plainly. -#}
+{% macro datafusion__current_timestamp_backcompat() %}
+    cast(now() as timestamp)
+{% endmacro %}
+
+{% macro current_timestamp_in_utc_backcompat() %}
+    {{ return(adapter.dispatch('current_timestamp_in_utc_backcompat', 'dbt')()) }}
+{% endmacro %}
+
+{% macro default__current_timestamp_in_utc_backcompat() %}
+    (current_timestamp at time zone 'utc')::{{ type_timestamp() }}
+{% endmacro %}
+
+{% macro datafusion__current_timestamp_in_utc_backcompat() %}
+    cast(now() as timestamp)
+{% endmacro %}
+
+{% macro mysql__current_timestamp_in_utc_backcompat() %}
+    utc_timestamp()
+{% endmacro %}
+
+{% macro sqlite__current_timestamp_in_utc_backcompat() %}
+    current_timestamp
+{% endmacro %}
+
 {% macro dateadd(datepart, interval, from_date_or_timestamp) %}
     {{ return(adapter.dispatch('dateadd', 'dbt')(datepart, interval, from_date_or_timestamp)) }}
 {% endmacro %}

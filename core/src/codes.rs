@@ -334,8 +334,8 @@ pub const CODES: &[CodeDoc] = &[
         code: "DVT201",
         kind: CodeKind::Error,
         title: "Invalid CSV, at `file:line` (`:col` for a bad header field).",
-        cause: "An empty file, an empty or repeated header field, broken quoting, invalid UTF-8, a `column_types` entry naming a column the header lacks.",
-        fix: "Fix the file or the `column_types` entry. A value the database cannot convert to a `column_types` type fails the load with DVT304.",
+        cause: "An empty file, an empty or repeated header field, broken quoting, invalid UTF-8. (A `column_types` entry naming a column the header lacks is ignored, as in dbt.)",
+        fix: "Fix the file. A value the database cannot convert to a `column_types` type fails the load with DVT304.",
     },
     CodeDoc {
         code: "DVT300",

@@ -19,6 +19,11 @@ mod unit;
 
 pub use unit::fixture_rows;
 
+/// The cache behind [`Manifest::sources_by_target`]: target -> (source, table) -> the
+/// table as a node pushed down on that target names it.
+pub(crate) type SourcesByTarget =
+    std::sync::Mutex<BTreeMap<String, std::sync::Arc<BTreeMap<(String, String), JinjaRelation>>>>;
+
 /// What the runner knows when it compiles a node, beyond the manifest.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
@@ -122,6 +127,44 @@ impl Manifest {
             warnings,
             fixtures: Vec::new(),
         })
+    }
+
+    /// Every source table on `target`, named as a node pushed down there names it.
+    fn sources_on(
+        &self,
+        target: &str,
+    ) -> std::sync::Arc<BTreeMap<(String, String), JinjaRelation>> {
+        let mut cache = self
+            .sources_by_target
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let made = cache.entry(target.to_owned()).or_insert_with(|| {
+            let config = self.target(target);
+            let on_target = self.sources.values().filter(|s| s.connection == target);
+            std::sync::Arc::new(
+                on_target
+                    .map(|s| {
+                        let rendered = config.dialect().render(&s.relation);
+                        let jr = JinjaRelation {
+                            database: s
+                                .relation
+                                .database
+                                .clone()
+                                .unwrap_or_else(|| config.database()),
+                            schema: s.relation.schema.clone(),
+                            identifier: s.relation.identifier.clone(),
+                            rendered: rendered.clone(),
+                            home: Some(InputHome {
+                                target: target.to_owned(),
+                                native: rendered,
+                            }),
+                        };
+                        ((s.source_name.clone(), s.name.clone()), jr)
+                    })
+                    .collect(),
+            )
+        });
+        std::sync::Arc::clone(made)
     }
 
     /// Renders `unique_id` as part of `host` (itself, or an ephemeral model it reads).
@@ -268,6 +311,9 @@ impl Manifest {
             {
                 relations.functions.insert(call.clone(), jr.clone());
             }
+        }
+        if host.path == ExecPath::Pushdown && state.fixtures.is_empty() {
+            relations.unseen_sources = Some(self.sources_on(&host.target));
         }
         // In a unit test, dbt renders the model as the test: `model` is the unit test
         // node and `this` is `None`, unless a `this` fixture stands for the table.

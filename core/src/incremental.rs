@@ -243,13 +243,14 @@ impl IncrementalConfig {
     }
 }
 
-/// `2020-01-01`, `2020-01-01 10:00:00`, `2020-01-01T10:00:00[Z]`.
+/// `2020-01-01`, `2020-01-01 10:00:00`, `2020-01-01T10:00:00[.ffffff][Z]` (Python's
+/// `datetime.isoformat()`, which dbt_artifacts' `begin` uses).
 pub fn parse_timestamp(text: &str) -> Option<chrono::NaiveDateTime> {
     let t = text.trim().trim_end_matches('Z');
     let t = t.strip_suffix("+00:00").unwrap_or(t);
     for fmt in [
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
         "%Y-%m-%d %H:%M",
         "%Y-%m-%dT%H:%M",
     ] {
@@ -658,6 +659,11 @@ mod tests {
         .microbatch
         .expect("microbatch");
         let ts = |s: &str| parse_timestamp(s).expect("ts");
+        // Python's `isoformat()` (dbt_artifacts' `begin`) keeps microseconds.
+        assert_eq!(
+            ts("2026-11-28T06:00:00.631147"),
+            ts("2026-11-28 06:00:00") + chrono::Duration::microseconds(631_147)
+        );
         let b = plan_batches(
             &mb,
             false,

@@ -248,6 +248,10 @@ pub struct CompileRelations {
     pub sources: BTreeMap<(String, String), JinjaRelation>,
     /// By `function()` call: the function's qualified name on the node's target.
     pub functions: BTreeMap<RefCall, JinjaRelation>,
+    /// For a pushed-down node, every source table on its target: dbt resolves a
+    /// `source()` the parse did not see (one chosen by a query result, as Fivetran's
+    /// `union_data` does), so DVT does too where no federation has to plan for it.
+    pub unseen_sources: Option<Arc<BTreeMap<(String, String), JinjaRelation>>>,
 }
 
 /// The names a parse-phase render may use; any other `ref`/`source` raises an error at
@@ -299,6 +303,55 @@ impl RenderNode {
 
 fn to_value<T: serde::Serialize>(v: T) -> Value {
     Value::from(minijinja::value::Serde(v))
+}
+
+/// A var's value as dbt's `var()` answers it: a string holding Jinja is rendered when it
+/// is read, in the caller's context, so `account: "{{ source('stripe', 'account') }}"` in
+/// a package's `vars:` resolves (and records the dependency) in the model that reads it,
+/// and `"{{ 9 if target.type == 'bigquery' else -1 }}"` sees the node's target. The result
+/// is text, as in dbt; other values are returned as they are.
+fn render_var(state: &State, value: &Json) -> std::result::Result<Value, minijinja::Error> {
+    let Json::String(text) = value else {
+        return Ok(to_value(value));
+    };
+    if !has_render_chars(text) {
+        return Ok(Value::from(text.as_str()));
+    }
+    let mut values = BTreeMap::new();
+    for key in [
+        NODE_KEY,
+        PACKAGE_KEY,
+        LOCALS_KEY,
+        GLOBALS_KEY,
+        "this",
+        "target",
+        "model",
+        "execute",
+    ] {
+        if let Some(v) = state.lookup(key) {
+            values.insert(key, v);
+        }
+    }
+    state
+        .env()
+        .render_str(&preprocess(text), Value::from_object(Scope(values)))
+        .map(Value::from)
+}
+
+/// dbt's test for a string that needs rendering: any of `{{`, `{%`, `{#`, `}}`, `%}`, `#}`.
+fn has_render_chars(text: &str) -> bool {
+    ["{{", "{%", "{#", "}}", "%}", "#}"]
+        .iter()
+        .any(|m| text.contains(m))
+}
+
+/// `enabled=false` as a config value may arrive (`false`, or text from a rendered var).
+fn is_false(v: &Json) -> bool {
+    match v {
+        Json::Bool(b) => !b,
+        Json::String(s) => s.eq_ignore_ascii_case("false"),
+        _ => false,
+    }
 }
 
 fn node(state: &State) -> std::result::Result<Arc<RenderNode>, minijinja::Error> {
@@ -577,7 +630,7 @@ impl JinjaEnv {
                 if let Ok(n) = node(state)
                     && let Some(v) = n.vars.get(&name)
                 {
-                    return Ok(to_value(v));
+                    return render_var(state, v);
                 }
                 let package = state.lookup(PACKAGE_KEY);
                 let vars = package
@@ -586,7 +639,7 @@ impl JinjaEnv {
                     .and_then(|p| reg.vars.get(p))
                     .unwrap_or(&reg.root_vars);
                 match vars.get(&name) {
-                    Some(j) => Ok(to_value(j)),
+                    Some(j) => render_var(state, j),
                     None => default.ok_or_else(|| {
                         minijinja::Error::new(
                             ErrorKind::UndefinedError,
@@ -759,6 +812,17 @@ impl JinjaEnv {
                 .map_err(|e| jinja_error(&e, &input.file))?
                 .render(ctx),
         };
+        // dbt parses a node by rendering it with unknown names let through; a node whose
+        // `config(enabled=false)` ran before the failure is disabled, and dbt never
+        // compiles it (Fivetran's validation tests call `dbt_utils`, which those projects
+        // do not install, behind `enabled=var(...)`).
+        if rendered.is_err()
+            && input.phase == Phase::Parse
+            && node.record().config.get("enabled").is_some_and(is_false)
+        {
+            let recorded = node.record().clone();
+            return Ok((String::new(), recorded));
+        }
         let sql = rendered.map_err(|e| {
             if RETURN_SLOT.with(|s| s.borrow_mut().take()).is_some() {
                 return Error::Jinja {
@@ -1185,17 +1249,25 @@ fn source_fn(
             }
             Ok(placeholder(&format!("{source}.{table}")))
         }
-        Phase::Compile => node
-            .relations
-            .sources
-            .get(&(source.clone(), table.clone()))
-            .map(|r| Value::from_object(r.clone()))
-            .ok_or_else(|| {
-                minijinja::Error::new(
-                    ErrorKind::InvalidOperation,
-                    format!("`source('{source}', '{table}')` was not seen while parsing"),
-                )
-            }),
+        Phase::Compile => {
+            let key = (source.clone(), table.clone());
+            node.relations
+                .sources
+                .get(&key)
+                .or_else(|| node.relations.unseen_sources.as_ref()?.get(&key))
+                .map(|r| Value::from_object(r.clone()))
+                .ok_or_else(|| {
+                    let why = if node.federated {
+                        "; a federated model reads only the sources its parse saw (call it outside `{% if execute %}` and query-dependent branches)"
+                    } else {
+                        "; it is not on this model's target"
+                    };
+                    minijinja::Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("`source('{source}', '{table}')` was not seen while parsing{why}"),
+                    )
+                })
+        }
     }
 }
 
@@ -1610,6 +1682,25 @@ mod tests {
     }
 
     #[test]
+    fn a_disabled_node_may_call_what_is_not_installed() {
+        let mut env = JinjaEnv::new(&[], Map::new()).unwrap();
+        let text = "select {{ dbt_utils.star(from=ref('m')) }}";
+        let (sql, rec) = render(
+            &mut env,
+            &format!("{{{{ config(enabled=var('on', false)) }}}}{text}"),
+            Phase::Parse,
+            CompileRelations::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            (sql.as_str(), rec.config.get("enabled")),
+            ("", Some(&Json::Bool(false)))
+        );
+        let err = render(&mut env, text, Phase::Parse, CompileRelations::default()).unwrap_err();
+        assert!(err.to_string().contains("dbt_utils"), "{err}");
+    }
+
+    #[test]
     fn relations_are_relations_to_package_code() {
         // dbt_utils checks `metadata.type`, keys dicts by relation and incorporates `this`.
         let mut env = JinjaEnv::new(&[], Map::new()).unwrap();
@@ -1674,6 +1765,28 @@ mod tests {
         );
         assert_eq!(out, "a/|x,y,a/x,y,a|{'k': ['v']}|True1[]|22|[3, 1]");
     }
+
+    #[test]
+    fn a_macro_may_grow_a_list_argument() {
+        // A literal argument becomes mutable; the caller's mutable list is shared, as in
+        // Python (Fivetran's add_pass_through_columns grows its caller's list).
+        let out = parse_render(
+            "{%- macro grow(base, extra=[]) -%}{%- for c in extra %}{% do base.append(c) %}{% endfor -%}{{ return(base) }}{%- endmacro %}",
+            "{{ grow(['a'], ['b', 'c']) }}|{% set mine = [] %}{% do grow(mine, ['x']) %}{{ mine }}",
+        );
+        assert_eq!(out, "['a', 'b', 'c']|['x']");
+    }
+
+    #[test]
+    fn do_takes_any_expression() {
+        // Fivetran's add_pass_through_columns: a conditional expression, each side a call;
+        // only the side taken runs.
+        let out = parse_render(
+            "",
+            "{% set cols = [] %}{% for c in [{'name': 'a', 'alias': 'x'}, {'name': 'b'}] %}{% do cols.append(c.alias) if c.alias else cols.append(c.name) %}{% endfor %}{{ cols }}|{% do cols.append('z') %}{{ cols | length }}",
+        );
+        assert_eq!(out, "['x', 'b']|3");
+    }
 }
 
 /// The function `{% set x = [] %}` is rewritten to call (see [`mutable_literal`]).
@@ -1688,7 +1801,8 @@ fn preprocess(text: &str) -> String {
     let out = python::rewrite_tags(text, |statement, expr| {
         let expr = match statement {
             true => mutable_literal(expr, &mutated)
-                .or_else(|| python::macro_defaults(expr))
+                .or_else(|| python::macro_defaults(expr, &mutated, MUTABLE_FN))
+                .or_else(|| python::do_statement(expr))
                 .unwrap_or_else(|| expr.to_owned()),
             false => expr.to_owned(),
         };

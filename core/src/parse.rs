@@ -36,9 +36,9 @@ impl Manifest {
     /// `dbt_packages/`, or `packages-install-path:`; `dvt deps` puts them there).
     pub fn load(opts: &LoadOptions) -> Result<Manifest> {
         let mut project = ProjectConfig::load(&opts.project_dir)?;
-        // dbt renders `dbt_project.yml` before anything reads it: `profile:` and `vars:`
-        // with `env_var` and the command line's vars, the folder configs (below) also
-        // with `target`. Hooks stay text: they render when they run.
+        // dbt renders `dbt_project.yml` before anything reads it: `profile:` with
+        // `env_var` and the command line's vars, the folder configs (below) also with
+        // `target`. Hooks and `vars:` stay text: they render when they are used.
         let project_loc = Location::file(&project.file);
         let bare = JinjaEnv::new(&[], opts.vars.clone())?;
         let empty = serde_json::json!({});
@@ -59,15 +59,8 @@ impl Manifest {
             .target
             .clone()
             .unwrap_or_else(|| profile.default_target.clone());
-        // `vars:` render with `target` too (dbt_project_evaluator sizes its thresholds
-        // by `target.type`).
-        let target_ctx = serde_json::json!({
-            "target": resolve::target_context(&profile, &default_target),
-        });
-        render_vars(&bare, &mut project, &target_ctx)?;
-        for p in packages.values_mut() {
-            render_vars(&bare, p, &target_ctx)?;
-        }
+        // `vars:` stay text here: as in dbt, `var()` renders a value when a node reads it,
+        // in that node's context (see `render_var` in jinja.rs).
         let mut vars = project.vars.clone();
         vars.extend(opts.vars.clone());
 
@@ -118,6 +111,7 @@ impl Manifest {
         // folder configs override.
         let scopes =
             std::iter::once((&project, None)).chain(packages.values().map(|p| (p, Some(&project))));
+        let mut root_patches = RootPatches::default();
         for (p, root_project) in scopes {
             let mut state = ParseState {
                 jinja: &mut jinja,
@@ -126,9 +120,13 @@ impl Manifest {
                 names: &mut names,
                 warnings: &mut warnings,
                 exposures: &mut exposure_decls,
+                root_patches: &mut root_patches,
             };
             parse_project(p, root_project, &profile, &default_target, &ctx, &mut state)?;
         }
+        // Tests the root project's property files declare on packages' nodes belong to
+        // the root project, as in dbt (`test.<root>.not_null_<package model>_id`).
+        data_tests::generic(&project, None, &mut jinja, &root_patches.tests, &mut nodes)?;
         for node in nodes.values() {
             if node.name.contains(' ') {
                 warnings.push(crate::manifest::Warning {
@@ -176,6 +174,7 @@ impl Manifest {
             jinja,
             names,
             state: None,
+            sources_by_target: Default::default(),
         };
         resolve::resolve(&mut manifest)?;
         let docs = read_docs(&manifest.project)?;
@@ -188,6 +187,53 @@ impl Manifest {
     }
 }
 
+/// The root project's property entries naming no node of its own (`models: - name:
+/// stg_stripe__account` to test or document a package's model), offered to each
+/// package in turn, and the tests they declare on packages' nodes.
+#[derive(Default)]
+struct RootPatches {
+    models: BTreeMap<String, properties::Props>,
+    seeds: BTreeMap<String, properties::Props>,
+    snapshots: BTreeMap<String, properties::Props>,
+    tests: Vec<data_tests::TestDecl>,
+}
+
+/// Lends the root project's unmatched entries to a package's `own` entries (a package's
+/// own entry for a node wins), runs `parse`, then takes back what the package left; the
+/// names lent are returned with the files they came from.
+fn lend_patches(
+    own: &mut BTreeMap<String, properties::Props>,
+    lent: &mut BTreeMap<String, properties::Props>,
+    files: &mut std::collections::BTreeSet<PathBuf>,
+) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for (name, p) in std::mem::take(lent) {
+        match own.entry(name) {
+            std::collections::btree_map::Entry::Occupied(e) => {
+                lent.insert(e.key().clone(), p);
+            }
+            std::collections::btree_map::Entry::Vacant(e) => {
+                files.insert(p.file.clone());
+                names.insert(e.key().clone());
+                e.insert(p);
+            }
+        }
+    }
+    names
+}
+
+fn take_back(
+    own: &mut BTreeMap<String, properties::Props>,
+    lent: &mut BTreeMap<String, properties::Props>,
+    names: std::collections::BTreeSet<String>,
+) {
+    for name in names {
+        if let Some(p) = own.remove(&name) {
+            lent.insert(name, p);
+        }
+    }
+}
+
 /// What parsing one project (the root or a package) adds to.
 struct ParseState<'a> {
     jinja: &'a mut JinjaEnv,
@@ -196,6 +242,7 @@ struct ParseState<'a> {
     names: &'a mut Names,
     warnings: &'a mut Vec<crate::manifest::Warning>,
     exposures: &'a mut Vec<exposures::ExposureDecl>,
+    root_patches: &'a mut RootPatches,
 }
 
 /// Parses the property files, sources, functions, models, seeds, snapshots and data tests of one
@@ -242,6 +289,27 @@ fn parse_project(
             f.props.config = c;
         }
     }
+    // A package's nodes may take properties the root project wrote for them.
+    let mut lent_files = std::collections::BTreeSet::new();
+    let lent = root.map(|_| {
+        (
+            lend_patches(
+                &mut props.models,
+                &mut st.root_patches.models,
+                &mut lent_files,
+            ),
+            lend_patches(
+                &mut props.seeds,
+                &mut st.root_patches.seeds,
+                &mut lent_files,
+            ),
+            lend_patches(
+                &mut props.snapshots,
+                &mut st.root_patches.snapshots,
+                &mut lent_files,
+            ),
+        )
+    });
     let mut test_decls = Vec::new();
     st.sources.extend(sources::parse(
         project,
@@ -286,6 +354,27 @@ fn parse_project(
         st.names,
         &mut test_decls,
     )?;
+    match lent {
+        Some((models, seeds, snapshots)) => {
+            take_back(&mut props.models, &mut st.root_patches.models, models);
+            take_back(&mut props.seeds, &mut st.root_patches.seeds, seeds);
+            take_back(
+                &mut props.snapshots,
+                &mut st.root_patches.snapshots,
+                snapshots,
+            );
+            let (theirs, mine): (Vec<_>, Vec<_>) = test_decls
+                .into_iter()
+                .partition(|d| lent_files.contains(&d.file));
+            st.root_patches.tests.extend(theirs);
+            test_decls = mine;
+        }
+        None => {
+            st.root_patches.models = std::mem::take(&mut props.models);
+            st.root_patches.seeds = std::mem::take(&mut props.seeds);
+            st.root_patches.snapshots = std::mem::take(&mut props.snapshots);
+        }
+    }
     data_tests::parse(project, root, st.jinja, &test_decls, st.nodes, st.names)?;
     st.exposures
         .extend(std::mem::take(&mut props.exposures).into_iter().map(
@@ -332,19 +421,6 @@ fn package_vars(
     }
     vars.extend(cli.clone());
     vars
-}
-
-/// Renders a project file's `vars:` (both the merged and the declared form).
-fn render_vars(bare: &JinjaEnv, project: &mut ProjectConfig, ctx: &Json) -> Result<()> {
-    let loc = Location::file(&project.file);
-    for map in [&mut project.vars, &mut project.declared_vars] {
-        let mut vars = Json::Object(std::mem::take(map));
-        render_tree(bare, &mut vars, ctx, &loc)?;
-        if let Json::Object(v) = vars {
-            *map = v;
-        }
-    }
-    Ok(())
 }
 
 /// The `{% docs name %} ... {% enddocs %}` blocks of the `.md` files under the project's

@@ -18,8 +18,8 @@ pub enum SeedType {
     Boolean,
     /// `YYYY-MM-DD`.
     Date,
-    /// `YYYY-MM-DD HH:MM:SS[.ffffff]` (a `T` separator is accepted; at most six
-    /// significant fractional digits, so microseconds hold it exactly).
+    /// `YYYY-MM-DD HH:MM:SS`, or ISO 8601 with a `T` (normalised to
+    /// `YYYY-MM-DD HH:MM:SS[.ffffff]`), as dbt's seeds infer timestamps.
     Timestamp,
     /// Anything else.
     Text,
@@ -148,14 +148,9 @@ pub fn parse_seed(bytes: &[u8], display: &Path, opts: &SeedOptions) -> Result<Se
             });
         }
     }
-    for key in opts.column_types.keys() {
-        if !names.contains(key) {
-            return Err(Error::Csv {
-                location: Location::line(display, 1),
-                message: format!("`column_types` names column `{key}`, which is not in the header"),
-            });
-        }
-    }
+    // A `column_types` entry naming a column this file lacks is not an error: folder
+    // configs give types for columns of many seeds at once (Fivetran's integration
+    // projects type `canceled_at` for every seed), and dbt types only the columns present.
     let mut rows = Vec::new();
     for rec in records {
         let rec = rec.map_err(csv_err)?;
@@ -213,30 +208,102 @@ fn decimal_shape(v: &str) -> Option<(usize, usize)> {
     ok.then(|| (int.trim_start_matches('0').len(), frac.len()))
 }
 
+/// dbt's date tester: Python's `strptime(v, "%Y-%m-%d")`, which takes one-digit months
+/// and days (`2022-9-1`) but only a four-digit year.
 fn is_date(v: &str) -> bool {
-    v.len() == 10 && chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok()
+    v.split('-').next().is_some_and(|y| y.len() == 4)
+        && chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok()
 }
 
-fn is_timestamp(v: &str) -> bool {
-    let v = v.replacen('T', " ", 1);
-    // Microseconds are the finest unit the databases keep: more digits would be cut.
-    if let Some((_, frac)) = v.rsplit_once('.')
-        && frac.trim_end_matches('0').len() > 6
+/// The two timestamp testers of dbt's seeds (agate's, in dbt-common): exactly
+/// `%Y-%m-%d %H:%M:%S` (no fraction, no zone: `2022-09-19 05:50:07.000000` is text
+/// there), or ISO 8601 with a `T` (`2022-09-19T05:50:07.123Z`, `20220919T0550`). A
+/// column is a timestamp when all its values pass the same tester.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimestampForm {
+    Spaced,
+    Iso,
+}
+
+fn timestamp_form(v: &str) -> Option<TimestampForm> {
+    if v.split('-').next().is_some_and(|y| y.len() == 4)
+        && chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%d %H:%M:%S").is_ok()
     {
-        return false;
+        return Some(TimestampForm::Spaced);
     }
-    [
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%d %H:%M",
-    ]
-    .iter()
-    .any(|f| chrono::NaiveDateTime::parse_from_str(&v, f).is_ok())
+    iso_timestamp(v).map(|_| TimestampForm::Iso)
+}
+
+/// An ISO 8601 date-time (`<date>T<time>[zone]`, extended or basic form) as
+/// `YYYY-MM-DD HH:MM:SS[.ffffff]`: a time with an offset is moved to UTC (dbt binds
+/// it as an instant, which a `timestamp` column stores in the session's zone, UTC on
+/// DVT's connections), and the fraction is cut to microseconds, as Python's datetime
+/// cuts it.
+fn iso_timestamp(v: &str) -> Option<String> {
+    let (date, time) = v.split_once('T')?;
+    let date = match date.len() {
+        10 => chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?,
+        8 if date.bytes().all(|b| b.is_ascii_digit()) => {
+            chrono::NaiveDate::parse_from_str(date, "%Y%m%d").ok()?
+        }
+        _ => return None,
+    };
+    // The zone: `Z`, or `+hh`, `+hh:mm`, `+hhmm` (or `-`), as minutes east of UTC.
+    let (time, offset_minutes) = match time.find(['Z', '+', '-']) {
+        Some(at) => {
+            let zone = &time[at..];
+            let digits: String = zone[1..].chars().filter(|c| *c != ':').collect();
+            let minutes = if zone == "Z" {
+                0
+            } else if matches!(digits.len(), 2 | 4) && digits.bytes().all(|b| b.is_ascii_digit()) {
+                let h: i64 = digits[..2].parse().ok()?;
+                let m: i64 = digits.get(2..).map_or(Some(0), |m| m.parse().ok())?;
+                let sign = if zone.starts_with('-') { -1 } else { 1 };
+                sign * (h * 60 + m)
+            } else {
+                return None;
+            };
+            (&time[..at], minutes)
+        }
+        None => (time, 0),
+    };
+    let (clock, fraction) = match time.split_once('.') {
+        Some((c, f)) if !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()) => (c, f),
+        Some(_) => return None,
+        None => (time, ""),
+    };
+    let parts: Vec<&str> = if clock.contains(':') {
+        clock.split(':').collect()
+    } else {
+        (0..clock.len())
+            .step_by(2)
+            .map(|i| clock.get(i..i + 2).unwrap_or(""))
+            .collect()
+    };
+    if parts.is_empty()
+        || parts.len() > 3
+        || parts
+            .iter()
+            .any(|p| p.len() != 2 || !p.bytes().all(|b| b.is_ascii_digit()))
+        || (!fraction.is_empty() && parts.len() < 3)
+    {
+        return None;
+    }
+    let n = |i: usize| parts.get(i).map_or(Some(0), |p| p.parse::<u32>().ok());
+    let at = date.and_hms_opt(n(0)?, n(1)?, n(2)?)? - chrono::Duration::minutes(offset_minutes);
+    let mut out = at.format("%Y-%m-%d %H:%M:%S").to_string();
+    if !fraction.is_empty() {
+        out.push('.');
+        out.push_str(&format!("{fraction:0<6}")[..6]);
+    }
+    Some(out)
 }
 
 fn infer<'a>(values: impl Iterator<Item = &'a str> + Clone) -> SeedType {
     let mut any = false;
-    let (mut int, mut dec, mut boolean, mut date, mut ts) = (true, true, true, true, true);
+    let (mut int, mut dec, mut boolean, mut date) = (true, true, true, true);
+    // The form every value so far has, `None` once two differ or one is neither.
+    let mut ts: Option<Option<TimestampForm>> = None;
     let (mut int_digits, mut scale) = (0usize, 0usize);
     for v in values {
         any = true;
@@ -253,7 +320,12 @@ fn infer<'a>(values: impl Iterator<Item = &'a str> + Clone) -> SeedType {
         }
         boolean &= v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false");
         date &= is_date(v);
-        ts &= is_timestamp(v);
+        let form = timestamp_form(v);
+        ts = match ts {
+            None => Some(form),
+            Some(prev) if prev == form => Some(prev),
+            Some(_) => Some(None),
+        };
     }
     match () {
         // A column with no value at all: dbt's type tester tries integers first, and
@@ -266,7 +338,7 @@ fn infer<'a>(values: impl Iterator<Item = &'a str> + Clone) -> SeedType {
         },
         _ if boolean => SeedType::Boolean,
         _ if date => SeedType::Date,
-        _ if ts => SeedType::Timestamp,
+        _ if matches!(ts, Some(Some(_))) => SeedType::Timestamp,
         _ => SeedType::Text,
     }
 }
@@ -274,7 +346,11 @@ fn infer<'a>(values: impl Iterator<Item = &'a str> + Clone) -> SeedType {
 fn normalise(ty: &SeedType, v: &mut String) {
     match ty {
         SeedType::Boolean => *v = v.to_ascii_lowercase(),
-        SeedType::Timestamp => *v = v.replacen('T', " ", 1),
+        SeedType::Timestamp => {
+            if let Some(iso) = iso_timestamp(v) {
+                *v = iso;
+            }
+        }
         _ => {}
     }
 }
@@ -297,7 +373,7 @@ mod tests {
 
     #[test]
     fn infers_types_and_keeps_nulls() {
-        let csv = "id,price,ok,day,at,name,mixed\n1,1.5,true,2024-01-02,2024-01-02T03:04:05,a,1\n2,2.25,FALSE,2024-02-03,2024-01-02 03:04:05.5,\"b, c\",x\n3,,,,,,2\n";
+        let csv = "id,price,ok,day,at,name,mixed\n1,1.5,true,2024-01-02,2024-01-02T03:04:05,a,1\n2,2.25,FALSE,2024-02-03,2024-01-02T03:04:05.5,\"b, c\",x\n3,,,,,,2\n";
         let d = parse_seed(
             csv.as_bytes(),
             Path::new("seeds/s.csv"),
@@ -322,6 +398,7 @@ mod tests {
         );
         assert_eq!(d.rows[1][2].as_deref(), Some("false"));
         assert_eq!(d.rows[0][4].as_deref(), Some("2024-01-02 03:04:05"));
+        assert_eq!(d.rows[1][4].as_deref(), Some("2024-01-02 03:04:05.500000"));
         assert_eq!(d.rows[1][5].as_deref(), Some("b, c"));
         assert_eq!(d.rows[2][1], None);
     }
@@ -384,7 +461,7 @@ mod tests {
     }
 
     #[test]
-    fn column_types_override_and_unknown_column_is_an_error() {
+    fn column_types_override_and_columns_the_file_lacks_are_ignored() {
         let mut opts = SeedOptions::default();
         opts.column_types.insert("a".into(), "varchar(10)".into());
         let d = parse_seed(
@@ -399,11 +476,10 @@ mod tests {
         assert_eq!(d.columns[0].ty, SeedType::Custom("varchar(10)".into()));
         assert_eq!(d.columns[1].ty, SeedType::Integer);
         opts.column_types.insert("zz".into(), "int".into());
+        let d = parse_seed(b"a\n1\n", Path::new("s.csv"), &opts).unwrap();
         assert_eq!(
-            parse_seed(b"a\n1\n", Path::new("s.csv"), &opts)
-                .unwrap_err()
-                .code(),
-            "DVT201"
+            (d.columns.len(), &d.columns[0].ty),
+            (1, &SeedType::Custom("varchar(10)".into()))
         );
     }
 
@@ -417,6 +493,7 @@ mod tests {
         Boolean,
         Date,
         Timestamp,
+        IsoTimestamp,
         Text,
     }
 
@@ -432,16 +509,20 @@ mod tests {
             Kind::Date => (1900i32..2100, 1u32..13, 1u32..29)
                 .prop_map(|(y, m, d)| format!("{y:04}-{m:02}-{d:02}"))
                 .boxed(),
-            Kind::Timestamp => (
+            Kind::Timestamp => (1900i32..2100, 1u32..13, 1u32..29, 0u32..24, 0u32..60)
+                .prop_map(|(y, mo, d, h, mi)| format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:07"))
+                .boxed(),
+            Kind::IsoTimestamp => (
                 1900i32..2100,
                 1u32..13,
                 1u32..29,
                 0u32..24,
-                0u32..60,
-                "[T ]",
+                "(:[0-5][0-9](\\.[0-9]{1,9})?)?",
+                // Offsets move the time (see `timestamps_are_inferred_as_dbt_infers_them`).
+                "Z?",
             )
-                .prop_map(|(y, mo, d, h, mi, sep)| {
-                    format!("{y:04}-{mo:02}-{d:02}{sep}{h:02}:{mi:02}:07")
+                .prop_map(|(y, mo, d, h, rest, zone)| {
+                    format!("{y:04}-{mo:02}-{d:02}T{h:02}:30{rest}{zone}")
                 })
                 .boxed(),
             // Always starts with `x`, so never a number, boolean or date; may hold the
@@ -459,6 +540,7 @@ mod tests {
             Kind::Boolean,
             Kind::Date,
             Kind::Timestamp,
+            Kind::IsoTimestamp,
             Kind::Text,
         ]);
         let columns = prop::collection::btree_map("[a-z][a-z0-9_]{0,6}", kind, 1..6)
@@ -484,6 +566,76 @@ mod tests {
                 .expect("row");
         }
         w.into_inner().expect("flush")
+    }
+
+    /// What an ISO value in UTC becomes, worked out apart from [`iso_timestamp`]: a space
+    /// for the `T`, seconds added, the `Z` dropped, six fractional digits.
+    fn iso_text(v: &str) -> String {
+        let Some((date, time)) = v.split_once('T') else {
+            return v.to_owned();
+        };
+        let time = time.split(['Z', '+', '-']).next().unwrap_or(time);
+        let (clock, frac) = time.split_once('.').unwrap_or((time, ""));
+        let clock = if clock.len() == 5 {
+            format!("{clock}:00")
+        } else {
+            clock.to_owned()
+        };
+        let frac = if frac.is_empty() {
+            String::new()
+        } else {
+            format!(".{:0<6.6}", frac)
+        };
+        format!("{date} {clock}{frac}")
+    }
+
+    #[test]
+    fn timestamps_are_inferred_as_dbt_infers_them() {
+        let ty = |v: &str| {
+            let csv = format!("a\n{v}\n");
+            parse_seed(csv.as_bytes(), Path::new("s.csv"), &SeedOptions::default())
+                .unwrap()
+                .columns[0]
+                .ty
+                .clone()
+        };
+        // Each case checked against dbt-core 1.10's seed type tester.
+        for (v, want) in [
+            ("2022-09-19 05:50:07.000000", SeedType::Text),
+            ("2022-09-19 05:50:07", SeedType::Timestamp),
+            ("2022-09-19 05:50", SeedType::Text),
+            ("2022-09-19T05:50:07.123", SeedType::Timestamp),
+            ("2022-09-19T05:50", SeedType::Timestamp),
+            ("2022-09-19T05:50:07Z", SeedType::Timestamp),
+            ("2022-09-19T05:50:07+02:00", SeedType::Timestamp),
+            ("20220919T055007", SeedType::Timestamp),
+            ("2022-09-19T05", SeedType::Timestamp),
+            ("2022-09-19 05:50:07+00", SeedType::Text),
+            ("2022-9-1", SeedType::Date),
+        ] {
+            assert_eq!(ty(v), want, "{v}");
+        }
+        // One column, two forms: text, as in dbt.
+        let d = parse_seed(
+            b"a\n2022-09-19 05:50:07\n2022-09-19T05:50:07\n",
+            Path::new("s.csv"),
+            &SeedOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(d.columns[0].ty, SeedType::Text);
+        let d = parse_seed(
+            b"a\n2022-09-19T05:50:07.1234567+02:00\n20220919T0550\n",
+            Path::new("s.csv"),
+            &SeedOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            d.rows,
+            vec![
+                vec![Some("2022-09-19 03:50:07.123456".to_owned())],
+                vec![Some("2022-09-19 05:50:00".to_owned())]
+            ]
+        );
     }
 
     fn is_timestamp_text(v: &str) -> bool {
@@ -547,14 +699,14 @@ mod tests {
                     }
                     (false, Kind::Boolean) => SeedType::Boolean,
                     (false, Kind::Date) => SeedType::Date,
-                    (false, Kind::Timestamp) => SeedType::Timestamp,
+                    (false, Kind::Timestamp | Kind::IsoTimestamp) => SeedType::Timestamp,
                 };
                 prop_assert_eq!(ty, &want, "column {}", i);
                 for (r, row) in rows.iter().enumerate() {
                     let got = parsed.rows[r][i].as_deref();
                     let want = row[i].as_deref().map(|v| match ty {
                         SeedType::Boolean => v.to_ascii_lowercase(),
-                        SeedType::Timestamp => v.replacen('T', " ", 1),
+                        SeedType::Timestamp => iso_text(v),
                         _ => v.to_owned(),
                     });
                     prop_assert_eq!(got, want.as_deref(), "row {} column {}", r, i);
@@ -580,7 +732,8 @@ mod tests {
             values in prop::collection::vec(
                 prop_oneof![
                     value(Kind::Integer), value(Kind::Decimal), value(Kind::Boolean),
-                    value(Kind::Date), value(Kind::Timestamp), value(Kind::Text),
+                    value(Kind::Date), value(Kind::Timestamp), value(Kind::IsoTimestamp),
+                    value(Kind::Text),
                 ],
                 1..6,
             )

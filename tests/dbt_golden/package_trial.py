@@ -7,7 +7,8 @@ Not part of CI: the packages (dbt_utils and its kind) are on no registry these m
 reach, so the repository is given by path. See README.md ("Packages' own tests").
 
     python tests/dbt_golden/package_trial.py --package /path/to/dbt-utils \\
-        --dvt target/debug/dvt [--venv ~/.cache/dvt/golden-venv] [--keep]
+        --dvt target/debug/dvt [--venv ~/.cache/dvt/golden-venv] [--keep] \\
+        [--vars '{"stripe_schema": "{schema}"}']
 
 Run with the golden virtualenv's Python (it has dbt-core and psycopg2). Exit 0 when
 everything compared is equal, 1 otherwise.
@@ -106,6 +107,14 @@ def main():
     ap.add_argument("--dvt", required=True, help="the dvt binary")
     ap.add_argument("--venv", default=os.environ.get("DVT_GOLDEN_VENV", ""))
     ap.add_argument("--keep", action="store_true", help="keep the work folder and schemas")
+    ap.add_argument("--project", default="integration_tests",
+                    help="the test project's folder inside the package")
+    ap.add_argument("--seed-first", action="store_true",
+                    help="run `seed --full-refresh`, then build everything else, as Fivetran's "
+                         "CI does (their models test whether the seeded tables exist)")
+    ap.add_argument("--vars", default="",
+                    help="--vars for both builds; {schema} becomes each side's schema "
+                         "(Fivetran packages read their sources from var('<pkg>_schema'))")
     args = ap.parse_args()
     dbt = os.path.join(args.venv, "bin", "dbt") if args.venv else "dbt"
     dvt = os.path.abspath(args.dvt)
@@ -118,7 +127,7 @@ def main():
     for side, tool in (("core", dbt), ("dvt", dvt)):
         repo = os.path.join(work, side)
         shutil.copytree(args.package, repo, ignore=shutil.ignore_patterns(".git", "target", "dbt_packages", "logs"))
-        project = os.path.join(repo, "integration_tests")
+        project = os.path.join(repo, args.project)
         # A lock file pins hub packages neither tool can reach here; packages.yml is
         # read instead (point its hub entries at local copies first).
         lock = os.path.join(project, "package-lock.yml")
@@ -128,7 +137,15 @@ def main():
         write_profile(project, schema)
         side_env = dict(env, DBT_PROFILES_DIR=project)
         deps = run([tool, "deps"], project, side_env, os.path.join(work, f"{side}_deps.log"))
-        build = run([tool, "build", "--full-refresh"], project, side_env, os.path.join(work, f"{side}_build.log"))
+        extra = ["--vars", args.vars.replace("{schema}", schema)] if args.vars else []
+        if args.seed_first:
+            run([tool, "seed", "--full-refresh"] + extra, project, side_env,
+                os.path.join(work, f"{side}_seed.log"))
+            # A seed the build reloads would drop (dbt-core: `cascade`) the views
+            # already built over it.
+            extra += ["--exclude", "resource_type:seed"]
+        build = run([tool, "build", "--full-refresh"] + extra, project, side_env,
+                    os.path.join(work, f"{side}_build.log"))
         sides[side] = {"project": project, "schema": schema, "deps": deps, "build": build}
         print(f"{side}: deps exit {deps}, build exit {build}")
 

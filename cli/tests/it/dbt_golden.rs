@@ -1108,6 +1108,7 @@ fixtures!(
     model_versions,
     portable,
     package_idioms,
+    connector_idioms,
 );
 
 #[test]

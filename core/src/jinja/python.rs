@@ -208,6 +208,27 @@ pub(super) fn empty_lists(expr: &str, call: &str) -> String {
     out
 }
 
+/// Jinja2's `{% do %}` takes any expression; minijinja's only a call. A `do` whose
+/// expression is not one call (`{% do a.append(x) if c else a.append(y) %}`, as Fivetran's
+/// utils write) becomes a `set` of a throwaway name, which evaluates it the same way.
+pub(super) fn do_statement(expr: &str) -> Option<String> {
+    let body = expr.trim_matches(TAG_TRIM);
+    let value = body.strip_prefix("do")?;
+    if !value.starts_with(char::is_whitespace) {
+        return None;
+    }
+    let value = value.trim();
+    if value.ends_with(')') && chain_len(value) == Some(value.len()) {
+        return None;
+    }
+    let start = expr.find(body)?;
+    Some(format!(
+        "{}set __dvt_do = {value}{}",
+        &expr[..start],
+        &expr[start + body.len()..]
+    ))
+}
+
 /// Sentinel default of a macro argument whose real default names an earlier argument.
 const ARG_DEFAULT: &str = "__dvt_arg_default__";
 
@@ -215,8 +236,17 @@ const ARG_DEFAULT: &str = "__dvt_arg_default__";
 /// earlier arguments are in scope (`{% macro generate_source(schema_name, ...,
 /// name=schema_name) %}` in dbt-codegen); minijinja evaluates defaults without them. Such
 /// a default becomes a sentinel, and the macro body starts by setting the argument to
-/// its default when the sentinel is still there. `None` when nothing needs it.
-pub(super) fn macro_defaults(expr: &str) -> Option<String> {
+/// its default when the sentinel is still there.
+///
+/// An argument the file mutates (`base.append(c)`, as Fivetran's
+/// `add_pass_through_columns` grows its caller's list) is made mutable on entry by
+/// `mutable_fn`, which keeps a list that already is mutable (the caller's, shared as in
+/// Python) and copies a literal. `None` when nothing needs either.
+pub(super) fn macro_defaults(
+    expr: &str,
+    mutated: &BTreeSet<&str>,
+    mutable_fn: &str,
+) -> Option<String> {
     let body = expr.trim_matches(TAG_TRIM);
     let start = expr.find(body)?;
     let (lead, trail) = (&expr[..start], &expr[start + body.len()..]);
@@ -270,6 +300,11 @@ pub(super) fn macro_defaults(expr: &str) -> Option<String> {
         }
         if !pname.is_empty() {
             seen.push(pname);
+        }
+    }
+    for pname in &seen {
+        if mutated.contains(pname) {
+            let _ = write!(sets, "{{% set {pname} = {mutable_fn}({pname}) %}}");
         }
     }
     if sets.is_empty() {

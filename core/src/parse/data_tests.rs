@@ -144,6 +144,18 @@ pub(super) fn parse(
     nodes: &mut BTreeMap<String, Node>,
     names: &mut Names,
 ) -> Result<()> {
+    generic(project, root, jinja, decls, nodes)?;
+    singular(project, root, jinja, nodes, names)
+}
+
+/// The generic tests of `decls`, as tests of `project`.
+pub(super) fn generic(
+    project: &ProjectConfig,
+    root: Option<&ProjectConfig>,
+    jinja: &mut JinjaEnv,
+    decls: &[TestDecl],
+    nodes: &mut BTreeMap<String, Node>,
+) -> Result<()> {
     for decl in decls {
         let (node, template_text) = generic_node(project, decl)?;
         let generic = node
@@ -196,6 +208,17 @@ pub(super) fn parse(
         }
         nodes.insert(node.unique_id.clone(), node);
     }
+    Ok(())
+}
+
+/// The singular tests under `project`'s test paths.
+fn singular(
+    project: &ProjectConfig,
+    root: Option<&ProjectConfig>,
+    jinja: &mut JinjaEnv,
+    nodes: &mut BTreeMap<String, Node>,
+    names: &mut Names,
+) -> Result<()> {
     for dir in &project.test_paths {
         for file in walk(&project.root, dir, &["sql"])? {
             // `tests/generic/` holds `{% test %}` blocks, read with the macros, and
