@@ -223,13 +223,29 @@ pub fn run_results_json(
     invocation_id: &str,
     generated_at: &str,
 ) -> Json {
-    let results: Vec<Json> = results
-        .iter()
-        .map(|r| {
-            json!({
+    let results: Vec<Json> = results.iter().map(result_json).collect();
+    json!({
+        "metadata": metadata(RUN_RESULTS_SCHEMA, invocation_id, generated_at),
+        "results": results,
+        "elapsed_time": elapsed,
+        "args": args,
+    })
+}
+
+/// One result as `run_results.json` writes it (and `on-run-end` hooks read it, with the
+/// node added).
+pub fn result_json(r: &RunResult) -> Json {
+    json!({
                 "unique_id": r.unique_id,
                 "status": r.status,
-                "timing": [{"name": "execute", "started_at": r.started_at, "completed_at": r.completed_at}],
+                // dbt lists a `compile` stage first, and code reading `timing` (dbt_artifacts)
+                // emits a value per stage it finds. DVT does not time compiling apart
+                // from running: the stage is given as starting when the node did, taking
+                // no time.
+                "timing": [
+                    {"name": "compile", "started_at": r.started_at, "completed_at": r.started_at},
+                    {"name": "execute", "started_at": r.started_at, "completed_at": r.completed_at},
+                ],
                 "thread_id": r.thread_id,
                 "execution_time": r.execution_time,
                 "adapter_response": match r.rows_affected {
@@ -242,13 +258,5 @@ pub fn run_results_json(
                 "compiled_code": r.compiled_code,
                 "relation_name": r.relation_name,
                 "dvt": {"path": r.path, "target": r.target},
-            })
-        })
-        .collect();
-    json!({
-        "metadata": metadata(RUN_RESULTS_SCHEMA, invocation_id, generated_at),
-        "results": results,
-        "elapsed_time": elapsed,
-        "args": args,
     })
 }

@@ -957,6 +957,22 @@ fn python_methods(
     method: &str,
     args: &[Value],
 ) -> std::result::Result<Value, minijinja::Error> {
+    // `d.copy()` / `l.copy()`: a new mutable value with the same items (dbt_artifacts
+    // copies a node, then updates the copy).
+    if method == "copy" && args.is_empty() {
+        match value.kind() {
+            ValueKind::Seq => {
+                return Ok(Value::from_object(MutableList(Mutex::new(
+                    value.try_iter()?.collect(),
+                ))));
+            }
+            ValueKind::Map if value.try_iter().is_ok() => {
+                // `mutable_dict` builds a new dict from the items.
+                return python::mutable_dict(value.clone());
+            }
+            _ => {}
+        }
+    }
     if method == "pop" && value.kind() == ValueKind::Seq {
         let items: Vec<Value> = value.try_iter()?.collect();
         let at = match args {
@@ -1775,6 +1791,15 @@ mod tests {
             "{{ grow(['a'], ['b', 'c']) }}|{% set mine = [] %}{% do grow(mine, ['x']) %}{{ mine }}",
         );
         assert_eq!(out, "['a', 'b', 'c']|['x']");
+    }
+
+    #[test]
+    fn copies_are_new_and_mutable() {
+        let out = parse_render(
+            "",
+            "{% set d = {'a': 1} %}{% set c = d.copy() %}{% do c.update({'b': 2}) %}{{ d | length }}{{ c | length }}{% for k, v in c.items() %}{{ k }}={{ v }}{% endfor %}|{% set l = [1] %}{% set m = l.copy() %}{% do m.append(2) %}{{ l | length }}{{ m | length }}",
+        );
+        assert_eq!(out, "12a=1b=2|12");
     }
 
     #[test]

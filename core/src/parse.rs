@@ -183,6 +183,20 @@ impl Manifest {
         manifest.jinja.set_global("graph", &graph);
         let name = Json::from(manifest.project.name.clone());
         manifest.jinja.set_global("project_name", &name);
+        // What `run_results.json` gives as `dbt_version` too.
+        let version = Json::from(concat!("dvt-", env!("CARGO_PKG_VERSION")));
+        manifest.jinja.set_global("dbt_version", &version);
+        // dbt's `dbt_metadata_envs`: `DBT_ENV_CUSTOM_ENV_<NAME>` variables by `<NAME>`,
+        // which users set to label runs (never secrets: those are `DBT_ENV_SECRET_`).
+        let custom: serde_json::Map<String, Json> = std::env::vars()
+            .filter_map(|(k, v)| {
+                k.strip_prefix("DBT_ENV_CUSTOM_ENV_")
+                    .map(|name| (name.to_owned(), Json::from(v)))
+            })
+            .collect();
+        manifest
+            .jinja
+            .set_global("dbt_metadata_envs", &Json::Object(custom));
         Ok(manifest)
     }
 }
@@ -463,74 +477,113 @@ fn read_docs(project: &ProjectConfig) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
+/// A node as dbt's `graph.nodes` (and an `on-run-end` hook's `results[i].node`) holds it.
+pub(crate) fn graph_node(m: &Manifest, n: &Node) -> Json {
+    let description = m.render_description(n, &n.description);
+    // dbt_artifacts stores it for each node.
+    let checksum = n.checksum(&m.project.root);
+    let mut config = n.config.clone();
+    config
+        .entry("materialized")
+        .or_insert_with(|| Json::from(n.materialized.as_str()));
+    config
+        .entry("meta")
+        .or_insert_with(|| serde_json::json!({}));
+    config
+        .entry("tags")
+        .or_insert_with(|| serde_json::json!([]));
+    // dbt's config defaults, which packages read off `graph` (dbt_project_evaluator).
+    config.entry("enabled").or_insert(Json::Bool(true));
+    config
+        .entry("on_schema_change")
+        .or_insert_with(|| Json::from("ignore"));
+    // The rest of dbt's `NodeConfig` defaults: code reading `node.config.full_refresh is
+    // none` (dbt_artifacts) needs `None`, not undefined.
+    for key in [
+        "alias",
+        "schema",
+        "database",
+        "full_refresh",
+        "unique_key",
+        "incremental_strategy",
+        "event_time",
+        "group",
+    ] {
+        config.entry(key).or_insert(Json::Null);
+    }
+    for key in ["persist_docs", "quoting", "column_types", "grants"] {
+        config.entry(key).or_insert_with(|| serde_json::json!({}));
+    }
+    config
+        .entry("docs")
+        .or_insert_with(|| serde_json::json!({"show": true, "node_color": null}));
+    serde_json::json!({
+        "unique_id": n.unique_id,
+        "name": n.name,
+        "resource_type": n.resource_type.as_str(),
+        "package_name": n.package_name,
+        "original_file_path": n.original_file_path,
+        "fqn": n.fqn,
+        "config": config,
+        "tags": n.tags,
+        "description": description,
+        "database": n.relation.database,
+        "schema": n.relation.schema,
+        "alias": n.relation.identifier,
+        "identifier": n.relation.identifier,
+        "columns": n.columns,
+        "depends_on": { "nodes": n.depends_on, "macros": [] },
+        "version": n.version,
+        "latest_version": n.latest_version,
+        "meta": n.config.get("meta").cloned().unwrap_or_else(|| serde_json::json!({})),
+        // dbt-codegen rewrites a model from its source text.
+        "raw_code": n.raw_code,
+        "checksum": {"name": checksum.0, "checksum": checksum.1},
+        "language": "sql",
+        "access": n.config.get("access").cloned().unwrap_or_else(|| Json::from(
+            if n.resource_type == crate::manifest::ResourceType::Model { "protected" } else { "" }
+        )),
+        "group": n.config.get("group").cloned().unwrap_or(Json::Null),
+        "contract": {
+            "enforced": n.config.get("contract").and_then(|c| c.get("enforced")).cloned().unwrap_or(Json::Bool(false)),
+        },
+        "deprecation_date": Json::Null,
+        "column_name": n.test.as_ref().and_then(|t| t.column_name.clone()),
+        "test_metadata": n.test.as_ref().and_then(|t| t.generic.as_ref().map(|g| serde_json::json!({
+            "name": g.rsplit('.').next().unwrap_or(g),
+            "namespace": g.split_once('.').map(|(ns, _)| ns),
+            "kwargs": t.kwargs,
+        }))),
+    })
+}
+
+impl Manifest {
+    /// Sets dbt's `invocation_id` for every later render (the run's id, which
+    /// `run_results.json` carries too).
+    pub fn set_invocation_id(&mut self, invocation_id: &str) {
+        self.jinja
+            .set_global("invocation_id", &Json::from(invocation_id));
+    }
+
+    /// The node `unique_id` as dbt's `graph.nodes` holds it.
+    pub fn graph_node(&self, unique_id: &str) -> Option<Json> {
+        self.nodes.get(unique_id).map(|n| graph_node(self, n))
+    }
+}
+
 /// dbt's `graph` variable: every node and source with its resolved config, relation and
 /// rendered description, for models that inspect the project (`graph.nodes.values()`).
 fn graph_context(m: &Manifest) -> Json {
     let mut nodes = serde_json::Map::new();
     let mut functions = serde_json::Map::new();
     for n in m.nodes.values() {
-        let description = m.render_description(n, &n.description);
-        let mut config = n.config.clone();
-        config
-            .entry("materialized")
-            .or_insert_with(|| Json::from(n.materialized.as_str()));
-        config
-            .entry("meta")
-            .or_insert_with(|| serde_json::json!({}));
-        config
-            .entry("tags")
-            .or_insert_with(|| serde_json::json!([]));
-        // dbt's config defaults, which packages read off `graph` (dbt_project_evaluator).
-        config.entry("enabled").or_insert(Json::Bool(true));
-        config
-            .entry("on_schema_change")
-            .or_insert_with(|| Json::from("ignore"));
         // dbt keeps functions beside the nodes, under `graph.functions`.
         let into = if n.resource_type == crate::manifest::ResourceType::Function {
             &mut functions
         } else {
             &mut nodes
         };
-        into.insert(
-            n.unique_id.clone(),
-            serde_json::json!({
-                "unique_id": n.unique_id,
-                "name": n.name,
-                "resource_type": n.resource_type.as_str(),
-                "package_name": n.package_name,
-                "original_file_path": n.original_file_path,
-                "fqn": n.fqn,
-                "config": config,
-                "tags": n.tags,
-                "description": description,
-                "database": n.relation.database,
-                "schema": n.relation.schema,
-                "alias": n.relation.identifier,
-                "identifier": n.relation.identifier,
-                "columns": n.columns,
-                "depends_on": { "nodes": n.depends_on, "macros": [] },
-                "version": n.version,
-                "latest_version": n.latest_version,
-                "meta": n.config.get("meta").cloned().unwrap_or_else(|| serde_json::json!({})),
-                // dbt-codegen rewrites a model from its source text.
-                "raw_code": n.raw_code,
-                "language": "sql",
-                "access": n.config.get("access").cloned().unwrap_or_else(|| Json::from(
-                    if n.resource_type == crate::manifest::ResourceType::Model { "protected" } else { "" }
-                )),
-                "group": n.config.get("group").cloned().unwrap_or(Json::Null),
-                "contract": {
-                    "enforced": n.config.get("contract").and_then(|c| c.get("enforced")).cloned().unwrap_or(Json::Bool(false)),
-                },
-                "deprecation_date": Json::Null,
-                "column_name": n.test.as_ref().and_then(|t| t.column_name.clone()),
-                "test_metadata": n.test.as_ref().and_then(|t| t.generic.as_ref().map(|g| serde_json::json!({
-                    "name": g.rsplit('.').next().unwrap_or(g),
-                    "namespace": g.split_once('.').map(|(ns, _)| ns),
-                    "kwargs": t.kwargs,
-                }))),
-            }),
-        );
+        into.insert(n.unique_id.clone(), graph_node(m, n));
     }
     let mut sources = serde_json::Map::new();
     for s in m.sources.values() {

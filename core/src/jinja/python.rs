@@ -1713,41 +1713,57 @@ impl Object for ColumnApi {
         true
     }
 
+    /// The methods as attributes, as Python has them: `api.Column.translate_type is
+    /// defined` (dbt_artifacts tests it before calling it).
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let name = key.as_str()?;
+        matches!(name, "translate_type" | "string_type" | "numeric_type").then(|| {
+            let name = name.to_owned();
+            Value::from_function(move |state: &State, args: Rest<Value>| {
+                column_api(state, &name, &args)
+            })
+        })
+    }
+
     fn call_method(
         self: &Arc<Self>,
         state: &mut State<'_, '_>,
         method: &str,
         args: &[Value],
     ) -> Result<Value, Error> {
-        let mysql = matches!(adapter_type(state).as_str(), "mysql" | "mariadb");
-        match method {
-            "translate_type" => {
-                let (ty,): (String,) = minijinja::value::from_args(args)?;
-                // dbt 1.10's `Column.TYPE_LABELS` maps only `string`; others pass through.
-                Ok(Value::from(if ty.eq_ignore_ascii_case("string") {
-                    "TEXT".to_owned()
-                } else {
-                    ty
-                }))
-            }
-            "string_type" => {
-                let (size,): (i64,) = minijinja::value::from_args(args)?;
-                Ok(Value::from(if mysql {
-                    format!("varchar({size})")
-                } else {
-                    format!("character varying({size})")
-                }))
-            }
-            "numeric_type" => {
-                let (ty, precision, scale): (String, Option<Value>, Option<Value>) =
-                    minijinja::value::from_args(args)?;
-                Ok(Value::from(match (precision, scale) {
-                    (Some(p), Some(s)) if !p.is_none() && !s.is_none() => format!("{ty}({p},{s})"),
-                    _ => ty,
-                }))
-            }
-            _ => Err(Error::from(ErrorKind::UnknownMethod)),
+        column_api(state, method, args)
+    }
+}
+
+fn column_api(state: &State<'_, '_>, method: &str, args: &[Value]) -> Result<Value, Error> {
+    let mysql = matches!(adapter_type(state).as_str(), "mysql" | "mariadb");
+    match method {
+        "translate_type" => {
+            let (ty,): (String,) = minijinja::value::from_args(args)?;
+            // dbt 1.10's `Column.TYPE_LABELS` maps only `string`; others pass through.
+            Ok(Value::from(if ty.eq_ignore_ascii_case("string") {
+                "TEXT".to_owned()
+            } else {
+                ty
+            }))
         }
+        "string_type" => {
+            let (size,): (i64,) = minijinja::value::from_args(args)?;
+            Ok(Value::from(if mysql {
+                format!("varchar({size})")
+            } else {
+                format!("character varying({size})")
+            }))
+        }
+        "numeric_type" => {
+            let (ty, precision, scale): (String, Option<Value>, Option<Value>) =
+                minijinja::value::from_args(args)?;
+            Ok(Value::from(match (precision, scale) {
+                (Some(p), Some(s)) if !p.is_none() && !s.is_none() => format!("{ty}({p},{s})"),
+                _ => ty,
+            }))
+        }
+        _ => Err(Error::from(ErrorKind::UnknownMethod)),
     }
 }
 
@@ -2803,9 +2819,9 @@ mod tests {
         );
         assert_eq!(
             r(
-                "{{ api.Column.translate_type('string') }} {{ api.Column.string_type(20) }} {{ api.Column.numeric_type('numeric', 12, 3) }}"
+                "{{ api.Column.translate_type('string') }} {{ api.Column.string_type(20) }} {{ api.Column.numeric_type('numeric', 12, 3) }} {{ api.Column.translate_type is defined }}"
             ),
-            "TEXT character varying(20) numeric(12,3)"
+            "TEXT character varying(20) numeric(12,3) True"
         );
     }
 

@@ -91,7 +91,8 @@ pub struct BuildFlags {
 impl RunContext {
     /// A context over `manifest` with the local engine and the project's staging folder
     /// (`.dvt/staging`). Nothing connects yet.
-    pub fn new(manifest: Manifest, invocation_id: String) -> Result<Self> {
+    pub fn new(mut manifest: Manifest, invocation_id: String) -> Result<Self> {
+        manifest.set_invocation_id(&invocation_id);
         let registry = Arc::new(TargetRegistry::new(manifest.profile.outputs.clone()));
         let staging = Staging::local(manifest.path(Path::new(".dvt/staging")))?;
         let engine = FederationEngine::new(Arc::clone(&registry), staging, Compute::Local);

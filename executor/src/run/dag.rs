@@ -231,7 +231,12 @@ pub async fn execute(
         });
     }
 
-    let flags = serde_json::json!({ "flags": { "WHICH": opts.kind.as_str(), "FULL_REFRESH": opts.full_refresh } });
+    let flags = serde_json::json!({
+        "flags": { "WHICH": opts.kind.as_str(), "FULL_REFRESH": opts.full_refresh },
+        // dbt's mapping of the command's arguments (dbt_artifacts records it); `--vars`
+        // are left out, as they may hold secrets.
+        "invocation_args_dict": { "which": opts.kind.as_str(), "full_refresh": opts.full_refresh },
+    });
     // dbt creates the run's schemas before its on-run-start hooks, which may write there.
     let mut schemas: BTreeSet<(String, String)> = BTreeSet::new();
     if !m.project.on_run_start.is_empty() {
@@ -458,21 +463,16 @@ pub async fn execute(
             .collect();
         schemas.sort();
         schemas.dedup();
+        // dbt's `results`: each run result with its whole node (dbt_artifacts stores
+        // `result.node.config.materialized`, `.schema`, `.alias`, `result.timing`, ...).
         let results_json: Vec<serde_json::Value> = node_results
             .iter()
             .map(|r| {
-                let node = m.nodes.get(&r.unique_id);
-                serde_json::json!({
-                    "status": r.status,
-                    "message": r.message,
-                    "execution_time": r.execution_time,
-                    "failures": r.failures,
-                    "node": {
-                        "unique_id": r.unique_id,
-                        "name": node.map(|n| n.name.clone()),
-                        "resource_type": node.map(|n| n.resource_type.as_str()),
-                    },
-                })
+                let mut j = dvt_core::artifacts::result_json(r);
+                j["node"] = m
+                    .graph_node(&r.unique_id)
+                    .unwrap_or_else(|| serde_json::json!({"unique_id": r.unique_id}));
+                j
             })
             .collect();
         let mut extra = flags.clone();
