@@ -176,3 +176,46 @@ select 1 as id union all select 2"#,
         vec![vec![normalise(Some("4"))]]
     );
 }
+
+/// What dbt_artifacts reads in `on-run-end`: each result's node (its config, schema),
+/// its `timing` stages, and the run's `invocation_id`, the one `run_results.json` has.
+#[test]
+fn on_run_end_results_carry_their_nodes_and_the_run_id() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hook = "{% for r in results %}{{ log('result ' ~ r.node.name ~ ' ' ~ r.node.config.materialized ~ ' full_refresh=' ~ (r.node.config.full_refresh is none) ~ ' timing=' ~ (r.timing | map(attribute='name') | join('+')) ~ ' thread=' ~ (r.thread_id is string), info=True) }}{% endfor %}{{ log('invocation ' ~ invocation_id ~ ' which=' ~ invocation_args_dict.which, info=True) }}";
+    write_project(
+        dir.path(),
+        &[
+            (
+                "dbt_project.yml",
+                &format!("name: rr\nprofile: rr\non-run-end:\n  - \"{hook}\"\n"),
+            ),
+            (
+                "profiles.yml",
+                "rr:\n  target: lite\n  outputs:\n    lite: {type: sqlite, path: data/rr.db}\n",
+            ),
+            (
+                "models/m.sql",
+                "{{ config(materialized='table') }}\nselect 1 as id",
+            ),
+        ],
+    );
+    let run = dvt(dir.path(), &["run"], &[]);
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains("result m table full_refresh=True timing=compile+execute thread=True"),
+        "{}",
+        run.stdout
+    );
+    let results: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("target/run_results.json")).expect("results"),
+    )
+    .expect("json");
+    let id = results["metadata"]["invocation_id"].as_str().expect("id");
+    assert!(
+        run.stdout.contains(&format!("invocation {id} which=run")),
+        "{}",
+        run.stdout
+    );
+}
