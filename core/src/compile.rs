@@ -186,7 +186,21 @@ impl Manifest {
         let mut relations = CompileRelations::default();
         // Each input as this node reads it, by unique id; `ref()` calls map onto them.
         let mut by_id: BTreeMap<&str, JinjaRelation> = BTreeMap::new();
-        for dep in &node.depends_on {
+        // dbt adds an ephemeral input's CTE when its `ref()` runs, so CTEs come in the
+        // order the SQL first names them.
+        let first_ref = |id: &str| {
+            node.refs
+                .iter()
+                .position(|r| {
+                    self.names
+                        .resolve(r, &node.package_name)
+                        .is_ok_and(|resolved| resolved == id)
+                })
+                .unwrap_or(usize::MAX)
+        };
+        let mut deps: Vec<&String> = node.depends_on.iter().collect();
+        deps.sort_by_key(|id| first_ref(id));
+        for dep in deps {
             if let Some(jr) = state.fixtures.get(dep) {
                 if let Some(s) = self.sources.get(dep) {
                     relations

@@ -507,6 +507,9 @@ pub struct JinjaEnv {
     registry: Arc<Registry>,
     /// `target` while parsing: the default target's, as dbt renders configs with it.
     parse_target: Json,
+    /// The package whose files a parse is reading (`None` for the root project): its
+    /// YAML snippets read that package's vars, as dbt renders them.
+    parse_package: Option<String>,
 }
 
 impl std::fmt::Debug for JinjaEnv {
@@ -656,12 +659,18 @@ impl JinjaEnv {
             builtins,
             registry,
             parse_target: Json::Object(Map::new()),
+            parse_package: None,
         })
     }
 
     /// Sets `target` for parse-phase renders (`config(schema=target.schema ~ '_x')`).
     pub fn set_parse_target(&mut self, target: Json) {
         self.parse_target = target;
+    }
+
+    /// Sets the package whose files are being parsed (`None`: the root project).
+    pub fn set_parse_package(&mut self, package: Option<String>) {
+        self.parse_package = package.filter(|p| *p != self.registry.root);
     }
 
     /// `target` for parse-phase renders.
@@ -723,18 +732,24 @@ impl JinjaEnv {
     /// Errors name `location` (the snippet's file and line).
     pub fn render_snippet(&self, text: &str, ctx: &Json, location: &Location) -> Result<String> {
         RETURN_SLOT.with(|s| s.borrow_mut().take());
-        self.env
-            .render_str(&preprocess(text), to_value(ctx))
-            .map_err(|e| {
-                let mut err = jinja_error(&e, &location.file);
-                match &mut err {
-                    Error::Jinja { location: l, .. } | Error::EnvVarMissing { location: l, .. } => {
-                        *l = location.clone();
-                    }
-                    _ => {}
+        let ctx = match (&self.parse_package, ctx) {
+            (Some(p), Json::Object(map)) => {
+                let mut scoped = map.clone();
+                scoped.insert(PACKAGE_KEY.into(), Json::from(p.clone()));
+                to_value(&scoped)
+            }
+            _ => to_value(ctx),
+        };
+        self.env.render_str(&preprocess(text), ctx).map_err(|e| {
+            let mut err = jinja_error(&e, &location.file);
+            match &mut err {
+                Error::Jinja { location: l, .. } | Error::EnvVarMissing { location: l, .. } => {
+                    *l = location.clone();
                 }
-                err
-            })
+                _ => {}
+            }
+            err
+        })
     }
 
     /// Adds a node's template. Syntax errors are reported here, naming file and line.
@@ -1803,6 +1818,16 @@ mod tests {
     }
 
     #[test]
+    fn a_list_literal_is_shared_with_the_macro_growing_it() {
+        // hubspot's get_company_columns: the list is built here, grown by another macro.
+        let out = parse_render(
+            "{%- macro add(base, extra) -%}{%- for c in extra %}{% do base.append(c) %}{% endfor -%}{%- endmacro %}",
+            "{% set columns = [{'name': 'id'}, {'name': 'x'}] %}{{ add(columns, [{'name': 'funky'}]) }}{{ columns | map(attribute='name') | join(',') }}|{% set two = [1] + [2] %}{{ two }}",
+        );
+        assert_eq!(out, "id,x,funky|[1, 2]");
+    }
+
+    #[test]
     fn do_takes_any_expression() {
         // Fivetran's add_pass_through_columns: a conditional expression, each side a call;
         // only the side taken runs.
@@ -1877,6 +1902,16 @@ fn mutable_literal(expr: &str, mutated: &std::collections::BTreeSet<&str>) -> Op
             "{}{}({value}){}",
             &expr[..at],
             python::MUTABLE_DICT_FN,
+            &expr[at + value.len()..]
+        ))
+    } else if value.starts_with('[') && value.ends_with(']') && python::is_one_group(value) {
+        // A list literal may be grown by a macro it is passed to (Fivetran's
+        // `add_pass_through_columns(columns, ...)` appends to the caller's list), which
+        // this template's own text does not show.
+        let at = expr.find(value)?;
+        Some(format!(
+            "{}{MUTABLE_FN}({value}){}",
+            &expr[..at],
             &expr[at + value.len()..]
         ))
     } else {

@@ -87,6 +87,7 @@ impl Manifest {
         });
         jinja.set_parse_target(ctx["target"].clone());
         for p in std::iter::once(&mut project).chain(packages.values_mut()) {
+            jinja.set_parse_package(Some(p.name.clone()));
             let loc = Location::file(&p.file);
             for tree in [
                 &mut p.models,
@@ -124,6 +125,7 @@ impl Manifest {
             };
             parse_project(p, root_project, &profile, &default_target, &ctx, &mut state)?;
         }
+        jinja.set_parse_package(None);
         // Tests the root project's property files declare on packages' nodes belong to
         // the root project, as in dbt (`test.<root>.not_null_<package model>_id`).
         data_tests::generic(&project, None, &mut jinja, &root_patches.tests, &mut nodes)?;
@@ -270,6 +272,7 @@ fn parse_project(
     ctx: &Json,
     st: &mut ParseState<'_>,
 ) -> Result<()> {
+    st.jinja.set_parse_package(Some(project.name.clone()));
     let mut props = properties::read(project)?;
     // dbt renders the configs of property files at parse time, as the project's.
     for p in props

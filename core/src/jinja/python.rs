@@ -2625,6 +2625,17 @@ fn filters_len(s: &str) -> usize {
     }
 }
 
+/// Whether `s` is one bracketed group (`[a, [b]]`), not two (`[a] + [b]`).
+pub(super) fn is_one_group(s: &str) -> bool {
+    let (open, close) = match s.chars().next() {
+        Some('[') => ('[', ']'),
+        Some('(') => ('(', ')'),
+        Some('{') => ('{', '}'),
+        _ => return false,
+    };
+    balanced(s, open, close) == Some(s.len())
+}
+
 /// Length of the balanced `open ... close` group at the start of `s`; brackets inside
 /// string literals do not count.
 fn balanced(s: &str, open: char, close: char) -> Option<usize> {

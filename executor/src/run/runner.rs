@@ -116,6 +116,19 @@ pub fn runner_for(node: &Node) -> &'static dyn NodeRunner {
 #[derive(Debug)]
 struct SeedRunner;
 
+/// A seed header name written into PostgreSQL's DDL as it stands (`quote_columns:
+/// false`): a plain name folds to lower case, and one the header already quotes
+/// (`"a-b"`, as Fivetran's seeds write names that need quoting) keeps its inner text.
+fn unquoted_seed_column(name: &str) -> String {
+    match name
+        .strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'))
+    {
+        Some(inner) if !inner.is_empty() => inner.replace("\"\"", "\""),
+        _ => name.to_lowercase(),
+    }
+}
+
 #[async_trait]
 impl NodeRunner for SeedRunner {
     async fn run(&self, ctx: &RunContext, node: &Node, _: &NodeReporter) -> Result<NodeOutcome> {
@@ -138,7 +151,7 @@ impl NodeRunner for SeedRunner {
             });
             if !quoted {
                 for c in &mut data.columns {
-                    c.name = c.name.to_lowercase();
+                    c.name = unquoted_seed_column(&c.name);
                 }
             }
         }
@@ -993,4 +1006,20 @@ pub(super) fn compile_node(
         super::artifacts::write_fixtures(&ctx.manifest, &node.unique_id, &c.fixtures)?;
     }
     Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unquoted_seed_column;
+
+    #[test]
+    fn unquoted_seed_columns_fold_unless_the_header_quotes_them() {
+        assert_eq!(unquoted_seed_column("Name"), "name");
+        assert_eq!(
+            unquoted_seed_column("\"property_hs_all-funky-a9384-syntax\""),
+            "property_hs_all-funky-a9384-syntax"
+        );
+        assert_eq!(unquoted_seed_column("\"Say \"\"hi\"\"\""), "Say \"hi\"");
+        assert_eq!(unquoted_seed_column("\"\""), "\"\"");
+    }
 }
