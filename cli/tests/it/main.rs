@@ -20,6 +20,7 @@ mod functions;
 mod incremental;
 mod init;
 mod odd_names;
+mod packages;
 mod privileges;
 mod retry;
 mod routing;
