@@ -44,6 +44,10 @@ const BUILTIN_MACROS: &[(&str, &str)] = &[
         "<dvt>/macros/naming.sql",
         include_str!("../macros/naming.sql"),
     ),
+    (
+        "<dvt>/macros/relations.sql",
+        include_str!("../macros/relations.sql"),
+    ),
 ];
 
 /// Prefixes of environment variables that hold secrets; models may not read them.
@@ -58,6 +62,9 @@ const PACKAGE_KEY: &str = "__dvt_package__";
 const LOCALS_KEY: &str = "__dvt_locals__";
 /// The namespace of DVT's versions of dbt's built-in macros (`dbt.get_where_subquery`).
 const DBT_NAMESPACE: &str = "dbt";
+/// The entry that marks the [`DBT_NAMESPACE`] table (its calls fall back to the
+/// context's functions); no macro can have this name.
+const DBT_NAMESPACE_MARKER: &str = "__dvt_dbt_namespace__";
 const MISSING_ENV_PREFIX: &str = "DVT110 ";
 
 thread_local! {
@@ -426,7 +433,9 @@ struct MacroTable(BTreeMap<String, Value>);
 
 impl Object for MacroTable {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        self.0.get(key.as_str()?).cloned()
+        self.0
+            .get(key.as_str()?)
+            .map(|m| Value::from_object(PyMacro(m.clone())))
     }
 
     fn call_method(
@@ -437,11 +446,110 @@ impl Object for MacroTable {
     ) -> std::result::Result<Value, minijinja::Error> {
         match self.0.get(method) {
             Some(m) => m.call(state, args),
+            // dbt's own namespace also holds what DVT offers as context functions
+            // (`dbt.run_query(...)`, which elementary calls to skip its own override).
+            None if self.0.contains_key(DBT_NAMESPACE_MARKER) => {
+                match state.env().globals().find(|(name, _)| *name == method) {
+                    Some((_, f)) => f.call(state, args),
+                    None => Err(minijinja::Error::new(
+                        ErrorKind::UnknownMethod,
+                        format!("dbt has no macro `{method}`"),
+                    )),
+                }
+            }
             None => Err(minijinja::Error::new(
                 ErrorKind::UnknownMethod,
                 format!("this package has no macro `{method}`"),
             )),
         }
+    }
+}
+
+/// A macro read as a value (`dbt.type_timestamp`, not called): truthy, as a Python
+/// function is, so `dbt.type_timestamp or dbt_utils.type_timestamp` (elementary) picks
+/// the first; minijinja's own macro value reads as an empty, false mapping.
+#[derive(Debug)]
+struct PyMacro(Value);
+
+impl Object for PyMacro {
+    fn repr(self: &Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Plain
+    }
+
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        self.0
+            .get_attr(key.as_str()?)
+            .ok()
+            .filter(|v| !v.is_undefined())
+    }
+
+    fn call(
+        self: &Arc<Self>,
+        state: &mut State<'_, '_>,
+        args: &[Value],
+    ) -> std::result::Result<Value, minijinja::Error> {
+        self.0.call(state, args)
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// dbt's `builtins`: the context's own `ref`, `source`, `config` and `function`, which
+/// a project that overrides `ref` with a macro calls (`builtins.ref(name)`).
+/// `builtins.ref.config` is dbt's runtime configuration, of which DVT gives what
+/// packages read (elementary): `project_name`, `vars`, `cli_vars`, `args`,
+/// `dependencies` (each package's `version`).
+#[derive(Debug)]
+struct Builtins {
+    runtime_config: Value,
+}
+
+impl Object for Builtins {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        match key.as_str()? {
+            "ref" => Some(Value::from_object(BuiltinRef {
+                runtime_config: self.runtime_config.clone(),
+            })),
+            "source" => Some(Value::from_function(source_fn)),
+            "function" => Some(Value::from_function(function_fn)),
+            "config" => Some(Value::from_object(ConfigFn)),
+            _ => None,
+        }
+    }
+}
+
+/// `builtins.ref`: callable as `ref`, with the runtime configuration as `.config`.
+#[derive(Debug)]
+struct BuiltinRef {
+    runtime_config: Value,
+}
+
+impl Object for BuiltinRef {
+    fn repr(self: &Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Plain
+    }
+
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        (key.as_str()? == "config").then(|| self.runtime_config.clone())
+    }
+
+    fn call(
+        self: &Arc<Self>,
+        state: &mut State<'_, '_>,
+        args: &[Value],
+    ) -> std::result::Result<Value, minijinja::Error> {
+        let (names, kwargs): (Rest<String>, Kwargs) = minijinja::value::from_args(args)?;
+        ref_fn(state, names, kwargs)
     }
 }
 
@@ -602,10 +710,9 @@ impl JinjaEnv {
             .collect();
         registry.flat.extend(root_values.clone());
         tables.insert(root.name.clone(), Arc::new(MacroTable(root_values)));
-        tables.insert(
-            DBT_NAMESPACE.to_owned(),
-            Arc::new(MacroTable(builtin_table)),
-        );
+        let mut dbt_table = builtin_table;
+        dbt_table.insert(DBT_NAMESPACE_MARKER.to_owned(), Value::from(true));
+        tables.insert(DBT_NAMESPACE.to_owned(), Arc::new(MacroTable(dbt_table)));
         // A namespace is a global unless a root macro of that name takes it (dbt looks
         // up the root project's macros before the package namespaces).
         for (name, table) in &tables {
@@ -678,9 +785,32 @@ impl JinjaEnv {
         &self.parse_target
     }
 
+    /// Offers dbt's `builtins` (see [`Builtins`]), with `runtime_config` as
+    /// `builtins.ref.config`.
+    pub fn set_builtins(&mut self, runtime_config: &Json) {
+        self.env.add_global(
+            "builtins",
+            Value::from_object(Builtins {
+                runtime_config: to_value(runtime_config),
+            }),
+        );
+    }
+
     /// Sets a global every later render sees (`graph`, once the project is resolved).
     pub fn set_global(&mut self, name: &'static str, value: &Json) {
         self.env.add_global(name, to_value(value));
+    }
+
+    /// [`Self::set_global`] for a mapping code may change, one object for the whole
+    /// process as in dbt: packages keep a cache in `graph` (elementary's
+    /// `graph.setdefault("elementary", {})`).
+    pub fn set_mutable_global(&mut self, name: &'static str, value: &Json) -> Result<()> {
+        let value = python::mutable_dict(to_value(value)).map_err(|e| Error::Jinja {
+            location: Location::file(Path::new(name)),
+            message: e.to_string(),
+        })?;
+        self.env.add_global(name, value);
+        Ok(())
     }
 
     /// Offers `doc(name)` (and `doc(package, name)`): the text of a `{% docs %}` block.
@@ -1081,8 +1211,11 @@ fn base_env(allow_secret_env: bool) -> Environment<'static> {
     );
     env.add_function(
         "return",
-        |v: Option<Value>| -> std::result::Result<String, minijinja::Error> {
-            RETURN_SLOT.with(|s| *s.borrow_mut() = Some(v.unwrap_or(Value::UNDEFINED)));
+        // `Rest`, not `Option`: `return(none)` must give None (elementary's caches test
+        // `is none`), and an `Option` argument reads `none` as absent.
+        |v: Rest<Value>| -> std::result::Result<String, minijinja::Error> {
+            let value = v.first().cloned().unwrap_or(Value::from(()));
+            RETURN_SLOT.with(|s| *s.borrow_mut() = Some(value));
             Err(minijinja::Error::new(
                 ErrorKind::InvalidOperation,
                 "return() called",
@@ -1828,6 +1961,26 @@ mod tests {
     }
 
     #[test]
+    fn a_macro_read_as_a_value_is_truthy_and_callable() {
+        // elementary: `{% set macro = dbt.type_timestamp or dbt_utils.type_timestamp %}`.
+        let out = parse_render(
+            "{% macro mine() %}{{ return('x') }}{% endmacro %}",
+            "{% set m = dbt.type_timestamp or undefined_thing %}{{ m() }}|{{ (dbt.type_int or none) is none }}",
+        );
+        assert_eq!(out, "timestamp|False");
+    }
+
+    #[test]
+    fn return_none_is_none() {
+        let out = parse_render(
+            "{% macro nothing() %}{% do return(none) %}{% endmacro %}{% macro missing() %}{% do return({'a': 1}.get('x', none)) %}{% endmacro %}",
+            "{{ nothing() is none }}{{ missing() is none }}{{ nothing() is defined }}|{{ dbt.zip([1], ['a']) | list | length }}",
+        );
+        // The `dbt` namespace also reaches the context's functions (`dbt.run_query`).
+        assert_eq!(out, "TrueTrueTrue|1");
+    }
+
+    #[test]
     fn do_takes_any_expression() {
         // Fivetran's add_pass_through_columns: a conditional expression, each side a call;
         // only the side taken runs.
@@ -2083,6 +2236,9 @@ impl Object for AdapterObject {
         ];
         match method {
             "type" => Ok(Value::from(kind)),
+            // Each DVT statement commits on its own; dbt code that commits explicitly
+            // (elementary's uploads) has nothing left to commit.
+            "commit" => Ok(Value::from(())),
             "quote" => {
                 let (name,): (String,) = minijinja::value::from_args(args)?;
                 Ok(Value::from(python::quote_ident(&kind, &name)))

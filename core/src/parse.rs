@@ -82,6 +82,23 @@ impl Manifest {
         let mut jinja =
             JinjaEnv::with_packages(root_macros, package_macros, project.dispatch.clone())?;
         let macros = jinja.macros().clone();
+        // Parsing may read `builtins.ref.config` already (elementary's configs do).
+        let dependencies: serde_json::Map<String, Json> = packages
+            .values()
+            .map(|p| (p.name.clone(), serde_json::json!({ "version": p.version })))
+            .collect();
+        jinja.set_builtins(&serde_json::json!({
+            "project_name": project.name,
+            "vars": project.vars,
+            "cli_vars": opts.vars,
+            "args": {},
+            "dependencies": dependencies,
+        }));
+        // While parsing, dbt's `graph` is still empty, but there (packages cache in it).
+        jinja.set_mutable_global("graph", &serde_json::json!({}))?;
+        // dbt's `thread_id` names the worker thread; DVT's renders are not tied to one,
+        // so it answers as dbt does outside a node's thread.
+        jinja.set_global("thread_id", &Json::from("MainThread"));
         let ctx = serde_json::json!({
             "target": resolve::target_context(&profile, &default_target),
         });
@@ -182,12 +199,13 @@ impl Manifest {
         let docs = read_docs(&manifest.project)?;
         manifest.jinja.set_docs(docs);
         let graph = graph_context(&manifest);
-        manifest.jinja.set_global("graph", &graph);
+        manifest.jinja.set_mutable_global("graph", &graph)?;
         let name = Json::from(manifest.project.name.clone());
         manifest.jinja.set_global("project_name", &name);
         // What `run_results.json` gives as `dbt_version` too.
         let version = Json::from(concat!("dvt-", env!("CARGO_PKG_VERSION")));
         manifest.jinja.set_global("dbt_version", &version);
+
         // dbt's `dbt_metadata_envs`: `DBT_ENV_CUSTOM_ENV_<NAME>` variables by `<NAME>`,
         // which users set to label runs (never secrets: those are `DBT_ENV_SECRET_`).
         let custom: serde_json::Map<String, Json> = std::env::vars()

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use minijinja::value::{Kwargs, Object, ObjectRepr, Value};
+use minijinja::value::{Kwargs, Object, ObjectRepr, Value, ValueKind};
 use minijinja::{Error, ErrorKind, State};
 
 use super::python::str_map;
@@ -440,10 +440,39 @@ impl Object for Table {
         self: &Arc<Self>,
         _state: &mut State<'_, '_>,
         method: &str,
-        _args: &[Value],
+        args: &[Value],
     ) -> Result<Value, Error> {
         match method {
             "print_table" => Ok(Value::from("")),
+            // agate's `rename(column_names)`: a mapping old -> new, or the new names in
+            // order (elementary lower-cases every result's columns so).
+            "rename" => {
+                let (names, kwargs): (Option<Value>, Kwargs) = minijinja::value::from_args(args)?;
+                let names = match names {
+                    Some(n) => Some(n),
+                    None => kwargs.get::<Option<Value>>("column_names")?,
+                };
+                let _: Option<Value> = kwargs.get("row_names")?;
+                kwargs.assert_all_used()?;
+                let mut table = self.0.clone();
+                if let Some(names) = names {
+                    if names.kind() == ValueKind::Map {
+                        for c in &mut table.columns {
+                            let new = names.get_item(&Value::from(c.as_str()))?;
+                            if let Some(n) = new.as_str() {
+                                *c = n.to_owned();
+                            }
+                        }
+                    } else {
+                        for (c, n) in table.columns.iter_mut().zip(names.try_iter()?) {
+                            if let Some(n) = n.as_str() {
+                                *c = n.to_owned();
+                            }
+                        }
+                    }
+                }
+                Ok(Value::from_object(Table(table)))
+            }
             _ => Err(Error::from(ErrorKind::UnknownMethod)),
         }
     }
@@ -804,5 +833,29 @@ impl Object for FoundRelation {
             method,
             args,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_rename_their_columns_as_agate_does() {
+        let table = Value::from_object(Table(QueryTable {
+            columns: vec!["ID".into(), "Name".into()],
+            types: vec!["integer".into(), "text".into()],
+            rows: vec![vec![serde_json::json!(1), serde_json::json!("a")]],
+            code: "SELECT 1".into(),
+        }));
+        let mut env = minijinja::Environment::new();
+        env.add_global("t", table);
+        let out = env
+            .render_str(
+                "{{ t.rename({'ID': 'id'}).column_names | join(',') }}|{{ t.rename(['x', 'y']).column_names | join(',') }}|{{ t.column_names | join(',') }}",
+                (),
+            )
+            .expect("renders");
+        assert_eq!(out, "id,Name|x,y|ID,Name");
     }
 }

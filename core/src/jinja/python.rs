@@ -659,7 +659,13 @@ impl Object for MutableDict {
                 if let Some((_, v)) = pairs.iter().find(|(key, _)| key == k) {
                     return Ok(v.clone());
                 }
-                let v = rest.first().cloned().unwrap_or(Value::from(()));
+                let mut v = rest.first().cloned().unwrap_or(Value::from(()));
+                // A dict literal given as the default is a new dict in Python, which
+                // the caller goes on to fill (elementary caches in
+                // `graph.setdefault("elementary", {}).update(...)`).
+                if v.kind() == ValueKind::Map && v.downcast_object_ref::<MutableDict>().is_none() {
+                    v = mutable_dict(v)?;
+                }
                 pairs.push((k.clone(), v.clone()));
                 Ok(v)
             }
