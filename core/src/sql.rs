@@ -58,85 +58,6 @@ fn significant(t: &Token) -> bool {
     !matches!(t, Token::Whitespace(_) | Token::EOF)
 }
 
-/// `sql` cut into its statements at the semicolons that end them: not inside string
-/// literals (`'...'`, with `''`), quoted identifiers (`"..."`, `` `...` ``), dollar
-/// quotes (`$tag$...$tag$`) or comments. Statements holding only whitespace and
-/// comments are dropped. dbt's `run_query` runs several statements in one call (a
-/// `create` then a `select`, as elementary does) and answers with the last one's rows.
-pub fn split_statements(sql: &str) -> Vec<&str> {
-    let bytes = sql.as_bytes();
-    let mut out = Vec::new();
-    let (mut start, mut i) = (0, 0);
-    let mut meaningful = false;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\'' | b'"' | b'`' => {
-                let q = bytes[i];
-                i += 1;
-                while i < bytes.len() {
-                    if bytes[i] == q {
-                        if bytes.get(i + 1) == Some(&q) {
-                            i += 2;
-                            continue;
-                        }
-                        break;
-                    }
-                    i += 1;
-                }
-                meaningful = true;
-            }
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-                continue;
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
-                    i += 1;
-                }
-                i += 2;
-                continue;
-            }
-            b'$' => {
-                // `$tag$` (the tag may be empty); a `$1` parameter is no quote.
-                let tag_end = sql[i + 1..]
-                    .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-                    .map(|n| i + 1 + n);
-                match tag_end {
-                    Some(e)
-                        if bytes[e] == b'$'
-                            && !sql[i + 1..e].starts_with(|c: char| c.is_ascii_digit()) =>
-                    {
-                        let tag = &sql[i..=e];
-                        match sql[e + 1..].find(tag) {
-                            Some(close) => i = e + 1 + close + tag.len() - 1,
-                            None => i = bytes.len(),
-                        }
-                        meaningful = true;
-                    }
-                    _ => {}
-                }
-            }
-            b';' => {
-                if meaningful {
-                    out.push(sql[start..i].trim());
-                }
-                start = i + 1;
-                meaningful = false;
-            }
-            b if !b.is_ascii_whitespace() => meaningful = true,
-            _ => {}
-        }
-        i += 1;
-    }
-    if meaningful && start < sql.len() {
-        out.push(sql[start..].trim());
-    }
-    out
-}
-
 /// `sql` without the semicolons (and whatever whitespace or comments follow them) that
 /// end it. Where the SQL does not tokenize, only plain trailing `;` and whitespace go.
 pub fn strip_trailing_semicolons(dialect: Dialect, sql: &str) -> String {
@@ -258,25 +179,6 @@ fn hex(digest: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn statements_split_at_their_own_semicolons() {
-        assert_eq!(
-            split_statements(
-                "create table t as select 'a;b' as \"x;y\"; -- c;\nselect $q$ ; $q$, $1 /* ; */ ;\n;  "
-            ),
-            vec![
-                "create table t as select 'a;b' as \"x;y\"",
-                "-- c;\nselect $q$ ; $q$, $1 /* ; */"
-            ]
-        );
-        assert_eq!(split_statements("select 1"), vec!["select 1"]);
-        assert_eq!(
-            split_statements("select 'it''s; fine'"),
-            vec!["select 'it''s; fine'"]
-        );
-        assert!(split_statements(" -- only a comment ; ").is_empty());
-    }
 
     fn ctes() -> Vec<(String, String)> {
         vec![("__dbt__cte__e".into(), "select 1 as id".into())]

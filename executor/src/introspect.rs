@@ -41,19 +41,7 @@ impl Database for RegistryDatabase {
     fn run_query(&self, target: &str, sql: &str) -> std::result::Result<QueryTable, String> {
         let batches = self.block(async {
             let adapter = self.registry.adapter(target).await?;
-            // Several statements in one call run in order; the last one's rows answer,
-            // as in dbt (the databases prepare one statement at a time).
-            let statements = dvt_core::sql::split_statements(sql);
-            let last = match statements.split_last() {
-                Some((last, before)) if !before.is_empty() => {
-                    for statement in before {
-                        adapter.execute(statement).await?;
-                    }
-                    *last
-                }
-                _ => sql,
-            };
-            let stream = adapter.query(last).await?;
+            let stream = adapter.query(sql).await?;
             let schema = stream.schema();
             let mut batches = crate::federation::collect_stream(stream).await?;
             // No rows still has columns: `load_result(...).table.columns[0].values()` is

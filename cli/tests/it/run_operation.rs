@@ -219,31 +219,3 @@ fn on_run_end_results_carry_their_nodes_and_the_run_id() {
         run.stdout
     );
 }
-
-/// dbt's `run_query` runs every statement it is given and answers with the last one's
-/// rows (elementary creates a table and reads it back in one call).
-#[test]
-fn run_query_runs_each_statement_and_answers_with_the_last() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    write_project(
-        dir.path(),
-        &[
-            ("dbt_project.yml", "name: mq\nprofile: mq\n"),
-            (
-                "profiles.yml",
-                "mq:\n  target: lite\n  outputs:\n    lite: {type: sqlite, path: data/mq.db}\n",
-            ),
-            (
-                "macros/ops.sql",
-                "{% macro two() %}{% set r = run_query(\"create table scratch as select 1 as a union all select 2; select count(*) as n from scratch -- done; \") %}{{ log('rows in scratch: ' ~ r.columns[0].values()[0], info=True) }}{% endmacro %}\n",
-            ),
-        ],
-    );
-    let run = dvt(dir.path(), &["run-operation", "two"], &[]);
-    run.assert_ok();
-    assert!(run.stdout.contains("rows in scratch: 2"), "{}", run.stdout);
-    assert_eq!(
-        sqlite_rows(&dir.path().join("data/mq.db"), "select sum(a) from scratch"),
-        vec![vec![normalise(Some("3"))]]
-    );
-}
