@@ -785,7 +785,7 @@ impl JinjaEnv {
         &self.parse_target
     }
 
-    /// Offers dbt's `builtins` (see [`Builtins`]), with `runtime_config` as
+    /// Offers dbt's `builtins` (see `Builtins`), with `runtime_config` as
     /// `builtins.ref.config`.
     pub fn set_builtins(&mut self, runtime_config: &Json) {
         self.env.add_global(
