@@ -180,8 +180,8 @@ pub const CODES: &[CodeDoc] = &[
         code: "DVT114",
         kind: CodeKind::Error,
         title: "Duplicate node.",
-        cause: "Two models (or a model and a seed) share a name, e.g. the same file name in two folders.",
-        fix: "Rename one.",
+        cause: "Two models (or a model and a seed) share a name, e.g. the same file name in two folders; or two property entries describe one model, seed or snapshot (in one project, or in the root project and the package that has the node).",
+        fix: "Rename one, or merge the two entries into one.",
     },
     CodeDoc {
         code: "DVT115",

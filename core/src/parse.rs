@@ -232,19 +232,20 @@ struct RootPatches {
     tests: Vec<data_tests::TestDecl>,
 }
 
-/// Lends the root project's unmatched entries to a package's `own` entries (a package's
-/// own entry for a node wins), runs `parse`, then takes back what the package left; the
-/// names lent are returned with the files they came from.
+/// Lends the root project's unmatched entries to a package's `own` entries (both
+/// describing one name is an error, as in dbt); [`take_back`] takes back what the
+/// package left. Returns the names lent and records the files they came from.
 fn lend_patches(
     own: &mut BTreeMap<String, properties::Props>,
     lent: &mut BTreeMap<String, properties::Props>,
     files: &mut std::collections::BTreeSet<PathBuf>,
-) -> std::collections::BTreeSet<String> {
+) -> Result<std::collections::BTreeSet<String>> {
     let mut names = std::collections::BTreeSet::new();
     for (name, p) in std::mem::take(lent) {
         match own.entry(name) {
+            // The package describes the same name: dbt refuses a second entry.
             std::collections::btree_map::Entry::Occupied(e) => {
-                lent.insert(e.key().clone(), p);
+                return Err(p.duplicate_of(e.get()));
             }
             std::collections::btree_map::Entry::Vacant(e) => {
                 files.insert(p.file.clone());
@@ -253,7 +254,7 @@ fn lend_patches(
             }
         }
     }
-    names
+    Ok(names)
 }
 
 fn take_back(
@@ -326,25 +327,26 @@ fn parse_project(
     }
     // A package's nodes may take properties the root project wrote for them.
     let mut lent_files = std::collections::BTreeSet::new();
-    let lent = root.map(|_| {
-        (
+    let lent = match root {
+        Some(_) => Some((
             lend_patches(
                 &mut props.models,
                 &mut st.root_patches.models,
                 &mut lent_files,
-            ),
+            )?,
             lend_patches(
                 &mut props.seeds,
                 &mut st.root_patches.seeds,
                 &mut lent_files,
-            ),
+            )?,
             lend_patches(
                 &mut props.snapshots,
                 &mut st.root_patches.snapshots,
                 &mut lent_files,
-            ),
-        )
-    });
+            )?,
+        )),
+        None => None,
+    };
     let mut test_decls = Vec::new();
     st.sources.extend(sources::parse(
         project,

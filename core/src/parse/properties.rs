@@ -173,6 +173,39 @@ pub(crate) struct Properties {
 
 /// Reads the property files under the model, seed, snapshot and function paths, in file
 /// order (a file under two of them, read once).
+/// Adds one entry of `models:`/`seeds:`/`snapshots:`; a second entry for the same name
+/// is an error, as in dbt, rather than one silently replacing the other.
+pub(crate) fn insert_once(into: &mut BTreeMap<String, Props>, props: Props) -> Result<()> {
+    if let Some(first) = into.get(&props.node.name) {
+        return Err(props.duplicate_of(first));
+    }
+    into.insert(props.node.name.clone(), props);
+    Ok(())
+}
+
+impl Props {
+    /// Where this entry is written.
+    pub(crate) fn location(&self) -> crate::error::Location {
+        self.tree.locate(
+            &self.file,
+            &[
+                yaml::PathSeg::Key(self.section),
+                yaml::PathSeg::Index(self.index),
+            ],
+        )
+    }
+
+    /// The error for this entry describing the same node as `first`.
+    pub(crate) fn duplicate_of(&self, first: &Props) -> crate::error::Error {
+        crate::error::Error::DuplicateNode {
+            location: self.location(),
+            kind: "property entry",
+            name: format!("{}.{}", self.section, self.node.name),
+            other: first.file.clone(),
+        }
+    }
+}
+
 pub(crate) fn read(project: &ProjectConfig) -> Result<Properties> {
     let mut out = Properties::default();
     let dirs = project
@@ -200,7 +233,7 @@ pub(crate) fn read(project: &ProjectConfig) -> Result<Properties> {
                     section: "models",
                     index,
                 };
-                out.models.insert(props.node.name.clone(), props);
+                insert_once(&mut out.models, props)?;
             }
             for (index, s) in props.seeds.into_iter().enumerate() {
                 let props = Props {
@@ -210,7 +243,7 @@ pub(crate) fn read(project: &ProjectConfig) -> Result<Properties> {
                     section: "seeds",
                     index,
                 };
-                out.seeds.insert(props.node.name.clone(), props);
+                insert_once(&mut out.seeds, props)?;
             }
             for (index, s) in props.snapshots.into_iter().enumerate() {
                 let props = Props {
@@ -220,7 +253,7 @@ pub(crate) fn read(project: &ProjectConfig) -> Result<Properties> {
                     section: "snapshots",
                     index,
                 };
-                out.snapshots.insert(props.node.name.clone(), props);
+                insert_once(&mut out.snapshots, props)?;
             }
             for (index, f) in props.functions.into_iter().enumerate() {
                 let decl = FunctionDecl {
