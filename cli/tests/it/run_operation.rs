@@ -219,3 +219,70 @@ fn on_run_end_results_carry_their_nodes_and_the_run_id() {
         run.stdout
     );
 }
+
+/// What packages such as elementary reach for beyond the documented context: `graph` as
+/// a cache, `builtins`, `thread_id`, `dbt_version`, `dbt_metadata_envs`, and dbt's
+/// relation helpers; and a model may name its parent through `builtins.ref`.
+#[test]
+fn package_internals_context_and_relation_helpers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let probe = r#"{% macro probe() %}
+{% do graph.setdefault('cache', {}).update({'k': 1}) %}
+{{ log('cache=' ~ graph.setdefault('cache', {}).get('k'), info=True) }}
+{{ log('project=' ~ builtins.ref.config.project_name ~ ' thread=' ~ thread_id ~ ' version=' ~ (dbt_version is string) ~ ' team=' ~ dbt_metadata_envs.get('TEAM'), info=True) }}
+{% set base = api.Relation.create(schema='main', identifier='base_t') %}
+{% set tmp = dbt.make_temp_relation(base) %}
+{% do run_query(dbt.get_create_table_as_sql(true, tmp, 'select 7 as n')) %}
+{% set found = dbt.get_or_create_relation(database=none, schema='main', identifier=tmp.identifier, type='table') %}
+{{ log('tmp=' ~ tmp.identifier ~ ' existed=' ~ found[0], info=True) }}
+{% do dbt.drop_relation_if_exists(found[1]) %}
+{% do adapter.commit() %}
+{% set gone = dbt.get_or_create_relation(database=none, schema='main', identifier=tmp.identifier, type='table') %}
+{{ log('after drop existed=' ~ gone[0], info=True) }}
+{% endmacro %}
+"#;
+    write_project(
+        dir.path(),
+        &[
+            ("dbt_project.yml", "name: px\nprofile: px\n"),
+            (
+                "profiles.yml",
+                "px:\n  target: lite\n  outputs:\n    lite: {type: sqlite, path: data/px.db}\n",
+            ),
+            ("macros/probe.sql", probe),
+            ("models/a.sql", "select 1 as id union all select 2"),
+            (
+                "models/b.sql",
+                "{{ config(materialized='table') }}\nselect count(*) as n from {{ builtins.ref('a') }}",
+            ),
+        ],
+    );
+    let op = dvt(
+        dir.path(),
+        &["run-operation", "probe"],
+        &[("DBT_ENV_CUSTOM_ENV_TEAM", "data")],
+    );
+    op.assert_ok();
+    for line in [
+        "cache=1",
+        "project=px thread=MainThread version=True team=data",
+        "tmp=base_t__dbt_tmp existed=True",
+        "after drop existed=False",
+    ] {
+        assert!(op.stdout.contains(line), "{line}: {}", op.stdout);
+    }
+    dvt(dir.path(), &["run"], &[]).assert_ok();
+    assert_eq!(
+        sqlite_rows(&dir.path().join("data/px.db"), "select n from b"),
+        vec![vec![normalise(Some("2"))]]
+    );
+    // `builtins.ref` records the dependency as `ref` does.
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("target/manifest.json")).expect("manifest"),
+    )
+    .expect("json");
+    assert_eq!(
+        manifest["nodes"]["model.px.b"]["depends_on"]["nodes"],
+        serde_json::json!(["model.px.a"])
+    );
+}
