@@ -188,18 +188,14 @@ impl Manifest {
         let mut by_id: BTreeMap<&str, JinjaRelation> = BTreeMap::new();
         // dbt adds an ephemeral input's CTE when its `ref()` runs, so CTEs come in the
         // order the SQL first names them.
-        let first_ref = |id: &str| {
-            node.refs
-                .iter()
-                .position(|r| {
-                    self.names
-                        .resolve(r, &node.package_name)
-                        .is_ok_and(|resolved| resolved == id)
-                })
-                .unwrap_or(usize::MAX)
-        };
+        let mut first_ref: BTreeMap<String, usize> = BTreeMap::new();
+        for (at, call) in node.refs.iter().enumerate() {
+            if let Ok(id) = self.names.resolve(call, &node.package_name) {
+                first_ref.entry(id.clone()).or_insert(at);
+            }
+        }
         let mut deps: Vec<&String> = node.depends_on.iter().collect();
-        deps.sort_by_key(|id| first_ref(id));
+        deps.sort_by_key(|id| first_ref.get(id.as_str()).copied().unwrap_or(usize::MAX));
         for dep in deps {
             if let Some(jr) = state.fixtures.get(dep) {
                 if let Some(s) = self.sources.get(dep) {

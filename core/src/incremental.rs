@@ -175,15 +175,9 @@ impl IncrementalConfig {
         };
         let full_refresh = match config.get("full_refresh") {
             None | Some(Json::Null) => None,
-            Some(Json::Bool(b)) => Some(*b),
-            Some(Json::String(s)) if s.eq_ignore_ascii_case("true") => Some(true),
-            Some(Json::String(s)) if s.eq_ignore_ascii_case("false") => Some(false),
-            Some(other) => {
-                return Err(bad(
-                    "full_refresh",
-                    format!("expected true or false, got `{other}`"),
-                ));
-            }
+            Some(v) => Some(crate::manifest::config_bool(v).ok_or_else(|| {
+                bad("full_refresh", format!("expected true or false, got `{v}`"))
+            })?),
         };
         let microbatch = if strategy == Strategy::Microbatch {
             let need = |key: &str| -> Result<String> {

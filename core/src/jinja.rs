@@ -62,9 +62,6 @@ const PACKAGE_KEY: &str = "__dvt_package__";
 const LOCALS_KEY: &str = "__dvt_locals__";
 /// The namespace of DVT's versions of dbt's built-in macros (`dbt.get_where_subquery`).
 const DBT_NAMESPACE: &str = "dbt";
-/// The entry that marks the [`DBT_NAMESPACE`] table (its calls fall back to the
-/// context's functions); no macro can have this name.
-const DBT_NAMESPACE_MARKER: &str = "__dvt_dbt_namespace__";
 const MISSING_ENV_PREFIX: &str = "DVT110 ";
 
 thread_local! {
@@ -324,25 +321,31 @@ fn render_var(state: &State, value: &Json) -> std::result::Result<Value, minijin
     if !has_render_chars(text) {
         return Ok(Value::from(text.as_str()));
     }
+    state
+        .env()
+        .render_str(&preprocess(text), caller_scope(state))
+        .map(Value::from)
+}
+
+/// The caller's node context (`this`, `target`, `model`, `execute` and DVT's own keys),
+/// for what renders inside a render: a macro's body, a var's text.
+fn caller_scope(state: &State) -> Value {
     let mut values = BTreeMap::new();
     for key in [
         NODE_KEY,
-        PACKAGE_KEY,
-        LOCALS_KEY,
-        GLOBALS_KEY,
         "this",
         "target",
         "model",
         "execute",
+        PACKAGE_KEY,
+        LOCALS_KEY,
+        GLOBALS_KEY,
     ] {
         if let Some(v) = state.lookup(key) {
             values.insert(key, v);
         }
     }
-    state
-        .env()
-        .render_str(&preprocess(text), Value::from_object(Scope(values)))
-        .map(Value::from)
+    Value::from_object(Scope(values))
 }
 
 /// dbt's test for a string that needs rendering: any of `{{`, `{%`, `{#`, `}}`, `%}`, `#}`.
@@ -350,15 +353,6 @@ fn has_render_chars(text: &str) -> bool {
     ["{{", "{%", "{#", "}}", "%}", "#}"]
         .iter()
         .any(|m| text.contains(m))
-}
-
-/// `enabled=false` as a config value may arrive (`false`, or text from a rendered var).
-fn is_false(v: &Json) -> bool {
-    match v {
-        Json::Bool(b) => !b,
-        Json::String(s) => s.eq_ignore_ascii_case("false"),
-        _ => false,
-    }
 }
 
 fn node(state: &State) -> std::result::Result<Arc<RenderNode>, minijinja::Error> {
@@ -429,11 +423,25 @@ pub struct PackageMacros {
 /// nodes falls back to it, and the global named after the package is it, so
 /// `golden_utils.safe_divide(...)` looks the macro up and calls it.
 #[derive(Debug, Default)]
-struct MacroTable(BTreeMap<String, Value>);
+struct MacroTable {
+    macros: BTreeMap<String, Value>,
+    /// dbt's own namespace: a call it has no macro for goes to the context's function of
+    /// that name (`dbt.run_query(...)`, which elementary calls to skip its override).
+    context_fallback: bool,
+}
+
+impl MacroTable {
+    fn new(macros: BTreeMap<String, Value>) -> Self {
+        MacroTable {
+            macros,
+            context_fallback: false,
+        }
+    }
+}
 
 impl Object for MacroTable {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
-        self.0
+        self.macros
             .get(key.as_str()?)
             .map(|m| Value::from_object(PyMacro(m.clone())))
     }
@@ -444,11 +452,9 @@ impl Object for MacroTable {
         method: &str,
         args: &[Value],
     ) -> std::result::Result<Value, minijinja::Error> {
-        match self.0.get(method) {
+        match self.macros.get(method) {
             Some(m) => m.call(state, args),
-            // dbt's own namespace also holds what DVT offers as context functions
-            // (`dbt.run_query(...)`, which elementary calls to skip its own override).
-            None if self.0.contains_key(DBT_NAMESPACE_MARKER) => {
+            None if self.context_fallback => {
                 match state.env().globals().find(|(name, _)| *name == method) {
                     Some((_, f)) => f.call(state, args),
                     None => Err(minijinja::Error::new(
@@ -600,7 +606,7 @@ impl Object for Scope {
         self.0
             .get(LOCALS_KEY)?
             .downcast_object_ref::<MacroTable>()?
-            .0
+            .macros
             .get(key)
             .cloned()
     }
@@ -702,17 +708,21 @@ impl JinjaEnv {
                 table.into_iter().map(|(n, (_, _, v))| (n, v)).collect();
             registry.flat.extend(table.clone());
             registry.vars.insert(p.name.clone(), Arc::new(p.vars));
-            tables.insert(p.name, Arc::new(MacroTable(table)));
+            tables.insert(p.name, Arc::new(MacroTable::new(table)));
         }
         let root_values: BTreeMap<String, Value> = root_table
             .into_iter()
             .map(|(n, (_, _, v))| (n, v))
             .collect();
         registry.flat.extend(root_values.clone());
-        tables.insert(root.name.clone(), Arc::new(MacroTable(root_values)));
-        let mut dbt_table = builtin_table;
-        dbt_table.insert(DBT_NAMESPACE_MARKER.to_owned(), Value::from(true));
-        tables.insert(DBT_NAMESPACE.to_owned(), Arc::new(MacroTable(dbt_table)));
+        tables.insert(root.name.clone(), Arc::new(MacroTable::new(root_values)));
+        tables.insert(
+            DBT_NAMESPACE.to_owned(),
+            Arc::new(MacroTable {
+                macros: builtin_table,
+                context_fallback: true,
+            }),
+        );
         // A namespace is a global unless a root macro of that name takes it (dbt looks
         // up the root project's macros before the package namespaces).
         for (name, table) in &tables {
@@ -840,7 +850,7 @@ impl JinjaEnv {
             self.registry
                 .tables
                 .get(p)
-                .is_some_and(|t| t.0.contains_key(name))
+                .is_some_and(|t| t.macros.contains_key(name))
         };
         match namespace {
             Some(ns) => in_table(ns),
@@ -963,7 +973,12 @@ impl JinjaEnv {
         // do not install, behind `enabled=var(...)`).
         if rendered.is_err()
             && input.phase == Phase::Parse
-            && node.record().config.get("enabled").is_some_and(is_false)
+            && node
+                .record()
+                .config
+                .get("enabled")
+                .and_then(crate::manifest::config_bool)
+                == Some(false)
         {
             let recorded = node.record().clone();
             return Ok((String::new(), recorded));
@@ -1528,23 +1543,8 @@ impl Object for MacroFn {
         // The macro renders in its caller's node context, with the same namespace: in
         // dbt a macro sees the macros of the node being rendered, whichever package
         // defines the macro itself.
-        let mut ctx = BTreeMap::new();
-        for key in [
-            NODE_KEY,
-            "this",
-            "target",
-            "model",
-            "execute",
-            PACKAGE_KEY,
-            LOCALS_KEY,
-            GLOBALS_KEY,
-        ] {
-            if let Some(v) = state.lookup(key) {
-                ctx.insert(key, v);
-            }
-        }
         let tmpl = state.env().get_template(&self.template)?;
-        let mut captured = tmpl.render_captured(Value::from_object(Scope(ctx)))?;
+        let mut captured = tmpl.render_captured(caller_scope(state))?;
         RETURN_SLOT.with(|s| s.borrow_mut().take());
         // A `{% call %}` body is a macro of the caller's render, callable only from it:
         // render it here, once, and hand the macro its text.
@@ -2285,7 +2285,7 @@ impl Object for AdapterObject {
                         let candidate = format!("{prefix}__{name}");
                         let found = match package {
                             None => reg.flat.get(&candidate),
-                            Some(p) => reg.tables.get(*p).and_then(|t| t.0.get(&candidate)),
+                            Some(p) => reg.tables.get(*p).and_then(|t| t.macros.get(&candidate)),
                         };
                         if let Some(m) = found {
                             return Ok(m.clone());

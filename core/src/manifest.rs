@@ -95,6 +95,17 @@ pub struct Warning {
     pub message: String,
 }
 
+/// A boolean config value as dbt accepts it: `true`/`false`, or that text in any case
+/// (a value rendered from `"{{ ... }}"` arrives as text). `None` for anything else.
+pub fn config_bool(v: &Json) -> Option<bool> {
+    match v {
+        Json::Bool(b) => Some(*b),
+        Json::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+        Json::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    }
+}
+
 /// A model or seed.
 #[derive(Debug, Clone)]
 pub struct Node {
@@ -151,6 +162,9 @@ pub struct Node {
     pub version: Option<Json>,
     /// The latest version of a versioned model.
     pub latest_version: Option<Json>,
+    /// [`Node::checksum`], worked out once: `graph`, `state:` selection and
+    /// `manifest.json` all read it, and a seed's costs a read of its file.
+    pub(crate) checksum_once: std::sync::OnceLock<(&'static str, String)>,
 }
 
 impl Node {
@@ -179,14 +193,18 @@ impl Node {
     /// over 1 MiB is identified by its path, as dbt does).
     pub fn checksum(&self, root: &Path) -> (&'static str, String) {
         use crate::sql::sha256_hex;
-        if self.resource_type == ResourceType::Seed {
-            let path = root.join(&self.original_file_path);
-            return match std::fs::read(&path) {
-                Ok(bytes) if bytes.len() <= 1 << 20 => ("sha256", sha256_hex(&bytes)),
-                _ => ("path", self.original_file_path.display().to_string()),
-            };
-        }
-        ("sha256", sha256_hex(self.raw_code.as_bytes()))
+        self.checksum_once
+            .get_or_init(|| {
+                if self.resource_type == ResourceType::Seed {
+                    let path = root.join(&self.original_file_path);
+                    return match std::fs::read(&path) {
+                        Ok(bytes) if bytes.len() <= 1 << 20 => ("sha256", sha256_hex(&bytes)),
+                        _ => ("path", self.original_file_path.display().to_string()),
+                    };
+                }
+                ("sha256", sha256_hex(self.raw_code.as_bytes()))
+            })
+            .clone()
     }
 }
 

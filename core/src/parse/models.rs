@@ -385,5 +385,6 @@ pub(crate) fn new_node(
         function: None,
         version: None,
         latest_version: None,
+        checksum_once: std::sync::OnceLock::new(),
     }
 }
