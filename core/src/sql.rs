@@ -77,6 +77,35 @@ pub fn strip_trailing_semicolons(dialect: Dialect, sql: &str) -> String {
     lexed.sql[..end].trim_end().to_owned()
 }
 
+/// The statements of `sql`, split at the semicolons between them (never at one inside
+/// a string, a quoted name, a dollar-quoted body or a comment); a piece holding nothing
+/// but whitespace and comments is left out. SQL that does not tokenize is one piece.
+pub fn split_statements(dialect: Dialect, sql: &str) -> Vec<String> {
+    let Some(lexed) = lex(dialect, sql) else {
+        return vec![sql.to_owned()];
+    };
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut any = false;
+    for (token, at, end) in &lexed.tokens {
+        match token {
+            Token::SemiColon => {
+                if any {
+                    out.push(lexed.sql[start..*at].trim().to_owned());
+                }
+                start = *end;
+                any = false;
+            }
+            t if significant(t) => any = true,
+            _ => {}
+        }
+    }
+    if any {
+        out.push(lexed.sql[start..].trim().to_owned());
+    }
+    out
+}
+
 /// dbt's rule for ephemeral models, with dbt's spacing: CTEs go right after the query's
 /// own `WITH` (and `RECURSIVE`), followed by a comma; else `with` and the CTEs go before
 /// the first token. Comments are tokens, never mistaken for the query.
@@ -182,6 +211,23 @@ mod tests {
 
     fn ctes() -> Vec<(String, String)> {
         vec![("__dbt__cte__e".into(), "select 1 as id".into())]
+    }
+
+    #[test]
+    fn statements_split_only_at_semicolons_between_them() {
+        let d = Dialect::Postgres;
+        let sql = "create temp table t as select ';' as a; -- x; y\n\
+                   insert into t select $b$;$b$ /* ; */;\n;  select \"a;\" from t;";
+        assert_eq!(
+            split_statements(d, sql),
+            [
+                "create temp table t as select ';' as a",
+                "-- x; y\ninsert into t select $b$;$b$ /* ; */",
+                "select \"a;\" from t",
+            ]
+        );
+        assert_eq!(split_statements(d, "select 1"), ["select 1"]);
+        assert!(split_statements(d, " ; -- nothing\n").is_empty());
     }
 
     #[test]

@@ -126,6 +126,24 @@ pub trait Adapter: Send + Sync + std::fmt::Debug {
 
     /// The Arrow schema of a table or view.
     async fn relation_schema(&self, relation: &Relation) -> Result<SchemaRef>;
+
+    /// One connection held for a sequence of statements that must share it: what a
+    /// statement leaves in its session (a temporary table, a setting, an open
+    /// transaction) the next one sees, as on dbt's connection per thread. A pooled
+    /// connection goes back to its pool cleared of that state.
+    async fn session(&self) -> Result<Arc<dyn Session>>;
+}
+
+/// A connection held by one render or hook sequence ([`Adapter::session`]); its
+/// statements run one after another, in the order they are called.
+#[async_trait]
+pub trait Session: Send + Sync {
+    /// Runs one or more statements; the rows affected, as [`Adapter::execute`].
+    async fn execute(&self, sql: &str) -> Result<u64>;
+
+    /// Runs a query and streams its rows; several statements run in order, the last
+    /// one's rows answering, where the database's query path takes one statement only.
+    async fn query(&self, sql: &str) -> Result<SendableRecordBatchStream>;
 }
 
 /// Connects to a target with the adapter of its type.

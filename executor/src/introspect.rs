@@ -3,7 +3,8 @@
 //! connections. Jinja renders synchronously, so each query blocks its worker thread
 //! (`block_in_place`) until the adapter answers.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use arrow::array::{Array, RecordBatch};
 use arrow::datatypes::DataType;
@@ -11,20 +12,40 @@ use dvt_core::dialect::{Dialect, Relation};
 use dvt_core::jinja::{Database, DbColumn, QueryTable};
 use serde_json::Value as Json;
 
-use crate::adapter::RelationKind;
+use crate::adapter::{RelationKind, Session};
 use crate::error::Result;
 use crate::registry::TargetRegistry;
 
-/// [`Database`] over a [`TargetRegistry`].
-#[derive(Debug)]
+/// [`Database`] over a [`TargetRegistry`], for one render (a node's compilation, its
+/// hooks, an operation): its statements on a target share one connection
+/// ([`Adapter::session`](crate::adapter::Adapter::session)), so a temporary table one
+/// `run_query` creates the next one reads. Dropping it gives the connections back.
 pub struct RegistryDatabase {
     registry: Arc<TargetRegistry>,
+    /// Each target's connection, opened at its first statement.
+    sessions: Mutex<HashMap<String, Arc<dyn Session>>>,
+}
+
+impl std::fmt::Debug for RegistryDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let open: Vec<String> = self
+            .sessions
+            .lock()
+            .map(|s| s.keys().cloned().collect())
+            .unwrap_or_default();
+        f.debug_struct("RegistryDatabase")
+            .field("sessions", &open)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RegistryDatabase {
     /// Queries through `registry`'s connections.
     pub fn new(registry: Arc<TargetRegistry>) -> Self {
-        RegistryDatabase { registry }
+        RegistryDatabase {
+            registry,
+            sessions: Mutex::new(HashMap::new()),
+        }
     }
 
     fn block<T>(&self, fut: impl Future<Output = Result<T>>) -> std::result::Result<T, String> {
@@ -35,22 +56,48 @@ impl RegistryDatabase {
         }
         tokio::task::block_in_place(|| handle.block_on(fut)).map_err(|e| e.message_chain())
     }
+
+    async fn session(&self, target: &str) -> Result<Arc<dyn Session>> {
+        let open = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(target)
+            .cloned();
+        if let Some(session) = open {
+            return Ok(session);
+        }
+        let session = self.registry.adapter(target).await?.session().await?;
+        Ok(Arc::clone(
+            self.sessions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(target.to_owned())
+                .or_insert(session),
+        ))
+    }
+
+    /// Runs statements (a hook) on `target`, on this render's connection to it.
+    pub async fn execute(&self, target: &str, sql: &str) -> Result<u64> {
+        self.session(target).await?.execute(sql).await
+    }
+
+    async fn query(&self, target: &str, sql: &str) -> Result<Vec<RecordBatch>> {
+        let stream = self.session(target).await?.query(sql).await?;
+        let schema = stream.schema();
+        let mut batches = crate::federation::collect_stream(stream).await?;
+        // No rows still has columns: `load_result(...).table.columns[0].values()` is
+        // an empty list in dbt (dbt_utils' get_single_value falls back to its default).
+        if batches.is_empty() {
+            batches.push(RecordBatch::new_empty(schema));
+        }
+        Ok(batches)
+    }
 }
 
 impl Database for RegistryDatabase {
     fn run_query(&self, target: &str, sql: &str) -> std::result::Result<QueryTable, String> {
-        let batches = self.block(async {
-            let adapter = self.registry.adapter(target).await?;
-            let stream = adapter.query(sql).await?;
-            let schema = stream.schema();
-            let mut batches = crate::federation::collect_stream(stream).await?;
-            // No rows still has columns: `load_result(...).table.columns[0].values()` is
-            // an empty list in dbt (dbt_utils' get_single_value falls back to its default).
-            if batches.is_empty() {
-                batches.push(RecordBatch::new_empty(schema));
-            }
-            Ok(batches)
-        })?;
+        let batches = self.block(self.query(target, sql))?;
         Ok(table(&batches))
     }
 
@@ -98,7 +145,7 @@ impl Database for RegistryDatabase {
                     lit(identifier)
                 ),
             };
-            crate::federation::collect_stream(adapter.query(&sql).await?).await
+            self.query(target, &sql).await
         })?;
         let num = |v: Option<&Json>| v.and_then(|v| text(v).trim().parse::<i64>().ok());
         Ok(table(&batches)

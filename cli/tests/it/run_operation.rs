@@ -286,3 +286,93 @@ fn package_internals_context_and_relation_helpers() {
         serde_json::json!(["model.px.a"])
     );
 }
+
+/// What one render's statements leave in their session (temporary tables, an open
+/// transaction) the render's next statements see, as on dbt's connection, on every
+/// database; a render's connection goes back to the pool cleared, so a later node never
+/// inherits a transaction (which would swallow what it builds) or a temporary table.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_render_s_statements_share_one_connection_given_back_clean() {
+    let schema = unique("dvt_it_session");
+    let maria_db = unique("dvt_it_session");
+    let _cleanup = Cleanup {
+        pg_schemas: vec![schema.clone()],
+        maria_dbs: vec![maria_db.clone()],
+    };
+    let pg = pg().await;
+    let mut maria = maria().await;
+    maria_rows(&mut maria, &format!("create database `{maria_db}`")).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scratch = "{% macro scratch() %}\n\
+      {% do run_query('create temporary table scratch as select 41 as v') %}\n\
+      {% do run_query('insert into scratch values (1)') %}\n\
+      {% set r = run_query('create temporary table two as select count(*) as s from scratch; select s * 42 as s from two') %}\n\
+      {{ log('scratch sum ' ~ r.columns[0].values()[0] ~ ' on ' ~ target.name, info=True) }}\n\
+    {% endmacro %}\n";
+    // Leaves a transaction open and a temporary table in it.
+    let leak = "{% if execute %}{% do run_query('begin; create temporary table leak as select 1 as v') %}{% endif %}\nselect 1 as id";
+    let probe = "-- depends_on: {{ ref('leaky') }}\n\
+      {% set r = run_query(\"select (to_regclass('pg_temp.leak') is null)::int * 100 + (to_regclass('pg_temp.scratch') is null)::int * 10 + (pg_current_xact_id_if_assigned() is null)::int as clean\") if execute else none %}\n\
+      select {{ r.columns[0].values()[0] if r else 0 }} as clean";
+    let mut files: Vec<(String, String)> = vec![
+        (
+            "dbt_project.yml".into(),
+            "name: se\nprofile: se\nmodels:\n  +materialized: table\n".into(),
+        ),
+        (
+            "profiles.yml".into(),
+            format!(
+                "se:\n  target: pg\n  outputs:\n    pg: {{type: postgres, host: 127.0.0.1, user: postgres, dbname: test, schema: {schema}, threads: 1}}\n    maria: {{type: mysql, server: 127.0.0.1, port: 3306, username: root, password: '', schema: {maria_db}}}\n    lite: {{type: sqlite, path: data/se.db}}\n"
+            ),
+        ),
+        ("macros/ops.sql".into(), scratch.into()),
+        ("models/leaky.sql".into(), leak.into()),
+        (
+            "models/hooked.sql".into(),
+            "{{ config(pre_hook=['create temporary table h as select 5 as v', 'create table ' ~ this.schema ~ '.from_hook as select v from h']) }}\nselect 2 as id".into(),
+        ),
+    ];
+    for i in 1..=4 {
+        files.push((format!("models/probe_{i}.sql"), probe.into()));
+    }
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    write_project(dir.path(), &files);
+    for target in ["pg", "maria", "lite"] {
+        let op = dvt(
+            dir.path(),
+            &["run-operation", "scratch", "--target", target],
+            &[],
+        );
+        op.assert_ok();
+        assert!(
+            op.stdout.contains(&format!("scratch sum 84 on {target}")),
+            "{target}: {}",
+            op.stdout
+        );
+    }
+    let run = dvt(dir.path(), &["run"], &[]);
+    run.assert_ok();
+    for i in 1..=4 {
+        assert_eq!(
+            pg_rows(&pg, &format!("select clean from \"{schema}\".probe_{i}")).await,
+            vec![vec![normalise(Some("111"))]],
+            "probe_{i} inherited the leaky model's session"
+        );
+    }
+    // Every model's table was committed, the leaky one's too.
+    assert_eq!(
+        pg_rows(
+            &pg,
+            &format!("select count(*) from pg_tables where schemaname = '{schema}'")
+        )
+        .await,
+        vec![vec![normalise(Some("7"))]]
+    );
+    assert_eq!(
+        pg_rows(&pg, &format!("select v from \"{schema}\".from_hook")).await,
+        vec![vec![normalise(Some("5"))]]
+    );
+}

@@ -61,9 +61,11 @@ fn render(
         phase: Phase::Parse,
         template: template.to_owned(),
         file: file.to_path_buf(),
+        // As dbt's parse, the node in the target's database and schema: config code
+        // that reads `this.schema` while parsing gets a name, not an empty string.
         this: Some(JinjaRelation {
-            database: String::new(),
-            schema: String::new(),
+            database: target_part(jinja, "database"),
+            schema: target_part(jinja, "schema"),
             identifier: name.to_owned(),
             rendered: "__dvt_this__".into(),
             home: None,
@@ -80,6 +82,13 @@ fn render(
         globals: serde_json::Map::new(),
         vars: serde_json::Map::new(),
     })
+}
+
+fn target_part(jinja: &JinjaEnv, key: &str) -> String {
+    jinja.parse_target()[key]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// Source tables by (source, table), then package.

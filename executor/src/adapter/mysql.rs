@@ -200,85 +200,8 @@ impl MysqlAdapter {
         sql: &str,
         wanted: Option<SchemaRef>,
     ) -> Result<SendableRecordBatchStream> {
-        let db = self.conn().await?;
-        let conn = Arc::clone(&db.conn);
-        let sql = sql.to_owned();
-        let target = self.target.name.clone();
-        let (schema_tx, schema_rx) = tokio::sync::oneshot::channel::<Result<SchemaRef>>();
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
-        let task = tokio::spawn(async move {
-            let _checked_out = &db;
-            let mut guard = conn.lock().await;
-            let fail =
-                |e: &dyn std::fmt::Display| Error::sql(&target, "running a query", e.to_string());
-            let mut result = match guard.exec_iter(sql, ()).await {
-                Ok(r) => r,
-                Err(e) => {
-                    let _ = schema_tx.send(Err(fail(&e)));
-                    return;
-                }
-            };
-            let columns = result.columns().unwrap_or_else(|| Arc::from(Vec::new()));
-            let setup = result_schema(&target, &columns, wanted).and_then(|schema| {
-                let builder = BatchBuilder::new(Arc::clone(&schema), BATCH_LIMITS)
-                    .map_err(|e| Error::unsupported(&target, e))?;
-                Ok((schema, builder))
-            });
-            let mut builder = match setup {
-                Ok((schema, builder)) => {
-                    if schema_tx.send(Ok(schema)).is_err() {
-                        return;
-                    }
-                    builder
-                }
-                Err(e) => {
-                    let _ = schema_tx.send(Err(e));
-                    return;
-                }
-            };
-            let kinds: Vec<_> = columns.iter().map(|c| c.column_type()).collect();
-            let mut row_number = 0u64;
-            loop {
-                let row = match result.next().await {
-                    Ok(Some(row)) => row,
-                    Ok(None) => {
-                        if builder.rows() > 0 {
-                            let _ = tx.send(finish(&mut builder)).await;
-                        }
-                        return;
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(fail(&e))).await;
-                        return;
-                    }
-                };
-                row_number += 1;
-                for (i, kind) in kinds.iter().enumerate() {
-                    let value = row.as_ref(i).unwrap_or(&mysql_async::Value::NULL);
-                    let appended = types::decode(value, *kind)
-                        .and_then(|cell| builder.append(i, cell))
-                        .map_err(|reason| {
-                            read_error(&target, &columns[i].name_str(), row_number, reason)
-                        });
-                    if let Err(e) = appended {
-                        let _ = tx.send(Err(e)).await;
-                        return;
-                    }
-                }
-                if builder.end_row() && tx.send(finish(&mut builder)).await.is_err() {
-                    return;
-                }
-            }
-        });
-        let guard = AbortOnDrop(task);
-        let schema = schema_rx
-            .await
-            .map_err(|_| Error::internal("the mysql reader stopped before its first row"))??;
-        let rest = futures::stream::unfold((rx, guard), |(mut rx, guard)| async move {
-            rx.recv().await.map(|item| (item, (rx, guard)))
-        });
-        let batches = rest.map(|item| item.map_err(Error::into_datafusion));
-        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
+        let db = Arc::new(self.conn().await?);
+        stream_on(&self.target.name, db, sql, wanted).await
     }
 
     /// What each column of a table needs of loaded values, by column name.
@@ -491,6 +414,130 @@ fn encode_batch(
     Ok(Bytes::from(buf))
 }
 
+/// Streams a query's rows on `db` (kept checked out until the stream ends).
+async fn stream_on(
+    target: &str,
+    db: Arc<MySQLConnection>,
+    sql: &str,
+    wanted: Option<SchemaRef>,
+) -> Result<SendableRecordBatchStream> {
+    let conn = Arc::clone(&db.conn);
+    let sql = sql.to_owned();
+    let target = target.to_owned();
+    let (schema_tx, schema_rx) = tokio::sync::oneshot::channel::<Result<SchemaRef>>();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
+    let task = tokio::spawn(async move {
+        let _checked_out = &db;
+        let mut guard = conn.lock().await;
+        let fail =
+            |e: &dyn std::fmt::Display| Error::sql(&target, "running a query", e.to_string());
+        let mut result = match guard.exec_iter(sql, ()).await {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = schema_tx.send(Err(fail(&e)));
+                return;
+            }
+        };
+        let columns = result.columns().unwrap_or_else(|| Arc::from(Vec::new()));
+        let setup = result_schema(&target, &columns, wanted).and_then(|schema| {
+            let builder = BatchBuilder::new(Arc::clone(&schema), BATCH_LIMITS)
+                .map_err(|e| Error::unsupported(&target, e))?;
+            Ok((schema, builder))
+        });
+        let mut builder = match setup {
+            Ok((schema, builder)) => {
+                if schema_tx.send(Ok(schema)).is_err() {
+                    return;
+                }
+                builder
+            }
+            Err(e) => {
+                let _ = schema_tx.send(Err(e));
+                return;
+            }
+        };
+        let kinds: Vec<_> = columns.iter().map(|c| c.column_type()).collect();
+        let mut row_number = 0u64;
+        loop {
+            let row = match result.next().await {
+                Ok(Some(row)) => row,
+                Ok(None) => {
+                    if builder.rows() > 0 {
+                        let _ = tx.send(finish(&mut builder)).await;
+                    }
+                    return;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(fail(&e))).await;
+                    return;
+                }
+            };
+            row_number += 1;
+            for (i, kind) in kinds.iter().enumerate() {
+                let value = row.as_ref(i).unwrap_or(&mysql_async::Value::NULL);
+                let appended = types::decode(value, *kind)
+                    .and_then(|cell| builder.append(i, cell))
+                    .map_err(|reason| {
+                        read_error(&target, &columns[i].name_str(), row_number, reason)
+                    });
+                if let Err(e) = appended {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            }
+            if builder.end_row() && tx.send(finish(&mut builder)).await.is_err() {
+                return;
+            }
+        }
+    });
+    let guard = AbortOnDrop(task);
+    let schema = schema_rx
+        .await
+        .map_err(|_| Error::internal("the mysql reader stopped before its first row"))??;
+    let rest = futures::stream::unfold((rx, guard), |(mut rx, guard)| async move {
+        rx.recv().await.map(|item| (item, (rx, guard)))
+    });
+    let batches = rest.map(|item| item.map_err(Error::into_datafusion));
+    Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
+}
+
+/// Runs statements with the text protocol (several at once); the rows affected.
+async fn execute_on(target: &str, db: &MySQLConnection, sql: &str) -> Result<u64> {
+    let mut conn = db.conn.lock().await;
+    conn.query_drop(sql)
+        .await
+        .map_err(|e| Error::sql(target, "running a statement", e))?;
+    Ok(conn.affected_rows())
+}
+
+/// A pooled connection held for one render's statements ([`Adapter::session`]). The
+/// pool resets a connection it gets back (`COM_RESET_CONNECTION`): temporary tables,
+/// settings and an open transaction end there.
+struct MysqlSession {
+    target: String,
+    db: Arc<MySQLConnection>,
+}
+
+#[async_trait]
+impl super::Session for MysqlSession {
+    async fn execute(&self, sql: &str) -> Result<u64> {
+        execute_on(&self.target, &self.db, sql).await
+    }
+
+    async fn query(&self, sql: &str) -> Result<SendableRecordBatchStream> {
+        // Typed rows come from a prepared statement, which holds one statement: the
+        // others run first on this connection.
+        let parts = dvt_core::sql::split_statements(D, sql);
+        let Some((last, before)) = parts.split_last() else {
+            return stream_on(&self.target, Arc::clone(&self.db), sql, None).await;
+        };
+        for part in before {
+            execute_on(&self.target, &self.db, part).await?;
+        }
+        stream_on(&self.target, Arc::clone(&self.db), last, None).await
+    }
+}
+
 #[async_trait]
 impl Adapter for MysqlAdapter {
     fn target(&self) -> &TargetConfig {
@@ -609,11 +656,24 @@ impl Adapter for MysqlAdapter {
 
     async fn execute(&self, sql: &str) -> Result<u64> {
         let db = self.conn().await?;
-        let mut conn = db.conn.lock().await;
-        conn.query_drop(sql)
-            .await
-            .map_err(self.sql_err("running a statement"))?;
-        Ok(conn.affected_rows())
+        execute_on(&self.target.name, &db, sql).await
+    }
+
+    async fn session(&self) -> Result<Arc<dyn super::Session>> {
+        let db = self.conn().await?;
+        {
+            // The target's database is the session's default, as dbt-mysql's connection
+            // has it, so unqualified names (a temporary table) resolve. Until a run
+            // creates it there is none, as before.
+            let mut conn = db.conn.lock().await;
+            let _ = conn
+                .query_drop(format!("USE {}", D.quote(&self.target.schema)))
+                .await;
+        }
+        Ok(Arc::new(MysqlSession {
+            target: self.target.name.clone(),
+            db: Arc::new(db),
+        }))
     }
 
     async fn query(&self, sql: &str) -> Result<SendableRecordBatchStream> {

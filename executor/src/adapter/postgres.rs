@@ -96,9 +96,7 @@ impl PostgresAdapter {
     }
 
     fn sql_err(&self, action: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> Error {
-        let target = self.target.name.clone();
-        let action = action.into();
-        move |e| Error::sql(&target, action, describe(e))
+        sql_err(&self.target.name, action)
     }
 
     async fn kind(
@@ -200,100 +198,14 @@ impl PostgresAdapter {
             .map_err(self.sql_err(format!("committing the swap of {}", D.render(relation))))
     }
 
-    /// The digits after the point of `money` on this server (its `lc_monetary`).
-    async fn money_scale(&self, client: &Client) -> Result<u32> {
-        let row = client
-            .query_one("select scale(1::money::numeric)::int4", &[])
-            .await
-            .map_err(self.sql_err("reading the scale of `money`"))?;
-        let scale: Option<i32> = row.get(0);
-        Ok(scale.unwrap_or(2).max(0) as u32)
-    }
-
-    /// Streams a query's rows, every column decoded by DVT ([`types`]); with `wanted`,
-    /// into exactly that schema (an error names the column and row of a value it cannot
-    /// hold), otherwise into each column's natural type.
+    /// Streams a query's rows on a pooled connection ([`stream_on`]).
     async fn stream_query(
         &self,
         sql: &str,
         wanted: Option<SchemaRef>,
     ) -> Result<SendableRecordBatchStream> {
-        let target = &self.target.name;
-        let conn = self.conn().await?;
-        let statement = conn
-            .conn
-            .prepare(sql)
-            .await
-            .map_err(self.sql_err("preparing a query"))?;
-        let columns = statement.columns();
-        let money_scale = if columns.iter().any(|c| uses_money(c.type_())) {
-            self.money_scale(&conn.conn).await?
-        } else {
-            2
-        };
-        let schema = match wanted {
-            Some(w) => {
-                check_readable(target, "PostgreSQL", &w)?;
-                if w.fields().len() != columns.len() {
-                    return Err(Error::internal(format!(
-                        "a postgres query returned {} columns where {} were expected",
-                        columns.len(),
-                        w.fields().len()
-                    )));
-                }
-                w
-            }
-            None => {
-                let mut fields = Vec::with_capacity(columns.len());
-                for c in columns {
-                    fields.push(
-                        match types::natural(c.name(), c.type_(), c.type_modifier(), money_scale) {
-                            types::Natural::Field(f) => f,
-                            // Without a relation to measure, its exact text.
-                            types::Natural::ProbeNumeric => {
-                                field(c.name(), DataType::Utf8, Some(NUMERIC))
-                            }
-                            types::Natural::Unsupported(ty) => {
-                                return Err(unsupported_column(
-                                    target,
-                                    "PostgreSQL",
-                                    c.name(),
-                                    &ty,
-                                ));
-                            }
-                        },
-                    );
-                }
-                Arc::new(Schema::new(fields))
-            }
-        };
-        let mut decoders = Vec::with_capacity(columns.len());
-        for c in columns {
-            decoders.push(types::decoder(c.type_(), money_scale).ok_or_else(|| {
-                unsupported_column(target, "PostgreSQL", c.name(), c.type_().name())
-            })?);
-        }
-        let builder = BatchBuilder::new(Arc::clone(&schema), BATCH_LIMITS)
-            .map_err(|e| Error::unsupported(target, e))?;
-        let rows = conn
-            .conn
-            .query_raw(&statement, std::iter::empty::<i32>())
-            .await
-            .map_err(self.sql_err("running a query"))?;
-        let reader = rows::Reader {
-            target: target.clone(),
-            names: columns.iter().map(|c| c.name().to_owned()).collect(),
-            decoders,
-            builder,
-            rows: Box::pin(rows),
-            row: 0,
-            done: false,
-            _guard: conn,
-        };
-        Ok(Box::pin(RecordBatchStreamAdapter::new(
-            schema,
-            reader.into_stream(),
-        )))
+        let conn = Arc::new(self.conn().await?);
+        stream_on(&self.target.name, conn, sql, wanted).await
     }
 
     async fn copy_in(
@@ -368,6 +280,194 @@ impl PostgresAdapter {
             .finish()
             .await
             .map_err(|e| Error::bulk_load(target, &rendered, describe(e)))
+    }
+}
+
+/// The digits after the point of `money` on this server (its `lc_monetary`).
+async fn money_scale(target: &str, client: &Client) -> Result<u32> {
+    let row = client
+        .query_one("select scale(1::money::numeric)::int4", &[])
+        .await
+        .map_err(sql_err(target, "reading the scale of `money`"))?;
+    let scale: Option<i32> = row.get(0);
+    Ok(scale.unwrap_or(2).max(0) as u32)
+}
+
+/// Streams a query's rows on `conn` (kept checked out until the stream ends), every column decoded by DVT ([`types`]); with `wanted`,
+/// into exactly that schema (an error names the column and row of a value it cannot
+/// hold), otherwise into each column's natural type.
+async fn stream_on(
+    target: &str,
+    conn: Arc<PostgresConnection>,
+    sql: &str,
+    wanted: Option<SchemaRef>,
+) -> Result<SendableRecordBatchStream> {
+    let target = &target.to_owned();
+    let statement = conn
+        .conn
+        .prepare(sql)
+        .await
+        .map_err(sql_err(target, "preparing a query"))?;
+    let columns = statement.columns();
+    let money_scale = if columns.iter().any(|c| uses_money(c.type_())) {
+        money_scale(target, &conn.conn).await?
+    } else {
+        2
+    };
+    let schema = match wanted {
+        Some(w) => {
+            check_readable(target, "PostgreSQL", &w)?;
+            if w.fields().len() != columns.len() {
+                return Err(Error::internal(format!(
+                    "a postgres query returned {} columns where {} were expected",
+                    columns.len(),
+                    w.fields().len()
+                )));
+            }
+            w
+        }
+        None => {
+            let mut fields = Vec::with_capacity(columns.len());
+            for c in columns {
+                fields.push(
+                    match types::natural(c.name(), c.type_(), c.type_modifier(), money_scale) {
+                        types::Natural::Field(f) => f,
+                        // Without a relation to measure, its exact text.
+                        types::Natural::ProbeNumeric => {
+                            field(c.name(), DataType::Utf8, Some(NUMERIC))
+                        }
+                        types::Natural::Unsupported(ty) => {
+                            return Err(unsupported_column(target, "PostgreSQL", c.name(), &ty));
+                        }
+                    },
+                );
+            }
+            Arc::new(Schema::new(fields))
+        }
+    };
+    let mut decoders = Vec::with_capacity(columns.len());
+    for c in columns {
+        decoders.push(
+            types::decoder(c.type_(), money_scale).ok_or_else(|| {
+                unsupported_column(target, "PostgreSQL", c.name(), c.type_().name())
+            })?,
+        );
+    }
+    let builder = BatchBuilder::new(Arc::clone(&schema), BATCH_LIMITS)
+        .map_err(|e| Error::unsupported(target, e))?;
+    let rows = conn
+        .conn
+        .query_raw(&statement, std::iter::empty::<i32>())
+        .await
+        .map_err(sql_err(target, "running a query"))?;
+    let reader = rows::Reader {
+        target: target.clone(),
+        names: columns.iter().map(|c| c.name().to_owned()).collect(),
+        decoders,
+        builder,
+        rows: Box::pin(rows),
+        row: 0,
+        done: false,
+        _guard: conn,
+    };
+    Ok(Box::pin(RecordBatchStreamAdapter::new(
+        schema,
+        reader.into_stream(),
+    )))
+}
+
+fn sql_err(target: &str, action: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> Error {
+    let target = target.to_owned();
+    let action = action.into();
+    move |e| Error::sql(&target, action, describe(e))
+}
+
+/// Runs statements with the simple protocol (several at once); the rows they affected.
+async fn execute_on(target: &str, client: &Client, sql: &str) -> Result<u64> {
+    let messages = client
+        .simple_query(sql)
+        .await
+        .map_err(sql_err(target, "running a statement"))?;
+    Ok(messages
+        .iter()
+        .map(|m| match m {
+            SimpleQueryMessage::CommandComplete(n) => *n,
+            _ => 0,
+        })
+        .sum())
+}
+
+/// A pooled connection held for one render's statements ([`Adapter::session`]).
+struct PgSession {
+    target: String,
+    /// `None` only once dropped.
+    conn: Option<Arc<PostgresConnection>>,
+}
+
+impl PgSession {
+    fn conn(&self) -> Result<Arc<PostgresConnection>> {
+        self.conn
+            .clone()
+            .ok_or_else(|| Error::internal("a postgres session used after it ended"))
+    }
+}
+
+/// The server's refusal of several statements in one prepared query.
+fn is_multi_statement_refusal(e: &Error) -> bool {
+    e.message_chain()
+        .contains("cannot insert multiple commands into a prepared statement")
+}
+
+#[async_trait]
+impl super::Session for PgSession {
+    async fn execute(&self, sql: &str) -> Result<u64> {
+        execute_on(&self.target, &self.conn()?.conn, sql).await
+    }
+
+    async fn query(&self, sql: &str) -> Result<SendableRecordBatchStream> {
+        let conn = self.conn()?;
+        match stream_on(&self.target, Arc::clone(&conn), sql, None).await {
+            Err(e) if is_multi_statement_refusal(&e) => {
+                // Typed rows need the extended protocol, which takes one statement: the
+                // others run first, on this same connection, so what they create the
+                // last one reads.
+                let parts = dvt_core::sql::split_statements(D, sql);
+                let Some((last, before)) = parts.split_last() else {
+                    return Err(e);
+                };
+                for part in before {
+                    execute_on(&self.target, &conn.conn, part).await?;
+                }
+                stream_on(&self.target, conn, last, None).await
+            }
+            other => other,
+        }
+    }
+}
+
+impl Drop for PgSession {
+    /// Clears what the session's statements left on the connection before the pool
+    /// hands it to anyone else: an open or failed transaction, temporary tables,
+    /// settings, a role, advisory locks. Prepared statements stay: the driver caches
+    /// its own type lookups as statements.
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else {
+            return;
+        };
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        handle.spawn(async move {
+            // Outside a transaction ROLLBACK only warns; it never fails.
+            let _ = conn.conn.batch_execute("ROLLBACK").await;
+            let _ = conn
+                .conn
+                .batch_execute(
+                    "SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DISCARD TEMP; \
+                     DISCARD SEQUENCES; SELECT pg_advisory_unlock_all()",
+                )
+                .await;
+        });
     }
 }
 
@@ -543,18 +643,14 @@ impl Adapter for PostgresAdapter {
 
     async fn execute(&self, sql: &str) -> Result<u64> {
         let conn = self.conn().await?;
-        let messages = conn
-            .conn
-            .simple_query(sql)
-            .await
-            .map_err(self.sql_err("running a statement"))?;
-        Ok(messages
-            .iter()
-            .map(|m| match m {
-                SimpleQueryMessage::CommandComplete(n) => *n,
-                _ => 0,
-            })
-            .sum())
+        execute_on(&self.target.name, &conn.conn, sql).await
+    }
+
+    async fn session(&self) -> Result<Arc<dyn super::Session>> {
+        Ok(Arc::new(PgSession {
+            target: self.target.name.clone(),
+            conn: Some(Arc::new(self.conn().await?)),
+        }))
     }
 
     async fn query(&self, sql: &str) -> Result<SendableRecordBatchStream> {
@@ -576,7 +672,7 @@ impl Adapter for PostgresAdapter {
             .map_err(self.sql_err(action.clone()))?;
         let columns = statement.columns();
         let money_scale = if columns.iter().any(|c| uses_money(c.type_())) {
-            self.money_scale(&conn.conn).await?
+            money_scale(&self.target.name, &conn.conn).await?
         } else {
             2
         };

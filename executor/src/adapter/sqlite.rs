@@ -187,6 +187,73 @@ fn in_transaction<T>(
     Ok(out)
 }
 
+/// Runs each statement of `sql` in turn; the rows they changed.
+fn execute_batch(target: &str, conn: &rusqlite::Connection, sql: &str) -> Result<u64> {
+    let mut total = 0u64;
+    let mut batch = rusqlite::Batch::new(conn, sql);
+    while let Some(mut stmt) = batch.next().map_err(err(target, "running a statement"))? {
+        match stmt.execute([]) {
+            Ok(n) => total += n as u64,
+            Err(rusqlite::Error::ExecuteReturnedResults) => {}
+            Err(e) => return Err(err(target, "running a statement")(e)),
+        }
+    }
+    Ok(total)
+}
+
+/// One connection to the file held for one render's statements ([`Adapter::session`]);
+/// closing it ends its temporary tables.
+struct SqliteSession {
+    target: String,
+    conn: Arc<std::sync::Mutex<rusqlite::Connection>>,
+}
+
+impl SqliteSession {
+    async fn run<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+            f(&conn)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("sqlite worker for `{}` failed: {e}", self.target)))?
+    }
+}
+
+#[async_trait]
+impl super::Session for SqliteSession {
+    async fn execute(&self, sql: &str) -> Result<u64> {
+        let (target, sql) = (self.target.clone(), sql.to_owned());
+        self.run(move |conn| execute_batch(&target, conn, &sql))
+            .await
+    }
+
+    async fn query(&self, sql: &str) -> Result<SendableRecordBatchStream> {
+        let (target, sql) = (self.target.clone(), sql.to_owned());
+        let (schema, batches) = self
+            .run(move |conn| {
+                // A prepared statement holds one statement: the others run first.
+                let parts = dvt_core::sql::split_statements(D, &sql);
+                let Some((last, before)) = parts.split_last() else {
+                    return query_batches(&target, conn, &sql);
+                };
+                for part in before {
+                    execute_batch(&target, conn, part)?;
+                }
+                query_batches(&target, conn, last)
+            })
+            .await?;
+        Ok(Box::pin(
+            MemoryStream::try_new(batches, schema, None)
+                .map_err(|e| Error::internal(e.to_string()))?,
+        ))
+    }
+}
+
 #[async_trait]
 impl Adapter for SqliteAdapter {
     fn target(&self) -> &TargetConfig {
@@ -416,19 +483,20 @@ impl Adapter for SqliteAdapter {
     async fn execute(&self, sql: &str) -> Result<u64> {
         let sql = sql.to_owned();
         let target = self.target.name.clone();
-        self.run(move |conn| {
-            let mut total = 0u64;
-            let mut batch = rusqlite::Batch::new(conn, &sql);
-            while let Some(mut stmt) = batch.next().map_err(err(&target, "running a statement"))? {
-                match stmt.execute([]) {
-                    Ok(n) => total += n as u64,
-                    Err(rusqlite::Error::ExecuteReturnedResults) => {}
-                    Err(e) => return Err(err(&target, "running a statement")(e)),
-                }
-            }
-            Ok(total)
-        })
-        .await
+        self.run(move |conn| execute_batch(&target, conn, &sql))
+            .await
+    }
+
+    async fn session(&self) -> Result<Arc<dyn super::Session>> {
+        let path = self.path.clone();
+        let target = self.target.name.clone();
+        let conn = tokio::task::spawn_blocking(move || open(&target, &path))
+            .await
+            .map_err(|e| Error::internal(format!("sqlite worker failed: {e}")))??;
+        Ok(Arc::new(SqliteSession {
+            target: self.target.name.clone(),
+            conn: Arc::new(std::sync::Mutex::new(conn)),
+        }))
     }
 
     async fn query(&self, sql: &str) -> Result<SendableRecordBatchStream> {

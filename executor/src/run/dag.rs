@@ -569,15 +569,21 @@ async fn project_hooks(
         _ => &m.project.on_run_end,
     };
     let mut out = Vec::new();
+    // One connection for the hooks of a kind, as dbt runs them: what one leaves in the
+    // session (a temporary table) the next one reads.
+    let database = Arc::new(crate::introspect::RegistryDatabase::new(Arc::clone(
+        &ctx.registry,
+    )));
     for (i, text) in hooks.iter().enumerate() {
         let name = format!("{}-{kind}-{i}", m.project.name);
         let started_at = now();
         let clock = Instant::now();
         let outcome: Result<String> = async {
-            let database = Arc::new(crate::introspect::RegistryDatabase::new(Arc::clone(
-                &ctx.registry,
-            )));
-            let (sql, logs) = m.compile_project_hook(text, extra, Some(database))?;
+            let (sql, logs) = m.compile_project_hook(
+                text,
+                extra,
+                Some(Arc::clone(&database) as Arc<dyn dvt_core::jinja::Database>),
+            )?;
             for message in logs {
                 send(RunEvent::RunLog { message });
             }
@@ -589,11 +595,7 @@ async fn project_hooks(
                 .join(format!("{name}.sql"));
             super::artifacts::write_text(&file, &sql)?;
             if !sql.is_empty() {
-                ctx.registry
-                    .adapter(&m.default_target)
-                    .await?
-                    .execute(&sql)
-                    .await?;
+                database.execute(&m.default_target, &sql).await?;
             }
             Ok(sql)
         }

@@ -953,20 +953,20 @@ async fn mysql_comments(
 }
 
 /// Runs a node's `pre-hook`s or `post-hook`s (`key`) on its target, one statement each,
-/// in order; the first failing hook fails the node.
+/// in order, on one connection; the first failing hook fails the node.
 pub(super) async fn run_hooks(ctx: &RunContext, node: &Node, key: &str) -> Result<()> {
     let database = Arc::new(crate::introspect::RegistryDatabase::new(Arc::clone(
         &ctx.registry,
     )));
-    let hooks = ctx
-        .manifest
-        .compile_hooks(&node.unique_id, key, Some(database))?;
-    if hooks.is_empty() {
-        return Ok(());
-    }
-    let adapter = ctx.registry.adapter(&node.target).await?;
+    let hooks = ctx.manifest.compile_hooks(
+        &node.unique_id,
+        key,
+        Some(Arc::clone(&database) as Arc<dyn dvt_core::jinja::Database>),
+    )?;
+    // On the connection the hooks' own Jinja queried: what one hook leaves in the
+    // session (a temporary table, a setting) the next one sees, as in dbt.
     for sql in hooks {
-        adapter.execute(&sql).await?;
+        database.execute(&node.target, &sql).await?;
     }
     Ok(())
 }
