@@ -144,6 +144,9 @@ pub trait Session: Send + Sync {
     /// Runs a query and streams its rows; several statements run in order, the last
     /// one's rows answering, where the database's query path takes one statement only.
     async fn query(&self, sql: &str) -> Result<SendableRecordBatchStream>;
+
+    /// [`Adapter::relation_kind`], on this connection.
+    async fn relation_kind(&self, relation: &Relation) -> Result<Option<RelationKind>>;
 }
 
 /// Connects to a target with the adapter of its type.

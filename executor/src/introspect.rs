@@ -108,8 +108,8 @@ impl Database for RegistryDatabase {
         identifier: &str,
     ) -> std::result::Result<Option<String>, String> {
         let kind = self.block(async {
-            let adapter = self.registry.adapter(target).await?;
-            adapter
+            self.session(target)
+                .await?
                 .relation_kind(&Relation::new(schema, identifier))
                 .await
         })?;

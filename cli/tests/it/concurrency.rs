@@ -115,3 +115,47 @@ fn more_threads_than_pooled_connections_and_two_runs_at_once() {
         .expect("psql runs");
     assert_eq!(String::from_utf8_lossy(&leftovers.stdout).trim(), "0");
 }
+
+/// More nodes at once than a target has connections, behind queries longer than the
+/// 30 s a connection pool waits: the nodes left without a connection queue for one
+/// (they used to fail with "Timed out in bb8" after 30 s).
+#[test]
+fn nodes_queue_for_a_connection_behind_long_queries() {
+    let schema = unique("dvt_it_queue");
+    let _cleanup = Cleanup {
+        pg_schemas: vec![schema.clone()],
+        maria_dbs: vec![],
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut files = vec![
+        (
+            "dbt_project.yml".to_owned(),
+            "name: q\nprofile: q\nmodels:\n  +materialized: table\n".to_owned(),
+        ),
+        (
+            "profiles.yml".to_owned(),
+            format!(
+                "q:\n  target: pg\n  outputs:\n    pg: {{type: postgres, host: 127.0.0.1, user: postgres, dbname: test, schema: {schema}, threads: 1}}\n"
+            ),
+        ),
+    ];
+    // A profile of one thread gives the target ten connections; eleven nodes run at once.
+    for i in 0..11 {
+        files.push((
+            format!("models/slow_{i}.sql"),
+            format!("select {i} as id, (select 1 from pg_sleep(31)) as waited"),
+        ));
+    }
+    write(dir.path(), &files);
+    let run = dvt(dir.path(), &["run", "--threads", "11"], &[]);
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains("PASS=11 WARN=0 ERROR=0 SKIP=0 TOTAL=11"),
+        "{}",
+        run.stdout
+    );
+    let st = statuses(dir.path());
+    assert_eq!(st.len(), 11);
+    assert!(st.values().all(|s| s == "success"), "{st:?}");
+}

@@ -88,21 +88,7 @@ impl MysqlAdapter {
     }
 
     async fn kind(&self, conn: &mut Conn, rel: &Relation) -> Result<Option<RelationKind>> {
-        let kind: Option<String> = conn
-            .exec_first(
-                "select table_type from information_schema.tables \
-                 where table_schema = ? and table_name = ?",
-                (rel.schema.as_str(), rel.identifier.as_str()),
-            )
-            .await
-            .map_err(self.sql_err(format!("looking up {}", D.render(rel))))?;
-        Ok(kind.map(|k| {
-            if k.contains("VIEW") {
-                RelationKind::View
-            } else {
-                RelationKind::Table
-            }
-        }))
+        kind(&self.target.name, conn, rel).await
     }
 
     async fn drop_if_exists(&self, conn: &mut Conn, rel: &Relation) -> Result<()> {
@@ -501,6 +487,25 @@ async fn stream_on(
     Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
 }
 
+/// Whether `rel` is a table or a view, or absent.
+async fn kind(target: &str, conn: &mut Conn, rel: &Relation) -> Result<Option<RelationKind>> {
+    let kind: Option<String> = conn
+        .exec_first(
+            "select table_type from information_schema.tables \
+             where table_schema = ? and table_name = ?",
+            (rel.schema.as_str(), rel.identifier.as_str()),
+        )
+        .await
+        .map_err(|e| Error::sql(target, format!("looking up {}", D.render(rel)), e))?;
+    Ok(kind.map(|k| {
+        if k.contains("VIEW") {
+            RelationKind::View
+        } else {
+            RelationKind::Table
+        }
+    }))
+}
+
 /// Runs statements with the text protocol (several at once); the rows affected.
 async fn execute_on(target: &str, db: &MySQLConnection, sql: &str) -> Result<u64> {
     let mut conn = db.conn.lock().await;
@@ -522,6 +527,11 @@ struct MysqlSession {
 impl super::Session for MysqlSession {
     async fn execute(&self, sql: &str) -> Result<u64> {
         execute_on(&self.target, &self.db, sql).await
+    }
+
+    async fn relation_kind(&self, relation: &Relation) -> Result<Option<RelationKind>> {
+        let mut conn = self.db.conn.lock().await;
+        kind(&self.target, &mut conn, relation).await
     }
 
     async fn query(&self, sql: &str) -> Result<SendableRecordBatchStream> {

@@ -37,6 +37,37 @@ const D: Dialect = Dialect::Postgres;
 pub(crate) struct PostgresAdapter {
     target: TargetConfig,
     pool: Arc<PostgresConnectionPool>,
+    /// One per connection the pool may open. The pool gives up on a caller that waits
+    /// 30 s for a connection, which a busy run (more threads, or more scan partitions,
+    /// than connections, behind long queries) reaches while nothing is wrong: callers
+    /// queue here instead, for as long as the connections they wait for are in use.
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+/// A pooled connection and its permit, returned to the pool before the permit is.
+struct Checked {
+    inner: PostgresConnection,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl std::ops::Deref for Checked {
+    type Target = PostgresConnection;
+
+    fn deref(&self) -> &PostgresConnection {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Checked {
+    fn deref_mut(&mut self) -> &mut PostgresConnection {
+        &mut self.inner
+    }
+}
+
+/// Connections per PostgreSQL target: two for each of the profile's threads (a node's
+/// render holds one while its introspection may ask for another), at least bb8's ten.
+fn pool_size(threads: Option<usize>) -> usize {
+    (2 * threads.unwrap_or(1)).max(10)
 }
 
 impl std::fmt::Debug for PostgresAdapter {
@@ -79,20 +110,32 @@ impl PostgresAdapter {
                 ));
             }
         }
+        let size = pool_size(target.threads);
+        params.insert("connection_pool_size".to_owned(), size.to_string());
         let pool = PostgresConnectionPool::new(to_secret_map(params))
             .await
             .map_err(|e| Error::connection(&target.name, e))?;
         Ok(PostgresAdapter {
             target,
             pool: Arc::new(pool),
+            permits: Arc::new(tokio::sync::Semaphore::new(size)),
         })
     }
 
-    async fn conn(&self) -> Result<PostgresConnection> {
-        self.pool
+    async fn conn(&self) -> Result<Checked> {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|e| Error::internal(format!("the connection queue closed: {e}")))?;
+        let conn = self
+            .pool
             .connect_direct()
             .await
-            .map_err(|e| Error::connection(&self.target.name, e))
+            .map_err(|e| Error::connection(&self.target.name, e))?;
+        Ok(Checked {
+            inner: conn,
+            _permit: permit,
+        })
     }
 
     fn sql_err(&self, action: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> Error {
@@ -104,20 +147,7 @@ impl PostgresAdapter {
         client: &impl GenericClient,
         rel: &Relation,
     ) -> Result<Option<RelationKind>> {
-        let row = client
-            .query_opt(
-                "select c.relkind::text from pg_catalog.pg_class c \
-                 join pg_catalog.pg_namespace n on n.oid = c.relnamespace \
-                 where n.nspname = $1 and c.relname = $2",
-                &[&rel.schema, &rel.identifier],
-            )
-            .await
-            .map_err(self.sql_err(format!("looking up {}", D.render(rel))))?;
-        Ok(row.map(|r| match r.get::<_, String>(0).as_str() {
-            "v" => RelationKind::View,
-            "m" => RelationKind::MaterializedView,
-            _ => RelationKind::Table,
-        }))
+        kind(&self.target.name, client, rel).await
     }
 
     async fn drop_if_exists(&self, client: &impl GenericClient, rel: &Relation) -> Result<()> {
@@ -298,7 +328,7 @@ async fn money_scale(target: &str, client: &Client) -> Result<u32> {
 /// hold), otherwise into each column's natural type.
 async fn stream_on(
     target: &str,
-    conn: Arc<PostgresConnection>,
+    conn: Arc<Checked>,
     sql: &str,
     wanted: Option<SchemaRef>,
 ) -> Result<SendableRecordBatchStream> {
@@ -382,6 +412,28 @@ fn sql_err(target: &str, action: impl Into<String>) -> impl FnOnce(tokio_postgre
     move |e| Error::sql(&target, action, describe(e))
 }
 
+/// Whether `rel` is a table, a view or a materialized view, or absent.
+async fn kind(
+    target: &str,
+    client: &impl GenericClient,
+    rel: &Relation,
+) -> Result<Option<RelationKind>> {
+    let row = client
+        .query_opt(
+            "select c.relkind::text from pg_catalog.pg_class c \
+             join pg_catalog.pg_namespace n on n.oid = c.relnamespace \
+             where n.nspname = $1 and c.relname = $2",
+            &[&rel.schema, &rel.identifier],
+        )
+        .await
+        .map_err(sql_err(target, format!("looking up {}", D.render(rel))))?;
+    Ok(row.map(|r| match r.get::<_, String>(0).as_str() {
+        "v" => RelationKind::View,
+        "m" => RelationKind::MaterializedView,
+        _ => RelationKind::Table,
+    }))
+}
+
 /// Runs statements with the simple protocol (several at once); the rows they affected.
 async fn execute_on(target: &str, client: &Client, sql: &str) -> Result<u64> {
     let messages = client
@@ -401,11 +453,11 @@ async fn execute_on(target: &str, client: &Client, sql: &str) -> Result<u64> {
 struct PgSession {
     target: String,
     /// `None` only once dropped.
-    conn: Option<Arc<PostgresConnection>>,
+    conn: Option<Arc<Checked>>,
 }
 
 impl PgSession {
-    fn conn(&self) -> Result<Arc<PostgresConnection>> {
+    fn conn(&self) -> Result<Arc<Checked>> {
         self.conn
             .clone()
             .ok_or_else(|| Error::internal("a postgres session used after it ended"))
@@ -422,6 +474,10 @@ fn is_multi_statement_refusal(e: &Error) -> bool {
 impl super::Session for PgSession {
     async fn execute(&self, sql: &str) -> Result<u64> {
         execute_on(&self.target, &self.conn()?.conn, sql).await
+    }
+
+    async fn relation_kind(&self, relation: &Relation) -> Result<Option<RelationKind>> {
+        kind(&self.target, &*self.conn()?.conn, relation).await
     }
 
     async fn query(&self, sql: &str) -> Result<SendableRecordBatchStream> {

@@ -232,6 +232,11 @@ impl super::Session for SqliteSession {
             .await
     }
 
+    async fn relation_kind(&self, relation: &Relation) -> Result<Option<RelationKind>> {
+        let (target, relation) = (self.target.clone(), relation.clone());
+        self.run(move |conn| kind(&target, conn, &relation)).await
+    }
+
     async fn query(&self, sql: &str) -> Result<SendableRecordBatchStream> {
         let (target, sql) = (self.target.clone(), sql.to_owned());
         let (schema, batches) = self
