@@ -1,9 +1,10 @@
 {#- dbt's relation helpers that package code calls outside materializations
     (elementary builds its own tables with them). -#}
 
-{#- A scratch relation beside `base_relation`. dbt-postgres makes a session-temporary
-    one; DVT's statements may run on different pooled connections, so the scratch
-    table is an ordinary one in the same schema, which the caller drops. -#}
+{#- A scratch relation for `base_relation`. dbt-postgres's is session-temporary:
+    named without schema, with the time in its name so two renders never collide, at
+    most PostgreSQL's 63 characters. A render's statements share one connection, so the
+    temporary table one `run_query` creates the next one reads. -#}
 {% macro make_temp_relation(base_relation, suffix='__dbt_tmp') %}
     {{ return(adapter.dispatch('make_temp_relation', 'dbt')(base_relation, suffix)) }}
 {% endmacro %}
@@ -13,20 +14,32 @@
     {{ return(base_relation.incorporate(path={"identifier": identifier})) }}
 {% endmacro %}
 
-{#- `create table ... as`: `temporary` is accepted and makes an ordinary table, for the
-    same reason as above. -#}
+{% macro postgres__make_temp_relation(base_relation, suffix) %}
+    {%- set suffix = suffix ~ modules.datetime.datetime.now().strftime("%H%M%S%f") -%}
+    {%- set identifier = base_relation.identifier[:63 - (suffix | length)] ~ suffix -%}
+    {{ return(base_relation.incorporate(path={"identifier": identifier, "schema": none, "database": none})) }}
+{% endmacro %}
+
+{#- SQLite keeps temporary tables in its `temp` schema, found by an unqualified name. -#}
+{% macro sqlite__make_temp_relation(base_relation, suffix) %}
+    {%- set identifier = base_relation.identifier ~ suffix -%}
+    {{ return(base_relation.incorporate(path={"identifier": identifier, "schema": none, "database": none})) }}
+{% endmacro %}
+
+{#- `create [temporary] table ... as`; a temporary table is named without its schema,
+    where the database puts it. -#}
 {% macro get_create_table_as_sql(temporary, relation, sql) -%}
     {{ return(adapter.dispatch('get_create_table_as_sql', 'dbt')(temporary, relation, sql)) }}
 {%- endmacro %}
 
 {% macro default__get_create_table_as_sql(temporary, relation, sql) -%}
-    create table {{ relation }} as (
+    create {% if temporary -%}temporary{%- endif %} table {{ relation.include(database=(not temporary), schema=(not temporary)) }} as (
         {{ sql }}
     )
 {%- endmacro %}
 
 {% macro sqlite__get_create_table_as_sql(temporary, relation, sql) -%}
-    create table {{ relation }} as {{ sql }}
+    create {% if temporary -%}temporary{%- endif %} table {{ relation.include(database=(not temporary), schema=(not temporary)) }} as {{ sql }}
 {%- endmacro %}
 
 {% macro get_or_create_relation(database, schema, identifier, type) %}

@@ -167,6 +167,52 @@ impl Manifest {
         std::sync::Arc::clone(made)
     }
 
+    /// Every source table, named as a federated node names it (the engine's
+    /// `"<target>"."<schema>"."<table>"`), with the target holding it: a federated
+    /// `source()` the parse did not see becomes one more input of the plan.
+    fn sources_federated(&self) -> std::sync::Arc<BTreeMap<(String, String), JinjaRelation>> {
+        // No target is named by an empty string, so the key is the engine's own.
+        let mut cache = self
+            .sources_by_target
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let made = cache.entry(String::new()).or_insert_with(|| {
+            let mut out = BTreeMap::new();
+            for s in self.sources.values() {
+                let key = (s.source_name.clone(), s.name.clone());
+                // The root project's source wins over a package's of the same name.
+                if out.contains_key(&key) && s.package_name != self.project.name {
+                    continue;
+                }
+                let config = self.target(&s.connection);
+                out.insert(
+                    key,
+                    JinjaRelation {
+                        database: s
+                            .relation
+                            .database
+                            .clone()
+                            .unwrap_or_else(|| config.database()),
+                        schema: s.relation.schema.clone(),
+                        identifier: s.relation.identifier.clone(),
+                        rendered: resolve::render_input(
+                            ExecPath::Federated,
+                            Dialect::Datafusion,
+                            &s.connection,
+                            &s.relation,
+                        ),
+                        home: Some(InputHome {
+                            target: s.connection.clone(),
+                            native: config.dialect().render(&s.relation),
+                        }),
+                    },
+                );
+            }
+            std::sync::Arc::new(out)
+        });
+        std::sync::Arc::clone(made)
+    }
+
     /// Renders `unique_id` as part of `host` (itself, or an ephemeral model it reads).
     fn compile_for(
         &self,
@@ -322,8 +368,11 @@ impl Manifest {
                 relations.functions.insert(call.clone(), jr.clone());
             }
         }
-        if host.path == ExecPath::Pushdown && state.fixtures.is_empty() {
-            relations.unseen_sources = Some(self.sources_on(&host.target));
+        if state.fixtures.is_empty() {
+            relations.unseen_sources = Some(match host.path {
+                ExecPath::Pushdown => self.sources_on(&host.target),
+                ExecPath::Federated => self.sources_federated(),
+            });
         }
         // In a unit test, dbt renders the model as the test: `model` is the unit test
         // node and `this` is `None`, unless a `this` fixture stands for the table.
@@ -379,6 +428,19 @@ impl Manifest {
             globals: state.opts.globals.clone(),
         })?;
         state.logs.extend(recorded.logs);
+        // Sources the render named that the parse had not seen (see `sources_federated`).
+        if host.path == ExecPath::Federated {
+            for (source, table) in &recorded.sources {
+                let found = self
+                    .sources
+                    .values()
+                    .filter(|s| s.source_name == *source && s.name == *table)
+                    .min_by_key(|s| s.package_name != self.project.name);
+                if let Some(s) = found {
+                    state.add_input(&s.connection, &s.relation);
+                }
+            }
+        }
         let dialect = match host.path {
             ExecPath::Federated => Dialect::Datafusion,
             ExecPath::Pushdown => target.dialect(),

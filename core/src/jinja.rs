@@ -1430,14 +1430,21 @@ fn source_fn(
         }
         Phase::Compile => {
             let key = (source.clone(), table.clone());
-            node.relations
-                .sources
-                .get(&key)
-                .or_else(|| node.relations.unseen_sources.as_ref()?.get(&key))
+            let seen = node.relations.sources.get(&key);
+            if seen.is_none() && node.federated {
+                // One more input for the federated plan to extract.
+                let mut rec = node.record();
+                if !rec.sources.contains(&key) {
+                    rec.sources.push(key.clone());
+                }
+            }
+            seen.or_else(|| node.relations.unseen_sources.as_ref()?.get(&key))
                 .map(|r| Value::from_object(r.clone()))
                 .ok_or_else(|| {
-                    let why = if node.federated {
-                        "; a federated model reads only the sources its parse saw (call it outside `{% if execute %}` and query-dependent branches)"
+                    let why = if node.relations.unseen_sources.is_none() {
+                        "; a unit test reads only the inputs it gives"
+                    } else if node.federated {
+                        "; no source has that name"
                     } else {
                         "; it is not on this model's target"
                     };

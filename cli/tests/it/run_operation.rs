@@ -231,8 +231,8 @@ fn package_internals_context_and_relation_helpers() {
 {{ log('cache=' ~ graph.setdefault('cache', {}).get('k'), info=True) }}
 {{ log('project=' ~ builtins.ref.config.project_name ~ ' thread=' ~ thread_id ~ ' version=' ~ (dbt_version is string) ~ ' team=' ~ dbt_metadata_envs.get('TEAM'), info=True) }}
 {% set base = api.Relation.create(schema='main', identifier='base_t') %}
-{% set tmp = dbt.make_temp_relation(base) %}
-{% do run_query(dbt.get_create_table_as_sql(true, tmp, 'select 7 as n')) %}
+{% set tmp = dbt.make_temp_relation(base).incorporate(path={'schema': 'main'}) %}
+{% do run_query(dbt.get_create_table_as_sql(false, tmp, 'select 7 as n')) %}
 {% set found = dbt.get_or_create_relation(database=none, schema='main', identifier=tmp.identifier, type='table') %}
 {{ log('tmp=' ~ tmp.identifier ~ ' existed=' ~ found[0], info=True) }}
 {% do dbt.drop_relation_if_exists(found[1]) %}
@@ -308,6 +308,9 @@ async fn a_render_s_statements_share_one_connection_given_back_clean() {
       {% do run_query('insert into scratch values (1)') %}\n\
       {% set r = run_query('create temporary table two as select count(*) as s from scratch; select s * 42 as s from two') %}\n\
       {{ log('scratch sum ' ~ r.columns[0].values()[0] ~ ' on ' ~ target.name, info=True) }}\n\
+      {% set tmp = dbt.make_temp_relation(api.Relation.create(database=target.database, schema=target.schema, identifier='scratch_base')) %}\n\
+      {% do run_query(dbt.get_create_table_as_sql(true, tmp, 'select 3 as v')) %}\n\
+      {{ log('temp relation ' ~ (tmp.schema is none) ~ ' holds ' ~ run_query('select v from ' ~ tmp).columns[0].values()[0], info=True) }}\n\
     {% endmacro %}\n";
     // Leaves a transaction open and a temporary table in it.
     let leak = "{% if execute %}{% do run_query('begin; create temporary table leak as select 1 as v') %}{% endif %}\nselect 1 as id";
@@ -349,6 +352,17 @@ async fn a_render_s_statements_share_one_connection_given_back_clean() {
         op.assert_ok();
         assert!(
             op.stdout.contains(&format!("scratch sum 84 on {target}")),
+            "{target}: {}",
+            op.stdout
+        );
+        // dbt's scratch relation: session-temporary, unqualified, where the database
+        // keeps such tables apart (PostgreSQL, SQLite); in the target's database on MySQL.
+        let unqualified = target != "maria";
+        assert!(
+            op.stdout.contains(&format!(
+                "temp relation {} holds 3",
+                if unqualified { "True" } else { "False" }
+            )),
             "{target}: {}",
             op.stdout
         );

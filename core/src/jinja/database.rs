@@ -618,10 +618,18 @@ fn part(v: &Value, key: &str) -> Option<String> {
 /// is not the model's own target.
 fn input_at(state: &State, schema: &str, identifier: &str) -> Option<super::JinjaRelation> {
     let node = super::node(state).ok()?;
+    // A source the node does not read yet is looked up where it lives too: connector
+    // packages ask which of a source's tables exist before choosing one.
+    let unseen = node
+        .relations
+        .unseen_sources
+        .iter()
+        .flat_map(|m| m.values());
     node.relations
         .refs
         .values()
         .chain(node.relations.sources.values())
+        .chain(unseen)
         .find(|r| {
             r.home.is_some()
                 && r.schema.eq_ignore_ascii_case(schema)
