@@ -341,6 +341,7 @@ fn compile(
     empty: bool,
 ) -> Result<ExitCode> {
     let mut m = load_selecting(common, sel)?;
+    m.set_flags("compile", false);
     let invocation = invocation_id();
     write_manifest(&m, &invocation)?;
     // As `dbt compile` does, Jinja that queries the database (`run_query`, introspection)
@@ -396,7 +397,8 @@ fn compile(
 /// arguments, its queries on the target; prints what it logs. Its output is dropped, as
 /// dbt drops it.
 fn run_operation(common: &Common, macro_name: &str, args: Option<&str>) -> Result<ExitCode> {
-    let m = load(common)?;
+    let mut m = load(common)?;
+    m.set_flags("run-operation", false);
     let target = m
         .target_override
         .clone()
@@ -771,6 +773,7 @@ async fn show(
     (compute, bucket): (Option<&str>, Option<&str>),
 ) -> Result<ExitCode> {
     let mut m = load_selecting(common, sel)?;
+    m.set_flags("show", false);
     let id = match inline {
         Some(sql) => m.add_inline(sql)?,
         None => {
@@ -856,7 +859,8 @@ where
 /// `dvt docs generate`: the manifest and the catalog of every relation the project
 /// builds or reads, each asked of its own target.
 async fn docs_generate(common: &Common, empty_catalog: bool) -> Result<ExitCode> {
-    let m = load(common)?;
+    let mut m = load(common)?;
+    m.set_flags("generate", false);
     let invocation = invocation_id();
     let manifest = write_manifest(&m, &invocation)?;
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
@@ -901,7 +905,8 @@ async fn source_freshness(
     output: Option<&Path>,
 ) -> Result<ExitCode> {
     use dvt_executor::freshness::{FreshnessStatus, check, sources_json};
-    let m = load_selecting(common, sel)?;
+    let mut m = load_selecting(common, sel)?;
+    m.set_flags("freshness", false);
     let started = std::time::Instant::now();
     let ids = dvt_core::select::select_sources(&m, &sel.select, &sel.exclude)?;
     let tables: Vec<_> = ids
@@ -1057,7 +1062,8 @@ async fn build(
     kind: RunKind,
     only: Option<BTreeSet<String>>,
 ) -> Result<ExitCode> {
-    let m = load_selecting(common, sel)?;
+    let mut m = load_selecting(common, sel)?;
+    m.set_flags(kind.as_str(), exec.full_refresh);
     let warnings = m.warnings.len();
     let invocation = invocation_id();
     write_manifest(&m, &invocation)?;

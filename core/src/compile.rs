@@ -511,15 +511,21 @@ impl Manifest {
     pub fn compile_project_hook(
         &self,
         text: &str,
+        package: &str,
         extra: &Json,
         database: Option<std::sync::Arc<dyn crate::jinja::Database>>,
     ) -> Result<(String, Vec<String>)> {
-        self.render_operation(
+        let file = match self.packages.get(package) {
+            Some(p) if package != self.project.name => &p.file,
+            _ => &self.project.file,
+        };
+        self.render_in(
             text,
+            (package != self.project.name).then_some(package),
             &self.default_target,
             extra,
             database,
-            &self.project.file,
+            file,
         )
     }
 
@@ -530,6 +536,20 @@ impl Manifest {
     pub fn render_operation(
         &self,
         text: &str,
+        target: &str,
+        extra: &Json,
+        database: Option<std::sync::Arc<dyn crate::jinja::Database>>,
+        file: &Path,
+    ) -> Result<(String, Vec<String>)> {
+        self.render_in(text, None, target, extra, database, file)
+    }
+
+    /// [`Self::render_operation`] in `package`'s context (its macros first, its vars), for
+    /// a package's own `on-run-*` hooks; `None` is the root project.
+    fn render_in(
+        &self,
+        text: &str,
+        package: Option<&str>,
         target: &str,
         extra: &Json,
         database: Option<std::sync::Arc<dyn crate::jinja::Database>>,
@@ -554,7 +574,7 @@ impl Manifest {
                 is_incremental: false,
                 connection: database
                     .map(|db| std::sync::Arc::new(crate::jinja::Connection::new(db, target))),
-                package: None,
+                package: package.map(str::to_owned),
                 federated: false,
                 globals,
                 vars: serde_json::Map::new(),

@@ -327,21 +327,30 @@ fn render_var(state: &State, value: &Json) -> std::result::Result<Value, minijin
         .map(Value::from)
 }
 
+/// The names of a render's node context that macros see.
+const CONTEXT_NAMES: [&str; 4] = ["this", "target", "model", "execute"];
+
+/// Where a render keeps its node context ([`CONTEXT_NAMES`]) as it began: a macro sees
+/// the render's `model`, not a caller's argument of that name (a generic test's `model`
+/// is the tested relation, while `elementary.get_test_model()` reads the test node).
+const CONTEXT_KEY: &str = "__dvt_context__";
+
 /// The caller's node context (`this`, `target`, `model`, `execute` and DVT's own keys),
 /// for what renders inside a render: a macro's body, a var's text.
 fn caller_scope(state: &State) -> Value {
     let mut values = BTreeMap::new();
-    for key in [
-        NODE_KEY,
-        "this",
-        "target",
-        "model",
-        "execute",
-        PACKAGE_KEY,
-        LOCALS_KEY,
-        GLOBALS_KEY,
-    ] {
+    for key in [NODE_KEY, PACKAGE_KEY, LOCALS_KEY, GLOBALS_KEY, CONTEXT_KEY] {
         if let Some(v) = state.lookup(key) {
+            values.insert(key, v);
+        }
+    }
+    let context = values.get(CONTEXT_KEY).cloned();
+    for key in CONTEXT_NAMES {
+        let v = match &context {
+            Some(c) => c.get_attr(key).ok().filter(|v| !v.is_undefined()),
+            None => state.lookup(key),
+        };
+        if let Some(v) = v {
             values.insert(key, v);
         }
     }
@@ -948,6 +957,11 @@ impl JinjaEnv {
         values.insert("target", to_value(&input.target));
         values.insert("model", to_value(&input.model));
         values.insert("execute", Value::from(input.phase == Phase::Compile));
+        let context: BTreeMap<&'static str, Value> = CONTEXT_NAMES
+            .iter()
+            .filter_map(|k| Some((*k, values.get(k)?.clone())))
+            .collect();
+        values.insert(CONTEXT_KEY, Value::from_object(Scope(context)));
         if !input.globals.is_empty() {
             values.insert(GLOBALS_KEY, self.globals_value(input.globals));
         }

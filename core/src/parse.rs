@@ -588,6 +588,19 @@ impl Manifest {
             .set_global("invocation_id", &Json::from(invocation_id));
     }
 
+    /// dbt's `flags` for the command this manifest serves (`flags.WHICH` is what
+    /// packages test to tell `dvt test` from `dvt run`), from the load on.
+    pub fn set_flags(&mut self, which: &str, full_refresh: bool) {
+        self.jinja.set_global(
+            "flags",
+            &serde_json::json!({
+                "FULL_REFRESH": full_refresh,
+                "STORE_FAILURES": false,
+                "WHICH": which,
+            }),
+        );
+    }
+
     /// The node `unique_id` as dbt's `graph.nodes` holds it.
     pub fn graph_node(&self, unique_id: &str) -> Option<Json> {
         self.nodes.get(unique_id).map(|n| graph_node(self, n))

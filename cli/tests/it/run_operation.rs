@@ -196,12 +196,28 @@ fn on_run_end_results_carry_their_nodes_and_the_run_id() {
             ),
             (
                 "models/m.sql",
-                "{{ config(materialized='table') }}\nselect 1 as id",
+                "{{ config(materialized='table') }}\n{% if execute %}{{ log('model sees which=' ~ flags.WHICH ~ ' full_refresh=' ~ flags.FULL_REFRESH, info=True) }}{% endif %}\nselect 1 as id",
             ),
         ],
     );
+    // `flags` is the command's in every node (elementary tells `test` from `run` by it).
+    let build = dvt(dir.path(), &["build", "--full-refresh"], &[]);
+    build.assert_ok();
+    assert!(
+        build
+            .stdout
+            .contains("model sees which=build full_refresh=True"),
+        "{}",
+        build.stdout
+    );
     let run = dvt(dir.path(), &["run"], &[]);
     run.assert_ok();
+    assert!(
+        run.stdout
+            .contains("model sees which=run full_refresh=False"),
+        "{}",
+        run.stdout
+    );
     assert!(
         run.stdout
             .contains("result m table full_refresh=True timing=compile+execute thread=True"),
@@ -311,6 +327,9 @@ async fn a_render_s_statements_share_one_connection_given_back_clean() {
       {% set tmp = dbt.make_temp_relation(api.Relation.create(database=target.database, schema=target.schema, identifier='scratch_base')) %}\n\
       {% do run_query(dbt.get_create_table_as_sql(true, tmp, 'select 3 as v')) %}\n\
       {{ log('temp relation ' ~ (tmp.schema is none) ~ ' holds ' ~ run_query('select v from ' ~ tmp).columns[0].values()[0], info=True) }}\n\
+      {% do adapter.drop_relation(tmp) %}\n\
+      {% do run_query(dbt.get_create_table_as_sql(true, tmp, 'select 4 as v')) %}\n\
+      {{ log('dropped and made again ' ~ run_query('select v from ' ~ tmp).columns[0].values()[0], info=True) }}\n\
     {% endmacro %}\n";
     // Leaves a transaction open and a temporary table in it.
     let leak = "{% if execute %}{% do run_query('begin; create temporary table leak as select 1 as v') %}{% endif %}\nselect 1 as id";
@@ -366,6 +385,11 @@ async fn a_render_s_statements_share_one_connection_given_back_clean() {
             "{target}: {}",
             op.stdout
         );
+        assert!(
+            op.stdout.contains("dropped and made again 4"),
+            "{target}: {}",
+            op.stdout
+        );
     }
     let run = dvt(dir.path(), &["run"], &[]);
     run.assert_ok();
@@ -388,5 +412,43 @@ async fn a_render_s_statements_share_one_connection_given_back_clean() {
     assert_eq!(
         pg_rows(&pg, &format!("select v from \"{schema}\".from_hook")).await,
         vec![vec![normalise(Some("5"))]]
+    );
+}
+
+/// A macro sees the render's `model`, not its caller's argument of that name: inside a
+/// generic test, `model` is the tested relation, while a macro it calls (elementary's
+/// `get_test_model()`) reads the test node, as in dbt.
+#[test]
+fn macros_see_the_render_s_model_not_a_caller_s_argument() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_project(
+        dir.path(),
+        &[
+            ("dbt_project.yml", "name: tm\nprofile: tm\n"),
+            (
+                "profiles.yml",
+                "tm:\n  target: lite\n  outputs:\n    lite: {type: sqlite, path: data/tm.db}\n",
+            ),
+            ("models/m.sql", "select 1 as id"),
+            (
+                "models/schema.yml",
+                "models:\n  - name: m\n    data_tests:\n      - probe\n",
+            ),
+            (
+                "macros/t.sql",
+                "{% macro test_node() %}{{ return(model) }}{% endmacro %}\n\
+                 {% test probe(model) %}\n\
+                 {% if execute %}{{ log('node ' ~ test_node().get('original_file_path') ~ ' ' ~ test_node().resource_type ~ ' tests ' ~ model.identifier, info=True) }}{% endif %}\n\
+                 select 1 as x where 1 = 0\n\
+                 {% endtest %}\n",
+            ),
+        ],
+    );
+    let build = dvt(dir.path(), &["build"], &[]);
+    build.assert_ok();
+    assert!(
+        build.stdout.contains("node models/schema.yml test tests m"),
+        "{}",
+        build.stdout
     );
 }

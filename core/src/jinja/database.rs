@@ -649,11 +649,24 @@ fn introspect_with(
     match method {
         "drop_relation" | "truncate_relation" => {
             let rel = positional.first().cloned().unwrap_or_default();
-            let (Some(schema), Some(identifier)) = (part(&rel, "schema"), part(&rel, "identifier"))
+            let (schema, Some(identifier)) = (part(&rel, "schema"), part(&rel, "identifier"))
             else {
                 return Err(fail(format!(
                     "adapter.{method}() needs a relation, got `{rel}`"
                 )));
+            };
+            let Some(schema) = schema else {
+                // A session-temporary relation (dbt-postgres's `make_temp_relation`) has
+                // no schema: it is dropped by its name, as the type it says it is, on
+                // the render's connection that holds it.
+                let view = part(&rel, "type").as_deref() == Some("view");
+                let sql = match method {
+                    "drop_relation" if view => format!("drop view if exists {rel}"),
+                    "drop_relation" => format!("drop table if exists {rel}"),
+                    _ => format!("delete from {rel}"),
+                };
+                conn.db.run_query(&conn.target, &sql).map_err(fail)?;
+                return Ok(Value::from(()));
             };
             let target = input_at(state, &schema, &identifier)
                 .and_then(|r| r.home)
@@ -664,6 +677,17 @@ fn introspect_with(
                 .relation_type(&target, &schema, &identifier)
                 .map_err(fail)?
             else {
+                // MySQL's catalogue does not list temporary tables, which its dbt
+                // adapter drops by name all the same.
+                if method == "drop_relation"
+                    && matches!(
+                        super::python::adapter_type(state).as_str(),
+                        "mysql" | "mariadb"
+                    )
+                {
+                    let sql = format!("drop temporary table if exists {rel}");
+                    conn.db.run_query(&target, &sql).map_err(fail)?;
+                }
                 return Ok(Value::from(()));
             };
             let sqlite = super::python::adapter_type(state) == "sqlite";

@@ -564,23 +564,36 @@ async fn project_hooks(
             tracing::warn!(error = %e, target, schema, "cannot create the schema before on-run-start");
         }
     }
-    let hooks = match kind {
-        "on-run-start" => &m.project.on_run_start,
-        _ => &m.project.on_run_end,
-    };
+    // dbt's order: the root project's hooks, then each package's, packages by name.
+    fn of<'p>(p: &'p dvt_core::project::ProjectConfig, kind: &str) -> &'p [String] {
+        match kind {
+            "on-run-start" => &p.on_run_start,
+            _ => &p.on_run_end,
+        }
+    }
+    let hooks: Vec<(&str, usize, &String)> = std::iter::once(&m.project)
+        .chain(m.packages.values())
+        .flat_map(|p| {
+            of(p, kind)
+                .iter()
+                .enumerate()
+                .map(|(i, text)| (p.name.as_str(), i, text))
+        })
+        .collect();
     let mut out = Vec::new();
     // One connection for the hooks of a kind, as dbt runs them: what one leaves in the
     // session (a temporary table) the next one reads.
     let database = Arc::new(crate::introspect::RegistryDatabase::new(Arc::clone(
         &ctx.registry,
     )));
-    for (i, text) in hooks.iter().enumerate() {
-        let name = format!("{}-{kind}-{i}", m.project.name);
+    for (package, i, text) in hooks {
+        let name = format!("{package}-{kind}-{i}");
         let started_at = now();
         let clock = Instant::now();
         let outcome: Result<String> = async {
             let (sql, logs) = m.compile_project_hook(
                 text,
+                package,
                 extra,
                 Some(Arc::clone(&database) as Arc<dyn dvt_core::jinja::Database>),
             )?;
@@ -590,7 +603,7 @@ async fn project_hooks(
             let file = ctx
                 .target_dir()
                 .join("compiled")
-                .join(&m.project.name)
+                .join(package)
                 .join("dbt_project.yml/hooks")
                 .join(format!("{name}.sql"));
             super::artifacts::write_text(&file, &sql)?;
@@ -620,7 +633,7 @@ async fn project_hooks(
         });
         let failed = status == RunStatus::Error;
         out.push(RunResult {
-            unique_id: format!("operation.{}.{name}", m.project.name),
+            unique_id: format!("operation.{package}.{name}"),
             status,
             execution_time: clock.elapsed().as_secs_f64(),
             thread_id: "main".into(),
