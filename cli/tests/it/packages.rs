@@ -101,3 +101,94 @@ fn root_properties_apply_to_package_models_once() {
         compile.stderr
     );
 }
+
+/// Packages' `on-run-start`/`on-run-end` hooks run as dbt runs them: the root project's
+/// first, then each package's by package name, in the package's context (its macros
+/// and vars), each recorded in `run_results.json`.
+#[test]
+fn package_hooks_run_after_the_root_project_s_in_dbt_s_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("project");
+    write_project(
+        &root,
+        &[
+            (
+                "dbt_project.yml",
+                "name: shop\nprofile: shop\non-run-end:\n  - \"{{ log('hook root end', info=True) }}\"\n",
+            ),
+            (
+                "profiles.yml",
+                "shop:\n  target: lite\n  outputs:\n    lite: {type: sqlite, path: data/shop.db}\n",
+            ),
+            (
+                "packages.yml",
+                "packages:\n  - local: ../zeta\n  - local: ../alpha\n",
+            ),
+            ("models/m.sql", "select 1 as id"),
+        ],
+    );
+    for (name, extra) in [("zeta", ""), ("alpha", "vars:\n  greeting: from alpha\n")] {
+        write_project(
+            &dir.path().join(name),
+            &[
+                (
+                    "dbt_project.yml",
+                    &format!(
+                        "name: {name}\n{extra}on-run-start:\n  - \"{{{{ {name}_says('start') }}}}\"\non-run-end:\n  - \"{{{{ {name}_says('end') }}}}\"\n  - \"{{{{ log('hook {name} end 2', info=True) }}}}\"\n"
+                    ),
+                ),
+                (
+                    "macros/says.sql",
+                    &format!(
+                        "{{% macro {name}_says(when) %}}{{{{ log('hook {name} ' ~ when ~ ' ' ~ var('greeting', 'plain'), info=True) }}}}{{% endmacro %}}\n"
+                    ),
+                ),
+            ],
+        );
+    }
+    dvt(&root, &["deps"], &[]).assert_ok();
+    let run = dvt(&root, &["run"], &[]);
+    run.assert_ok();
+    let order: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_once("hook ").map(|(_, rest)| rest))
+        .filter(|l| !l.contains("..."))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "alpha start from alpha",
+            "zeta start plain",
+            "root end",
+            "alpha end from alpha",
+            "alpha end 2",
+            "zeta end plain",
+            "zeta end 2",
+        ],
+        "{}",
+        run.stdout
+    );
+    let results: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("target/run_results.json")).expect("results"),
+    )
+    .expect("json");
+    let ids: Vec<&str> = results["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter_map(|r| r["unique_id"].as_str())
+        .filter(|id| id.starts_with("operation."))
+        .collect();
+    for id in [
+        "operation.alpha.alpha-on-run-start-0",
+        "operation.zeta.zeta-on-run-end-1",
+        "operation.shop.shop-on-run-end-0",
+    ] {
+        assert!(ids.contains(&id), "{id} in {ids:?}");
+    }
+    assert!(
+        root.join("target/compiled/alpha/dbt_project.yml/hooks/alpha-on-run-end-0.sql")
+            .is_file()
+    );
+}
