@@ -14,6 +14,9 @@ pub const SOURCES_SCHEMA: &str = "https://schemas.getdbt.com/dbt/sources/v3.json
 /// dbt's catalog schema version.
 pub const CATALOG_SCHEMA: &str = "https://schemas.getdbt.com/dbt/catalog/v1.json";
 
+/// The dbt release whose behaviour DVT matches, as Jinja's `dbt_version` answers.
+pub const DBT_COMPATIBLE_VERSION: &str = "1.10.0";
+
 /// The `metadata` block every dbt artifact starts with.
 pub fn metadata(schema: &str, invocation_id: &str, generated_at: &str) -> Json {
     json!({

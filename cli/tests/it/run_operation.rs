@@ -245,7 +245,7 @@ fn package_internals_context_and_relation_helpers() {
     let probe = r#"{% macro probe() %}
 {% do graph.setdefault('cache', {}).update({'k': 1}) %}
 {{ log('cache=' ~ graph.setdefault('cache', {}).get('k'), info=True) }}
-{{ log('project=' ~ builtins.ref.config.project_name ~ ' thread=' ~ thread_id ~ ' version=' ~ (dbt_version is string) ~ ' team=' ~ dbt_metadata_envs.get('TEAM'), info=True) }}
+{{ log('project=' ~ builtins.ref.config.project_name ~ ' thread=' ~ thread_id ~ ' version=' ~ (dbt_version.split('.')[0] | int) ~ '.' ~ ('x' | int) ~ '.' ~ ('2.9' | int) ~ '/' ~ ('n' | float) ~ ' team=' ~ dbt_metadata_envs.get('TEAM'), info=True) }}
 {% set base = api.Relation.create(schema='main', identifier='base_t') %}
 {% set tmp = dbt.make_temp_relation(base).incorporate(path={'schema': 'main'}) %}
 {% do run_query(dbt.get_create_table_as_sql(false, tmp, 'select 7 as n')) %}
@@ -281,7 +281,7 @@ fn package_internals_context_and_relation_helpers() {
     op.assert_ok();
     for line in [
         "cache=1",
-        "project=px thread=MainThread version=True team=data",
+        "project=px thread=MainThread version=1.0.2/0.0 team=data",
         "tmp=base_t__dbt_tmp existed=True",
         "after drop existed=False",
     ] {

@@ -49,6 +49,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("as_bool", as_marked);
     env.add_filter("as_native", as_marked);
     env.add_filter("wordcount", |s: String| s.split_whitespace().count());
+    env.add_filter("int", int_filter);
+    env.add_filter("float", float_filter);
     env.add_filter("center", |s: String, width: Option<usize>| {
         // Python's str.center: the extra space goes to the right when odd.
         let width = width.unwrap_or(80);
@@ -61,6 +63,51 @@ pub(super) fn register(env: &mut Environment<'static>) {
         format!("{}{s}{}", " ".repeat(left), " ".repeat(total - left))
     });
     env.add_function(MUTABLE_DICT_FN, mutable_dict);
+}
+
+/// Jinja2's `int`: a value that is not a number gives `default` (0), where the template
+/// engine's own filter fails; a numeric string with a fraction is truncated
+/// (`"1.7" | int` is 1), as Jinja2 falls back to `int(float(value))`.
+fn int_filter(value: Value, default: Option<Value>) -> Value {
+    let default = || default.clone().unwrap_or(Value::from(0));
+    if value.is_number() {
+        return match i64::try_from(value.clone()) {
+            Ok(i) => Value::from(i),
+            Err(_) => f64::try_from(value)
+                .ok()
+                .filter(|f| f.is_finite())
+                .map_or_else(default, |f| Value::from(f.trunc() as i64)),
+        };
+    }
+    if value.kind() == minijinja::value::ValueKind::Bool {
+        return Value::from(i64::from(value.is_true()));
+    }
+    let Some(text) = value.as_str() else {
+        return default();
+    };
+    let text = text.trim().replace('_', "");
+    if let Ok(i) = text.parse::<i64>() {
+        return Value::from(i);
+    }
+    text.parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite())
+        .map_or_else(default, |f| Value::from(f.trunc() as i64))
+}
+
+/// Jinja2's `float`: `default` (0.0) for what is not a number.
+fn float_filter(value: Value, default: Option<Value>) -> Value {
+    let default = || default.clone().unwrap_or(Value::from(0.0));
+    if value.kind() == minijinja::value::ValueKind::Bool {
+        return Value::from(if value.is_true() { 1.0 } else { 0.0 });
+    }
+    if value.is_number() {
+        return f64::try_from(value).map_or_else(|_| default(), Value::from);
+    }
+    value
+        .as_str()
+        .and_then(|t| t.trim().replace('_', "").parse::<f64>().ok())
+        .map_or_else(default, Value::from)
 }
 
 /// What `"fmt" % args` calls after the template rewrite.
