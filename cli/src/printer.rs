@@ -134,6 +134,13 @@ pub(crate) fn event(e: &dvt_executor::run::RunEvent, warnings: usize) {
                     ),
                     "[SKIP]",
                 ),
+                RunStatus::NoOp => dots(
+                    &format!(
+                        "{index} of {total} NO-OP {} {}",
+                        node.resource_type, node.name
+                    ),
+                    &format!("[NO-OP in {secs:.2}s]"),
+                ),
                 RunStatus::Pass => dots(
                     &format!("{index} of {total} PASS {}", node.name),
                     &format!("[PASS in {secs:.2}s]"),
@@ -192,11 +199,12 @@ pub(crate) fn event(e: &dvt_executor::run::RunEvent, warnings: usize) {
             }
             out("");
             log(&format!(
-                "Done. PASS={} WARN={} ERROR={} SKIP={} TOTAL={total}",
+                "Done. PASS={} WARN={} ERROR={} SKIP={} NO-OP={} TOTAL={total}",
                 summary.pass,
                 warnings + summary.warn,
                 summary.error,
-                summary.skip
+                summary.skip,
+                summary.noop
             ));
         }
         _ => {}

@@ -38,8 +38,16 @@
     )
 {%- endmacro %}
 
+{#- MySQL and SQLite name relations by two parts: the database part stays off. A
+    MySQL temporary table may keep its database; SQLite's must be unqualified. -#}
+{% macro mysql__get_create_table_as_sql(temporary, relation, sql) -%}
+    create {% if temporary -%}temporary{%- endif %} table {{ relation }} as (
+        {{ sql }}
+    )
+{%- endmacro %}
+
 {% macro sqlite__get_create_table_as_sql(temporary, relation, sql) -%}
-    create {% if temporary -%}temporary{%- endif %} table {{ relation.include(database=(not temporary), schema=(not temporary)) }} as {{ sql }}
+    create {% if temporary -%}temporary{%- endif %} table {{ relation.include(schema=(not temporary)) }} as {{ sql }}
 {%- endmacro %}
 
 {% macro get_or_create_relation(database, schema, identifier, type) %}

@@ -185,6 +185,9 @@ pub enum RunStatus {
     Warn,
     /// A test found failing rows at severity `error`.
     Fail,
+    /// Nothing to do: an exposure in `dvt build`, as dbt 1.10 records it.
+    #[serde(rename = "no-op")]
+    NoOp,
 }
 
 /// One entry of `run_results.json`.

@@ -2245,7 +2245,7 @@ impl Object for AdapterObject {
     ) -> std::result::Result<Value, minijinja::Error> {
         let kind = Self::adapter_type(state);
         let executing = state.lookup("execute").is_some_and(|v| v.is_true());
-        const INTROSPECTION: [&str; 8] = [
+        const INTROSPECTION: [&str; 13] = [
             "get_relation",
             "load_relation",
             "already_exists",
@@ -2254,6 +2254,11 @@ impl Object for AdapterObject {
             "list_relations_without_caching",
             "drop_relation",
             "truncate_relation",
+            "check_schema_exists",
+            "list_schemas",
+            "create_schema",
+            "drop_schema",
+            "rename_relation",
         ];
         match method {
             "type" => Ok(Value::from(kind)),
@@ -2339,30 +2344,19 @@ impl Object for AdapterObject {
                         || m == "get_missing_columns"
                     {
                         Value::from(Vec::<Value>::new())
-                    } else if m == "already_exists" {
+                    } else if m == "already_exists" || m == "check_schema_exists" {
                         Value::from(false)
                     } else {
                         Value::from(())
                     },
                 )
             }
-            m if INTROSPECTION.contains(&m)
-                || matches!(
-                    m,
-                    "list_schemas"
-                        | "check_schema_exists"
-                        | "rename_relation"
-                        | "create_schema"
-                        | "drop_schema"
-                ) =>
-            {
-                Err(minijinja::Error::new(
-                    ErrorKind::InvalidOperation,
-                    format!(
-                        "adapter.{m}() reads the database while compiling, which DVT does not do yet"
-                    ),
-                ))
-            }
+            m if INTROSPECTION.contains(&m) => Err(minijinja::Error::new(
+                ErrorKind::InvalidOperation,
+                format!(
+                    "adapter.{m}() reads the database while compiling, which DVT does not do yet"
+                ),
+            )),
             _ => Err(minijinja::Error::from(ErrorKind::UnknownMethod)),
         }
     }

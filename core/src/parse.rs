@@ -205,9 +205,10 @@ impl Manifest {
         // The dbt release whose behaviour DVT matches (its goldens come from dbt-core
         // 1.10): packages parse this as numbers to choose their code paths
         // (`dbt_version.split('.')`); DVT's own version is in the artifacts' metadata.
-        manifest
-            .jinja
-            .set_global("dbt_version", &Json::from(crate::artifacts::DBT_COMPATIBLE_VERSION));
+        manifest.jinja.set_global(
+            "dbt_version",
+            &Json::from(crate::artifacts::DBT_COMPATIBLE_VERSION),
+        );
 
         // dbt's `dbt_metadata_envs`: `DBT_ENV_CUSTOM_ENV_<NAME>` variables by `<NAME>`,
         // which users set to label runs (never secrets: those are `DBT_ENV_SECRET_`).

@@ -231,6 +231,8 @@ pub struct RunSummary {
     pub error: usize,
     /// Nodes skipped.
     pub skip: usize,
+    /// Nodes with nothing to do (exposures in `build`).
+    pub noop: usize,
     /// Whether the run was cancelled before it finished.
     pub cancelled: bool,
     /// Where `run_results.json` was written.

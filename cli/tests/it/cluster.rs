@@ -289,7 +289,7 @@ async fn cluster_builds_the_example_with_the_same_tables_as_local_mode() {
     assert!(
         built
             .stdout
-            .contains("PASS=7 WARN=0 ERROR=0 SKIP=0 TOTAL=7"),
+            .contains("PASS=7 WARN=0 ERROR=0 SKIP=0 NO-OP=0 TOTAL=7"),
         "{}",
         built.stdout
     );

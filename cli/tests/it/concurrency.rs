@@ -66,7 +66,7 @@ fn more_threads_than_pooled_connections_and_two_runs_at_once() {
     run.assert_ok();
     assert!(
         run.stdout
-            .contains("PASS=60 WARN=0 ERROR=0 SKIP=0 TOTAL=60"),
+            .contains("PASS=60 WARN=0 ERROR=0 SKIP=0 NO-OP=0 TOTAL=60"),
         "{}",
         run.stdout
     );
@@ -151,7 +151,7 @@ fn nodes_queue_for_a_connection_behind_long_queries() {
     run.assert_ok();
     assert!(
         run.stdout
-            .contains("PASS=11 WARN=0 ERROR=0 SKIP=0 TOTAL=11"),
+            .contains("PASS=11 WARN=0 ERROR=0 SKIP=0 NO-OP=0 TOTAL=11"),
         "{}",
         run.stdout
     );

@@ -14,7 +14,7 @@ fn the_demo_builds_again_and_again() {
         run.assert_ok();
         assert!(
             run.stdout
-                .contains("PASS=10 WARN=0 ERROR=0 SKIP=0 TOTAL=10"),
+                .contains("PASS=10 WARN=0 ERROR=0 SKIP=0 NO-OP=0 TOTAL=10"),
             "round {round}:\n{}",
             run.stdout
         );
@@ -219,4 +219,60 @@ async fn reseeding_keeps_views_over_the_seed_on_every_database() {
             "{target}: the seed's new column"
         );
     }
+}
+
+/// dbt 1.10's `build` lists the selected exposures: a no-op once their parents are
+/// built, skipped when one failed; `run_results.json` and the summary line count them.
+#[test]
+fn build_records_exposures_as_no_ops() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_project(
+        dir.path(),
+        &[
+            ("dbt_project.yml", "name: ex\nprofile: ex\n"),
+            (
+                "profiles.yml",
+                "ex:\n  target: lite\n  outputs:\n    lite: {type: sqlite, path: data/ex.db}\n",
+            ),
+            ("models/m.sql", "select 1 as id"),
+            ("models/bad.sql", "select * from no_such_table"),
+            (
+                "models/exposures.yml",
+                "exposures:\n  - name: board\n    type: dashboard\n    owner: {name: Ann}\n    depends_on: [ref('m')]\n  - name: broken\n    type: dashboard\n    owner: {name: Ann}\n    depends_on: [ref('bad'), ref('m')]\n",
+            ),
+        ],
+    );
+    let build = dvt(dir.path(), &["build"], &[]);
+    assert_eq!(build.code, 1, "{}", build.stderr);
+    assert!(
+        build.stdout.contains("NO-OP exposure board")
+            && build
+                .stdout
+                .contains("PASS=1 WARN=0 ERROR=1 SKIP=1 NO-OP=1 TOTAL=4"),
+        "{}",
+        build.stdout
+    );
+    let st = statuses(dir.path());
+    assert_eq!(
+        st.get("exposure.ex.board").map(String::as_str),
+        Some("no-op")
+    );
+    assert_eq!(
+        st.get("exposure.ex.broken").map(String::as_str),
+        Some("skipped")
+    );
+    // A selection without them leaves them out; `run` never lists them.
+    let only_m = dvt(dir.path(), &["build", "--select", "m"], &[]);
+    only_m.assert_ok();
+    assert!(
+        !statuses(dir.path())
+            .keys()
+            .any(|k| k.starts_with("exposure."))
+    );
+    dvt(dir.path(), &["run", "--select", "m"], &[]).assert_ok();
+    assert!(
+        !statuses(dir.path())
+            .keys()
+            .any(|k| k.starts_with("exposure."))
+    );
 }

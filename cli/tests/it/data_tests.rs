@@ -178,7 +178,8 @@ fn build_runs_tests_after_their_nodes_and_skips_what_depends_on_a_failure() {
     assert_eq!(st("model.tp.after_orders").0, "skipped");
     assert_eq!(st("model.tp.stg_orders").0, "success");
     assert!(
-        run.stdout.contains("PASS=8 WARN=3 ERROR=3 SKIP=2 TOTAL=16"),
+        run.stdout
+            .contains("PASS=8 WARN=3 ERROR=3 SKIP=2 NO-OP=0 TOTAL=16"),
         "{}",
         run.stdout
     );
@@ -270,7 +271,8 @@ fn dvt_test_selects_tests_of_the_selected_nodes_and_fails_on_a_failure() {
     );
     run.assert_ok();
     assert!(
-        run.stdout.contains("PASS=1 WARN=1 ERROR=0 SKIP=0 TOTAL=2"),
+        run.stdout
+            .contains("PASS=1 WARN=1 ERROR=0 SKIP=0 NO-OP=0 TOTAL=2"),
         "{}",
         run.stdout
     );

@@ -45,7 +45,8 @@ async fn example_builds_and_federated_tables_equal_the_single_database_query() {
     let run = ex.dvt(&["build"], &fed, &fed);
     run.assert_ok();
     assert!(
-        run.stdout.contains("PASS=7 WARN=0 ERROR=0 SKIP=0 TOTAL=7"),
+        run.stdout
+            .contains("PASS=7 WARN=0 ERROR=0 SKIP=0 NO-OP=0 TOTAL=7"),
         "{}",
         run.stdout
     );

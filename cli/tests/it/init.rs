@@ -17,7 +17,7 @@ fn init_then_build_runs_on_the_embedded_default() {
     run.assert_ok();
     assert!(
         run.stdout
-            .contains("PASS=10 WARN=0 ERROR=0 SKIP=0 TOTAL=10"),
+            .contains("PASS=10 WARN=0 ERROR=0 SKIP=0 NO-OP=0 TOTAL=10"),
         "{}",
         run.stdout
     );

@@ -268,7 +268,7 @@ fn parallel_nodes_on_one_sqlite_file_wait_for_each_other() {
     run.assert_ok();
     assert!(
         run.stdout
-            .contains("PASS=18 WARN=6 ERROR=0 SKIP=0 TOTAL=18"),
+            .contains("PASS=18 WARN=6 ERROR=0 SKIP=0 NO-OP=0 TOTAL=18"),
         "{}",
         run.stdout
     );

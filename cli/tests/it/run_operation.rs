@@ -330,6 +330,13 @@ async fn a_render_s_statements_share_one_connection_given_back_clean() {
       {% do adapter.drop_relation(tmp) %}\n\
       {% do run_query(dbt.get_create_table_as_sql(true, tmp, 'select 4 as v')) %}\n\
       {{ log('dropped and made again ' ~ run_query('select v from ' ~ tmp).columns[0].values()[0], info=True) }}\n\
+      {% do adapter.create_schema(api.Relation.create(database=target.database, schema=target.schema)) %}\n\
+      {% set ra = api.Relation.create(database=target.database, schema=target.schema, identifier='ren_a') %}\n\
+      {% set rb = api.Relation.create(database=target.database, schema=target.schema, identifier='ren_b') %}\n\
+      {% do run_query(dbt.get_create_table_as_sql(false, ra, 'select 9 as v')) %}\n\
+      {% do adapter.rename_relation(ra, rb) %}\n\
+      {{ log('renamed ' ~ run_query('select v from ' ~ rb).columns[0].values()[0], info=True) }}\n\
+      {{ log('schema ' ~ adapter.check_schema_exists(target.database, target.schema) ~ ' ' ~ adapter.check_schema_exists(target.database, 'no_such_schema_x') ~ ' ' ~ (target.schema in adapter.list_schemas(target.database)), info=True) }}\n\
     {% endmacro %}\n";
     // Leaves a transaction open and a temporary table in it.
     let leak = "{% if execute %}{% do run_query('begin; create temporary table leak as select 1 as v') %}{% endif %}\nselect 1 as id";
@@ -386,7 +393,9 @@ async fn a_render_s_statements_share_one_connection_given_back_clean() {
             op.stdout
         );
         assert!(
-            op.stdout.contains("dropped and made again 4"),
+            op.stdout.contains("dropped and made again 4")
+                && op.stdout.contains("schema True False True")
+                && op.stdout.contains("renamed 9"),
             "{target}: {}",
             op.stdout
         );
@@ -400,14 +409,14 @@ async fn a_render_s_statements_share_one_connection_given_back_clean() {
             "probe_{i} inherited the leaky model's session"
         );
     }
-    // Every model's table was committed, the leaky one's too.
+    // Every model's table was committed, the leaky one's too (and the renamed table).
     assert_eq!(
         pg_rows(
             &pg,
             &format!("select count(*) from pg_tables where schemaname = '{schema}'")
         )
         .await,
-        vec![vec![normalise(Some("7"))]]
+        vec![vec![normalise(Some("8"))]]
     );
     assert_eq!(
         pg_rows(&pg, &format!("select v from \"{schema}\".from_hook")).await,

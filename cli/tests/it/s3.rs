@@ -273,7 +273,7 @@ async fn s3_bucket_builds_the_example_like_the_default_bucket_and_ends_empty() {
     assert!(
         built
             .stdout
-            .contains("PASS=7 WARN=0 ERROR=0 SKIP=0 TOTAL=7"),
+            .contains("PASS=7 WARN=0 ERROR=0 SKIP=0 NO-OP=0 TOTAL=7"),
         "{}",
         built.stdout
     );
@@ -379,7 +379,7 @@ async fn a_cluster_stages_in_s3_with_the_tables_of_local_mode() {
     assert!(
         built
             .stdout
-            .contains("PASS=7 WARN=0 ERROR=0 SKIP=0 TOTAL=7"),
+            .contains("PASS=7 WARN=0 ERROR=0 SKIP=0 NO-OP=0 TOTAL=7"),
         "{}",
         built.stdout
     );

@@ -801,6 +801,94 @@ fn introspect_with(
                     .collect::<Vec<_>>(),
             ))
         }
+        "check_schema_exists" | "list_schemas" => {
+            let adapter = super::python::adapter_type(state);
+            let lit = |s: &str| format!("'{}'", s.replace('\'', "''"));
+            let (catalog, column) = if adapter == "sqlite" {
+                ("pragma_database_list", "name")
+            } else {
+                ("information_schema.schemata", "schema_name")
+            };
+            let sql = if method == "list_schemas" {
+                format!("select {column} from {catalog} order by 1")
+            } else {
+                let schema = match positional.get(1) {
+                    Some(v) => v.to_string(),
+                    None => kwargs.get::<String>("schema")?,
+                };
+                let _ = kwargs.get::<Option<Value>>("database")?;
+                format!(
+                    "select {column} from {catalog} where {column} = {}",
+                    lit(&schema)
+                )
+            };
+            let found = conn.db.run_query(&conn.target, &sql).map_err(fail)?;
+            let names: Vec<Value> = found
+                .rows
+                .iter()
+                .filter_map(|r| r.first())
+                .map(|v| Value::from(v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+                .collect();
+            Ok(if method == "list_schemas" {
+                Value::from(names)
+            } else {
+                Value::from(!names.is_empty())
+            })
+        }
+        "create_schema" | "drop_schema" => {
+            let rel = positional.first().cloned().unwrap_or_default();
+            let Some(schema) = part(&rel, "schema") else {
+                return Err(fail(format!(
+                    "adapter.{method}() needs a relation with a schema, got `{rel}`"
+                )));
+            };
+            let adapter = super::python::adapter_type(state);
+            let quoted = super::python::quote_ident(&adapter, &schema);
+            let sql = match (method, adapter.as_str()) {
+                // SQLite has only the file's schemas.
+                (_, "sqlite") => return Ok(Value::from(())),
+                ("create_schema", "mysql" | "mariadb") => {
+                    format!("create database if not exists {quoted}")
+                }
+                ("create_schema", _) => format!("create schema if not exists {quoted}"),
+                (_, "mysql" | "mariadb") => format!("drop database if exists {quoted}"),
+                _ => format!("drop schema if exists {quoted} cascade"),
+            };
+            conn.db.run_query(&conn.target, &sql).map_err(fail)?;
+            Ok(Value::from(()))
+        }
+        "rename_relation" => {
+            let (from, to) = (
+                positional.first().cloned().unwrap_or_default(),
+                positional.get(1).cloned().unwrap_or_default(),
+            );
+            let (Some(schema), Some(identifier), Some(new_name)) = (
+                part(&from, "schema"),
+                part(&from, "identifier"),
+                part(&to, "identifier"),
+            ) else {
+                return Err(fail(format!(
+                    "adapter.rename_relation() needs two relations, got `{from}` and `{to}`"
+                )));
+            };
+            let adapter = super::python::adapter_type(state);
+            let kind = conn
+                .db
+                .relation_type(&conn.target, &schema, &identifier)
+                .map_err(fail)?
+                .unwrap_or_else(|| "table".to_owned());
+            let new_quoted = super::python::quote_ident(&adapter, &new_name);
+            let sql = match adapter.as_str() {
+                "mysql" | "mariadb" => format!("rename table {from} to {to}"),
+                "sqlite" => format!("alter table {from} rename to {new_quoted}"),
+                _ => format!(
+                    "alter {} {from} rename to {new_quoted}",
+                    kind.replace('_', " ")
+                ),
+            };
+            conn.db.run_query(&conn.target, &sql).map_err(fail)?;
+            Ok(Value::from(()))
+        }
         _ => Err(Error::from(ErrorKind::UnknownMethod)),
     }
 }

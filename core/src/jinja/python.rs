@@ -79,7 +79,7 @@ fn int_filter(value: Value, default: Option<Value>) -> Value {
                 .map_or_else(default, |f| Value::from(f.trunc() as i64)),
         };
     }
-    if value.kind() == minijinja::value::ValueKind::Bool {
+    if value.kind() == ValueKind::Bool {
         return Value::from(i64::from(value.is_true()));
     }
     let Some(text) = value.as_str() else {
@@ -98,7 +98,7 @@ fn int_filter(value: Value, default: Option<Value>) -> Value {
 /// Jinja2's `float`: `default` (0.0) for what is not a number.
 fn float_filter(value: Value, default: Option<Value>) -> Value {
     let default = || default.clone().unwrap_or(Value::from(0.0));
-    if value.kind() == minijinja::value::ValueKind::Bool {
+    if value.kind() == ValueKind::Bool {
         return Value::from(if value.is_true() { 1.0 } else { 0.0 });
     }
     if value.is_number() {

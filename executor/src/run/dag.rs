@@ -205,7 +205,16 @@ pub async fn execute(
         .or(m.target(&m.default_target).threads)
         .unwrap_or(1)
         .max(1);
-    let total = order.len();
+    // dbt 1.10's `build` lists the selected exposures too, each a no-op once its
+    // parents are done (skipped when one failed).
+    let exposures: Vec<String> = if opts.kind == RunKind::Build {
+        dvt_core::select::select_exposures(m, &opts.select, &opts.exclude)?
+            .into_iter()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let total = order.len() + exposures.len();
     let send = |e: RunEvent| {
         let _ = events.send(e);
     };
@@ -452,7 +461,63 @@ pub async fn execute(
     }
 
     let cancelled = cancel.is_cancelled();
-    let node_results: Vec<RunResult> = order.iter().filter_map(|id| results.remove(id)).collect();
+    let mut index = results.len();
+    let mut exposure_results = Vec::new();
+    for id in exposures.iter().filter(|_| !cancelled) {
+        let e = &m.exposures[id];
+        let blocked = e.depends_on.iter().find(|d| {
+            results.get(*d).is_some_and(|r| {
+                matches!(
+                    r.status,
+                    RunStatus::Error | RunStatus::Fail | RunStatus::Skipped
+                )
+            })
+        });
+        index += 1;
+        let at = now();
+        let rr = RunResult {
+            unique_id: id.clone(),
+            status: if blocked.is_some() {
+                RunStatus::Skipped
+            } else {
+                RunStatus::NoOp
+            },
+            execution_time: 0.0,
+            thread_id: "main".into(),
+            message: Some(match blocked {
+                Some(d) => format!("skipped: `{d}` did not succeed"),
+                None => "NO-OP".into(),
+            }),
+            rows_affected: None,
+            failures: blocked.is_none().then_some(0),
+            compiled_code: None,
+            relation_name: None,
+            path: "exposure".into(),
+            target: m.default_target.clone(),
+            started_at: at.clone(),
+            completed_at: at,
+        };
+        send(RunEvent::NodeFinished {
+            index,
+            total,
+            node: crate::run::NodeInfo {
+                unique_id: id.clone(),
+                name: e.name.clone(),
+                resource_type: "exposure".into(),
+                description: "exposure".into(),
+                path: "exposure".into(),
+                target: m.default_target.clone(),
+                file: e.original_file_path.display().to_string(),
+            },
+            result: rr.clone(),
+        });
+        exposure_results.push(rr);
+    }
+    let node_results: Vec<RunResult> = order
+        .iter()
+        .filter_map(|id| results.remove(id))
+        .chain(exposure_results)
+        .collect();
     let end_results = if start_ok && !cancelled {
         let mut schemas: Vec<String> = node_results
             .iter()
@@ -529,6 +594,7 @@ pub async fn execute(
         warn: count(RunStatus::Warn),
         error: count(RunStatus::Error) + count(RunStatus::Fail),
         skip: count(RunStatus::Skipped),
+        noop: count(RunStatus::NoOp),
         results: ordered,
         elapsed,
         cancelled,
