@@ -404,7 +404,18 @@ impl Manifest {
             }
             m
         } else {
-            model_context(node)
+            // dbt's `model` is the whole node: a test's `attached_node`, `test_metadata`
+            // and `column_name` too (elementary's tests match exposures by
+            // `model.attached_node`).
+            let mut m = model_context(node);
+            if let (Json::Object(own), Some(Json::Object(full))) =
+                (&mut m, self.graph_node(&node.unique_id))
+            {
+                for (k, v) in full {
+                    own.entry(k).or_insert(v);
+                }
+            }
+            m
         };
         let (sql, recorded) = self.jinja.render(RenderInput {
             phase: Phase::Compile,

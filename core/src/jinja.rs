@@ -1133,6 +1133,11 @@ fn python_methods(
 ) -> std::result::Result<Value, minijinja::Error> {
     // `d.copy()` / `l.copy()`: a new mutable value with the same items (dbt_artifacts
     // copies a node, then updates the copy).
+    // dbt's result and node objects have `to_dict()` (elementary's
+    // `dbt_object_to_dict(result)`); DVT gives them as dicts already.
+    if method == "to_dict" && args.is_empty() && value.kind() == ValueKind::Map {
+        return python::mutable_dict(value.clone());
+    }
     if method == "copy" && args.is_empty() {
         match value.kind() {
             ValueKind::Seq => {

@@ -576,6 +576,7 @@ pub(crate) fn graph_node(m: &Manifest, n: &Node) -> Json {
         },
         "deprecation_date": Json::Null,
         "column_name": n.test.as_ref().and_then(|t| t.column_name.clone()),
+        "attached_node": n.test.as_ref().and_then(|t| t.attached_node.clone()),
         "test_metadata": n.test.as_ref().and_then(|t| t.generic.as_ref().map(|g| serde_json::json!({
             "name": g.rsplit('.').next().unwrap_or(g),
             "namespace": g.split_once('.').map(|(ns, _)| ns),

@@ -245,6 +245,12 @@ fn package_internals_context_and_relation_helpers() {
     let probe = r#"{% macro probe() %}
 {% do graph.setdefault('cache', {}).update({'k': 1}) %}
 {{ log('cache=' ~ graph.setdefault('cache', {}).get('k'), info=True) }}
+{% do graph.setdefault('nested', {'results': {}, 'tables': {'m': {'rows': []}}}) %}
+{% do graph.setdefault('nested', {}).get('results').update({'t1': 'pass'}) %}
+{% do graph['nested']['tables']['m']['rows'].append(3) %}
+{% do graph['nested'].update({'later': {'list': []}}) %}
+{% do graph['nested']['later']['list'].append('x') %}
+{{ log('nested=' ~ graph['nested'] ~ ' to_dict=' ~ {'a': {'b': 1}}.to_dict()['a']['b'], info=True) }}
 {{ log('project=' ~ builtins.ref.config.project_name ~ ' thread=' ~ thread_id ~ ' version=' ~ (dbt_version.split('.')[0] | int) ~ '.' ~ ('x' | int) ~ '.' ~ ('2.9' | int) ~ '/' ~ ('n' | float) ~ ' team=' ~ dbt_metadata_envs.get('TEAM'), info=True) }}
 {% set base = api.Relation.create(schema='main', identifier='base_t') %}
 {% set tmp = dbt.make_temp_relation(base).incorporate(path={'schema': 'main'}) %}
@@ -281,6 +287,7 @@ fn package_internals_context_and_relation_helpers() {
     op.assert_ok();
     for line in [
         "cache=1",
+        "nested={'results': {'t1': 'pass'}, 'tables': {'m': {'rows': [3]}}, 'later': {'list': ['x']}} to_dict=1",
         "project=px thread=MainThread version=1.0.2/0.0 team=data",
         "tmp=base_t__dbt_tmp existed=True",
         "after drop existed=False",
@@ -447,7 +454,7 @@ fn macros_see_the_render_s_model_not_a_caller_s_argument() {
                 "macros/t.sql",
                 "{% macro test_node() %}{{ return(model) }}{% endmacro %}\n\
                  {% test probe(model) %}\n\
-                 {% if execute %}{{ log('node ' ~ test_node().get('original_file_path') ~ ' ' ~ test_node().resource_type ~ ' tests ' ~ model.identifier, info=True) }}{% endif %}\n\
+                 {% if execute %}{{ log('node ' ~ test_node().get('original_file_path') ~ ' ' ~ test_node().resource_type ~ ' tests ' ~ model.identifier ~ ' attached ' ~ test_node().attached_node, info=True) }}{% endif %}\n\
                  select 1 as x where 1 = 0\n\
                  {% endtest %}\n",
             ),
@@ -456,7 +463,9 @@ fn macros_see_the_render_s_model_not_a_caller_s_argument() {
     let build = dvt(dir.path(), &["build"], &[]);
     build.assert_ok();
     assert!(
-        build.stdout.contains("node models/schema.yml test tests m"),
+        build
+            .stdout
+            .contains("node models/schema.yml test tests m attached model.tm.m"),
         "{}",
         build.stdout
     );

@@ -630,12 +630,34 @@ pub(super) const MUTABLE_DICT_FN: &str = "__dvt_dict";
 pub(super) fn mutable_dict(v: Value) -> Result<Value, Error> {
     let mut pairs = Vec::new();
     for k in v.try_iter()? {
-        let item = v.get_item(&k)?;
+        let item = nested_mutable(v.get_item(&k)?)?;
         pairs.push((k, item));
     }
     Ok(Value::from_object(MutableDict(std::sync::Mutex::new(
         pairs,
     ))))
+}
+
+/// A plain dict or list inside a mutable dict, made mutable too: in Python the nested
+/// `{}` of `graph.setdefault("elementary", {"results": {}, "tables": {"rows": []}})` is
+/// a dict that code later `update`s. Other objects (relations, columns) stay as they are.
+fn nested_mutable(v: Value) -> Result<Value, Error> {
+    if v.downcast_object_ref::<indexmap::IndexMap<Value, Value>>()
+        .is_some()
+    {
+        return mutable_dict(v);
+    }
+    if let Some(items) = v.downcast_object_ref::<Vec<Value>>() {
+        let items = items
+            .iter()
+            .cloned()
+            .map(nested_mutable)
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(Value::from_object(super::MutableList(
+            std::sync::Mutex::new(items),
+        )));
+    }
+    Ok(v)
 }
 
 /// A dict Jinja code may change: `update`, `pop`, `setdefault`, `clear`; otherwise it
@@ -691,7 +713,7 @@ impl Object for MutableDict {
         match (method, args) {
             ("update", [other]) => {
                 for k in other.try_iter()? {
-                    let v = other.get_item(&k)?;
+                    let v = nested_mutable(other.get_item(&k)?)?;
                     Self::set(&mut pairs, k, v);
                 }
                 Ok(Value::from(()))

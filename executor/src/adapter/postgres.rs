@@ -464,12 +464,6 @@ impl PgSession {
     }
 }
 
-/// The server's refusal of several statements in one prepared query.
-fn is_multi_statement_refusal(e: &Error) -> bool {
-    e.message_chain()
-        .contains("cannot insert multiple commands into a prepared statement")
-}
-
 #[async_trait]
 impl super::Session for PgSession {
     async fn execute(&self, sql: &str) -> Result<u64> {
@@ -482,22 +476,16 @@ impl super::Session for PgSession {
 
     async fn query(&self, sql: &str) -> Result<SendableRecordBatchStream> {
         let conn = self.conn()?;
-        match stream_on(&self.target, Arc::clone(&conn), sql, None).await {
-            Err(e) if is_multi_statement_refusal(&e) => {
-                // Typed rows need the extended protocol, which takes one statement: the
-                // others run first, on this same connection, so what they create the
-                // last one reads.
-                let parts = dvt_core::sql::split_statements(D, sql);
-                let Some((last, before)) = parts.split_last() else {
-                    return Err(e);
-                };
-                for part in before {
-                    execute_on(&self.target, &conn.conn, part).await?;
-                }
-                stream_on(&self.target, conn, last, None).await
-            }
-            other => other,
+        // Typed rows need the extended protocol, which takes one statement: the others
+        // run first, on this same connection, so what they create the last one reads.
+        let parts = dvt_core::sql::split_statements(D, sql);
+        let Some((last, before)) = parts.split_last().filter(|_| parts.len() > 1) else {
+            return stream_on(&self.target, conn, sql, None).await;
+        };
+        for part in before {
+            execute_on(&self.target, &conn.conn, part).await?;
         }
+        stream_on(&self.target, conn, last, None).await
     }
 }
 

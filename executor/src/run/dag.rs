@@ -705,7 +705,8 @@ async fn project_hooks(
             thread_id: "main".into(),
             message: Some(message),
             rows_affected: None,
-            failures: None,
+            // dbt records a hook that ran with no failures.
+            failures: (!failed).then_some(0),
             compiled_code: compiled,
             relation_name: None,
             path: "hook".into(),
