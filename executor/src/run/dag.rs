@@ -461,9 +461,9 @@ pub async fn execute(
     }
 
     let cancelled = cancel.is_cancelled();
-    let mut index = results.len();
+    let done_count = results.len();
     let mut exposure_results = Vec::new();
-    for id in exposures.iter().filter(|_| !cancelled) {
+    for (index, id) in (done_count + 1..).zip(exposures.iter().filter(|_| !cancelled)) {
         let e = &m.exposures[id];
         let blocked = e.depends_on.iter().find(|d| {
             results.get(*d).is_some_and(|r| {
@@ -473,7 +473,6 @@ pub async fn execute(
                 )
             })
         });
-        index += 1;
         let at = now();
         let rr = RunResult {
             unique_id: id.clone(),
