@@ -19,8 +19,8 @@ mod unit;
 
 pub use unit::fixture_rows;
 
-/// The cache behind [`Manifest::sources_by_target`]: target -> (source, table) -> the
-/// table as a node pushed down on that target names it.
+/// The cache behind [`Manifest::sources_by_target`]: target (or `""` for the federated
+/// engine) -> (source, table) -> the table as a node there names it.
 pub(crate) type SourcesByTarget =
     std::sync::Mutex<BTreeMap<String, std::sync::Arc<BTreeMap<(String, String), JinjaRelation>>>>;
 
@@ -129,62 +129,46 @@ impl Manifest {
         })
     }
 
-    /// Every source table on `target`, named as a node pushed down there names it.
-    fn sources_on(
+    /// Every source a node may name though its parse did not see it, named as the node
+    /// names it and with the target holding it: for a pushed-down node, the sources on
+    /// its target; for a federated one, all of them in the engine's names (a `source()`
+    /// of one becomes one more input of the plan).
+    fn unseen_sources(
         &self,
+        path: ExecPath,
         target: &str,
     ) -> std::sync::Arc<BTreeMap<(String, String), JinjaRelation>> {
+        // No target is named by an empty string, so it keys the engine's names.
+        let cache_key = match path {
+            ExecPath::Pushdown => target.to_owned(),
+            ExecPath::Federated => String::new(),
+        };
         let mut cache = self
             .sources_by_target
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let made = cache.entry(target.to_owned()).or_insert_with(|| {
-            let config = self.target(target);
-            let on_target = self.sources.values().filter(|s| s.connection == target);
-            std::sync::Arc::new(
-                on_target
-                    .map(|s| {
-                        let rendered = config.dialect().render(&s.relation);
-                        let jr = JinjaRelation {
-                            database: s
-                                .relation
-                                .database
-                                .clone()
-                                .unwrap_or_else(|| config.database()),
-                            schema: s.relation.schema.clone(),
-                            identifier: s.relation.identifier.clone(),
-                            rendered: rendered.clone(),
-                            home: Some(InputHome {
-                                target: target.to_owned(),
-                                native: rendered,
-                            }),
-                        };
-                        ((s.source_name.clone(), s.name.clone()), jr)
-                    })
-                    .collect(),
-            )
-        });
-        std::sync::Arc::clone(made)
-    }
-
-    /// Every source table, named as a federated node names it (the engine's
-    /// `"<target>"."<schema>"."<table>"`), with the target holding it: a federated
-    /// `source()` the parse did not see becomes one more input of the plan.
-    fn sources_federated(&self) -> std::sync::Arc<BTreeMap<(String, String), JinjaRelation>> {
-        // No target is named by an empty string, so the key is the engine's own.
-        let mut cache = self
-            .sources_by_target
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let made = cache.entry(String::new()).or_insert_with(|| {
+        let made = cache.entry(cache_key).or_insert_with(|| {
             let mut out = BTreeMap::new();
             for s in self.sources.values() {
+                if path == ExecPath::Pushdown && s.connection != target {
+                    continue;
+                }
                 let key = (s.source_name.clone(), s.name.clone());
                 // The root project's source wins over a package's of the same name.
                 if out.contains_key(&key) && s.package_name != self.project.name {
                     continue;
                 }
                 let config = self.target(&s.connection);
+                let native = config.dialect().render(&s.relation);
+                let rendered = match path {
+                    ExecPath::Pushdown => native.clone(),
+                    ExecPath::Federated => resolve::render_input(
+                        path,
+                        Dialect::Datafusion,
+                        &s.connection,
+                        &s.relation,
+                    ),
+                };
                 out.insert(
                     key,
                     JinjaRelation {
@@ -195,15 +179,10 @@ impl Manifest {
                             .unwrap_or_else(|| config.database()),
                         schema: s.relation.schema.clone(),
                         identifier: s.relation.identifier.clone(),
-                        rendered: resolve::render_input(
-                            ExecPath::Federated,
-                            Dialect::Datafusion,
-                            &s.connection,
-                            &s.relation,
-                        ),
+                        rendered,
                         home: Some(InputHome {
                             target: s.connection.clone(),
-                            native: config.dialect().render(&s.relation),
+                            native,
                         }),
                     },
                 );
@@ -369,10 +348,7 @@ impl Manifest {
             }
         }
         if state.fixtures.is_empty() {
-            relations.unseen_sources = Some(match host.path {
-                ExecPath::Pushdown => self.sources_on(&host.target),
-                ExecPath::Federated => self.sources_federated(),
-            });
+            relations.unseen_sources = Some(self.unseen_sources(host.path, &host.target));
         }
         // In a unit test, dbt renders the model as the test: `model` is the unit test
         // node and `this` is `None`, unless a `this` fixture stands for the table.
@@ -439,7 +415,7 @@ impl Manifest {
             globals: state.opts.globals.clone(),
         })?;
         state.logs.extend(recorded.logs);
-        // Sources the render named that the parse had not seen (see `sources_federated`).
+        // Sources the render named that the parse had not seen (see `unseen_sources`).
         if host.path == ExecPath::Federated {
             for (source, table) in &recorded.sources {
                 let found = self

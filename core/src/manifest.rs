@@ -417,8 +417,9 @@ pub struct Manifest {
     pub(crate) names: crate::parse::Names,
     /// `--state`: the nodes of an earlier `manifest.json`, for `state:` selectors.
     pub state: Option<State>,
-    /// Every source table on a target, as a pushed-down node there names it, built the
-    /// first time a compile needs it (see `CompileRelations::unseen_sources`).
+    /// Every source table on a target, as a pushed-down node there names it (and all of
+    /// them as the federated engine names them), built the first time a compile needs
+    /// it (see `CompileRelations::unseen_sources`).
     pub(crate) sources_by_target: crate::compile::SourcesByTarget,
 }
 
