@@ -162,12 +162,9 @@ impl Manifest {
                 let native = config.dialect().render(&s.relation);
                 let rendered = match path {
                     ExecPath::Pushdown => native.clone(),
-                    ExecPath::Federated => resolve::render_input(
-                        path,
-                        Dialect::Datafusion,
-                        &s.connection,
-                        &s.relation,
-                    ),
+                    ExecPath::Federated => {
+                        resolve::render_input(path, Dialect::Datafusion, &s.connection, &s.relation)
+                    }
                 };
                 out.insert(
                     key,

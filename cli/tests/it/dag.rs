@@ -237,18 +237,32 @@ fn build_records_exposures_as_no_ops() {
             ("models/m.sql", "select 1 as id"),
             ("models/bad.sql", "select * from no_such_table"),
             (
+                "models/mb.sql",
+                "{{ config(materialized='incremental', incremental_strategy='microbatch', event_time='ts', begin='2020-01-01', batch_size='day') }}\nselect 1 as id, '2020-01-01 10:00:00' as ts",
+            ),
+            (
                 "models/exposures.yml",
                 "exposures:\n  - name: board\n    type: dashboard\n    owner: {name: Ann}\n    depends_on: [ref('m')]\n  - name: broken\n    type: dashboard\n    owner: {name: Ann}\n    depends_on: [ref('bad'), ref('m')]\n",
             ),
         ],
     );
-    let build = dvt(dir.path(), &["build"], &[]);
+    let build = dvt(
+        dir.path(),
+        &[
+            "build",
+            "--event-time-start",
+            "2020-01-01",
+            "--event-time-end",
+            "2020-01-02",
+        ],
+        &[],
+    );
     assert_eq!(build.code, 1, "{}", build.stderr);
     assert!(
         build.stdout.contains("NO-OP exposure board")
             && build
                 .stdout
-                .contains("PASS=1 WARN=0 ERROR=1 SKIP=1 NO-OP=1 TOTAL=4"),
+                .contains("PASS=2 WARN=0 ERROR=1 SKIP=1 NO-OP=1 TOTAL=5"),
         "{}",
         build.stdout
     );
@@ -261,6 +275,22 @@ fn build_records_exposures_as_no_ops() {
         st.get("exposure.ex.broken").map(String::as_str),
         Some("skipped")
     );
+    // A microbatch model records its failed batches, none, as dbt does.
+    let results: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("target/run_results.json")).expect("results"),
+    )
+    .expect("json");
+    let failures = |id: &str| {
+        results["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .find(|r| r["unique_id"] == id)
+            .map(|r| r["failures"].clone())
+    };
+    assert_eq!(failures("model.ex.mb"), Some(serde_json::json!(0)));
+    assert_eq!(failures("model.ex.m"), Some(serde_json::Value::Null));
+    assert_eq!(failures("exposure.ex.board"), Some(serde_json::json!(0)));
     // A selection without them leaves them out; `run` never lists them.
     let only_m = dvt(dir.path(), &["build", "--select", "m"], &[]);
     only_m.assert_ok();

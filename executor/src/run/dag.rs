@@ -433,6 +433,13 @@ pub async fn execute(
                     }
                     None => {
                         rr.status = RunStatus::Success;
+                        // dbt counts a microbatch model's failed batches here.
+                        if node.materialized == Materialization::Incremental
+                            && node.config.get("incremental_strategy")
+                                == Some(&serde_json::Value::from("microbatch"))
+                        {
+                            rr.failures = Some(0);
+                        }
                         rr.message = Some(match out.rows {
                             Some(r) => format!("OK {r}"),
                             None => "OK".into(),
