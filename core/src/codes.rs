@@ -79,6 +79,13 @@ pub const CODES: &[CodeDoc] = &[
         fix: "Inspect the objects if useful, then delete them (`rm -r` the folder, or delete the prefix in the bucket). `--keep-staging` keeps them after successful runs too.",
     },
     CodeDoc {
+        code: "DVT006",
+        kind: CodeKind::Warning,
+        title: "A Python model is not built.",
+        cause: "A `.py` file under the model paths: dbt runs Python models on warehouses with a Python runtime (Snowflake, Databricks, BigQuery); DVT builds SQL models only, on every target.",
+        fix: "Rewrite the model in SQL, or build it with dbt where it runs; models that `ref()` it fail until it exists (DVT106).",
+    },
+    CodeDoc {
         code: "DVT100",
         kind: CodeKind::Error,
         title: "A file or folder cannot be read.",

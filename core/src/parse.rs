@@ -146,6 +146,20 @@ impl Manifest {
         // Tests the root project's property files declare on packages' nodes belong to
         // the root project, as in dbt (`test.<root>.not_null_<package model>_id`).
         data_tests::generic(&project, None, &mut jinja, &root_patches.tests, &mut nodes)?;
+        // dbt builds `.py` models on warehouses with a Python runtime; DVT runs SQL only,
+        // so a Python model is said to be left out rather than silently missing.
+        for dir in &project.model_paths {
+            for file in files::walk(&project.root, dir, &["py"])? {
+                warnings.push(crate::manifest::Warning {
+                    code: "DVT006",
+                    message: format!(
+                        "{}: Python models are not supported; `{}` is not built, and a model that refs it fails with DVT106",
+                        file.display(),
+                        file.file_stem().unwrap_or_default().to_string_lossy()
+                    ),
+                });
+            }
+        }
         for node in nodes.values() {
             if node.name.contains(' ') {
                 warnings.push(crate::manifest::Warning {

@@ -306,3 +306,44 @@ fn build_records_exposures_as_no_ops() {
             .any(|k| k.starts_with("exposure."))
     );
 }
+
+/// A Python model is not silently missing: the load warns (DVT006) naming the file, the
+/// SQL models build, and a model that refs it fails with its own coded error.
+#[test]
+fn python_models_are_reported_not_built() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_project(
+        dir.path(),
+        &[
+            ("dbt_project.yml", "name: py\nprofile: py\n"),
+            (
+                "profiles.yml",
+                "py:\n  target: lite\n  outputs:\n    lite: {type: sqlite, path: data/py.db}\n",
+            ),
+            ("models/m.sql", "select 1 as id"),
+            (
+                "models/scores.py",
+                "def model(dbt, session):\n    return dbt.ref('m')\n",
+            ),
+        ],
+    );
+    let run = dvt(dir.path(), &["run"], &[]);
+    run.assert_ok();
+    assert!(
+        run.stderr
+            .contains("warning[DVT006]: models/scores.py: Python models are not supported"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        statuses(dir.path()).get("model.py.m").map(String::as_str),
+        Some("success")
+    );
+    write_project(
+        dir.path(),
+        &[("models/uses.sql", "select * from {{ ref('scores') }}")],
+    );
+    let refs = dvt(dir.path(), &["run"], &[]);
+    assert_ne!(refs.code, 0);
+    assert!(refs.stderr.contains("error[DVT106]"), "{}", refs.stderr);
+}
