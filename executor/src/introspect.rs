@@ -138,10 +138,15 @@ impl Database for RegistryDatabase {
                     "select name, lower(type) from pragma_table_info({})",
                     lit(identifier)
                 ),
-                // Sizes are asked for as text so every dialect returns one cell type.
-                _ => format!(
+                // Sizes are asked for as text so every dialect returns one cell type. No
+                // schema: this session's temporary tables (PostgreSQL's `pg_temp_N`).
+                dialect => format!(
                     "select column_name, data_type, cast(character_maximum_length as char(20)), cast(numeric_precision as char(20)), cast(numeric_scale as char(20)) from information_schema.columns where table_schema = {} and table_name = {} order by ordinal_position",
-                    lit(schema),
+                    match (schema.is_empty(), dialect) {
+                        (true, Dialect::Postgres) => "(select nspname::text from pg_catalog.pg_namespace where oid = pg_my_temp_schema())".to_owned(),
+                        (true, _) => "database()".to_owned(),
+                        _ => lit(schema),
+                    },
                     lit(identifier)
                 ),
             };

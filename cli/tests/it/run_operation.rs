@@ -334,6 +334,7 @@ async fn a_render_s_statements_share_one_connection_given_back_clean() {
       {% set tmp = dbt.make_temp_relation(api.Relation.create(database=target.database, schema=target.schema, identifier='scratch_base')) %}\n\
       {% do run_query(dbt.get_create_table_as_sql(true, tmp, 'select 3 as v')) %}\n\
       {{ log('temp relation ' ~ (tmp.schema is none) ~ ' holds ' ~ run_query('select v from ' ~ tmp).columns[0].values()[0], info=True) }}\n\
+      {{ log('temp columns ' ~ (adapter.get_columns_in_relation(tmp) | map(attribute='name') | join(',')), info=True) }}\n\
       {% do adapter.drop_relation(tmp) %}\n\
       {% do run_query(dbt.get_create_table_as_sql(true, tmp, 'select 4 as v')) %}\n\
       {{ log('dropped and made again ' ~ run_query('select v from ' ~ tmp).columns[0].values()[0], info=True) }}\n\
@@ -396,6 +397,13 @@ async fn a_render_s_statements_share_one_connection_given_back_clean() {
                 "temp relation {} holds 3",
                 if unqualified { "True" } else { "False" }
             )),
+            "{target}: {}",
+            op.stdout
+        );
+        // MySQL's catalogue does not list temporary tables' columns.
+        assert_eq!(
+            op.stdout.contains("temp columns v"),
+            unqualified,
             "{target}: {}",
             op.stdout
         );

@@ -768,9 +768,13 @@ fn introspect_with(
         }
         "get_columns_in_relation" | "get_missing_columns" => {
             let columns = |rel: &Value| -> Result<Vec<DbColumn>, Error> {
-                let (Some(s), Some(i)) = (part(rel, "schema"), part(rel, "identifier")) else {
+                // A relation without a schema is a session-temporary table (dbt-postgres's
+                // `make_temp_relation`): the empty schema asks for it where the session
+                // keeps its temporary tables.
+                let (s, Some(i)) = (part(rel, "schema"), part(rel, "identifier")) else {
                     return Ok(Vec::new());
                 };
+                let s = s.unwrap_or_default();
                 let holder = rel
                     .downcast_object_ref::<super::JinjaRelation>()
                     .and_then(|r| r.home.clone())
