@@ -558,12 +558,61 @@ pub(crate) fn graph_node(m: &Manifest, n: &Node) -> Json {
     config
         .entry("docs")
         .or_insert_with(|| serde_json::json!({"show": true, "node_color": null}));
+    // A data test's `TestConfig` defaults (elementary records them per test).
+    if n.resource_type == crate::manifest::ResourceType::Test
+        && n.test.as_ref().is_some_and(|t| t.unit.is_none())
+    {
+        for (key, value) in [
+            ("severity", Json::from("ERROR")),
+            ("warn_if", Json::from("!= 0")),
+            ("error_if", Json::from("!= 0")),
+            ("fail_calc", Json::from("count(*)")),
+            ("store_failures", Json::Null),
+            ("where", Json::Null),
+            ("limit", Json::Null),
+        ] {
+            config.entry(key).or_insert(value);
+        }
+    }
+    // dbt's `path`: the file below its resource folder; a generic test's is its name.
+    let path = match n.test.as_ref() {
+        Some(t) if t.generic.is_some() => format!("{}.sql", n.name),
+        _ => {
+            let file = m.package_file_path(n);
+            let mut parts = file.components();
+            parts.next();
+            parts.as_path().display().to_string()
+        }
+    };
+    // A generic test's arguments as dbt records them: with the tested `model` (and
+    // `column_name`) it adds to the ones written.
+    let test_kwargs = n.test.as_ref().map(|t| {
+        let mut kwargs = t.kwargs.clone();
+        if let Some(c) = &t.column_name {
+            kwargs
+                .entry("column_name")
+                .or_insert_with(|| Json::from(c.clone()));
+        }
+        let tested = t.attached_node.as_deref().and_then(|id| {
+            if let Some(s) = m.sources.get(id) {
+                return Some(format!("source('{}', '{}')", s.source_name, s.name));
+            }
+            m.nodes.get(id).map(|a| format!("ref('{}')", a.name))
+        });
+        if let Some(tested) = tested {
+            kwargs
+                .entry("model")
+                .or_insert_with(|| Json::from(format!("{{{{ get_where_subquery({tested}) }}}}")));
+        }
+        kwargs
+    });
     serde_json::json!({
         "unique_id": n.unique_id,
         "name": n.name,
         "resource_type": n.resource_type.as_str(),
         "package_name": n.package_name,
         "original_file_path": n.original_file_path,
+        "path": path,
         "fqn": n.fqn,
         "config": config,
         "tags": n.tags,
@@ -594,7 +643,7 @@ pub(crate) fn graph_node(m: &Manifest, n: &Node) -> Json {
         "test_metadata": n.test.as_ref().and_then(|t| t.generic.as_ref().map(|g| serde_json::json!({
             "name": g.rsplit('.').next().unwrap_or(g),
             "namespace": g.split_once('.').map(|(ns, _)| ns),
-            "kwargs": t.kwargs,
+            "kwargs": test_kwargs,
         }))),
     })
 }
