@@ -385,7 +385,12 @@ impl Manifest {
                 (&mut m, self.graph_node(&node.unique_id))
             {
                 for (k, v) in full {
-                    own.entry(k).or_insert(v);
+                    // A package node's file is given within its package, as in dbt.
+                    if k == "original_file_path" {
+                        own.insert(k, v);
+                    } else {
+                        own.entry(k).or_insert(v);
+                    }
                 }
             }
             m

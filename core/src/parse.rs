@@ -611,7 +611,8 @@ pub(crate) fn graph_node(m: &Manifest, n: &Node) -> Json {
         "name": n.name,
         "resource_type": n.resource_type.as_str(),
         "package_name": n.package_name,
-        "original_file_path": n.original_file_path,
+        // Relative to the package's own folder, as dbt gives a package node's.
+        "original_file_path": m.package_file_path(n),
         "path": path,
         "fqn": n.fqn,
         "config": config,

@@ -143,6 +143,11 @@ fn package_hooks_run_after_the_root_project_s_in_dbt_s_order() {
                         "{{% macro {name}_says(when) %}}{{{{ log('hook {name} ' ~ when ~ ' ' ~ var('greeting', 'plain'), info=True) }}}}{{% endmacro %}}\n"
                     ),
                 ),
+                // A package model's file, as dbt gives it: within its package.
+                (
+                    &format!("models/sub/{name}_model.sql"),
+                    "{% if execute %}{{ log('file ' ~ model.original_file_path ~ ' path ' ~ model.path, info=True) }}{% endif %}select 1 as id",
+                ),
             ],
         );
     }
@@ -152,7 +157,7 @@ fn package_hooks_run_after_the_root_project_s_in_dbt_s_order() {
     let order: Vec<&str> = run
         .stdout
         .lines()
-        .filter_map(|l| l.split_once("hook ").map(|(_, rest)| rest))
+        .filter_map(|l| l.split_once(" hook ").map(|(_, rest)| rest))
         .filter(|l| !l.contains("..."))
         .collect();
     assert_eq!(
@@ -166,6 +171,12 @@ fn package_hooks_run_after_the_root_project_s_in_dbt_s_order() {
             "zeta end plain",
             "zeta end 2",
         ],
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("file models/sub/alpha_model.sql path sub/alpha_model.sql"),
         "{}",
         run.stdout
     );
