@@ -385,11 +385,21 @@ impl Manifest {
                 (&mut m, self.graph_node(&node.unique_id))
             {
                 for (k, v) in full {
-                    // A package node's file is given within its package, as in dbt.
-                    if k == "original_file_path" {
-                        own.insert(k, v);
-                    } else {
-                        own.entry(k).or_insert(v);
+                    match (k.as_str(), own.get_mut(&k), v) {
+                        // A package node's file is given within its package, as in dbt.
+                        ("original_file_path", _, v) => {
+                            own.insert(k, v);
+                        }
+                        // dbt's config defaults under the node's own (a test's severity).
+                        ("config", Some(Json::Object(mine)), Json::Object(theirs)) => {
+                            for (ck, cv) in theirs {
+                                mine.entry(ck).or_insert(cv);
+                            }
+                        }
+                        (_, Some(_), _) => {}
+                        (_, None, v) => {
+                            own.insert(k, v);
+                        }
                     }
                 }
             }

@@ -577,12 +577,7 @@ pub(crate) fn graph_node(m: &Manifest, n: &Node) -> Json {
     // dbt's `path`: the file below its resource folder; a generic test's is its name.
     let path = match n.test.as_ref() {
         Some(t) if t.generic.is_some() => format!("{}.sql", n.name),
-        _ => {
-            let file = m.package_file_path(n);
-            let mut parts = file.components();
-            parts.next();
-            parts.as_path().display().to_string()
-        }
+        _ => below_resource_folder(m.package_file_path(n)),
     };
     // A generic test's arguments as dbt records them: with the tested `model` (and
     // `column_name`) it adds to the ones written.
@@ -746,7 +741,11 @@ fn graph_context(m: &Manifest) -> Json {
     let exposures: serde_json::Map<String, Json> = m
         .exposures
         .values()
-        .map(|e| (e.unique_id.clone(), e.to_json()))
+        .map(|e| {
+            let mut j = e.to_json();
+            j["path"] = Json::from(below_resource_folder(&e.original_file_path));
+            (e.unique_id.clone(), j)
+        })
         .collect();
     // Metrics, semantic models, saved queries and groups are accepted and not kept:
     // packages that list them find none.
@@ -760,6 +759,14 @@ fn graph_context(m: &Manifest) -> Json {
         "saved_queries": {},
         "groups": {},
     })
+}
+
+/// dbt's `path` of a node: its file below the resource folder it was found in
+/// (`models/staging/a.sql` is `staging/a.sql`).
+fn below_resource_folder(file: &Path) -> String {
+    let mut parts = file.components();
+    parts.next();
+    parts.as_path().display().to_string()
 }
 
 /// A project-relative file's text.

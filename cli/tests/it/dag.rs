@@ -292,6 +292,21 @@ fn build_records_exposures_as_no_ops() {
     assert_eq!(failures("model.ex.m"), Some(serde_json::Value::Null));
     assert_eq!(failures("exposure.ex.board"), Some(serde_json::json!(0)));
     // A selection without them leaves them out; `run` never lists them.
+    // `graph.exposures` gives dbt's `path`, below the models folder.
+    write_project(
+        dir.path(),
+        &[(
+            "macros/paths.sql",
+            "{% macro paths() %}{% for e in graph.exposures.values() | sort(attribute='name') %}{{ log('exposure ' ~ e.name ~ ' path ' ~ e.path, info=True) }}{% endfor %}{% endmacro %}",
+        )],
+    );
+    let paths = dvt(dir.path(), &["run-operation", "paths"], &[]);
+    paths.assert_ok();
+    assert!(
+        paths.stdout.contains("exposure board path exposures.yml"),
+        "{}",
+        paths.stdout
+    );
     let only_m = dvt(dir.path(), &["build", "--select", "m"], &[]);
     only_m.assert_ok();
     assert!(

@@ -462,7 +462,7 @@ fn macros_see_the_render_s_model_not_a_caller_s_argument() {
                 "macros/t.sql",
                 "{% macro test_node() %}{{ return(model) }}{% endmacro %}\n\
                  {% test probe(model) %}\n\
-                 {% if execute %}{{ log('node ' ~ test_node().get('original_file_path') ~ ' ' ~ test_node().resource_type ~ ' tests ' ~ model.identifier ~ ' attached ' ~ test_node().attached_node, info=True) }}{% endif %}\n\
+                 {% if execute %}{{ log('node ' ~ test_node().get('original_file_path') ~ ' ' ~ test_node().resource_type ~ ' tests ' ~ model.identifier ~ ' attached ' ~ test_node().attached_node ~ ' severity ' ~ test_node().config.severity ~ ' kwargs ' ~ test_node().test_metadata.kwargs, info=True) }}{% endif %}\n\
                  select 1 as x where 1 = 0\n\
                  {% endtest %}\n",
             ),
@@ -473,7 +473,7 @@ fn macros_see_the_render_s_model_not_a_caller_s_argument() {
     assert!(
         build
             .stdout
-            .contains("node models/schema.yml test tests m attached model.tm.m"),
+            .contains("node models/schema.yml test tests m attached model.tm.m severity ERROR kwargs {'model': \"{{ get_where_subquery(ref('m')) }}\"}"),
         "{}",
         build.stdout
     );
