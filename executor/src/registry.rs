@@ -15,6 +15,9 @@ use crate::error::{Error, Result};
 #[derive(Debug, Default)]
 pub struct TargetRegistry {
     targets: BTreeMap<String, (TargetConfig, OnceCell<Arc<dyn Adapter>>)>,
+    /// The run's `--threads` when it exceeds a profile's `threads`: the connection pools
+    /// opened afterwards are sized for it.
+    run_threads: std::sync::atomic::AtomicUsize,
 }
 
 impl TargetRegistry {
@@ -25,7 +28,15 @@ impl TargetRegistry {
                 .into_iter()
                 .map(|(name, cfg)| (name, (cfg, OnceCell::new())))
                 .collect(),
+            run_threads: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+
+    /// Sizes the pools of targets not connected yet for `threads` parallel nodes, when
+    /// that is more than their profile's `threads` (`--threads`).
+    pub fn set_run_threads(&self, threads: usize) {
+        self.run_threads
+            .store(threads, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The adapter of `target`, connecting on first use. A failed connection is not
@@ -38,9 +49,18 @@ impl TargetRegistry {
                 target: target.to_owned(),
                 known: self.names().collect::<Vec<_>>().join(", "),
             })?;
-        cell.get_or_try_init(|| adapter::connect(cfg))
-            .await
-            .map(Arc::clone)
+        cell.get_or_try_init(|| async {
+            let run_threads = self.run_threads.load(std::sync::atomic::Ordering::Relaxed);
+            if run_threads > cfg.threads.unwrap_or(1) {
+                let mut sized = cfg.clone();
+                sized.threads = Some(run_threads);
+                adapter::connect(&sized).await
+            } else {
+                adapter::connect(cfg).await
+            }
+        })
+        .await
+        .map(Arc::clone)
     }
 
     /// The configuration of `target`, if known.

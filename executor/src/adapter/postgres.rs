@@ -64,8 +64,9 @@ impl std::ops::DerefMut for Checked {
     }
 }
 
-/// Connections per PostgreSQL target: two for each of the profile's threads (a node's
-/// render holds one while its introspection may ask for another), at least bb8's ten.
+/// Connections per PostgreSQL target: two for each thread (the profile's, or the run's
+/// `--threads` when larger; a node's render holds one while its materialization may ask
+/// for another), at least bb8's ten.
 fn pool_size(threads: Option<usize>) -> usize {
     (2 * threads.unwrap_or(1)).max(10)
 }

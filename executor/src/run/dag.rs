@@ -205,6 +205,7 @@ pub async fn execute(
         .or(m.target(&m.default_target).threads)
         .unwrap_or(1)
         .max(1);
+    ctx.registry.set_run_threads(threads);
     // dbt 1.10's `build` lists the selected exposures too, each a no-op once its
     // parents are done (skipped when one failed).
     let exposures: Vec<String> = if opts.kind == RunKind::Build {

@@ -435,3 +435,26 @@ async fn connection_errors_name_the_target_and_hide_the_password() {
     assert!(text.contains("pg_bad"), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
 }
+
+/// More callers at once than a PostgreSQL target has connections (ten for a profile of
+/// one thread), each holding its connection longer than the 30 s the pool itself waits:
+/// the ones left over queue until a connection comes back, and every call succeeds
+/// (they used to fail with "Timed out in bb8").
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_callers_queue_for_a_connection_behind_long_queries() {
+    let mut target = pg_target("pg", &unique_name());
+    target.threads = Some(1);
+    let registry = TargetRegistry::new(BTreeMap::from([("pg".to_owned(), target)]));
+    let adapter = registry.adapter("pg").await.expect("connect");
+    let calls: Vec<_> = (0..11)
+        .map(|_| {
+            let adapter = Arc::clone(&adapter);
+            tokio::spawn(async move { adapter.execute("select pg_sleep(31)").await })
+        })
+        .collect();
+    for call in calls {
+        call.await
+            .expect("task")
+            .expect("a queued caller gets its connection");
+    }
+}
