@@ -53,7 +53,8 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
                 "resource_type": n.resource_type.as_str(),
                 "name": n.name,
                 "package_name": n.package_name,
-                "path": m.package_file_path(n),
+                // dbt's `path` is below the resource folder (`staging/a.sql`).
+                "path": crate::parse::below_resource_folder(m.package_file_path(n)),
                 "original_file_path": m.package_file_path(n),
                 "patch_path": n.patch_path.as_ref().map(|p| format!("{}://{}", n.package_name, p.display())),
                 "fqn": n.fqn,

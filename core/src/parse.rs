@@ -763,7 +763,7 @@ fn graph_context(m: &Manifest) -> Json {
 
 /// dbt's `path` of a node: its file below the resource folder it was found in
 /// (`models/staging/a.sql` is `staging/a.sql`).
-fn below_resource_folder(file: &Path) -> String {
+pub(crate) fn below_resource_folder(file: &Path) -> String {
     let mut parts = file.components();
     parts.next();
     parts.as_path().display().to_string()
