@@ -421,6 +421,9 @@ pub struct Manifest {
     /// them as the federated engine names them), built the first time a compile needs
     /// it (see `CompileRelations::unseen_sources`).
     pub(crate) sources_by_target: crate::compile::SourcesByTarget,
+    /// Every node's `graph` entry as the load built it (see [`Manifest::graph_node`]),
+    /// so a compile's `model` and an `on-run-end` result do not build it again.
+    pub(crate) graph_nodes: BTreeMap<String, Json>,
 }
 
 /// What `state:` selectors compare against: each node of an earlier `manifest.json`

@@ -208,12 +208,20 @@ impl Manifest {
             names,
             state: None,
             sources_by_target: Default::default(),
+            graph_nodes: BTreeMap::new(),
         };
         resolve::resolve(&mut manifest)?;
         let docs = read_docs(&manifest.project)?;
         manifest.jinja.set_docs(docs);
         let graph = graph_context(&manifest);
         manifest.jinja.set_mutable_global("graph", &graph)?;
+        for key in ["nodes", "functions"] {
+            if let Some(Json::Object(entries)) = graph.get(key) {
+                manifest
+                    .graph_nodes
+                    .extend(entries.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
         let name = Json::from(manifest.project.name.clone());
         manifest.jinja.set_global("project_name", &name);
         // The dbt release whose behaviour DVT matches (its goldens come from dbt-core
@@ -667,7 +675,11 @@ impl Manifest {
 
     /// The node `unique_id` as dbt's `graph.nodes` holds it.
     pub fn graph_node(&self, unique_id: &str) -> Option<Json> {
-        self.nodes.get(unique_id).map(|n| graph_node(self, n))
+        // A node added after the load (`compile --inline`) is built now.
+        match self.graph_nodes.get(unique_id) {
+            Some(j) => Some(j.clone()),
+            None => self.nodes.get(unique_id).map(|n| graph_node(self, n)),
+        }
     }
 }
 

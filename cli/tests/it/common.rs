@@ -92,11 +92,16 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// A JSON artifact of a project's `target/` (`run_results.json`, `manifest.json`).
+pub(crate) fn target_json(project: &Path, file: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(project.join("target").join(file))
+        .unwrap_or_else(|e| panic!("{file} written: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file} is JSON: {e}"))
+}
+
 /// `run_results.json` of a project: unique id -> status.
 pub(crate) fn statuses(project: &Path) -> std::collections::BTreeMap<String, String> {
-    let text = std::fs::read_to_string(project.join("target/run_results.json"))
-        .expect("run_results.json written");
-    let v: serde_json::Value = serde_json::from_str(&text).expect("run_results.json is JSON");
+    let v = target_json(project, "run_results.json");
     v["results"]
         .as_array()
         .expect("results array")

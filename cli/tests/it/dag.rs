@@ -276,10 +276,7 @@ fn build_records_exposures_as_no_ops() {
         Some("skipped")
     );
     // A microbatch model records its failed batches, none, as dbt does.
-    let results: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("target/run_results.json")).expect("results"),
-    )
-    .expect("json");
+    let results = target_json(dir.path(), "run_results.json");
     let failures = |id: &str| {
         results["results"]
             .as_array()

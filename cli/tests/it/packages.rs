@@ -181,17 +181,11 @@ fn package_hooks_run_after_the_root_project_s_in_dbt_s_order() {
         run.stdout
     );
     // manifest.json names a package node's file as dbt does.
-    let manifest: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root.join("target/manifest.json")).expect("manifest"),
-    )
-    .expect("json");
+    let manifest = target_json(&root, "manifest.json");
     let node = &manifest["nodes"]["model.alpha.alpha_model"];
     assert_eq!(node["path"], "sub/alpha_model.sql");
     assert_eq!(node["original_file_path"], "models/sub/alpha_model.sql");
-    let results: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root.join("target/run_results.json")).expect("results"),
-    )
-    .expect("json");
+    let results = target_json(&root, "run_results.json");
     let ids: Vec<&str> = results["results"]
         .as_array()
         .expect("results")

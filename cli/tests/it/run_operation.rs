@@ -63,11 +63,7 @@ select 1 as id union all select 2"#,
         run.stdout
     );
     // run_results.json records the operation as dbt does, without its arguments.
-    let results = || -> serde_json::Value {
-        let text = std::fs::read_to_string(dir.path().join("target/run_results.json"))
-            .expect("run_results.json");
-        serde_json::from_str(&text).expect("JSON")
-    };
+    let results = || target_json(dir.path(), "run_results.json");
     let r = results();
     assert_eq!(r["results"][0]["unique_id"], "macro.ro.fill_audit");
     assert_eq!(r["results"][0]["status"], "success");
@@ -224,10 +220,7 @@ fn on_run_end_results_carry_their_nodes_and_the_run_id() {
         "{}",
         run.stdout
     );
-    let results: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("target/run_results.json")).expect("results"),
-    )
-    .expect("json");
+    let results = target_json(dir.path(), "run_results.json");
     let id = results["metadata"]["invocation_id"].as_str().expect("id");
     assert!(
         run.stdout.contains(&format!("invocation {id} which=run")),

@@ -87,12 +87,8 @@ impl MysqlAdapter {
         move |e| Error::sql(&target, action, e)
     }
 
-    async fn kind(&self, conn: &mut Conn, rel: &Relation) -> Result<Option<RelationKind>> {
-        kind(&self.target.name, conn, rel).await
-    }
-
     async fn drop_if_exists(&self, conn: &mut Conn, rel: &Relation) -> Result<()> {
-        if let Some(kind) = self.kind(conn, rel).await? {
+        if let Some(kind) = kind(&self.target.name, conn, rel).await? {
             let sql = format!("DROP {} IF EXISTS {}", kind.keyword(), D.render(rel));
             conn.query_drop(sql)
                 .await
@@ -145,7 +141,7 @@ impl MysqlAdapter {
         backup: &Relation,
     ) -> Result<()> {
         self.drop_if_exists(conn, backup).await?;
-        let old = self.kind(conn, relation).await?;
+        let old = kind(&self.target.name, conn, relation).await?;
         let sql = match old {
             Some(_) => format!(
                 "RENAME TABLE {} TO {}, {} TO {}",
@@ -593,7 +589,7 @@ impl Adapter for MysqlAdapter {
     async fn relation_kind(&self, relation: &Relation) -> Result<Option<RelationKind>> {
         let db = self.conn().await?;
         let mut conn = db.conn.lock().await;
-        self.kind(&mut conn, relation).await
+        kind(&self.target.name, &mut conn, relation).await
     }
 
     async fn drop_relation(&self, relation: &Relation) -> Result<()> {

@@ -143,16 +143,8 @@ impl PostgresAdapter {
         sql_err(&self.target.name, action)
     }
 
-    async fn kind(
-        &self,
-        client: &impl GenericClient,
-        rel: &Relation,
-    ) -> Result<Option<RelationKind>> {
-        kind(&self.target.name, client, rel).await
-    }
-
     async fn drop_if_exists(&self, client: &impl GenericClient, rel: &Relation) -> Result<()> {
-        if let Some(kind) = self.kind(client, rel).await? {
+        if let Some(kind) = kind(&self.target.name, client, rel).await? {
             let sql = format!(
                 "DROP {} IF EXISTS {} CASCADE",
                 kind.keyword(),
@@ -197,7 +189,7 @@ impl PostgresAdapter {
             .map_err(self.sql_err("starting the swap transaction"))?;
         self.lock_name(&txn, relation).await?;
         self.drop_if_exists(&txn, backup).await?;
-        let old = self.kind(&txn, relation).await?;
+        let old = kind(&self.target.name, &txn, relation).await?;
         if let Some(kind) = old {
             let sql = format!(
                 "ALTER {} {} RENAME TO {}",
@@ -582,7 +574,7 @@ impl Adapter for PostgresAdapter {
 
     async fn relation_kind(&self, relation: &Relation) -> Result<Option<RelationKind>> {
         let conn = self.conn().await?;
-        self.kind(&*conn.conn, relation).await
+        kind(&self.target.name, &*conn.conn, relation).await
     }
 
     async fn drop_relation(&self, relation: &Relation) -> Result<()> {
