@@ -132,6 +132,14 @@ pub trait Adapter: Send + Sync + std::fmt::Debug {
     /// transaction) the next one sees, as on dbt's connection per thread. A pooled
     /// connection goes back to its pool cleared of that state.
     async fn session(&self) -> Result<Arc<dyn Session>>;
+
+    /// This target with every statement, and every [session](Adapter::session), on one
+    /// connection, checked out at the first and given back, cleared, when the last
+    /// holder lets go: a node's hooks, its compilation's queries and its
+    /// materialization share it, so what a pre-hook leaves in the session (a temporary
+    /// table, a setting, a role) the model's own statements see, as on dbt's connection.
+    /// An adapter whose sessions cannot be shared returns itself.
+    fn pinned(self: Arc<Self>) -> Arc<dyn Adapter>;
 }
 
 /// A connection held by one render or hook sequence ([`Adapter::session`]); its

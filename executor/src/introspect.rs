@@ -12,17 +12,21 @@ use dvt_core::dialect::{Dialect, Relation};
 use dvt_core::jinja::{Database, DbColumn, QueryTable};
 use serde_json::Value as Json;
 
-use crate::adapter::{RelationKind, Session};
+use crate::adapter::{Adapter, RelationKind, Session};
 use crate::error::Result;
 use crate::registry::TargetRegistry;
 
-/// [`Database`] over a [`TargetRegistry`], for one render (a node's compilation, its
-/// hooks, an operation): its statements on a target share one connection
-/// ([`Adapter::session`](crate::adapter::Adapter::session)), so a temporary table one
-/// `run_query` creates the next one reads. Dropping it gives the connections back.
+/// [`Database`] over a [`TargetRegistry`], for one render or one node (its
+/// compilation, its hooks and its materialization), or an operation: its statements on
+/// a target share one connection ([`Adapter::session`]), so a temporary table one
+/// `run_query` creates the next one reads, and [`RegistryDatabase::adapter`] gives the
+/// target [pinned](Adapter::pinned) to that connection for the node's own DDL.
+/// Dropping it (and the adapters it gave) gives the connections back.
 pub struct RegistryDatabase {
     registry: Arc<TargetRegistry>,
-    /// Each target's connection, opened at its first statement.
+    /// Each target, pinned to one connection, opened at its first statement.
+    adapters: Mutex<HashMap<String, Arc<dyn Adapter>>>,
+    /// Each target's session, on the pinned adapter's connection where it has one.
     sessions: Mutex<HashMap<String, Arc<dyn Session>>>,
 }
 
@@ -44,8 +48,30 @@ impl RegistryDatabase {
     pub fn new(registry: Arc<TargetRegistry>) -> Self {
         RegistryDatabase {
             registry,
+            adapters: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// `target`, pinned to this database's connection to it.
+    pub async fn adapter(&self, target: &str) -> Result<Arc<dyn Adapter>> {
+        let open = self
+            .adapters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(target)
+            .cloned();
+        if let Some(adapter) = open {
+            return Ok(adapter);
+        }
+        let adapter = self.registry.adapter(target).await?.pinned();
+        Ok(Arc::clone(
+            self.adapters
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(target.to_owned())
+                .or_insert(adapter),
+        ))
     }
 
     fn block<T>(&self, fut: impl Future<Output = Result<T>>) -> std::result::Result<T, String> {
@@ -67,7 +93,7 @@ impl RegistryDatabase {
         if let Some(session) = open {
             return Ok(session);
         }
-        let session = self.registry.adapter(target).await?.session().await?;
+        let session = self.adapter(target).await?.session().await?;
         Ok(Arc::clone(
             self.sessions
                 .lock()
@@ -131,7 +157,7 @@ impl Database for RegistryDatabase {
     ) -> std::result::Result<Vec<DbColumn>, String> {
         let lit = |s: &str| format!("'{}'", s.replace('\'', "''"));
         let batches = self.block(async {
-            let adapter = self.registry.adapter(target).await?;
+            let adapter = self.adapter(target).await?;
             // The catalogue's own type names, as dbt's adapters report them.
             let sql = match adapter.dialect() {
                 Dialect::Sqlite => format!(

@@ -305,8 +305,10 @@ fn package_internals_context_and_relation_helpers() {
 
 /// What one render's statements leave in their session (temporary tables, an open
 /// transaction) the render's next statements see, as on dbt's connection, on every
-/// database; a render's connection goes back to the pool cleared, so a later node never
-/// inherits a transaction (which would swallow what it builds) or a temporary table.
+/// database; on PostgreSQL a node's pre-hooks, its SQL and its post-hooks share that
+/// connection too. A node's connection goes back to the pool cleared, so a later node
+/// never inherits a transaction (which would swallow what it builds), a setting or a
+/// temporary table.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_render_s_statements_share_one_connection_given_back_clean() {
     let schema = unique("dvt_it_session");
@@ -341,9 +343,13 @@ async fn a_render_s_statements_share_one_connection_given_back_clean() {
     {% endmacro %}\n";
     // Leaves a transaction open and a temporary table in it.
     let leak = "{% if execute %}{% do run_query('begin; create temporary table leak as select 1 as v') %}{% endif %}\nselect 1 as id";
-    let probe = "-- depends_on: {{ ref('leaky') }}\n\
-      {% set r = run_query(\"select (to_regclass('pg_temp.leak') is null)::int * 100 + (to_regclass('pg_temp.scratch') is null)::int * 10 + (pg_current_xact_id_if_assigned() is null)::int as clean\") if execute else none %}\n\
+    let probe = "-- depends_on: {{ ref('leaky') }} {{ ref('pre_tmp') }}\n\
+      {% set r = run_query(\"select (to_regclass('pg_temp.leak') is null)::int * 1000 + (to_regclass('pg_temp.pre_src') is null and current_setting('application_name') <> 'dvt_pre_hook')::int * 100 + (to_regclass('pg_temp.scratch') is null)::int * 10 + (pg_current_xact_id_if_assigned() is null)::int as clean\") if execute else none %}\n\
       select {{ r.columns[0].values()[0] if r else 0 }} as clean";
+    // A pre-hook's temporary table and setting, read by the model's own SQL and by its
+    // post-hook, as dbt runs them on one connection.
+    let pre_tmp = "{{ config(pre_hook=[\"create temporary table pre_src as select 7 as v\", \"set application_name = 'dvt_pre_hook'\"], post_hook=\"insert into {{ this }} select v + 1, current_setting('application_name') from pre_src\") }}\n\
+      select v, current_setting('application_name') as app from pre_src";
     let mut files: Vec<(String, String)> = vec![
         (
             "dbt_project.yml".into(),
@@ -357,6 +363,11 @@ async fn a_render_s_statements_share_one_connection_given_back_clean() {
         ),
         ("macros/ops.sql".into(), scratch.into()),
         ("models/leaky.sql".into(), leak.into()),
+        ("models/pre_tmp.sql".into(), pre_tmp.into()),
+        (
+            "models/pre_any.sql".into(),
+            "{{ config(pre_hook='create temporary table pre_any_src as select 7 as v', post_hook='insert into {{ this }} select v + 1 from pre_any_src') }}\nselect v from pre_any_src".into(),
+        ),
         (
             "models/hooked.sql".into(),
             "{{ config(pre_hook=['create temporary table h as select 5 as v', 'create table ' ~ this.schema ~ '.from_hook as select v from h']) }}\nselect 2 as id".into(),
@@ -413,7 +424,7 @@ async fn a_render_s_statements_share_one_connection_given_back_clean() {
     for i in 1..=4 {
         assert_eq!(
             pg_rows(&pg, &format!("select clean from \"{schema}\".probe_{i}")).await,
-            vec![vec![normalise(Some("111"))]],
+            vec![vec![normalise(Some("1111"))]],
             "probe_{i} inherited the leaky model's session"
         );
     }
@@ -424,7 +435,50 @@ async fn a_render_s_statements_share_one_connection_given_back_clean() {
             &format!("select count(*) from pg_tables where schemaname = '{schema}'")
         )
         .await,
-        vec![vec![normalise(Some("8"))]]
+        vec![vec![normalise(Some("10"))]]
+    );
+    assert_eq!(
+        pg_rows(
+            &pg,
+            &format!("select v, app from \"{schema}\".pre_tmp order by v")
+        )
+        .await,
+        vec![
+            vec![normalise(Some("7")), normalise(Some("dvt_pre_hook"))],
+            vec![normalise(Some("8")), normalise(Some("dvt_pre_hook"))],
+        ]
+    );
+    let seven_eight = vec![vec![normalise(Some("7"))], vec![normalise(Some("8"))]];
+    assert_eq!(
+        pg_rows(
+            &pg,
+            &format!("select v from \"{schema}\".pre_any order by v")
+        )
+        .await,
+        seven_eight
+    );
+    for target in ["maria", "lite"] {
+        dvt(
+            dir.path(),
+            &["run", "--target", target, "--select", "pre_any"],
+            &[],
+        )
+        .assert_ok();
+    }
+    assert_eq!(
+        maria_rows(
+            &mut maria,
+            &format!("select v from `{maria_db}`.pre_any order by v")
+        )
+        .await,
+        seven_eight
+    );
+    assert_eq!(
+        sqlite_rows(
+            &dir.path().join("data/se.db"),
+            "select v from pre_any order by v"
+        ),
+        seven_eight
     );
     assert_eq!(
         pg_rows(&pg, &format!("select v from \"{schema}\".from_hook")).await,

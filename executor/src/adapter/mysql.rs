@@ -34,6 +34,10 @@ const D: Dialect = Dialect::Mysql;
 pub(crate) struct MysqlAdapter {
     target: TargetConfig,
     pool: Arc<MySQLConnectionPool>,
+    /// Set on a [pinned](Adapter::pinned) adapter: the one connection every statement
+    /// and session of it uses, checked out at the first. The pool resets a connection
+    /// it gets back (`COM_RESET_CONNECTION`) once the last holder lets go.
+    pinned: Option<Arc<tokio::sync::OnceCell<Arc<MySQLConnection>>>>,
 }
 
 impl std::fmt::Debug for MysqlAdapter {
@@ -71,14 +75,40 @@ impl MysqlAdapter {
         Ok(MysqlAdapter {
             target,
             pool: Arc::new(pool),
+            pinned: None,
         })
     }
 
-    async fn conn(&self) -> Result<MySQLConnection> {
-        self.pool
-            .connect_direct()
-            .await
-            .map_err(|e| Error::connection(&self.target.name, e))
+    /// A connection for one call: the pinned one, or a pooled one of its own.
+    async fn conn(&self) -> Result<Arc<MySQLConnection>> {
+        let checkout = || async {
+            self.pool
+                .connect_direct()
+                .await
+                .map(Arc::new)
+                .map_err(|e| Error::connection(&self.target.name, e))
+        };
+        let Some(cell) = &self.pinned else {
+            return checkout().await;
+        };
+        Ok(Arc::clone(
+            cell.get_or_try_init(|| async {
+                let db = checkout().await?;
+                self.use_target_database(&db).await;
+                Ok::<_, Error>(db)
+            })
+            .await?,
+        ))
+    }
+
+    /// Makes the target's database the session's default, as dbt-mysql's connection
+    /// has it, so unqualified names (a temporary table) resolve. Until a run creates it
+    /// there is none, as before.
+    async fn use_target_database(&self, db: &MySQLConnection) {
+        let mut conn = db.conn.lock().await;
+        let _ = conn
+            .query_drop(format!("USE {}", D.quote(&self.target.schema)))
+            .await;
     }
 
     fn sql_err(&self, action: impl Into<String>) -> impl FnOnce(mysql_async::Error) -> Error {
@@ -182,7 +212,7 @@ impl MysqlAdapter {
         sql: &str,
         wanted: Option<SchemaRef>,
     ) -> Result<SendableRecordBatchStream> {
-        let db = Arc::new(self.conn().await?);
+        let db = self.conn().await?;
         stream_on(&self.target.name, db, sql, wanted).await
     }
 
@@ -665,20 +695,25 @@ impl Adapter for MysqlAdapter {
         execute_on(&self.target.name, &db, sql).await
     }
 
+    fn pinned(self: Arc<Self>) -> Arc<dyn Adapter> {
+        if self.pinned.is_some() {
+            return self;
+        }
+        Arc::new(MysqlAdapter {
+            target: self.target.clone(),
+            pool: Arc::clone(&self.pool),
+            pinned: Some(Arc::new(tokio::sync::OnceCell::new())),
+        })
+    }
+
     async fn session(&self) -> Result<Arc<dyn super::Session>> {
         let db = self.conn().await?;
-        {
-            // The target's database is the session's default, as dbt-mysql's connection
-            // has it, so unqualified names (a temporary table) resolve. Until a run
-            // creates it there is none, as before.
-            let mut conn = db.conn.lock().await;
-            let _ = conn
-                .query_drop(format!("USE {}", D.quote(&self.target.schema)))
-                .await;
+        if self.pinned.is_none() {
+            self.use_target_database(&db).await;
         }
         Ok(Arc::new(MysqlSession {
             target: self.target.name.clone(),
-            db: Arc::new(db),
+            db,
         }))
     }
 

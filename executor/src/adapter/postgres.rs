@@ -42,6 +42,9 @@ pub(crate) struct PostgresAdapter {
     /// than connections, behind long queries) reaches while nothing is wrong: callers
     /// queue here instead, for as long as the connections they wait for are in use.
     permits: Arc<tokio::sync::Semaphore>,
+    /// Set on a [pinned](Adapter::pinned) adapter: the one connection every statement
+    /// and session of it uses, checked out at the first.
+    pinned: Option<Arc<tokio::sync::OnceCell<Arc<Shared>>>>,
 }
 
 /// A pooled connection and its permit, returned to the pool before the permit is.
@@ -61,6 +64,51 @@ impl std::ops::Deref for Checked {
 impl std::ops::DerefMut for Checked {
     fn deref_mut(&mut self) -> &mut PostgresConnection {
         &mut self.inner
+    }
+}
+
+/// A connection several statements share (a render's session, a pinned adapter), cleared
+/// of what they left on it once the last holder lets go, before the pool hands it to
+/// anyone else: an open or failed transaction, temporary tables, settings, a role,
+/// advisory locks. Prepared statements stay: the driver caches its own type lookups as
+/// statements.
+struct Shared {
+    /// `None` only once dropped.
+    held: Option<Checked>,
+    /// Whether statements of several calls shared it (a pooled connection one call used
+    /// goes straight back).
+    reset: bool,
+}
+
+impl std::ops::Deref for Shared {
+    type Target = Checked;
+
+    fn deref(&self) -> &Checked {
+        self.held
+            .as_ref()
+            .expect("a shared connection is only taken when dropped")
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let Some(conn) = self.held.take().filter(|_| self.reset) else {
+            return;
+        };
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        handle.spawn(async move {
+            // Outside a transaction ROLLBACK only warns; it never fails.
+            let _ = conn.conn.batch_execute("ROLLBACK").await;
+            let _ = conn
+                .conn
+                .batch_execute(
+                    "SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DISCARD TEMP; \
+                     DISCARD SEQUENCES; SELECT pg_advisory_unlock_all()",
+                )
+                .await;
+        });
     }
 }
 
@@ -120,10 +168,36 @@ impl PostgresAdapter {
             target,
             pool: Arc::new(pool),
             permits: Arc::new(tokio::sync::Semaphore::new(size)),
+            pinned: None,
         })
     }
 
-    async fn conn(&self) -> Result<Checked> {
+    /// A connection for one call: the pinned one, or a pooled one of its own.
+    async fn conn(&self) -> Result<Arc<Shared>> {
+        match self.pinned {
+            Some(_) => self.shared().await,
+            None => Ok(Arc::new(Shared {
+                held: Some(self.checkout().await?),
+                reset: false,
+            })),
+        }
+    }
+
+    /// The pinned connection, or a new one to share.
+    async fn shared(&self) -> Result<Arc<Shared>> {
+        let open = || async {
+            Ok::<_, Error>(Arc::new(Shared {
+                held: Some(self.checkout().await?),
+                reset: true,
+            }))
+        };
+        match &self.pinned {
+            Some(cell) => Ok(Arc::clone(cell.get_or_try_init(open).await?)),
+            None => open().await,
+        }
+    }
+
+    async fn checkout(&self) -> Result<Checked> {
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
             .await
@@ -177,48 +251,48 @@ impl PostgresAdapter {
     /// rebuilds them after it in DAG order.
     async fn swap_in(
         &self,
-        client: &mut Client,
+        client: &Client,
         tmp: &Relation,
         new_kind: RelationKind,
         relation: &Relation,
         backup: &Relation,
     ) -> Result<()> {
-        let txn = client
-            .transaction()
-            .await
-            .map_err(self.sql_err("starting the swap transaction"))?;
-        self.lock_name(&txn, relation).await?;
-        self.drop_if_exists(&txn, backup).await?;
-        let old = kind(&self.target.name, &txn, relation).await?;
-        if let Some(kind) = old {
+        in_transaction(&self.target.name, client, "swap", async {
+            self.lock_name(client, relation).await?;
+            self.drop_if_exists(client, backup).await?;
+            let old = kind(&self.target.name, client, relation).await?;
+            if let Some(kind) = old {
+                let sql = format!(
+                    "ALTER {} {} RENAME TO {}",
+                    kind.keyword(),
+                    D.render(relation),
+                    D.quote(&backup.identifier)
+                );
+                client
+                    .batch_execute(&sql)
+                    .await
+                    .map_err(self.sql_err(format!("renaming {} aside", D.render(relation))))?;
+            }
             let sql = format!(
                 "ALTER {} {} RENAME TO {}",
-                kind.keyword(),
-                D.render(relation),
-                D.quote(&backup.identifier)
+                new_kind.keyword(),
+                D.render(tmp),
+                D.quote(&relation.identifier)
             );
-            txn.batch_execute(&sql)
+            client
+                .batch_execute(&sql)
                 .await
-                .map_err(self.sql_err(format!("renaming {} aside", D.render(relation))))?;
-        }
-        let sql = format!(
-            "ALTER {} {} RENAME TO {}",
-            new_kind.keyword(),
-            D.render(tmp),
-            D.quote(&relation.identifier)
-        );
-        txn.batch_execute(&sql)
-            .await
-            .map_err(self.sql_err(format!("renaming {} into place", D.render(tmp))))?;
-        if let Some(kind) = old {
-            let sql = format!("DROP {} {} CASCADE", kind.keyword(), D.render(backup));
-            txn.batch_execute(&sql)
-                .await
-                .map_err(self.sql_err(format!("dropping {}", D.render(backup))))?;
-        }
-        txn.commit()
-            .await
-            .map_err(self.sql_err(format!("committing the swap of {}", D.render(relation))))
+                .map_err(self.sql_err(format!("renaming {} into place", D.render(tmp))))?;
+            if let Some(kind) = old {
+                let sql = format!("DROP {} {} CASCADE", kind.keyword(), D.render(backup));
+                client
+                    .batch_execute(&sql)
+                    .await
+                    .map_err(self.sql_err(format!("dropping {}", D.render(backup))))?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Streams a query's rows on a pooled connection ([`stream_on`]).
@@ -227,7 +301,7 @@ impl PostgresAdapter {
         sql: &str,
         wanted: Option<SchemaRef>,
     ) -> Result<SendableRecordBatchStream> {
-        let conn = Arc::new(self.conn().await?);
+        let conn = self.conn().await?;
         stream_on(&self.target.name, conn, sql, wanted).await
     }
 
@@ -321,7 +395,7 @@ async fn money_scale(target: &str, client: &Client) -> Result<u32> {
 /// hold), otherwise into each column's natural type.
 async fn stream_on(
     target: &str,
-    conn: Arc<Checked>,
+    conn: Arc<Shared>,
     sql: &str,
     wanted: Option<SchemaRef>,
 ) -> Result<SendableRecordBatchStream> {
@@ -442,33 +516,25 @@ async fn execute_on(target: &str, client: &Client, sql: &str) -> Result<u64> {
         .sum())
 }
 
-/// A pooled connection held for one render's statements ([`Adapter::session`]).
+/// A connection held for one render's statements ([`Adapter::session`]): its own, or
+/// its pinned adapter's.
 struct PgSession {
     target: String,
-    /// `None` only once dropped.
-    conn: Option<Arc<Checked>>,
-}
-
-impl PgSession {
-    fn conn(&self) -> Result<Arc<Checked>> {
-        self.conn
-            .clone()
-            .ok_or_else(|| Error::internal("a postgres session used after it ended"))
-    }
+    conn: Arc<Shared>,
 }
 
 #[async_trait]
 impl super::Session for PgSession {
     async fn execute(&self, sql: &str) -> Result<u64> {
-        execute_on(&self.target, &self.conn()?.conn, sql).await
+        execute_on(&self.target, &self.conn.conn, sql).await
     }
 
     async fn relation_kind(&self, relation: &Relation) -> Result<Option<RelationKind>> {
-        kind(&self.target, &*self.conn()?.conn, relation).await
+        kind(&self.target, &*self.conn.conn, relation).await
     }
 
     async fn query(&self, sql: &str) -> Result<SendableRecordBatchStream> {
-        let conn = self.conn()?;
+        let conn = Arc::clone(&self.conn);
         // Typed rows need the extended protocol, which takes one statement: the others
         // run first, on this same connection, so what they create the last one reads.
         let parts = dvt_core::sql::split_statements(D, sql);
@@ -482,29 +548,31 @@ impl super::Session for PgSession {
     }
 }
 
-impl Drop for PgSession {
-    /// Clears what the session's statements left on the connection before the pool
-    /// hands it to anyone else: an open or failed transaction, temporary tables,
-    /// settings, a role, advisory locks. Prepared statements stay: the driver caches
-    /// its own type lookups as statements.
-    fn drop(&mut self) {
-        let Some(conn) = self.conn.take() else {
-            return;
-        };
-        let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        handle.spawn(async move {
-            // Outside a transaction ROLLBACK only warns; it never fails.
-            let _ = conn.conn.batch_execute("ROLLBACK").await;
-            let _ = conn
-                .conn
-                .batch_execute(
-                    "SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DISCARD TEMP; \
-                     DISCARD SEQUENCES; SELECT pg_advisory_unlock_all()",
-                )
-                .await;
-        });
+/// Runs `body` between `BEGIN` and `COMMIT` on `client`, rolling back when it fails.
+/// Written out rather than with the driver's transaction, which needs the connection
+/// to itself, so that a pinned connection shared with a render can run it.
+async fn in_transaction<T>(
+    target: &str,
+    client: &Client,
+    what: &str,
+    body: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    client
+        .batch_execute("BEGIN")
+        .await
+        .map_err(sql_err(target, format!("starting the {what} transaction")))?;
+    match body.await {
+        Ok(v) => {
+            client
+                .batch_execute("COMMIT")
+                .await
+                .map_err(sql_err(target, format!("committing the {what}")))?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = client.batch_execute("ROLLBACK").await;
+            Err(e)
+        }
     }
 }
 
@@ -645,25 +713,22 @@ impl Adapter for PostgresAdapter {
         relation: &Relation,
         select_sql: &str,
     ) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let client: &mut Client = &mut conn.conn;
-        let txn = client
-            .transaction()
-            .await
-            .map_err(self.sql_err("starting the view transaction"))?;
-        self.lock_name(&txn, relation).await?;
-        self.drop_if_exists(&txn, relation).await?;
-        let sql = format!(
-            "CREATE VIEW {} AS {}",
-            D.render(relation),
-            trim_select(select_sql)
-        );
-        txn.batch_execute(&sql)
-            .await
-            .map_err(self.sql_err(format!("creating {}", D.render(relation))))?;
-        txn.commit()
-            .await
-            .map_err(self.sql_err(format!("committing the view {}", D.render(relation))))
+        let conn = self.conn().await?;
+        let client: &Client = &conn.conn;
+        in_transaction(&self.target.name, client, "view", async {
+            self.lock_name(client, relation).await?;
+            self.drop_if_exists(client, relation).await?;
+            let sql = format!(
+                "CREATE VIEW {} AS {}",
+                D.render(relation),
+                trim_select(select_sql)
+            );
+            client
+                .batch_execute(&sql)
+                .await
+                .map_err(self.sql_err(format!("creating {}", D.render(relation))))
+        })
+        .await
     }
 
     async fn swap(
@@ -673,8 +738,8 @@ impl Adapter for PostgresAdapter {
         relation: &Relation,
         backup: &Relation,
     ) -> Result<()> {
-        let mut conn = self.conn().await?;
-        self.swap_in(&mut conn.conn, staged, kind, relation, backup)
+        let conn = self.conn().await?;
+        self.swap_in(&conn.conn, staged, kind, relation, backup)
             .await
     }
 
@@ -686,8 +751,20 @@ impl Adapter for PostgresAdapter {
     async fn session(&self) -> Result<Arc<dyn super::Session>> {
         Ok(Arc::new(PgSession {
             target: self.target.name.clone(),
-            conn: Some(Arc::new(self.conn().await?)),
+            conn: self.shared().await?,
         }))
+    }
+
+    fn pinned(self: Arc<Self>) -> Arc<dyn Adapter> {
+        if self.pinned.is_some() {
+            return self;
+        }
+        Arc::new(PostgresAdapter {
+            target: self.target.clone(),
+            pool: Arc::clone(&self.pool),
+            permits: Arc::clone(&self.permits),
+            pinned: Some(Arc::new(tokio::sync::OnceCell::new())),
+        })
     }
 
     async fn query(&self, sql: &str) -> Result<SendableRecordBatchStream> {

@@ -32,20 +32,28 @@ const D: Dialect = Dialect::Sqlite;
 pub(crate) struct SqliteAdapter {
     target: TargetConfig,
     path: PathBuf,
+    /// Set on a [pinned](Adapter::pinned) adapter: the one connection its statements
+    /// and sessions use, opened at the first (bulk loads and typed reads still open
+    /// their own); closing it ends its temporary tables.
+    pinned: Option<Arc<tokio::sync::OnceCell<Shared>>>,
 }
+
+/// A connection statements share (a session, a pinned adapter).
+type Shared = Arc<std::sync::Mutex<rusqlite::Connection>>;
 
 impl SqliteAdapter {
     pub(crate) async fn connect(target: TargetConfig, cfg: &SqliteConfig) -> Result<Self> {
         let adapter = SqliteAdapter {
             target,
             path: cfg.path.clone(),
+            pinned: None,
         };
         // Opening once up front reports a bad path at connect time, like the servers do.
         adapter.run(|_| Ok(())).await?;
         Ok(adapter)
     }
 
-    /// Runs `f` on a fresh connection on a blocking thread.
+    /// Runs `f` on a blocking thread, on the pinned connection or a fresh one.
     async fn run<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
@@ -53,17 +61,38 @@ impl SqliteAdapter {
     {
         let path = self.path.clone();
         let target = self.target.name.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = open(&target, &path)?;
-            f(&mut conn)
+        let pinned = match &self.pinned {
+            Some(_) => Some(self.shared().await?),
+            None => None,
+        };
+        tokio::task::spawn_blocking(move || match pinned {
+            Some(conn) => f(&mut conn.lock().unwrap_or_else(|e| e.into_inner())),
+            None => f(&mut open(&target, &path)?),
         })
         .await
-        .map_err(|e| {
-            Error::internal(format!(
-                "sqlite worker for `{}` failed: {e}",
-                self.target.name
-            ))
-        })?
+        .map_err(|e| self.worker_failed(e))?
+    }
+
+    /// The pinned connection, or a new one to share.
+    async fn shared(&self) -> Result<Shared> {
+        let open_one = || async {
+            let (path, target) = (self.path.clone(), self.target.name.clone());
+            let conn = tokio::task::spawn_blocking(move || open(&target, &path))
+                .await
+                .map_err(|e| self.worker_failed(e))??;
+            Ok::<_, Error>(Arc::new(std::sync::Mutex::new(conn)))
+        };
+        match &self.pinned {
+            Some(cell) => Ok(Arc::clone(cell.get_or_try_init(open_one).await?)),
+            None => open_one().await,
+        }
+    }
+
+    fn worker_failed(&self, e: tokio::task::JoinError) -> Error {
+        Error::internal(format!(
+            "sqlite worker for `{}` failed: {e}",
+            self.target.name
+        ))
     }
 }
 
@@ -177,6 +206,11 @@ fn in_transaction<T>(
     conn: &mut rusqlite::Connection,
     f: impl FnOnce(&rusqlite::Connection) -> Result<T>,
 ) -> Result<T> {
+    // A transaction a hook opened on a pinned connection is joined: it ends as the
+    // hook's statements say.
+    if !conn.is_autocommit() {
+        return f(conn);
+    }
     // IMMEDIATE takes the write lock up front, where the busy timeout applies; a
     // deferred transaction upgrading its lock fails at once when another writer holds it.
     let txn = conn
@@ -205,7 +239,7 @@ fn execute_batch(target: &str, conn: &rusqlite::Connection, sql: &str) -> Result
 /// closing it ends its temporary tables.
 struct SqliteSession {
     target: String,
-    conn: Arc<std::sync::Mutex<rusqlite::Connection>>,
+    conn: Shared,
 }
 
 impl SqliteSession {
@@ -492,15 +526,21 @@ impl Adapter for SqliteAdapter {
             .await
     }
 
+    fn pinned(self: Arc<Self>) -> Arc<dyn Adapter> {
+        if self.pinned.is_some() {
+            return self;
+        }
+        Arc::new(SqliteAdapter {
+            target: self.target.clone(),
+            path: self.path.clone(),
+            pinned: Some(Arc::new(tokio::sync::OnceCell::new())),
+        })
+    }
+
     async fn session(&self) -> Result<Arc<dyn super::Session>> {
-        let path = self.path.clone();
-        let target = self.target.name.clone();
-        let conn = tokio::task::spawn_blocking(move || open(&target, &path))
-            .await
-            .map_err(|e| Error::internal(format!("sqlite worker failed: {e}")))??;
         Ok(Arc::new(SqliteSession {
             target: self.target.name.clone(),
-            conn: Arc::new(std::sync::Mutex::new(conn)),
+            conn: self.shared().await?,
         }))
     }
 

@@ -115,6 +115,16 @@ impl RunContext {
         })
     }
 
+    /// A database for one node's run: its compilation's queries, its hooks and its
+    /// materialization on its target share one connection
+    /// ([`RegistryDatabase::adapter`](crate::introspect::RegistryDatabase::adapter)), as
+    /// a dbt node's statements share its thread's connection.
+    pub fn node_database(&self) -> Arc<crate::introspect::RegistryDatabase> {
+        Arc::new(crate::introspect::RegistryDatabase::new(Arc::clone(
+            &self.registry,
+        )))
+    }
+
     /// The engine a node computes on: the one of its `compute:` and `bucket:` configs,
     /// else the run's.
     pub fn engine_for(&self, node: &Node) -> &FederationEngine {

@@ -29,7 +29,8 @@ impl NodeRunner for FunctionRunner {
             .function
             .as_ref()
             .ok_or_else(|| Error::internal(format!("function `{}` has no signature", node.name)))?;
-        let c = compile(ctx, node, report)?;
+        let db = ctx.node_database();
+        let c = compile(ctx, node, report, &db)?;
         let dialect = ctx.manifest.target(&node.target).dialect();
         // SQLite fails here, before connecting: it has no functions to create.
         let probe = FunctionHost {
@@ -44,7 +45,7 @@ impl NodeRunner for FunctionRunner {
             info,
             &c.sql,
         )?;
-        let adapter = ctx.registry.adapter(&node.target).await?;
+        let adapter = db.adapter(&node.target).await?;
         let mariadb = dialect == Dialect::Mysql
             && adapter
                 .server_version()
@@ -60,11 +61,11 @@ impl NodeRunner for FunctionRunner {
             &c.sql,
         )?;
         ensure_schema(&*adapter, &node.relation.schema).await?;
-        run_hooks(ctx, node, "pre-hook").await?;
+        run_hooks(ctx, node, "pre-hook", &db).await?;
         for sql in &statements {
             adapter.execute(sql).await?;
         }
-        run_hooks(ctx, node, "post-hook").await?;
+        run_hooks(ctx, node, "post-hook", &db).await?;
         Ok(NodeOutcome {
             rows: None,
             compiled: Some(c.sql),

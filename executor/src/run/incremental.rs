@@ -34,12 +34,13 @@ impl NodeRunner for IncrementalRunner {
         report: &NodeReporter,
     ) -> Result<NodeOutcome> {
         let cfg = IncrementalConfig::from_config(&node.config, &node.original_file_path)?;
-        let adapter = prepare_target(ctx, node).await?;
+        let db = ctx.node_database();
+        let adapter = prepare_target(ctx, node, &db).await?;
         // dbt: `full_refresh: false` in the config wins over the flag.
         let full_refresh = cfg.full_refresh.unwrap_or(ctx.flags.full_refresh);
         let exists = adapter.relation_kind(&node.relation).await? == Some(RelationKind::Table);
         let incremental = exists && !full_refresh;
-        run_hooks(ctx, node, "pre-hook").await?;
+        run_hooks(ctx, node, "pre-hook", &db).await?;
         let outcome = match (&cfg.microbatch, cfg.strategy) {
             (Some(mb), Strategy::Microbatch) => {
                 let batches = plan_batches(
@@ -61,7 +62,7 @@ impl NodeRunner for IncrementalRunner {
                         o.event_time_window = Some((start.clone(), end.clone()));
                         o
                     };
-                    let c = compile_node(ctx, node, report, &opts, false)?;
+                    let c = compile_node(ctx, node, report, &opts, false, &db)?;
                     write_batch(ctx, node, &batch.id(mb.batch_size), &c.sql)?;
                     report.log(format!(
                         "batch {} of {} [{start}, {end})",
@@ -73,7 +74,7 @@ impl NodeRunner for IncrementalRunner {
                         end: &end,
                         event_time: &mb.event_time,
                     };
-                    rows += build(ctx, node, &c, &cfg, incremental || i > 0, Some(window))
+                    rows += build(ctx, node, &db, &c, &cfg, incremental || i > 0, Some(window))
                         .await?
                         .unwrap_or(0);
                     last = Some(c.sql);
@@ -86,8 +87,8 @@ impl NodeRunner for IncrementalRunner {
             }
             _ => {
                 let opts = CompileOptions::incremental(incremental);
-                let c = compile_node(ctx, node, report, &opts, true)?;
-                let rows = build(ctx, node, &c, &cfg, incremental, None).await?;
+                let c = compile_node(ctx, node, report, &opts, true, &db)?;
+                let rows = build(ctx, node, &db, &c, &cfg, incremental, None).await?;
                 NodeOutcome {
                     rows,
                     compiled: Some(c.sql),
@@ -95,8 +96,8 @@ impl NodeRunner for IncrementalRunner {
                 }
             }
         };
-        super::runner::apply_relation_configs(ctx, node).await?;
-        run_hooks(ctx, node, "post-hook").await?;
+        super::runner::apply_relation_configs(ctx, node, &db).await?;
+        run_hooks(ctx, node, "post-hook", &db).await?;
         Ok(outcome)
     }
 }
@@ -106,6 +107,7 @@ impl NodeRunner for IncrementalRunner {
 async fn build(
     ctx: &RunContext,
     node: &Node,
+    db: &crate::introspect::RegistryDatabase,
     c: &dvt_core::manifest::CompiledNode,
     cfg: &IncrementalConfig,
     incremental: bool,
@@ -115,7 +117,7 @@ async fn build(
     let contract = super::runner::contract_columns(node)?;
     match (node.path, incremental) {
         (ExecPath::Pushdown, incremental) => {
-            let adapter = ctx.registry.adapter(&node.target).await?;
+            let adapter = db.adapter(&node.target).await?;
             if let Some(columns) = &contract {
                 super::runner::check_contract(&*adapter, node, &c.sql, columns).await?;
             }

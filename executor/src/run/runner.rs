@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+
+use crate::introspect::RegistryDatabase;
 use dvt_core::compile::CompileOptions;
 use dvt_core::manifest::{Materialization, Node, ResourceType};
 use dvt_core::resolve::ExecPath;
@@ -155,15 +157,16 @@ impl NodeRunner for SeedRunner {
                 }
             }
         }
-        let adapter = prepare_target(ctx, node).await?;
+        let db = ctx.node_database();
+        let adapter = prepare_target(ctx, node, &db).await?;
         let column_types = crate::seed::seed_column_types(&data);
         let stream = crate::seed::seed_stream(&data)?;
-        run_hooks(ctx, node, "pre-hook").await?;
+        run_hooks(ctx, node, "pre-hook", &db).await?;
         let rows = adapter
             .reload_table_from_stream(&node.relation, stream, &column_types, &ctx.invocation_id)
             .await?;
-        apply_relation_configs(ctx, node).await?;
-        run_hooks(ctx, node, "post-hook").await?;
+        apply_relation_configs(ctx, node, &db).await?;
+        run_hooks(ctx, node, "post-hook", &db).await?;
         Ok(NodeOutcome {
             rows: Some(rows),
             compiled: None,
@@ -184,9 +187,10 @@ impl NodeRunner for PushdownRunner {
         node: &Node,
         report: &NodeReporter,
     ) -> Result<NodeOutcome> {
-        let c = compile(ctx, node, report)?;
-        let adapter = prepare_target(ctx, node).await?;
-        run_hooks(ctx, node, "pre-hook").await?;
+        let db = ctx.node_database();
+        let c = compile(ctx, node, report, &db)?;
+        let adapter = prepare_target(ctx, node, &db).await?;
+        run_hooks(ctx, node, "pre-hook", &db).await?;
         let rows = match node.materialized {
             Materialization::View => {
                 adapter
@@ -219,8 +223,8 @@ impl NodeRunner for PushdownRunner {
                 }
             },
         };
-        apply_relation_configs(ctx, node).await?;
-        run_hooks(ctx, node, "post-hook").await?;
+        apply_relation_configs(ctx, node, &db).await?;
+        run_hooks(ctx, node, "post-hook", &db).await?;
         Ok(NodeOutcome {
             rows,
             compiled: Some(c.sql),
@@ -378,15 +382,16 @@ impl NodeRunner for FederationRunner {
         node: &Node,
         report: &NodeReporter,
     ) -> Result<NodeOutcome> {
-        let c = compile(ctx, node, report)?;
+        let db = ctx.node_database();
+        let c = compile(ctx, node, report, &db)?;
         let query = FederatedQuery::for_node(&c, &ctx.manifest);
         let engine = ctx.engine_for(node);
         // An enforced contract: the names are checked before anything is built, and the
         // table is created with the contract's types and constraints (the load then
         // enforces them, as the database does for a pushed-down contracted model).
         let column_types = federated_contract(engine, node, &query).await?;
-        prepare_target(ctx, node).await?;
-        run_hooks(ctx, node, "pre-hook").await?;
+        prepare_target(ctx, node, &db).await?;
+        run_hooks(ctx, node, "pre-hook", &db).await?;
         let rows = engine
             .run_into(
                 &ctx.invocation_id,
@@ -396,8 +401,8 @@ impl NodeRunner for FederationRunner {
                 &column_types,
             )
             .await?;
-        apply_relation_configs(ctx, node).await?;
-        run_hooks(ctx, node, "post-hook").await?;
+        apply_relation_configs(ctx, node, &db).await?;
+        run_hooks(ctx, node, "post-hook", &db).await?;
         Ok(NodeOutcome {
             rows: Some(rows),
             compiled: Some(c.sql),
@@ -424,7 +429,8 @@ impl NodeRunner for TestRunner {
         if let Some(spec) = node.test.as_ref().and_then(|t| t.unit.as_ref()) {
             return run_unit_test(ctx, node, report, spec).await;
         }
-        let c = compile(ctx, node, report)?;
+        let db = ctx.node_database();
+        let c = compile(ctx, node, report, &db)?;
         let config = |key: &str| {
             node.config
                 .get(key)
@@ -463,19 +469,19 @@ impl NodeRunner for TestRunner {
             query.sql = stored_sql.clone();
             match node.path {
                 ExecPath::Pushdown if store_as.as_deref() == Some("view") => {
-                    let adapter = prepare_target(ctx, node).await?;
+                    let adapter = prepare_target(ctx, node, &db).await?;
                     adapter
                         .replace_view_as(&node.relation, &stored_sql, &ctx.invocation_id)
                         .await?;
                 }
                 ExecPath::Pushdown => {
-                    let adapter = prepare_target(ctx, node).await?;
+                    let adapter = prepare_target(ctx, node, &db).await?;
                     adapter
                         .replace_table_as(&node.relation, &stored_sql, &ctx.invocation_id)
                         .await?;
                 }
                 ExecPath::Federated => {
-                    prepare_target(ctx, node).await?;
+                    prepare_target(ctx, node, &db).await?;
                     ctx.engine_for(node)
                         .run_into(
                             &ctx.invocation_id,
@@ -504,7 +510,7 @@ impl NodeRunner for TestRunner {
         );
         let batches = match (node.path, store) {
             (ExecPath::Pushdown, _) | (ExecPath::Federated, true) => {
-                let adapter = ctx.registry.adapter(&node.target).await?;
+                let adapter = db.adapter(&node.target).await?;
                 crate::federation::collect_stream(adapter.query(&wrapped).await?).await?
             }
             (ExecPath::Federated, false) => {
@@ -580,9 +586,10 @@ async fn run_unit_test(
     spec: &serde_json::Value,
 ) -> Result<NodeOutcome> {
     use dvt_core::artifacts::RunStatus;
-    let compiled = compile(ctx, node, report)?;
+    let db = ctx.node_database();
+    let compiled = compile(ctx, node, report, &db)?;
     let compiled_sql = compiled.sql;
-    let adapter = ctx.registry.adapter(&node.target).await?;
+    let adapter = db.adapter(&node.target).await?;
     let batches = crate::federation::collect_stream(adapter.query(&compiled_sql).await?).await?;
     let expect = &spec["expect"];
     let expected = ctx
@@ -763,8 +770,9 @@ fn first_row(batches: &[arrow::array::RecordBatch]) -> Option<Vec<String>> {
 pub(super) async fn prepare_target(
     ctx: &RunContext,
     node: &Node,
+    db: &RegistryDatabase,
 ) -> Result<Arc<dyn crate::adapter::Adapter>> {
-    let adapter = ctx.registry.adapter(&node.target).await?;
+    let adapter = db.adapter(&node.target).await?;
     ensure_schema(&*adapter, &node.relation.schema).await?;
     ctx.record_staged(&node.target, &node.relation).await?;
     Ok(adapter)
@@ -774,9 +782,13 @@ pub(super) async fn prepare_target(
 /// to <grantee>` for each grantee (PostgreSQL, MySQL; SQLite has no grants), and, on
 /// PostgreSQL, the description as the relation's and the columns' comments. The
 /// relation was just created, so it holds no other grant to revoke.
-pub(super) async fn apply_relation_configs(ctx: &RunContext, node: &Node) -> Result<()> {
+pub(super) async fn apply_relation_configs(
+    ctx: &RunContext,
+    node: &Node,
+    db: &RegistryDatabase,
+) -> Result<()> {
     use dvt_core::dialect::Dialect;
-    let adapter = ctx.registry.adapter(&node.target).await?;
+    let adapter = db.adapter(&node.target).await?;
     let d = adapter.dialect();
     let rel = d.render(&node.relation);
     let kind = match node.materialized {
@@ -953,20 +965,23 @@ async fn mysql_comments(
 }
 
 /// Runs a node's `pre-hook`s or `post-hook`s (`key`) on its target, one statement each,
-/// in order, on one connection; the first failing hook fails the node.
-pub(super) async fn run_hooks(ctx: &RunContext, node: &Node, key: &str) -> Result<()> {
-    let database = Arc::new(crate::introspect::RegistryDatabase::new(Arc::clone(
-        &ctx.registry,
-    )));
+/// in order, on the node's connection (`db`); the first failing hook fails the node.
+pub(super) async fn run_hooks(
+    ctx: &RunContext,
+    node: &Node,
+    key: &str,
+    db: &Arc<RegistryDatabase>,
+) -> Result<()> {
     let hooks = ctx.manifest.compile_hooks(
         &node.unique_id,
         key,
-        Some(Arc::clone(&database) as Arc<dyn dvt_core::jinja::Database>),
+        Some(Arc::clone(db) as Arc<dyn dvt_core::jinja::Database>),
     )?;
-    // On the connection the hooks' own Jinja queried: what one hook leaves in the
-    // session (a temporary table, a setting) the next one sees, as in dbt.
+    // On the connection the hooks' own Jinja queried and the model's statements use:
+    // what one hook leaves in the session (a temporary table, a setting) the next
+    // statement sees, as in dbt.
     for sql in hooks {
-        database.execute(&node.target, &sql).await?;
+        db.execute(&node.target, &sql).await?;
     }
     Ok(())
 }
@@ -975,8 +990,9 @@ pub(super) fn compile(
     ctx: &RunContext,
     node: &Node,
     report: &NodeReporter,
+    db: &Arc<RegistryDatabase>,
 ) -> Result<dvt_core::manifest::CompiledNode> {
-    compile_node(ctx, node, report, &CompileOptions::default(), true)
+    compile_node(ctx, node, report, &CompileOptions::default(), true, db)
 }
 
 /// Compiles a node with `opts`, reports its logs and warnings, and writes its compiled
@@ -987,11 +1003,10 @@ pub(super) fn compile_node(
     report: &NodeReporter,
     opts: &CompileOptions,
     write: bool,
+    db: &Arc<RegistryDatabase>,
 ) -> Result<dvt_core::manifest::CompiledNode> {
     let mut opts = opts.clone();
-    opts.database = Some(Arc::new(crate::introspect::RegistryDatabase::new(
-        Arc::clone(&ctx.registry),
-    )));
+    opts.database = Some(Arc::clone(db) as Arc<dyn dvt_core::jinja::Database>);
     opts.empty = ctx.flags.empty;
     opts.defer = ctx.flags.defer.clone();
     let c = ctx.manifest.compile_with(&node.unique_id, &opts)?;

@@ -28,9 +28,10 @@ impl NodeRunner for SnapshotRunner {
         report: &NodeReporter,
     ) -> Result<NodeOutcome> {
         let cfg = SnapshotConfig::from_config(&node.config, &node.original_file_path)?;
-        let c = compile(ctx, node, report)?;
-        let adapter = prepare_target(ctx, node).await?;
-        run_hooks(ctx, node, "pre-hook").await?;
+        let db = ctx.node_database();
+        let c = compile(ctx, node, report, &db)?;
+        let adapter = prepare_target(ctx, node, &db).await?;
+        run_hooks(ctx, node, "pre-hook", &db).await?;
         let names = StagedNames::new(adapter.dialect(), &node.relation, &ctx.invocation_id);
         let staged = match node.path {
             ExecPath::Pushdown => {
@@ -56,8 +57,8 @@ impl NodeRunner for SnapshotRunner {
             Err(e) => return adapter.discard(&names, e).await,
         };
         adapter.drop_relation(&names.staged).await?;
-        super::runner::apply_relation_configs(ctx, node).await?;
-        run_hooks(ctx, node, "post-hook").await?;
+        super::runner::apply_relation_configs(ctx, node, &db).await?;
+        run_hooks(ctx, node, "post-hook", &db).await?;
         Ok(NodeOutcome {
             rows: rows.or(staged),
             compiled: Some(c.sql),
