@@ -140,6 +140,19 @@ pub trait Adapter: Send + Sync + std::fmt::Debug {
     /// table, a setting, a role) the model's own statements see, as on dbt's connection.
     /// An adapter whose sessions cannot be shared returns itself.
     fn pinned(self: Arc<Self>) -> Arc<dyn Adapter>;
+
+    /// On a pinned adapter of a database whose DDL is transactional (PostgreSQL), opens a
+    /// transaction around a whole replace (`replace.rs`): other sessions never see the
+    /// staged relation, and a failure leaves nothing behind. `false` when it opened none
+    /// (not pinned, DDL that commits by itself, or one of its own is open already).
+    async fn begin_atomic(&self) -> Result<bool> {
+        Ok(false)
+    }
+
+    /// Commits, or rolls back, what [`Adapter::begin_atomic`] opened.
+    async fn end_atomic(&self, _commit: bool) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A connection held by one render or hook sequence ([`Adapter::session`]); its

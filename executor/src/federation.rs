@@ -21,6 +21,7 @@ use dvt_core::dialect::Relation;
 use futures::TryStreamExt;
 use tokio::sync::OnceCell;
 
+use crate::adapter::Adapter;
 use crate::codec::{DvtLogicalCodec, DvtPhysicalCodec};
 use crate::error::{Error, Result};
 use crate::registry::TargetRegistry;
@@ -227,7 +228,6 @@ impl FederationEngine {
 
     /// Runs the query and bulk-loads the result into `dest` on `dest_target`, replacing it
     /// atomically. Returns the rows loaded.
-    #[tracing::instrument(skip_all, fields(run_id, dest_target, dest = %dest))]
     pub async fn run_into(
         &self,
         run_id: &str,
@@ -237,6 +237,23 @@ impl FederationEngine {
         column_types: &BTreeMap<String, String>,
     ) -> Result<u64> {
         let adapter = self.env.registry.adapter(dest_target).await?;
+        self.load_into(run_id, query, &adapter, dest, column_types)
+            .await
+    }
+
+    /// [`FederationEngine::run_into`] through a given adapter of the destination: a
+    /// node's [pinned](Adapter::pinned) one, so the load shares the node's connection
+    /// (its hooks' session, one transaction for the replace).
+    #[tracing::instrument(skip_all, fields(run_id, dest_target = %adapter.target().name, dest = %dest))]
+    pub async fn load_into(
+        &self,
+        run_id: &str,
+        query: &FederatedQuery,
+        adapter: &Arc<dyn Adapter>,
+        dest: &Relation,
+        column_types: &BTreeMap<String, String>,
+    ) -> Result<u64> {
+        let dest_target = adapter.target().name.as_str();
         // SQLite is a file on the client's machine: executors elsewhere cannot write it.
         if let Compute::Ballista(url) = &self.compute
             && adapter.dialect() != dvt_core::dialect::Dialect::Sqlite
@@ -248,7 +265,7 @@ impl FederationEngine {
                 column_types: column_types.clone(),
             };
             return self
-                .load_by_executors(url, query, spec)
+                .load_by_executors(url, query, spec, adapter)
                 .await
                 .map(|parts| parts.iter().map(|p| p.rows).sum());
         }
@@ -269,8 +286,8 @@ impl FederationEngine {
         scheduler: &str,
         query: &FederatedQuery,
         spec: LoadSpec,
+        adapter: &Arc<dyn Adapter>,
     ) -> Result<Vec<LoadedPart>> {
-        let adapter = self.env.registry.adapter(&spec.target).await?;
         let prefix = spec.prefix(adapter.dialect());
         let outcome = async {
             // The client plans (it holds the credentials the ranges need), with
@@ -346,17 +363,16 @@ impl FederationEngine {
 
     /// Runs the query and applies its rows to an incremental model's existing table
     /// (`dest` on `dest_target`) with the model's strategy. Returns the rows computed.
-    #[tracing::instrument(skip_all, fields(run_id, dest_target, dest = %dest))]
+    #[tracing::instrument(skip_all, fields(run_id, dest_target = %adapter.target().name, dest = %dest))]
     pub async fn run_incremental_into(
         &self,
         run_id: &str,
         query: &FederatedQuery,
-        dest_target: &str,
+        adapter: &Arc<dyn Adapter>,
         dest: &Relation,
         cfg: &dvt_core::incremental::IncrementalConfig,
         window: Option<crate::adapter::incremental::Window<'_>>,
     ) -> Result<u64> {
-        let adapter = self.env.registry.adapter(dest_target).await?;
         let stream = self.execute(run_id, query).await?;
         let none = BTreeMap::new();
         adapter
@@ -377,10 +393,9 @@ impl FederationEngine {
         &self,
         run_id: &str,
         query: &FederatedQuery,
-        dest_target: &str,
+        adapter: &Arc<dyn Adapter>,
         names: &crate::adapter::replace::StagedNames,
     ) -> Result<u64> {
-        let adapter = self.env.registry.adapter(dest_target).await?;
         let stream = self.execute(run_id, query).await?;
         adapter
             .stage_stream(names, stream, &BTreeMap::new())

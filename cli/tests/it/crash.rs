@@ -99,11 +99,11 @@ async fn kill_9_during_federated_loads_leaves_the_old_or_the_new_table() {
     let pg_sql = format!("select count(*) from {schema}.to_pg");
     let maria_sql = format!("select count(*) from `{schema}`.to_maria");
     let staged_sql = format!(
-        "select c.relname::text from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = '{schema}' and c.relname like 'to\\_pg\\_\\_dvt\\_tmp%'"
+        "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = '{schema}' and c.relname like 'to\\_pg\\_\\_dvt\\_tmp%'"
     );
-    let staged_names = |rows: Vec<tokio_postgres::Row>| -> std::collections::BTreeSet<String> {
-        rows.iter().map(|r| r.get::<_, String>(0)).collect()
-    };
+    // The staged table is built inside the replace's transaction: only the load's own
+    // statement shows that it runs.
+    let copying_sql = "select count(*) from pg_stat_activity where state = 'active' and query like 'COPY %to\\_pg\\_\\_dvt\\_tmp%'";
     // Kill points, by what the run has reached: extracting into the staging folder; the
     // staged table just created (COPY starting); half a second into the load; the first
     // destination swapped while the other still loads.
@@ -121,8 +121,6 @@ async fn kill_9_during_federated_loads_leaves_the_old_or_the_new_table() {
         Point::Loading,
         Point::OneSwapped,
     ] {
-        // Staged tables of earlier killed runs are not this run's.
-        let before = staged_names(pg.query(&staged_sql, &[]).await.expect("staged names"));
         // To catch one destination swapped and the other not yet, the models build one
         // after the other: concurrent loads may both finish between two polls.
         let threads = match point {
@@ -144,14 +142,17 @@ async fn kill_9_during_federated_loads_leaves_the_old_or_the_new_table() {
                     "partial table at {point:?}: {n} rows"
                 );
             }
+            // Nor does anyone see PostgreSQL's staged table, of this run or a killed one.
+            assert_eq!(
+                pg_count(&pg, &staged_sql).await,
+                0,
+                "a staged table visible at {point:?}"
+            );
             let reached = match point {
                 Point::Extracting => std::fs::read_dir(dir.path().join(".dvt/staging"))
                     .map(|d| d.count() > 0)
                     .unwrap_or(false),
-                Point::LoadStarted | Point::Loading => {
-                    let now = staged_names(pg.query(&staged_sql, &[]).await.expect("staged"));
-                    now.difference(&before).next().is_some()
-                }
+                Point::LoadStarted | Point::Loading => pg_count(&pg, copying_sql).await > 0,
                 // Either destination may come first.
                 Point::OneSwapped => (p == ROWS) != (m == ROWS),
             };

@@ -368,3 +368,63 @@ async fn federated_incremental_models_into_postgres() {
 async fn federated_incremental_models_into_mariadb() {
     three_batches("maria", "pg").await;
 }
+
+/// On PostgreSQL a model's build is one transaction, as dbt-postgres's materializations
+/// are: an incremental build whose rows fail after `sync_all_columns` altered the table
+/// leaves the table as it was, its columns included, and no staged table behind.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_incremental_build_rolls_back_its_schema_change() {
+    let schema = unique("dvt_it_inc_txn");
+    let _cleanup = Cleanup {
+        pg_schemas: vec![schema.clone()],
+        maria_dbs: vec![],
+    };
+    let pg = pg().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The first build keeps `id` not null; the second brings a column and a null id.
+    let model = "{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='sync_all_columns', post_hook='alter table {{ this }} alter column id set not null') }}\n\
+        {% if var('step') == 1 %}select 1 as id, 'a' as label{% else %}select cast(null as integer) as id, 'b' as label, 'new' as extra{% endif %}\n";
+    write_project(
+        dir.path(),
+        &[
+            ("dbt_project.yml", "name: it\nprofile: it\n"),
+            (
+                "profiles.yml",
+                &format!(
+                    "it:\n  target: pg\n  outputs:\n    pg: {{type: postgres, host: 127.0.0.1, user: postgres, dbname: test, schema: {schema}, threads: 1}}\n"
+                ),
+            ),
+            ("models/inc_txn.sql", model),
+        ],
+    );
+    dvt(dir.path(), &["run", "--vars", "{step: 1}"], &[]).assert_ok();
+    let failed = dvt(dir.path(), &["run", "--vars", "{step: 2}"], &[]);
+    assert_eq!(failed.code, 1, "{}\n{}", failed.stdout, failed.stderr);
+    assert!(
+        failed.stderr.contains("null value in column"),
+        "{}",
+        failed.stderr
+    );
+    assert_eq!(
+        pg_rows(
+            &pg,
+            &format!(
+                "select string_agg(column_name, ',' order by ordinal_position) from information_schema.columns where table_schema = '{schema}' and table_name = 'inc_txn'"
+            )
+        )
+        .await,
+        vec![vec!["id,label".to_owned()]]
+    );
+    assert_eq!(
+        pg_rows(&pg, &format!("select id, label from \"{schema}\".inc_txn")).await,
+        vec![vec![normalise(Some("1")), normalise(Some("a"))]]
+    );
+    assert_eq!(
+        pg_rows(
+            &pg,
+            &format!("select count(*) from pg_tables where schemaname = '{schema}'")
+        )
+        .await,
+        vec![vec![normalise(Some("1"))]]
+    );
+}

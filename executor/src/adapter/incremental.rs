@@ -60,28 +60,31 @@ impl dyn Adapter {
         window: Option<Window<'_>>,
         run_id: &str,
     ) -> Result<u64> {
-        let names = StagedNames::new(self.dialect(), relation, run_id);
-        let staged_rows = match rows {
-            NewRows::Sql(sql) => {
-                self.drop_relation(&names.staged).await?;
-                match self.create_table_as(&names.staged, sql).await {
-                    Ok(n) => n,
-                    Err(e) => return self.discard(&names, e).await,
+        self.atomically(async {
+            let names = StagedNames::new(self.dialect(), relation, run_id);
+            let staged_rows = match rows {
+                NewRows::Sql(sql) => {
+                    self.drop_relation(&names.staged).await?;
+                    match self.create_table_as(&names.staged, sql).await {
+                        Ok(n) => n,
+                        Err(e) => return self.discard(&names, e).await,
+                    }
                 }
+                NewRows::Stream(stream, column_types) => {
+                    Some(self.stage_stream(&names, stream, column_types).await?)
+                }
+            };
+            match self.merge_staged(relation, &names, cfg, window).await {
+                Ok(()) => {}
+                Err(e) => return self.discard(&names, e).await,
             }
-            NewRows::Stream(stream, column_types) => {
-                Some(self.stage_stream(&names, stream, column_types).await?)
+            self.drop_relation(&names.staged).await?;
+            match staged_rows {
+                Some(n) => Ok(n),
+                None => self.count_rows(relation).await,
             }
-        };
-        match self.merge_staged(relation, &names, cfg, window).await {
-            Ok(()) => {}
-            Err(e) => return self.discard(&names, e).await,
-        }
-        self.drop_relation(&names.staged).await?;
-        match staged_rows {
-            Some(n) => Ok(n),
-            None => self.count_rows(relation).await,
-        }
+        })
+        .await
     }
 
     async fn merge_staged(

@@ -78,6 +78,9 @@ struct Shared {
     /// Whether statements of several calls shared it (a pooled connection one call used
     /// goes straight back).
     reset: bool,
+    /// Inside a transaction DVT opened for a whole replace ([`Adapter::begin_atomic`]):
+    /// the steps' own transactions are part of it.
+    atomic: std::sync::atomic::AtomicBool,
 }
 
 impl std::ops::Deref for Shared {
@@ -179,6 +182,7 @@ impl PostgresAdapter {
             None => Ok(Arc::new(Shared {
                 held: Some(self.checkout().await?),
                 reset: false,
+                atomic: Default::default(),
             })),
         }
     }
@@ -189,6 +193,7 @@ impl PostgresAdapter {
             Ok::<_, Error>(Arc::new(Shared {
                 held: Some(self.checkout().await?),
                 reset: true,
+                atomic: Default::default(),
             }))
         };
         match &self.pinned {
@@ -251,13 +256,14 @@ impl PostgresAdapter {
     /// rebuilds them after it in DAG order.
     async fn swap_in(
         &self,
-        client: &Client,
+        conn: &Shared,
         tmp: &Relation,
         new_kind: RelationKind,
         relation: &Relation,
         backup: &Relation,
     ) -> Result<()> {
-        in_transaction(&self.target.name, client, "swap", async {
+        let client: &Client = &conn.conn;
+        in_transaction(&self.target.name, conn, "swap", async {
             self.lock_name(client, relation).await?;
             self.drop_if_exists(client, backup).await?;
             let old = kind(&self.target.name, client, relation).await?;
@@ -548,15 +554,20 @@ impl super::Session for PgSession {
     }
 }
 
-/// Runs `body` between `BEGIN` and `COMMIT` on `client`, rolling back when it fails.
-/// Written out rather than with the driver's transaction, which needs the connection
-/// to itself, so that a pinned connection shared with a render can run it.
+/// Runs `body` between `BEGIN` and `COMMIT` on `conn`, rolling back when it fails;
+/// inside a replace's own transaction, as part of it. Written out rather than with the
+/// driver's transaction, which needs the connection to itself, so that a pinned
+/// connection shared with a render can run it.
 async fn in_transaction<T>(
     target: &str,
-    client: &Client,
+    conn: &Shared,
     what: &str,
     body: impl Future<Output = Result<T>>,
 ) -> Result<T> {
+    if conn.atomic.load(std::sync::atomic::Ordering::SeqCst) {
+        return body.await;
+    }
+    let client: &Client = &conn.conn;
     client
         .batch_execute("BEGIN")
         .await
@@ -715,7 +726,7 @@ impl Adapter for PostgresAdapter {
     ) -> Result<()> {
         let conn = self.conn().await?;
         let client: &Client = &conn.conn;
-        in_transaction(&self.target.name, client, "view", async {
+        in_transaction(&self.target.name, &conn, "view", async {
             self.lock_name(client, relation).await?;
             self.drop_if_exists(client, relation).await?;
             let sql = format!(
@@ -739,8 +750,7 @@ impl Adapter for PostgresAdapter {
         backup: &Relation,
     ) -> Result<()> {
         let conn = self.conn().await?;
-        self.swap_in(&conn.conn, staged, kind, relation, backup)
-            .await
+        self.swap_in(&conn, staged, kind, relation, backup).await
     }
 
     async fn execute(&self, sql: &str) -> Result<u64> {
@@ -753,6 +763,38 @@ impl Adapter for PostgresAdapter {
             target: self.target.name.clone(),
             conn: self.shared().await?,
         }))
+    }
+
+    async fn begin_atomic(&self) -> Result<bool> {
+        if self.pinned.is_none() {
+            return Ok(false);
+        }
+        let conn = self.shared().await?;
+        if conn.atomic.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(false);
+        }
+        conn.conn
+            .batch_execute("BEGIN")
+            .await
+            .map_err(self.sql_err("starting the replace's transaction"))?;
+        conn.atomic.store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(true)
+    }
+
+    async fn end_atomic(&self, commit: bool) -> Result<()> {
+        let conn = self.shared().await?;
+        conn.atomic
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        if commit {
+            conn.conn
+                .batch_execute("COMMIT")
+                .await
+                .map_err(self.sql_err("committing the replace"))
+        } else {
+            // A failed statement aborted the transaction; nothing of it is kept.
+            let _ = conn.conn.batch_execute("ROLLBACK").await;
+            Ok(())
+        }
     }
 
     fn pinned(self: Arc<Self>) -> Arc<dyn Adapter> {

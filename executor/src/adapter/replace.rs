@@ -114,14 +114,17 @@ impl dyn Adapter {
         select_sql: &str,
         run_id: &str,
     ) -> Result<Option<u64>> {
-        let names = StagedNames::new(self.dialect(), relation, run_id);
-        self.drop_relation(&names.staged).await?;
-        let rows = match self.create_table_as(&names.staged, select_sql).await {
-            Ok(rows) => rows,
-            Err(e) => return self.discard(&names, e).await,
-        };
-        self.publish(&names, RelationKind::Table, relation).await?;
-        Ok(rows)
+        self.atomically(async {
+            let names = StagedNames::new(self.dialect(), relation, run_id);
+            self.drop_relation(&names.staged).await?;
+            let rows = match self.create_table_as(&names.staged, select_sql).await {
+                Ok(rows) => rows,
+                Err(e) => return self.discard(&names, e).await,
+            };
+            self.publish(&names, RelationKind::Table, relation).await?;
+            Ok(rows)
+        })
+        .await
     }
 
     /// Atomically replaces `relation` with a table created with exactly `columns` (name,
@@ -134,36 +137,39 @@ impl dyn Adapter {
         columns: &[(String, String)],
         run_id: &str,
     ) -> Result<Option<u64>> {
-        let names = StagedNames::new(self.dialect(), relation, run_id);
-        let d = self.dialect();
-        let staged = d.render(&names.staged);
-        let defs = columns
-            .iter()
-            .map(|(n, t)| format!("{} {t}", d.quote(n)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let list = columns
-            .iter()
-            .map(|(n, _)| d.quote(n))
-            .collect::<Vec<_>>()
-            .join(", ");
-        self.drop_relation(&names.staged).await?;
-        if let Err(e) = self
-            .execute(&format!("CREATE TABLE {staged} ({defs})"))
-            .await
-        {
-            return self.discard(&names, e).await;
-        }
-        let insert = format!(
-            "INSERT INTO {staged} ({list}) SELECT {list} FROM ({}) dbt_contract_source",
-            super::trim_select(select_sql)
-        );
-        let rows = match self.execute(&insert).await {
-            Ok(n) => n,
-            Err(e) => return self.discard(&names, e).await,
-        };
-        self.publish(&names, RelationKind::Table, relation).await?;
-        Ok(Some(rows))
+        self.atomically(async {
+            let names = StagedNames::new(self.dialect(), relation, run_id);
+            let d = self.dialect();
+            let staged = d.render(&names.staged);
+            let defs = columns
+                .iter()
+                .map(|(n, t)| format!("{} {t}", d.quote(n)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let list = columns
+                .iter()
+                .map(|(n, _)| d.quote(n))
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.drop_relation(&names.staged).await?;
+            if let Err(e) = self
+                .execute(&format!("CREATE TABLE {staged} ({defs})"))
+                .await
+            {
+                return self.discard(&names, e).await;
+            }
+            let insert = format!(
+                "INSERT INTO {staged} ({list}) SELECT {list} FROM ({}) dbt_contract_source",
+                super::trim_select(select_sql)
+            );
+            let rows = match self.execute(&insert).await {
+                Ok(n) => n,
+                Err(e) => return self.discard(&names, e).await,
+            };
+            self.publish(&names, RelationKind::Table, relation).await?;
+            Ok(Some(rows))
+        })
+        .await
     }
 
     /// Atomically replaces `relation` (a view or a table) with a view of `select_sql`.
@@ -173,17 +179,20 @@ impl dyn Adapter {
         select_sql: &str,
         run_id: &str,
     ) -> Result<()> {
-        if !self.renames_views() {
-            return self
-                .replace_view_in_one_transaction(relation, select_sql)
-                .await;
-        }
-        let names = StagedNames::new(self.dialect(), relation, run_id);
-        self.drop_relation(&names.staged).await?;
-        if let Err(e) = self.create_view_as(&names.staged, select_sql).await {
-            return self.discard(&names, e).await;
-        }
-        self.publish(&names, RelationKind::View, relation).await
+        self.atomically(async {
+            if !self.renames_views() {
+                return self
+                    .replace_view_in_one_transaction(relation, select_sql)
+                    .await;
+            }
+            let names = StagedNames::new(self.dialect(), relation, run_id);
+            self.drop_relation(&names.staged).await?;
+            if let Err(e) = self.create_view_as(&names.staged, select_sql).await {
+                return self.discard(&names, e).await;
+            }
+            self.publish(&names, RelationKind::View, relation).await
+        })
+        .await
     }
 
     /// Atomically replaces `relation` with a materialized view of `select_sql`
@@ -194,18 +203,21 @@ impl dyn Adapter {
         select_sql: &str,
         run_id: &str,
     ) -> Result<()> {
-        let names = StagedNames::new(self.dialect(), relation, run_id);
-        self.drop_relation(&names.staged).await?;
-        let sql = format!(
-            "CREATE MATERIALIZED VIEW {} AS {}",
-            self.dialect().render(&names.staged),
-            super::trim_select(select_sql)
-        );
-        if let Err(e) = self.execute(&sql).await {
-            return self.discard(&names, e).await;
-        }
-        self.publish(&names, RelationKind::MaterializedView, relation)
-            .await
+        self.atomically(async {
+            let names = StagedNames::new(self.dialect(), relation, run_id);
+            self.drop_relation(&names.staged).await?;
+            let sql = format!(
+                "CREATE MATERIALIZED VIEW {} AS {}",
+                self.dialect().render(&names.staged),
+                super::trim_select(select_sql)
+            );
+            if let Err(e) = self.execute(&sql).await {
+                return self.discard(&names, e).await;
+            }
+            self.publish(&names, RelationKind::MaterializedView, relation)
+                .await
+        })
+        .await
     }
 
     /// Bulk-loads `stream` into a new table and swaps it in atomically. Column types come
@@ -218,24 +230,27 @@ impl dyn Adapter {
         column_types: &BTreeMap<String, String>,
         run_id: &str,
     ) -> Result<u64> {
-        let target = &self.target().name;
-        let schema = stream.schema();
-        for field in schema.fields() {
-            if !self.dialect().identifier_fits(field.name()) {
-                return Err(Error::unsupported(
-                    target,
-                    format!(
-                        "column name `{}` is longer than {} allows; alias it shorter",
-                        field.name(),
-                        self.dialect()
-                    ),
-                ));
+        self.atomically(async {
+            let target = &self.target().name;
+            let schema = stream.schema();
+            for field in schema.fields() {
+                if !self.dialect().identifier_fits(field.name()) {
+                    return Err(Error::unsupported(
+                        target,
+                        format!(
+                            "column name `{}` is longer than {} allows; alias it shorter",
+                            field.name(),
+                            self.dialect()
+                        ),
+                    ));
+                }
             }
-        }
-        let names = StagedNames::new(self.dialect(), relation, run_id);
-        let rows = self.stage_stream(&names, stream, column_types).await?;
-        self.publish(&names, RelationKind::Table, relation).await?;
-        Ok(rows)
+            let names = StagedNames::new(self.dialect(), relation, run_id);
+            let rows = self.stage_stream(&names, stream, column_types).await?;
+            self.publish(&names, RelationKind::Table, relation).await?;
+            Ok(rows)
+        })
+        .await
     }
 
     /// Loads `stream` into a fresh staged table (`names.staged`); on failure the staged
@@ -270,43 +285,45 @@ impl dyn Adapter {
         column_types: &BTreeMap<String, String>,
         run_id: &str,
     ) -> Result<u64> {
-        if self.relation_kind(relation).await? != Some(RelationKind::Table) {
-            return self
-                .replace_table_from_stream(relation, stream, column_types, run_id)
-                .await;
-        }
-        let names = StagedNames::new(self.dialect(), relation, run_id);
-        let rows = self.stage_stream(&names, stream, column_types).await?;
-        let same_columns = match (
-            self.relation_schema(relation).await,
-            self.relation_schema(&names.staged).await,
-        ) {
-            (Ok(old), Ok(new)) => {
-                old.fields().len() == new.fields().len()
-                    && old
-                        .fields()
-                        .iter()
-                        .zip(new.fields())
-                        .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type())
+        self.atomically(async {
+            if self.relation_kind(relation).await? != Some(RelationKind::Table) {
+                return self
+                    .replace_table_from_stream(relation, stream, column_types, run_id)
+                    .await;
             }
-            (_, Err(e)) => return self.discard(&names, e).await,
-            (Err(_), _) => false,
-        };
-        if !same_columns {
-            self.publish(&names, RelationKind::Table, relation).await?;
-            return Ok(rows);
-        }
-        let d = self.dialect();
-        let (target_sql, staged_sql) = (d.render(relation), d.render(&names.staged));
-        let script = [
-            format!("DELETE FROM {target_sql}"),
-            format!("INSERT INTO {target_sql} SELECT * FROM {staged_sql}"),
-        ];
-        if let Err(e) = self.execute_in_transaction(&script).await {
-            return self.discard(&names, e).await;
-        }
-        self.drop_relation(&names.staged).await?;
-        Ok(rows)
+            let names = StagedNames::new(self.dialect(), relation, run_id);
+            let rows = self.stage_stream(&names, stream, column_types).await?;
+            let same_columns =
+                match (
+                    self.relation_schema(relation).await,
+                    self.relation_schema(&names.staged).await,
+                ) {
+                    (Ok(old), Ok(new)) => {
+                        old.fields().len() == new.fields().len()
+                            && old.fields().iter().zip(new.fields()).all(|(a, b)| {
+                                a.name() == b.name() && a.data_type() == b.data_type()
+                            })
+                    }
+                    (_, Err(e)) => return self.discard(&names, e).await,
+                    (Err(_), _) => false,
+                };
+            if !same_columns {
+                self.publish(&names, RelationKind::Table, relation).await?;
+                return Ok(rows);
+            }
+            let d = self.dialect();
+            let (target_sql, staged_sql) = (d.render(relation), d.render(&names.staged));
+            let script = [
+                format!("DELETE FROM {target_sql}"),
+                format!("INSERT INTO {target_sql} SELECT * FROM {staged_sql}"),
+            ];
+            if let Err(e) = self.execute_in_transaction(&script).await {
+                return self.discard(&names, e).await;
+            }
+            self.drop_relation(&names.staged).await?;
+            Ok(rows)
+        })
+        .await
     }
 
     /// Builds a new table from the tables `parts` (same columns as `schema`, loaded by
@@ -319,23 +336,26 @@ impl dyn Adapter {
         column_types: &BTreeMap<String, String>,
         run_id: &str,
     ) -> Result<()> {
-        let names = StagedNames::new(self.dialect(), relation, run_id);
-        self.drop_relation(&names.staged).await?;
-        if let Err(e) = self.create_table(&names.staged, schema, column_types).await {
-            return self.discard(&names, e).await;
-        }
-        let d = self.dialect();
-        let staged = d.render(&names.staged);
-        let script: Vec<String> = parts
-            .iter()
-            .map(|p| format!("INSERT INTO {staged} SELECT * FROM {}", d.render(p)))
-            .collect();
-        if !script.is_empty()
-            && let Err(e) = self.execute_in_transaction(&script).await
-        {
-            return self.discard(&names, e).await;
-        }
-        self.publish(&names, RelationKind::Table, relation).await
+        self.atomically(async {
+            let names = StagedNames::new(self.dialect(), relation, run_id);
+            self.drop_relation(&names.staged).await?;
+            if let Err(e) = self.create_table(&names.staged, schema, column_types).await {
+                return self.discard(&names, e).await;
+            }
+            let d = self.dialect();
+            let staged = d.render(&names.staged);
+            let script: Vec<String> = parts
+                .iter()
+                .map(|p| format!("INSERT INTO {staged} SELECT * FROM {}", d.render(p)))
+                .collect();
+            if !script.is_empty()
+                && let Err(e) = self.execute_in_transaction(&script).await
+            {
+                return self.discard(&names, e).await;
+            }
+            self.publish(&names, RelationKind::Table, relation).await
+        })
+        .await
     }
 
     /// The tables of `schema` whose names start with `prefix`.
@@ -369,6 +389,17 @@ impl dyn Adapter {
             }
         }
         Ok(out)
+    }
+
+    /// Runs a replace's `steps` inside [`Adapter::begin_atomic`]'s transaction where the
+    /// adapter opens one: committed when they succeed, rolled back when they fail.
+    pub(crate) async fn atomically<T>(&self, steps: impl Future<Output = Result<T>>) -> Result<T> {
+        let opened = self.begin_atomic().await?;
+        let out = steps.await;
+        if opened {
+            self.end_atomic(out.is_ok()).await?;
+        }
+        out
     }
 
     async fn publish(

@@ -144,14 +144,15 @@ async fn build(
             // The names are checked on every run; the types and constraints are the
             // table's, from its first build.
             let column_types = super::runner::federated_contract(engine, node, &query).await?;
+            let adapter = db.adapter(&node.target).await?;
             if incremental {
                 engine
-                    .run_incremental_into(run_id, &query, &node.target, &node.relation, cfg, window)
+                    .run_incremental_into(run_id, &query, &adapter, &node.relation, cfg, window)
                     .await
                     .map(Some)
             } else {
                 engine
-                    .run_into(run_id, &query, &node.target, &node.relation, &column_types)
+                    .load_into(run_id, &query, &adapter, &node.relation, &column_types)
                     .await
                     .map(Some)
             }

@@ -390,13 +390,13 @@ impl NodeRunner for FederationRunner {
         // table is created with the contract's types and constraints (the load then
         // enforces them, as the database does for a pushed-down contracted model).
         let column_types = federated_contract(engine, node, &query).await?;
-        prepare_target(ctx, node, &db).await?;
+        let adapter = prepare_target(ctx, node, &db).await?;
         run_hooks(ctx, node, "pre-hook", &db).await?;
         let rows = engine
-            .run_into(
+            .load_into(
                 &ctx.invocation_id,
                 &query,
-                &node.target,
+                &adapter,
                 &node.relation,
                 &column_types,
             )
@@ -481,12 +481,12 @@ impl NodeRunner for TestRunner {
                         .await?;
                 }
                 ExecPath::Federated => {
-                    prepare_target(ctx, node, &db).await?;
+                    let adapter = prepare_target(ctx, node, &db).await?;
                     ctx.engine_for(node)
-                        .run_into(
+                        .load_into(
                             &ctx.invocation_id,
                             &query,
-                            &node.target,
+                            &adapter,
                             &node.relation,
                             &BTreeMap::new(),
                         )

@@ -33,30 +33,37 @@ impl NodeRunner for SnapshotRunner {
         let adapter = prepare_target(ctx, node, &db).await?;
         run_hooks(ctx, node, "pre-hook", &db).await?;
         let names = StagedNames::new(adapter.dialect(), &node.relation, &ctx.invocation_id);
-        let staged = match node.path {
-            ExecPath::Pushdown => {
-                adapter.drop_relation(&names.staged).await?;
-                match adapter.create_table_as(&names.staged, &c.sql).await {
-                    Ok(n) => n,
+        // One transaction where the target allows (PostgreSQL): the staged rows are never
+        // seen by others, and a failure leaves nothing behind.
+        let (rows, staged) = adapter
+            .atomically(async {
+                let staged = match node.path {
+                    ExecPath::Pushdown => {
+                        adapter.drop_relation(&names.staged).await?;
+                        match adapter.create_table_as(&names.staged, &c.sql).await {
+                            Ok(n) => n,
+                            Err(e) => return adapter.discard(&names, e).await,
+                        }
+                    }
+                    ExecPath::Federated => Some(
+                        ctx.engine_for(node)
+                            .stage_into(
+                                &ctx.invocation_id,
+                                &FederatedQuery::for_node(&c, &ctx.manifest),
+                                &adapter,
+                                &names,
+                            )
+                            .await?,
+                    ),
+                };
+                let rows = match snapshot(&*adapter, node, &cfg, &names).await {
+                    Ok(rows) => rows,
                     Err(e) => return adapter.discard(&names, e).await,
-                }
-            }
-            ExecPath::Federated => Some(
-                ctx.engine_for(node)
-                    .stage_into(
-                        &ctx.invocation_id,
-                        &FederatedQuery::for_node(&c, &ctx.manifest),
-                        &node.target,
-                        &names,
-                    )
-                    .await?,
-            ),
-        };
-        let rows = match snapshot(&*adapter, node, &cfg, &names).await {
-            Ok(rows) => rows,
-            Err(e) => return adapter.discard(&names, e).await,
-        };
-        adapter.drop_relation(&names.staged).await?;
+                };
+                adapter.drop_relation(&names.staged).await?;
+                Ok((rows, staged))
+            })
+            .await?;
         super::runner::apply_relation_configs(ctx, node, &db).await?;
         run_hooks(ctx, node, "post-hook", &db).await?;
         Ok(NodeOutcome {
