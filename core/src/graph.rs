@@ -151,46 +151,49 @@ impl Graph {
         memo.get(start).cloned().unwrap_or_default()
     }
 
-    /// Each node's depth: 0 for a node without parents, else one more than its deepest
-    /// parent. Sources count as parents, so a model reading a source comes after a seed
-    /// with no parents, as in dbt's run queue.
-    pub fn depths(&self) -> BTreeMap<String, usize> {
-        fn depth<'a>(
-            g: &'a Graph,
-            id: &'a str,
-            memo: &mut BTreeMap<&'a str, usize>,
-            guard: usize,
-        ) -> usize {
-            if let Some(d) = memo.get(id) {
-                return *d;
-            }
-            let d = match g.parents.get(id) {
-                Some(ps) if guard < 10_000 => ps
-                    .iter()
-                    .map(|p| depth(g, p, memo, guard + 1) + 1)
-                    .max()
-                    .unwrap_or(0),
-                _ => 0,
-            };
-            memo.insert(id, d);
-            d
-        }
-        let mut memo = BTreeMap::new();
-        for id in self.parents.keys() {
-            depth(self, id, &mut memo, 0);
-        }
-        memo.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
-    }
-
     /// `subset` in an order where every node comes after the parents
     /// [`Graph::subset_parents`] gives it (ties by id).
     pub fn subset_order(subset_parents: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
         Self::subset_order_by(subset_parents, &BTreeMap::new())
     }
 
+    /// The run queue's order over a selection, as dbt's `GraphQueue` takes it: among the
+    /// nodes whose parents are done, the one of the lowest level first, then by id. A
+    /// node's level is 0 without parents in `subset_parents` (the selection's own graph,
+    /// where sources and unselected nodes are no level), else one more than its deepest
+    /// parent's.
+    pub fn run_order(subset_parents: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
+        fn level<'a>(
+            parents: &'a BTreeMap<String, BTreeSet<String>>,
+            id: &'a str,
+            memo: &mut BTreeMap<&'a str, usize>,
+            guard: usize,
+        ) -> usize {
+            if let Some(l) = memo.get(id) {
+                return *l;
+            }
+            let l = match parents.get(id) {
+                Some(ps) if guard < 10_000 => ps
+                    .iter()
+                    .map(|p| level(parents, p, memo, guard + 1) + 1)
+                    .max()
+                    .unwrap_or(0),
+                _ => 0,
+            };
+            memo.insert(id, l);
+            l
+        }
+        let mut memo = BTreeMap::new();
+        for id in subset_parents.keys() {
+            level(subset_parents, id, &mut memo, 0);
+        }
+        let scores = memo.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        Self::subset_order_by(subset_parents, &scores)
+    }
+
     /// Like [`Graph::subset_order`], the ready nodes taken by `scores` first (lowest
-    /// first, missing as 0), then by id: dbt's run queue orders by graph depth.
-    pub fn subset_order_by(
+    /// first, missing as 0), then by id.
+    fn subset_order_by(
         subset_parents: &BTreeMap<String, BTreeSet<String>>,
         scores: &BTreeMap<String, usize>,
     ) -> Vec<String> {
@@ -343,5 +346,52 @@ mod tests {
         assert!(pos("seed") < pos("model") && pos("other") < pos("model"));
         assert!(pos("model") < pos("child"));
         assert_eq!(order.len(), 4);
+    }
+
+    /// dbt-core 1.10 with one thread ran `a_model` (a view over a source the seed `zseed`
+    /// loads) before the seeds, and failed; with a test of that source in `build`, the
+    /// test gates the model, which then runs after the seeds.
+    #[test]
+    fn run_order_counts_levels_in_the_selection_only() {
+        let parents = |pairs: &[(&str, &[&str])]| -> BTreeMap<String, BTreeSet<String>> {
+            pairs
+                .iter()
+                .map(|(id, ps)| (id.to_string(), ps.iter().map(|p| p.to_string()).collect()))
+                .collect()
+        };
+        let run = parents(&[
+            ("model.p.a_model", &[]),
+            ("model.p.b_model", &[]),
+            ("seed.p.aseed", &[]),
+            ("seed.p.zseed", &[]),
+        ]);
+        assert_eq!(
+            Graph::run_order(&run),
+            [
+                "model.p.a_model",
+                "model.p.b_model",
+                "seed.p.aseed",
+                "seed.p.zseed"
+            ]
+        );
+        let build = parents(&[
+            ("model.p.a_model", &["test.p.t_src"]),
+            ("model.p.b_model", &[]),
+            ("seed.p.aseed", &[]),
+            ("seed.p.zseed", &[]),
+            ("test.p.t_free", &[]),
+            ("test.p.t_src", &[]),
+        ]);
+        assert_eq!(
+            Graph::run_order(&build),
+            [
+                "model.p.b_model",
+                "seed.p.aseed",
+                "seed.p.zseed",
+                "test.p.t_free",
+                "test.p.t_src",
+                "model.p.a_model"
+            ]
+        );
     }
 }

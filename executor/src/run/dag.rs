@@ -199,7 +199,7 @@ pub async fn execute(
     if opts.kind == RunKind::Build {
         add_test_edges(m, &ids, &mut parents);
     }
-    let order = Graph::subset_order_by(&parents, &m.graph.depths());
+    let order = Graph::run_order(&parents);
     let threads = opts
         .threads
         .or(m.target(&m.default_target).threads)
