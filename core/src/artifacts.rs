@@ -81,6 +81,19 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
                 "depends_on": {"nodes": n.depends_on, "macros": []},
                 "dvt": {"target": n.target, "adapter_type": target.adapter_type().name(), "path": n.path.as_str(), "materialized": n.materialized.as_str()},
         });
+        // dbt mirrors these configs on the node itself (tools read `node.meta`).
+        let cfg = |key: &str, default: Json| n.config.get(key).cloned().unwrap_or(default);
+        entry["meta"] = cfg("meta", json!({}));
+        entry["docs"] = cfg("docs", json!({"show": true, "node_color": null}));
+        entry["group"] = n.group();
+        if n.resource_type == crate::manifest::ResourceType::Model {
+            entry["access"] = cfg("access", json!("protected"));
+            entry["contract"] = json!({
+                "enforced": n.config.get("contract").and_then(|c| c.get("enforced")).cloned().unwrap_or(json!(false)),
+                "alias_types": true,
+                "checksum": null,
+            });
+        }
         // dbt 1.11 writes functions under their own key, with their signature.
         if let Some(f) = &n.function {
             entry["config"]["type"] = json!("scalar");
@@ -162,7 +175,7 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
         "functions": functions,
         "exposures": exposures,
         "metrics": {},
-        "groups": {},
+        "groups": m.groups,
         "selectors": {},
         "disabled": {},
         "parent_map": map(&parents),

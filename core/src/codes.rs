@@ -331,6 +331,13 @@ pub const CODES: &[CodeDoc] = &[
         fix: "Run the command itself; `dvt retry` then repeats what failed or was skipped.",
     },
     CodeDoc {
+        code: "DVT136",
+        kind: CodeKind::Error,
+        title: "A `ref()` to a model whose `access` does not allow it.",
+        cause: "The model is `access: private` and the referring node is not in its `group` (a generic test belongs to the group of the node it tests), or the model belongs to a package with `restrict-access: true` and is `private` or `protected`, named from outside the package.",
+        fix: "Put the referring node in the model's group (`group:`), make the model `protected` or `public`, or read a public model instead.",
+    },
+    CodeDoc {
         code: "DVT200",
         kind: CodeKind::Error,
         title: "Ragged CSV row, at `file:line:col` (the column is the first missing or extra field).",
@@ -720,6 +727,10 @@ mod tests {
                 hint: String::new(),
             },
             Error::NothingToRetry { why: "x".into() },
+            Error::RestrictedRef {
+                location: at(),
+                message: "x".into(),
+            },
         ];
         for e in &all {
             match e {
@@ -759,7 +770,8 @@ mod tests {
                 | Error::PackagesNotInstalled { .. }
                 | Error::UnknownFunction { .. }
                 | Error::UnknownMacro { .. }
-                | Error::NothingToRetry { .. } => {}
+                | Error::NothingToRetry { .. }
+                | Error::RestrictedRef { .. } => {}
             }
         }
         all

@@ -203,6 +203,17 @@ pub enum Error {
         /// The first definition's file.
         other: PathBuf,
     },
+    /// A `ref()` to a model its `access` keeps from the referring node: a `private` model
+    /// outside its group, or a `private`/`protected` model of a package with
+    /// `restrict-access: true` from outside the package.
+    #[error("{location}: {message}")]
+    RestrictedRef {
+        /// Where the referring node is defined.
+        location: Location,
+        /// dbt's words: which node named which, and the group or package the model is
+        /// kept to.
+        message: String,
+    },
     /// A config value is invalid (unknown materialization, wrong type).
     #[error("{location}: invalid config `{key}`: {message}")]
     InvalidConfig {
@@ -469,6 +480,7 @@ impl Error {
             Error::UnknownFunction { .. } => "DVT133",
             Error::UnknownMacro { .. } => "DVT134",
             Error::NothingToRetry { .. } => "DVT135",
+            Error::RestrictedRef { .. } => "DVT136",
             Error::RaggedCsv { .. } => "DVT200",
             Error::Csv { .. } => "DVT201",
         }

@@ -275,9 +275,22 @@ pub struct TestInfo {
     /// A unit test's place among the project's unit tests as declared: dbt runs a
     /// model's unit tests in that order.
     pub declared_at: usize,
+    /// The group of the node a generic test is attached to, which dbt gives the test
+    /// (not its config).
+    pub group: Option<Json>,
 }
 
 impl Node {
+    /// The node's group: its `group` config, or a generic test's attached node's.
+    pub fn group(&self) -> Json {
+        self.config
+            .get("group")
+            .filter(|g| !g.is_null())
+            .or_else(|| self.test.as_ref().and_then(|t| t.group.as_ref()))
+            .cloned()
+            .unwrap_or(Json::Null)
+    }
+
     /// Whether this node is a data test.
     pub fn is_test(&self) -> bool {
         self.resource_type == ResourceType::Test
@@ -403,6 +416,8 @@ pub struct Manifest {
     /// Exposures (dashboards, applications reading the project) by unique id. They are
     /// not built and not in [`Manifest::graph`]; `+exposure:name` selects what they read.
     pub exposures: BTreeMap<String, Exposure>,
+    /// Groups (`groups:`) by unique id, as dbt's `manifest.json` shows them.
+    pub groups: BTreeMap<String, Json>,
     /// The DAG.
     pub graph: Graph,
     /// Warnings found while loading, in order.

@@ -20,6 +20,7 @@ mod deps;
 mod exposures;
 mod files;
 mod functions;
+mod groups;
 mod models;
 mod properties;
 mod seeds;
@@ -119,6 +120,7 @@ impl Manifest {
 
         let mut warnings = Vec::new();
         let mut exposure_decls = Vec::new();
+        let mut group_decls = Vec::new();
         let mut sources: BTreeMap<String, SourceTable> = BTreeMap::new();
         let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
         let mut names = Names {
@@ -138,6 +140,7 @@ impl Manifest {
                 names: &mut names,
                 warnings: &mut warnings,
                 exposures: &mut exposure_decls,
+                groups: &mut group_decls,
                 root_patches: &mut root_patches,
             };
             parse_project(p, root_project, &profile, &default_target, &ctx, &mut state)?;
@@ -180,6 +183,10 @@ impl Manifest {
             resolve_deps(&jinja, node, &names, &source_ids)?;
         }
         let exposures = exposures::resolve(&exposure_decls, &names, &source_ids)?;
+        let groups = groups::resolve(&group_decls)?;
+        let projects: Vec<&ProjectConfig> =
+            std::iter::once(&project).chain(packages.values()).collect();
+        groups::check(&mut nodes, &exposures, &groups, &projects)?;
         let graph = Graph::new(nodes.iter().map(|(id, n)| (id, &n.depends_on)));
         if let Some(cycle) = graph.find_cycle() {
             let file = nodes
@@ -200,6 +207,7 @@ impl Manifest {
             nodes,
             sources,
             exposures,
+            groups,
             graph,
             warnings,
             macros,
@@ -303,6 +311,7 @@ struct ParseState<'a> {
     names: &'a mut Names,
     warnings: &'a mut Vec<crate::manifest::Warning>,
     exposures: &'a mut Vec<exposures::ExposureDecl>,
+    groups: &'a mut Vec<groups::GroupDecl>,
     root_patches: &'a mut RootPatches,
 }
 
@@ -449,6 +458,18 @@ fn parse_project(
                 package: project.name.clone(),
             },
         ));
+    st.groups
+        .extend(
+            std::mem::take(&mut props.groups)
+                .into_iter()
+                .map(|(spec, file, tree, index)| groups::GroupDecl {
+                    spec,
+                    file,
+                    tree,
+                    index,
+                    package: project.name.clone(),
+                }),
+        );
     unit_tests::parse(project, &props.unit_tests, st.nodes, st.names)
 }
 
@@ -637,7 +658,7 @@ pub(crate) fn graph_node(m: &Manifest, n: &Node) -> Json {
         "access": n.config.get("access").cloned().unwrap_or_else(|| Json::from(
             if n.resource_type == crate::manifest::ResourceType::Model { "protected" } else { "" }
         )),
-        "group": n.config.get("group").cloned().unwrap_or(Json::Null),
+        "group": n.group(),
         "contract": {
             "enforced": n.config.get("contract").and_then(|c| c.get("enforced")).cloned().unwrap_or(Json::Bool(false)),
         },
@@ -759,8 +780,8 @@ fn graph_context(m: &Manifest) -> Json {
             (e.unique_id.clone(), j)
         })
         .collect();
-    // Metrics, semantic models, saved queries and groups are accepted and not kept:
-    // packages that list them find none.
+    // Metrics, semantic models and saved queries are accepted and not kept: packages
+    // that list them find none.
     serde_json::json!({
         "nodes": nodes,
         "sources": sources,
@@ -769,7 +790,7 @@ fn graph_context(m: &Manifest) -> Json {
         "metrics": {},
         "semantic_models": {},
         "saved_queries": {},
-        "groups": {},
+        "groups": m.groups,
     })
 }
 

@@ -54,6 +54,8 @@ struct RawProject {
     clean_targets: Option<Vec<String>>,
     #[serde(default)]
     dispatch: Option<Vec<RawDispatch>>,
+    #[serde(default)]
+    restrict_access: Option<bool>,
 }
 
 /// One entry of `dispatch:`.
@@ -122,6 +124,9 @@ pub struct ProjectConfig {
     pub clean_targets: Vec<String>,
     /// `dispatch:`: macro namespace -> the packages `adapter.dispatch` searches, in order.
     pub dispatch: std::collections::BTreeMap<String, Vec<String>>,
+    /// `restrict-access:`: a package's `private` and `protected` models may be named
+    /// only from inside the package.
+    pub restrict_access: bool,
     /// For an installed package, its folder relative to the root project
     /// (`dbt_packages/golden_utils`), which every path above starts with; empty for the
     /// root project.
@@ -260,6 +265,7 @@ impl ProjectConfig {
                 .unwrap_or_else(|| DEFAULT_PACKAGES_INSTALL_PATH.into()),
             clean_targets: raw.clean_targets.unwrap_or_else(|| vec![default_clean]),
             dispatch,
+            restrict_access: raw.restrict_access.unwrap_or(false),
             package_dir: PathBuf::new(),
         })
     }

@@ -55,23 +55,10 @@ impl RegistryDatabase {
 
     /// `target`, pinned to this database's connection to it.
     pub async fn adapter(&self, target: &str) -> Result<Arc<dyn Adapter>> {
-        let open = self
-            .adapters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(target)
-            .cloned();
-        if let Some(adapter) = open {
-            return Ok(adapter);
-        }
-        let adapter = self.registry.adapter(target).await?.pinned();
-        Ok(Arc::clone(
-            self.adapters
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(target.to_owned())
-                .or_insert(adapter),
-        ))
+        cached(&self.adapters, target, async {
+            Ok(self.registry.adapter(target).await?.pinned())
+        })
+        .await
     }
 
     fn block<T>(&self, fut: impl Future<Output = Result<T>>) -> std::result::Result<T, String> {
@@ -84,23 +71,10 @@ impl RegistryDatabase {
     }
 
     async fn session(&self, target: &str) -> Result<Arc<dyn Session>> {
-        let open = self
-            .sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(target)
-            .cloned();
-        if let Some(session) = open {
-            return Ok(session);
-        }
-        let session = self.adapter(target).await?.session().await?;
-        Ok(Arc::clone(
-            self.sessions
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(target.to_owned())
-                .or_insert(session),
-        ))
+        cached(&self.sessions, target, async {
+            self.adapter(target).await?.session().await
+        })
+        .await
     }
 
     /// Runs statements (a hook) on `target`, on this render's connection to it.
@@ -199,6 +173,30 @@ impl Database for RegistryDatabase {
             })
             .collect())
     }
+}
+
+/// `map[key]`, opened by `open` the first time (the first one opened is kept when two
+/// callers race).
+async fn cached<T: Clone>(
+    map: &Mutex<HashMap<String, T>>,
+    key: &str,
+    open: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    let found = map
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(key)
+        .cloned();
+    if let Some(v) = found {
+        return Ok(v);
+    }
+    let v = open.await?;
+    Ok(map
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(key.to_owned())
+        .or_insert(v)
+        .clone())
 }
 
 /// A cell as text (`NULL` as empty).

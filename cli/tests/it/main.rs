@@ -1,6 +1,7 @@
 //! End-to-end tests of the `dvt` binary against real PostgreSQL and MariaDB servers
 //! (and SQLite files). One integration binary, modules per area.
 
+mod access;
 mod cluster;
 mod common;
 mod compile_queries;

@@ -274,6 +274,7 @@ fn singular(
                 kwargs: Map::new(),
                 unit: None,
                 declared_at: 0,
+                group: None,
             });
             nodes.insert(unique_id, node);
         }
@@ -438,6 +439,7 @@ fn generic_node(project: &ProjectConfig, decl: &TestDecl) -> Result<(Node, Strin
         kwargs,
         unit: None,
         declared_at: 0,
+        group: None,
     });
     Ok((node, template_text))
 }

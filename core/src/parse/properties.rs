@@ -28,6 +28,8 @@ struct PropertyFile {
     functions: Vec<FunctionProps>,
     #[serde(default)]
     exposures: Vec<Json>,
+    #[serde(default)]
+    groups: Vec<Json>,
 }
 
 /// The properties of one function (dbt 1.11). `arguments` and `returns` stay JSON: they
@@ -77,6 +79,45 @@ pub(crate) struct NodeProps {
     /// `latest_version:`; without it the highest version is the latest.
     #[serde(default)]
     pub(crate) latest_version: Option<Json>,
+    /// Keys dbt also takes outside `config:` and moves into it ([`NodeProps::normalize`]).
+    #[serde(default)]
+    pub(crate) meta: Option<Json>,
+    #[serde(default)]
+    pub(crate) docs: Option<Json>,
+    #[serde(default)]
+    pub(crate) group: Option<Json>,
+    #[serde(default)]
+    pub(crate) access: Option<Json>,
+    #[serde(default)]
+    pub(crate) contract: Option<Json>,
+}
+
+impl NodeProps {
+    /// Moves `meta`, `docs`, `group`, `access` and `contract` written beside `config:`
+    /// into it, as dbt does; one key in both places is an error, as in dbt.
+    fn normalize(&mut self, at: impl Fn(&'static str) -> crate::error::Location) -> Result<()> {
+        for (key, value) in [
+            ("meta", self.meta.take()),
+            ("docs", self.docs.take()),
+            ("group", self.group.take()),
+            ("access", self.access.take()),
+            ("contract", self.contract.take()),
+        ] {
+            let Some(value) = value else { continue };
+            if self.config.contains_key(key) {
+                return Err(crate::error::Error::InvalidConfig {
+                    location: at(key),
+                    key: key.into(),
+                    message: format!(
+                        "`{}` has `{key}` under `config:` and as a top-level key; keep it under `config:` only",
+                        self.name
+                    ),
+                });
+            }
+            self.config.insert(key.to_owned(), value);
+        }
+        Ok(())
+    }
 }
 
 /// One entry of `sources:`.
@@ -169,6 +210,8 @@ pub(crate) struct Properties {
     pub(crate) functions: BTreeMap<String, FunctionDecl>,
     /// `exposures:` entries with their file, its tree and their index in it.
     pub(crate) exposures: Vec<(Json, PathBuf, std::sync::Arc<yaml::Yaml>, usize)>,
+    /// `groups:` entries with their file, its tree and their index in it.
+    pub(crate) groups: Vec<(Json, PathBuf, std::sync::Arc<yaml::Yaml>, usize)>,
 }
 
 /// Reads the property files under the model, seed, snapshot and function paths, in file
@@ -225,7 +268,17 @@ pub(crate) fn read(project: &ProjectConfig) -> Result<Properties> {
                 yaml::from_yaml_with_tree(&file, &text)?;
             let props = props.unwrap_or_default();
             let tree = std::sync::Arc::new(tree);
-            for (index, m) in props.models.into_iter().enumerate() {
+            for (index, mut m) in props.models.into_iter().enumerate() {
+                m.normalize(|key| {
+                    tree.locate(
+                        &file,
+                        &[
+                            yaml::PathSeg::Key("models"),
+                            yaml::PathSeg::Index(index),
+                            yaml::PathSeg::Key(key),
+                        ],
+                    )
+                })?;
                 let props = Props {
                     node: m,
                     file: file.clone(),
@@ -235,7 +288,17 @@ pub(crate) fn read(project: &ProjectConfig) -> Result<Properties> {
                 };
                 insert_once(&mut out.models, props)?;
             }
-            for (index, s) in props.seeds.into_iter().enumerate() {
+            for (index, mut s) in props.seeds.into_iter().enumerate() {
+                s.normalize(|key| {
+                    tree.locate(
+                        &file,
+                        &[
+                            yaml::PathSeg::Key("seeds"),
+                            yaml::PathSeg::Index(index),
+                            yaml::PathSeg::Key(key),
+                        ],
+                    )
+                })?;
                 let props = Props {
                     node: s,
                     file: file.clone(),
@@ -245,7 +308,17 @@ pub(crate) fn read(project: &ProjectConfig) -> Result<Properties> {
                 };
                 insert_once(&mut out.seeds, props)?;
             }
-            for (index, s) in props.snapshots.into_iter().enumerate() {
+            for (index, mut s) in props.snapshots.into_iter().enumerate() {
+                s.normalize(|key| {
+                    tree.locate(
+                        &file,
+                        &[
+                            yaml::PathSeg::Key("snapshots"),
+                            yaml::PathSeg::Index(index),
+                            yaml::PathSeg::Key(key),
+                        ],
+                    )
+                })?;
                 let props = Props {
                     node: s,
                     file: file.clone(),
@@ -272,6 +345,13 @@ pub(crate) fn read(project: &ProjectConfig) -> Result<Properties> {
                     .into_iter()
                     .enumerate()
                     .map(|(i, e)| (e, file.clone(), std::sync::Arc::clone(&tree), i)),
+            );
+            out.groups.extend(
+                props
+                    .groups
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, g)| (g, file.clone(), std::sync::Arc::clone(&tree), i)),
             );
             for (index, src) in props.sources.into_iter().enumerate() {
                 out.sources.push(SourceDecl {

@@ -115,6 +115,7 @@ pub(super) fn parse(
                 kwargs: Map::new(),
                 unit: Some(spec.clone()),
                 declared_at,
+                group: None,
             });
             nodes.insert(unique_id, node);
         }

@@ -259,7 +259,7 @@ pub async fn execute(
         }
     }
     let (start_results, start_ok) =
-        project_hooks(&ctx, "on-run-start", &flags, &schemas, &send).await;
+        Box::pin(project_hooks(&ctx, "on-run-start", &flags, &schemas, &send)).await;
     // Ephemeral models are never built, but dbt writes their compiled SQL.
     for id in &ephemeral {
         if let Ok(c) = m.compile(id) {
@@ -550,9 +550,16 @@ pub async fn execute(
         let mut extra = flags.clone();
         extra["results"] = serde_json::Value::from(results_json);
         extra["schemas"] = serde_json::Value::from(schemas);
-        project_hooks(&ctx, "on-run-end", &extra, &BTreeSet::new(), &send)
-            .await
-            .0
+        // Boxed, as the start's: a hook's render is a large state machine.
+        Box::pin(project_hooks(
+            &ctx,
+            "on-run-end",
+            &extra,
+            &BTreeSet::new(),
+            &send,
+        ))
+        .await
+        .0
     } else {
         Vec::new()
     };
