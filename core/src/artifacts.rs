@@ -78,7 +78,7 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
                     Some(p) => json!([p, c.name]),
                     None => json!([c.name]),
                 }).collect::<Vec<_>>(),
-                "depends_on": {"nodes": n.depends_on, "macros": []},
+                "depends_on": {"nodes": n.depends_on, "macros": n.macro_deps()},
                 "dvt": {"target": n.target, "adapter_type": target.adapter_type().name(), "path": n.path.as_str(), "materialized": n.materialized.as_str()},
         });
         // dbt mirrors these configs on the node itself (tools read `node.meta`).
@@ -88,6 +88,7 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
         entry["group"] = n.group();
         if n.resource_type == crate::manifest::ResourceType::Model {
             entry["access"] = cfg("access", json!("protected"));
+            entry["time_spine"] = json!(n.time_spine);
             entry["contract"] = json!({
                 "enforced": n.config.get("contract").and_then(|c| c.get("enforced")).cloned().unwrap_or(json!(false)),
                 "alias_types": true,

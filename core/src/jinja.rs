@@ -871,6 +871,31 @@ impl JinjaEnv {
         }
     }
 
+    /// The package whose macro a call to `name` from a node of `package` runs, in the
+    /// order of [`JinjaEnv::has_macro`]: the namespace, the package's own, the root
+    /// project's (`root`), DVT's built-ins (dbt's, `dbt`).
+    pub fn macro_owner(
+        &self,
+        package: Option<&str>,
+        namespace: Option<&str>,
+        name: &str,
+        root: &str,
+    ) -> Option<String> {
+        let in_table = |p: &str| {
+            self.registry
+                .tables
+                .get(p)
+                .is_some_and(|t| t.macros.contains_key(name))
+        };
+        match namespace {
+            Some(ns) => in_table(ns).then(|| ns.to_owned()),
+            None if package.is_some_and(in_table) => package.map(str::to_owned),
+            None if self.macros.contains_key(name) => Some(root.to_owned()),
+            None if self.builtins.contains(name) => Some("dbt".to_owned()),
+            None => None,
+        }
+    }
+
     /// Names of the project's macros, with the file and line that define them.
     pub fn macros(&self) -> &BTreeMap<String, (PathBuf, usize)> {
         &self.macros

@@ -162,6 +162,9 @@ pub struct Node {
     pub version: Option<Json>,
     /// The latest version of a versioned model.
     pub latest_version: Option<Json>,
+    /// A model's `time_spine:` property (MetricFlow's time spine), as dbt writes it
+    /// (`standard_granularity_column`, `custom_granularities`).
+    pub time_spine: Option<Json>,
     /// [`Node::checksum`], worked out once: `graph`, `state:` selection and
     /// `manifest.json` all read it, and a seed's costs a read of its file.
     pub(crate) checksum_once: std::sync::OnceLock<(&'static str, String)>,
@@ -278,6 +281,9 @@ pub struct TestInfo {
     /// The group of the node a generic test is attached to, which dbt gives the test
     /// (not its config).
     pub group: Option<Json>,
+    /// A generic test's macro (`macro.dbt.test_unique`), which dbt lists first in its
+    /// `depends_on.macros` (dbt_project_evaluator tells tests apart by it).
+    pub test_macro: Option<String>,
 }
 
 impl Node {
@@ -289,6 +295,23 @@ impl Node {
             .or_else(|| self.test.as_ref().and_then(|t| t.group.as_ref()))
             .cloned()
             .unwrap_or(Json::Null)
+    }
+
+    /// dbt's `depends_on.macros` as far as DVT records them: a generic test's macro
+    /// and the materialization macros dbt's test parse calls.
+    pub fn macro_deps(&self) -> Vec<String> {
+        match self.test.as_ref().and_then(|t| t.test_macro.as_ref()) {
+            Some(m) => [
+                m.as_str(),
+                "macro.dbt.get_where_subquery",
+                "macro.dbt.get_limit_subquery_sql",
+                "macro.dbt.should_store_failures",
+                "macro.dbt.statement",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            None => Vec::new(),
+        }
     }
 
     /// Whether this node is a data test.

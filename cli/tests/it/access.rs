@@ -102,6 +102,9 @@ fn groups_access_and_top_level_configs_reach_the_manifest() {
         .map(|(_, t)| t)
         .expect("the not_null test");
     assert_eq!(test["group"], "finance");
+    // dbt lists a generic test's macro first among its macros (packages tell tests
+    // apart by it).
+    assert_eq!(test["depends_on"]["macros"][0], "macro.dbt.test_not_null");
     assert_eq!(test["config"]["group"], serde_json::Value::Null);
     assert_eq!(
         sqlite_rows(

@@ -179,6 +179,16 @@ pub(super) fn generic(
             // The same test with the same arguments declared twice: dbt keeps one.
             continue;
         }
+        let owner = jinja.macro_owner(
+            Some(&project.name),
+            namespace,
+            &macro_name,
+            root.map_or(project.name.as_str(), |r| r.name.as_str()),
+        );
+        let mut node = node;
+        if let (Some(t), Some(owner)) = (node.test.as_mut(), owner) {
+            t.test_macro = Some(format!("macro.{owner}.{macro_name}"));
+        }
         jinja.add_named_template(&node.template, &decl.file, &template_text)?;
         let recorded = super::deps::parse_render_template(
             jinja,
@@ -275,6 +285,7 @@ fn singular(
                 unit: None,
                 declared_at: 0,
                 group: None,
+                test_macro: None,
             });
             nodes.insert(unique_id, node);
         }
@@ -440,6 +451,7 @@ fn generic_node(project: &ProjectConfig, decl: &TestDecl) -> Result<(Node, Strin
         unit: None,
         declared_at: 0,
         group: None,
+        test_macro: None,
     });
     Ok((node, template_text))
 }

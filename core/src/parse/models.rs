@@ -338,6 +338,17 @@ pub(crate) fn new_node(
     let tags = config.get("tags").map(as_string_list).unwrap_or_default();
     let file_template = file.display().to_string();
     let patch_path = props.as_ref().map(|p| p.file.clone());
+    let time_spine = props
+        .as_ref()
+        .and_then(|p| p.node.time_spine.clone())
+        .filter(Json::is_object)
+        .map(|mut t| {
+            if let Some(o) = t.as_object_mut() {
+                o.entry("custom_granularities")
+                    .or_insert(Json::Array(Vec::new()));
+            }
+            t
+        });
     let (description, columns) = match props {
         Some(p) => {
             let cols = p
@@ -385,6 +396,7 @@ pub(crate) fn new_node(
         function: None,
         version: None,
         latest_version: None,
+        time_spine,
         checksum_once: std::sync::OnceLock::new(),
     }
 }

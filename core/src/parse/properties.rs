@@ -79,6 +79,9 @@ pub(crate) struct NodeProps {
     /// `latest_version:`; without it the highest version is the latest.
     #[serde(default)]
     pub(crate) latest_version: Option<Json>,
+    /// `time_spine:` (a model MetricFlow uses as its time spine).
+    #[serde(default)]
+    pub(crate) time_spine: Option<Json>,
     /// Keys dbt also takes outside `config:` and moves into it ([`NodeProps::normalize`]).
     #[serde(default)]
     pub(crate) meta: Option<Json>,

@@ -116,6 +116,7 @@ pub(super) fn parse(
                 unit: Some(spec.clone()),
                 declared_at,
                 group: None,
+                test_macro: None,
             });
             nodes.insert(unique_id, node);
         }
