@@ -150,9 +150,32 @@ impl Database for RegistryDatabase {
                     lit(identifier)
                 ),
             };
-            self.query(target, &sql).await
+            let batches = self.query(target, &sql).await?;
+            // MySQL's catalogue does not list temporary tables; the session's
+            // `SHOW COLUMNS` does (name and declared type first). A table that does not
+            // exist has no columns, as in dbt.
+            if adapter.dialect() == Dialect::Mysql && batches.iter().all(|b| b.num_rows() == 0) {
+                let d = Dialect::Mysql;
+                let rel = match schema {
+                    "" => d.quote(identifier),
+                    _ => d.render(&Relation::new(schema, identifier)),
+                };
+                if let Ok(shown) = self.query(target, &format!("show columns from {rel}")).await {
+                    return Ok((true, shown));
+                }
+            }
+            Ok((false, batches))
         })?;
+        let (shown, batches) = batches;
         let num = |v: Option<&Json>| v.and_then(|v| text(v).trim().parse::<i64>().ok());
+        if shown {
+            return Ok(table(&batches)
+                .rows
+                .into_iter()
+                .filter(|r| r.len() >= 2)
+                .map(|r| DbColumn::from_declared(text(&r[0]), &text(&r[1])))
+                .collect());
+        }
         Ok(table(&batches)
             .rows
             .into_iter()

@@ -404,10 +404,9 @@ async fn a_render_s_statements_share_one_connection_given_back_clean() {
             "{target}: {}",
             op.stdout
         );
-        // MySQL's catalogue does not list temporary tables' columns.
-        assert_eq!(
+        // MySQL's catalogue does not list temporary tables: its `SHOW COLUMNS` does.
+        assert!(
             op.stdout.contains("temp columns v"),
-            unqualified,
             "{target}: {}",
             op.stdout
         );
