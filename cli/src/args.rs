@@ -291,9 +291,10 @@ pub enum SourceCommand {
 /// `dvt docs ...`.
 #[derive(Debug, Subcommand)]
 pub enum DocsCommand {
-    /// Write `target/manifest.json` and `target/catalog.json` (each relation's type,
-    /// owner, comment and columns, asked of the target holding it). dbt's docs website
-    /// (`index.html`) is not produced.
+    /// Write `target/manifest.json`, `target/catalog.json` (each relation's type,
+    /// owner, comment and columns, asked of the target holding it) and
+    /// `target/index.html`, the documentation website (DVT's own page: it needs no
+    /// server, and `dvt docs serve` serves it).
     Generate {
         #[command(flatten)]
         common: Common,
@@ -303,5 +304,28 @@ pub enum DocsCommand {
         /// Accepted for dbt's command lines; DVT does not compile for the catalog.
         #[arg(long)]
         no_compile: bool,
+        /// Also write `target/static_index.html`, as dbt does (DVT's `index.html` holds
+        /// its data already, so the two are the same page).
+        #[arg(long = "static")]
+        static_page: bool,
+    },
+    /// Serve the target folder (`index.html` from `dvt docs generate`) over HTTP until
+    /// interrupted.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// The port (0: any free one; the address is printed).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Accepted for dbt's command lines; DVT prints the address instead of opening
+        /// a browser.
+        #[arg(long, overrides_with = "no_browser")]
+        browser: bool,
+        /// Accepted for dbt's command lines.
+        #[arg(long)]
+        no_browser: bool,
     },
 }

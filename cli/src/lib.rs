@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 mod args;
+mod docs_site;
 mod init;
 mod printer;
 mod task;

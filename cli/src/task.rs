@@ -96,8 +96,19 @@ pub(crate) async fn dispatch(cli: crate::Cli) -> Result<ExitCode> {
                     common,
                     empty_catalog,
                     no_compile: _,
+                    static_page,
                 },
-        } => docs_generate(&common, empty_catalog).await,
+        } => docs_generate(&common, empty_catalog, static_page).await,
+        Command::Docs {
+            command:
+                DocsCommand::Serve {
+                    common,
+                    port,
+                    host,
+                    browser: _,
+                    no_browser: _,
+                },
+        } => docs_serve(&common, &host, port),
         Command::Source {
             command:
                 SourceCommand::Freshness {
@@ -858,7 +869,11 @@ where
 
 /// `dvt docs generate`: the manifest and the catalog of every relation the project
 /// builds or reads, each asked of its own target.
-async fn docs_generate(common: &Common, empty_catalog: bool) -> Result<ExitCode> {
+async fn docs_generate(
+    common: &Common,
+    empty_catalog: bool,
+    static_page: bool,
+) -> Result<ExitCode> {
     let mut m = load(common)?;
     m.set_flags("generate", false);
     let invocation = invocation_id();
@@ -874,6 +889,19 @@ async fn docs_generate(common: &Common, empty_catalog: bool) -> Result<ExitCode>
         .join("catalog.json");
     dvt_executor::run::write_json_atomic(&path, &catalog)?;
     let count = |key: &str| catalog[key].as_object().map_or(0, serde_json::Map::len);
+    let manifest_json = dvt_core::artifacts::manifest_json(&m, &invocation, &now);
+    let page = crate::docs_site::index_html(&manifest_json, &catalog);
+    let dir = m.path(Path::new(&m.project.target_path));
+    let mut pages = vec![dir.join("index.html")];
+    if static_page {
+        pages.push(dir.join("static_index.html"));
+    }
+    for p in &pages {
+        std::fs::write(p, &page).map_err(|source| dvt_core::error::Error::Io {
+            path: p.clone(),
+            source,
+        })?;
+    }
     printer::log(&format!("Wrote {}", manifest.display()));
     printer::log(&format!(
         "Wrote {} ({} nodes, {} sources)",
@@ -894,6 +922,47 @@ async fn docs_generate(common: &Common, empty_catalog: bool) -> Result<ExitCode>
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `dvt docs serve`: the target folder over HTTP, as `dbt docs serve` serves it.
+fn docs_serve(common: &Common, host: &str, port: u16) -> Result<ExitCode> {
+    let project = dvt_core::project::ProjectConfig::load(&common.project_dir)?;
+    let dir = project.root.join(&project.target_path);
+    if !dir.join("index.html").is_file() {
+        printer::error(
+            dvt_core::codes::USAGE,
+            &format!(
+                "{} has no index.html: run `dvt docs generate` first",
+                dir.display()
+            ),
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let listener =
+        std::net::TcpListener::bind((host, port)).map_err(|source| dvt_core::error::Error::Io {
+            path: std::path::PathBuf::from(format!("{host}:{port}")),
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| dvt_core::error::Error::Io {
+            path: std::path::PathBuf::from(format!("{host}:{port}")),
+            source,
+        })?;
+    // A closed stdout (a script that read the address and went away) must not stop
+    // the server, as `println!` would.
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "Serving docs at http://{addr}");
+        let _ = writeln!(out, "Press Ctrl+C to exit.");
+        let _ = out.flush();
+    }
+    crate::docs_site::serve(&dir, listener).map_err(|source| dvt_core::error::Error::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `dvt source freshness`: each selected source table with a freshness rule, checked on

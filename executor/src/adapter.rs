@@ -163,8 +163,27 @@ pub trait Session: Send + Sync {
     async fn execute(&self, sql: &str) -> Result<u64>;
 
     /// Runs a query and streams its rows; several statements run in order, the last
-    /// one's rows answering, where the database's query path takes one statement only.
-    async fn query(&self, sql: &str) -> Result<SendableRecordBatchStream>;
+    /// one's rows answering. Typed rows come from a prepared statement, which holds one
+    /// statement, so the others run first on this same connection (what they create the
+    /// last one reads); the text is split on sqlparser's tokens ([`split_statements`]).
+    ///
+    /// [`split_statements`]: dvt_core::sql::split_statements
+    async fn query(&self, sql: &str) -> Result<SendableRecordBatchStream> {
+        let parts = dvt_core::sql::split_statements(self.dialect(), sql);
+        let Some((last, before)) = parts.split_last().filter(|_| parts.len() > 1) else {
+            return self.query_one(sql).await;
+        };
+        for part in before {
+            self.execute(part).await?;
+        }
+        self.query_one(last).await
+    }
+
+    /// Runs one query statement and streams its rows.
+    async fn query_one(&self, sql: &str) -> Result<SendableRecordBatchStream>;
+
+    /// The dialect of the session's database.
+    fn dialect(&self) -> Dialect;
 
     /// [`Adapter::relation_kind`], on this connection.
     async fn relation_kind(&self, relation: &Relation) -> Result<Option<RelationKind>>;

@@ -97,3 +97,93 @@ async fn the_catalog_describes_every_relation_where_it_lives() {
     .expect("json");
     assert_eq!(catalog["nodes"], serde_json::json!({}));
 }
+
+/// `dvt docs generate` writes the website, `target/index.html` (its data inside it, a
+/// description cannot break out of it), and `dvt docs serve` serves the target folder,
+/// nothing outside it.
+#[test]
+fn the_docs_website_is_written_and_served() {
+    use std::io::{BufRead, Read, Write};
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_project(
+        dir.path(),
+        &[
+            (
+                "dbt_project.yml",
+                "name: site\nprofile: site\nmodels:\n  +materialized: table\n",
+            ),
+            (
+                "profiles.yml",
+                "site:\n  target: lite\n  outputs:\n    lite: {type: sqlite, path: data/site.db}\n",
+            ),
+            (
+                "models/base.sql",
+                "select 1 as id, cast('a' as text) as label",
+            ),
+            ("models/top.sql", "select id from {{ ref('base') }}"),
+            (
+                "models/props.yml",
+                "version: 2\nmodels:\n  - name: base\n    description: \"The base </script><b>rows</b>\"\n    columns:\n      - name: id\n        description: The key.\n",
+            ),
+        ],
+    );
+    dvt(dir.path(), &["run"], &[]).assert_ok();
+    dvt(dir.path(), &["docs", "generate", "--static"], &[]).assert_ok();
+    let page = std::fs::read_to_string(dir.path().join("target/index.html")).expect("index.html");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("target/static_index.html")).expect("static"),
+        page
+    );
+    let start = page.find("application/json\">").expect("data") + "application/json\">".len();
+    let end = start + page[start..].find("</script>").expect("end of data");
+    let data: serde_json::Value = serde_json::from_str(&page[start..end]).expect("json");
+    let base = &data["nodes"]["model.site.base"];
+    assert_eq!(base["description"], "The base </script><b>rows</b>");
+    assert_eq!(base["columns"]["id"]["description"], "The key.");
+    assert_eq!(base["columns"]["label"]["type"], "TEXT");
+    assert_eq!(
+        data["nodes"]["model.site.top"]["depends_on"],
+        serde_json::json!(["model.site.base"])
+    );
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dvt"))
+        .current_dir(dir.path())
+        .args(["docs", "serve", "--port", "0", "--no-browser"])
+        .env("HOME", dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("dvt docs serve");
+    let mut first = String::new();
+    // Kept open while the server runs: it prints more after the address.
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    out.read_line(&mut first).expect("address line");
+    let addr = first
+        .trim()
+        .strip_prefix("Serving docs at http://")
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+        .to_owned();
+    let get = |path: &str| -> String {
+        let mut s = std::net::TcpStream::connect(&addr).expect("connect");
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").expect("send");
+        let mut out = String::new();
+        s.read_to_string(&mut out)
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        out
+    };
+    let index = get("/");
+    assert!(index.starts_with("HTTP/1.1 200 OK"), "{index}");
+    assert!(index.contains("model.site.base"));
+    let manifest = get("/manifest.json");
+    assert!(manifest.starts_with("HTTP/1.1 200 OK") && manifest.contains("application/json"));
+    for outside in [
+        "/../dbt_project.yml",
+        "/%2e%2e/profiles.yml",
+        "/nothing.json",
+    ] {
+        let r = get(outside);
+        assert!(r.starts_with("HTTP/1.1 404"), "{outside}: {r}");
+    }
+    child.kill().expect("stop the server");
+    let _ = child.wait();
+}

@@ -560,17 +560,12 @@ impl super::Session for MysqlSession {
         kind(&self.target, &mut conn, relation).await
     }
 
-    async fn query(&self, sql: &str) -> Result<SendableRecordBatchStream> {
-        // Typed rows come from a prepared statement, which holds one statement: the
-        // others run first on this connection.
-        let parts = dvt_core::sql::split_statements(D, sql);
-        let Some((last, before)) = parts.split_last() else {
-            return stream_on(&self.target, Arc::clone(&self.db), sql, None).await;
-        };
-        for part in before {
-            execute_on(&self.target, &self.db, part).await?;
-        }
-        stream_on(&self.target, Arc::clone(&self.db), last, None).await
+    async fn query_one(&self, sql: &str) -> Result<SendableRecordBatchStream> {
+        stream_on(&self.target, Arc::clone(&self.db), sql, None).await
+    }
+
+    fn dialect(&self) -> Dialect {
+        D
     }
 }
 

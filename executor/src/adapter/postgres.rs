@@ -539,18 +539,12 @@ impl super::Session for PgSession {
         kind(&self.target, &*self.conn.conn, relation).await
     }
 
-    async fn query(&self, sql: &str) -> Result<SendableRecordBatchStream> {
-        let conn = Arc::clone(&self.conn);
-        // Typed rows need the extended protocol, which takes one statement: the others
-        // run first, on this same connection, so what they create the last one reads.
-        let parts = dvt_core::sql::split_statements(D, sql);
-        let Some((last, before)) = parts.split_last().filter(|_| parts.len() > 1) else {
-            return stream_on(&self.target, conn, sql, None).await;
-        };
-        for part in before {
-            execute_on(&self.target, &conn.conn, part).await?;
-        }
-        stream_on(&self.target, conn, last, None).await
+    async fn query_one(&self, sql: &str) -> Result<SendableRecordBatchStream> {
+        stream_on(&self.target, Arc::clone(&self.conn), sql, None).await
+    }
+
+    fn dialect(&self) -> Dialect {
+        D
     }
 }
 

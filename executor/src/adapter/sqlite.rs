@@ -271,20 +271,14 @@ impl super::Session for SqliteSession {
         self.run(move |conn| kind(&target, conn, &relation)).await
     }
 
-    async fn query(&self, sql: &str) -> Result<SendableRecordBatchStream> {
+    fn dialect(&self) -> Dialect {
+        D
+    }
+
+    async fn query_one(&self, sql: &str) -> Result<SendableRecordBatchStream> {
         let (target, sql) = (self.target.clone(), sql.to_owned());
         let (schema, batches) = self
-            .run(move |conn| {
-                // A prepared statement holds one statement: the others run first.
-                let parts = dvt_core::sql::split_statements(D, &sql);
-                let Some((last, before)) = parts.split_last() else {
-                    return query_batches(&target, conn, &sql);
-                };
-                for part in before {
-                    execute_batch(&target, conn, part)?;
-                }
-                query_batches(&target, conn, last)
-            })
+            .run(move |conn| query_batches(&target, conn, &sql))
             .await?;
         Ok(Box::pin(
             MemoryStream::try_new(batches, schema, None)
