@@ -522,6 +522,7 @@ fn run_operation(common: &Common, macro_name: &str, args: Option<&str>) -> Resul
         path: "operation".into(),
         target: target.clone(),
         started_at,
+        compiled_at: None,
         completed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
     };
     let path = m

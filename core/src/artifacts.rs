@@ -232,6 +232,8 @@ pub struct RunResult {
     pub target: String,
     /// Start time (RFC 3339).
     pub started_at: String,
+    /// When its compilation ended (RFC 3339), where it compiles.
+    pub compiled_at: Option<String>,
     /// End time (RFC 3339).
     pub completed_at: String,
 }
@@ -259,13 +261,12 @@ pub fn result_json(r: &RunResult) -> Json {
     json!({
                 "unique_id": r.unique_id,
                 "status": r.status,
-                // dbt lists a `compile` stage first, and code reading `timing` (dbt_artifacts)
-                // emits a value per stage it finds. DVT does not time compiling apart
-                // from running: the stage is given as starting when the node did, taking
-                // no time.
+                // dbt lists a `compile` stage, then `execute` from its end (code reading
+                // `timing`, dbt_artifacts', emits a value per stage). A node that does
+                // not compile (a seed) has a compile stage taking no time.
                 "timing": [
-                    {"name": "compile", "started_at": r.started_at, "completed_at": r.started_at},
-                    {"name": "execute", "started_at": r.started_at, "completed_at": r.completed_at},
+                    {"name": "compile", "started_at": r.started_at, "completed_at": r.compiled_at.as_ref().unwrap_or(&r.started_at)},
+                    {"name": "execute", "started_at": r.compiled_at.as_ref().unwrap_or(&r.started_at), "completed_at": r.completed_at},
                 ],
                 "thread_id": r.thread_id,
                 "execution_time": r.execution_time,

@@ -106,6 +106,33 @@ fn groups_access_and_top_level_configs_reach_the_manifest() {
     // apart by it).
     assert_eq!(test["depends_on"]["macros"][0], "macro.dbt.test_not_null");
     assert_eq!(test["config"]["group"], serde_json::Value::Null);
+    // run_results.json times the compilation apart from the execution, as dbt does.
+    let results: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("target/run_results.json")).expect("results"),
+    )
+    .expect("json");
+    let report = results["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["unique_id"] == "model.p.report")
+        .expect("report's result");
+    let stage = |i: usize, key: &str| {
+        report["timing"][i][key]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(report["timing"][0]["name"], "compile");
+    assert!(
+        stage(0, "completed_at") > stage(0, "started_at"),
+        "{report}"
+    );
+    assert_eq!(stage(1, "started_at"), stage(0, "completed_at"));
+    assert!(
+        stage(1, "completed_at") > stage(1, "started_at"),
+        "{report}"
+    );
     assert_eq!(
         sqlite_rows(
             &dir.path().join("data/main.db"),

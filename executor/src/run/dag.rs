@@ -177,6 +177,7 @@ struct Finished {
     slot: usize,
     started: Instant,
     started_at: String,
+    compiled_at: Option<String>,
     outcome: Result<NodeOutcome>,
 }
 
@@ -340,9 +341,11 @@ pub async fn execute(
             });
             let ctx2 = Arc::clone(&ctx);
             let index = next_index;
+            let compiled_at = Arc::new(std::sync::Mutex::new(None));
             let reporter = NodeReporter {
                 unique_id: id.clone(),
                 events: events.clone(),
+                compiled_at: Arc::clone(&compiled_at),
             };
             let t0 = Instant::now();
             let started_at = now();
@@ -358,12 +361,14 @@ pub async fn execute(
                     .catch_unwind()
                     .await
                     .unwrap_or_else(|panic| Err(Error::internal(panic_message(&panic))));
+                    let compiled_at = compiled_at.lock().unwrap_or_else(|e| e.into_inner()).take();
                     Finished {
                         id: task_id,
                         index,
                         slot,
                         started: t0,
                         started_at,
+                        compiled_at,
                         outcome,
                     }
                 }
@@ -401,6 +406,7 @@ pub async fn execute(
                     slot,
                     started: t0,
                     started_at,
+                    compiled_at: None,
                     outcome: Err(Error::Cancelled),
                 }
             }
@@ -412,6 +418,7 @@ pub async fn execute(
         rr.execution_time = finished.started.elapsed().as_secs_f64();
         rr.thread_id = thread_name(finished.slot);
         rr.started_at = finished.started_at;
+        rr.compiled_at = finished.compiled_at;
         rr.completed_at = now();
         match finished.outcome {
             Ok(out) => {
@@ -502,6 +509,7 @@ pub async fn execute(
             path: "exposure".into(),
             target: m.default_target.clone(),
             started_at: at.clone(),
+            compiled_at: None,
             completed_at: at,
         };
         send(RunEvent::NodeFinished {
@@ -726,6 +734,7 @@ async fn project_hooks(
             path: "hook".into(),
             target: m.default_target.clone(),
             started_at,
+            compiled_at: None,
             completed_at: now(),
         });
         if failed {
@@ -772,6 +781,7 @@ fn base_result(ctx: &RunContext, id: &str) -> RunResult {
         path: info.path,
         target: n.target.clone(),
         started_at: String::new(),
+        compiled_at: None,
         completed_at: String::new(),
     }
 }

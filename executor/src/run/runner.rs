@@ -48,9 +48,20 @@ pub struct TestOutcome {
 pub struct NodeReporter {
     pub(crate) unique_id: String,
     pub(crate) events: UnboundedSender<RunEvent>,
+    /// When the node's first compilation ended: `run_results.json`'s `compile` stage.
+    pub(crate) compiled_at: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl NodeReporter {
+    /// Records that the node's SQL is compiled (the first time only: a microbatch
+    /// model compiles once per batch).
+    pub(crate) fn compiled(&self) {
+        let mut at = self.compiled_at.lock().unwrap_or_else(|e| e.into_inner());
+        if at.is_none() {
+            *at = Some(super::artifacts::now());
+        }
+    }
+
     /// Sends a coded warning about the node.
     pub fn warn(&self, code: &str, message: impl Into<String>) {
         let _ = self.events.send(RunEvent::NodeWarning {
@@ -1010,6 +1021,7 @@ pub(super) fn compile_node(
     opts.empty = ctx.flags.empty;
     opts.defer = ctx.flags.defer.clone();
     let c = ctx.manifest.compile_with(&node.unique_id, &opts)?;
+    report.compiled();
     for line in &c.logs {
         report.log(line.clone());
     }
