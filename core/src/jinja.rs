@@ -855,20 +855,7 @@ impl JinjaEnv {
     /// project): qualified as `<namespace>.<name>`, else unqualified (the package's own
     /// macros, the root project's, DVT's built-ins).
     pub fn has_macro(&self, package: Option<&str>, namespace: Option<&str>, name: &str) -> bool {
-        let in_table = |p: &str| {
-            self.registry
-                .tables
-                .get(p)
-                .is_some_and(|t| t.macros.contains_key(name))
-        };
-        match namespace {
-            Some(ns) => in_table(ns),
-            None => {
-                package.is_some_and(in_table)
-                    || self.macros.contains_key(name)
-                    || self.builtins.contains(name)
-            }
-        }
+        self.macro_owner(package, namespace, name, "").is_some()
     }
 
     /// The package whose macro a call to `name` from a node of `package` runs, in the

@@ -303,6 +303,28 @@ fn take_back(
     }
 }
 
+/// One entry of a top-level list in a property file (`exposures:`, `groups:`) as
+/// written, with the project declaring it.
+pub(super) struct YamlEntry {
+    pub(super) spec: Json,
+    pub(super) file: PathBuf,
+    pub(super) tree: std::sync::Arc<crate::yaml::Yaml>,
+    pub(super) index: usize,
+    pub(super) package: String,
+}
+
+impl YamlEntry {
+    /// Where `path` (below the entry) is written, the entry being under `section`.
+    pub(super) fn at(&self, section: &str, path: &[crate::yaml::PathSeg<'_>]) -> Location {
+        let mut full = vec![
+            crate::yaml::PathSeg::Key(section),
+            crate::yaml::PathSeg::Index(self.index),
+        ];
+        full.extend_from_slice(path);
+        self.tree.locate(&self.file, &full)
+    }
+}
+
 /// What parsing one project (the root or a package) adds to.
 struct ParseState<'a> {
     jinja: &'a mut JinjaEnv,
@@ -310,8 +332,8 @@ struct ParseState<'a> {
     sources: &'a mut BTreeMap<String, SourceTable>,
     names: &'a mut Names,
     warnings: &'a mut Vec<crate::manifest::Warning>,
-    exposures: &'a mut Vec<exposures::ExposureDecl>,
-    groups: &'a mut Vec<groups::GroupDecl>,
+    exposures: &'a mut Vec<YamlEntry>,
+    groups: &'a mut Vec<YamlEntry>,
     root_patches: &'a mut RootPatches,
 }
 
@@ -448,28 +470,18 @@ fn parse_project(
         }
     }
     data_tests::parse(project, root, st.jinja, &test_decls, st.nodes, st.names)?;
+    let entries = |list: Vec<(Json, PathBuf, std::sync::Arc<crate::yaml::Yaml>, usize)>| {
+        list.into_iter().map(|(spec, file, tree, index)| YamlEntry {
+            spec,
+            file,
+            tree,
+            index,
+            package: project.name.clone(),
+        })
+    };
     st.exposures
-        .extend(std::mem::take(&mut props.exposures).into_iter().map(
-            |(spec, file, tree, index)| exposures::ExposureDecl {
-                spec,
-                file,
-                tree,
-                index,
-                package: project.name.clone(),
-            },
-        ));
-    st.groups
-        .extend(
-            std::mem::take(&mut props.groups)
-                .into_iter()
-                .map(|(spec, file, tree, index)| groups::GroupDecl {
-                    spec,
-                    file,
-                    tree,
-                    index,
-                    package: project.name.clone(),
-                }),
-        );
+        .extend(entries(std::mem::take(&mut props.exposures)));
+    st.groups.extend(entries(std::mem::take(&mut props.groups)));
     unit_tests::parse(project, &props.unit_tests, st.nodes, st.names)
 }
 

@@ -3,41 +3,28 @@
 //! `+exposure:name` selects it and `manifest.json` lists them.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use serde_json::Value as Json;
 
+use super::YamlEntry;
 use super::deps::{CallText, SourceIds, call_text, resolve_source};
 use super::models::{Names, RefMiss};
 use crate::error::{Error, Location, Result};
 use crate::manifest::Exposure;
 use crate::project::as_string_list;
-use crate::yaml::{PathSeg, Yaml};
-
-/// One `exposures:` entry as written, with the project declaring it.
-pub(super) struct ExposureDecl {
-    pub(super) spec: Json,
-    pub(super) file: PathBuf,
-    pub(super) tree: std::sync::Arc<Yaml>,
-    pub(super) index: usize,
-    pub(super) package: String,
-}
+use crate::yaml::PathSeg;
 
 const KINDS: [&str; 5] = ["dashboard", "notebook", "analysis", "ml", "application"];
 
 /// The enabled exposures, with what they read resolved to unique ids.
 pub(super) fn resolve(
-    decls: &[ExposureDecl],
+    decls: &[YamlEntry],
     names: &Names,
     source_ids: &SourceIds,
 ) -> Result<BTreeMap<String, Exposure>> {
     let mut out = BTreeMap::new();
     for d in decls {
-        let at = |path: &[PathSeg<'_>]| {
-            let mut full = vec![PathSeg::Key("exposures"), PathSeg::Index(d.index)];
-            full.extend_from_slice(path);
-            d.tree.locate(&d.file, &full)
-        };
+        let at = |path: &[PathSeg<'_>]| d.at("exposures", path);
         let bad = |location: Location, key: &str, message: String| Error::InvalidConfig {
             location,
             key: key.into(),

@@ -6,31 +6,19 @@ use std::path::PathBuf;
 
 use serde_json::Value as Json;
 
+use super::YamlEntry;
 use crate::error::{Error, Location, Result};
 use crate::manifest::{Exposure, Materialization, Node, ResourceType};
 use crate::project::ProjectConfig;
-use crate::yaml::{PathSeg, Yaml};
-
-/// One `groups:` entry as written, with the project declaring it.
-pub(super) struct GroupDecl {
-    pub(super) spec: Json,
-    pub(super) file: PathBuf,
-    pub(super) tree: std::sync::Arc<Yaml>,
-    pub(super) index: usize,
-    pub(super) package: String,
-}
+use crate::yaml::PathSeg;
 
 /// The groups by unique id (`group.<project>.<name>`), as dbt's `manifest.json` and
 /// `graph.groups` show them.
-pub(super) fn resolve(decls: &[GroupDecl]) -> Result<BTreeMap<String, Json>> {
+pub(super) fn resolve(decls: &[YamlEntry]) -> Result<BTreeMap<String, Json>> {
     let mut out = BTreeMap::new();
     let mut by_name: BTreeMap<String, PathBuf> = BTreeMap::new();
     for d in decls {
-        let at = |path: &[PathSeg<'_>]| {
-            let mut full = vec![PathSeg::Key("groups"), PathSeg::Index(d.index)];
-            full.extend_from_slice(path);
-            d.tree.locate(&d.file, &full)
-        };
+        let at = |path: &[PathSeg<'_>]| d.at("groups", path);
         let bad = |location: Location, key: &str, message: String| Error::InvalidConfig {
             location,
             key: key.into(),

@@ -271,65 +271,31 @@ pub(crate) fn read(project: &ProjectConfig) -> Result<Properties> {
                 yaml::from_yaml_with_tree(&file, &text)?;
             let props = props.unwrap_or_default();
             let tree = std::sync::Arc::new(tree);
-            for (index, mut m) in props.models.into_iter().enumerate() {
-                m.normalize(|key| {
-                    tree.locate(
-                        &file,
-                        &[
-                            yaml::PathSeg::Key("models"),
-                            yaml::PathSeg::Index(index),
-                            yaml::PathSeg::Key(key),
-                        ],
-                    )
-                })?;
-                let props = Props {
-                    node: m,
-                    file: file.clone(),
-                    tree: std::sync::Arc::clone(&tree),
-                    section: "models",
-                    index,
-                };
-                insert_once(&mut out.models, props)?;
-            }
-            for (index, mut s) in props.seeds.into_iter().enumerate() {
-                s.normalize(|key| {
-                    tree.locate(
-                        &file,
-                        &[
-                            yaml::PathSeg::Key("seeds"),
-                            yaml::PathSeg::Index(index),
-                            yaml::PathSeg::Key(key),
-                        ],
-                    )
-                })?;
-                let props = Props {
-                    node: s,
-                    file: file.clone(),
-                    tree: std::sync::Arc::clone(&tree),
-                    section: "seeds",
-                    index,
-                };
-                insert_once(&mut out.seeds, props)?;
-            }
-            for (index, mut s) in props.snapshots.into_iter().enumerate() {
-                s.normalize(|key| {
-                    tree.locate(
-                        &file,
-                        &[
-                            yaml::PathSeg::Key("snapshots"),
-                            yaml::PathSeg::Index(index),
-                            yaml::PathSeg::Key(key),
-                        ],
-                    )
-                })?;
-                let props = Props {
-                    node: s,
-                    file: file.clone(),
-                    tree: std::sync::Arc::clone(&tree),
-                    section: "snapshots",
-                    index,
-                };
-                insert_once(&mut out.snapshots, props)?;
+            for (section, entries, into) in [
+                ("models", props.models, &mut out.models),
+                ("seeds", props.seeds, &mut out.seeds),
+                ("snapshots", props.snapshots, &mut out.snapshots),
+            ] {
+                for (index, mut node) in entries.into_iter().enumerate() {
+                    node.normalize(|key| {
+                        tree.locate(
+                            &file,
+                            &[
+                                yaml::PathSeg::Key(section),
+                                yaml::PathSeg::Index(index),
+                                yaml::PathSeg::Key(key),
+                            ],
+                        )
+                    })?;
+                    let props = Props {
+                        node,
+                        file: file.clone(),
+                        tree: std::sync::Arc::clone(&tree),
+                        section,
+                        index,
+                    };
+                    insert_once(into, props)?;
+                }
             }
             for (index, f) in props.functions.into_iter().enumerate() {
                 let decl = FunctionDecl {
