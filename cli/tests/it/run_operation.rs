@@ -524,3 +524,39 @@ fn macros_see_the_render_s_model_not_a_caller_s_argument() {
         build.stdout
     );
 }
+
+/// A MariaDB node whose compilation queries before its database exists: the pinned
+/// connection opened then has no default database, and gets the one the run creates, so
+/// the pre-hook's unqualified temporary table works on the first run.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pinned_mariadb_connection_uses_the_database_the_run_creates() {
+    let maria_db = unique("dvt_it_pinuse");
+    let _cleanup = Cleanup {
+        pg_schemas: vec![],
+        maria_dbs: vec![maria_db.clone()],
+    };
+    let mut maria = maria().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profiles = format!(
+        "pu:\n  target: maria\n  outputs:\n    maria: {{type: mysql, server: 127.0.0.1, port: 3306, username: root, password: '', schema: {maria_db}}}\n"
+    );
+    write_project(
+        dir.path(),
+        &[
+            (
+                "dbt_project.yml",
+                "name: pu\nprofile: pu\nmodels:\n  +materialized: table\n",
+            ),
+            ("profiles.yml", &profiles),
+            (
+                "models/first.sql",
+                "{{ config(pre_hook='create temporary table pu_src as select 5 as v') }}\n{% if execute %}{% do run_query('select 1') %}{% endif %}\nselect v from pu_src",
+            ),
+        ],
+    );
+    dvt(dir.path(), &["run"], &[]).assert_ok();
+    assert_eq!(
+        maria_rows(&mut maria, &format!("select v from `{maria_db}`.first")).await,
+        vec![vec![normalise(Some("5"))]]
+    );
+}

@@ -607,8 +607,13 @@ impl Adapter for MysqlAdapter {
             format!("CREATE DATABASE IF NOT EXISTS {}", D.quote(schema)),
             format!("creating database {}", D.quote(schema)),
         )
-        .await
-        .map(drop)
+        .await?;
+        // A pinned connection opened before its database existed (a compilation that
+        // queried first) had no default database: it has one now.
+        if self.pinned.is_some() && schema == self.target.schema {
+            self.use_target_database(&*self.conn().await?).await;
+        }
+        Ok(())
     }
 
     async fn relation_kind(&self, relation: &Relation) -> Result<Option<RelationKind>> {
