@@ -222,7 +222,7 @@ pub enum Command {
         #[arg(long)]
         bucket: Option<String>,
     },
-    /// Documentation artifacts: `dvt docs generate`.
+    /// Documentation: `dvt docs generate` (manifest, catalog and the website `index.html`), `dvt docs serve`.
     Docs {
         #[command(subcommand)]
         command: DocsCommand,
