@@ -278,8 +278,6 @@ impl Manifest {
             }
             let mut rendered = resolve::render_input(host.path, target.dialect(), dep_target, rel);
             let mut native = self.target(dep_target).dialect().render(rel);
-            // A microbatch reads one window of each input that declares its event time,
-            // in the model's SQL and in its queries where the input lives.
             let event_time = match self.sources.get(dep) {
                 Some(s) => s.event_time.clone(),
                 None => self
@@ -289,27 +287,13 @@ impl Manifest {
                     .and_then(Json::as_str)
                     .map(str::to_owned),
             };
-            if let (Some((start, end)), Some(column)) = (&state.opts.event_time_window, event_time)
-            {
-                let window = |name: &str| {
-                    format!(
-                        "(select * from {name} where {column} >= '{start}' and {column} < '{end}') _dbt_et_filter_subq_{}",
-                        rel.identifier
-                    )
-                };
-                rendered = window(&rendered);
-                native = window(&native);
-            }
-            if state.opts.empty {
-                let none = |name: &str| {
-                    format!(
-                        "(select * from {name} where false limit 0) _dbt_limit_subq_{}",
-                        rel.identifier
-                    )
-                };
-                rendered = none(&rendered);
-                native = none(&native);
-            }
+            narrow_input(
+                &mut rendered,
+                &mut native,
+                &rel.identifier,
+                event_time.as_deref(),
+                state.opts,
+            );
             let jr = JinjaRelation {
                 database: rel
                     .database
@@ -345,7 +329,44 @@ impl Manifest {
             }
         }
         if state.fixtures.is_empty() {
-            relations.unseen_sources = Some(self.unseen_sources(host.path, &host.target));
+            let unseen = self.unseen_sources(host.path, &host.target);
+            // A source the parse did not see reads what a seen one would: no rows under
+            // `--empty`, a microbatch's window of it.
+            relations.unseen_sources = Some(
+                if state.opts.empty || state.opts.event_time_window.is_some() {
+                    std::sync::Arc::new(
+                        unseen
+                            .iter()
+                            .map(|(key, jr)| {
+                                let event_time = self
+                                    .sources
+                                    .values()
+                                    .find(|s| s.source_name == key.0 && s.name == key.1)
+                                    .and_then(|s| s.event_time.clone());
+                                let mut jr = jr.clone();
+                                let mut native = jr
+                                    .home
+                                    .as_ref()
+                                    .map(|h| h.native.clone())
+                                    .unwrap_or_default();
+                                narrow_input(
+                                    &mut jr.rendered,
+                                    &mut native,
+                                    &jr.identifier,
+                                    event_time.as_deref(),
+                                    state.opts,
+                                );
+                                if let Some(h) = jr.home.as_mut() {
+                                    h.native = native;
+                                }
+                                (key.clone(), jr)
+                            })
+                            .collect(),
+                    )
+                } else {
+                    unseen
+                },
+            );
         }
         // In a unit test, dbt renders the model as the test: `model` is the unit test
         // node and `this` is `None`, unless a `this` fixture stands for the table.
@@ -702,6 +723,34 @@ pub(crate) fn model_context(node: &Node) -> Json {
         "version": node.version,
         "latest_version": node.latest_version,
     })
+}
+
+/// Narrows an input as dbt does, in the model's SQL (`rendered`) and in queries where
+/// the input lives (`native`): a microbatch reads one window of an input that declares
+/// its event time; `--empty` reads no rows.
+fn narrow_input(
+    rendered: &mut String,
+    native: &mut String,
+    identifier: &str,
+    event_time: Option<&str>,
+    opts: &CompileOptions,
+) {
+    if let (Some((start, end)), Some(column)) = (&opts.event_time_window, event_time) {
+        let window = |name: &str| {
+            format!(
+                "(select * from {name} where {column} >= '{start}' and {column} < '{end}') _dbt_et_filter_subq_{identifier}"
+            )
+        };
+        *rendered = window(rendered);
+        *native = window(native);
+    }
+    if opts.empty {
+        let none = |name: &str| {
+            format!("(select * from {name} where false limit 0) _dbt_limit_subq_{identifier}")
+        };
+        *rendered = none(rendered);
+        *native = none(native);
+    }
 }
 
 #[cfg(test)]

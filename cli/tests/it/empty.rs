@@ -36,6 +36,16 @@ async fn empty_builds_create_every_relation_without_rows() {
                 "models/fed.sql",
                 "{{ config(target='other') }}select id from {{ ref('a') }}",
             ),
+            // Reads a source its parse does not see (the branch renders only when
+            // executing): under `--empty` it reads no rows either.
+            (
+                "models/fed_unseen.sql",
+                "-- depends_on: {{ ref('people') }}\n{{ config(target='other') }}{% if execute %}select id from {{ source('raw', 'people') }}{% else %}select 1 as id{% endif %}",
+            ),
+            (
+                "models/sources.yml",
+                "sources:\n  - name: raw\n    schema: main\n    connection: lite\n    tables: [{name: people}]\n",
+            ),
             (
                 "models/on_maria.sql",
                 "{{ config(target='maria') }}select id, name from {{ ref('m_people') }}",
@@ -77,6 +87,14 @@ async fn empty_builds_create_every_relation_without_rows() {
         maria_rows(&mut maria, &format!("select count(*) from `{db}`.on_maria")).await,
         vec![vec![normalise(Some("0"))]]
     );
+    assert_eq!(
+        sqlite_rows(
+            &dir.path().join("data/other.db"),
+            "select count(*) from fed_unseen"
+        ),
+        vec![vec![normalise(Some("0"))]],
+        "federated, a source the parse did not see"
+    );
     let st = statuses(dir.path());
     assert_eq!(st.values().filter(|s| *s == "pass").count(), 2, "{st:?}");
     let compiled = std::fs::read_to_string(dir.path().join("target/compiled/e/models/a.sql"))
@@ -90,6 +108,13 @@ async fn empty_builds_create_every_relation_without_rows() {
     dvt(dir.path(), &["run"], &[]).assert_ok();
     assert_eq!(
         sqlite_rows(&lite, "select count(*) from a"),
+        vec![vec![normalise(Some("3"))]]
+    );
+    assert_eq!(
+        sqlite_rows(
+            &dir.path().join("data/other.db"),
+            "select count(*) from fed_unseen"
+        ),
         vec![vec![normalise(Some("3"))]]
     );
 }
