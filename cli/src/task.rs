@@ -878,8 +878,13 @@ async fn docs_generate(
     let mut m = load(common)?;
     m.set_flags("generate", false);
     let invocation = invocation_id();
-    let manifest = write_manifest(&m, &invocation)?;
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    // Built once: written as manifest.json and read for the website.
+    let manifest_json = dvt_core::artifacts::manifest_json(&m, &invocation, &now);
+    let manifest = m
+        .path(Path::new(&m.project.target_path))
+        .join("manifest.json");
+    dvt_executor::run::write_json_atomic(&manifest, &manifest_json)?;
     let catalog = if empty_catalog {
         dvt_executor::catalog::empty_catalog_json(&invocation, &now)
     } else {
@@ -890,7 +895,6 @@ async fn docs_generate(
         .join("catalog.json");
     dvt_executor::run::write_json_atomic(&path, &catalog)?;
     let count = |key: &str| catalog[key].as_object().map_or(0, serde_json::Map::len);
-    let manifest_json = dvt_core::artifacts::manifest_json(&m, &invocation, &now);
     let page = crate::docs_site::index_html(&manifest_json, &catalog);
     let dir = m.path(Path::new(&m.project.target_path));
     let mut pages = vec![dir.join("index.html")];

@@ -154,28 +154,24 @@ impl Database for RegistryDatabase {
             // MySQL's catalogue does not list temporary tables; the session's
             // `SHOW COLUMNS` does (name and declared type first). A table that does not
             // exist has no columns, as in dbt.
-            if adapter.dialect() == Dialect::Mysql && batches.iter().all(|b| b.num_rows() == 0) {
-                let d = Dialect::Mysql;
+            let d = adapter.dialect();
+            if d == Dialect::Mysql && batches.iter().all(|b| b.num_rows() == 0) {
                 let rel = match schema {
                     "" => d.quote(identifier),
                     _ => d.render(&Relation::new(schema, identifier)),
                 };
                 if let Ok(shown) = self.query(target, &format!("show columns from {rel}")).await {
-                    return Ok((true, shown));
+                    // Name and declared type, as SQLite's rows are read.
+                    return shown
+                        .iter()
+                        .map(|b| b.project(&[0, 1]))
+                        .collect::<std::result::Result<Vec<_>, _>>()
+                        .map_err(|e| crate::Error::internal(e.to_string()));
                 }
             }
-            Ok((false, batches))
+            Ok(batches)
         })?;
-        let (shown, batches) = batches;
         let num = |v: Option<&Json>| v.and_then(|v| text(v).trim().parse::<i64>().ok());
-        if shown {
-            return Ok(table(&batches)
-                .rows
-                .into_iter()
-                .filter(|r| r.len() >= 2)
-                .map(|r| DbColumn::from_declared(text(&r[0]), &text(&r[1])))
-                .collect());
-        }
         Ok(table(&batches)
             .rows
             .into_iter()

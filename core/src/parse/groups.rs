@@ -8,7 +8,7 @@ use serde_json::Value as Json;
 
 use super::YamlEntry;
 use crate::error::{Error, Location, Result};
-use crate::manifest::{Exposure, Materialization, Node, ResourceType};
+use crate::manifest::{Exposure, Node, ResourceType};
 use crate::project::ProjectConfig;
 use crate::yaml::PathSeg;
 
@@ -124,9 +124,9 @@ pub(super) fn check(
             }
         }
         if let Some(access) = n.config.get("access").filter(|a| !a.is_null()) {
-            // The config as written: the materialization is settled later.
-            let ephemeral = n.materialized == Materialization::Ephemeral
-                || n.config.get("materialized").and_then(Json::as_str) == Some("ephemeral");
+            // The config as written: `Node::materialized` is settled after the parse.
+            let ephemeral =
+                n.config.get("materialized").and_then(Json::as_str) == Some("ephemeral");
             match access.as_str() {
                 Some("private" | "protected") => {}
                 Some("public") if !ephemeral => {}

@@ -61,12 +61,6 @@ impl std::ops::Deref for Checked {
     }
 }
 
-impl std::ops::DerefMut for Checked {
-    fn deref_mut(&mut self) -> &mut PostgresConnection {
-        &mut self.inner
-    }
-}
-
 /// A connection several statements share (a render's session, a pinned adapter), cleared
 /// of what they left on it once the last holder lets go, before the pool hands it to
 /// anyone else: an open or failed transaction, temporary tables, settings, a role,
@@ -78,9 +72,42 @@ struct Shared {
     /// Whether statements of several calls shared it (a pooled connection one call used
     /// goes straight back).
     reset: bool,
-    /// Inside a transaction DVT opened for a whole replace ([`Adapter::begin_atomic`]):
-    /// the steps' own transactions are part of it.
-    atomic: std::sync::atomic::AtomicBool,
+    /// Inside a transaction DVT opened ([`Shared::begin`]): a step that would open its
+    /// own (a swap inside a whole replace) is part of it instead.
+    in_txn: std::sync::atomic::AtomicBool,
+}
+
+impl Shared {
+    /// Opens a transaction unless DVT has one open on this connection; whether it did.
+    async fn begin(&self, target: &str, what: &str) -> Result<bool> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.in_txn.swap(true, SeqCst) {
+            return Ok(false);
+        }
+        if let Err(e) = self.conn.batch_execute("BEGIN").await {
+            self.in_txn.store(false, SeqCst);
+            return Err(sql_err(target, format!("starting the {what} transaction"))(
+                e,
+            ));
+        }
+        Ok(true)
+    }
+
+    /// Ends what [`Shared::begin`] opened: commits, or rolls back (a failed statement
+    /// aborted it; nothing of it is kept).
+    async fn end(&self, target: &str, what: &str, commit: bool) -> Result<()> {
+        self.in_txn
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        if commit {
+            self.conn
+                .batch_execute("COMMIT")
+                .await
+                .map_err(sql_err(target, format!("committing the {what}")))
+        } else {
+            let _ = self.conn.batch_execute("ROLLBACK").await;
+            Ok(())
+        }
+    }
 }
 
 impl std::ops::Deref for Shared {
@@ -182,7 +209,7 @@ impl PostgresAdapter {
             None => Ok(Arc::new(Shared {
                 held: Some(self.checkout().await?),
                 reset: false,
-                atomic: Default::default(),
+                in_txn: Default::default(),
             })),
         }
     }
@@ -193,7 +220,7 @@ impl PostgresAdapter {
             Ok::<_, Error>(Arc::new(Shared {
                 held: Some(self.checkout().await?),
                 reset: true,
-                atomic: Default::default(),
+                in_txn: Default::default(),
             }))
         };
         match &self.pinned {
@@ -263,32 +290,24 @@ impl PostgresAdapter {
         backup: &Relation,
     ) -> Result<()> {
         let client: &Client = &conn.conn;
+        let rename = |kind: RelationKind, from: &Relation, to: &Relation, what: &str| {
+            let sql = format!(
+                "ALTER {} {} RENAME TO {}",
+                kind.keyword(),
+                D.render(from),
+                D.quote(&to.identifier)
+            );
+            let what = format!("renaming {} {what}", D.render(from));
+            async move { client.batch_execute(&sql).await.map_err(self.sql_err(what)) }
+        };
         in_transaction(&self.target.name, conn, "swap", async {
             self.lock_name(client, relation).await?;
             self.drop_if_exists(client, backup).await?;
             let old = kind(&self.target.name, client, relation).await?;
             if let Some(kind) = old {
-                let sql = format!(
-                    "ALTER {} {} RENAME TO {}",
-                    kind.keyword(),
-                    D.render(relation),
-                    D.quote(&backup.identifier)
-                );
-                client
-                    .batch_execute(&sql)
-                    .await
-                    .map_err(self.sql_err(format!("renaming {} aside", D.render(relation))))?;
+                rename(kind, relation, backup, "aside").await?;
             }
-            let sql = format!(
-                "ALTER {} {} RENAME TO {}",
-                new_kind.keyword(),
-                D.render(tmp),
-                D.quote(&relation.identifier)
-            );
-            client
-                .batch_execute(&sql)
-                .await
-                .map_err(self.sql_err(format!("renaming {} into place", D.render(tmp))))?;
+            rename(new_kind, tmp, relation, "into place").await?;
             if let Some(kind) = old {
                 let sql = format!("DROP {} {} CASCADE", kind.keyword(), D.render(backup));
                 client
@@ -549,36 +568,21 @@ impl super::Session for PgSession {
 }
 
 /// Runs `body` between `BEGIN` and `COMMIT` on `conn`, rolling back when it fails;
-/// inside a replace's own transaction, as part of it. Written out rather than with the
-/// driver's transaction, which needs the connection to itself, so that a pinned
-/// connection shared with a render can run it.
+/// inside a transaction DVT already opened there (a whole replace), as part of it.
+/// Written out rather than with the driver's transaction, which needs the connection
+/// to itself, so that a pinned connection shared with a render can run it.
 async fn in_transaction<T>(
     target: &str,
     conn: &Shared,
     what: &str,
     body: impl Future<Output = Result<T>>,
 ) -> Result<T> {
-    if conn.atomic.load(std::sync::atomic::Ordering::SeqCst) {
-        return body.await;
+    let opened = conn.begin(target, what).await?;
+    let out = body.await;
+    if opened {
+        conn.end(target, what, out.is_ok()).await?;
     }
-    let client: &Client = &conn.conn;
-    client
-        .batch_execute("BEGIN")
-        .await
-        .map_err(sql_err(target, format!("starting the {what} transaction")))?;
-    match body.await {
-        Ok(v) => {
-            client
-                .batch_execute("COMMIT")
-                .await
-                .map_err(sql_err(target, format!("committing the {what}")))?;
-            Ok(v)
-        }
-        Err(e) => {
-            let _ = client.batch_execute("ROLLBACK").await;
-            Err(e)
-        }
-    }
+    out
 }
 
 /// Whether reading a column of `ty` needs the server's `money` scale.
@@ -760,35 +764,22 @@ impl Adapter for PostgresAdapter {
     }
 
     async fn begin_atomic(&self) -> Result<bool> {
-        if self.pinned.is_none() {
-            return Ok(false);
+        match self.pinned {
+            Some(_) => {
+                self.shared()
+                    .await?
+                    .begin(&self.target.name, "replace")
+                    .await
+            }
+            None => Ok(false),
         }
-        let conn = self.shared().await?;
-        if conn.atomic.load(std::sync::atomic::Ordering::SeqCst) {
-            return Ok(false);
-        }
-        conn.conn
-            .batch_execute("BEGIN")
-            .await
-            .map_err(self.sql_err("starting the replace's transaction"))?;
-        conn.atomic.store(true, std::sync::atomic::Ordering::SeqCst);
-        Ok(true)
     }
 
     async fn end_atomic(&self, commit: bool) -> Result<()> {
-        let conn = self.shared().await?;
-        conn.atomic
-            .store(false, std::sync::atomic::Ordering::SeqCst);
-        if commit {
-            conn.conn
-                .batch_execute("COMMIT")
-                .await
-                .map_err(self.sql_err("committing the replace"))
-        } else {
-            // A failed statement aborted the transaction; nothing of it is kept.
-            let _ = conn.conn.batch_execute("ROLLBACK").await;
-            Ok(())
-        }
+        self.shared()
+            .await?
+            .end(&self.target.name, "replace", commit)
+            .await
     }
 
     fn pinned(self: Arc<Self>) -> Arc<dyn Adapter> {
