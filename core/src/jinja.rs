@@ -328,7 +328,7 @@ fn render_var(state: &State, value: &Json) -> std::result::Result<Value, minijin
 }
 
 /// The names of a render's node context that macros see.
-const CONTEXT_NAMES: [&str; 4] = ["this", "target", "model", "execute"];
+const CONTEXT_NAMES: [&str; 5] = ["this", "target", "model", "execute", "thread_id"];
 
 /// Where a render keeps its node context ([`CONTEXT_NAMES`]) as it began: a macro sees
 /// the render's `model`, not a caller's argument of that name (a generic test's `model`
@@ -969,6 +969,11 @@ impl JinjaEnv {
         values.insert("target", to_value(&input.target));
         values.insert("model", to_value(&input.model));
         values.insert("execute", Value::from(input.phase == Phase::Compile));
+        // dbt's worker thread (`Thread-3`), where the render's database knows the node's;
+        // packages keep per-thread state under it (elementary's duration stacks).
+        if let Some(t) = node.connection.as_ref().and_then(|c| c.db.thread_id()) {
+            values.insert("thread_id", Value::from(t));
+        }
         let context: BTreeMap<&'static str, Value> = CONTEXT_NAMES
             .iter()
             .filter_map(|k| Some((*k, values.get(k)?.clone())))

@@ -28,6 +28,8 @@ pub struct RegistryDatabase {
     adapters: Mutex<HashMap<String, Arc<dyn Adapter>>>,
     /// Each target's session, on the pinned adapter's connection where it has one.
     sessions: Mutex<HashMap<String, Arc<dyn Session>>>,
+    /// The worker thread of the node it serves (`Thread-3`), its renders' `thread_id`.
+    thread: Option<String>,
 }
 
 impl std::fmt::Debug for RegistryDatabase {
@@ -50,6 +52,15 @@ impl RegistryDatabase {
             registry,
             adapters: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
+            thread: None,
+        }
+    }
+
+    /// The same, for a node run on worker thread `thread`.
+    pub fn for_thread(registry: Arc<TargetRegistry>, thread: &str) -> Self {
+        RegistryDatabase {
+            thread: Some(thread.to_owned()),
+            ..Self::new(registry)
         }
     }
 
@@ -96,6 +107,10 @@ impl RegistryDatabase {
 }
 
 impl Database for RegistryDatabase {
+    fn thread_id(&self) -> Option<String> {
+        self.thread.clone()
+    }
+
     fn run_query(&self, target: &str, sql: &str) -> std::result::Result<QueryTable, String> {
         let batches = self.block(self.query(target, sql))?;
         Ok(table(&batches))

@@ -59,8 +59,23 @@ fn fails_with(dir: &tempfile::TempDir, code: &str, text: &str) {
 
 #[test]
 fn groups_access_and_top_level_configs_reach_the_manifest() {
-    let dir = project(&[]);
+    // `thread_id` is the worker thread's, in a model and in a macro it calls (packages
+    // keep per-thread state under it).
+    let dir = project(&[
+        (
+            "macros/tid.sql",
+            "{% macro tid() %}{{ return(thread_id) }}{% endmacro %}",
+        ),
+        (
+            "models/threads.sql",
+            "select '{{ thread_id }}' as t, '{{ tid() }}' as m",
+        ),
+    ]);
     dvt(dir.path(), &["build"], &[]).assert_ok();
+    assert_eq!(
+        sqlite_rows(&dir.path().join("data/main.db"), "select t, m from threads"),
+        vec![vec!["Thread-1".to_owned(), "Thread-1".to_owned()]]
+    );
     let manifest: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.path().join("target/manifest.json")).expect("manifest"),
     )

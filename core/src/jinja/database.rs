@@ -207,6 +207,12 @@ impl Object for DbtColumn {
 
 /// The database a node's Jinja may query while compiling, on the node's target.
 pub trait Database: Send + Sync + std::fmt::Debug {
+    /// The worker thread the render runs for (`Thread-3`), dbt's `thread_id`; `None`
+    /// keeps the global `MainThread`.
+    fn thread_id(&self) -> Option<String> {
+        None
+    }
+
     /// Runs `sql` on `target`.
     fn run_query(&self, target: &str, sql: &str) -> Result<QueryTable, String>;
     /// `table`, `view` or `materialized_view` when the relation exists.

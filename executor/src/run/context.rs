@@ -119,10 +119,15 @@ impl RunContext {
     /// materialization on its target share one connection
     /// ([`RegistryDatabase::adapter`](crate::introspect::RegistryDatabase::adapter)), as
     /// a dbt node's statements share its thread's connection.
-    pub fn node_database(&self) -> Arc<crate::introspect::RegistryDatabase> {
-        Arc::new(crate::introspect::RegistryDatabase::new(Arc::clone(
-            &self.registry,
-        )))
+    /// Its renders see `report`'s worker thread as `thread_id`.
+    pub fn node_database(
+        &self,
+        report: &super::runner::NodeReporter,
+    ) -> Arc<crate::introspect::RegistryDatabase> {
+        Arc::new(crate::introspect::RegistryDatabase::for_thread(
+            Arc::clone(&self.registry),
+            &report.thread,
+        ))
     }
 
     /// The engine a node computes on: the one of its `compute:` and `bucket:` configs,

@@ -346,6 +346,7 @@ pub async fn execute(
                 unique_id: id.clone(),
                 events: events.clone(),
                 compiled_at: Arc::clone(&compiled_at),
+                thread: thread_name(slot),
             };
             let t0 = Instant::now();
             let started_at = now();

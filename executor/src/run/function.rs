@@ -29,7 +29,7 @@ impl NodeRunner for FunctionRunner {
             .function
             .as_ref()
             .ok_or_else(|| Error::internal(format!("function `{}` has no signature", node.name)))?;
-        let db = ctx.node_database();
+        let db = ctx.node_database(report);
         let c = compile(ctx, node, report, &db)?;
         let dialect = ctx.manifest.target(&node.target).dialect();
         // SQLite fails here, before connecting: it has no functions to create.

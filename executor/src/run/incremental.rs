@@ -34,7 +34,7 @@ impl NodeRunner for IncrementalRunner {
         report: &NodeReporter,
     ) -> Result<NodeOutcome> {
         let cfg = IncrementalConfig::from_config(&node.config, &node.original_file_path)?;
-        let db = ctx.node_database();
+        let db = ctx.node_database(report);
         let adapter = prepare_target(ctx, node, &db).await?;
         // dbt: `full_refresh: false` in the config wins over the flag.
         let full_refresh = cfg.full_refresh.unwrap_or(ctx.flags.full_refresh);

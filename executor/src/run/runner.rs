@@ -50,6 +50,8 @@ pub struct NodeReporter {
     pub(crate) events: UnboundedSender<RunEvent>,
     /// When the node's first compilation ended: `run_results.json`'s `compile` stage.
     pub(crate) compiled_at: Arc<std::sync::Mutex<Option<String>>>,
+    /// The worker thread running the node (`Thread-3`), as `run_results.json` names it.
+    pub(crate) thread: String,
 }
 
 impl NodeReporter {
@@ -144,7 +146,12 @@ fn unquoted_seed_column(name: &str) -> String {
 
 #[async_trait]
 impl NodeRunner for SeedRunner {
-    async fn run(&self, ctx: &RunContext, node: &Node, _: &NodeReporter) -> Result<NodeOutcome> {
+    async fn run(
+        &self,
+        ctx: &RunContext,
+        node: &Node,
+        report: &NodeReporter,
+    ) -> Result<NodeOutcome> {
         let m = &ctx.manifest;
         let mut data = load_seed(
             &m.path(&node.original_file_path),
@@ -168,7 +175,7 @@ impl NodeRunner for SeedRunner {
                 }
             }
         }
-        let db = ctx.node_database();
+        let db = ctx.node_database(report);
         let adapter = prepare_target(ctx, node, &db).await?;
         let column_types = crate::seed::seed_column_types(&data);
         let stream = crate::seed::seed_stream(&data)?;
@@ -198,7 +205,7 @@ impl NodeRunner for PushdownRunner {
         node: &Node,
         report: &NodeReporter,
     ) -> Result<NodeOutcome> {
-        let db = ctx.node_database();
+        let db = ctx.node_database(report);
         let c = compile(ctx, node, report, &db)?;
         let adapter = prepare_target(ctx, node, &db).await?;
         run_hooks(ctx, node, "pre-hook", &db).await?;
@@ -393,7 +400,7 @@ impl NodeRunner for FederationRunner {
         node: &Node,
         report: &NodeReporter,
     ) -> Result<NodeOutcome> {
-        let db = ctx.node_database();
+        let db = ctx.node_database(report);
         let c = compile(ctx, node, report, &db)?;
         let query = FederatedQuery::for_node(&c, &ctx.manifest);
         let engine = ctx.engine_for(node);
@@ -440,7 +447,7 @@ impl NodeRunner for TestRunner {
         if let Some(spec) = node.test.as_ref().and_then(|t| t.unit.as_ref()) {
             return run_unit_test(ctx, node, report, spec).await;
         }
-        let db = ctx.node_database();
+        let db = ctx.node_database(report);
         let c = compile(ctx, node, report, &db)?;
         let config = |key: &str| {
             node.config
@@ -597,7 +604,7 @@ async fn run_unit_test(
     spec: &serde_json::Value,
 ) -> Result<NodeOutcome> {
     use dvt_core::artifacts::RunStatus;
-    let db = ctx.node_database();
+    let db = ctx.node_database(report);
     let compiled = compile(ctx, node, report, &db)?;
     let compiled_sql = compiled.sql;
     let adapter = db.adapter(&node.target).await?;

@@ -28,7 +28,7 @@ impl NodeRunner for SnapshotRunner {
         report: &NodeReporter,
     ) -> Result<NodeOutcome> {
         let cfg = SnapshotConfig::from_config(&node.config, &node.original_file_path)?;
-        let db = ctx.node_database();
+        let db = ctx.node_database(report);
         let c = compile(ctx, node, report, &db)?;
         let adapter = prepare_target(ctx, node, &db).await?;
         run_hooks(ctx, node, "pre-hook", &db).await?;
