@@ -39,10 +39,34 @@ pub struct Selection {
     /// Nodes to leave out.
     #[arg(long, num_args = 1..)]
     pub exclude: Vec<String>,
+    /// A selection named in `selectors.yml`, instead of `--select`/`--exclude`.
+    #[arg(long, conflicts_with_all = ["select", "exclude"])]
+    pub selector: Option<String>,
+    /// Which tests come with the nodes they read: `eager` (any of them selected),
+    /// `cautious` (all), `buildable` (all, or their ancestors), `empty` (none).
+    #[arg(long, value_parser = indirect_selection, default_value = "eager")]
+    pub indirect_selection: dvt_core::select::Indirect,
     /// The folder of an earlier `manifest.json` (DVT's or dbt's), for `state:new` and
     /// `state:modified` selectors.
     #[arg(long)]
     pub state: Option<PathBuf>,
+}
+
+fn indirect_selection(text: &str) -> Result<dvt_core::select::Indirect, String> {
+    dvt_core::select::Indirect::parse(text)
+        .ok_or_else(|| "expected `eager`, `cautious`, `buildable` or `empty`".to_owned())
+}
+
+impl Selection {
+    /// The selection flags as the library takes them.
+    pub fn criteria(&self) -> dvt_core::select::Criteria {
+        dvt_core::select::Criteria {
+            select: self.select.clone(),
+            exclude: self.exclude.clone(),
+            selector: self.selector.clone(),
+            indirect: self.indirect_selection,
+        }
+    }
 }
 
 /// Flags of the commands that build things.
@@ -148,8 +172,9 @@ pub enum Command {
         common: Common,
         #[command(flatten)]
         selection: Selection,
-        /// Only nodes of these kinds (`model`, `seed`, `snapshot`, `test`, `function`, `exposure`).
-        #[arg(long = "resource-type", alias = "resource-types", num_args = 1.., value_parser = ["model", "seed", "snapshot", "test", "function", "exposure"])]
+        /// Only nodes of these kinds (`model`, `seed`, `snapshot`, `test`, `function`,
+        /// `source`, `exposure`).
+        #[arg(long = "resource-type", alias = "resource-types", num_args = 1.., value_parser = ["model", "seed", "snapshot", "test", "function", "source", "exposure"])]
         resource_types: Vec<String>,
         /// One line per node: DVT's table (default: the selector, target and path), or
         /// dbt's `selector`, `name`, `path` or `json`.

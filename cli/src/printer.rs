@@ -28,6 +28,13 @@ pub(crate) fn log(line: &str) {
     out(&format!("{now}  {line}"));
 }
 
+/// A timestamped line on stderr: for commands whose stdout is their output (`ls`,
+/// `compile`, `show`), so a script reading it gets only that.
+pub(crate) fn log_aside(line: &str) {
+    let now = chrono::Local::now().format("%H:%M:%S");
+    eprintln!("{now}  {line}");
+}
+
 /// A coded warning on stderr.
 pub(crate) fn warn(code: &str, msg: &str) {
     eprintln!("warning[{code}]: {msg}");
@@ -98,7 +105,9 @@ pub(crate) fn event(e: &dvt_executor::run::RunEvent, warnings: usize) {
             "[RUN]",
         )),
         RunEvent::NodeLog { message, .. } | RunEvent::RunLog { message } => log(message),
-        RunEvent::NodeWarning { code, message, .. } => warn(code, message),
+        RunEvent::NodeWarning { code, message, .. } | RunEvent::RunWarning { code, message } => {
+            warn(code, message)
+        }
         RunEvent::NodeFinished {
             index,
             total,

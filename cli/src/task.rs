@@ -181,7 +181,13 @@ fn count(m: &Manifest, kind: ResourceType) -> usize {
 fn load_selecting(common: &Common, sel: &Selection) -> Result<Manifest> {
     let mut m = load(common)?;
     if let Some(dir) = &sel.state {
-        m.state = Some(dvt_core::manifest::State::load(dir)?);
+        let mut state = dvt_core::manifest::State::load(dir)?;
+        // `source_status:` compares the state's freshness with this project's latest.
+        let current = m
+            .path(Path::new(&m.project.target_path))
+            .join("sources.json");
+        state.sources_current = dvt_core::manifest::SourceFreshness::load(&current)?;
+        m.state = Some(state);
     }
     Ok(m)
 }
@@ -268,8 +274,21 @@ fn path_label(m: &Manifest, id: &str) -> String {
     dvt_executor::run::path_label(m, &m.nodes[id])
 }
 
+/// What `sel` selects, its notes (the default selector used, criteria matching
+/// nothing) printed on stderr.
+fn choose(m: &Manifest, sel: &Selection) -> Result<dvt_core::select::Selection> {
+    let selection = dvt_core::select::resolve(m, &sel.criteria())?;
+    for note in &selection.notes {
+        match note.code {
+            Some(code) => printer::warn(code, &note.message),
+            None => printer::log_aside(&note.message),
+        }
+    }
+    Ok(selection)
+}
+
 fn selected(m: &Manifest, sel: &Selection, kinds: &[ResourceType]) -> Result<BTreeSet<String>> {
-    let mut ids = dvt_core::select::select(m, &sel.select, &sel.exclude)?;
+    let mut ids = choose(m, sel)?.nodes(m);
     ids.retain(|id| kinds.contains(&m.nodes[id].resource_type));
     Ok(ids)
 }
@@ -291,7 +310,10 @@ fn ls(
     .into_iter()
     .filter(|k| resource_types.is_empty() || resource_types.iter().any(|r| r == k.as_str()))
     .collect();
-    let ids = selected(&m, sel, &kinds)?;
+    let selection = choose(&m, sel)?;
+    let mut ids = selection.nodes(&m);
+    ids.retain(|id| kinds.contains(&m.nodes[id].resource_type));
+    let wants = |kind: &str| resource_types.is_empty() || resource_types.iter().any(|r| r == kind);
     for id in m.graph.topo_order(&ids) {
         let n = &m.nodes[&id];
         printer::out(&match output {
@@ -321,9 +343,40 @@ fn ls(
             ),
         });
     }
-    if resource_types.is_empty() || resource_types.iter().any(|r| r == "exposure") {
-        for id in dvt_core::select::select_exposures(&m, &sel.select, &sel.exclude)? {
-            let e = &m.exposures[&id];
+    if wants("source") {
+        for id in selection
+            .ids
+            .iter()
+            .filter(|id| m.sources.contains_key(*id))
+        {
+            let s = &m.sources[id];
+            let selector = format!("source:{}.{}.{}", s.package_name, s.source_name, s.name);
+            printer::out(&match output {
+                "selector" => selector,
+                "name" => format!("{}.{}", s.source_name, s.name),
+                "path" => s.original_file_path.display().to_string(),
+                "json" => serde_json::json!({
+                    "name": s.name,
+                    "source_name": s.source_name,
+                    "resource_type": "source",
+                    "package_name": s.package_name,
+                    "original_file_path": s.original_file_path,
+                    "unique_id": s.unique_id,
+                    "tags": s.tags,
+                    "dvt": {"target": s.connection},
+                })
+                .to_string(),
+                _ => format!("{selector:<48} source target={}", s.connection),
+            });
+        }
+    }
+    if wants("exposure") {
+        for id in selection
+            .ids
+            .iter()
+            .filter(|id| m.exposures.contains_key(*id))
+        {
+            let e = &m.exposures[id];
             let selector = format!("exposure:{}.{}", e.package_name, e.name);
             printer::out(&match output {
                 "selector" => selector,
@@ -982,7 +1035,11 @@ async fn source_freshness(
     let mut m = load_selecting(common, sel)?;
     m.set_flags("freshness", false);
     let started = std::time::Instant::now();
-    let ids = dvt_core::select::select_sources(&m, &sel.select, &sel.exclude)?;
+    let ids: BTreeSet<String> = choose(&m, sel)?
+        .ids
+        .into_iter()
+        .filter(|id| m.sources.contains_key(id))
+        .collect();
     let tables: Vec<_> = ids
         .iter()
         .map(|id| &m.sources[id])
@@ -1107,6 +1164,10 @@ async fn retry(common: &Common) -> Result<ExitCode> {
     let sel = Selection {
         select: strings("select"),
         exclude: strings("exclude"),
+        selector: text("selector"),
+        indirect_selection: text("indirect_selection")
+            .and_then(|t| dvt_core::select::Indirect::parse(&t))
+            .unwrap_or_default(),
         state: text("state").map(std::path::PathBuf::from),
     };
     let exec = Execution {
@@ -1189,7 +1250,8 @@ async fn build(
         };
         ctx.flags.defer = Some(Arc::new(dvt_core::manifest::Defer {
             state,
-            selected: dvt_core::select::select(&ctx.manifest, &sel.select, &sel.exclude)?,
+            selected: dvt_core::select::resolve(&ctx.manifest, &sel.criteria())?
+                .nodes(&ctx.manifest),
             favor_state: exec.favor_state,
         }));
     }
@@ -1197,6 +1259,8 @@ async fn build(
     let mut opts = RunOptions::new(kind);
     opts.select = sel.select.clone();
     opts.exclude = sel.exclude.clone();
+    opts.selector = sel.selector.clone();
+    opts.indirect_selection = sel.indirect_selection;
     opts.threads = exec.threads;
     opts.fail_fast = exec.fail_fast;
     opts.full_refresh = exec.full_refresh;
@@ -1240,7 +1304,7 @@ async fn build(
     });
     let mut warnings = warnings;
     while let Some(event) = rx.recv().await {
-        if let RunEvent::NodeWarning { .. } = event {
+        if let RunEvent::NodeWarning { .. } | RunEvent::RunWarning { .. } = event {
             warnings += 1;
         }
         printer::event(&event, warnings);

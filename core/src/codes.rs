@@ -86,6 +86,13 @@ pub const CODES: &[CodeDoc] = &[
         fix: "Rewrite the model in SQL, or build it with dbt where it runs; models that `ref()` it fail until it exists (DVT106).",
     },
     CodeDoc {
+        code: "DVT007",
+        kind: CodeKind::Warning,
+        title: "A selection criterion matches no node.",
+        cause: "A `--select`/`--exclude` value (or one of its comma-joined parts) names no enabled node, source or exposure: a typo, a disabled model, a tag nobody has.",
+        fix: "Check the name with `dvt ls --select <it>`; the run goes on with what the other criteria select.",
+    },
+    CodeDoc {
         code: "DVT100",
         kind: CodeKind::Error,
         title: "A file or folder cannot be read.",
@@ -166,8 +173,8 @@ pub const CODES: &[CodeDoc] = &[
         code: "DVT111",
         kind: CodeKind::Error,
         title: "Invalid selector.",
-        cause: "Malformed `--select`/`--exclude` (bad graph operator, unknown method, empty value).",
-        fix: "See the selector syntax in the README (`name`, `+name`, `2+name`, `name+1`, `tag:x`, `path:x`, `a,b`).",
+        cause: "Malformed `--select`/`--exclude` (bad graph operator, unknown method, empty value, a method's value it does not take), a `--selector` name `selectors.yml` does not define, or a `state:`/`result:`/`source_status:` method without the `--state` artifacts it reads.",
+        fix: "See the selector syntax in the README (`name`, `+name`, `2+name`, `name+1`, `@name`, `tag:x`, `path:x`, `config.materialized:x`, `a,b`); `dvt ls --selector x` shows what a named selector picks.",
     },
     CodeDoc {
         code: "DVT112",
@@ -336,6 +343,13 @@ pub const CODES: &[CodeDoc] = &[
         title: "A `ref()` to a model whose `access` does not allow it.",
         cause: "The model is `access: private` and the referring node is not in its `group` (a generic test belongs to the group of the node it tests), or the model belongs to a package with `restrict-access: true` and is `private` or `protected`, named from outside the package.",
         fix: "Put the referring node in the model's group (`group:`), make the model `protected` or `public`, or read a public model instead.",
+    },
+    CodeDoc {
+        code: "DVT137",
+        kind: CodeKind::Error,
+        title: "`selectors.yml` is malformed.",
+        cause: "A selector without `name:` or `definition:`, an unknown key, a definition that is a list, two `exclude:` in one `union`/`intersection`, `method: selector` naming a selector not defined above it, a bad criterion, or two selectors with `default: true`.",
+        fix: "Fix the entry at the line printed; the syntax is dbt's YAML selectors (`union`, `intersection`, `exclude`, `method`/`value`, `parents`, `children`, `childrens_parents`, `*_depth`, `indirect_selection`).",
     },
     CodeDoc {
         code: "DVT200",
@@ -731,6 +745,10 @@ mod tests {
                 location: at(),
                 message: "x".into(),
             },
+            Error::SelectorFile {
+                location: at(),
+                message: "x".into(),
+            },
         ];
         for e in &all {
             match e {
@@ -771,7 +789,8 @@ mod tests {
                 | Error::UnknownFunction { .. }
                 | Error::UnknownMacro { .. }
                 | Error::NothingToRetry { .. }
-                | Error::RestrictedRef { .. } => {}
+                | Error::RestrictedRef { .. }
+                | Error::SelectorFile { .. } => {}
             }
         }
         all

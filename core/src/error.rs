@@ -214,6 +214,14 @@ pub enum Error {
         /// kept to.
         message: String,
     },
+    /// `selectors.yml` is malformed: a bad definition, an unknown key, a second default.
+    #[error("{location}: invalid selector definition: {message}")]
+    SelectorFile {
+        /// Where in `selectors.yml`.
+        location: Location,
+        /// What is wrong.
+        message: String,
+    },
     /// A config value is invalid (unknown materialization, wrong type).
     #[error("{location}: invalid config `{key}`: {message}")]
     InvalidConfig {
@@ -481,6 +489,7 @@ impl Error {
             Error::UnknownMacro { .. } => "DVT134",
             Error::NothingToRetry { .. } => "DVT135",
             Error::RestrictedRef { .. } => "DVT136",
+            Error::SelectorFile { .. } => "DVT137",
             Error::RaggedCsv { .. } => "DVT200",
             Error::Csv { .. } => "DVT201",
         }

@@ -88,6 +88,24 @@ impl Graph {
         walk(&self.children, id, depth)
     }
 
+    /// Every ancestor of any of `ids`, up to `depth` edges away (all when `None`).
+    pub fn ancestors_of_all<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a str>,
+        depth: Option<usize>,
+    ) -> BTreeSet<String> {
+        walk_from(&self.parents, ids, depth)
+    }
+
+    /// Every descendant of any of `ids`, up to `depth` edges away (all when `None`).
+    pub fn descendants_of_all<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a str>,
+        depth: Option<usize>,
+    ) -> BTreeSet<String> {
+        walk_from(&self.children, ids, depth)
+    }
+
     /// The parents each node of `subset` waits for when only `subset` is built: its
     /// nearest ancestors inside `subset`, found by walking up through every node outside
     /// it (ephemeral models, unselected nodes, sources). dbt orders and skips a run this
@@ -271,8 +289,18 @@ fn walk(
     id: &str,
     depth: Option<usize>,
 ) -> BTreeSet<String> {
+    walk_from(edges, [id], depth)
+}
+
+/// Nodes at most `depth` edges from any of `starts` (a start only when reached from
+/// another).
+fn walk_from<'a>(
+    edges: &BTreeMap<String, BTreeSet<String>>,
+    starts: impl IntoIterator<Item = &'a str>,
+    depth: Option<usize>,
+) -> BTreeSet<String> {
     let mut seen = BTreeSet::new();
-    let mut frontier = vec![id.to_owned()];
+    let mut frontier: Vec<String> = starts.into_iter().map(str::to_owned).collect();
     let mut level = 0;
     while !frontier.is_empty() && depth.is_none_or(|d| level < d) {
         let mut next = Vec::new();

@@ -347,6 +347,11 @@ pub struct SourceTable {
     pub package_name: String,
     /// Source name.
     pub source_name: String,
+    /// dbt's fqn: the package, the property file's folders below the model path, the
+    /// source and the table.
+    pub fqn: Vec<String>,
+    /// The source's and the table's `tags:` (and their configs'), without repeats.
+    pub tags: Vec<String>,
     /// Table name.
     pub name: String,
     /// The remote relation.
@@ -455,6 +460,8 @@ pub struct Manifest {
     pub(crate) names: crate::parse::Names,
     /// `--state`: the nodes of an earlier `manifest.json`, for `state:` selectors.
     pub state: Option<State>,
+    /// The named selections of `selectors.yml`.
+    pub selectors: crate::select::Selectors,
     /// Every source table on a target, as a pushed-down node there names it (and all of
     /// them as the federated engine names them), built the first time a compile needs
     /// it (see `CompileRelations::unseen_sources`).
@@ -470,6 +477,67 @@ pub struct Manifest {
 pub struct State {
     /// Unique id -> the node as that manifest records it.
     pub nodes: BTreeMap<String, StateNode>,
+    /// `run_results.json` beside it, if any: unique id -> status (`result:` selectors).
+    pub results: Option<BTreeMap<String, String>>,
+    /// `sources.json` beside it, if any (`source_status:` selectors).
+    pub sources: Option<SourceFreshness>,
+    /// This project's own `sources.json` (its target path), the side `source_status:`
+    /// compares with [`State::sources`].
+    pub sources_current: Option<SourceFreshness>,
+}
+
+/// A `sources.json`: each source's newest load time, and the sources whose freshness
+/// check failed to run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SourceFreshness {
+    /// Unique id -> `max_loaded_at`.
+    pub loaded: BTreeMap<String, chrono::DateTime<chrono::Utc>>,
+    /// Sources whose check ended in `runtime error`.
+    pub failed: std::collections::BTreeSet<String>,
+}
+
+impl SourceFreshness {
+    /// Reads `file` when it exists.
+    pub fn load(file: &Path) -> crate::error::Result<Option<SourceFreshness>> {
+        if !file.is_file() {
+            return Ok(None);
+        }
+        let json = read_artifact(file, "sources.json")?;
+        let mut out = SourceFreshness::default();
+        for r in json["results"].as_array().into_iter().flatten() {
+            let Some(id) = r["unique_id"].as_str() else {
+                continue;
+            };
+            match r["max_loaded_at"].as_str().and_then(parse_instant) {
+                Some(at) => {
+                    out.loaded.insert(id.to_owned(), at);
+                }
+                None => {
+                    out.failed.insert(id.to_owned());
+                }
+            }
+        }
+        Ok(Some(out))
+    }
+}
+
+/// A time as dbt and DVT write it in artifacts: RFC 3339, or without an offset (UTC).
+fn parse_instant(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&chrono::Utc));
+    }
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(text, f).ok())
+        .map(|t| t.and_utc())
+}
+
+/// Reads a JSON artifact, naming it in the error when it is not JSON.
+fn read_artifact(file: &Path, what: &str) -> crate::error::Result<Json> {
+    let text = crate::error::read_to_string(file)?;
+    serde_json::from_str(&text).map_err(|e| crate::error::Error::InvalidVars {
+        message: format!("(here `--state`) {} is not a {what}: {e}", file.display()),
+    })
 }
 
 /// One node of a state manifest.
@@ -503,11 +571,7 @@ impl State {
         } else {
             dir.to_path_buf()
         };
-        let text = crate::error::read_to_string(&file)?;
-        let json: Json =
-            serde_json::from_str(&text).map_err(|e| crate::error::Error::InvalidVars {
-                message: format!("(here `--state`) {} is not a manifest: {e}", file.display()),
-            })?;
+        let json = read_artifact(&file, "manifest")?;
         let nodes = json["nodes"]
             .as_object()
             .into_iter()
@@ -529,7 +593,30 @@ impl State {
                 )
             })
             .collect();
-        Ok(State { nodes })
+        let beside = |name: &str| file.with_file_name(name);
+        let results = if beside("run_results.json").is_file() {
+            let json = read_artifact(&beside("run_results.json"), "run_results.json")?;
+            let statuses = json["results"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| {
+                    Some((
+                        r["unique_id"].as_str()?.to_owned(),
+                        r["status"].as_str()?.to_owned(),
+                    ))
+                })
+                .collect();
+            Some(statuses)
+        } else {
+            None
+        };
+        Ok(State {
+            nodes,
+            results,
+            sources: SourceFreshness::load(&beside("sources.json"))?,
+            sources_current: None,
+        })
     }
 }
 

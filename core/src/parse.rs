@@ -199,7 +199,11 @@ impl Manifest {
             });
         }
 
+        let selectors = crate::select::Selectors::load(&project.root, &|text, loc| {
+            jinja.render_snippet(text, &ctx, loc)
+        })?;
         let mut manifest = Manifest {
+            selectors,
             project,
             profile,
             target_override: opts.target.clone(),
@@ -737,16 +741,6 @@ fn graph_context(m: &Manifest) -> Json {
     let mut sources = serde_json::Map::new();
     for s in m.sources.values() {
         sources.insert(s.unique_id.clone(), {
-            // dbt's source fqn: package, the YAML file's folders under the model
-            // path, source, table.
-            let mut fqn = vec![s.package_name.clone()];
-            let folders = s.original_file_path.parent().map(|p| {
-                p.components()
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect::<Vec<_>>()
-            });
-            fqn.extend(folders.unwrap_or_default().into_iter().skip(1));
-            fqn.extend([s.source_name.clone(), s.name.clone()]);
             let loaded_at_field = s.freshness.as_ref().and_then(|f| f.loaded_at_field.clone());
             let freshness = s.freshness.as_ref().map(|f| {
                 let age = |a: Option<crate::manifest::FreshnessAge>| {
@@ -766,7 +760,7 @@ fn graph_context(m: &Manifest) -> Json {
                 "package_name": s.package_name,
                 "original_file_path": s.original_file_path,
                 "path": s.original_file_path,
-                "fqn": fqn,
+                "fqn": s.fqn,
                 "database": s.relation.database,
                 "schema": s.relation.schema,
                 "identifier": s.relation.identifier,
@@ -777,7 +771,7 @@ fn graph_context(m: &Manifest) -> Json {
                 "freshness": freshness,
                 "loader": "",
                 "meta": {},
-                "tags": [],
+                "tags": s.tags,
                 "config": {
                     "enabled": true,
                     "freshness": freshness,

@@ -1,404 +1,348 @@
-//! `--select` / `--exclude`: dbt's node selection syntax.
+//! `--select`, `--exclude`, `--selector` and `--indirect-selection`: dbt's node
+//! selection.
 //!
-//! Supported: names (with `*` wildcards), dotted fqn prefixes, `tag:`, `path:`,
-//! `source:`, `package:`, `resource_type:`, `version:`, `exposure:`, `state:`
-//! (with `--state`), the `+` graph operators with optional depth
-//! (`+name`, `2+name`, `name+`, `name+1`), union by separate values or spaces,
-//! intersection by commas.
+//! A selection is a tree ([`Spec`](crate::select::Spec)) of criteria (`[@][n+]method:value[+n]`) combined
+//! by union (space-separated or repeated values), intersection (commas) and difference
+//! (`--exclude`), or a named selector of `selectors.yml`. It is evaluated as dbt-core's
+//! `NodeSelector` does: each criterion selects nodes, then the tests that read them
+//! (as `--indirect-selection` says), and each combination of parts lets in the tests
+//! a part held back once everything they read is selected.
 
-use std::collections::BTreeSet;
-use std::path::Path;
+mod file;
+mod methods;
+mod spec;
+mod state;
 
-use serde_json::Value as Json;
+use std::collections::{BTreeMap, BTreeSet};
 
-use crate::error::{Error, Result};
+pub use file::{FILE, Selector, Selectors};
+pub use spec::{Criterion, Indirect, SetOp, Spec, parse_difference, parse_union};
+
+use crate::error::Result;
+use crate::graph::Graph;
 use crate::manifest::{Manifest, ResourceType};
 
-/// Selects the unique ids of models and seeds matching `select` (everything when
-/// empty) and not matching `exclude`.
-///
-/// As in dbt, a model whose file is empty (or only whitespace) is not a member of the
-/// graph: it is parsed, but never selected, so it is never built.
-pub fn select(m: &Manifest, select: &[String], exclude: &[String]) -> Result<BTreeSet<String>> {
-    let all: BTreeSet<String> = m
-        .nodes
-        .iter()
-        .filter(|(_, n)| n.resource_type != ResourceType::Model || !n.raw_code.trim().is_empty())
-        .map(|(id, _)| id.clone())
-        .collect();
-    let mut chosen = if select.is_empty() {
-        all.clone()
-    } else {
-        union(m, select)?
-    };
-    if !exclude.is_empty() {
-        let ex = union(m, exclude)?;
-        chosen.retain(|id| !ex.contains(id));
-    }
-    chosen.retain(|id| all.contains(id));
-    Ok(chosen)
+/// What a command was asked to select: its selection flags, as plain data.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Criteria {
+    /// `--select`.
+    pub select: Vec<String>,
+    /// `--exclude`.
+    pub exclude: Vec<String>,
+    /// `--selector`: a name in `selectors.yml`.
+    pub selector: Option<String>,
+    /// `--indirect-selection`.
+    pub indirect: Indirect,
 }
 
-/// Selects the unique ids of source tables (`dvt source freshness`): every one when
-/// `select` is empty, else those `select` names (`source:name`, `source:name.table`,
-/// `+` operators), minus `exclude`'s.
-pub fn select_sources(
-    m: &Manifest,
-    select: &[String],
-    exclude: &[String],
-) -> Result<BTreeSet<String>> {
-    select_among(m, select, exclude, m.sources.keys())
-}
+impl Criteria {
+    /// `--select` and `--exclude` alone.
+    pub fn new(select: &[String], exclude: &[String]) -> Self {
+        Criteria {
+            select: select.to_vec(),
+            exclude: exclude.to_vec(),
+            ..Criteria::default()
+        }
+    }
 
-/// Selects the unique ids of exposures (`dvt ls`), as [`select_sources`] does sources.
-pub fn select_exposures(
-    m: &Manifest,
-    select: &[String],
-    exclude: &[String],
-) -> Result<BTreeSet<String>> {
-    select_among(m, select, exclude, m.exposures.keys())
-}
+    /// Whether nothing narrows the selection (every node, or the default selector).
+    pub fn is_empty(&self) -> bool {
+        self.select.is_empty() && self.exclude.is_empty() && self.selector.is_none()
+    }
 
-fn select_among<'a>(
-    m: &Manifest,
-    select: &[String],
-    exclude: &[String],
-    among: impl Iterator<Item = &'a String>,
-) -> Result<BTreeSet<String>> {
-    let among: BTreeSet<&String> = among.collect();
-    let mut chosen: BTreeSet<String> = if select.is_empty() {
-        among.iter().map(|id| (*id).clone()).collect()
-    } else {
-        union(m, select)?
-    };
-    chosen.retain(|id| among.contains(id));
-    if !exclude.is_empty() {
-        let ex = union(m, exclude)?;
-        chosen.retain(|id| !ex.contains(id));
-    }
-    Ok(chosen)
-}
-
-fn union(m: &Manifest, values: &[String]) -> Result<BTreeSet<String>> {
-    let mut out = BTreeSet::new();
-    for v in values {
-        for spec in v.split_whitespace() {
-            if spec.split(',').any(str::is_empty) {
-                return Err(invalid(spec, "empty selector between commas"));
-            }
-            let mut parts = spec.split(',');
-            let first = parts.next().unwrap_or_default();
-            let mut acc = one(m, first)?;
-            for p in parts {
-                let s = one(m, p)?;
-                acc.retain(|id| s.contains(id));
-            }
-            out.extend(acc);
-        }
-    }
-    Ok(out)
-}
-
-fn depth_prefix(s: &str) -> Result<(Option<Option<usize>>, &str)> {
-    if let Some(pos) = s.find('+')
-        && s[..pos].chars().all(|c| c.is_ascii_digit())
-    {
-        let depth = if pos == 0 {
-            None
-        } else {
-            Some(s[..pos].parse().map_err(|_| invalid(s, "bad depth"))?)
-        };
-        return Ok((Some(depth), &s[pos + 1..]));
-    }
-    Ok((None, s))
-}
-
-fn depth_suffix(s: &str) -> Result<(Option<Option<usize>>, &str)> {
-    if let Some(pos) = s.rfind('+')
-        && s[pos + 1..].chars().all(|c| c.is_ascii_digit())
-    {
-        let digits = &s[pos + 1..];
-        let depth = if digits.is_empty() {
-            None
-        } else {
-            Some(digits.parse().map_err(|_| invalid(s, "bad depth"))?)
-        };
-        return Ok((Some(depth), &s[..pos]));
-    }
-    Ok((None, s))
-}
-
-fn invalid(selector: &str, reason: &str) -> Error {
-    Error::InvalidSelector {
-        selector: selector.to_owned(),
-        reason: reason.to_owned(),
-    }
-}
-
-fn one(m: &Manifest, spec: &str) -> Result<BTreeSet<String>> {
-    if spec.is_empty() {
-        return Err(invalid(spec, "empty selector"));
-    }
-    let (up, rest) = depth_prefix(spec)?;
-    let (down, base) = depth_suffix(rest)?;
-    if base.is_empty() {
-        return Err(invalid(spec, "no node name"));
-    }
-    if base.contains('+') {
-        return Err(invalid(
-            spec,
-            "`+` may only start or end a selector (`+name`, `name+`, `2+name`, `name+1`)",
-        ));
-    }
-    if base.starts_with('@') {
-        return Err(invalid(
-            spec,
-            "the `@` operator is not supported; use `+name+`",
-        ));
-    }
-    let seeds = matches(m, base, spec)?;
-    let mut out = seeds.clone();
-    for id in &seeds {
-        // An exposure is outside the graph: its ancestors are what it reads, and theirs.
-        if let (Some(e), Some(d)) = (m.exposures.get(id), up) {
-            for dep in &e.depends_on {
-                out.insert(dep.clone());
-                match d {
-                    None => out.extend(m.graph.ancestors(dep, None)),
-                    Some(n) if n > 1 => out.extend(m.graph.ancestors(dep, Some(n - 1))),
-                    Some(_) => {}
-                }
-            }
-            continue;
-        }
-        if let Some(d) = up {
-            out.extend(m.graph.ancestors(id, d));
-        }
-        if let Some(d) = down {
-            out.extend(m.graph.descendants(id, d));
-        }
-    }
-    Ok(out)
-}
-
-fn matches(m: &Manifest, base: &str, spec: &str) -> Result<BTreeSet<String>> {
-    let (method, value) = match base.split_once(':') {
-        Some(("", _)) => return Err(invalid(spec, "no method before `:`")),
-        Some((method, "")) => {
-            return Err(invalid(spec, &format!("no value after `{method}:`")));
-        }
-        Some((method, value)) => (method, value),
-        None => ("", base),
-    };
-    let mut out = BTreeSet::new();
-    match method {
-        "" | "fqn" => {
-            for (id, n) in &m.nodes {
-                let dotted = n.fqn.join(".");
-                // A version is also `<name>.v<v>` and `<name>_v<v>`, as in dbt.
-                let version_names = n
-                    .version_text()
-                    .map(|v| [format!("{}.v{v}", n.name), format!("{}_v{v}", n.name)]);
-                if glob(value, &n.name)
-                    || glob(value, &dotted)
-                    || dotted.starts_with(&format!("{value}."))
-                    || version_names.is_some_and(|names| names.iter().any(|x| glob(value, x)))
-                {
-                    out.insert(id.clone());
-                }
-            }
-        }
-        "version" => {
-            if !matches!(value, "latest" | "prerelease" | "old" | "none") {
-                return Err(invalid(
-                    spec,
-                    "`version:` takes `latest`, `prerelease`, `old` or `none`",
-                ));
-            }
-            for (id, n) in &m.nodes {
-                let order = match (n.version_text(), n.latest_version_text()) {
-                    (Some(v), Some(latest)) => Some(crate::parse::compare_versions(&v, &latest)),
-                    _ => None,
-                };
-                let hit = match (value, order) {
-                    ("none", None) => n.resource_type == ResourceType::Model,
-                    ("latest", Some(o)) => o.is_eq(),
-                    ("prerelease", Some(o)) => o.is_gt(),
-                    ("old", Some(o)) => o.is_lt(),
-                    _ => false,
-                };
-                if hit {
-                    out.insert(id.clone());
-                }
-            }
-        }
-        "tag" => {
-            for (id, n) in &m.nodes {
-                if n.tags.iter().any(|t| glob(value, t)) {
-                    out.insert(id.clone());
-                }
-            }
-        }
-        "path" => {
-            let want = Path::new(value.trim_end_matches('/'));
-            for (id, n) in &m.nodes {
-                if n.original_file_path.starts_with(want)
-                    || glob(value, &n.original_file_path.to_string_lossy())
-                {
-                    out.insert(id.clone());
-                }
-            }
-        }
-        "source" => {
-            for s in m.sources.values() {
-                let full = format!("{}.{}", s.source_name, s.name);
-                if glob(value, &s.source_name) || glob(value, &full) {
-                    out.insert(s.unique_id.clone());
-                }
-            }
-        }
-        "package" => {
-            for (id, n) in &m.nodes {
-                if glob(value, &n.package_name) {
-                    out.insert(id.clone());
-                }
-            }
-            for (id, s) in &m.sources {
-                if glob(value, &s.package_name) {
-                    out.insert(id.clone());
-                }
-            }
-        }
-        "state" => {
-            let Some(state) = &m.state else {
-                return Err(invalid(
-                    spec,
-                    "`state:` compares with an earlier manifest: give `--state <folder of its manifest.json>`",
+    /// The selection these flags stand for: `--selector`'s, else `--select` minus
+    /// `--exclude`, else the default selector's, else everything; with a line saying
+    /// when the default selector was used.
+    pub fn spec(&self, m: &Manifest) -> Result<(Spec, Option<String>)> {
+        if let Some(name) = &self.selector {
+            let Some(s) = m.selectors.get(name) else {
+                let known: Vec<&str> = m
+                    .selectors
+                    .entries
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect();
+                return Err(spec::invalid(
+                    name,
+                    &if known.is_empty() {
+                        format!("`--selector` names a selector of {FILE}, and the project has none")
+                    } else {
+                        format!(
+                            "no selector of that name in {FILE}; it defines `{}`",
+                            known.join("`, `")
+                        )
+                    },
                 ));
             };
-            let checks: &[&str] = match value {
-                "new" => &["new"],
-                "old" => &["old"],
-                "modified" => &["new", "body", "configs", "relation"],
-                "modified.body" => &["body"],
-                "modified.configs" => &["configs"],
-                "modified.relation" => &["relation"],
-                _ => {
-                    return Err(invalid(
-                        spec,
-                        "`state:` takes `new`, `old`, `modified`, `modified.body`, `modified.configs` or `modified.relation`",
-                    ));
-                }
-            };
-            for (id, n) in &m.nodes {
-                let before = state.nodes.get(id);
-                let hit = checks.iter().any(|check| match (*check, before) {
-                    ("new", None) => true,
-                    ("old", Some(_)) => true,
-                    ("body", Some(b)) => {
-                        b.checksum.as_deref() != Some(n.checksum(&m.project.root).1.as_str())
-                    }
-                    // The target a run builds on (`--target prod` for the state, the
-                    // default in development) is where, not what: as dbt compares the
-                    // configs as written, not the schema they resolve to.
-                    ("configs", Some(b)) => {
-                        let mut before = b.config.clone();
-                        if let Some(c) = before.as_object_mut() {
-                            c.remove("target");
-                        }
-                        let mut now = crate::artifacts::node_config(n);
-                        now.remove("target");
-                        before != Json::Object(now)
-                    }
-                    ("relation", Some(b)) => b
-                        .relation
-                        .as_ref()
-                        .is_none_or(|r| r.identifier != n.relation.identifier),
-                    _ => false,
-                });
-                if hit {
-                    out.insert(id.clone());
-                }
-            }
+            return Ok((s.spec.clone(), None));
         }
-        "exposure" => {
-            for (id, e) in &m.exposures {
-                if glob(value, &e.name) {
-                    out.insert(id.clone());
-                }
-            }
-        }
-        "resource_type" => {
-            for (id, n) in &m.nodes {
-                if n.resource_type.as_str() == value {
-                    out.insert(id.clone());
-                }
-            }
-        }
-        "config.target" | "target" => {
-            for (id, n) in &m.nodes {
-                if glob(value, &n.target) {
-                    out.insert(id.clone());
-                }
-            }
-        }
-        other => {
-            return Err(invalid(
-                spec,
-                &format!(
-                    "unknown method `{other}`; use a name, `tag:`, `path:`, `source:`, `package:`, `resource_type:`, `version:`, `exposure:`, `state:` or `target:`"
-                ),
+        if self.select.is_empty()
+            && self.exclude.is_empty()
+            && let Some(s) = m.selectors.default_selector()
+        {
+            return Ok((
+                s.spec.clone(),
+                Some(format!("Using default selector {}", s.name)),
             ));
         }
+        Ok((
+            parse_difference(&self.select, &self.exclude, self.indirect)?,
+            None,
+        ))
     }
-    Ok(out)
 }
 
-/// Matches `text` against a pattern where `*` matches any run of characters.
-fn glob(pattern: &str, text: &str) -> bool {
-    if !pattern.contains('*') {
-        return pattern == text;
+/// What to tell the user about a selection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// A warning's code; `None` for an informational line.
+    pub code: Option<&'static str>,
+    /// The line.
+    pub message: String,
+}
+
+/// A selection's outcome.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// The unique ids of the nodes, sources and exposures selected.
+    pub ids: BTreeSet<String>,
+    /// Lines for the user: the default selector used, criteria that matched nothing.
+    pub notes: Vec<Note>,
+}
+
+impl Selection {
+    /// The selected nodes (models, seeds, snapshots, tests, functions).
+    pub fn nodes(&self, m: &Manifest) -> BTreeSet<String> {
+        self.ids
+            .iter()
+            .filter(|id| m.nodes.contains_key(*id))
+            .cloned()
+            .collect()
     }
-    let parts: Vec<&str> = pattern.split('*').collect();
-    let mut rest = text;
-    for (i, part) in parts.iter().enumerate() {
-        if i == 0 {
-            let Some(r) = rest.strip_prefix(part) else {
-                return false;
+}
+
+/// Selects what `criteria` name.
+pub fn resolve(m: &Manifest, criteria: &Criteria) -> Result<Selection> {
+    let (spec, default_note) = criteria.spec(m)?;
+    let mut eval = Eval::new(m, criteria.indirect);
+    if let Some(message) = default_note {
+        eval.notes.push(Note {
+            code: None,
+            message,
+        });
+    }
+    let (direct, _) = eval.spec(&spec)?;
+    // As in dbt, a model whose file is empty (or only whitespace) is not a member of
+    // the graph: it is parsed, but never selected, so never built.
+    let ids = direct
+        .into_iter()
+        .filter(|id| match m.nodes.get(id) {
+            Some(n) => n.resource_type != ResourceType::Model || !n.raw_code.trim().is_empty(),
+            None => m.sources.contains_key(id) || m.exposures.contains_key(id),
+        })
+        .collect();
+    Ok(Selection {
+        ids,
+        notes: eval.notes,
+    })
+}
+
+/// The nodes `select` minus `exclude` names, with the tests they bring along (dbt's
+/// eager indirect selection); every node when `select` is empty.
+pub fn select(m: &Manifest, select: &[String], exclude: &[String]) -> Result<BTreeSet<String>> {
+    Ok(resolve(m, &Criteria::new(select, exclude))?.nodes(m))
+}
+
+/// One evaluation of a spec against a manifest.
+struct Eval<'m> {
+    m: &'m Manifest,
+    /// The build graph with the exposures below what they read.
+    graph: Graph,
+    /// A node -> the tests that read it.
+    tests_of: BTreeMap<&'m str, Vec<&'m str>>,
+    /// A test -> what it reads: a unit test its model (it reads fixtures), a data test
+    /// the nodes and sources it depends on.
+    reads: BTreeMap<&'m str, BTreeSet<&'m str>>,
+    /// `--indirect-selection`, for criteria that do not set their own.
+    default_indirect: Indirect,
+    notes: Vec<Note>,
+}
+
+type Ids = BTreeSet<String>;
+
+impl<'m> Eval<'m> {
+    fn new(m: &'m Manifest, default_indirect: Indirect) -> Self {
+        let graph = Graph::new(
+            m.nodes
+                .iter()
+                .map(|(id, n)| (id, &n.depends_on))
+                .chain(m.exposures.iter().map(|(id, e)| (id, &e.depends_on))),
+        );
+        let mut tests_of: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        let mut reads = BTreeMap::new();
+        for (id, n) in m.nodes.iter().filter(|(_, n)| n.is_test()) {
+            let unit_model = n
+                .test
+                .as_ref()
+                .filter(|t| t.unit.is_some())
+                .and_then(|t| t.attached_node.as_deref());
+            let parents: BTreeSet<&str> = match unit_model {
+                Some(model) => BTreeSet::from([model]),
+                None => n.depends_on.iter().map(String::as_str).collect(),
             };
-            rest = r;
-        } else if i == parts.len() - 1 {
-            return rest.ends_with(part);
-        } else {
-            match rest.find(part) {
-                Some(pos) => rest = &rest[pos + part.len()..],
-                None => return false,
+            for p in &parents {
+                tests_of.entry(p).or_default().push(id);
+            }
+            reads.insert(id.as_str(), parents);
+        }
+        Eval {
+            m,
+            graph,
+            tests_of,
+            reads,
+            default_indirect,
+            notes: Vec::new(),
+        }
+    }
+
+    /// The nodes `spec` selects, and the tests it holds back (cautious and buildable
+    /// modes) until everything they read is selected.
+    fn spec(&mut self, spec: &Spec) -> Result<(Ids, Ids)> {
+        match spec {
+            Spec::Criterion(c) => self.criterion(c),
+            Spec::Group {
+                op,
+                parts,
+                indirect,
+                expect,
+            } => {
+                let mut direct_sets = Vec::new();
+                let mut indirect_sets = Vec::new();
+                for part in parts {
+                    let (direct, held) = self.spec(part)?;
+                    indirect_sets.push(direct.union(&held).cloned().collect::<Ids>());
+                    direct_sets.push(direct);
+                }
+                let direct = combine(*op, direct_sets);
+                let held = combine(*op, indirect_sets);
+                let direct = self.incorporate(direct, &held, *indirect);
+                if let Some(raw) = expect
+                    && direct.is_empty()
+                {
+                    self.notes.push(Note {
+                        code: Some("DVT007"),
+                        message: format!(
+                            "The selection criterion '{raw}' does not match any enabled nodes"
+                        ),
+                    });
+                }
+                Ok((direct, held))
             }
         }
     }
-    rest.is_empty()
+
+    fn criterion(&mut self, c: &Criterion) -> Result<(Ids, Ids)> {
+        let collected = methods::search(self.m, c)?;
+        let mut selected = collected.clone();
+        let starts = || collected.iter().map(String::as_str);
+        if c.childrens_parents {
+            let mut below = self.graph.descendants_of_all(starts(), None);
+            below.extend(collected.iter().cloned());
+            selected.extend(
+                self.graph
+                    .ancestors_of_all(below.iter().map(String::as_str), None),
+            );
+            selected.extend(below);
+        }
+        if let Some(depth) = c.parents {
+            selected.extend(self.graph.ancestors_of_all(starts(), depth));
+        }
+        if let Some(depth) = c.children {
+            selected.extend(self.graph.descendants_of_all(starts(), depth));
+        }
+        match c.indirect.unwrap_or(self.default_indirect) {
+            Indirect::Empty => Ok((selected, Ids::new())),
+            mode => Ok(self.expand(selected, mode)),
+        }
+    }
+
+    /// The tests that read a selected node: in directly when the mode allows, else
+    /// held back.
+    fn expand(&self, selected: Ids, mode: Indirect) -> (Ids, Ids) {
+        let around = (mode == Indirect::Buildable).then(|| self.selected_and_parents(&selected));
+        let mut direct = selected.clone();
+        let mut held = Ids::new();
+        let candidates: BTreeSet<&str> = selected
+            .iter()
+            .filter_map(|id| self.tests_of.get(id.as_str()))
+            .flatten()
+            .copied()
+            .collect();
+        for test in candidates {
+            let reads = &self.reads[test];
+            let within = |set: &Ids| reads.iter().all(|r| set.contains(*r));
+            if mode == Indirect::Eager
+                || within(&selected)
+                || around.as_ref().is_some_and(within)
+            {
+                direct.insert(test.to_owned());
+            } else {
+                held.insert(test.to_owned());
+            }
+        }
+        (direct, held)
+    }
+
+    /// Tests held back by a part join once the combination selects all they read.
+    fn incorporate(&self, direct: Ids, held: &Ids, mode: Indirect) -> Ids {
+        if !matches!(mode, Indirect::Cautious | Indirect::Buildable) {
+            return direct;
+        }
+        let around = if mode == Indirect::Buildable {
+            self.selected_and_parents(&direct)
+        } else {
+            direct.clone()
+        };
+        let mut out = direct;
+        for test in held {
+            if let Some(reads) = self.reads.get(test.as_str())
+                && reads.iter().all(|r| around.contains(*r))
+            {
+                out.insert(test.clone());
+            }
+        }
+        out
+    }
+
+    fn selected_and_parents(&self, selected: &Ids) -> Ids {
+        let mut out = selected.clone();
+        out.extend(
+            self.graph
+                .ancestors_of_all(selected.iter().map(String::as_str), None),
+        );
+        out.extend(self.m.sources.keys().cloned());
+        out
+    }
+}
+
+fn combine(op: SetOp, sets: Vec<Ids>) -> Ids {
+    let mut sets = sets.into_iter();
+    let Some(first) = sets.next() else {
+        return Ids::new();
+    };
+    match op {
+        SetOp::Union => sets.fold(first, |mut acc, s| {
+            acc.extend(s);
+            acc
+        }),
+        SetOp::Intersection => sets.fold(first, |acc, s| acc.intersection(&s).cloned().collect()),
+        SetOp::Difference => sets.fold(first, |acc, s| acc.difference(&s).cloned().collect()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn globs() {
-        assert!(glob("stg_*", "stg_orders"));
-        assert!(glob("*orders", "stg_orders"));
-        assert!(!glob("stg_*", "orders"));
-        assert!(glob("a*c*e", "abcde"));
-    }
-
-    #[test]
-    fn depth_operators_parse() {
-        assert_eq!(depth_prefix("2+x").unwrap(), (Some(Some(2)), "x"));
-        assert_eq!(depth_prefix("+x").unwrap(), (Some(None), "x"));
-        assert_eq!(depth_suffix("x+").unwrap(), (Some(None), "x"));
-        assert_eq!(depth_suffix("x+3").unwrap(), (Some(Some(3)), "x"));
-        assert_eq!(depth_suffix("tag:a").unwrap(), (None, "tag:a"));
-    }
 
     use std::collections::BTreeMap;
     use std::sync::OnceLock;
@@ -501,7 +445,7 @@ mod tests {
             ":a",
             "1+",
             "+",
-            "@a",
+            "@a+",
             "colour:red",
             "a,",
         ] {

@@ -84,6 +84,10 @@ pub struct RunOptions {
     pub select: Vec<String>,
     /// `--exclude`.
     pub exclude: Vec<String>,
+    /// `--selector`: a selection named in `selectors.yml`.
+    pub selector: Option<String>,
+    /// `--indirect-selection`.
+    pub indirect_selection: dvt_core::select::Indirect,
     /// `--threads` (else the default target's `threads`, else 1).
     pub threads: Option<usize>,
     /// `--fail-fast`: stop starting nodes after the first failure.
@@ -111,12 +115,24 @@ impl RunOptions {
         }
     }
 
+    /// The selection flags.
+    pub fn criteria(&self) -> dvt_core::select::Criteria {
+        dvt_core::select::Criteria {
+            select: self.select.clone(),
+            exclude: self.exclude.clone(),
+            selector: self.selector.clone(),
+            indirect: self.indirect_selection,
+        }
+    }
+
     /// The `args` block of `run_results.json`.
     pub(crate) fn args_json(&self, threads: usize) -> Json {
         let mut args = serde_json::json!({
             "which": self.kind.as_str(),
             "select": self.select,
             "exclude": self.exclude,
+            "selector": self.selector,
+            "indirect_selection": self.indirect_selection.as_str(),
             "target": self.target,
             "threads": threads,
             "full_refresh": self.full_refresh,
@@ -168,6 +184,14 @@ pub enum RunEvent {
     /// A line about the run as a whole (e.g. what a killed run's cleanup removed).
     RunLog {
         /// The line.
+        message: String,
+    },
+    /// A coded warning about the run as a whole (e.g. DVT007, a selector matching
+    /// nothing).
+    RunWarning {
+        /// `DVT007`, ...
+        code: String,
+        /// The message.
         message: String,
     },
     /// A node starts on a thread.

@@ -28,6 +28,7 @@ mod routing;
 mod run_operation;
 mod s3;
 mod security;
+mod selectors;
 mod snapshots;
 mod state;
 mod unit_tests;

@@ -108,9 +108,10 @@ fn selection_operators() {
             .map(|s| s.rsplit('.').next().unwrap_or(s).to_owned())
             .collect()
     };
+    // `dvt ls` lists the selected sources after the nodes, as `dbt ls` does.
     assert_eq!(
         names(&["--select", "+joined"]),
-        ["stg_people", "stg_things", "joined"]
+        ["stg_people", "stg_things", "joined", "people", "things"]
     );
     assert_eq!(
         names(&["--select", "stg_people+"]),

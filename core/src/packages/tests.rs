@@ -1055,14 +1055,20 @@ fn packages_local_compiles_as_dbt_core_did() {
         .count();
     assert_eq!(pkg_nodes, 6);
 
-    // `package:` selects a package's nodes (2 models, 1 seed, 4 tests).
+    // `package:` selects a package's nodes (2 models, 1 seed, 4 tests), and, as dbt's
+    // eager indirect selection does, the root project's tests of them.
     let selected =
         crate::select::select(&m, &["package:golden_utils".to_owned()], &[]).expect("selects");
-    assert_eq!(selected.len(), 7);
+    let (own, others): (Vec<&String>, Vec<&String>) = selected
+        .iter()
+        .partition(|id| m.nodes[*id].package_name == "golden_utils");
+    assert_eq!(own.len(), 7);
+    assert_eq!(others.len(), 1, "{others:?}");
+    let reads = &m.nodes[others[0]].depends_on;
+    assert!(m.nodes[others[0]].is_test(), "{others:?}");
     assert!(
-        selected
-            .iter()
-            .all(|id| m.nodes[id].package_name == "golden_utils")
+        reads.iter().any(|r| r.contains(".golden_utils.")),
+        "{reads:?}"
     );
     assert!(selected.contains("seed.golden_utils.pkg_country_codes"));
 }

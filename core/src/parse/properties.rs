@@ -146,6 +146,9 @@ pub(crate) struct SourceProps {
     pub(crate) freshness: Option<Json>,
     #[serde(default)]
     pub(crate) loaded_at_field: Option<String>,
+    /// `tags:` (a name or a list), which every table of the source carries.
+    #[serde(default)]
+    pub(crate) tags: Option<Json>,
     #[serde(default)]
     pub(crate) tables: Vec<SourceTableProps>,
 }
@@ -177,6 +180,9 @@ pub(crate) struct SourceTableProps {
     pub(crate) columns: Vec<Json>,
     #[serde(default, alias = "tests")]
     pub(crate) data_tests: Vec<Json>,
+    /// `tags:` (a name or a list), added to the source's.
+    #[serde(default)]
+    pub(crate) tags: Option<Json>,
 }
 
 /// A node's properties and where they were written: the file, its parsed tree and the

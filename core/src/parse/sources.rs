@@ -186,10 +186,44 @@ pub(super) fn parse(
                 .or_else(|| src.loaded_at_field.clone())
                 .or_else(|| setting_in(src.config.as_ref(), "loaded_at_field").and_then(text));
             let freshness = freshness(spec.as_ref(), loaded_at_field, &freshness_at)?;
+            let mut tags: Vec<String> = Vec::new();
+            for list in [
+                src.tags.as_ref(),
+                setting_in(src.config.as_ref(), "tags").as_ref(),
+                t.tags.as_ref(),
+                setting_in(t.config.as_ref(), "tags").as_ref(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                for tag in crate::project::as_string_list(list) {
+                    if !tags.contains(&tag) {
+                        tags.push(tag);
+                    }
+                }
+            }
+            // dbt's source fqn: package, the YAML file's folders under the model path,
+            // source, table.
+            let mut fqn = vec![project.name.clone()];
+            let in_package = decl
+                .file
+                .strip_prefix(&project.package_dir)
+                .unwrap_or(&decl.file);
+            if let Some(parent) = in_package.parent() {
+                fqn.extend(
+                    parent
+                        .iter()
+                        .skip(1)
+                        .map(|c| c.to_string_lossy().into_owned()),
+                );
+            }
+            fqn.extend([src.name.clone(), t.name.clone()]);
             sources.insert(
                 unique_id.clone(),
                 SourceTable {
                     unique_id,
+                    fqn,
+                    tags,
                     package_name: project.name.clone(),
                     source_name: src.name.clone(),
                     relation: Relation {

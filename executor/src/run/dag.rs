@@ -19,14 +19,18 @@ use super::runner::{NodeOutcome, NodeReporter};
 use super::{RunContext, RunEvent, RunKind, RunOptions, RunSummary};
 use crate::error::{Error, Result};
 
-/// The nodes a command builds: the selection, restricted to its resource types, minus
-/// ephemeral models (inlined into their readers, never built).
-/// The nodes to build, and the selected ephemeral models (never built; their compiled
-/// SQL is written).
-pub(crate) fn selected_nodes(
-    ctx: &RunContext,
-    opts: &RunOptions,
-) -> Result<(BTreeSet<String>, Vec<String>)> {
+/// What a command runs: the nodes to build (the selection, restricted to its resource
+/// types, minus ephemeral models, inlined into their readers), the selected ephemeral
+/// models (never built; their compiled SQL is written), the selected exposures (`build`
+/// lists them) and the selection's notes for the user.
+pub(crate) struct Chosen {
+    pub(crate) ids: BTreeSet<String>,
+    pub(crate) ephemeral: Vec<String>,
+    pub(crate) exposures: Vec<String>,
+    pub(crate) notes: Vec<dvt_core::select::Note>,
+}
+
+pub(crate) fn selected_nodes(ctx: &RunContext, opts: &RunOptions) -> Result<Chosen> {
     let m = &ctx.manifest;
     let kinds: &[ResourceType] = match opts.kind {
         // As in dbt-core (1.11, 1.12): `run` builds models only; functions are built by
@@ -43,27 +47,22 @@ pub(crate) fn selected_nodes(
             ResourceType::Function,
         ],
     };
-    let mut ids = dvt_core::select::select(m, &opts.select, &opts.exclude)?;
-    if kinds.contains(&ResourceType::Test) && !opts.select.is_empty() {
-        // dbt's eager indirect selection: a test goes with any node it tests or reads.
-        let excluded = if opts.exclude.is_empty() {
-            BTreeSet::new()
-        } else {
-            dvt_core::select::select(m, &opts.exclude, &[])?
-        };
-        let chosen: Vec<String> = m
-            .nodes
-            .values()
-            .filter(|n| n.is_test() && !excluded.contains(&n.unique_id))
-            .filter(|n| {
-                // A unit test reads fixtures, not its model; it goes with its model.
-                let attached = n.test.as_ref().and_then(|t| t.attached_node.as_ref());
-                n.depends_on.iter().chain(attached).any(|d| ids.contains(d))
-            })
-            .map(|n| n.unique_id.clone())
-            .collect();
-        ids.extend(chosen);
-    }
+    // Tests come with the nodes they read as `--indirect-selection` says (dbt's eager
+    // mode by default), inside the selection itself.
+    let selection = dvt_core::select::resolve(m, &opts.criteria())?;
+    // dbt 1.10's `build` lists the selected exposures too, each a no-op once its
+    // parents are done (skipped when one failed).
+    let exposures = if opts.kind == RunKind::Build {
+        selection
+            .ids
+            .iter()
+            .filter(|id| m.exposures.contains_key(*id))
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut ids = selection.nodes(m);
     if let Some(only) = &opts.only {
         ids.retain(|id| only.contains(id));
     }
@@ -79,7 +78,12 @@ pub(crate) fn selected_nodes(
         let n = &m.nodes[id];
         kinds.contains(&n.resource_type) && n.materialized != Materialization::Ephemeral
     });
-    Ok((ids, ephemeral))
+    Ok(Chosen {
+        ids,
+        ephemeral,
+        exposures,
+        notes: selection.notes,
+    })
 }
 
 /// In `dvt build`, a node also waits for the tests of the nodes it reads, so a failing
@@ -195,7 +199,12 @@ pub async fn execute(
 ) -> Result<RunSummary> {
     let started = Instant::now();
     let m = &ctx.manifest;
-    let (ids, ephemeral) = selected_nodes(&ctx, opts)?;
+    let Chosen {
+        ids,
+        ephemeral,
+        exposures,
+        notes,
+    } = selected_nodes(&ctx, opts)?;
     let mut parents = m.graph.subset_parents(&ids);
     if opts.kind == RunKind::Build {
         add_test_edges(m, &ids, &mut parents);
@@ -207,19 +216,21 @@ pub async fn execute(
         .unwrap_or(1)
         .max(1);
     ctx.registry.set_run_threads(threads);
-    // dbt 1.10's `build` lists the selected exposures too, each a no-op once its
-    // parents are done (skipped when one failed).
-    let exposures: Vec<String> = if opts.kind == RunKind::Build {
-        dvt_core::select::select_exposures(m, &opts.select, &opts.exclude)?
-            .into_iter()
-            .collect()
-    } else {
-        Vec::new()
-    };
     let total = order.len() + exposures.len();
     let send = |e: RunEvent| {
         let _ = events.send(e);
     };
+    for note in notes {
+        send(match note.code {
+            Some(code) => RunEvent::RunWarning {
+                code: code.to_owned(),
+                message: note.message,
+            },
+            None => RunEvent::RunLog {
+                message: note.message,
+            },
+        });
+    }
     send(RunEvent::RunStarted {
         invocation_id: ctx.invocation_id.clone(),
         threads,
