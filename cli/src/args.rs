@@ -173,8 +173,8 @@ pub enum Command {
         #[command(flatten)]
         selection: Selection,
         /// Only nodes of these kinds (`model`, `seed`, `snapshot`, `test`, `function`,
-        /// `source`, `exposure`).
-        #[arg(long = "resource-type", alias = "resource-types", num_args = 1.., value_parser = ["model", "seed", "snapshot", "test", "function", "source", "exposure"])]
+        /// `source`, `exposure`, `metric`, `semantic_model`, `saved_query`).
+        #[arg(long = "resource-type", alias = "resource-types", num_args = 1.., value_parser = ["model", "seed", "snapshot", "test", "function", "source", "exposure", "metric", "semantic_model", "saved_query"])]
         resource_types: Vec<String>,
         /// One line per node: DVT's table (default: the selector, target and path), or
         /// dbt's `selector`, `name`, `path` or `json`.

@@ -314,15 +314,20 @@ fn ls(
     let mut ids = selection.nodes(&m);
     ids.retain(|id| kinds.contains(&m.nodes[id].resource_type));
     let wants = |kind: &str| resource_types.is_empty() || resource_types.iter().any(|r| r == kind);
+    // (unique id, line): DVT's table in build order, dbt's forms by unique id as
+    // `dbt ls` prints them.
+    let mut lines: Vec<(String, String)> = Vec::new();
     for id in m.graph.topo_order(&ids) {
         let n = &m.nodes[&id];
-        printer::out(&match output {
+        let unit = n.test.as_ref().is_some_and(|t| t.unit.is_some());
+        let line = match output {
+            "selector" if unit => format!("unit_test:{}.{}", n.package_name, n.name),
             "selector" => n.fqn.join("."),
             "name" => n.name.clone(),
             "path" => m.package_file_path(n).display().to_string(),
             "json" => serde_json::json!({
                 "name": n.name,
-                "resource_type": n.resource_type.as_str(),
+                "resource_type": if unit { "unit_test" } else { n.resource_type.as_str() },
                 "package_name": n.package_name,
                 "original_file_path": m.package_file_path(n),
                 "unique_id": n.unique_id,
@@ -341,59 +346,76 @@ fn ls(
                 n.target,
                 path_label(&m, &id)
             ),
-        });
+        };
+        lines.push((id, line));
     }
-    if wants("source") {
-        for id in selection
-            .ids
-            .iter()
-            .filter(|id| m.sources.contains_key(*id))
-        {
-            let s = &m.sources[id];
-            let selector = format!("source:{}.{}.{}", s.package_name, s.source_name, s.name);
-            printer::out(&match output {
-                "selector" => selector,
-                "name" => format!("{}.{}", s.source_name, s.name),
-                "path" => s.original_file_path.display().to_string(),
-                "json" => serde_json::json!({
-                    "name": s.name,
-                    "source_name": s.source_name,
-                    "resource_type": "source",
-                    "package_name": s.package_name,
-                    "original_file_path": s.original_file_path,
-                    "unique_id": s.unique_id,
-                    "tags": s.tags,
-                    "dvt": {"target": s.connection},
-                })
-                .to_string(),
-                _ => format!("{selector:<48} source target={}", s.connection),
-            });
+    // Sources, exposures and the semantic layer: (id, kind, selector, name, file, json,
+    // DVT's table tail).
+    let mut others: Vec<(
+        &String,
+        &str,
+        String,
+        String,
+        &Path,
+        serde_json::Value,
+        String,
+    )> = Vec::new();
+    for id in &selection.ids {
+        if let Some(s) = m.sources.get(id) {
+            others.push((
+                id,
+                "source",
+                format!("source:{}.{}.{}", s.package_name, s.source_name, s.name),
+                format!("{}.{}", s.source_name, s.name),
+                &s.original_file_path,
+                serde_json::json!({"name": s.name, "source_name": s.source_name, "tags": s.tags, "dvt": {"target": s.connection}}),
+                format!("source target={}", s.connection),
+            ));
+        } else if let Some(e) = m.exposures.get(id) {
+            others.push((
+                id,
+                "exposure",
+                format!("exposure:{}.{}", e.package_name, e.name),
+                e.name.clone(),
+                &e.original_file_path,
+                serde_json::json!({"name": e.name, "depends_on": {"nodes": e.depends_on}}),
+                format!("exposure {}", e.kind),
+            ));
+        } else if let Some(n) = m.semantic.get(id) {
+            others.push((
+                id,
+                n.resource_type,
+                format!("{}:{}.{}", n.resource_type, n.package_name, n.name),
+                n.name.clone(),
+                &n.original_file_path,
+                serde_json::json!({"name": n.name, "tags": n.tags, "depends_on": {"nodes": n.depends_on}}),
+                n.resource_type.to_owned(),
+            ));
         }
     }
-    if wants("exposure") {
-        for id in selection
-            .ids
-            .iter()
-            .filter(|id| m.exposures.contains_key(*id))
-        {
-            let e = &m.exposures[id];
-            let selector = format!("exposure:{}.{}", e.package_name, e.name);
-            printer::out(&match output {
-                "selector" => selector,
-                "name" => e.name.clone(),
-                "path" => e.original_file_path.display().to_string(),
-                "json" => serde_json::json!({
-                    "name": e.name,
-                    "resource_type": "exposure",
-                    "package_name": e.package_name,
-                    "original_file_path": e.original_file_path,
-                    "unique_id": e.unique_id,
-                    "depends_on": {"nodes": e.depends_on},
-                })
-                .to_string(),
-                _ => format!("{selector:<48} exposure {}", e.kind),
-            });
+    for (id, kind, selector, name, file, mut json, table) in others {
+        if !wants(kind) {
+            continue;
         }
+        let line = match output {
+            "selector" => selector,
+            "name" => name,
+            "path" => file.display().to_string(),
+            "json" => {
+                json["resource_type"] = serde_json::json!(kind);
+                json["unique_id"] = serde_json::json!(id);
+                json["original_file_path"] = serde_json::json!(file);
+                json.to_string()
+            }
+            _ => format!("{selector:<48} {table}"),
+        };
+        lines.push((id.clone(), line));
+    }
+    if output != "table" {
+        lines.sort();
+    }
+    for (_, line) in lines {
+        printer::out(&line);
     }
     Ok(ExitCode::SUCCESS)
 }

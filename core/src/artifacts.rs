@@ -157,17 +157,21 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
                     .collect(),
             )
         };
-    // Exposures are not in the build graph, but dbt's maps list them.
+    // Exposures and the semantic layer are not in the build graph, but dbt's maps list
+    // them.
     let (mut parents, mut children) = (m.graph.parents.clone(), m.graph.children.clone());
-    let mut exposures = Map::new();
-    for (id, e) in &m.exposures {
-        parents.insert(id.clone(), e.depends_on.iter().cloned().collect());
+    for (id, depends_on) in m.outside_members() {
+        parents.insert(id.clone(), depends_on.iter().cloned().collect());
         children.entry(id.clone()).or_default();
-        for dep in &e.depends_on {
+        for dep in depends_on {
             children.entry(dep.clone()).or_default().insert(id.clone());
         }
-        exposures.insert(id.clone(), e.to_json());
     }
+    let exposures: Map<String, Json> = m
+        .exposures
+        .iter()
+        .map(|(id, e)| (id.clone(), e.to_json()))
+        .collect();
     let mut meta = metadata(MANIFEST_SCHEMA, invocation_id, generated_at);
     meta["project_name"] = json!(m.project.name);
     meta["adapter_type"] = json!(m.target(&m.default_target).adapter_type().name());
@@ -178,7 +182,9 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
         "macros": macros,
         "functions": functions,
         "exposures": exposures,
-        "metrics": {},
+        "metrics": m.semantic_json("metric"),
+        "semantic_models": m.semantic_json("semantic_model"),
+        "saved_queries": m.semantic_json("saved_query"),
         "groups": m.groups,
         "selectors": m.selectors.to_json(),
         "disabled": {},

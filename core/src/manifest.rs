@@ -462,6 +462,9 @@ pub struct Manifest {
     pub state: Option<State>,
     /// The named selections of `selectors.yml`.
     pub selectors: crate::select::Selectors,
+    /// Semantic models, metrics and saved queries by unique id: parsed, listed and
+    /// selectable, never built.
+    pub semantic: BTreeMap<String, crate::parse::semantic::SemanticNode>,
     /// Every source table on a target, as a pushed-down node there names it (and all of
     /// them as the federated engine names them), built the first time a compile needs
     /// it (see `CompileRelations::unseen_sources`).
@@ -713,6 +716,52 @@ impl Manifest {
     /// Absolute path of a project-relative file.
     pub fn path(&self, rel: &Path) -> PathBuf {
         self.project.root.join(rel)
+    }
+
+    /// `manifest.json`'s (and `graph`'s) `metrics`, `semantic_models` or `saved_queries`.
+    pub fn semantic_json(&self, resource_type: &str) -> Json {
+        Json::Object(
+            self.semantic
+                .values()
+                .filter(|n| n.resource_type == resource_type)
+                .map(|n| (n.unique_id.clone(), self.semantic_entry(n)))
+                .collect(),
+        )
+    }
+
+    /// One semantic node's entry, with what depends on where things are built: a
+    /// semantic model's `node_relation`, an export's schema and database.
+    pub fn semantic_entry(&self, n: &crate::parse::semantic::SemanticNode) -> Json {
+        let mut j = n.json.clone();
+        let target = self.target(&self.default_target);
+        if let Some(model) = n.model.as_ref().and_then(|id| self.nodes.get(id)) {
+            let dialect = self.target(&model.target).dialect();
+            j["node_relation"] = serde_json::json!({
+                "alias": model.relation.identifier,
+                "schema_name": model.relation.schema,
+                "database": model.relation.database,
+                "relation_name": dialect.render(&model.relation),
+            });
+        }
+        if let Some(exports) = j.get_mut("exports").and_then(Json::as_array_mut) {
+            for e in exports {
+                let config = &mut e["config"];
+                if config["schema_name"].is_null() {
+                    config["schema_name"] = Json::from(target.schema.clone());
+                }
+                config["database"] = Json::from(target.database());
+            }
+        }
+        j
+    }
+
+    /// What sits outside the build graph and reads from it — exposures, semantic
+    /// models, metrics, saved queries — with what each reads (dbt's graph has them).
+    pub fn outside_members(&self) -> impl Iterator<Item = (&String, &Vec<String>)> {
+        self.exposures
+            .iter()
+            .map(|(id, e)| (id, &e.depends_on))
+            .chain(self.semantic.iter().map(|(id, n)| (id, &n.depends_on)))
     }
 
     /// A node's file as dbt names it (`original_file_path` in dbt's `manifest.json`):

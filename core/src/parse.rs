@@ -24,6 +24,7 @@ mod groups;
 mod models;
 mod properties;
 mod seeds;
+pub(crate) mod semantic;
 mod snapshots;
 mod sources;
 mod unit_tests;
@@ -121,6 +122,7 @@ impl Manifest {
         let mut warnings = Vec::new();
         let mut exposure_decls = Vec::new();
         let mut group_decls = Vec::new();
+        let mut semantic_decls = semantic::Decls::default();
         let mut sources: BTreeMap<String, SourceTable> = BTreeMap::new();
         let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
         let mut names = Names {
@@ -141,6 +143,7 @@ impl Manifest {
                 warnings: &mut warnings,
                 exposures: &mut exposure_decls,
                 groups: &mut group_decls,
+                semantic: &mut semantic_decls,
                 root_patches: &mut root_patches,
             };
             parse_project(p, root_project, &profile, &default_target, &ctx, &mut state)?;
@@ -182,7 +185,8 @@ impl Manifest {
         for node in nodes.values_mut() {
             resolve_deps(&jinja, node, &names, &source_ids)?;
         }
-        let exposures = exposures::resolve(&exposure_decls, &names, &source_ids)?;
+        let semantic = semantic::resolve(&semantic_decls, &names)?;
+        let exposures = exposures::resolve(&exposure_decls, &names, &source_ids, &semantic)?;
         let groups = groups::resolve(&group_decls)?;
         let projects: Vec<&ProjectConfig> =
             std::iter::once(&project).chain(packages.values()).collect();
@@ -204,6 +208,7 @@ impl Manifest {
         })?;
         let mut manifest = Manifest {
             selectors,
+            semantic,
             project,
             profile,
             target_override: opts.target.clone(),
@@ -338,6 +343,7 @@ struct ParseState<'a> {
     warnings: &'a mut Vec<crate::manifest::Warning>,
     exposures: &'a mut Vec<YamlEntry>,
     groups: &'a mut Vec<YamlEntry>,
+    semantic: &'a mut semantic::Decls,
     root_patches: &'a mut RootPatches,
 }
 
@@ -486,6 +492,15 @@ fn parse_project(
     st.exposures
         .extend(entries(std::mem::take(&mut props.exposures)));
     st.groups.extend(entries(std::mem::take(&mut props.groups)));
+    st.semantic
+        .semantic_models
+        .extend(entries(std::mem::take(&mut props.semantic_models)));
+    st.semantic
+        .metrics
+        .extend(entries(std::mem::take(&mut props.metrics)));
+    st.semantic
+        .saved_queries
+        .extend(entries(std::mem::take(&mut props.saved_queries)));
     unit_tests::parse(project, &props.unit_tests, st.nodes, st.names)
 }
 
@@ -790,16 +805,14 @@ fn graph_context(m: &Manifest) -> Json {
             (e.unique_id.clone(), j)
         })
         .collect();
-    // Metrics, semantic models and saved queries are accepted and not kept: packages
-    // that list them find none.
     serde_json::json!({
         "nodes": nodes,
         "sources": sources,
         "functions": functions,
         "exposures": exposures,
-        "metrics": {},
-        "semantic_models": {},
-        "saved_queries": {},
+        "metrics": m.semantic_json("metric"),
+        "semantic_models": m.semantic_json("semantic_model"),
+        "saved_queries": m.semantic_json("saved_query"),
         "groups": m.groups,
     })
 }

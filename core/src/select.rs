@@ -104,7 +104,8 @@ pub struct Note {
 /// A selection's outcome.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
-    /// The unique ids of the nodes, sources and exposures selected.
+    /// The unique ids of the nodes, sources, exposures and semantic layer resources
+    /// selected.
     pub ids: BTreeSet<String>,
     /// Lines for the user: the default selector used, criteria that matched nothing.
     pub notes: Vec<Note>,
@@ -138,7 +139,11 @@ pub fn resolve(m: &Manifest, criteria: &Criteria) -> Result<Selection> {
         .into_iter()
         .filter(|id| match m.nodes.get(id) {
             Some(n) => n.resource_type != ResourceType::Model || !n.raw_code.trim().is_empty(),
-            None => m.sources.contains_key(id) || m.exposures.contains_key(id),
+            None => {
+                m.sources.contains_key(id)
+                    || m.exposures.contains_key(id)
+                    || m.semantic.contains_key(id)
+            }
         })
         .collect();
     Ok(Selection {
@@ -156,7 +161,7 @@ pub fn select(m: &Manifest, select: &[String], exclude: &[String]) -> Result<BTr
 /// One evaluation of a spec against a manifest.
 struct Eval<'m> {
     m: &'m Manifest,
-    /// The build graph with the exposures below what they read.
+    /// The build graph with exposures and the semantic layer below what they read.
     graph: Graph,
     /// A node -> the tests that read it.
     tests_of: BTreeMap<&'m str, Vec<&'m str>>,
@@ -176,7 +181,7 @@ impl<'m> Eval<'m> {
             m.nodes
                 .iter()
                 .map(|(id, n)| (id, &n.depends_on))
-                .chain(m.exposures.iter().map(|(id, e)| (id, &e.depends_on))),
+                .chain(m.outside_members()),
         );
         let mut tests_of: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         let mut reads = BTreeMap::new();
@@ -281,10 +286,7 @@ impl<'m> Eval<'m> {
         for test in candidates {
             let reads = &self.reads[test];
             let within = |set: &Ids| reads.iter().all(|r| set.contains(*r));
-            if mode == Indirect::Eager
-                || within(&selected)
-                || around.as_ref().is_some_and(within)
-            {
+            if mode == Indirect::Eager || within(&selected) || around.as_ref().is_some_and(within) {
                 direct.insert(test.to_owned());
             } else {
                 held.insert(test.to_owned());

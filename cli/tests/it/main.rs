@@ -29,6 +29,7 @@ mod run_operation;
 mod s3;
 mod security;
 mod selectors;
+mod semantic;
 mod snapshots;
 mod state;
 mod unit_tests;

@@ -191,7 +191,7 @@ fn dbt_selector_methods_graph_operators_and_indirect_selection() {
         "{stderr}"
     );
     // Bad criteria are coded errors.
-    for bad in ["@stg_a+", "config:table", "test_type:fuzzy", "metric:m"] {
+    for bad in ["@stg_a+", "config:table", "test_type:fuzzy", "metric:a.b.c"] {
         let out = dvt(d, &["ls", "-s", bad], &[]);
         assert_eq!(out.code, 1, "{bad}: {}", out.stderr);
         assert!(out.stderr.contains("DVT111"), "{bad}: {}", out.stderr);

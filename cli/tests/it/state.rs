@@ -102,9 +102,10 @@ fn state_selectors_pick_what_changed_since_a_manifest() {
         &["ls", "--select", "+b", "--output", "path"],
         &[],
     );
+    // dbt's forms come in dbt's order, by unique id.
     assert_eq!(
         paths.stdout.lines().collect::<Vec<_>>(),
-        ["seeds/raw.csv", "models/a.sql", "models/b.sql"]
+        ["models/a.sql", "models/b.sql", "seeds/raw.csv"]
     );
 
     let bare = dvt(dir.path(), &["ls", "--select", "state:new"], &[]);

@@ -21,6 +21,7 @@ pub(super) fn resolve(
     decls: &[YamlEntry],
     names: &Names,
     source_ids: &SourceIds,
+    semantic: &BTreeMap<String, super::semantic::SemanticNode>,
 ) -> Result<BTreeMap<String, Exposure>> {
     let mut out = BTreeMap::new();
     for d in decls {
@@ -81,8 +82,24 @@ pub(super) fn resolve(
                         }
                     }
                 }
-                // `metric(...)`: DVT has no metrics; the exposure keeps the rest.
-                None if written.trim_start().starts_with("metric(") => continue,
+                None if written.trim_start().starts_with("metric(") => {
+                    match metric_call(written).and_then(|(package, name)| {
+                        semantic.values().find(|n| {
+                            n.resource_type == "metric"
+                                && n.name == name
+                                && package.as_ref().is_none_or(|p| *p == n.package_name)
+                        })
+                    }) {
+                        Some(metric) => metric.unique_id.clone(),
+                        None => {
+                            return Err(bad(
+                                location,
+                                "depends_on",
+                                format!("exposure `{name}`: `{written}` names no metric"),
+                            ));
+                        }
+                    }
+                }
                 None => {
                     return Err(bad(
                         location,
@@ -132,6 +149,20 @@ pub(super) fn resolve(
     Ok(out)
 }
 
+/// `metric('name')` or `metric('package', 'name')` with literal arguments.
+fn metric_call(text: &str) -> Option<(Option<String>, String)> {
+    let inner = text.trim().strip_prefix("metric(")?.strip_suffix(')')?;
+    let args: Vec<String> = inner
+        .split(',')
+        .map(|a| a.trim().trim_matches(|c| c == '\'' || c == '"').to_owned())
+        .collect();
+    match args.as_slice() {
+        [name] if !name.is_empty() => Some((None, name.clone())),
+        [package, name] => Some((Some(package.clone()), name.clone())),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::error::Result;
@@ -164,7 +195,7 @@ mod tests {
     #[test]
     fn exposures_name_what_they_read_and_select_it() {
         let m = load(
-            "exposures:\n  - name: weekly\n    type: dashboard\n    owner: {name: Ann, email: ann@example.com}\n    depends_on:\n      - ref('kpis', v=1)\n      - source('raw', 'events')\n      - metric('revenue')\n  - name: off\n    type: ml\n    config: {enabled: false}\n    depends_on: [ref('nothing')]\n",
+            "exposures:\n  - name: weekly\n    type: dashboard\n    owner: {name: Ann, email: ann@example.com}\n    depends_on:\n      - ref('kpis', v=1)\n      - source('raw', 'events')\n  - name: off\n    type: ml\n    config: {enabled: false}\n    depends_on: [ref('nothing')]\n",
         )
         .expect("loads");
         assert_eq!(
@@ -173,6 +204,13 @@ mod tests {
         );
         let e = &m.exposures["exposure.p.weekly"];
         assert_eq!(e.depends_on, ["model.p.kpis.v1", "source.p.raw.events"]);
+        // A metric nobody defines is an error at its line, as in dbt.
+        let err = load(
+            "exposures:\n  - name: w\n    type: dashboard\n    owner: {name: a}\n    depends_on: [metric('revenue')]\n",
+        )
+        .expect_err("an unknown metric");
+        assert_eq!(err.code(), "DVT115");
+        assert!(err.to_string().contains("names no metric"), "{err}");
         assert_eq!(e.owner["email"], "ann@example.com");
         let picked = crate::select::select(&m, &["+exposure:weekly".into()], &[]).expect("selects");
         assert_eq!(

@@ -30,6 +30,12 @@ struct PropertyFile {
     exposures: Vec<Json>,
     #[serde(default)]
     groups: Vec<Json>,
+    #[serde(default)]
+    semantic_models: Vec<Json>,
+    #[serde(default)]
+    metrics: Vec<Json>,
+    #[serde(default)]
+    saved_queries: Vec<Json>,
 }
 
 /// The properties of one function (dbt 1.11). `arguments` and `returns` stay JSON: they
@@ -221,6 +227,10 @@ pub(crate) struct Properties {
     pub(crate) exposures: Vec<(Json, PathBuf, std::sync::Arc<yaml::Yaml>, usize)>,
     /// `groups:` entries with their file, its tree and their index in it.
     pub(crate) groups: Vec<(Json, PathBuf, std::sync::Arc<yaml::Yaml>, usize)>,
+    /// `semantic_models:`, `metrics:` and `saved_queries:` entries, likewise.
+    pub(crate) semantic_models: Vec<(Json, PathBuf, std::sync::Arc<yaml::Yaml>, usize)>,
+    pub(crate) metrics: Vec<(Json, PathBuf, std::sync::Arc<yaml::Yaml>, usize)>,
+    pub(crate) saved_queries: Vec<(Json, PathBuf, std::sync::Arc<yaml::Yaml>, usize)>,
 }
 
 /// Reads the property files under the model, seed, snapshot and function paths, in file
@@ -321,13 +331,18 @@ pub(crate) fn read(project: &ProjectConfig) -> Result<Properties> {
                     .enumerate()
                     .map(|(i, e)| (e, file.clone(), std::sync::Arc::clone(&tree), i)),
             );
-            out.groups.extend(
-                props
-                    .groups
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, g)| (g, file.clone(), std::sync::Arc::clone(&tree), i)),
-            );
+            for (list, into) in [
+                (props.groups, &mut out.groups),
+                (props.semantic_models, &mut out.semantic_models),
+                (props.metrics, &mut out.metrics),
+                (props.saved_queries, &mut out.saved_queries),
+            ] {
+                into.extend(
+                    list.into_iter()
+                        .enumerate()
+                        .map(|(i, g)| (g, file.clone(), std::sync::Arc::clone(&tree), i)),
+                );
+            }
             for (index, src) in props.sources.into_iter().enumerate() {
                 out.sources.push(SourceDecl {
                     props: src,

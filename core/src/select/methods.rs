@@ -29,6 +29,11 @@ pub(super) fn search(m: &Manifest, c: &Criterion) -> Result<BTreeSet<String>> {
                     add(id);
                 }
             }
+            for (id, n) in &m.semantic {
+                if qualified_name_matches(&n.fqn, value, false) {
+                    add(id);
+                }
+            }
         }
         "tag" => {
             let tagged = |tags: &[String]| tags.iter().any(|t| fnmatch(value, t));
@@ -43,6 +48,10 @@ pub(super) fn search(m: &Manifest, c: &Criterion) -> Result<BTreeSet<String>> {
             m.exposures
                 .iter()
                 .filter(|(_, e)| tagged(&e.tags))
+                .for_each(|(id, _)| add(id));
+            m.semantic
+                .iter()
+                .filter(|(_, n)| tagged(&n.tags))
                 .for_each(|(id, _)| add(id));
         }
         "group" => {
@@ -110,6 +119,11 @@ pub(super) fn search(m: &Manifest, c: &Criterion) -> Result<BTreeSet<String>> {
                     add(id);
                 }
             }
+            for (id, n) in &m.semantic {
+                if path_matches(pattern, &n.original_file_path) {
+                    add(id);
+                }
+            }
         }
         "file" => {
             let file_matches = |p: &Path| {
@@ -129,6 +143,11 @@ pub(super) fn search(m: &Manifest, c: &Criterion) -> Result<BTreeSet<String>> {
             }
             for (id, e) in &m.exposures {
                 if file_matches(&e.original_file_path) {
+                    add(id);
+                }
+            }
+            for (id, n) in &m.semantic {
+                if file_matches(&n.original_file_path) {
                     add(id);
                 }
             }
@@ -152,6 +171,10 @@ pub(super) fn search(m: &Manifest, c: &Criterion) -> Result<BTreeSet<String>> {
             m.exposures
                 .iter()
                 .filter(|(_, e)| ours(&e.package_name))
+                .for_each(|(id, _)| add(id));
+            m.semantic
+                .iter()
+                .filter(|(_, n)| ours(&n.package_name))
                 .for_each(|(id, _)| add(id));
         }
         "config" if c.arguments == ["target"] => target(m, value, &mut add),
@@ -222,13 +245,19 @@ pub(super) fn search(m: &Manifest, c: &Criterion) -> Result<BTreeSet<String>> {
                     }
                 }
             }
+            "metric" | "semantic_model" | "saved_query" => {
+                for (id, n) in &m.semantic {
+                    if n.resource_type == value {
+                        add(id);
+                    }
+                }
+            }
             // Kinds dbt knows that DVT's projects hold none of.
-            "analysis" | "operation" | "sql_operation" | "macro" | "doc" | "metric"
-            | "semantic_model" | "saved_query" | "group" => {}
+            "analysis" | "operation" | "sql_operation" | "macro" | "doc" | "group" => {}
             _ => {
                 return Err(invalid(
                     &c.raw,
-                    "`resource_type:` takes `model`, `seed`, `snapshot`, `test`, `unit_test`, `function`, `source` or `exposure`",
+                    "`resource_type:` takes `model`, `seed`, `snapshot`, `test`, `unit_test`, `function`, `source`, `exposure`, `metric`, `semantic_model` or `saved_query`",
                 ));
             }
         },
@@ -264,10 +293,25 @@ pub(super) fn search(m: &Manifest, c: &Criterion) -> Result<BTreeSet<String>> {
         "result" => super::state::result(m, c, &mut add)?,
         "source_status" => super::state::source_status(m, c, &mut add)?,
         "metric" | "semantic_model" | "saved_query" => {
-            return Err(invalid(
-                &c.raw,
-                "metrics, semantic models and saved queries are not yet supported by DVT (they are parsed and ignored)",
-            ));
+            // `name` or `package.name`.
+            let (package, name) = match value.split('.').collect::<Vec<_>>().as_slice() {
+                [name] => ("*", *name),
+                [package, name] => (*package, *name),
+                _ => {
+                    return Err(invalid(
+                        &c.raw,
+                        &format!("`{}:` takes `name` or `package.name`", c.method),
+                    ));
+                }
+            };
+            for (id, n) in &m.semantic {
+                if n.resource_type == c.method
+                    && fnmatch(package, &n.package_name)
+                    && fnmatch(name, &n.name)
+                {
+                    add(id);
+                }
+            }
         }
         other => {
             return Err(invalid(&c.raw, &format!("unknown method `{other}`")));
