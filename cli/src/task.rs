@@ -960,6 +960,7 @@ async fn docs_generate(
         .path(Path::new(&m.project.target_path))
         .join("manifest.json");
     dvt_executor::run::write_json_atomic(&manifest, &manifest_json)?;
+    dvt_executor::run::write_semantic_manifest(&m)?;
     let catalog = if empty_catalog {
         dvt_executor::catalog::empty_catalog_json(&invocation, &now)
     } else {

@@ -193,6 +193,211 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
     })
 }
 
+/// `semantic_manifest.json`, what MetricFlow reads: the semantic models, metrics and
+/// saved queries as `manifest.json` has them, less what MetricFlow does not take, and
+/// the project's time spines.
+pub fn semantic_manifest_json(m: &Manifest) -> Json {
+    let pick = |j: &Json, keys: &[&str]| -> Json {
+        Json::Object(
+            keys.iter()
+                .map(|k| ((*k).to_owned(), j.get(*k).cloned().unwrap_or(Json::Null)))
+                .collect(),
+        )
+    };
+    let each = |list: &Json, keys: &[&str]| -> Json {
+        Json::Array(
+            list.as_array()
+                .into_iter()
+                .flatten()
+                .map(|item| pick(item, keys))
+                .collect(),
+        )
+    };
+    let meta_only = |j: &Json| json!({"meta": j["config"]["meta"].clone()});
+    let mut semantic_models = Vec::new();
+    let mut metrics = Vec::new();
+    let mut saved_queries = Vec::new();
+    for n in m.semantic.values() {
+        let j = m.semantic_entry(n);
+        match n.resource_type {
+            "semantic_model" => {
+                let mut out = pick(
+                    &j,
+                    &[
+                        "name",
+                        "defaults",
+                        "description",
+                        "node_relation",
+                        "primary_entity",
+                        "label",
+                    ],
+                );
+                out["entities"] = each(
+                    &j["entities"],
+                    &[
+                        "name",
+                        "description",
+                        "type",
+                        "role",
+                        "expr",
+                        "metadata",
+                        "label",
+                        "config",
+                    ],
+                );
+                out["measures"] = each(
+                    &j["measures"],
+                    &[
+                        "name",
+                        "agg",
+                        "description",
+                        "create_metric",
+                        "expr",
+                        "agg_params",
+                        "metadata",
+                        "non_additive_dimension",
+                        "agg_time_dimension",
+                        "label",
+                        "config",
+                    ],
+                );
+                out["dimensions"] = each(
+                    &j["dimensions"],
+                    &[
+                        "name",
+                        "description",
+                        "type",
+                        "is_partition",
+                        "type_params",
+                        "expr",
+                        "metadata",
+                        "label",
+                        "config",
+                    ],
+                );
+                out["config"] = meta_only(&j);
+                semantic_models.push(out);
+            }
+            "metric" => {
+                let mut out = pick(
+                    &j,
+                    &[
+                        "name",
+                        "description",
+                        "type",
+                        "filter",
+                        "metadata",
+                        "label",
+                        "time_granularity",
+                    ],
+                );
+                out["type_params"] = pick(
+                    &j["type_params"],
+                    &[
+                        "measure",
+                        "numerator",
+                        "denominator",
+                        "expr",
+                        "window",
+                        "grain_to_date",
+                        "metrics",
+                        "conversion_type_params",
+                        "cumulative_type_params",
+                        "input_measures",
+                    ],
+                );
+                // MetricFlow's cumulative parameters have no `metric`.
+                if let Some(c) = out["type_params"]["cumulative_type_params"].as_object_mut() {
+                    c.remove("metric");
+                }
+                out["config"] = meta_only(&j);
+                metrics.push(out);
+            }
+            _ => {
+                let mut out = pick(
+                    &j,
+                    &[
+                        "name",
+                        "query_params",
+                        "description",
+                        "metadata",
+                        "label",
+                        "tags",
+                    ],
+                );
+                let exports: Vec<Json> = j["exports"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|e| {
+                        json!({
+                            "name": e["name"],
+                            "config": pick(&e["config"], &["export_as", "schema_name", "alias"]),
+                        })
+                    })
+                    .collect();
+                out["exports"] = json!(exports);
+                saved_queries.push(out);
+            }
+        }
+    }
+    let relation = |n: &crate::manifest::Node| {
+        json!({
+            "alias": n.relation.identifier,
+            "schema_name": n.relation.schema,
+            "database": n.relation.database,
+            "relation_name": m.target(&n.target).dialect().render(&n.relation),
+        })
+    };
+    let mut time_spines = Vec::new();
+    for n in m.nodes.values() {
+        if let Some((column, grain)) = crate::parse::semantic::time_spine_column(n) {
+            let custom: Vec<Json> = n
+                .time_spine
+                .as_ref()
+                .and_then(|t| t.get("custom_granularities"))
+                .and_then(Json::as_array)
+                .into_iter()
+                .flatten()
+                .map(|c| json!({"name": c.get("name"), "column_name": c.get("column_name")}))
+                .collect();
+            time_spines.push(json!({
+                "node_relation": relation(n),
+                "primary_column": {"name": column, "time_granularity": grain},
+                "custom_granularities": custom,
+            }));
+        }
+    }
+    // dbt keeps the legacy `metricflow_time_spine` model for MetricFlow's older readers.
+    let legacy: Vec<Json> = if semantic_models.is_empty() {
+        Vec::new()
+    } else {
+        m.nodes
+            .values()
+            .filter(|n| n.name == "metricflow_time_spine" && n.package_name == m.project.name)
+            .map(|n| {
+                json!({
+                    "location": m.target(&n.target).dialect().render(&n.relation),
+                    "column_name": "date_day",
+                    "grain": "day",
+                })
+            })
+            .take(1)
+            .collect()
+    };
+    json!({
+        "semantic_models": semantic_models,
+        "metrics": metrics,
+        "project_configuration": {
+            "time_spine_table_configurations": legacy,
+            "metadata": null,
+            "dsi_package_version": {"major_version": "0", "minor_version": "9", "patch_version": "0"},
+            "time_spines": time_spines,
+        },
+        "saved_queries": saved_queries,
+    })
+}
+
 /// Status of one node in `run_results.json`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

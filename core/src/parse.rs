@@ -186,6 +186,7 @@ impl Manifest {
             resolve_deps(&jinja, node, &names, &source_ids)?;
         }
         let semantic = semantic::resolve(&semantic_decls, &names)?;
+        semantic::check_time_spine(&semantic, &nodes)?;
         let exposures = exposures::resolve(&exposure_decls, &names, &source_ids, &semantic)?;
         let groups = groups::resolve(&group_decls)?;
         let projects: Vec<&ProjectConfig> =

@@ -248,21 +248,25 @@ pub fn parse(file: &Path, text: &str) -> Result<Yaml> {
         nodes: 0,
         root: None,
     };
-    loop {
+    // Whether the last node read is a block scalar (`|`, `>`), and where reading ended.
+    let mut last_is_block = false;
+    let end = loop {
         let (event, mark) = parser
             .next_token()
             .map_err(|e| scan_error(file, text, &e))?;
         let (line, column) = position(&mark);
         match event {
-            Event::StreamEnd => break,
-            Event::DocumentEnd if builder.root.is_some() => break,
+            Event::StreamEnd => break mark.index(),
+            Event::DocumentEnd if builder.root.is_some() => break mark.index(),
             Event::Nothing | Event::StreamStart | Event::DocumentStart | Event::DocumentEnd => {}
             Event::Scalar(text, style, anchor, tag) => {
+                last_is_block = matches!(style, TScalarStyle::Literal | TScalarStyle::Folded);
                 let node = Yaml::new(scalar(text, style, tag.as_ref()), line, column);
                 builder.count(1, &node)?;
                 builder.complete(Built::leaf(node), anchor)?;
             }
             Event::Alias(id) => {
+                last_is_block = false;
                 let Some(anchored) = builder.anchors.get(&id) else {
                     return Err(Yaml::new(YamlValue::Null, line, column)
                         .error(file, "an alias cannot refer to the node that contains it"));
@@ -279,9 +283,11 @@ pub fn parse(file: &Path, text: &str) -> Result<Yaml> {
                 builder.complete(copy, 0)?;
             }
             Event::SequenceStart(anchor, _) => {
+                last_is_block = false;
                 builder.open(FrameKind::Seq(Vec::new()), anchor, line, column)?;
             }
             Event::MappingStart(anchor, _) => {
+                last_is_block = false;
                 let kind = FrameKind::Map {
                     entries: Vec::new(),
                     key: None,
@@ -305,10 +311,32 @@ pub fn parse(file: &Path, text: &str) -> Result<Yaml> {
                 builder.complete(built, frame.anchor)?;
             }
         }
-    }
-    Ok(builder
+    };
+    let mut root = builder
         .root
-        .unwrap_or_else(|| Yaml::new(YamlValue::Null, 1, 1)))
+        .unwrap_or_else(|| Yaml::new(YamlValue::Null, 1, 1));
+    // A block scalar that runs to the end of a file without a final line break has none
+    // to keep (YAML's clip and keep chomping keep only a break that is there, as
+    // PyYAML reads it); the scanner adds one.
+    if last_is_block
+        && !text.ends_with('\n')
+        && end >= text.chars().count()
+        && let Some(last) = last_scalar_text(&mut root)
+        && last.ends_with('\n')
+    {
+        last.pop();
+    }
+    Ok(root)
+}
+
+/// The text of the scalar read last (the last item or value, all the way down).
+fn last_scalar_text(node: &mut Yaml) -> Option<&mut String> {
+    match &mut node.value {
+        YamlValue::Scalar { text, .. } => Some(text),
+        YamlValue::Seq(items) => items.last_mut().and_then(last_scalar_text),
+        YamlValue::Map(entries) => entries.last_mut().and_then(|(_, v)| last_scalar_text(v)),
+        YamlValue::Null => None,
+    }
 }
 
 /// Parses `text` and deserializes it into `T` (see [`Yaml::deserialize`]).
@@ -654,6 +682,17 @@ mod tests {
             Error::Yaml { location, .. } => (err.code(), location.line, location.column),
             other => panic!("not a YAML error: {other}"),
         }
+    }
+
+    #[test]
+    fn a_block_scalar_at_the_end_of_a_file_keeps_only_a_break_that_is_there() {
+        let read = |t: &str| parse(Path::new("f.yml"), t).expect("parses").to_json();
+        assert_eq!(read("a: |\n  x > 0")["a"], "x > 0");
+        assert_eq!(read("a: |\n  x > 0\n")["a"], "x > 0\n");
+        assert_eq!(read("a: [1]\nb: >\n  one\n  two")["b"], "one two");
+        assert_eq!(read("a: |\n  x\nb: |\n  y")["a"], "x\n");
+        assert_eq!(read("- |\n  x\n- |+\n  y")[1], "y");
+        assert_eq!(read("a: |\n  x\n---\nb: 1")["a"], "x\n");
     }
 
     #[test]

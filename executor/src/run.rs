@@ -22,7 +22,7 @@ mod journal;
 mod runner;
 mod snapshot;
 
-pub use artifacts::{write_compiled, write_json_atomic, write_manifest};
+pub use artifacts::{write_compiled, write_json_atomic, write_manifest, write_semantic_manifest};
 pub use context::{BuildFlags, EngineKey, RunContext, path_label};
 pub use dag::execute;
 pub use journal::{Collected, Journal, collect_garbage};

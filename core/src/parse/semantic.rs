@@ -785,3 +785,85 @@ fn resolve_metric(
     done.insert(name.to_owned(), (depends_on, input_measures));
     Ok(())
 }
+
+/// Granularities from finest to coarsest, as MetricFlow orders them.
+const GRAINS: [&str; 11] = [
+    "nanosecond",
+    "microsecond",
+    "millisecond",
+    "second",
+    "minute",
+    "hour",
+    "day",
+    "week",
+    "month",
+    "quarter",
+    "year",
+];
+
+fn grain_rank(g: &str) -> usize {
+    GRAINS
+        .iter()
+        .position(|x| x.eq_ignore_ascii_case(g))
+        .unwrap_or(usize::MAX)
+}
+
+/// A time spine model's primary column and its granularity: `time_spine:`'s
+/// `standard_granularity_column` and that column's `granularity:`.
+pub(crate) fn time_spine_column(n: &crate::manifest::Node) -> Option<(String, String)> {
+    let spine = n.time_spine.as_ref()?;
+    let column = spine.get("standard_granularity_column")?.as_str()?;
+    let grain = n.columns.get(column)?.get("granularity")?.as_str()?;
+    Some((column.to_owned(), grain.to_ascii_lowercase()))
+}
+
+/// dbt's parse-time rule: a project with semantic models needs a time spine at day
+/// grain or finer (a `time_spine:` model, or the legacy `metricflow_time_spine`).
+pub(super) fn check_time_spine(
+    semantic: &BTreeMap<String, SemanticNode>,
+    nodes: &BTreeMap<String, crate::manifest::Node>,
+) -> Result<()> {
+    for n in nodes.values().filter(|n| n.time_spine.is_some()) {
+        if time_spine_column(n).is_none() {
+            let column = n
+                .time_spine
+                .as_ref()
+                .and_then(|t| t.get("standard_granularity_column"))
+                .and_then(Json::as_str)
+                .unwrap_or_default();
+            return Err(Error::InvalidConfig {
+                location: Location::file(n.patch_path.as_ref().unwrap_or(&n.original_file_path)),
+                key: "time_spine".into(),
+                message: format!(
+                    "model `{}`: the time spine's `standard_granularity_column` `{column}` must be one of its `columns:`, with a `granularity:`",
+                    n.name
+                ),
+            });
+        }
+    }
+    let Some(first) = semantic
+        .values()
+        .find(|n| n.resource_type == "semantic_model")
+    else {
+        return Ok(());
+    };
+    let finest = nodes
+        .values()
+        .filter_map(time_spine_column)
+        .map(|(_, g)| grain_rank(&g))
+        .chain(
+            nodes
+                .values()
+                .any(|n| n.name == "metricflow_time_spine")
+                .then(|| grain_rank("day")),
+        )
+        .min();
+    if finest.is_some_and(|r| r <= grain_rank("day")) {
+        return Ok(());
+    }
+    Err(Error::InvalidConfig {
+        location: Location::file(&first.original_file_path),
+        key: "time_spine".into(),
+        message: "the semantic layer needs a time spine model at day grain or finer: a model with `time_spine: {standard_granularity_column: ...}` whose column has `granularity: day`, or a model named `metricflow_time_spine`".into(),
+    })
+}

@@ -47,6 +47,17 @@ pub fn write_manifest(m: &Manifest, invocation_id: &str) -> Result<PathBuf> {
         .path(Path::new(&m.project.target_path))
         .join("manifest.json");
     write_json_atomic(&path, &manifest_json(m, invocation_id, &now()))?;
+    write_semantic_manifest(m)?;
+    Ok(path)
+}
+
+/// Writes `target/semantic_manifest.json` (MetricFlow's input), as dbt does beside every
+/// `manifest.json`.
+pub fn write_semantic_manifest(m: &Manifest) -> Result<PathBuf> {
+    let path = m
+        .path(Path::new(&m.project.target_path))
+        .join("semantic_manifest.json");
+    write_json_atomic(&path, &dvt_core::artifacts::semantic_manifest_json(m))?;
     Ok(path)
 }
 
