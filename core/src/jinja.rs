@@ -157,6 +157,22 @@ pub struct Recorded {
     pub config: Map<String, Json>,
     /// `log()` messages (compile phase).
     pub logs: Vec<String>,
+    /// Macros the node's own code called (not those called from inside a macro), as
+    /// unique ids, in call order, without duplicates: dbt's `depends_on.macros`.
+    pub macros: Vec<String>,
+}
+
+/// Notes a call of macro `id` made by the node's own code, not from inside another
+/// macro, as dbt lists a node's `depends_on.macros`.
+pub(crate) fn record_macro_call(state: &State, id: &str) {
+    if MACRO_DEPTH.with(std::cell::Cell::get) == 0
+        && let Ok(n) = node(state)
+    {
+        let mut rec = n.record();
+        if !rec.macros.iter().any(|m| m == id) {
+            rec.macros.push(id.to_owned());
+        }
+    }
 }
 
 /// A relation as Jinja sees it (`this`, and what `ref`/`source` return).
@@ -672,7 +688,7 @@ impl JinjaEnv {
         dispatch: BTreeMap<String, Vec<String>>,
     ) -> Result<Self> {
         let mut env = base_env(false);
-        let root_table = add_macros(&mut env, &root.macro_files)?;
+        let root_table = add_macros(&mut env, &root.name, &root.macro_files)?;
         let macros: BTreeMap<String, (PathBuf, usize)> = root_table
             .iter()
             .map(|(name, (file, line, _))| (name.clone(), (file.clone(), *line)))
@@ -690,7 +706,10 @@ impl JinjaEnv {
                 let (source, params) = python::variadic(&m.source);
                 env.add_template_owned(template.clone(), preprocess(&source))
                     .map_err(|e| jinja_error(&e, Path::new(file)))?;
-                builtin_table.insert(m.name.clone(), macro_value(template, &m.name, params));
+                builtin_table.insert(
+                    m.name.clone(),
+                    macro_value(template, DBT_NAMESPACE, &m.name, params),
+                );
             }
         }
         let mut builtins = std::collections::BTreeSet::new();
@@ -712,7 +731,7 @@ impl JinjaEnv {
         registry.flat.extend(builtin_table.clone());
         let mut tables = BTreeMap::new();
         for p in packages {
-            let table = add_macros(&mut env, &p.macro_files)?;
+            let table = add_macros(&mut env, &p.name, &p.macro_files)?;
             let table: BTreeMap<String, Value> =
                 table.into_iter().map(|(n, (_, _, v))| (n, v)).collect();
             registry.flat.extend(table.clone());
@@ -1241,6 +1260,7 @@ fn base_env(allow_secret_env: bool) -> Environment<'static> {
     env.add_function(
         "is_incremental",
         |state: &State, _: Rest<Value>| -> std::result::Result<bool, minijinja::Error> {
+            record_macro_call(state, "macro.dbt.is_incremental");
             // Outside a node render (a project hook) nothing is incremental.
             Ok(node(state).is_ok_and(|n| n.is_incremental))
         },
@@ -1571,6 +1591,8 @@ impl Object for ConfigFn {
 struct MacroFn {
     template: String,
     name: String,
+    /// `macro.<package>.<name>`.
+    unique_id: String,
     /// The declared parameters of a macro that reads `varargs`/`kwargs` (see
     /// [`python::variadic`]); extra arguments are packed into those two.
     params: Option<Vec<String>>,
@@ -1582,6 +1604,7 @@ impl Object for MacroFn {
         state: &mut State<'_, '_>,
         args: &[Value],
     ) -> std::result::Result<Value, minijinja::Error> {
+        record_macro_call(state, &self.unique_id);
         let _depth = DepthGuard::enter(&self.name)?;
         // The macro renders in its caller's node context, with the same namespace: in
         // dbt a macro sees the macros of the node being rendered, whichever package
@@ -1612,10 +1635,11 @@ impl Object for MacroFn {
 }
 
 /// A macro as a Jinja value: a callable rendering its template.
-fn macro_value(template: String, name: &str, params: Option<Vec<String>>) -> Value {
+fn macro_value(template: String, package: &str, name: &str, params: Option<Vec<String>>) -> Value {
     Value::from_object(MacroFn {
         template,
         name: name.to_owned(),
+        unique_id: format!("macro.{package}.{name}"),
         params,
     })
 }
@@ -1624,7 +1648,11 @@ fn macro_value(template: String, name: &str, params: Option<Vec<String>>) -> Val
 /// defined twice in the package is an error.
 type MacroDefs = BTreeMap<String, (PathBuf, usize, Value)>;
 
-fn add_macros(env: &mut Environment<'static>, files: &[(PathBuf, String)]) -> Result<MacroDefs> {
+fn add_macros(
+    env: &mut Environment<'static>,
+    package: &str,
+    files: &[(PathBuf, String)],
+) -> Result<MacroDefs> {
     let mut out: MacroDefs = BTreeMap::new();
     for (file, text) in files {
         let split = split_macros(text).map_err(|(line, message)| Error::Jinja {
@@ -1646,7 +1674,7 @@ fn add_macros(env: &mut Environment<'static>, files: &[(PathBuf, String)]) -> Re
             let (source, params) = python::variadic(&m.source);
             env.add_template_owned(template.clone(), preprocess(&source))
                 .map_err(|e| jinja_error(&e, file))?;
-            let value = macro_value(template, &m.name, params);
+            let value = macro_value(template, package, &m.name, params);
             out.insert(m.name, (file.clone(), m.line, value));
         }
     }

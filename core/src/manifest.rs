@@ -165,6 +165,9 @@ pub struct Node {
     /// A model's `time_spine:` property (MetricFlow's time spine), as dbt writes it
     /// (`standard_granularity_column`, `custom_granularities`).
     pub time_spine: Option<Json>,
+    /// The macros its own code calls (see [`crate::jinja::Recorded::macros`]); a generic
+    /// test's are its test macro's (see [`Node::macro_deps`]).
+    pub macros: Vec<String>,
     /// [`Node::checksum`], worked out once: `graph`, `state:` selection and
     /// `manifest.json` all read it, and a seed's costs a read of its file.
     pub(crate) checksum_once: std::sync::OnceLock<(&'static str, String)>,
@@ -297,8 +300,23 @@ impl Node {
             .unwrap_or(Json::Null)
     }
 
-    /// dbt's `depends_on.macros` as far as DVT records them: a generic test's macro
-    /// and the materialization macros dbt's test parse calls.
+    /// `depends_on.macros` as dbt's parse leaves it, which is what `graph` holds while
+    /// a run renders: a generic test's macro, and `get_where_subquery` when dbt renders
+    /// the test's arguments (all but its own `not_null` and `unique`); for other nodes,
+    /// the macros their own code and hooks call.
+    pub fn parsed_macro_deps(&self) -> Vec<String> {
+        match self.test.as_ref().and_then(|t| t.test_macro.as_ref()) {
+            Some(m) if m == "macro.dbt.test_not_null" || m == "macro.dbt.test_unique" => {
+                vec![m.clone()]
+            }
+            Some(m) => vec![m.clone(), "macro.dbt.get_where_subquery".to_owned()],
+            None => self.macros.clone(),
+        }
+    }
+
+    /// dbt's `depends_on.macros` in `manifest.json` after a run: a generic test's macro
+    /// and the materialization macros dbt's test run calls; for other nodes, the macros
+    /// their own code calls.
     pub fn macro_deps(&self) -> Vec<String> {
         match self.test.as_ref().and_then(|t| t.test_macro.as_ref()) {
             Some(m) => [
@@ -310,7 +328,21 @@ impl Node {
             ]
             .map(str::to_owned)
             .to_vec(),
-            None => Vec::new(),
+            // A singular test: its own calls, then what dbt's test materialization adds.
+            None if self.test.as_ref().is_some_and(|t| t.unit.is_none()) => {
+                let mut out = self.macros.clone();
+                for m in [
+                    "macro.dbt.get_limit_subquery_sql",
+                    "macro.dbt.should_store_failures",
+                    "macro.dbt.statement",
+                ] {
+                    if !out.iter().any(|x| x == m) {
+                        out.push(m.to_owned());
+                    }
+                }
+                out
+            }
+            None => self.macros.clone(),
         }
     }
 

@@ -679,7 +679,7 @@ pub(crate) fn graph_node(m: &Manifest, n: &Node) -> Json {
         "alias": n.relation.identifier,
         "identifier": n.relation.identifier,
         "columns": n.columns,
-        "depends_on": { "nodes": n.depends_on, "macros": n.macro_deps() },
+        "depends_on": { "nodes": n.depends_on, "macros": n.parsed_macro_deps() },
         "version": n.version,
         "latest_version": n.latest_version,
         "meta": n.config.get("meta").cloned().unwrap_or_else(|| serde_json::json!({})),

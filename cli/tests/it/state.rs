@@ -211,3 +211,36 @@ async fn defer_reads_unbuilt_parents_where_the_state_built_them() {
     assert_eq!(no_state.code, 2, "{}", no_state.stderr);
     assert!(no_state.stderr.contains("--state"), "{}", no_state.stderr);
 }
+
+/// dbt strips a file's text before hashing it: a model with blank lines around its SQL
+/// gets dbt-core's checksum and `raw_code`, so a dbt-core manifest as `--state` does not
+/// see every such file as modified.
+#[test]
+fn checksums_hash_the_stripped_file_as_dbt_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_project(
+        dir.path(),
+        &[
+            ("dbt_project.yml", "name: s\nprofile: s\n"),
+            (
+                "profiles.yml",
+                "s:\n  target: lite\n  outputs:\n    lite: {type: sqlite, path: data/s.db}\n",
+            ),
+            ("models/n.sql", "\n  select 1 as id  \n\n"),
+        ],
+    );
+    dvt(dir.path(), &["parse"], &[]).assert_ok();
+    let node = &target_json(dir.path(), "manifest.json")["nodes"]["model.s.n"];
+    assert_eq!(node["raw_code"], "select 1 as id");
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import hashlib,sys;print(hashlib.sha256(open(sys.argv[1]).read().strip().encode()).hexdigest())",
+        ])
+        .arg(dir.path().join("models/n.sql"))
+        .output()
+        .expect("python3 runs");
+    let want = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert_eq!(want.len(), 64);
+    assert_eq!(node["checksum"]["checksum"], want.as_str());
+}

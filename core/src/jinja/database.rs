@@ -314,6 +314,7 @@ pub(super) fn register(env: &mut minijinja::Environment<'static>) {
     env.add_function(
         "run_query",
         |state: &State, sql: String| -> Result<Value, Error> {
+            super::record_macro_call(state, "macro.dbt.run_query");
             if !executing(state) {
                 return Ok(Value::from(()));
             }

@@ -277,6 +277,7 @@ fn singular(
                 recorded.sources,
             );
             node.functions = recorded.functions;
+            node.macros = recorded.macros;
             node.test = Some(TestInfo {
                 generic: None,
                 attached_node: None,

@@ -48,6 +48,44 @@ pub(crate) fn parse_render_template(
     render(jinja, template, file, (name, unique_id, package), None).map(|(_, r)| r)
 }
 
+/// The macros a node's `pre-hook`s and `post-hook`s call, in order, as dbt's parse
+/// captures them (it renders every hook once while parsing). A hook that does not
+/// render at parse time adds nothing here: it is rendered, and fails, when it runs.
+pub(crate) fn hook_macros(
+    jinja: &JinjaEnv,
+    config: &serde_json::Map<String, serde_json::Value>,
+    file: &Path,
+    who: (&str, &str, &str),
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for key in ["pre-hook", "post-hook"] {
+        let hooks = match config.get(key) {
+            Some(serde_json::Value::Array(items)) => items.clone(),
+            Some(one) => vec![one.clone()],
+            None => Vec::new(),
+        };
+        for hook in hooks {
+            let sql = match &hook {
+                serde_json::Value::String(s) => s.clone(),
+                other => other["sql"].as_str().unwrap_or_default().to_owned(),
+            };
+            if !(sql.contains("{{") || sql.contains("{%")) {
+                continue;
+            }
+            let template = file.display().to_string();
+            let input = parse_input(jinja, &template, file, who, None);
+            if let Ok((_, recorded)) = jinja.render_source(&sql, input) {
+                for m in recorded.macros {
+                    if !out.contains(&m) {
+                        out.push(m);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 /// `who`: the node's name, unique id and package.
 fn render(
     jinja: &JinjaEnv,
@@ -56,8 +94,19 @@ fn render(
     who: (&str, &str, &str),
     known: Option<Known>,
 ) -> Result<(String, Recorded)> {
+    jinja.render(parse_input(jinja, template, file, who, known))
+}
+
+/// What a parse-phase render of a node gets.
+fn parse_input(
+    jinja: &JinjaEnv,
+    template: &str,
+    file: &Path,
+    who: (&str, &str, &str),
+    known: Option<Known>,
+) -> RenderInput {
     let (name, unique_id, package) = who;
-    jinja.render(RenderInput {
+    RenderInput {
         phase: Phase::Parse,
         template: template.to_owned(),
         file: file.to_path_buf(),
@@ -81,7 +130,7 @@ fn render(
         federated: false,
         globals: serde_json::Map::new(),
         vars: serde_json::Map::new(),
-    })
+    }
 }
 
 fn target_part(jinja: &JinjaEnv, key: &str) -> String {
@@ -343,5 +392,54 @@ mod tests {
         assert_eq!(call_text("metric('m')"), None);
         assert_eq!(call_text("ref('a', 'b', 'c')"), None);
         assert_eq!(call_text("ref('m', x=1)"), None);
+    }
+}
+
+#[cfg(test)]
+mod macro_capture {
+    use crate::manifest::tests::load;
+
+    /// dbt's parse lists the macros a node's own code and hooks call, in call order,
+    /// not those called from inside a macro, nor those behind `{% if execute %}`.
+    #[test]
+    fn nodes_list_the_macros_their_code_and_hooks_call() {
+        let m = load(
+            &[
+                ("dbt_project.yml", "name: p\nprofile: p\nmodels:\n  p:\n    +post-hook: \"{{ audit(this) }}\"\n"),
+                (
+                    "profiles.yml",
+                    "p:\n  target: lite\n  outputs:\n    lite: {type: sqlite, path: p.db}\n",
+                ),
+                (
+                    "macros/m.sql",
+                    "{% macro outer() %}{{ inner() }}{% endmacro %}{% macro inner() %}1{% endmacro %}{% macro audit(r) %}select 1{% endmacro %}{% macro later() %}2{% endmacro %}",
+                ),
+                (
+                    "models/a.sql",
+                    "{{ config(materialized='incremental', pre_hook=\"{{ later() }}\") }}select {{ outer() }} as x, {{ dbt.type_int() }} as y {% if is_incremental() %}where 1 = 1{% endif %}{% if execute %}{{ inner() }}{% endif %}",
+                ),
+                ("models/plain.sql", "select 1 as x"),
+            ],
+            "",
+        )
+        .expect("loads");
+        let a = &m.nodes["model.p.a"];
+        assert_eq!(
+            a.parsed_macro_deps(),
+            [
+                "macro.p.outer",
+                "macro.dbt.type_int",
+                "macro.dbt.is_incremental",
+                "macro.p.later",
+                "macro.p.audit"
+            ]
+        );
+        // The project's post-hook reaches every model.
+        assert_eq!(
+            m.nodes["model.p.plain"].parsed_macro_deps(),
+            ["macro.p.audit"]
+        );
+        let graph = m.graph_node("model.p.a").expect("in graph");
+        assert_eq!(graph["depends_on"]["macros"][0], "macro.p.outer");
     }
 }

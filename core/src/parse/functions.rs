@@ -89,6 +89,7 @@ pub(super) fn parse(
                 recorded.sources,
             );
             node.functions = recorded.functions;
+            node.macros = recorded.macros;
             if let Some(d) = decl {
                 node.description = d.props.description.unwrap_or_default();
                 node.patch_path = Some(d.file);

@@ -288,6 +288,17 @@ pub(super) fn parse(
             recorded.sources,
         );
         node.functions = recorded.functions;
+        node.macros = recorded.macros;
+        for m in super::deps::hook_macros(
+            jinja,
+            &node.config,
+            &node.original_file_path,
+            (&node.name, &node.unique_id, &node.package_name),
+        ) {
+            if !node.macros.contains(&m) {
+                node.macros.push(m);
+            }
+        }
         if let Some(v) = version {
             node.version = Some(v.v);
             node.latest_version = Some(v.latest);
@@ -371,7 +382,10 @@ pub(crate) fn new_node(
         package_name: package.to_owned(),
         original_file_path: file,
         fqn,
-        raw_code,
+        // dbt strips a file's contents before keeping them as `raw_code` and hashing
+        // them for `checksum`: `state:modified` against a dbt-core manifest compares
+        // equal text only if DVT does too.
+        raw_code: raw_code.trim().to_owned(),
         config,
         materialized: match resource_type {
             ResourceType::Seed => Materialization::Seed,
@@ -397,6 +411,7 @@ pub(crate) fn new_node(
         version: None,
         latest_version: None,
         time_spine,
+        macros: Vec::new(),
         checksum_once: std::sync::OnceLock::new(),
     }
 }
