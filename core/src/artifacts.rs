@@ -68,10 +68,11 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
                 "config": config,
                 "tags": n.tags,
                 "description": n.description,
-                "columns": n.columns,
+                "columns": crate::parse::columns_shape(&n.columns),
                 "refs": n.refs.iter().map(|r| json!({"name": r.name, "package": r.package, "version": r.version})).collect::<Vec<_>>(),
                 "version": n.version,
                 "latest_version": n.latest_version,
+                "deprecation_date": n.deprecation_date,
                 "sources": n.sources.iter().map(|(s, t)| json!([s, t])).collect::<Vec<_>>(),
                 // dbt's shape: `[name]` or `[package, name]` per `function()` call.
                 "functions": n.functions.iter().map(|c| match &c.package {
@@ -132,7 +133,7 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
                 "identifier": s.relation.identifier,
                 "schema": s.relation.schema,
                 "database": s.relation.database,
-                "original_file_path": s.original_file_path,
+                "original_file_path": m.package_relative(&s.package_name, &s.original_file_path),
                 "description": s.description,
                 "source_description": s.source_description,
                 "relation_name": m.target(&s.connection).dialect().render(&s.relation),

@@ -93,6 +93,13 @@ pub const CODES: &[CodeDoc] = &[
         fix: "Check the name with `dvt ls --select <it>`; the run goes on with what the other criteria select.",
     },
     CodeDoc {
+        code: "DVT008",
+        kind: CodeKind::Warning,
+        title: "A model past its `deprecation_date`, or a reference to one.",
+        cause: "A model (or model version) whose `deprecation_date:` is in the past is still in the project, or a node `ref()`s it (dbt's DeprecatedModel and DeprecatedReference).",
+        fix: "Move the readers to the model's newer version and remove or disable the deprecated one.",
+    },
+    CodeDoc {
         code: "DVT100",
         kind: CodeKind::Error,
         title: "A file or folder cannot be read.",

@@ -165,6 +165,8 @@ pub struct Node {
     /// A model's `time_spine:` property (MetricFlow's time spine), as dbt writes it
     /// (`standard_granularity_column`, `custom_granularities`).
     pub time_spine: Option<Json>,
+    /// `deprecation_date:` as dbt keeps it (`2024-01-01T00:00:00+00:00`).
+    pub deprecation_date: Option<String>,
     /// The macros its own code calls (see [`crate::jinja::Recorded::macros`]); a generic
     /// test's are its test macro's (see [`Node::macro_deps`]).
     pub macros: Vec<String>,
@@ -800,10 +802,16 @@ impl Manifest {
     /// relative to its own package's folder for a package's node
     /// (`models/pkg_calendar.sql`), the same as [`Node::original_file_path`] otherwise.
     pub fn package_file_path<'a>(&self, node: &'a Node) -> &'a Path {
+        self.package_relative(&node.package_name, &node.original_file_path)
+    }
+
+    /// `path` (relative to the root project) relative to `package`'s folder when it is
+    /// an installed package's, as dbt names a package's files.
+    pub fn package_relative<'a>(&self, package: &str, path: &'a Path) -> &'a Path {
         self.packages
-            .get(&node.package_name)
-            .and_then(|p| node.original_file_path.strip_prefix(&p.package_dir).ok())
-            .unwrap_or(&node.original_file_path)
+            .get(package)
+            .and_then(|p| path.strip_prefix(&p.package_dir).ok())
+            .unwrap_or(path)
     }
 
     /// A description of `node` (its own or a column's) with its Jinja rendered, as dbt

@@ -185,6 +185,7 @@ impl Manifest {
         for node in nodes.values_mut() {
             resolve_deps(&jinja, node, &names, &source_ids)?;
         }
+        deprecations(&nodes, &mut warnings);
         let semantic = semantic::resolve(&semantic_decls, &names)?;
         semantic::check_time_spine(&semantic, &nodes)?;
         let exposures = exposures::resolve(&exposure_decls, &names, &source_ids, &semantic)?;
@@ -596,9 +597,12 @@ pub(crate) fn graph_node(m: &Manifest, n: &Node) -> Json {
         .or_insert_with(|| serde_json::json!([]));
     // dbt's config defaults, which packages read off `graph` (dbt_project_evaluator).
     config.entry("enabled").or_insert(Json::Bool(true));
-    config
-        .entry("on_schema_change")
-        .or_insert_with(|| Json::from("ignore"));
+    // dbt's tests have no `on_schema_change` (their `TestConfig` is not a `NodeConfig`).
+    if n.resource_type != crate::manifest::ResourceType::Test {
+        config
+            .entry("on_schema_change")
+            .or_insert_with(|| Json::from("ignore"));
+    }
     // The rest of dbt's `NodeConfig` defaults: code reading `node.config.full_refresh is
     // none` (dbt_artifacts) needs `None`, not undefined.
     for key in [
@@ -678,7 +682,7 @@ pub(crate) fn graph_node(m: &Manifest, n: &Node) -> Json {
         "schema": n.relation.schema,
         "alias": n.relation.identifier,
         "identifier": n.relation.identifier,
-        "columns": n.columns,
+        "columns": columns_shape(&n.columns),
         "depends_on": { "nodes": n.depends_on, "macros": n.parsed_macro_deps() },
         "version": n.version,
         "latest_version": n.latest_version,
@@ -694,7 +698,7 @@ pub(crate) fn graph_node(m: &Manifest, n: &Node) -> Json {
         "contract": {
             "enforced": n.config.get("contract").and_then(|c| c.get("enforced")).cloned().unwrap_or(Json::Bool(false)),
         },
-        "deprecation_date": Json::Null,
+        "deprecation_date": n.deprecation_date,
         "time_spine": n.time_spine,
         "constraints": [],
         "metrics": [],
@@ -774,15 +778,15 @@ fn graph_context(m: &Manifest) -> Json {
                 "source_name": s.source_name,
                 "resource_type": "source",
                 "package_name": s.package_name,
-                "original_file_path": s.original_file_path,
-                "path": s.original_file_path,
+                "original_file_path": m.package_relative(&s.package_name, &s.original_file_path),
+                "path": m.package_relative(&s.package_name, &s.original_file_path),
                 "fqn": s.fqn,
                 "database": s.relation.database,
                 "schema": s.relation.schema,
                 "identifier": s.relation.identifier,
                 "description": s.description,
                 "source_description": s.source_description,
-                "columns": s.columns,
+                "columns": columns_shape(&s.columns),
                 "loaded_at_field": loaded_at_field,
                 "freshness": freshness,
                 "loader": "",
@@ -816,6 +820,71 @@ fn graph_context(m: &Manifest) -> Json {
         "saved_queries": m.semantic_json("saved_query"),
         "groups": m.groups,
     })
+}
+
+/// Columns as dbt's manifest and `graph` show them: every field of its `ColumnInfo`
+/// (what is written kept), without the tests declared on them.
+pub(crate) fn columns_shape(columns: &serde_json::Map<String, Json>) -> Json {
+    let shaped = columns.iter().map(|(name, col)| {
+        let mut out = col.as_object().cloned().unwrap_or_default();
+        out.remove("data_tests");
+        out.remove("tests");
+        out.entry("name")
+            .or_insert_with(|| Json::from(name.clone()));
+        for (key, default) in [
+            ("description", Json::from("")),
+            ("meta", serde_json::json!({})),
+            ("data_type", Json::Null),
+            ("constraints", serde_json::json!([])),
+            ("quote", Json::Null),
+            ("tags", serde_json::json!([])),
+            ("granularity", Json::Null),
+            ("doc_blocks", serde_json::json!([])),
+        ] {
+            out.entry(key).or_insert(default);
+        }
+        let config = serde_json::json!({"meta": out["meta"].clone(), "tags": out["tags"].clone()});
+        out.entry("config").or_insert(config);
+        (name.clone(), Json::Object(out))
+    });
+    Json::Object(shaped.collect())
+}
+
+/// dbt's warnings about deprecated models: one for each model past its
+/// `deprecation_date`, one for each node that reads such a model.
+fn deprecations(nodes: &BTreeMap<String, Node>, warnings: &mut Vec<crate::manifest::Warning>) {
+    let now = chrono::Utc::now();
+    let past = |n: &Node| {
+        n.deprecation_date
+            .as_deref()
+            .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
+            .filter(|d| *d < now)
+            .map(|_| n.deprecation_date.clone().unwrap_or_default())
+    };
+    for n in nodes.values() {
+        if let Some(date) = past(n) {
+            warnings.push(crate::manifest::Warning {
+                code: "DVT008",
+                message: format!(
+                    "Model {} has passed its deprecation date of {date}. This model should be disabled or removed.",
+                    n.unique_id
+                ),
+            });
+        }
+    }
+    for n in nodes.values() {
+        for dep in &n.depends_on {
+            if let Some(date) = nodes.get(dep).and_then(past) {
+                warnings.push(crate::manifest::Warning {
+                    code: "DVT008",
+                    message: format!(
+                        "While compiling '{}': Found a reference to {dep}, which was deprecated on '{date}'.",
+                        n.name
+                    ),
+                });
+            }
+        }
+    }
 }
 
 /// dbt's `path` of a node: its file below the resource folder it was found in

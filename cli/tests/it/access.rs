@@ -286,3 +286,58 @@ fn bad_groups_and_access_are_coded_with_their_file() {
     ]);
     fails_with(&dir, "DVT115", "with `ephemeral` materialization");
 }
+
+/// `deprecation_date:` is kept as dbt keeps it, and a deprecated model (and each
+/// reference to it) is warned about at parse, as dbt's DeprecatedModel and
+/// DeprecatedReference do.
+#[test]
+fn deprecated_models_are_dated_and_warned_about() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_project(
+        dir.path(),
+        &[
+            ("dbt_project.yml", "name: dep\nprofile: dep\n"),
+            (
+                "profiles.yml",
+                "dep:\n  target: lite\n  outputs:\n    lite: {type: sqlite, path: data/d.db}\n",
+            ),
+            ("models/old.sql", "select 1 as id"),
+            ("models/future.sql", "select 1 as id"),
+            (
+                "models/reader.sql",
+                "select id from {{ ref('old') }} union all select id from {{ ref('future') }}",
+            ),
+            (
+                "models/props.yml",
+                "version: 2\nmodels:\n  - name: old\n    deprecation_date: 2024-01-01\n  - name: future\n    deprecation_date: '2999-06-30 12:00:00'\n",
+            ),
+        ],
+    );
+    let out = dvt(dir.path(), &["parse"], &[]);
+    out.assert_ok();
+    let m = target_json(dir.path(), "manifest.json");
+    assert_eq!(
+        m["nodes"]["model.dep.old"]["deprecation_date"],
+        "2024-01-01T00:00:00+00:00"
+    );
+    assert_eq!(
+        m["nodes"]["model.dep.future"]["deprecation_date"],
+        "2999-06-30T12:00:00+00:00"
+    );
+    assert_eq!(
+        out.stderr.matches("warning[DVT008]").count(),
+        2,
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(
+            "Model model.dep.old has passed its deprecation date of 2024-01-01T00:00:00+00:00"
+        ) && out
+            .stderr
+            .contains("While compiling 'reader': Found a reference to model.dep.old"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("model.dep.future,"), "{}", out.stderr);
+}

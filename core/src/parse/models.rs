@@ -349,6 +349,10 @@ pub(crate) fn new_node(
     let tags = config.get("tags").map(as_string_list).unwrap_or_default();
     let file_template = file.display().to_string();
     let patch_path = props.as_ref().map(|p| p.file.clone());
+    let deprecation_date = props
+        .as_ref()
+        .and_then(|p| p.node.deprecation_date.as_ref())
+        .and_then(deprecation_instant);
     let time_spine = props
         .as_ref()
         .and_then(|p| p.node.time_spine.clone())
@@ -411,7 +415,35 @@ pub(crate) fn new_node(
         version: None,
         latest_version: None,
         time_spine,
+        deprecation_date,
         macros: Vec::new(),
         checksum_once: std::sync::OnceLock::new(),
     }
+}
+
+/// A `deprecation_date:` as dbt keeps it: an ISO 8601 instant with its offset, a date
+/// or a time without one being UTC (`2024-01-01` is `2024-01-01T00:00:00+00:00`).
+pub(crate) fn deprecation_instant(v: &Json) -> Option<String> {
+    let text = match v {
+        Json::String(s) => s.trim().to_owned(),
+        Json::Null => return None,
+        other => other.to_string(),
+    };
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&text) {
+        return Some(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false));
+    }
+    let naive = chrono::NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M:%S")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M:%S"))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+        })?;
+    Some(
+        naive
+            .and_utc()
+            .fixed_offset()
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false),
+    )
 }

@@ -88,6 +88,9 @@ pub(crate) struct NodeProps {
     /// `time_spine:` (a model MetricFlow uses as its time spine).
     #[serde(default)]
     pub(crate) time_spine: Option<Json>,
+    /// `deprecation_date:` (a model's, or a version's).
+    #[serde(default)]
+    pub(crate) deprecation_date: Option<Json>,
     /// Keys dbt also takes outside `config:` and moves into it ([`NodeProps::normalize`]).
     #[serde(default)]
     pub(crate) meta: Option<Json>,

@@ -40,6 +40,8 @@ pub(in crate::parse) struct Version {
     /// The version's `config:` and `description:`.
     config: Map<String, Json>,
     description: Option<String>,
+    /// The version's `deprecation_date:`, else the model's.
+    deprecation_date: Option<Json>,
 }
 
 /// The versions declared in `props`, by the file stem defining each. `stems` are the
@@ -137,6 +139,10 @@ pub(in crate::parse) fn by_file(
                     .get("description")
                     .and_then(Json::as_str)
                     .map(str::to_owned),
+                deprecation_date: entry
+                    .get("deprecation_date")
+                    .cloned()
+                    .or_else(|| p.node.deprecation_date.clone()),
             };
             if let Some(other) = out.insert(defined_in.clone(), version) {
                 return Err(bad(
@@ -176,6 +182,7 @@ impl Version {
                 config,
                 columns,
                 data_tests: model.node.data_tests.clone(),
+                deprecation_date: self.deprecation_date.clone(),
                 ..NodeProps::default()
             },
             file: model.file.clone(),
