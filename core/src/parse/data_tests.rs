@@ -408,19 +408,7 @@ fn generic_node(project: &ProjectConfig, decl: &TestDecl) -> Result<(Node, Strin
         None => format!("test_{macro_name}"),
     };
     let template_text = format!("{{{{ {callee}({}) }}}}", call.join(", "));
-    let mut fqn = vec![project.name.clone()];
-    let in_package = decl
-        .file
-        .strip_prefix(&project.package_dir)
-        .unwrap_or(&decl.file);
-    if let Some(parent) = in_package.parent() {
-        fqn.extend(
-            parent
-                .iter()
-                .skip(1)
-                .map(|c| c.to_string_lossy().into_owned()),
-        );
-    }
+    let mut fqn = super::files::folder_fqn(project, &decl.file);
     fqn.push(name.clone());
     let mut merged = project.folder_config(&project.data_tests, &fqn);
     for (k, v) in config {

@@ -48,18 +48,15 @@ pub(crate) fn parse_render_template(
     render(jinja, template, file, (name, unique_id, package), None).map(|(_, r)| r)
 }
 
-/// The macros a node's `pre-hook`s and `post-hook`s call, in order, as dbt's parse
-/// captures them (it renders every hook once while parsing). A hook that does not
-/// render at parse time adds nothing here: it is rendered, and fails, when it runs.
-pub(crate) fn hook_macros(
-    jinja: &JinjaEnv,
-    config: &serde_json::Map<String, serde_json::Value>,
-    file: &Path,
-    who: (&str, &str, &str),
-) -> Vec<String> {
-    let mut out = Vec::new();
+/// Adds the macros a node's `pre-hook`s and `post-hook`s call to its own, in order, as
+/// dbt's parse captures them (it renders every hook once while parsing). A hook that
+/// does not render at parse time adds nothing here: it is rendered, and fails, when it
+/// runs.
+pub(crate) fn add_hook_macros(jinja: &JinjaEnv, node: &mut Node) {
+    let file = node.original_file_path.clone();
+    let template = file.display().to_string();
     for key in ["pre-hook", "post-hook"] {
-        let hooks = match config.get(key) {
+        let hooks = match node.config.get(key) {
             Some(serde_json::Value::Array(items)) => items.clone(),
             Some(one) => vec![one.clone()],
             None => Vec::new(),
@@ -72,18 +69,17 @@ pub(crate) fn hook_macros(
             if !(sql.contains("{{") || sql.contains("{%")) {
                 continue;
             }
-            let template = file.display().to_string();
-            let input = parse_input(jinja, &template, file, who, None);
+            let who = (&*node.name, &*node.unique_id, &*node.package_name);
+            let input = parse_input(jinja, &template, &file, who, None);
             if let Ok((_, recorded)) = jinja.render_source(&sql, input) {
                 for m in recorded.macros {
-                    if !out.contains(&m) {
-                        out.push(m);
+                    if !node.macros.contains(&m) {
+                        node.macros.push(m);
                     }
                 }
             }
         }
     }
-    out
 }
 
 /// `who`: the node's name, unique id and package.

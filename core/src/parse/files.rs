@@ -12,6 +12,22 @@ pub(crate) fn stem(file: &Path) -> String {
 }
 
 /// `[project, folders below the resource path..., name]`.
+/// A property-file resource's fqn start: the project, then the file's folders below its
+/// resource folder (`models/staging/x.yml` gives `[p, staging]`).
+pub(crate) fn folder_fqn(project: &crate::project::ProjectConfig, file: &Path) -> Vec<String> {
+    let mut fqn = vec![project.name.clone()];
+    let in_package = file.strip_prefix(&project.package_dir).unwrap_or(file);
+    if let Some(parent) = in_package.parent() {
+        fqn.extend(
+            parent
+                .iter()
+                .skip(1)
+                .map(|c| c.to_string_lossy().into_owned()),
+        );
+    }
+    fqn
+}
+
 pub(crate) fn fqn(project: &str, dir: &str, file: &Path) -> Vec<String> {
     let mut out = vec![project.to_owned()];
     if let Ok(rel) = file.strip_prefix(dir)

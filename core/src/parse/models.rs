@@ -289,16 +289,7 @@ pub(super) fn parse(
         );
         node.functions = recorded.functions;
         node.macros = recorded.macros;
-        for m in super::deps::hook_macros(
-            jinja,
-            &node.config,
-            &node.original_file_path,
-            (&node.name, &node.unique_id, &node.package_name),
-        ) {
-            if !node.macros.contains(&m) {
-                node.macros.push(m);
-            }
-        }
+        super::deps::add_hook_macros(jinja, &mut node);
         if let Some(v) = version {
             node.version = Some(v.v);
             node.latest_version = Some(v.latest);

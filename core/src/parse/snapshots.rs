@@ -190,16 +190,7 @@ pub(super) fn parse(
         node.template = template;
         node.functions = recorded.functions;
         node.macros = recorded.macros;
-        for m in super::deps::hook_macros(
-            jinja,
-            &node.config,
-            &node.original_file_path,
-            (&node.name, &node.unique_id, &node.package_name),
-        ) {
-            if !node.macros.contains(&m) {
-                node.macros.push(m);
-            }
-        }
+        super::deps::add_hook_macros(jinja, &mut node);
         nodes.insert(unique_id, node);
     }
     Ok(())

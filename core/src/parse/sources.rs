@@ -204,19 +204,7 @@ pub(super) fn parse(
             }
             // dbt's source fqn: package, the YAML file's folders under the model path,
             // source, table.
-            let mut fqn = vec![project.name.clone()];
-            let in_package = decl
-                .file
-                .strip_prefix(&project.package_dir)
-                .unwrap_or(&decl.file);
-            if let Some(parent) = in_package.parent() {
-                fqn.extend(
-                    parent
-                        .iter()
-                        .skip(1)
-                        .map(|c| c.to_string_lossy().into_owned()),
-                );
-            }
+            let mut fqn = super::files::folder_fqn(project, &decl.file);
             fqn.extend([src.name.clone(), t.name.clone()]);
             sources.insert(
                 unique_id.clone(),

@@ -36,23 +36,11 @@ pub(super) fn search(m: &Manifest, c: &Criterion) -> Result<BTreeSet<String>> {
             }
         }
         "tag" => {
-            let tagged = |tags: &[String]| tags.iter().any(|t| fnmatch(value, t));
-            m.nodes
-                .iter()
-                .filter(|(_, n)| tagged(&n.tags))
-                .for_each(|(id, _)| add(id));
-            m.sources
-                .iter()
-                .filter(|(_, s)| tagged(&s.tags))
-                .for_each(|(id, _)| add(id));
-            m.exposures
-                .iter()
-                .filter(|(_, e)| tagged(&e.tags))
-                .for_each(|(id, _)| add(id));
-            m.semantic
-                .iter()
-                .filter(|(_, n)| tagged(&n.tags))
-                .for_each(|(id, _)| add(id));
+            for x in members(m) {
+                if x.tags.iter().any(|t| fnmatch(value, t)) {
+                    add(x.id);
+                }
+            }
         }
         "group" => {
             for (id, n) in &m.nodes {
@@ -97,58 +85,24 @@ pub(super) fn search(m: &Manifest, c: &Criterion) -> Result<BTreeSet<String>> {
         }
         "path" => {
             let pattern = value.trim_end_matches('/');
-            for (id, n) in &m.nodes {
-                // dbt globs from the project folder but reads a package node's path
-                // inside its package; both are matched.
-                let inside_package = m.package_file_path(n);
-                let patch = n.patch_path.as_deref();
-                if path_matches(pattern, &n.original_file_path)
-                    || path_matches(pattern, inside_package)
+            // dbt globs from the project folder but reads a package's files inside the
+            // package; both are matched, and a node's property file too.
+            for x in members(m) {
+                let patch = m.nodes.get(x.id).and_then(|n| n.patch_path.as_deref());
+                if path_matches(pattern, x.file)
+                    || path_matches(pattern, m.package_relative(x.package, x.file))
                     || patch.is_some_and(|p| path_matches(pattern, p))
                 {
-                    add(id);
-                }
-            }
-            for (id, s) in &m.sources {
-                if path_matches(pattern, &s.original_file_path) {
-                    add(id);
-                }
-            }
-            for (id, e) in &m.exposures {
-                if path_matches(pattern, &e.original_file_path) {
-                    add(id);
-                }
-            }
-            for (id, n) in &m.semantic {
-                if path_matches(pattern, &n.original_file_path) {
-                    add(id);
+                    add(x.id);
                 }
             }
         }
         "file" => {
-            let file_matches = |p: &Path| {
-                let name = p.file_name().unwrap_or_default().to_string_lossy();
-                let stem = p.file_stem().unwrap_or_default().to_string_lossy();
-                fnmatch(value, &name) || fnmatch(value, &stem)
-            };
-            for (id, n) in &m.nodes {
-                if file_matches(&n.original_file_path) {
-                    add(id);
-                }
-            }
-            for (id, s) in &m.sources {
-                if file_matches(&s.original_file_path) {
-                    add(id);
-                }
-            }
-            for (id, e) in &m.exposures {
-                if file_matches(&e.original_file_path) {
-                    add(id);
-                }
-            }
-            for (id, n) in &m.semantic {
-                if file_matches(&n.original_file_path) {
-                    add(id);
+            for x in members(m) {
+                let name = x.file.file_name().unwrap_or_default().to_string_lossy();
+                let stem = x.file.file_stem().unwrap_or_default().to_string_lossy();
+                if fnmatch(value, &name) || fnmatch(value, &stem) {
+                    add(x.id);
                 }
             }
         }
@@ -159,23 +113,11 @@ pub(super) fn search(m: &Manifest, c: &Criterion) -> Result<BTreeSet<String>> {
             } else {
                 value
             };
-            let ours = |p: &str| fnmatch(value, p);
-            m.nodes
-                .iter()
-                .filter(|(_, n)| ours(&n.package_name))
-                .for_each(|(id, _)| add(id));
-            m.sources
-                .iter()
-                .filter(|(_, s)| ours(&s.package_name))
-                .for_each(|(id, _)| add(id));
-            m.exposures
-                .iter()
-                .filter(|(_, e)| ours(&e.package_name))
-                .for_each(|(id, _)| add(id));
-            m.semantic
-                .iter()
-                .filter(|(_, n)| ours(&n.package_name))
-                .for_each(|(id, _)| add(id));
+            for x in members(m) {
+                if fnmatch(value, x.package) {
+                    add(x.id);
+                }
+            }
         }
         "config" if c.arguments == ["target"] => target(m, value, &mut add),
         "target" => target(m, value, &mut add),
@@ -318,6 +260,44 @@ pub(super) fn search(m: &Manifest, c: &Criterion) -> Result<BTreeSet<String>> {
         }
     }
     Ok(out)
+}
+
+/// What the methods that treat every kind alike read of a graph member.
+struct Member<'a> {
+    id: &'a String,
+    package: &'a str,
+    tags: &'a [String],
+    /// Its file (a source's, exposure's or semantic node's: the property file).
+    file: &'a Path,
+}
+
+/// Every node, source, exposure and semantic layer resource.
+fn members(m: &Manifest) -> impl Iterator<Item = Member<'_>> {
+    let nodes = m.nodes.iter().map(|(id, n)| Member {
+        id,
+        package: &n.package_name,
+        tags: &n.tags,
+        file: &n.original_file_path,
+    });
+    let sources = m.sources.iter().map(|(id, s)| Member {
+        id,
+        package: &s.package_name,
+        tags: &s.tags,
+        file: &s.original_file_path,
+    });
+    let exposures = m.exposures.iter().map(|(id, e)| Member {
+        id,
+        package: &e.package_name,
+        tags: &e.tags,
+        file: &e.original_file_path,
+    });
+    let semantic = m.semantic.iter().map(|(id, n)| Member {
+        id,
+        package: &n.package_name,
+        tags: &n.tags,
+        file: &n.original_file_path,
+    });
+    nodes.chain(sources).chain(exposures).chain(semantic)
 }
 
 /// DVT's `target:` (also `config.target:`): the nodes built on a profile output.
