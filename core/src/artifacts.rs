@@ -231,6 +231,7 @@ pub fn semantic_manifest_json(m: &Manifest) -> Json {
                         "node_relation",
                         "primary_entity",
                         "label",
+                        "metadata",
                     ],
                 );
                 out["entities"] = each(

@@ -322,6 +322,9 @@ pub(super) struct YamlEntry {
     pub(super) tree: std::sync::Arc<crate::yaml::Yaml>,
     pub(super) index: usize,
     pub(super) package: String,
+    /// dbt's fqn up to the entry's name: the package and the file's folders below its
+    /// resource folder.
+    pub(super) fqn_prefix: Vec<String>,
 }
 
 impl YamlEntry {
@@ -484,6 +487,7 @@ fn parse_project(
     data_tests::parse(project, root, st.jinja, &test_decls, st.nodes, st.names)?;
     let entries = |list: Vec<(Json, PathBuf, std::sync::Arc<crate::yaml::Yaml>, usize)>| {
         list.into_iter().map(|(spec, file, tree, index)| YamlEntry {
+            fqn_prefix: files::folder_fqn(project, &file),
             spec,
             file,
             tree,

@@ -147,6 +147,10 @@ fn project(dir: &std::path::Path) {
                 "select '2026-01-01' as date_day",
             ),
             ("models/sl.yml", SL_YML),
+            (
+                "models/more/extra.yml",
+                "version: 2\nmetrics:\n  - name: legacy_cumulative\n    label: Legacy\n    type: cumulative\n    type_params:\n      measure: order_total\n      window: 2 weeks\n",
+            ),
         ],
     );
 }
@@ -170,6 +174,7 @@ fn semantic_models_metrics_and_saved_queries_are_parsed_as_dbt_does() {
         [
             "cumulative_revenue",
             "customer_count",
+            "legacy_cumulative",
             "order_count",
             "revenue",
             "revenue_growth",
@@ -221,10 +226,22 @@ fn semantic_models_metrics_and_saved_queries_are_parsed_as_dbt_does() {
         serde_json::json!(["metric.sl.customer_count", "metric.sl.revenue"])
     );
 
+    // A property file's folders are in the fqn; a cumulative metric without
+    // `cumulative_type_params` gets them, its legacy `window` moved in (as dbt does).
+    let legacy = &m["metrics"]["metric.sl.legacy_cumulative"];
+    assert_eq!(
+        legacy["fqn"],
+        serde_json::json!(["sl", "more", "legacy_cumulative"])
+    );
+    assert_eq!(
+        legacy["type_params"]["cumulative_type_params"],
+        serde_json::json!({"window": {"count": 2, "granularity": "week"}, "grain_to_date": null, "period_agg": "first", "metric": null})
+    );
+
     // MetricFlow's input, beside the manifest.
     let sem = target_json(d, "semantic_manifest.json");
     assert_eq!(sem["semantic_models"].as_array().map(Vec::len), Some(2));
-    assert_eq!(sem["metrics"].as_array().map(Vec::len), Some(6));
+    assert_eq!(sem["metrics"].as_array().map(Vec::len), Some(7));
     assert_eq!(
         sem["project_configuration"]["time_spines"][0]["primary_column"],
         serde_json::json!({"name": "date_day", "time_granularity": "day"})

@@ -130,7 +130,11 @@ pub(super) fn resolve(
             unique_id.clone(),
             Exposure {
                 unique_id,
-                fqn: vec![d.package.clone(), name.clone()],
+                fqn: {
+                    let mut fqn = d.fqn_prefix.clone();
+                    fqn.push(name.clone());
+                    fqn
+                },
                 name,
                 package_name: d.package.clone(),
                 kind,

@@ -116,8 +116,14 @@ impl Cx<'_> {
             "unique_id".into(),
             json!(format!("{resource_type}.{}.{name}", self.d.package)),
         );
-        j.insert("fqn".into(), json!([self.d.package, name]));
+        j.insert("fqn".into(), json!(self.fqn(name)));
         j
+    }
+
+    fn fqn(&self, name: &str) -> Vec<String> {
+        let mut fqn = self.d.fqn_prefix.clone();
+        fqn.push(name.to_owned());
+        fqn
     }
 
     fn node(
@@ -132,15 +138,12 @@ impl Cx<'_> {
             .map(as_string_list)
             .unwrap_or_default();
         SemanticNode {
+            fqn: self.fqn(&name),
             unique_id: format!("{resource_type}.{}.{name}", self.d.package),
             resource_type,
             name,
             package_name: self.d.package.clone(),
             original_file_path: self.d.file.clone(),
-            fqn: vec![
-                self.d.package.clone(),
-                self.text("name").unwrap_or_default(),
-            ],
             tags,
             depends_on: Vec::new(),
             model: None,
@@ -480,9 +483,17 @@ pub(super) fn resolve(decls: &Decls, names: &Names) -> Result<BTreeMap<String, S
         }
         let cumulative = match tp.get("cumulative_type_params").filter(|c| !c.is_null()) {
             Some(c) => json!({
-                "window": window(&cx, c.get("window"), &tp_at("cumulative_type_params"))?,
-                "grain_to_date": c.get("grain_to_date").cloned().unwrap_or(Json::Null),
+                "window": window(&cx, c.get("window").or(tp.get("window")), &tp_at("cumulative_type_params"))?,
+                "grain_to_date": c.get("grain_to_date").or(tp.get("grain_to_date")).cloned().unwrap_or(Json::Null),
                 "period_agg": c.get("period_agg").cloned().unwrap_or(json!("first")),
+                "metric": Json::Null,
+            }),
+            // dbt gives every cumulative metric these, the legacy `window` and
+            // `grain_to_date` of `type_params` moved in.
+            None if kind == "cumulative" => json!({
+                "window": window(&cx, tp.get("window"), &tp_at("window"))?,
+                "grain_to_date": tp.get("grain_to_date").cloned().unwrap_or(Json::Null),
+                "period_agg": "first",
                 "metric": Json::Null,
             }),
             None => Json::Null,
@@ -601,7 +612,6 @@ pub(super) fn resolve(decls: &Decls, names: &Names) -> Result<BTreeMap<String, S
         j["type_params"]["input_measures"] = json!(input_measures);
         j["depends_on"]["nodes"] = json!(depends_on);
         let mut node = cx.node("metric", name, j);
-        node.fqn = vec![node.package_name.clone(), node.name.clone()];
         node.depends_on = depends_on;
         out.insert(node.unique_id.clone(), node);
     }
