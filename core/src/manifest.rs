@@ -547,7 +547,8 @@ impl SourceFreshness {
             };
             match r["max_loaded_at"].as_str().and_then(parse_instant) {
                 Some(at) => {
-                    out.loaded.insert(id.to_owned(), at);
+                    out.loaded
+                        .insert(id.to_owned(), at.with_timezone(&chrono::Utc));
                 }
                 None => {
                     out.failed.insert(id.to_owned());
@@ -558,15 +559,22 @@ impl SourceFreshness {
     }
 }
 
-/// A time as dbt and DVT write it in artifacts: RFC 3339, or without an offset (UTC).
-fn parse_instant(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+/// A time as dbt and DVT write it (artifacts, `deprecation_date:`): RFC 3339 with its
+/// offset, or a date or date and time without one, which is UTC.
+pub(crate) fn parse_instant(text: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    let text = text.trim();
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Some(t.with_timezone(&chrono::Utc));
+        return Some(t);
     }
     ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
         .iter()
         .find_map(|f| chrono::NaiveDateTime::parse_from_str(text, f).ok())
-        .map(|t| t.and_utc())
+        .or_else(|| {
+            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+        })
+        .map(|t| t.and_utc().fixed_offset())
 }
 
 /// Reads a JSON artifact, naming it in the error when it is not JSON.

@@ -416,25 +416,10 @@ pub(crate) fn new_node(
 /// or a time without one being UTC (`2024-01-01` is `2024-01-01T00:00:00+00:00`).
 pub(crate) fn deprecation_instant(v: &Json) -> Option<String> {
     let text = match v {
-        Json::String(s) => s.trim().to_owned(),
+        Json::String(s) => s.clone(),
         Json::Null => return None,
         other => other.to_string(),
     };
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&text) {
-        return Some(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false));
-    }
-    let naive = chrono::NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M:%S")
-        .or_else(|_| chrono::NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M:%S"))
-        .ok()
-        .or_else(|| {
-            chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-        })?;
-    Some(
-        naive
-            .and_utc()
-            .fixed_offset()
-            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false),
-    )
+    crate::manifest::parse_instant(&text)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false))
 }

@@ -204,16 +204,7 @@ pub(super) fn search(m: &Manifest, c: &Criterion) -> Result<BTreeSet<String>> {
             }
         },
         "unit_test" => {
-            let (package, name) = match value.split('.').collect::<Vec<_>>().as_slice() {
-                [name] => ("*", *name),
-                [package, name] => (*package, *name),
-                _ => {
-                    return Err(invalid(
-                        &c.raw,
-                        "`unit_test:` takes `name` or `package.name`",
-                    ));
-                }
-            };
+            let (package, name) = package_and_name(c)?;
             for (id, n) in &m.nodes {
                 if test_kind(n) == Some("unit")
                     && fnmatch(package, &n.package_name)
@@ -224,8 +215,9 @@ pub(super) fn search(m: &Manifest, c: &Criterion) -> Result<BTreeSet<String>> {
             }
         }
         "exposure" => {
+            let (package, name) = package_and_name(c)?;
             for (id, e) in &m.exposures {
-                if fnmatch(value, &e.name) {
+                if fnmatch(package, &e.package_name) && fnmatch(name, &e.name) {
                     add(id);
                 }
             }
@@ -235,17 +227,7 @@ pub(super) fn search(m: &Manifest, c: &Criterion) -> Result<BTreeSet<String>> {
         "result" => super::state::result(m, c, &mut add)?,
         "source_status" => super::state::source_status(m, c, &mut add)?,
         "metric" | "semantic_model" | "saved_query" => {
-            // `name` or `package.name`.
-            let (package, name) = match value.split('.').collect::<Vec<_>>().as_slice() {
-                [name] => ("*", *name),
-                [package, name] => (*package, *name),
-                _ => {
-                    return Err(invalid(
-                        &c.raw,
-                        &format!("`{}:` takes `name` or `package.name`", c.method),
-                    ));
-                }
-            };
+            let (package, name) = package_and_name(c)?;
             for (id, n) in &m.semantic {
                 if n.resource_type == c.method
                     && fnmatch(package, &n.package_name)
@@ -260,6 +242,19 @@ pub(super) fn search(m: &Manifest, c: &Criterion) -> Result<BTreeSet<String>> {
         }
     }
     Ok(out)
+}
+
+/// A `unit_test:`, `exposure:`, `metric:`, `semantic_model:` or `saved_query:` value:
+/// `name` (any package) or `package.name`, as `dvt ls --output selector` prints them.
+fn package_and_name(c: &Criterion) -> Result<(&str, &str)> {
+    match c.value.split('.').collect::<Vec<_>>().as_slice() {
+        [name] => Ok(("*", name)),
+        [package, name] => Ok((package, name)),
+        _ => Err(invalid(
+            &c.raw,
+            &format!("`{}:` takes `name` or `package.name`", c.method),
+        )),
+    }
 }
 
 /// What the methods that treat every kind alike read of a graph member.
