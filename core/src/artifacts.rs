@@ -118,35 +118,37 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
             nodes.insert(id.clone(), entry);
         }
     }
-    let mut sources = Map::new();
-    for (id, s) in &m.sources {
-        sources.insert(
-            id.clone(),
-            json!({
-                "unique_id": id,
-                "resource_type": "source",
-                "source_name": s.source_name,
-                "name": s.name,
-                "package_name": s.package_name,
-                "fqn": s.fqn,
-                "tags": s.tags,
-                "identifier": s.relation.identifier,
-                "schema": s.relation.schema,
-                "database": s.relation.database,
-                "original_file_path": m.package_relative(&s.package_name, &s.original_file_path),
-                "description": s.description,
-                "source_description": s.source_description,
-                "relation_name": m.target(&s.connection).dialect().render(&s.relation),
-                "dvt": {"connection": s.connection},
-            }),
-        );
-    }
+    let sources: Map<String, Json> = m
+        .sources
+        .keys()
+        .map(|id| (id.clone(), source_json(m, id)))
+        .collect();
+    let adapter = m.target(&m.default_target).adapter_type().name();
     let macros: Map<String, Json> = m
-        .macros
-        .iter()
-        .map(|(name, (file, line))| {
-            let id = format!("macro.{}.{name}", m.project.name);
-            (id.clone(), json!({"unique_id": id, "name": name, "original_file_path": file, "dvt": {"line": line}}))
+        .jinja
+        .macro_dependencies(adapter)
+        .into_iter()
+        .map(|(def, depends_on)| {
+            let id = def.unique_id();
+            let file = m.package_relative(&def.package, &def.file);
+            let entry = json!({
+                "name": def.name,
+                "resource_type": "macro",
+                "package_name": def.package,
+                "path": file,
+                "original_file_path": file,
+                "unique_id": id,
+                "macro_sql": def.sql,
+                "depends_on": {"macros": depends_on},
+                "description": "",
+                "meta": {},
+                "docs": {"show": true, "node_color": null},
+                "patch_path": null,
+                "arguments": [],
+                "supported_languages": null,
+                "dvt": {"line": def.line},
+            });
+            (id, entry)
         })
         .collect();
     let map =
@@ -171,7 +173,7 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
     let exposures: Map<String, Json> = m
         .exposures
         .iter()
-        .map(|(id, e)| (id.clone(), e.to_json()))
+        .map(|(id, e)| (id.clone(), e.to_json(m)))
         .collect();
     let mut meta = metadata(MANIFEST_SCHEMA, invocation_id, generated_at);
     meta["project_name"] = json!(m.project.name);
@@ -191,6 +193,31 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
         "disabled": {},
         "parent_map": map(&parents),
         "child_map": map(&children),
+    })
+}
+
+/// Source table `id` as `manifest.json` writes it.
+pub(crate) fn source_json(m: &Manifest, id: &str) -> Json {
+    let Some(s) = m.sources.get(id) else {
+        return Json::Null;
+    };
+    json!({
+        "unique_id": id,
+        "resource_type": "source",
+        "source_name": s.source_name,
+        "name": s.name,
+        "package_name": s.package_name,
+        "fqn": s.fqn,
+        "tags": s.tags,
+        "identifier": s.relation.identifier,
+        "schema": s.relation.schema,
+        "database": s.relation.database,
+        "original_file_path": m.package_relative(&s.package_name, &s.original_file_path),
+        "description": s.description,
+        "source_description": s.source_description,
+        "loaded_at_field": s.freshness.as_ref().and_then(|f| f.loaded_at_field.clone()),
+        "relation_name": m.target(&s.connection).dialect().render(&s.relation),
+        "dvt": {"connection": s.connection},
     })
 }
 

@@ -24,6 +24,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::error::{Error, Location, Result};
 
+mod calls;
 mod database;
 mod python;
 
@@ -432,6 +433,29 @@ pub struct RenderInput {
     pub globals: Map<String, Json>,
 }
 
+/// One macro as the project defines it.
+#[derive(Debug, Clone)]
+pub struct MacroDef {
+    /// Its package: the root project's name, an installed package's, or `dbt` for DVT's
+    /// built-ins.
+    pub package: String,
+    /// Its name (`test_<name>` for a `{% test %}` block).
+    pub name: String,
+    /// Its file, relative to the root project (built-ins: `macros/<file>.sql`).
+    pub file: PathBuf,
+    /// The line of its `{% macro %}` tag.
+    pub line: usize,
+    /// The block as written: dbt's `macro_sql`.
+    pub sql: String,
+}
+
+impl MacroDef {
+    /// `macro.<package>.<name>`.
+    pub fn unique_id(&self) -> String {
+        format!("macro.{}.{}", self.package, self.name)
+    }
+}
+
 /// The macros and vars of the root project or of one installed package, for
 /// [`JinjaEnv::with_packages`].
 #[derive(Debug, Clone, Default)]
@@ -644,6 +668,8 @@ pub struct JinjaEnv {
     macros: BTreeMap<String, (PathBuf, usize)>,
     builtins: std::collections::BTreeSet<String>,
     registry: Arc<Registry>,
+    /// Every macro: the root project's, the packages', DVT's built-ins.
+    defs: Vec<MacroDef>,
     /// `target` while parsing: the default target's, as dbt renders configs with it.
     parse_target: Json,
     /// The package whose files a parse is reading (`None` for the root project): its
@@ -688,7 +714,8 @@ impl JinjaEnv {
         dispatch: BTreeMap<String, Vec<String>>,
     ) -> Result<Self> {
         let mut env = base_env(false);
-        let root_table = add_macros(&mut env, &root.name, &root.macro_files)?;
+        let mut defs = Vec::new();
+        let root_table = add_macros(&mut env, &root.name, &root.macro_files, &mut defs)?;
         let macros: BTreeMap<String, (PathBuf, usize)> = root_table
             .iter()
             .map(|(name, (file, line, _))| (name.clone(), (file.clone(), *line)))
@@ -710,6 +737,13 @@ impl JinjaEnv {
                     m.name.clone(),
                     macro_value(template, DBT_NAMESPACE, &m.name, params),
                 );
+                defs.push(MacroDef {
+                    package: DBT_NAMESPACE.to_owned(),
+                    name: m.name,
+                    file: PathBuf::from(file.trim_start_matches("<dvt>/")),
+                    line: m.line,
+                    sql: m.sql,
+                });
             }
         }
         let mut builtins = std::collections::BTreeSet::new();
@@ -731,7 +765,7 @@ impl JinjaEnv {
         registry.flat.extend(builtin_table.clone());
         let mut tables = BTreeMap::new();
         for p in packages {
-            let table = add_macros(&mut env, &p.name, &p.macro_files)?;
+            let table = add_macros(&mut env, &p.name, &p.macro_files, &mut defs)?;
             let table: BTreeMap<String, Value> =
                 table.into_iter().map(|(n, (_, _, v))| (n, v)).collect();
             registry.flat.extend(table.clone());
@@ -803,9 +837,50 @@ impl JinjaEnv {
             macros,
             builtins,
             registry,
+            defs,
             parse_target: Json::Object(Map::new()),
             parse_package: None,
         })
+    }
+
+    /// Every macro with the macros it calls, as dbt-core lists them in `manifest.json`
+    /// (`depends_on.macros`, found by reading each macro's text; see
+    /// [`calls::static_calls`]). `adapter` is the default target's type, which picks what
+    /// an `adapter.dispatch` in a macro resolves to.
+    pub fn macro_dependencies(&self, adapter: &str) -> Vec<(&MacroDef, Vec<String>)> {
+        let reg = &self.registry;
+        let prefixes = dispatch_prefixes(adapter);
+        self.defs
+            .iter()
+            .map(|def| {
+                let mut deps: Vec<String> = Vec::new();
+                let mut add = |id: Option<String>| {
+                    if let Some(id) = id
+                        && !deps.contains(&id)
+                    {
+                        deps.push(id);
+                    }
+                };
+                for call in calls::static_calls(&def.sql) {
+                    let (name, dispatched) = match call {
+                        calls::Call::Named(name) => (name, None),
+                        calls::Call::Dispatch { name, namespace } => {
+                            let found = reg.dispatch(&name, namespace.as_deref(), &prefixes);
+                            (name, found.ok().and_then(macro_unique_id))
+                        }
+                    };
+                    // A dispatching macro names itself; dbt leaves that edge out.
+                    if name != def.name {
+                        let (package, short) = name
+                            .split_once('.')
+                            .unwrap_or((def.package.as_str(), &name));
+                        add(reg.resolve(package, short).and_then(macro_unique_id));
+                    }
+                    add(dispatched);
+                }
+                (def, deps)
+            })
+            .collect()
     }
 
     /// Sets `target` for parse-phase renders (`config(schema=target.schema ~ '_x')`).
@@ -1652,6 +1727,7 @@ fn add_macros(
     env: &mut Environment<'static>,
     package: &str,
     files: &[(PathBuf, String)],
+    defs: &mut Vec<MacroDef>,
 ) -> Result<MacroDefs> {
     let mut out: MacroDefs = BTreeMap::new();
     for (file, text) in files {
@@ -1675,6 +1751,13 @@ fn add_macros(
             env.add_template_owned(template.clone(), preprocess(&source))
                 .map_err(|e| jinja_error(&e, file))?;
             let value = macro_value(template, package, &m.name, params);
+            defs.push(MacroDef {
+                package: package.to_owned(),
+                name: m.name.clone(),
+                file: file.clone(),
+                line: m.line,
+                sql: m.sql,
+            });
             out.insert(m.name, (file.clone(), m.line, value));
         }
     }
@@ -1685,6 +1768,8 @@ struct SplitMacro {
     name: String,
     line: usize,
     source: String,
+    /// The block as written (`{% test %}` included): dbt's `macro_sql`.
+    sql: String,
 }
 
 /// Splits a macro file into one template per top-level `{% macro %}` block, each padded
@@ -1699,6 +1784,8 @@ fn split_macros(text: &str) -> std::result::Result<Vec<SplitMacro>, SplitError> 
     // The open block: where its tag starts and ends, its kind and name.
     let mut open: Option<(usize, usize, &'static str, String)> = None;
     let mut pos = 0;
+    // Where the last block's text ended.
+    let mut claimed = 0;
     while let Some(off) = text[pos..].find("{%") {
         let tag_start = pos + off;
         // `{%}` is an opening `{%` followed by text, not an empty tag.
@@ -1735,9 +1822,27 @@ fn split_macros(text: &str) -> std::result::Result<Vec<SplitMacro>, SplitError> 
                 depth = 0;
                 let line = line_at(s);
                 let mut source = "\n".repeat(line - 1);
+                // dbt's block reader takes the whitespace a `{%-` or `-%}` strips as part
+                // of the block (not what an earlier block already took, nor the file's
+                // trailing whitespace).
+                let mut from = s;
+                if text[s..].starts_with("{%-") {
+                    from = text[claimed..s].trim_end().len() + claimed;
+                }
+                let mut to = tag_end;
+                if text[..tag_end].ends_with("-%}") && !text[tag_end..].trim().is_empty() {
+                    to = text.len() - text[tag_end..].trim_start().len();
+                }
+                claimed = to;
+                let sql = text[from..to].to_owned();
                 if kind == "macro" {
-                    source.push_str(&text[s..tag_end]);
-                    out.push(SplitMacro { name, line, source });
+                    source.push_str(&sql);
+                    out.push(SplitMacro {
+                        name,
+                        line,
+                        source,
+                        sql,
+                    });
                 } else {
                     // Rewrite only the two tags, keeping their whitespace control and
                     // line breaks, so the body's lines and output stay as written.
@@ -1753,6 +1858,7 @@ fn split_macros(text: &str) -> std::result::Result<Vec<SplitMacro>, SplitError> 
                         name: format!("test_{name}"),
                         line,
                         source,
+                        sql,
                     });
                 }
             }
@@ -2266,6 +2372,73 @@ impl Object for MutableList {
     }
 }
 
+impl Registry {
+    /// The macro `name` called from a macro or node of `package`, as dbt-core's
+    /// `MacroResolver.get_macro` finds it: the package's own, else the one of that name
+    /// every node sees (the root project's, a package's, a built-in).
+    fn resolve(&self, package: &str, name: &str) -> Option<&Value> {
+        self.tables
+            .get(package)
+            .and_then(|t| t.macros.get(name))
+            .or_else(|| self.flat.get(name))
+    }
+
+    /// What `adapter.dispatch(name, namespace)` picks for an adapter whose macro
+    /// prefixes are `prefixes` (most specific first), or every candidate it looked for.
+    ///
+    /// dbt's search: for each package of the order, `<prefix>__name` for each prefix. The
+    /// order is the root project's `dispatch:` entry for the namespace, else [root
+    /// project, namespace] when the namespace is a package, else every macro (later
+    /// packages, then the root, winning).
+    fn dispatch(
+        &self,
+        name: &str,
+        namespace: Option<&str>,
+        prefixes: &[&str],
+    ) -> std::result::Result<&Value, Vec<String>> {
+        let order: Vec<Option<&str>> = match namespace {
+            None => vec![None],
+            Some(ns) => match self.dispatch.get(ns) {
+                Some(order) => order.iter().map(|p| Some(p.as_str())).collect(),
+                None if self.tables.contains_key(ns) => vec![Some(self.root.as_str()), Some(ns)],
+                None => vec![None],
+            },
+        };
+        let mut searched = Vec::new();
+        for package in &order {
+            for prefix in prefixes {
+                let candidate = format!("{prefix}__{name}");
+                let found = match package {
+                    None => self.flat.get(&candidate),
+                    Some(p) => self.tables.get(*p).and_then(|t| t.macros.get(&candidate)),
+                };
+                if let Some(m) = found {
+                    return Ok(m);
+                }
+                searched.push(match package {
+                    None => format!("`{candidate}`"),
+                    Some(p) => format!("`{p}.{candidate}`"),
+                });
+            }
+        }
+        Err(searched)
+    }
+}
+
+/// The prefixes `adapter.dispatch` tries on an adapter, most specific first.
+fn dispatch_prefixes(kind: &str) -> Vec<&str> {
+    match kind {
+        "mariadb" => vec!["mariadb", "mysql", "default"],
+        other => vec![other, "default"],
+    }
+}
+
+/// A macro value's `macro.<package>.<name>`.
+fn macro_unique_id(v: &Value) -> Option<String> {
+    v.downcast_object_ref::<MacroFn>()
+        .map(|m| m.unique_id.clone())
+}
+
 /// dbt's `adapter` object, for what needs no database: `quote`, `dispatch`, `type`.
 /// Introspection (`get_relation`, `get_columns_in_relation`, ...) answers empty while
 /// parsing, as dbt's parse-time stubs do, and is a clear error when compiling, since
@@ -2333,53 +2506,24 @@ impl Object for AdapterObject {
                         ),
                     ));
                 }
-                let reg = &self.registry;
-                // dbt's search: for each package of the order, `<adapter>__name`, then
-                // `default__name`. The order is the root project's `dispatch:` entry for
-                // the namespace, else [root project, namespace] when the namespace is a
-                // package, else every macro (later packages, then the root, winning).
-                let order: Vec<Option<&str>> = match namespace.as_deref() {
-                    None => vec![None],
-                    Some(ns) => match reg.dispatch.get(ns) {
-                        Some(order) => order.iter().map(|p| Some(p.as_str())).collect(),
-                        None if reg.tables.contains_key(ns) => {
-                            vec![Some(reg.root.as_str()), Some(ns)]
-                        }
-                        None => vec![None],
-                    },
-                };
-                let mut prefixes: Vec<&str> = match kind.as_str() {
-                    "mariadb" => vec!["mariadb", "mysql", "default"],
-                    other => vec![other, "default"],
-                };
+                let mut prefixes = dispatch_prefixes(&kind);
                 if node(state).is_ok_and(|n| n.federated) {
                     prefixes.insert(0, "datafusion");
                 }
-                let mut searched = Vec::new();
-                for package in &order {
-                    for prefix in &prefixes {
-                        let candidate = format!("{prefix}__{name}");
-                        let found = match package {
-                            None => reg.flat.get(&candidate),
-                            Some(p) => reg.tables.get(*p).and_then(|t| t.macros.get(&candidate)),
-                        };
-                        if let Some(m) = found {
-                            return Ok(m.clone());
-                        }
-                        searched.push(match package {
-                            None => format!("`{candidate}`"),
-                            Some(p) => format!("`{p}.{candidate}`"),
-                        });
-                    }
+                match self
+                    .registry
+                    .dispatch(&name, namespace.as_deref(), &prefixes)
+                {
+                    Ok(m) => Ok(m.clone()),
+                    Err(searched) => Err(minijinja::Error::new(
+                        ErrorKind::UndefinedError,
+                        format!(
+                            "adapter.dispatch: no macro `{name}` found within namespace `{}`; searched for {}",
+                            namespace.as_deref().unwrap_or("None"),
+                            searched.join(", ")
+                        ),
+                    )),
                 }
-                Err(minijinja::Error::new(
-                    ErrorKind::UndefinedError,
-                    format!(
-                        "adapter.dispatch: no macro `{name}` found within namespace `{}`; searched for {}",
-                        namespace.as_deref().unwrap_or("None"),
-                        searched.join(", ")
-                    ),
-                ))
             }
             m if INTROSPECTION.contains(&m)
                 && let Some(answer) = database::introspect(state, m, args) =>

@@ -521,6 +521,14 @@ pub struct State {
     /// This project's own `sources.json` (its target path), the side `source_status:`
     /// compares with [`State::sources`].
     pub sources_current: Option<SourceFreshness>,
+    /// The manifest's sources and exposures as it writes them, by unique id.
+    pub others: BTreeMap<String, Json>,
+    /// Each macro's text (`macro_sql`) by unique id; `None` when the manifest does not
+    /// record macros' text (one written by DVT before it did), so none can be compared.
+    pub macros: Option<BTreeMap<String, String>>,
+    /// Written by DVT, so its built-in macros are DVT's and comparable with this run's
+    /// (a dbt-core manifest's `macro.dbt.*` are dbt-core's own).
+    pub by_dvt: bool,
 }
 
 /// A `sources.json`: each source's newest load time, and the sources whose freshness
@@ -561,7 +569,7 @@ impl SourceFreshness {
 
 /// A time as dbt and DVT write it (artifacts, `deprecation_date:`): RFC 3339 with its
 /// offset, or a date or date and time without one, which is UTC.
-pub(crate) fn parse_instant(text: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+pub fn parse_instant(text: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
     let text = text.trim();
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         return Some(t);
@@ -594,6 +602,9 @@ pub struct StateNode {
     pub config: Json,
     /// Where it was built: `database`, `schema`, `alias` (for `--defer`).
     pub relation: Option<Relation>,
+    /// The node as the manifest writes it (`fqn`, `description`, `columns`,
+    /// `contract`, ... for `state:modified`).
+    pub entry: Json,
 }
 
 /// `--defer`: nodes a run does not build are read where the state manifest's run built
@@ -634,10 +645,26 @@ impl State {
                             }),
                             _ => None,
                         },
+                        entry: n.clone(),
                     },
                 )
             })
             .collect();
+        let others = ["sources", "exposures"]
+            .iter()
+            .flat_map(|key| json[*key].as_object().into_iter().flatten())
+            .map(|(id, entry)| (id.clone(), entry.clone()))
+            .collect();
+        let macro_sql: BTreeMap<String, String> = json["macros"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(id, m)| Some((id.clone(), m["macro_sql"].as_str()?.to_owned())))
+            .collect();
+        let macros = (!macro_sql.is_empty()).then_some(macro_sql);
+        let by_dvt = json["metadata"]["dbt_version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("dvt-"));
         let beside = |name: &str| file.with_file_name(name);
         let results = if beside("run_results.json").is_file() {
             let json = read_artifact(&beside("run_results.json"), "run_results.json")?;
@@ -661,6 +688,9 @@ impl State {
             results,
             sources: SourceFreshness::load(&beside("sources.json"))?,
             sources_current: None,
+            others,
+            macros,
+            by_dvt,
         })
     }
 }
@@ -700,17 +730,27 @@ pub struct Exposure {
 
 impl Exposure {
     /// The exposure as dbt's `manifest.json` and `graph.exposures` show it.
-    pub fn to_json(&self) -> Json {
+    pub fn to_json(&self, m: &Manifest) -> Json {
+        // A package's exposure names its file inside the package; `path` is below the
+        // resource folder, as dbt writes both.
+        let file = m.package_relative(&self.package_name, &self.original_file_path);
+        // dbt's `Owner` always has both keys.
+        let mut owner = self.owner.clone();
+        if let Some(o) = owner.as_object_mut() {
+            for key in ["email", "name"] {
+                o.entry(key).or_insert(Json::Null);
+            }
+        }
         serde_json::json!({
             "unique_id": self.unique_id,
             "resource_type": "exposure",
             "name": self.name,
             "package_name": self.package_name,
-            "original_file_path": self.original_file_path,
-            "path": self.original_file_path,
+            "original_file_path": file,
+            "path": crate::parse::below_resource_folder(file),
             "fqn": self.fqn,
             "type": self.kind,
-            "owner": self.owner,
+            "owner": owner,
             "label": self.label,
             "description": self.description,
             "url": self.url,

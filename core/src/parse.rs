@@ -229,6 +229,15 @@ impl Manifest {
             sources_by_target: Default::default(),
             graph_nodes: BTreeMap::new(),
         };
+        // A package's semantic nodes name their file inside the package, as dbt does.
+        for s in manifest.semantic.values_mut() {
+            if let Some(p) = manifest.packages.get(&s.package_name)
+                && let Ok(file) = s.original_file_path.strip_prefix(&p.package_dir)
+            {
+                s.json["original_file_path"] = Json::from(file.display().to_string());
+                s.json["path"] = Json::from(below_resource_folder(file));
+            }
+        }
         resolve::resolve(&mut manifest)?;
         let docs = read_docs(&manifest.project)?;
         manifest.jinja.set_docs(docs);
@@ -809,7 +818,7 @@ fn graph_context(m: &Manifest) -> Json {
         .exposures
         .values()
         .map(|e| {
-            let mut j = e.to_json();
+            let mut j = e.to_json(m);
             j["path"] = Json::from(below_resource_folder(&e.original_file_path));
             (e.unique_id.clone(), j)
         })

@@ -66,8 +66,9 @@ fn state_selectors_pick_what_changed_since_a_manifest() {
     std::fs::write(dir.path().join("models/d.sql"), "select 4 as id").expect("d");
 
     assert_eq!(ls(dir.path(), "state:new"), ["d"]);
-    assert_eq!(ls(dir.path(), "state:modified.body"), ["b", "c"]);
-    assert_eq!(ls(dir.path(), "state:modified.configs"), ["c"]);
+    // A node the state lacks counts as modified in every sense, as in dbt-core.
+    assert_eq!(ls(dir.path(), "state:modified.body"), ["b", "c", "d"]);
+    assert_eq!(ls(dir.path(), "state:modified.configs"), ["c", "d"]);
     assert_eq!(ls(dir.path(), "state:modified"), ["b", "c", "d"]);
     assert_eq!(
         ls(dir.path(), "state:modified+"),
@@ -243,4 +244,131 @@ fn checksums_hash_the_stripped_file_as_dbt_does() {
     let want = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     assert_eq!(want.len(), 64);
     assert_eq!(node["checksum"]["checksum"], want.as_str());
+}
+
+/// `state:modified` follows a node's macro calls through other macros and through
+/// `adapter.dispatch` to a changed macro, as dbt-core does; it also sees descriptions
+/// that `persist_docs` writes, contracts, moved files, sources and exposures.
+#[test]
+fn state_modified_sees_macros_contracts_descriptions_and_sources() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let macros = "{% macro inner() %}1{% endmacro %}\n\
+        {% macro outer() %}{{ inner() }}{% endmacro %}\n\
+        {% macro pick() %}{{ return(adapter.dispatch('pick')()) }}{% endmacro %}\n\
+        {% macro default__pick() %}2{% endmacro %}\n\
+        {% macro sqlite__pick() %}3{% endmacro %}\n";
+    let props = |described: &str, ty: &str, table: &str| {
+        format!(
+            "version: 2\nmodels:\n  - name: docs_kept\n    description: {described}\n    config: {{persist_docs: {{relation: true}}}}\n  - name: docs_not_kept\n    description: {described}\n  - name: pinned\n    config: {{contract: {{enforced: true}}, materialized: table}}\n    columns:\n      - name: id\n        data_type: {ty}\nsources:\n  - name: src\n    tables: [{{name: t, identifier: {table}}}]\nexposures:\n  - name: dash\n    type: dashboard\n    owner: {{email: a@b.c}}\n    depends_on: [ref('plain')]\n"
+        )
+    };
+    write_project(
+        dir.path(),
+        &[
+            ("dbt_project.yml", "name: s\nprofile: s\n"),
+            (
+                "profiles.yml",
+                "s:\n  target: lite\n  outputs:\n    lite: {type: sqlite, path: data/s.db}\n",
+            ),
+            ("macros/m.sql", macros),
+            ("models/calls_outer.sql", "select {{ outer() }} as id"),
+            ("models/calls_pick.sql", "select {{ pick() }} as id"),
+            ("models/plain.sql", "select 1 as id"),
+            ("models/docs_kept.sql", "select 1 as id"),
+            ("models/docs_not_kept.sql", "select 1 as id"),
+            ("models/pinned.sql", "select 1 as id"),
+            (
+                "models/reads_src.sql",
+                "select * from {{ source('src', 't') }}",
+            ),
+            ("models/schema.yml", &props("one", "integer", "raw")),
+        ],
+    );
+    dvt(dir.path(), &["parse"], &[]).assert_ok();
+    let manifest = target_json(dir.path(), "manifest.json");
+    let outer = &manifest["macros"]["macro.s.outer"];
+    assert_eq!(
+        outer["macro_sql"],
+        "{% macro outer() %}{{ inner() }}{% endmacro %}"
+    );
+    assert_eq!(
+        outer["depends_on"]["macros"],
+        serde_json::json!(["macro.s.inner"])
+    );
+    // The dispatch resolves for the default target's adapter.
+    assert_eq!(
+        manifest["macros"]["macro.s.pick"]["depends_on"]["macros"],
+        serde_json::json!(["macro.s.sqlite__pick"])
+    );
+    std::fs::create_dir_all(dir.path().join("prod")).expect("prod");
+    std::fs::copy(
+        dir.path().join("target/manifest.json"),
+        dir.path().join("prod/manifest.json"),
+    )
+    .expect("keep the state");
+    assert!(ls(dir.path(), "state:modified").is_empty());
+    assert_eq!(ls(dir.path(), "state:unmodified").len(), 9);
+
+    // The macro two calls away changes; so does the one dispatch picks on SQLite, while
+    // the default implementation's change alone would not reach anything.
+    std::fs::write(
+        dir.path().join("macros/m.sql"),
+        macros
+            .replace("inner() %}1", "inner() %}10")
+            .replace("sqlite__pick() %}3", "sqlite__pick() %}30"),
+    )
+    .expect("macros");
+    assert_eq!(
+        ls(dir.path(), "state:modified.macros"),
+        ["calls_outer", "calls_pick"]
+    );
+    assert_eq!(ls(dir.path(), "state:modified.body"), Vec::<String>::new());
+    std::fs::write(
+        dir.path().join("macros/m.sql"),
+        macros.replace("default__pick() %}2", "default__pick() %}20"),
+    )
+    .expect("macros");
+    assert_eq!(
+        ls(dir.path(), "state:modified.macros"),
+        Vec::<String>::new()
+    );
+    std::fs::write(dir.path().join("macros/m.sql"), macros).expect("macros");
+
+    // Descriptions count where persist_docs writes them; a contract's column type; a
+    // source moved to another table, with what reads it.
+    std::fs::write(
+        dir.path().join("models/schema.yml"),
+        props("two", "bigint", "landing"),
+    )
+    .expect("props");
+    assert_eq!(
+        ls(dir.path(), "state:modified.persisted_descriptions"),
+        ["docs_kept"]
+    );
+    assert_eq!(ls(dir.path(), "state:modified.contract"), ["pinned"]);
+    assert_eq!(ls(dir.path(), "state:modified.relation"), ["src.t"]);
+    assert_eq!(
+        ls(dir.path(), "state:modified+"),
+        ["docs_kept", "pinned", "reads_src", "src.t"]
+    );
+    std::fs::write(
+        dir.path().join("models/schema.yml"),
+        props("one", "integer", "raw").replace("ref('plain')", "ref('pinned')"),
+    )
+    .expect("props");
+    assert_eq!(ls(dir.path(), "state:modified"), ["dash"]);
+
+    // A moved file is a changed fqn.
+    std::fs::write(
+        dir.path().join("models/schema.yml"),
+        props("one", "integer", "raw"),
+    )
+    .expect("props");
+    std::fs::create_dir_all(dir.path().join("models/marts")).expect("marts");
+    std::fs::rename(
+        dir.path().join("models/plain.sql"),
+        dir.path().join("models/marts/plain.sql"),
+    )
+    .expect("move");
+    assert_eq!(ls(dir.path(), "state:modified"), ["plain"]);
 }

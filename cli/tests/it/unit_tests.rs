@@ -299,3 +299,71 @@ fn unit_tests_read_fixture_files_which_are_no_singular_tests() {
         run.stderr
     );
 }
+
+/// dbt casts a unit test's expected values to the types the model returns: a date
+/// written as `2016-09-01` equals the midnight timestamp `date_trunc` gives on
+/// PostgreSQL (dbt-labs/jaffle-shop's `stg_locations` test). The fixtures come in the
+/// order the model reads its inputs, whatever order `given` lists them in, and YAML
+/// booleans are written as dbt writes them.
+#[tokio::test(flavor = "multi_thread")]
+async fn expected_values_compare_as_the_models_types() {
+    let schema = unique("dvt_it_ut_types");
+    let _cleanup = Cleanup {
+        pg_schemas: vec![schema.clone()],
+        maria_dbs: vec![],
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profiles = format!(
+        "p:\n  target: pg\n  outputs:\n    pg: {{type: postgres, host: 127.0.0.1, user: postgres, dbname: test, schema: {schema}}}\n"
+    );
+    let props = |day: &str| {
+        format!(
+            "unit_tests:\n  - name: truncates\n    model: stores\n    given:\n      - input: ref('flags')\n        rows:\n          - {{id: 1, open: true}}\n      - input: ref('raw_stores')\n        rows:\n          - {{id: 1, opened_at: '2016-09-01T10:11:12'}}\n          - {{id: 2, opened_at: '2079-10-27T23:59:59.9999'}}\n    expect:\n      rows:\n        - {{id: 1, opened_date: '{day}', open: true}}\n        - {{id: 2, opened_date: '2079-10-27', open: null}}\n"
+        )
+    };
+    write_project(
+        dir.path(),
+        &[
+            ("dbt_project.yml", "name: ut\nprofile: p\n"),
+            ("profiles.yml", profiles.as_str()),
+            (
+                "seeds/raw_stores.csv",
+                "id,opened_at\n1,2016-09-01 10:11:12\n",
+            ),
+            ("seeds/flags.csv", "id,open\n1,true\n"),
+            (
+                "models/stores.sql",
+                "select s.id, date_trunc('day', s.opened_at) as opened_date, f.open\nfrom {{ ref('raw_stores') }} s left join {{ ref('flags') }} f on f.id = s.id",
+            ),
+            ("models/unit.yml", &props("2016-09-01")),
+        ],
+    );
+    dvt(dir.path(), &["seed"], &[]).assert_ok();
+    let run = dvt(dir.path(), &["test"], &[]);
+    run.assert_ok();
+    assert_eq!(
+        statuses(dir.path()).get("unit_test.ut.stores.truncates").map(String::as_str),
+        Some("pass")
+    );
+    let compiled = std::fs::read_to_string(
+        dir.path()
+            .join("target/compiled/ut/models/unit.yml/models/truncates.sql"),
+    )
+    .expect("compiled unit test");
+    let stores = compiled.find("__dbt__cte__raw_stores as").expect("raw_stores fixture");
+    let flags = compiled.find("__dbt__cte__flags as").expect("flags fixture");
+    assert!(stores < flags, "{compiled}");
+    assert!(compiled.contains("cast(True as boolean)"), "{compiled}");
+
+    // Another day is a failure, still compared as timestamps.
+    std::fs::write(dir.path().join("models/unit.yml"), props("2016-09-02")).expect("props");
+    let run = dvt(dir.path(), &["test"], &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("expected but not returned: (1, 2016-09-02 00:00:00, 1)")
+            && run.stderr.contains("returned but not expected: (1, 2016-09-01 00:00:00, 1)"),
+        "{}",
+        run.stderr
+    );
+}

@@ -36,6 +36,7 @@ impl Manifest {
         let dialect = self.target(&host.target).dialect();
         let mut fixtures: BTreeMap<String, JinjaRelation> = BTreeMap::new();
         let mut fixture_ctes: Vec<(String, String)> = Vec::new();
+        let mut fixture_order: Vec<usize> = Vec::new();
         let mut fixture_files: Vec<(String, String)> = Vec::new();
         for given in spec["given"].as_array().into_iter().flatten() {
             let input = given["input"]
@@ -112,13 +113,27 @@ impl Manifest {
                     )
                 }
             };
-            // dbt puts the `this` fixture first.
-            let at = if dep == model_id {
+            // dbt puts the `this` fixture first, then the others in the order the model
+            // calls `ref()`/`source()` (whatever order `given` lists them in).
+            let called = model
+                .refs
+                .iter()
+                .position(|r| self.names.resolve(r, &model.package_name).ok() == Some(&dep))
+                .or_else(|| {
+                    let s = self.sources.get(&dep)?;
+                    let at = model
+                        .sources
+                        .iter()
+                        .position(|(src, t)| *src == s.source_name && *t == s.name)?;
+                    Some(model.refs.len() + at)
+                });
+            let order = if dep == model_id {
                 0
             } else {
-                fixture_ctes.len()
+                1 + called.unwrap_or(usize::MAX - 1)
             };
-            fixture_ctes.insert(at, (name.clone(), body.clone()));
+            fixture_order.push(order);
+            fixture_ctes.push((name.clone(), body.clone()));
             fixture_files.push((input_name, body));
             fixtures.insert(
                 dep,
@@ -166,6 +181,11 @@ impl Manifest {
             fixtures: &fixtures,
         };
         let rendered = self.compile_for(&model_id, host, &mut state, 0)?;
+        let mut ordered: Vec<(usize, (String, String))> =
+            fixture_order.into_iter().zip(fixture_ctes).collect();
+        ordered.sort_by_key(|(order, _)| *order);
+        let mut fixture_ctes: Vec<(String, String)> =
+            ordered.into_iter().map(|(_, cte)| cte).collect();
         fixture_ctes.extend(ctes);
         Ok(CompiledNode {
             sql: sql::inject_ctes(dialect, &rendered, &fixture_ctes),
@@ -311,7 +331,8 @@ fn fixture_sql(
 ) -> String {
     let literal = |v: Option<&Json>| match v {
         None | Some(Json::Null) => "null".to_owned(),
-        Some(Json::Bool(b)) => b.to_string(),
+        // Python's spelling, as dbt writes a YAML boolean into the fixture's SQL.
+        Some(Json::Bool(b)) => if *b { "True" } else { "False" }.to_owned(),
         Some(Json::Number(n)) => n.to_string(),
         Some(Json::String(s)) => format!("'{}'", s.replace('\'', "''")),
         Some(other) => format!("'{}'", other.to_string().replace('\'', "''")),

@@ -164,17 +164,17 @@ fn percent_in(expr: &str) -> String {
 }
 
 /// What surrounds a tag's words: whitespace and the `-`/`+` of whitespace control.
-const TAG_TRIM: [char; 6] = ['-', '+', ' ', '\t', '\n', '\r'];
+pub(super) const TAG_TRIM: [char; 6] = ['-', '+', ' ', '\t', '\n', '\r'];
 
 /// A `{{ }}` or `{% %}` tag: where its expression text is, and whether it is a statement.
-struct Tag {
-    inner: std::ops::Range<usize>,
-    statement: bool,
+pub(super) struct Tag {
+    pub(super) inner: std::ops::Range<usize>,
+    pub(super) statement: bool,
 }
 
 /// The tags of a template, in order, skipping `{# #}` comments and `{% raw %}` blocks.
 /// A quoted `}}` or `%}` does not end a tag.
-fn tags(text: &str) -> Vec<Tag> {
+pub(super) fn tags(text: &str) -> Vec<Tag> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -381,7 +381,7 @@ pub(super) fn set_assignment(expr: &str) -> Option<(&str, &str)> {
 
 /// Indexes of the bytes of `s` outside string literals (`'...'`, `"..."`, with `\`
 /// escapes).
-fn unquoted(s: &str) -> impl Iterator<Item = usize> + '_ {
+pub(super) fn unquoted(s: &str) -> impl Iterator<Item = usize> + '_ {
     let mut quote: Option<u8> = None;
     let mut escaped = false;
     s.bytes().enumerate().filter_map(move |(i, b)| match quote {

@@ -1,11 +1,13 @@
 //! The methods that compare with an earlier run (`--state`): `state:`, `result:` and
 //! `source_status:`.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde_json::Value as Json;
 
 use super::spec::{Criterion, invalid};
 use crate::error::Result;
-use crate::manifest::{Manifest, State};
+use crate::manifest::{Manifest, Node, ResourceType, State, StateNode};
 
 fn state<'m>(m: &'m Manifest, c: &Criterion) -> Result<&'m State> {
     m.state.as_ref().ok_or_else(|| {
@@ -19,54 +21,322 @@ fn state<'m>(m: &'m Manifest, c: &Criterion) -> Result<&'m State> {
     })
 }
 
-/// `state:new`, `state:old`, `state:modified[.body|.configs|.relation]`.
+/// What a `state:` value asks of each node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    New,
+    Old,
+    /// `modified`: anything below, or new.
+    Modified,
+    Unmodified,
+    Body,
+    Configs,
+    Relation,
+    PersistedDescriptions,
+    Macros,
+    Contract,
+}
+
+/// `state:new`, `state:old`, `state:modified[.body|.configs|.relation|.macros|.contract|
+/// .persisted_descriptions]`, `state:unmodified`, with dbt-core's rules: a node the
+/// state lacks counts as modified in every sense; `modified` also takes a moved file
+/// (`fqn`), a changed `access`, `latest_version` or `deprecation_date`, and a change to a
+/// macro the node calls, directly or through other macros. Sources and exposures are
+/// compared on what dbt compares for them (where they are, their `fqn`; an exposure's
+/// owner, type, url, maturity, label, description and what it reads).
 pub(super) fn modified(m: &Manifest, c: &Criterion, add: &mut impl FnMut(&String)) -> Result<()> {
     let state = state(m, c)?;
-    let checks: &[&str] = match c.value.as_str() {
-        "new" => &["new"],
-        "old" => &["old"],
-        "modified" => &["new", "body", "configs", "relation"],
-        "modified.body" => &["body"],
-        "modified.configs" => &["configs"],
-        "modified.relation" => &["relation"],
+    let check = match c.value.as_str() {
+        "new" => Check::New,
+        "old" => Check::Old,
+        "modified" => Check::Modified,
+        "unmodified" => Check::Unmodified,
+        "modified.body" => Check::Body,
+        "modified.configs" => Check::Configs,
+        "modified.relation" => Check::Relation,
+        "modified.persisted_descriptions" => Check::PersistedDescriptions,
+        "modified.macros" => Check::Macros,
+        "modified.contract" => Check::Contract,
         _ => {
             return Err(invalid(
                 &c.raw,
-                "`state:` takes `new`, `old`, `modified`, `modified.body`, `modified.configs` or `modified.relation`",
+                "`state:` takes `new`, `old`, `modified`, `unmodified`, `modified.body`, `modified.configs`, `modified.relation`, `modified.persisted_descriptions`, `modified.macros` or `modified.contract`",
             ));
         }
     };
+    let macros = MacroChanges::new(m, state);
     for (id, n) in &m.nodes {
         let before = state.nodes.get(id);
-        let hit = checks.iter().any(|check| match (*check, before) {
-            ("new", None) => true,
-            ("old", Some(_)) => true,
-            ("body", Some(b)) => {
-                b.checksum.as_deref() != Some(n.checksum(&m.project.root).1.as_str())
+        let hit = match (check, before) {
+            (Check::New, before) => before.is_none(),
+            (Check::Old, before) => before.is_some(),
+            (Check::Macros, _) => macros.reaches(&n.parsed_macro_deps()),
+            (_, None) => check != Check::Unmodified,
+            (Check::Modified | Check::Unmodified, Some(b)) => {
+                let changed = !same_body(m, n, b)
+                    || !same_configs(state, n, b)
+                    || !same_persisted_descriptions(n, b)
+                    || b.entry["fqn"] != Json::from(n.fqn.clone())
+                    || !same_relation(n, b)
+                    || !same_contract(n, b)
+                    || !same_ref_representation(n, b)
+                    || macros.reaches(&n.parsed_macro_deps());
+                changed == (check == Check::Modified)
             }
-            // The target a run builds on (`--target prod` for the state, the default in
-            // development) is where, not what: as dbt compares the configs as written,
-            // not the schema they resolve to.
-            ("configs", Some(b)) => {
-                let mut before = b.config.clone();
-                if let Some(c) = before.as_object_mut() {
-                    c.remove("target");
-                }
-                let mut now = crate::artifacts::node_config(n);
-                now.remove("target");
-                before != Json::Object(now)
-            }
-            ("relation", Some(b)) => b
-                .relation
-                .as_ref()
-                .is_none_or(|r| r.identifier != n.relation.identifier),
+            (Check::Body, Some(b)) => !same_body(m, n, b),
+            (Check::Configs, Some(b)) => !same_configs(state, n, b),
+            (Check::Relation, Some(b)) => !same_relation(n, b),
+            (Check::PersistedDescriptions, Some(b)) => !same_persisted_descriptions(n, b),
+            (Check::Contract, Some(b)) => !same_contract(n, b),
+        };
+        if hit {
+            add(id);
+        }
+    }
+    // Sources and exposures: dbt-core counts a new one as not modified (only `new`).
+    let others = m
+        .sources
+        .keys()
+        .map(|id| (id, crate::artifacts::source_json(m, id)))
+        .chain(m.exposures.iter().map(|(id, e)| (id, e.to_json(m))));
+    for (id, now) in others {
+        let before = state.others.get(id);
+        let differs = |keys: &[&str]| before.is_some_and(|b| keys.iter().any(|k| b[*k] != now[*k]));
+        let exposure = now["resource_type"] == "exposure";
+        let changed = if exposure {
+            differs(&[
+                "fqn",
+                "type",
+                "owner",
+                "maturity",
+                "url",
+                "description",
+                "label",
+            ]) || before.is_some_and(|b| {
+                let set = |j: &Json| -> BTreeSet<String> {
+                    j["depends_on"]["nodes"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                };
+                set(b) != set(&now)
+            })
+        } else {
+            differs(&["database", "schema", "identifier", "fqn", "loaded_at_field"])
+        };
+        let hit = match check {
+            Check::New => before.is_none(),
+            Check::Old => before.is_some(),
+            Check::Modified => changed,
+            Check::Unmodified => !changed,
+            Check::Relation if !exposure => differs(&["database", "schema", "identifier"]),
             _ => false,
-        });
+        };
         if hit {
             add(id);
         }
     }
     Ok(())
+}
+
+fn same_body(m: &Manifest, n: &Node, b: &StateNode) -> bool {
+    b.checksum.as_deref() == Some(n.checksum(&m.project.root).1.as_str())
+}
+
+/// The target a run builds on (`--target prod` for the state, the default in
+/// development) is where, not what: as dbt compares the configs as written, not the
+/// schema they resolve to. A dbt-core manifest's `config` lists every config with its
+/// default, so against one the configs as written (its `unrendered_config`) compare,
+/// with the materialization each side resolved.
+fn same_configs(state: &State, n: &Node, b: &StateNode) -> bool {
+    let mut now = crate::artifacts::node_config(n);
+    now.remove("target");
+    if state.by_dvt {
+        let mut before = b.config.clone();
+        if let Some(c) = before.as_object_mut() {
+            c.remove("target");
+        }
+        return before == Json::Object(now);
+    }
+    let materialized = now.remove("materialized");
+    let mut before = b.entry["unrendered_config"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    before.remove("materialized");
+    materialized.as_ref() == b.config.get("materialized") && before == now
+}
+
+fn same_relation(n: &Node, b: &StateNode) -> bool {
+    b.relation
+        .as_ref()
+        .is_some_and(|r| r.identifier == n.relation.identifier)
+}
+
+/// Descriptions count only where `persist_docs` writes them to the database.
+fn same_persisted_descriptions(n: &Node, b: &StateNode) -> bool {
+    let persist = |key: &str| {
+        n.config
+            .get("persist_docs")
+            .and_then(|p| p.get(key))
+            .and_then(Json::as_bool)
+            .unwrap_or(false)
+    };
+    if persist("relation") && b.entry["description"].as_str().unwrap_or("") != n.description {
+        return false;
+    }
+    if persist("columns") {
+        let described = |columns: Option<&serde_json::Map<String, Json>>| {
+            columns
+                .into_iter()
+                .flatten()
+                .map(|(name, c)| {
+                    (
+                        name.clone(),
+                        c["description"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect::<BTreeMap<_, _>>()
+        };
+        if described(b.entry["columns"].as_object()) != described(Some(&n.columns)) {
+            return false;
+        }
+    }
+    true
+}
+
+fn contract_enforced(config: Option<&Json>) -> bool {
+    config
+        .and_then(|c| c.get("enforced"))
+        .and_then(Json::as_bool)
+        .unwrap_or(false)
+}
+
+/// dbt-core's contract comparison, made on the columns themselves rather than on its
+/// checksum of them (which only dbt-core writes): enforced on neither side is the same;
+/// otherwise the columns' names, types and constraints, and for materializations that
+/// build the constraints, the materialization.
+fn same_contract(n: &Node, b: &StateNode) -> bool {
+    let before = contract_enforced(b.entry["config"].get("contract"));
+    let now = contract_enforced(n.config.get("contract"));
+    if !before && !now {
+        return true;
+    }
+    if before != now {
+        return false;
+    }
+    let shape = |columns: Option<&serde_json::Map<String, Json>>| {
+        columns
+            .into_iter()
+            .flatten()
+            .map(|(name, c)| {
+                let constraints: Vec<Json> = c["constraints"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|k| {
+                        Json::Array(
+                            ["type", "name", "expression", "to", "to_columns"]
+                                .iter()
+                                .map(|f| match (&k[*f], *f) {
+                                    (Json::Null, "to_columns") => Json::Array(Vec::new()),
+                                    (v, _) => v.clone(),
+                                })
+                                .collect(),
+                        )
+                    })
+                    .collect();
+                (name.clone(), (c["data_type"].clone(), constraints))
+            })
+            .collect::<BTreeMap<_, _>>()
+    };
+    let builds_constraints = |materialized: &str| matches!(materialized, "table" | "incremental");
+    let materialized_before = b.entry["config"]["materialized"].as_str().unwrap_or("");
+    let materialized_now = n.materialized.as_str();
+    shape(b.entry["columns"].as_object()) == shape(Some(&n.columns))
+        && (builds_constraints(materialized_before) == builds_constraints(materialized_now))
+        && (!builds_constraints(materialized_now) || materialized_before == materialized_now)
+}
+
+/// What `ref()` to a model may depend on: its latest version, access, deprecation date.
+fn same_ref_representation(n: &Node, b: &StateNode) -> bool {
+    if n.resource_type != ResourceType::Model {
+        return true;
+    }
+    let access = n
+        .config
+        .get("access")
+        .cloned()
+        .unwrap_or_else(|| Json::from("protected"));
+    let before_access = match &b.entry["access"] {
+        Json::Null => Json::from("protected"),
+        a => a.clone(),
+    };
+    before_access == access
+        && b.entry["latest_version"] == serde_json::to_value(&n.latest_version).unwrap_or_default()
+        && b.entry["deprecation_date"]
+            == serde_json::to_value(&n.deprecation_date).unwrap_or_default()
+}
+
+/// The macros whose text differs from the state's (new, changed or removed), with
+/// what each macro calls, to follow a node's calls through macros to a changed one.
+struct MacroChanges {
+    changed: BTreeSet<String>,
+    calls: BTreeMap<String, Vec<String>>,
+}
+
+impl MacroChanges {
+    fn new(m: &Manifest, state: &State) -> MacroChanges {
+        let adapter = m.target(&m.default_target).adapter_type().name();
+        let defs = m.jinja.macro_dependencies(adapter);
+        let mut changed = BTreeSet::new();
+        if let Some(before) = &state.macros {
+            // A dbt-core manifest's own macros (`dbt`, `dbt_postgres`, ...) are not
+            // DVT's built-ins: only the project's and its packages' compare.
+            let compared = |package: &str| {
+                state.by_dvt || package == m.project.name || m.packages.contains_key(package)
+            };
+            for (def, _) in defs.iter().filter(|(d, _)| compared(&d.package)) {
+                let id = def.unique_id();
+                if before.get(&id) != Some(&def.sql) {
+                    changed.insert(id);
+                }
+            }
+            let now: BTreeSet<String> = defs.iter().map(|(d, _)| d.unique_id()).collect();
+            for id in before.keys().filter(|id| !now.contains(*id)) {
+                let package = id.split('.').nth(1).unwrap_or("");
+                if compared(package) {
+                    changed.insert(id.clone());
+                }
+            }
+        }
+        let calls = defs
+            .into_iter()
+            .map(|(def, deps)| (def.unique_id(), deps))
+            .collect();
+        MacroChanges { changed, calls }
+    }
+
+    /// Whether a changed macro is among `macros` or what they call, at any depth.
+    fn reaches(&self, macros: &[String]) -> bool {
+        if self.changed.is_empty() {
+            return false;
+        }
+        let mut seen = BTreeSet::new();
+        let mut todo: Vec<&String> = macros.iter().collect();
+        while let Some(id) = todo.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            if self.changed.contains(id) {
+                return true;
+            }
+            todo.extend(self.calls.get(id).into_iter().flatten());
+        }
+        false
+    }
 }
 
 /// `result:<status>`: the nodes whose result in the state's `run_results.json` had that

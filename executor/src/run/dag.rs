@@ -21,8 +21,8 @@ use crate::error::{Error, Result};
 
 /// What a command runs: the nodes to build (the selection, restricted to its resource
 /// types, minus ephemeral models, inlined into their readers), the selected ephemeral
-/// models (never built; their compiled SQL is written), the selected exposures (`build`
-/// lists them) and the selection's notes for the user.
+/// models (never built; their compiled SQL is written), the selected exposures and saved
+/// queries (`build` lists them) and the selection's notes for the user.
 pub(crate) struct Chosen {
     pub(crate) ids: BTreeSet<String>,
     pub(crate) ephemeral: Vec<String>,
@@ -50,13 +50,18 @@ pub(crate) fn selected_nodes(ctx: &RunContext, opts: &RunOptions) -> Result<Chos
     // Tests come with the nodes they read as `--indirect-selection` says (dbt's eager
     // mode by default), inside the selection itself.
     let selection = dvt_core::select::resolve(m, &opts.criteria())?;
-    // dbt 1.10's `build` lists the selected exposures too, each a no-op once its
-    // parents are done (skipped when one failed).
+    // dbt 1.10's `build` lists the selected exposures and saved queries too, each a no-op
+    // once its parents are done (skipped when one failed).
     let exposures = if opts.kind == RunKind::Build {
         selection
             .ids
             .iter()
-            .filter(|id| m.exposures.contains_key(*id))
+            .filter(|id| {
+                m.exposures.contains_key(*id)
+                    || m.semantic
+                        .get(*id)
+                        .is_some_and(|s| s.resource_type == "saved_query")
+            })
             .cloned()
             .collect()
     } else {
@@ -490,9 +495,28 @@ pub async fn execute(
     let cancelled = cancel.is_cancelled();
     let done_count = results.len();
     let mut exposure_results = Vec::new();
+    let outside: BTreeMap<&String, &Vec<String>> = m.outside_members().collect();
     for (index, id) in (done_count + 1..).zip(exposures.iter().filter(|_| !cancelled)) {
-        let e = &m.exposures[id];
-        let blocked = e.depends_on.iter().find(|d| {
+        let (name, kind, file) = match (m.exposures.get(id), m.semantic.get(id)) {
+            (Some(e), _) => (&e.name, "exposure", &e.original_file_path),
+            (None, Some(s)) => (&s.name, "saved_query", &s.original_file_path),
+            (None, None) => continue,
+        };
+        // A saved query reads models through its metrics and their semantic models.
+        let mut nodes = Vec::new();
+        let mut todo: Vec<&String> = outside.get(id).into_iter().flat_map(|d| d.iter()).collect();
+        let mut seen = BTreeSet::new();
+        while let Some(d) = todo.pop() {
+            if !seen.insert(d) {
+                continue;
+            }
+            match outside.get(d) {
+                Some(more) => todo.extend(more.iter()),
+                None => nodes.push(d),
+            }
+        }
+        nodes.sort();
+        let blocked = nodes.into_iter().find(|d| {
             results.get(*d).is_some_and(|r| {
                 matches!(
                     r.status,
@@ -518,7 +542,7 @@ pub async fn execute(
             failures: blocked.is_none().then_some(0),
             compiled_code: None,
             relation_name: None,
-            path: "exposure".into(),
+            path: kind.into(),
             target: m.default_target.clone(),
             started_at: at.clone(),
             compiled_at: None,
@@ -529,12 +553,12 @@ pub async fn execute(
             total,
             node: crate::run::NodeInfo {
                 unique_id: id.clone(),
-                name: e.name.clone(),
-                resource_type: "exposure".into(),
-                description: "exposure".into(),
-                path: "exposure".into(),
+                name: name.clone(),
+                resource_type: kind.into(),
+                description: kind.replace('_', " "),
+                path: kind.into(),
                 target: m.default_target.clone(),
-                file: e.original_file_path.display().to_string(),
+                file: file.display().to_string(),
             },
             result: rr.clone(),
         });

@@ -643,21 +643,56 @@ async fn run_unit_test(
             },
         })
     };
+    // dbt casts the expected values to the types of the columns the model returns before
+    // comparing: `'2016-09-01'` equals a timestamp at midnight, a timestamp a date.
+    let types: Vec<Option<arrow::datatypes::DataType>> = columns
+        .iter()
+        .map(|c| {
+            let schema = batches.first()?.schema();
+            let field = schema
+                .fields()
+                .iter()
+                .find(|f| f.name().eq_ignore_ascii_case(c))?
+                .clone();
+            Some(field.data_type().clone())
+        })
+        .collect();
+    let canonical_at = |column: usize, v: Option<String>| -> Option<String> {
+        use arrow::datatypes::DataType;
+        let v = v?;
+        let at = match types.get(column).and_then(Option::as_ref) {
+            Some(t @ (DataType::Date32 | DataType::Date64 | DataType::Timestamp(..))) => {
+                dvt_core::manifest::parse_instant(&v).map(|at| (t, at.naive_utc()))
+            }
+            _ => None,
+        };
+        match at {
+            Some((DataType::Timestamp(..), at)) => {
+                Some(at.format("%Y-%m-%d %H:%M:%S%.f").to_string())
+            }
+            Some((_, at)) => Some(at.date().to_string()),
+            None => canonical(Some(v)),
+        }
+    };
     let mut want: Vec<Vec<Option<String>>> = expected
         .iter()
         .map(|r| {
             columns
                 .iter()
-                .map(|c| {
+                .enumerate()
+                .map(|(column, c)| {
                     let v = r
                         .iter()
                         .find(|(k, _)| k.eq_ignore_ascii_case(c))
                         .map(|(_, v)| v);
-                    canonical(match v {
-                        None | Some(serde_json::Value::Null) => None,
-                        Some(serde_json::Value::String(s)) => Some(s.clone()),
-                        Some(other) => Some(other.to_string()),
-                    })
+                    canonical_at(
+                        column,
+                        match v {
+                            None | Some(serde_json::Value::Null) => None,
+                            Some(serde_json::Value::String(s)) => Some(s.clone()),
+                            Some(other) => Some(other.to_string()),
+                        },
+                    )
                 })
                 .collect()
         })
@@ -691,7 +726,8 @@ async fn run_unit_test(
             got.push(
                 picks
                     .iter()
-                    .map(|&i| {
+                    .enumerate()
+                    .map(|(column, &i)| {
                         let col = batch.column(i);
                         if arrow::array::Array::is_null(col.as_ref(), row) {
                             return None;
@@ -700,7 +736,7 @@ async fn run_unit_test(
                             arrow::util::display::ArrayFormatter::try_new(col.as_ref(), &options)
                                 .map(|f| f.value(row).to_string())
                                 .ok();
-                        canonical(text)
+                        canonical_at(column, text)
                     })
                     .collect(),
             );
