@@ -56,7 +56,7 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
                 // dbt's `path` is below the resource folder (`staging/a.sql`).
                 "path": crate::parse::below_resource_folder(m.package_file_path(n)),
                 "original_file_path": m.package_file_path(n),
-                "patch_path": n.patch_path.as_ref().map(|p| format!("{}://{}", n.package_name, p.display())),
+                "patch_path": n.patch_path.as_ref().map(|p| m.file_id(p)),
                 "fqn": n.fqn,
                 "alias": n.relation.identifier,
                 "schema": n.relation.schema,
@@ -96,6 +96,7 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
                 "checksum": null,
             });
         }
+        crate::parse::drop_absent_keys(n, &mut entry);
         // dbt 1.11 writes functions under their own key, with their signature.
         if let Some(f) = &n.function {
             entry["config"]["type"] = json!("scalar");

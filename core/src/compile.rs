@@ -251,7 +251,9 @@ impl Manifest {
             if let Some(e) = self.nodes.get(dep)
                 && e.materialized == Materialization::Ephemeral
             {
-                let name = format!("__dbt__cte__{}", e.name);
+                // dbt names the CTE after the relation the model would be (its alias;
+                // `<name>_v<n>` for a version), not after the model.
+                let name = format!("__dbt__cte__{}", e.relation.identifier);
                 if !state.ctes.iter().any(|(n, _)| *n == name) {
                     let sql = self.compile_for(dep, host, state, depth + 1)?;
                     state.ctes.push((name.clone(), sql));

@@ -853,6 +853,18 @@ impl Manifest {
         self.package_relative(&node.package_name, &node.original_file_path)
     }
 
+    /// dbt's id of a project file: `<package>://<path inside that package>`, the package
+    /// being the one whose folder holds `path` (relative to the root project).
+    pub fn file_id(&self, path: &Path) -> String {
+        self.packages
+            .iter()
+            .find_map(|(name, p)| {
+                let inside = path.strip_prefix(&p.package_dir).ok()?;
+                Some(format!("{name}://{}", inside.display()))
+            })
+            .unwrap_or_else(|| format!("{}://{}", self.project.name, path.display()))
+    }
+
     /// `path` (relative to the root project) relative to `package`'s folder when it is
     /// an installed package's, as dbt names a package's files.
     pub fn package_relative<'a>(&self, package: &str, path: &'a Path) -> &'a Path {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Location, Result, read_to_string};
 use crate::graph::Graph;
 use crate::jinja::{JinjaEnv, PackageMacros};
-use crate::manifest::{LoadOptions, Manifest, Node, SourceTable};
+use crate::manifest::{LoadOptions, Manifest, Node, ResourceType, SourceTable};
 use crate::profile::Profile;
 use crate::project::ProjectConfig;
 use crate::resolve;
@@ -486,6 +486,24 @@ fn parse_project(
                 .partition(|d| lent_files.contains(&d.file));
             st.root_patches.tests.extend(theirs);
             test_decls = mine;
+            if let Some(root) = root {
+                for (kind, left) in [
+                    (ResourceType::Model, &mut props.models),
+                    (ResourceType::Seed, &mut props.seeds),
+                    (ResourceType::Snapshot, &mut props.snapshots),
+                ] {
+                    for (name, p) in std::mem::take(left) {
+                        let node = st
+                            .names
+                            .get(&root.name, &name)
+                            .and_then(|id| st.nodes.get_mut(id))
+                            .filter(|n| n.resource_type == kind && n.patch_path.is_none());
+                        if let Some(node) = node {
+                            models::patch_other_project(node, p, &mut test_decls);
+                        }
+                    }
+                }
+            }
         }
         None => {
             st.root_patches.models = std::mem::take(&mut props.models);
@@ -594,6 +612,34 @@ fn read_docs(project: &ProjectConfig) -> Result<BTreeMap<String, String>> {
 }
 
 /// A node as dbt's `graph.nodes` (and an `on-run-end` hook's `results[i].node`) holds it.
+/// Removes from a node's `graph`/`manifest.json` entry the keys dbt's class for its
+/// resource type does not have: only models are versioned, have `access`, a deprecation
+/// date, a time spine and model constraints; a seed has no code to compile (no `refs`,
+/// `sources`, `language`, `contract`). Packages tell "absent" (undefined, rendered as
+/// nothing) from `None` (rendered `None`): dbt_project_evaluator's `stg_nodes` does.
+pub(crate) fn drop_absent_keys(n: &Node, entry: &mut Json) {
+    let Some(entry) = entry.as_object_mut() else {
+        return;
+    };
+    if n.resource_type != ResourceType::Model {
+        for key in [
+            "access",
+            "version",
+            "latest_version",
+            "deprecation_date",
+            "time_spine",
+            "constraints",
+        ] {
+            entry.remove(key);
+        }
+    }
+    if n.resource_type == ResourceType::Seed {
+        for key in ["refs", "sources", "language", "contract", "metrics"] {
+            entry.remove(key);
+        }
+    }
+}
+
 pub(crate) fn graph_node(m: &Manifest, n: &Node) -> Json {
     let description = m.render_description(n, &n.description);
     // dbt_artifacts stores it for each node.
@@ -611,7 +657,7 @@ pub(crate) fn graph_node(m: &Manifest, n: &Node) -> Json {
     // dbt's config defaults, which packages read off `graph` (dbt_project_evaluator).
     config.entry("enabled").or_insert(Json::Bool(true));
     // dbt's tests have no `on_schema_change` (their `TestConfig` is not a `NodeConfig`).
-    if n.resource_type != crate::manifest::ResourceType::Test {
+    if n.resource_type != ResourceType::Test {
         config
             .entry("on_schema_change")
             .or_insert_with(|| Json::from("ignore"));
@@ -637,9 +683,7 @@ pub(crate) fn graph_node(m: &Manifest, n: &Node) -> Json {
         .entry("docs")
         .or_insert_with(|| serde_json::json!({"show": true, "node_color": null}));
     // A data test's `TestConfig` defaults (elementary records them per test).
-    if n.resource_type == crate::manifest::ResourceType::Test
-        && n.test.as_ref().is_some_and(|t| t.unit.is_none())
-    {
+    if n.resource_type == ResourceType::Test && n.test.as_ref().is_some_and(|t| t.unit.is_none()) {
         for (key, value) in [
             ("severity", Json::from("ERROR")),
             ("warn_if", Json::from("!= 0")),
@@ -679,7 +723,7 @@ pub(crate) fn graph_node(m: &Manifest, n: &Node) -> Json {
         }
         kwargs
     });
-    serde_json::json!({
+    let mut entry = serde_json::json!({
         "unique_id": n.unique_id,
         "name": n.name,
         "resource_type": n.resource_type.as_str(),
@@ -705,7 +749,7 @@ pub(crate) fn graph_node(m: &Manifest, n: &Node) -> Json {
         "checksum": {"name": checksum.0, "checksum": checksum.1},
         "language": "sql",
         "access": n.config.get("access").cloned().unwrap_or_else(|| Json::from(
-            if n.resource_type == crate::manifest::ResourceType::Model { "protected" } else { "" }
+            if n.resource_type == ResourceType::Model { "protected" } else { "" }
         )),
         "group": n.group(),
         "contract": {
@@ -723,7 +767,9 @@ pub(crate) fn graph_node(m: &Manifest, n: &Node) -> Json {
             "namespace": g.split_once('.').map(|(ns, _)| ns),
             "kwargs": test_kwargs,
         }))),
-    })
+    });
+    drop_absent_keys(n, &mut entry);
+    entry
 }
 
 impl Manifest {
@@ -764,7 +810,7 @@ fn graph_context(m: &Manifest) -> Json {
     let mut functions = serde_json::Map::new();
     for n in m.nodes.values() {
         // dbt keeps functions beside the nodes, under `graph.functions`.
-        let into = if n.resource_type == crate::manifest::ResourceType::Function {
+        let into = if n.resource_type == ResourceType::Function {
             &mut functions
         } else {
             &mut nodes
@@ -858,6 +904,26 @@ pub(crate) fn columns_shape(columns: &serde_json::Map<String, Json>) -> Json {
         }
         let config = serde_json::json!({"meta": out["meta"].clone(), "tags": out["tags"].clone()});
         out.entry("config").or_insert(config);
+        // Each constraint with every field of dbt's `ColumnLevelConstraint`, in its order.
+        if let Some(Json::Array(constraints)) = out.get_mut("constraints") {
+            for c in constraints.iter_mut() {
+                let Json::Object(given) = c else { continue };
+                let mut full = serde_json::Map::new();
+                for (key, default) in [
+                    ("type", Json::Null),
+                    ("name", Json::Null),
+                    ("expression", Json::Null),
+                    ("warn_unenforced", Json::Bool(true)),
+                    ("warn_unsupported", Json::Bool(true)),
+                    ("to", Json::Null),
+                    ("to_columns", serde_json::json!([])),
+                ] {
+                    full.insert(key.into(), given.remove(key).unwrap_or(default));
+                }
+                full.extend(std::mem::take(given));
+                *c = Json::Object(full);
+            }
+        }
         (name.clone(), Json::Object(out))
     });
     Json::Object(shaped.collect())

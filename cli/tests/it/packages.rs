@@ -205,3 +205,61 @@ fn package_hooks_run_after_the_root_project_s_in_dbt_s_order() {
             .is_file()
     );
 }
+
+/// A package's property entry for a seed the project disables and replaces with its own
+/// patches the project's seed, as dbt does (dbt_project_evaluator documents its
+/// exceptions seed that way): its description, columns and `column_types` apply, and
+/// a versioned ephemeral model's CTE is named after its relation (`<name>_v<n>`).
+#[test]
+fn a_package_entry_for_a_disabled_seed_patches_the_project_seed_of_that_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("project");
+    write_project(
+        &root,
+        &[
+            (
+                "dbt_project.yml",
+                "name: shop\nprofile: shop\nseeds:\n  helper:\n    exceptions:\n      +enabled: false\n",
+            ),
+            (
+                "profiles.yml",
+                "shop:\n  target: lite\n  outputs:\n    lite: {type: sqlite, path: data/shop.db}\n",
+            ),
+            ("packages.yml", "packages:\n  - local: ../helper\n"),
+            ("seeds/exceptions.csv", "code,note\n007,kept as text\n"),
+            (
+                "models/versions.yml",
+                "version: 2\nmodels:\n  - name: base\n    latest_version: 2\n    config: {materialized: ephemeral}\n    versions:\n      - v: 2\n",
+            ),
+            ("models/base_v2.sql", "select 1 as id"),
+            ("models/reads.sql", "select * from {{ ref('base') }}"),
+        ],
+    );
+    write_project(
+        &dir.path().join("helper"),
+        &[
+            ("dbt_project.yml", "name: helper\n"),
+            ("seeds/exceptions.csv", "code,note\n"),
+            (
+                "seeds/seeds.yml",
+                "version: 2\nseeds:\n  - name: exceptions\n    description: What not to report.\n    config:\n      column_types: {code: text}\n    columns:\n      - name: code\n        description: The code.\n",
+            ),
+        ],
+    );
+    dvt(&root, &["deps"], &[]).assert_ok();
+    dvt(&root, &["build"], &[]).assert_ok();
+    let manifest = target_json(&root, "manifest.json");
+    let seed = &manifest["nodes"]["seed.shop.exceptions"];
+    assert_eq!(seed["description"], "What not to report.");
+    assert_eq!(seed["columns"]["code"]["description"], "The code.");
+    assert_eq!(seed["patch_path"], "helper://seeds/seeds.yml");
+    assert!(manifest["nodes"].get("seed.helper.exceptions").is_none());
+    // `column_types` kept the leading zero.
+    assert_eq!(
+        sqlite_rows(&root.join("data/shop.db"), "select code from exceptions"),
+        vec![vec![normalise(Some("007"))]]
+    );
+    let compiled = std::fs::read_to_string(root.join("target/compiled/shop/models/reads.sql"))
+        .expect("compiled reads");
+    assert!(compiled.contains("__dbt__cte__base_v2 as"), "{compiled}");
+}

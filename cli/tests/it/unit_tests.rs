@@ -342,7 +342,9 @@ async fn expected_values_compare_as_the_models_types() {
     let run = dvt(dir.path(), &["test"], &[]);
     run.assert_ok();
     assert_eq!(
-        statuses(dir.path()).get("unit_test.ut.stores.truncates").map(String::as_str),
+        statuses(dir.path())
+            .get("unit_test.ut.stores.truncates")
+            .map(String::as_str),
         Some("pass")
     );
     let compiled = std::fs::read_to_string(
@@ -350,8 +352,12 @@ async fn expected_values_compare_as_the_models_types() {
             .join("target/compiled/ut/models/unit.yml/models/truncates.sql"),
     )
     .expect("compiled unit test");
-    let stores = compiled.find("__dbt__cte__raw_stores as").expect("raw_stores fixture");
-    let flags = compiled.find("__dbt__cte__flags as").expect("flags fixture");
+    let stores = compiled
+        .find("__dbt__cte__raw_stores as")
+        .expect("raw_stores fixture");
+    let flags = compiled
+        .find("__dbt__cte__flags as")
+        .expect("flags fixture");
     assert!(stores < flags, "{compiled}");
     assert!(compiled.contains("cast(True as boolean)"), "{compiled}");
 
@@ -362,7 +368,9 @@ async fn expected_values_compare_as_the_models_types() {
     assert!(
         run.stderr
             .contains("expected but not returned: (1, 2016-09-02 00:00:00, 1)")
-            && run.stderr.contains("returned but not expected: (1, 2016-09-01 00:00:00, 1)"),
+            && run
+                .stderr
+                .contains("returned but not expected: (1, 2016-09-01 00:00:00, 1)"),
         "{}",
         run.stderr
     );

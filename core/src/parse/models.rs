@@ -242,6 +242,9 @@ pub(super) fn parse(
             node_props.as_ref().map(|p| &p.node.config),
         )?;
         if config.get("enabled") == Some(&Json::Bool(false)) {
+            if let (Some(p), None) = (node_props, &version) {
+                props.insert(name.clone(), p);
+            }
             names.disable(&project.name, name, file);
             continue;
         }
@@ -410,6 +413,36 @@ pub(crate) fn new_node(
         macros: Vec::new(),
         checksum_once: std::sync::OnceLock::new(),
     }
+}
+
+/// A package's property entry for a name the package has no enabled node of: dbt-core
+/// then patches the enabled node of that name `ref()` finds in the root project
+/// (dbt_project_evaluator documents its exceptions seed, which a project disables and
+/// replaces with its own, that way), unless that node has its own entry. Its
+/// description, columns and file apply; its configs apply to a seed as a property
+/// file's do (over `dbt_project.yml`'s); to a model or snapshot only where the node's
+/// own configs are silent, since DVT no longer tells a `config()` call's keys from the
+/// project file's at this point. The entry's tests are the package's.
+pub(crate) fn patch_other_project(node: &mut Node, p: Props, tests: &mut Vec<TestDecl>) {
+    tests.extend(test_declarations(&node.unique_id, &node.name, &p));
+    for (k, v) in &p.node.config {
+        if node.resource_type == ResourceType::Seed || !node.config.contains_key(k) {
+            merge_config(&mut node.config, k, v.clone());
+        }
+    }
+    node.tags = node
+        .config
+        .get("tags")
+        .map(as_string_list)
+        .unwrap_or_default();
+    node.description = p.node.description.unwrap_or_default();
+    node.columns = p
+        .node
+        .columns
+        .into_iter()
+        .filter_map(|c| Some((c.get("name")?.as_str()?.to_owned(), c)))
+        .collect();
+    node.patch_path = Some(p.file);
 }
 
 /// A `deprecation_date:` as dbt keeps it: an ISO 8601 instant with its offset, a date

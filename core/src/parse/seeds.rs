@@ -35,6 +35,11 @@ pub(super) fn parse(
             }
             super::models::apply_root_configs(root, |p| &p.seeds, &fqn, &mut config);
             if config.get("enabled") == Some(&Json::Bool(false)) {
+                // Its properties describe no node here; dbt then patches the enabled
+                // node of that name elsewhere (see `patch_other_project`).
+                if let Some(p) = node_props {
+                    props.insert(name.clone(), p);
+                }
                 names.disable(&project.name, name, file);
                 continue;
             }

@@ -159,6 +159,9 @@ pub(super) fn parse(
         }
         super::models::apply_root_configs(root, |p| &p.snapshots, &fqn, &mut config);
         if config.get("enabled") == Some(&Json::Bool(false)) {
+            if let Some(p) = node_props {
+                props.insert(name.clone(), p);
+            }
             names.disable(&project.name, name, file);
             continue;
         }
