@@ -100,6 +100,13 @@ pub const CODES: &[CodeDoc] = &[
         fix: "Move the readers to the model's newer version and remove or disable the deprecated one.",
     },
     CodeDoc {
+        code: "DVT009",
+        kind: CodeKind::Warning,
+        title: "An unversioned model's enforced contract broke since the `--state` manifest.",
+        cause: "`state:modified` (or `state:modified.contract`) compared a model whose contract the state enforced: the contract is no longer enforced, a column is gone, or a column's `data_type` changed (dbt's UnversionedBreakingChange). Whatever reads the model may break.",
+        fix: "If readers depend on it, version the model (`versions:`) and keep the old contract in the old version; otherwise tell its readers.",
+    },
+    CodeDoc {
         code: "DVT100",
         kind: CodeKind::Error,
         title: "A file or folder cannot be read.",
@@ -357,6 +364,13 @@ pub const CODES: &[CodeDoc] = &[
         title: "`selectors.yml` is malformed.",
         cause: "A selector without `name:` or `definition:`, an unknown key, a definition that is a list, two `exclude:` in one `union`/`intersection`, `method: selector` naming a selector not defined above it, a bad criterion, or two selectors with `default: true`.",
         fix: "Fix the entry at the line printed; the syntax is dbt's YAML selectors (`union`, `intersection`, `exclude`, `method`/`value`, `parents`, `children`, `childrens_parents`, `*_depth`, `indirect_selection`).",
+    },
+    CodeDoc {
+        code: "DVT138",
+        kind: CodeKind::Error,
+        title: "A versioned model's enforced contract broke since the `--state` manifest.",
+        cause: "`state:modified` (or `state:modified.contract`) compared a model whose contract the state enforced: the contract is no longer enforced, a column is gone, or a column's `data_type` changed. Readers of a versioned model rely on its contract, so dbt refuses the change.",
+        fix: "Keep this version's contract as it was and add a new version (`versions:`) with the changed columns; or, if no one reads it, bump `latest_version` after a deprecation period.",
     },
     CodeDoc {
         code: "DVT200",
@@ -756,6 +770,11 @@ mod tests {
                 location: at(),
                 message: "x".into(),
             },
+            Error::ContractBreakingChange {
+                location: at(),
+                node: "x".into(),
+                changes: "x".into(),
+            },
         ];
         for e in &all {
             match e {
@@ -797,7 +816,8 @@ mod tests {
                 | Error::UnknownMacro { .. }
                 | Error::NothingToRetry { .. }
                 | Error::RestrictedRef { .. }
-                | Error::SelectorFile { .. } => {}
+                | Error::SelectorFile { .. }
+                | Error::ContractBreakingChange { .. } => {}
             }
         }
         all

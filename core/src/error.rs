@@ -222,6 +222,18 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// `state:modified` found a breaking change to a versioned model's enforced contract.
+    #[error(
+        "{location}: breaking change to the enforced contract of versioned model `{node}` (compared with `--state`): {changes}; create a new version instead"
+    )]
+    ContractBreakingChange {
+        /// The model's file.
+        location: Location,
+        /// The model's unique id.
+        node: String,
+        /// What broke.
+        changes: String,
+    },
     /// A config value is invalid (unknown materialization, wrong type).
     #[error("{location}: invalid config `{key}`: {message}")]
     InvalidConfig {
@@ -490,6 +502,7 @@ impl Error {
             Error::NothingToRetry { .. } => "DVT135",
             Error::RestrictedRef { .. } => "DVT136",
             Error::SelectorFile { .. } => "DVT137",
+            Error::ContractBreakingChange { .. } => "DVT138",
             Error::RaggedCsv { .. } => "DVT200",
             Error::Csv { .. } => "DVT201",
         }

@@ -247,7 +247,7 @@ impl<'m> Eval<'m> {
     }
 
     fn criterion(&mut self, c: &Criterion) -> Result<(Ids, Ids)> {
-        let collected = methods::search(self.m, c)?;
+        let collected = methods::search(self.m, c, &mut self.notes)?;
         let mut selected = collected.clone();
         let starts = || collected.iter().map(String::as_str);
         if c.childrens_parents {

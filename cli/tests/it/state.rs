@@ -346,6 +346,21 @@ fn state_modified_sees_macros_contracts_descriptions_and_sources() {
         ["docs_kept"]
     );
     assert_eq!(ls(dir.path(), "state:modified.contract"), ["pinned"]);
+    // A retyped column of an enforced contract is a breaking change: a warning for an
+    // unversioned model, as dbt-core's.
+    let warned = dvt(
+        dir.path(),
+        &["ls", "-s", "state:modified", "--state", "prod"],
+        &[],
+    );
+    warned.assert_ok();
+    assert!(
+        warned.stderr.contains("warning[DVT009]")
+            && warned.stderr.contains("model.s.pinned")
+            && warned.stderr.contains("id (integer -> bigint)"),
+        "{}",
+        warned.stderr
+    );
     assert_eq!(ls(dir.path(), "state:modified.relation"), ["src.t"]);
     assert_eq!(
         ls(dir.path(), "state:modified+"),
@@ -371,4 +386,63 @@ fn state_modified_sees_macros_contracts_descriptions_and_sources() {
     )
     .expect("move");
     assert_eq!(ls(dir.path(), "state:modified"), ["plain"]);
+}
+
+/// A versioned model's contract is a promise to its readers: breaking it (here, a
+/// removed column) since the state is an error, as dbt-core's ContractBreakingChange.
+#[test]
+fn breaking_a_versioned_contract_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let props = |columns: &str| {
+        format!(
+            "version: 2\nmodels:\n  - name: orders\n    latest_version: 1\n    config: {{contract: {{enforced: true}}, materialized: table}}\n    columns:\n{columns}    versions:\n      - v: 1\n"
+        )
+    };
+    write_project(
+        dir.path(),
+        &[
+            ("dbt_project.yml", "name: s\nprofile: s\n"),
+            (
+                "profiles.yml",
+                "s:\n  target: lite\n  outputs:\n    lite: {type: sqlite, path: data/s.db}\n",
+            ),
+            ("models/orders_v1.sql", "select 1 as id, 2 as amount"),
+            (
+                "models/orders.yml",
+                &props(
+                    "      - {name: id, data_type: integer}\n      - {name: amount, data_type: integer}\n",
+                ),
+            ),
+        ],
+    );
+    dvt(dir.path(), &["parse"], &[]).assert_ok();
+    std::fs::create_dir_all(dir.path().join("prod")).expect("prod");
+    std::fs::copy(
+        dir.path().join("target/manifest.json"),
+        dir.path().join("prod/manifest.json"),
+    )
+    .expect("keep the state");
+    std::fs::write(
+        dir.path().join("models/orders.yml"),
+        props("      - {name: id, data_type: integer}\n"),
+    )
+    .expect("props");
+    let out = dvt(
+        dir.path(),
+        &["ls", "-s", "state:modified", "--state", "prod"],
+        &[],
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("error[DVT138]") && out.stderr.contains("columns removed: amount"),
+        "{}",
+        out.stderr
+    );
+    // Other selections do not compare contracts.
+    dvt(
+        dir.path(),
+        &["ls", "-s", "state:modified.body", "--state", "prod"],
+        &[],
+    )
+    .assert_ok();
 }

@@ -11,7 +11,11 @@ use crate::error::Result;
 use crate::manifest::{Manifest, Node, ResourceType};
 
 /// The unique ids `c`'s method and value match.
-pub(super) fn search(m: &Manifest, c: &Criterion) -> Result<BTreeSet<String>> {
+pub(super) fn search(
+    m: &Manifest,
+    c: &Criterion,
+    notes: &mut Vec<super::Note>,
+) -> Result<BTreeSet<String>> {
     let value = c.value.as_str();
     let mut out = BTreeSet::new();
     let mut add = |id: &String| {
@@ -223,7 +227,7 @@ pub(super) fn search(m: &Manifest, c: &Criterion) -> Result<BTreeSet<String>> {
             }
         }
         "version" => version(m, c, &mut add)?,
-        "state" => super::state::modified(m, c, &mut add)?,
+        "state" => super::state::modified(m, c, &mut add, notes)?,
         "result" => super::state::result(m, c, &mut add)?,
         "source_status" => super::state::source_status(m, c, &mut add)?,
         "metric" | "semantic_model" | "saved_query" => {

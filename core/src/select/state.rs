@@ -44,7 +44,12 @@ enum Check {
 /// macro the node calls, directly or through other macros. Sources and exposures are
 /// compared on what dbt compares for them (where they are, their `fqn`; an exposure's
 /// owner, type, url, maturity, label, description and what it reads).
-pub(super) fn modified(m: &Manifest, c: &Criterion, add: &mut impl FnMut(&String)) -> Result<()> {
+pub(super) fn modified(
+    m: &Manifest,
+    c: &Criterion,
+    add: &mut impl FnMut(&String),
+    notes: &mut Vec<super::Note>,
+) -> Result<()> {
     let state = state(m, c)?;
     let check = match c.value.as_str() {
         "new" => Check::New,
@@ -67,6 +72,33 @@ pub(super) fn modified(m: &Manifest, c: &Criterion, add: &mut impl FnMut(&String
     let macros = MacroChanges::new(m, state);
     for (id, n) in &m.nodes {
         let before = state.nodes.get(id);
+        // dbt checks a contract the state enforced for breaking changes while it
+        // compares contracts: a warning for an unversioned model, an error for a version.
+        if let (Check::Modified | Check::Contract, Some(b)) = (check, before) {
+            let changes = breaking_changes(n, b);
+            if !changes.is_empty() {
+                let location = crate::error::Location::file(
+                    n.patch_path.as_ref().unwrap_or(&n.original_file_path),
+                );
+                if n.version.is_some() {
+                    return Err(crate::error::Error::ContractBreakingChange {
+                        location,
+                        node: id.clone(),
+                        changes: changes.join("; "),
+                    });
+                }
+                let message = format!(
+                    "{location}: breaking change to the enforced contract of unversioned model `{id}` (compared with `--state`): {}",
+                    changes.join("; ")
+                );
+                if !notes.iter().any(|note| note.message == message) {
+                    notes.push(super::Note {
+                        code: Some("DVT009"),
+                        message,
+                    });
+                }
+            }
+        }
         let hit = match (check, before) {
             (Check::New, before) => before.is_none(),
             (Check::Old, before) => before.is_some(),
@@ -258,6 +290,42 @@ fn same_contract(n: &Node, b: &StateNode) -> bool {
     shape(b.entry["columns"].as_object()) == shape(Some(&n.columns))
         && (builds_constraints(materialized_before) == builds_constraints(materialized_now))
         && (!builds_constraints(materialized_now) || materialized_before == materialized_now)
+}
+
+/// What breaks readers of a model whose contract the state enforced, in dbt-core's
+/// terms: enforcement removed, columns removed, column types changed.
+fn breaking_changes(n: &Node, b: &StateNode) -> Vec<String> {
+    if !contract_enforced(b.entry["config"].get("contract")) {
+        return Vec::new();
+    }
+    if !contract_enforced(n.config.get("contract")) {
+        return vec!["contract enforcement was removed".into()];
+    }
+    let mut out = Vec::new();
+    let before = b.entry["columns"].as_object().cloned().unwrap_or_default();
+    let removed: Vec<&str> = before
+        .keys()
+        .filter(|c| !n.columns.contains_key(*c))
+        .map(String::as_str)
+        .collect();
+    if !removed.is_empty() {
+        out.push(format!("columns removed: {}", removed.join(", ")));
+    }
+    let retyped: Vec<String> = before
+        .iter()
+        .filter_map(|(name, col)| {
+            let now = n.columns.get(name)?;
+            let (was, is) = (&col["data_type"], &now["data_type"]);
+            (was != is).then(|| {
+                let text = |j: &Json| j.as_str().unwrap_or("none").to_owned();
+                format!("{name} ({} -> {})", text(was), text(is))
+            })
+        })
+        .collect();
+    if !retyped.is_empty() {
+        out.push(format!("column types changed: {}", retyped.join(", ")));
+    }
+    out
 }
 
 /// What `ref()` to a model may depend on: its latest version, access, deprecation date.
