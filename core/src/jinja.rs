@@ -845,7 +845,7 @@ impl JinjaEnv {
 
     /// Every macro with the macros it calls, as dbt-core lists them in `manifest.json`
     /// (`depends_on.macros`, found by reading each macro's text; see
-    /// [`calls::static_calls`]). `adapter` is the default target's type, which picks what
+    /// `jinja/calls.rs`). `adapter` is the default target's type, which picks what
     /// an `adapter.dispatch` in a macro resolves to.
     pub fn macro_dependencies(&self, adapter: &str) -> Vec<(&MacroDef, Vec<String>)> {
         let reg = &self.registry;

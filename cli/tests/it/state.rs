@@ -18,6 +18,17 @@ fn ls(dir: &std::path::Path, select: &str) -> Vec<String> {
     names
 }
 
+/// Keeps the manifest just written as `prod/manifest.json`, the state later runs compare
+/// with.
+fn keep_state(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir.join("prod")).expect("prod");
+    std::fs::copy(
+        dir.join("target/manifest.json"),
+        dir.join("prod/manifest.json"),
+    )
+    .expect("keep the state");
+}
+
 #[test]
 fn state_selectors_pick_what_changed_since_a_manifest() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -44,12 +55,7 @@ fn state_selectors_pick_what_changed_since_a_manifest() {
     let checksum = &manifest["nodes"]["model.s.a"]["checksum"];
     assert_eq!(checksum["name"], "sha256");
     assert_eq!(checksum["checksum"].as_str().map(str::len), Some(64));
-    std::fs::create_dir_all(dir.path().join("prod")).expect("prod");
-    std::fs::copy(
-        dir.path().join("target/manifest.json"),
-        dir.path().join("prod/manifest.json"),
-    )
-    .expect("keep the state");
+    keep_state(dir.path());
 
     // Nothing changed yet.
     assert!(ls(dir.path(), "state:modified").is_empty());
@@ -300,12 +306,7 @@ fn state_modified_sees_macros_contracts_descriptions_and_sources() {
         manifest["macros"]["macro.s.pick"]["depends_on"]["macros"],
         serde_json::json!(["macro.s.sqlite__pick"])
     );
-    std::fs::create_dir_all(dir.path().join("prod")).expect("prod");
-    std::fs::copy(
-        dir.path().join("target/manifest.json"),
-        dir.path().join("prod/manifest.json"),
-    )
-    .expect("keep the state");
+    keep_state(dir.path());
     assert!(ls(dir.path(), "state:modified").is_empty());
     assert_eq!(ls(dir.path(), "state:unmodified").len(), 9);
 
@@ -416,12 +417,7 @@ fn breaking_a_versioned_contract_is_an_error() {
         ],
     );
     dvt(dir.path(), &["parse"], &[]).assert_ok();
-    std::fs::create_dir_all(dir.path().join("prod")).expect("prod");
-    std::fs::copy(
-        dir.path().join("target/manifest.json"),
-        dir.path().join("prod/manifest.json"),
-    )
-    .expect("keep the state");
+    keep_state(dir.path());
     std::fs::write(
         dir.path().join("models/orders.yml"),
         props("      - {name: id, data_type: integer}\n"),
