@@ -143,10 +143,12 @@ pub(crate) fn event(e: &dvt_executor::run::RunEvent, warnings: usize) {
                     ),
                     "[SKIP]",
                 ),
+                // dbt's words: `NO-OP saved query revenue_metrics`.
                 RunStatus::NoOp => dots(
                     &format!(
                         "{index} of {total} NO-OP {} {}",
-                        node.resource_type, node.name
+                        node.resource_type.replace('_', " "),
+                        node.name
                     ),
                     &format!("[NO-OP in {secs:.2}s]"),
                 ),

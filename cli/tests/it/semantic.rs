@@ -302,7 +302,13 @@ fn semantic_models_metrics_and_saved_queries_are_parsed_as_dbt_does() {
     );
     // A build builds the models and lists the exposure and the saved query as no-ops, as
     // dbt-core 1.10's does.
-    dvt(d, &["build"], &[]).assert_ok();
+    let build = dvt(d, &["build"], &[]);
+    build.assert_ok();
+    assert!(
+        build.stdout.contains("NO-OP saved query revenue_by_region"),
+        "{}",
+        build.stdout
+    );
     let built: Vec<(String, String)> = statuses(d).into_iter().collect();
     let pair = |id: &str, status: &str| (id.to_owned(), status.to_owned());
     assert_eq!(
