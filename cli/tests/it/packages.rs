@@ -263,3 +263,57 @@ fn a_package_entry_for_a_disabled_seed_patches_the_project_seed_of_that_name() {
         .expect("compiled reads");
     assert!(compiled.contains("__dbt__cte__base_v2 as"), "{compiled}");
 }
+
+/// A `pkg.test_name` test runs the package's test macro even when the root project
+/// defines one of the same name, while `depends_on.macros` records the root project's,
+/// as dbt-core records it (it looks the macro up by name from the test's package).
+#[test]
+fn a_namespaced_test_runs_the_package_macro_and_records_dbt_s_choice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("project");
+    write_project(
+        &root,
+        &[
+            ("dbt_project.yml", "name: shop\nprofile: shop\n"),
+            (
+                "profiles.yml",
+                "shop:\n  target: lite\n  outputs:\n    lite: {type: sqlite, path: data/shop.db}\n",
+            ),
+            ("packages.yml", "packages:\n  - local: ../helper\n"),
+            // The root project's version would find nothing.
+            (
+                "macros/tests.sql",
+                "{% test positive(model, column_name) %}select 1 as x where 1 = 0{% endtest %}",
+            ),
+            ("models/amounts.sql", "select -1 as amount"),
+            (
+                "models/amounts.yml",
+                "version: 2\nmodels:\n  - name: amounts\n    columns:\n      - name: amount\n        data_tests: [helper.positive]\n",
+            ),
+        ],
+    );
+    write_project(
+        &dir.path().join("helper"),
+        &[
+            ("dbt_project.yml", "name: helper\n"),
+            (
+                "macros/tests.sql",
+                "{% test positive(model, column_name) %}select * from {{ model }} where {{ column_name }} <= 0{% endtest %}",
+            ),
+        ],
+    );
+    dvt(&root, &["deps"], &[]).assert_ok();
+    let run = dvt(&root, &["build"], &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let st = statuses(&root);
+    let (id, status) = st
+        .iter()
+        .find(|(id, _)| id.starts_with("test.shop.helper_positive"))
+        .expect("the test ran");
+    assert_eq!(status, "fail");
+    let manifest = target_json(&root, "manifest.json");
+    assert_eq!(
+        manifest["nodes"][id]["depends_on"]["macros"][0],
+        "macro.shop.test_positive"
+    );
+}

@@ -179,12 +179,13 @@ pub(super) fn generic(
             // The same test with the same arguments declared twice: dbt keeps one.
             continue;
         }
-        let owner = jinja.macro_owner(
-            Some(&project.name),
-            namespace,
-            &macro_name,
-            root.map_or(project.name.as_str(), |r| r.name.as_str()),
-        );
+        // dbt records the test macro by its name alone, looked up from the test's own
+        // package (so a root project's `test_x` is recorded for `pkg.x` tests, though the
+        // package's runs); the namespace only when that finds nothing.
+        let root_name = root.map_or(project.name.as_str(), |r| r.name.as_str());
+        let owner = jinja
+            .macro_owner(Some(&project.name), None, &macro_name, root_name)
+            .or_else(|| jinja.macro_owner(Some(&project.name), namespace, &macro_name, root_name));
         let mut node = node;
         if let (Some(t), Some(owner)) = (node.test.as_mut(), owner) {
             t.test_macro = Some(format!("macro.{owner}.{macro_name}"));
