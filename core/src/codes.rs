@@ -103,7 +103,7 @@ pub const CODES: &[CodeDoc] = &[
         code: "DVT009",
         kind: CodeKind::Warning,
         title: "An unversioned model's enforced contract broke since the `--state` manifest.",
-        cause: "`state:modified` (or `state:modified.contract`) compared a model whose contract the state enforced: the contract is no longer enforced, a column is gone, or a column's `data_type` changed (dbt's UnversionedBreakingChange). Whatever reads the model may break.",
+        cause: "`state:modified` (or `state:modified.contract`) compared a model whose contract the state enforced: the contract is no longer enforced, a column is gone, a column's `data_type` changed, or the model was deleted, renamed or disabled (dbt's UnversionedBreakingChange). Whatever reads the model may break.",
         fix: "If readers depend on it, version the model (`versions:`) and keep the old contract in the old version; otherwise tell its readers.",
     },
     CodeDoc {
@@ -369,7 +369,7 @@ pub const CODES: &[CodeDoc] = &[
         code: "DVT138",
         kind: CodeKind::Error,
         title: "A versioned model's enforced contract broke since the `--state` manifest.",
-        cause: "`state:modified` (or `state:modified.contract`) compared a model whose contract the state enforced: the contract is no longer enforced, a column is gone, or a column's `data_type` changed. Readers of a versioned model rely on its contract, so dbt refuses the change.",
+        cause: "`state:modified` (or `state:modified.contract`) compared a model whose contract the state enforced: the contract is no longer enforced, a column is gone, a column's `data_type` changed, or the model was deleted, renamed or disabled (unless past its `deprecation_date`). Readers of a versioned model rely on its contract, so dbt refuses the change.",
         fix: "Keep this version's contract as it was and add a new version (`versions:`) with the changed columns; or, if no one reads it, bump `latest_version` after a deprecation period.",
     },
     CodeDoc {

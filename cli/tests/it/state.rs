@@ -387,6 +387,29 @@ fn state_modified_sees_macros_contracts_descriptions_and_sources() {
     )
     .expect("move");
     assert_eq!(ls(dir.path(), "state:modified"), ["plain"]);
+
+    // Disabling the contracted model: a warning (it is unversioned), and the run goes on.
+    std::fs::write(
+        dir.path().join("models/schema.yml"),
+        props("one", "integer", "raw").replace(
+            "config: {contract: {enforced: true}, materialized: table}",
+            "config: {contract: {enforced: true}, materialized: table, enabled: false}",
+        ),
+    )
+    .expect("props");
+    let disabled = dvt(
+        dir.path(),
+        &["ls", "-s", "state:modified", "--state", "prod"],
+        &[],
+    );
+    disabled.assert_ok();
+    assert!(
+        disabled.stderr.contains("warning[DVT009]")
+            && disabled.stderr.contains("model.s.pinned")
+            && disabled.stderr.contains("deleted, renamed or disabled"),
+        "{}",
+        disabled.stderr
+    );
 }
 
 /// A versioned model's contract is a promise to its readers: breaking it (here, a
@@ -441,4 +464,21 @@ fn breaking_a_versioned_contract_is_an_error() {
         &[],
     )
     .assert_ok();
+
+    // Deleting the versioned contracted model breaks its readers as much.
+    std::fs::remove_file(dir.path().join("models/orders.yml")).expect("props");
+    std::fs::remove_file(dir.path().join("models/orders_v1.sql")).expect("model");
+    let out = dvt(
+        dir.path(),
+        &["ls", "-s", "state:modified", "--state", "prod"],
+        &[],
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("error[DVT138]")
+            && out.stderr.contains("model.s.orders.v1")
+            && out.stderr.contains("deleted, renamed or disabled"),
+        "{}",
+        out.stderr
+    );
 }

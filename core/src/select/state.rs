@@ -70,6 +70,37 @@ pub(super) fn modified(
         }
     };
     let macros = MacroChanges::new(m, state);
+    // A contracted model the state had and this project no longer builds (deleted,
+    // renamed or disabled) breaks its readers too; dbt forgives a version past its
+    // deprecation date.
+    if matches!(check, Check::Modified | Check::Contract) {
+        for (id, b) in &state.nodes {
+            let contracted = b.entry["resource_type"] == "model"
+                && contract_enforced(b.entry["config"].get("contract"));
+            let deprecated = b.entry["deprecation_date"]
+                .as_str()
+                .and_then(crate::manifest::parse_instant)
+                .is_some_and(|at| at < chrono::Utc::now());
+            if !contracted || deprecated || m.nodes.contains_key(id) {
+                continue;
+            }
+            let file = b.entry["original_file_path"].as_str().unwrap_or_default();
+            let changes = "the contracted model was deleted, renamed or disabled".to_owned();
+            if !b.entry["version"].is_null() {
+                return Err(crate::error::Error::ContractBreakingChange {
+                    location: crate::error::Location::file(file),
+                    node: id.clone(),
+                    changes,
+                });
+            }
+            notes.push(super::Note {
+                code: Some("DVT009"),
+                message: format!(
+                    "{file}: breaking change to the enforced contract of unversioned model `{id}` (compared with `--state`): {changes}"
+                ),
+            });
+        }
+    }
     for (id, n) in &m.nodes {
         let before = state.nodes.get(id);
         // dbt checks a contract the state enforced for breaking changes while it
