@@ -18,6 +18,11 @@ fn ls(dir: &std::path::Path, select: &str) -> Vec<String> {
     names
 }
 
+/// `dvt ls -s <select> --state prod`, for what it prints on stderr and its exit code.
+fn state_ls(dir: &std::path::Path, select: &str) -> Run {
+    dvt(dir, &["ls", "-s", select, "--state", "prod"], &[])
+}
+
 /// Keeps the manifest just written as `prod/manifest.json`, the state later runs compare
 /// with.
 fn keep_state(dir: &std::path::Path) {
@@ -349,11 +354,7 @@ fn state_modified_sees_macros_contracts_descriptions_and_sources() {
     assert_eq!(ls(dir.path(), "state:modified.contract"), ["pinned"]);
     // A retyped column of an enforced contract is a breaking change: a warning for an
     // unversioned model, as dbt-core's.
-    let warned = dvt(
-        dir.path(),
-        &["ls", "-s", "state:modified", "--state", "prod"],
-        &[],
-    );
+    let warned = state_ls(dir.path(), "state:modified");
     warned.assert_ok();
     assert!(
         warned.stderr.contains("warning[DVT009]")
@@ -397,11 +398,7 @@ fn state_modified_sees_macros_contracts_descriptions_and_sources() {
         ),
     )
     .expect("props");
-    let disabled = dvt(
-        dir.path(),
-        &["ls", "-s", "state:modified", "--state", "prod"],
-        &[],
-    );
+    let disabled = state_ls(dir.path(), "state:modified");
     disabled.assert_ok();
     assert!(
         disabled.stderr.contains("warning[DVT009]")
@@ -446,11 +443,7 @@ fn breaking_a_versioned_contract_is_an_error() {
         props("      - {name: id, data_type: integer}\n"),
     )
     .expect("props");
-    let out = dvt(
-        dir.path(),
-        &["ls", "-s", "state:modified", "--state", "prod"],
-        &[],
-    );
+    let out = state_ls(dir.path(), "state:modified");
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
         out.stderr.contains("error[DVT138]") && out.stderr.contains("columns removed: amount"),
@@ -458,21 +451,12 @@ fn breaking_a_versioned_contract_is_an_error() {
         out.stderr
     );
     // Other selections do not compare contracts.
-    dvt(
-        dir.path(),
-        &["ls", "-s", "state:modified.body", "--state", "prod"],
-        &[],
-    )
-    .assert_ok();
+    state_ls(dir.path(), "state:modified.body").assert_ok();
 
     // Deleting the versioned contracted model breaks its readers as much.
     std::fs::remove_file(dir.path().join("models/orders.yml")).expect("props");
     std::fs::remove_file(dir.path().join("models/orders_v1.sql")).expect("model");
-    let out = dvt(
-        dir.path(),
-        &["ls", "-s", "state:modified", "--state", "prod"],
-        &[],
-    );
+    let out = state_ls(dir.path(), "state:modified");
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
         out.stderr.contains("error[DVT138]")

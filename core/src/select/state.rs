@@ -85,20 +85,13 @@ pub(super) fn modified(
                 continue;
             }
             let file = b.entry["original_file_path"].as_str().unwrap_or_default();
-            let changes = "the contracted model was deleted, renamed or disabled".to_owned();
-            if !b.entry["version"].is_null() {
-                return Err(crate::error::Error::ContractBreakingChange {
-                    location: crate::error::Location::file(file),
-                    node: id.clone(),
-                    changes,
-                });
-            }
-            notes.push(super::Note {
-                code: Some("DVT009"),
-                message: format!(
-                    "{file}: breaking change to the enforced contract of unversioned model `{id}` (compared with `--state`): {changes}"
-                ),
-            });
+            report_breaking_change(
+                notes,
+                id,
+                crate::error::Location::file(file),
+                !b.entry["version"].is_null(),
+                &["the contracted model was deleted, renamed or disabled".to_owned()],
+            )?;
         }
     }
     for (id, n) in &m.nodes {
@@ -111,23 +104,7 @@ pub(super) fn modified(
                 let location = crate::error::Location::file(
                     n.patch_path.as_ref().unwrap_or(&n.original_file_path),
                 );
-                if n.version.is_some() {
-                    return Err(crate::error::Error::ContractBreakingChange {
-                        location,
-                        node: id.clone(),
-                        changes: changes.join("; "),
-                    });
-                }
-                let message = format!(
-                    "{location}: breaking change to the enforced contract of unversioned model `{id}` (compared with `--state`): {}",
-                    changes.join("; ")
-                );
-                if !notes.iter().any(|note| note.message == message) {
-                    notes.push(super::Note {
-                        code: Some("DVT009"),
-                        message,
-                    });
-                }
+                report_breaking_change(notes, id, location, n.version.is_some(), &changes)?;
             }
         }
         let hit = match (check, before) {
@@ -321,6 +298,35 @@ fn same_contract(n: &Node, b: &StateNode) -> bool {
     shape(b.entry["columns"].as_object()) == shape(Some(&n.columns))
         && (builds_constraints(materialized_before) == builds_constraints(materialized_now))
         && (!builds_constraints(materialized_now) || materialized_before == materialized_now)
+}
+
+/// A breaking change to model `id`'s contract: an error for a versioned model, else a
+/// DVT009 warning (once, however many criteria compare contracts).
+fn report_breaking_change(
+    notes: &mut Vec<super::Note>,
+    id: &str,
+    location: crate::error::Location,
+    versioned: bool,
+    changes: &[String],
+) -> Result<()> {
+    let changes = changes.join("; ");
+    if versioned {
+        return Err(crate::error::Error::ContractBreakingChange {
+            location,
+            node: id.to_owned(),
+            changes,
+        });
+    }
+    let message = format!(
+        "{location}: breaking change to the enforced contract of unversioned model `{id}` (compared with `--state`): {changes}"
+    );
+    if !notes.iter().any(|note| note.message == message) {
+        notes.push(super::Note {
+            code: Some("DVT009"),
+            message,
+        });
+    }
+    Ok(())
 }
 
 /// What breaks readers of a model whose contract the state enforced, in dbt-core's
