@@ -64,6 +64,15 @@ impl CompileOptions {
     }
 }
 
+/// The DDL of a contracted model's constraints ([`Manifest::contract_constraints`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContractConstraints {
+    /// By column: the constraints written after its type, in order.
+    pub columns: BTreeMap<String, Vec<String>>,
+    /// The table constraints, after the columns.
+    pub table: Vec<crate::constraints::TableConstraint>,
+}
+
 impl Manifest {
     /// Compiles a node for its target and execution path, with `is_incremental()` false.
     pub fn compile(&self, unique_id: &str) -> Result<CompiledNode> {
@@ -127,6 +136,78 @@ impl Manifest {
             warnings,
             fixtures: Vec::new(),
         })
+    }
+
+    /// An enforced contract's constraints as the DDL `node`'s table is created with on
+    /// its target: per column, what follows the column's type; then the table
+    /// constraints. A foreign key's `to:` is named as the relation it references, which
+    /// must be on the same target (a database cannot reference another's table).
+    pub fn contract_constraints(&self, node: &Node) -> Result<ContractConstraints> {
+        let adapter = self.target(&node.target).adapter_type();
+        let dialect = adapter.dialect();
+        let referenced = |c: &Json| -> Result<Option<String>> {
+            let Some(to) = c.get("to").and_then(Json::as_str).filter(|t| !t.is_empty()) else {
+                return Ok(None);
+            };
+            let bad = |message: String| Error::InvalidConfig {
+                location: Location::file(
+                    node.patch_path.as_ref().unwrap_or(&node.original_file_path),
+                ),
+                key: "constraints".into(),
+                message,
+            };
+            let id = match crate::parse::deps::call_text(to) {
+                Some(crate::parse::deps::CallText::Ref(call)) => {
+                    self.names.resolve(&call, &node.package_name).ok().cloned()
+                }
+                Some(crate::parse::deps::CallText::Source(source, table)) => node
+                    .depends_on
+                    .iter()
+                    .find(|id| {
+                        self.sources
+                            .get(*id)
+                            .is_some_and(|s| s.source_name == source && s.name == table)
+                    })
+                    .cloned(),
+                None => None,
+            };
+            let Some((target, relation)) = id.as_deref().and_then(|id| self.relation_of(id)) else {
+                return Err(bad(format!(
+                    "model `{}`: the foreign key's `to: {to}` names no model, seed or source",
+                    node.name
+                )));
+            };
+            if target != node.target {
+                return Err(bad(format!(
+                    "model `{}` is built on target `{}` but its foreign key's `to: {to}` is on `{target}`; a foreign key references a table of the same database",
+                    node.name, node.target
+                )));
+            }
+            Ok(Some(dialect.render(relation)))
+        };
+        let mut out = ContractConstraints::default();
+        for (name, props) in &node.columns {
+            let mut ddl = Vec::new();
+            for c in props
+                .get("constraints")
+                .and_then(Json::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let to = referenced(c)?;
+                ddl.extend(crate::constraints::column_ddl(adapter, c, to.as_deref()));
+            }
+            out.columns.insert(name.clone(), ddl);
+        }
+        for c in &node.constraints {
+            let to = referenced(c)?;
+            out.table.extend(crate::constraints::model_constraint(
+                adapter,
+                c,
+                to.as_deref(),
+            ));
+        }
+        Ok(out)
     }
 
     /// Every source a node may name though its parse did not see it, named as the node

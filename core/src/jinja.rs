@@ -2492,6 +2492,53 @@ impl Object for AdapterObject {
                 let (name,): (String,) = minijinja::value::from_args(args)?;
                 Ok(Value::from(python::quote_ident(&kind, &name)))
             }
+            // What a materialization writes into `create table (...)` for a contract.
+            "render_raw_columns_constraints" | "render_raw_model_constraints" => {
+                let columns = method == "render_raw_columns_constraints";
+                let (given, kwargs): (Option<Value>, Kwargs) = minijinja::value::from_args(args)?;
+                let keyword: Option<Value> = kwargs.get(if columns {
+                    "raw_columns"
+                } else {
+                    "raw_constraints"
+                })?;
+                kwargs.assert_all_used()?;
+                let raw = serde_json::to_value(given.or(keyword).unwrap_or_default())
+                    .unwrap_or(Json::Null);
+                let adapter = match kind.as_str() {
+                    "mysql" | "mariadb" => crate::target::AdapterType::Mysql,
+                    "sqlite" => crate::target::AdapterType::Sqlite,
+                    _ => crate::target::AdapterType::Postgres,
+                };
+                let list = |j: &Json| j.as_array().cloned().unwrap_or_default();
+                let to = |c: &Json| c.get("to").and_then(Json::as_str).map(str::to_owned);
+                let out: Vec<String> = if columns {
+                    raw.as_object()
+                        .into_iter()
+                        .flat_map(|m| m.values())
+                        .map(|col| {
+                            let name = col["name"].as_str().unwrap_or_default();
+                            let name = if col["quote"].as_bool() == Some(true) {
+                                python::quote_ident(&kind, name)
+                            } else {
+                                name.to_owned()
+                            };
+                            let data_type = col["data_type"].as_str().unwrap_or_default();
+                            std::iter::once(format!("{name} {data_type}"))
+                                .chain(list(&col["constraints"]).iter().filter_map(|c| {
+                                    crate::constraints::column_ddl(adapter, c, to(c).as_deref())
+                                }))
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        })
+                        .collect()
+                } else {
+                    list(&raw)
+                        .iter()
+                        .filter_map(|c| crate::constraints::model_ddl(adapter, c, to(c).as_deref()))
+                        .collect()
+                };
+                Ok(Value::from(out))
+            }
             "dispatch" => {
                 let (name, namespace, kwargs): (String, Option<String>, Kwargs) =
                     minijinja::value::from_args(args)?;

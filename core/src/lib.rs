@@ -9,6 +9,8 @@ pub mod codes;
 pub mod compile;
 /// `computes.yml` and `buckets.yml`: federation engines and staging buckets.
 pub mod compute;
+/// dbt's constraints as DDL.
+pub mod constraints;
 /// SQL dialects: identifier quoting and relation names.
 pub mod dialect;
 /// Errors with stable `DVTnnn` codes and file locations.

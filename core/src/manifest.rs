@@ -167,6 +167,9 @@ pub struct Node {
     pub time_spine: Option<Json>,
     /// `deprecation_date:` as dbt keeps it (`2024-01-01T00:00:00+00:00`).
     pub deprecation_date: Option<String>,
+    /// A model's own `constraints:` as written (a foreign key's `to:` still a
+    /// `ref()`/`source()` call); its columns' are under [`Node::columns`].
+    pub constraints: Vec<Json>,
     /// The macros its own code calls (see [`crate::jinja::Recorded::macros`]); a generic
     /// test's are its test macro's (see [`Node::macro_deps`]).
     pub macros: Vec<String>,
@@ -1173,6 +1176,28 @@ pub(crate) mod tests {
         // Parsing got dbt's stub answer; compiling needs the database DVT does not read.
         let err = m.compile("model.p.intro").unwrap_err().to_string();
         assert!(err.contains("adapter.get_relation()"), "{err}");
+    }
+
+    /// A package's materialization writes a contract's DDL with these two adapter
+    /// methods; they write what DVT's own builds write.
+    #[test]
+    fn adapter_renders_a_contracts_constraints() {
+        let m = load(
+            &[
+                ("dbt_project.yml", PROJECT),
+                ("profiles.yml", PROFILES),
+                (
+                    "models/m.sql",
+                    "{% set cols = {'id': {'name': 'id', 'data_type': 'int', 'constraints': [{'type': 'not_null'}, {'type': 'check', 'expression': 'id > 0'}]}, 'Odd': {'name': 'Odd', 'data_type': 'text', 'quote': true, 'constraints': []}} %}\n{% set model_level = [{'type': 'primary_key', 'columns': ['id', 'Odd'], 'name': 'k'}, {'type': 'check'}] %}\nselect '{{ adapter.render_raw_columns_constraints(raw_columns=cols) | join(' | ') }}' as c, '{{ adapter.render_raw_model_constraints(model_level) | join(' | ') }}' as m",
+                ),
+            ],
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            m.compile("model.p.m").unwrap().sql,
+            "select 'id int not null check (id > 0) | \"Odd\" text' as c, 'constraint k primary key (id, Odd)' as m"
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::resolve;
 use serde_json::Value as Json;
 
 mod data_tests;
-mod deps;
+pub(crate) mod deps;
 mod exposures;
 mod files;
 mod functions;
@@ -757,7 +757,7 @@ pub(crate) fn graph_node(m: &Manifest, n: &Node) -> Json {
         },
         "deprecation_date": n.deprecation_date,
         "time_spine": n.time_spine,
-        "constraints": [],
+        "constraints": constraints_shape(&n.constraints, true),
         "metrics": [],
         "doc_blocks": [],
         "column_name": n.test.as_ref().and_then(|t| t.column_name.clone()),
@@ -904,29 +904,48 @@ pub(crate) fn columns_shape(columns: &serde_json::Map<String, Json>) -> Json {
         }
         let config = serde_json::json!({"meta": out["meta"].clone(), "tags": out["tags"].clone()});
         out.entry("config").or_insert(config);
-        // Each constraint with every field of dbt's `ColumnLevelConstraint`, in its order.
         if let Some(Json::Array(constraints)) = out.get_mut("constraints") {
-            for c in constraints.iter_mut() {
-                let Json::Object(given) = c else { continue };
-                let mut full = serde_json::Map::new();
-                for (key, default) in [
-                    ("type", Json::Null),
-                    ("name", Json::Null),
-                    ("expression", Json::Null),
-                    ("warn_unenforced", Json::Bool(true)),
-                    ("warn_unsupported", Json::Bool(true)),
-                    ("to", Json::Null),
-                    ("to_columns", serde_json::json!([])),
-                ] {
-                    full.insert(key.into(), given.remove(key).unwrap_or(default));
-                }
-                full.extend(std::mem::take(given));
-                *c = Json::Object(full);
-            }
+            *constraints = constraints_shape(constraints, false);
         }
         (name.clone(), Json::Object(out))
     });
     Json::Object(shaped.collect())
+}
+
+/// Constraints with every field of dbt's `ColumnLevelConstraint` (or, for a model's own,
+/// `ModelLevelConstraint`: with `columns`), in its order.
+pub(crate) fn constraints_shape(constraints: &[Json], model_level: bool) -> Vec<Json> {
+    constraints
+        .iter()
+        .map(|c| {
+            let Json::Object(given) = c else {
+                return c.clone();
+            };
+            let mut given = given.clone();
+            let mut full = serde_json::Map::new();
+            for (key, default) in [
+                ("type", Json::Null),
+                ("name", Json::Null),
+                ("expression", Json::Null),
+                ("warn_unenforced", Json::Bool(true)),
+                ("warn_unsupported", Json::Bool(true)),
+                ("to", Json::Null),
+                ("to_columns", serde_json::json!([])),
+            ] {
+                full.insert(key.into(), given.remove(key).unwrap_or(default));
+            }
+            if model_level {
+                full.insert(
+                    "columns".into(),
+                    given
+                        .remove("columns")
+                        .unwrap_or_else(|| serde_json::json!([])),
+                );
+            }
+            full.extend(given);
+            Json::Object(full)
+        })
+        .collect()
 }
 
 /// dbt's warnings about deprecated models: one for each model past its

@@ -12,6 +12,7 @@ use arrow::datatypes::{Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use dvt_core::constraints::TableConstraint;
 use dvt_core::dialect::{Dialect, Relation};
 use dvt_core::target::{Connection, TargetConfig};
 use futures::StreamExt;
@@ -63,12 +64,13 @@ pub trait Adapter: Send + Sync + std::fmt::Debug {
     async fn create_view_as(&self, relation: &Relation, select_sql: &str) -> Result<()>;
 
     /// Creates an empty table with columns for an Arrow schema (the dialect's type
-    /// mapping; `column_types` overrides the SQL type of the named columns).
+    /// mapping, which `ddl` overrides for the columns it names) and `ddl`'s table
+    /// constraints.
     async fn create_table(
         &self,
         relation: &Relation,
         schema: &Schema,
-        column_types: &BTreeMap<String, String>,
+        ddl: &TableDdl,
     ) -> Result<()>;
 
     /// Appends a stream into an existing table with the database's bulk path, in one
@@ -232,13 +234,36 @@ pub(crate) fn trim_select(sql: &str) -> &str {
         .trim_end_matches(|c: char| c == ';' || c.is_whitespace())
 }
 
-/// The `CREATE TABLE` column list for an Arrow schema in a dialect.
+/// What a created table takes beyond the columns of its Arrow schema.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TableDdl {
+    /// The SQL type by column, instead of the dialect's mapping of its Arrow type: a
+    /// seed's `column_types`, an enforced contract's `data_type` with its column
+    /// constraints.
+    pub column_types: BTreeMap<String, String>,
+    /// Table constraints after the columns (a contract's model constraints).
+    pub constraints: Vec<TableConstraint>,
+}
+
+impl TableDdl {
+    /// Column types only.
+    pub fn columns(column_types: BTreeMap<String, String>) -> TableDdl {
+        TableDdl {
+            column_types,
+            constraints: Vec::new(),
+        }
+    }
+}
+
+/// The `CREATE TABLE` column list (then table constraints) for an Arrow schema in a
+/// dialect.
 pub(crate) fn column_definitions(
     target: &str,
     dialect: Dialect,
     schema: &Schema,
-    column_types: &BTreeMap<String, String>,
+    ddl: &TableDdl,
 ) -> Result<String> {
+    let column_types = &ddl.column_types;
     if schema.fields().is_empty() {
         return Err(Error::unsupported(
             target,
@@ -263,6 +288,7 @@ pub(crate) fn column_definitions(
         };
         defs.push(format!("{} {ty}", dialect.quote(field.name())));
     }
+    defs.extend(ddl.constraints.iter().map(TableConstraint::ddl));
     Ok(defs.join(", "))
 }
 
@@ -341,7 +367,8 @@ mod tests {
         ]);
         let overrides = BTreeMap::from([("b".to_owned(), "VARCHAR(10)".to_owned())]);
         assert_eq!(
-            column_definitions("t", Dialect::Mysql, &schema, &overrides).expect("maps"),
+            column_definitions("t", Dialect::Mysql, &schema, &TableDdl::columns(overrides))
+                .expect("maps"),
             "`a` BIGINT, `b` VARCHAR(10)"
         );
     }

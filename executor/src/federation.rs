@@ -237,8 +237,8 @@ impl FederationEngine {
         column_types: &BTreeMap<String, String>,
     ) -> Result<u64> {
         let adapter = self.env.registry.adapter(dest_target).await?;
-        self.load_into(run_id, query, &adapter, dest, column_types)
-            .await
+        let ddl = crate::adapter::TableDdl::columns(column_types.clone());
+        self.load_into(run_id, query, &adapter, dest, &ddl).await
     }
 
     /// [`FederationEngine::run_into`] through a given adapter of the destination: a
@@ -251,7 +251,7 @@ impl FederationEngine {
         query: &FederatedQuery,
         adapter: &Arc<dyn Adapter>,
         dest: &Relation,
-        column_types: &BTreeMap<String, String>,
+        ddl: &crate::adapter::TableDdl,
     ) -> Result<u64> {
         let dest_target = adapter.target().name.as_str();
         // SQLite is a file on the client's machine: executors elsewhere cannot write it.
@@ -262,7 +262,7 @@ impl FederationEngine {
                 target: dest_target.to_owned(),
                 relation: dest.clone(),
                 run_id: run_id.to_owned(),
-                column_types: column_types.clone(),
+                ddl: ddl.clone(),
             };
             return self
                 .load_by_executors(url, query, spec, adapter)
@@ -271,7 +271,7 @@ impl FederationEngine {
         }
         let stream = self.execute(run_id, query).await?;
         adapter
-            .replace_table_from_stream(dest, stream, column_types, run_id)
+            .replace_table_from_stream(dest, stream, ddl, run_id)
             .await
             .map_err(surface_query_error)
     }
@@ -331,13 +331,7 @@ impl FederationEngine {
                 })
                 .collect();
             adapter
-                .replace_table_from_parts(
-                    &spec.relation,
-                    &schema,
-                    &tables,
-                    &spec.column_types,
-                    &spec.run_id,
-                )
+                .replace_table_from_parts(&spec.relation, &schema, &tables, &spec.ddl, &spec.run_id)
                 .await?;
             tracing::debug!(relation = %spec.relation, parts = ?parts, "loaded by executors");
             Ok(parts)
@@ -374,7 +368,7 @@ impl FederationEngine {
         window: Option<crate::adapter::incremental::Window<'_>>,
     ) -> Result<u64> {
         let stream = self.execute(run_id, query).await?;
-        let none = BTreeMap::new();
+        let none = crate::adapter::TableDdl::default();
         adapter
             .apply_incremental(
                 dest,
@@ -398,7 +392,7 @@ impl FederationEngine {
     ) -> Result<u64> {
         let stream = self.execute(run_id, query).await?;
         adapter
-            .stage_stream(names, stream, &BTreeMap::new())
+            .stage_stream(names, stream, &crate::adapter::TableDdl::default())
             .await
             .map_err(surface_query_error)
     }

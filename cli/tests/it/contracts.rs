@@ -245,3 +245,250 @@ fn contracts_hold_on_incremental_models() {
     assert!(run.stderr.contains("error[DVT310]"), "{}", run.stderr);
     assert_eq!(sqlite_count(&db, "select count(*) from accounts"), 3);
 }
+
+/// The PostgreSQL project of the model-constraint tests: `parent` with a named primary
+/// key, `child` with a named foreign key to it (through `to: ref()`, which its SQL
+/// does not read), a named check and a unique key over two columns.
+fn keyed_project(dir: &std::path::Path, schema: &str, child_sql: &str) {
+    let profiles = format!(
+        "p:\n  target: pg\n  outputs:\n    pg: {{type: postgres, host: 127.0.0.1, user: postgres, dbname: test, schema: {schema}}}\n"
+    );
+    write_project(
+        dir,
+        &[
+            ("dbt_project.yml", "name: c\nprofile: p\n"),
+            ("profiles.yml", &profiles),
+            (
+                "models/parent.sql",
+                "{{ config(materialized='table') }}\nselect 1 as id union all select 2\n",
+            ),
+            ("models/child.sql", child_sql),
+            (
+                "models/schema.yml",
+                "version: 2\nmodels:\n  - name: parent\n    config: {contract: {enforced: true}}\n    constraints:\n      - {type: primary_key, columns: [id], name: parent_pk}\n    columns:\n      - {name: id, data_type: integer}\n  - name: child\n    config: {contract: {enforced: true}}\n    constraints:\n      - {type: foreign_key, columns: [parent_id], to: \"ref('parent')\", to_columns: [id], name: child_parent_fk}\n      - {type: check, expression: \"id > 0\", name: child_id_positive}\n      - {type: unique, columns: [id, parent_id], name: child_pair}\n    columns:\n      - {name: id, data_type: integer, constraints: [{type: not_null}]}\n      - {name: parent_id, data_type: integer}\n",
+            ),
+        ],
+    );
+}
+
+/// A model's own constraints (named keys, a foreign key through `to: ref()`, a check)
+/// are built into its table on PostgreSQL, again on every rebuild (dbt-core's second
+/// build of a model with a named key fails: the staged table's key index takes a name
+/// the live table holds), and a row breaking one fails the build and keeps the table.
+#[tokio::test(flavor = "multi_thread")]
+async fn model_constraints_build_and_rebuild_on_postgres() {
+    let schema = unique("dvt_it_mc");
+    let _cleanup = Cleanup::everywhere(&[&schema]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let child = |rows: &str| {
+        format!(
+            "{{{{ config(materialized='table') }}}}\nselect id, parent_id from (values {rows}) v(id, parent_id)\n"
+        )
+    };
+    keyed_project(dir.path(), &schema, &child("(1, 1), (2, 2), (3, 2)"));
+    let pg = pg().await;
+    let constraints = format!(
+        "select t.relname::text, c.conname::text, c.contype::text, \
+         case when c.confrelid = 0 then '' else c.confrelid::regclass::text end \
+         from pg_constraint c join pg_class t on t.oid = c.conrelid \
+         where c.connamespace = '{schema}'::regnamespace and c.conname not like '%_not_null' \
+         order by 1, 2"
+    );
+    let expected: Vec<Vec<String>> = [
+        ["child", "child_id_positive", "c", ""],
+        ["child", "child_pair", "u", ""],
+        ["child", "child_parent_fk", "f", &format!("{schema}.parent")],
+        ["parent", "parent_pk", "p", ""],
+    ]
+    .iter()
+    .map(|r| r.iter().map(|s| s.to_string()).collect())
+    .collect();
+    for build in 1..=2 {
+        let run = dvt(dir.path(), &["run"], &[]);
+        assert_eq!(run.code, 0, "build {build}: {}", run.stderr);
+        assert_eq!(pg_rows(&pg, &constraints).await, expected, "build {build}");
+    }
+    // The foreign key is a dependency, though the child's SQL never reads the parent.
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("target/manifest.json")).expect("manifest"),
+    )
+    .expect("json");
+    let node = &manifest["nodes"]["model.c.child"];
+    assert_eq!(
+        node["depends_on"]["nodes"],
+        serde_json::json!(["model.c.parent"])
+    );
+    assert_eq!(node["constraints"][0]["name"], "child_parent_fk");
+    assert_eq!(
+        node["constraints"][0]["to_columns"],
+        serde_json::json!(["id"])
+    );
+    assert_eq!(node["constraints"][1]["warn_unenforced"], true);
+
+    // A parent the foreign key does not find: the build fails, the table stays.
+    let count = format!("select count(*)::text from \"{schema}\".child");
+    write_project(dir.path(), &[("models/child.sql", &child("(4, 9)"))]);
+    let run = dvt(dir.path(), &["run", "-s", "child"], &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("child_parent_fk"), "{}", run.stderr);
+    assert_eq!(pg_rows(&pg, &count).await, vec![vec![normalise(Some("3"))]]);
+    assert_eq!(pg_rows(&pg, &constraints).await, expected);
+
+    // `to:` must be a `ref()` or `source()` call.
+    let yml = std::fs::read_to_string(dir.path().join("models/schema.yml")).expect("yml");
+    write_project(
+        dir.path(),
+        &[(
+            "models/schema.yml",
+            &yml.replace("\"ref('parent')\"", "parent"),
+        )],
+    );
+    let run = dvt(dir.path(), &["parse"], &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("error[DVT115]")
+            && run.stderr.contains("models/schema.yml")
+            && run.stderr.contains("`to: parent`"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A federated contracted model (input on MariaDB, table on PostgreSQL) takes its own
+/// named key too, on every rebuild, and a duplicate key fails the load.
+#[tokio::test(flavor = "multi_thread")]
+async fn model_constraints_hold_on_the_federated_path() {
+    let schema = unique("dvt_it_fmc");
+    let _cleanup = Cleanup::everywhere(&[&schema]);
+    let mut maria = maria().await;
+    {
+        use mysql_async::prelude::Queryable;
+        maria
+            .query_drop(format!(
+                "create database `{schema}`; create table `{schema}`.raw (a int, b int); \
+                 insert into `{schema}`.raw values (1, 1), (1, 2), (2, 1);"
+            ))
+            .await
+            .expect("maria fixture");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profiles = format!(
+        "p:\n  target: pg\n  outputs:\n    pg: {{type: postgres, host: 127.0.0.1, user: postgres, dbname: test, schema: {schema}}}\n    maria: {{type: mysql, server: 127.0.0.1, port: 3306, username: root, schema: {schema}}}\n"
+    );
+    let sources = format!(
+        "version: 2\nsources:\n  - name: m\n    schema: {schema}\n    connection: maria\n    tables: [{{name: raw}}]\n"
+    );
+    let model = |b: &str| {
+        format!(
+            "{{{{ config(materialized='table') }}}}\nselect a, {b} as b from {{{{ source('m', 'raw') }}}}\n"
+        )
+    };
+    write_project(
+        dir.path(),
+        &[
+            ("dbt_project.yml", "name: c\nprofile: p\n"),
+            ("profiles.yml", &profiles),
+            ("models/sources.yml", &sources),
+            ("models/pairs.sql", &model("b")),
+            (
+                "models/schema.yml",
+                "version: 2\nmodels:\n  - name: pairs\n    config: {contract: {enforced: true}}\n    constraints:\n      - {type: primary_key, columns: [a, b], name: pairs_key}\n    columns:\n      - {name: a, data_type: integer}\n      - {name: b, data_type: integer}\n",
+            ),
+        ],
+    );
+    let pg = pg().await;
+    let keys = format!(
+        "select c.conname::text, pg_get_constraintdef(c.oid) from pg_constraint c \
+         where c.conrelid = '\"{schema}\".pairs'::regclass and c.contype = 'p'"
+    );
+    for build in 1..=2 {
+        let run = dvt(dir.path(), &["run"], &[]);
+        assert_eq!(run.code, 0, "build {build}: {}", run.stderr);
+        assert!(run.stdout.contains("[federated"), "{}", run.stdout);
+        assert_eq!(
+            pg_rows(&pg, &keys).await,
+            vec![vec![
+                "pairs_key".to_owned(),
+                "PRIMARY KEY (a, b)".to_owned()
+            ]],
+            "build {build}"
+        );
+    }
+    let count = format!("select count(*)::text from \"{schema}\".pairs");
+    write_project(dir.path(), &[("models/pairs.sql", &model("1"))]);
+    let run = dvt(dir.path(), &["run"], &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("pairs_key"), "{}", run.stderr);
+    assert_eq!(pg_rows(&pg, &count).await, vec![vec![normalise(Some("3"))]]);
+}
+
+/// Model constraints on MariaDB and SQLite: a key over two columns and a check.
+#[tokio::test(flavor = "multi_thread")]
+async fn model_constraints_build_on_mariadb_and_sqlite() {
+    let schema = unique("dvt_it_mmc");
+    let _cleanup = Cleanup::everywhere(&[&schema]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profiles = format!(
+        "p:\n  target: maria\n  outputs:\n    maria: {{type: mysql, server: 127.0.0.1, port: 3306, username: root, schema: {schema}}}\n    lite: {{type: sqlite, path: data/lite.db}}\n"
+    );
+    let model = |rows: &str| {
+        format!(
+            "{{{{ config(materialized='table') }}}}\nselect 1 as a, 1 as b union all select {rows}\n"
+        )
+    };
+    write_project(
+        dir.path(),
+        &[
+            ("dbt_project.yml", "name: c\nprofile: p\n"),
+            ("profiles.yml", &profiles),
+            ("models/pairs.sql", &model("1, 2")),
+            (
+                "models/schema.yml",
+                "version: 2\nmodels:\n  - name: pairs\n    config: {contract: {enforced: true}}\n    constraints:\n      - {type: primary_key, columns: [a, b]}\n      - {type: check, expression: \"a <= b\", name: pairs_ordered}\n    columns:\n      - {name: a, data_type: integer}\n      - {name: b, data_type: integer}\n",
+            ),
+        ],
+    );
+    let mut maria = maria().await;
+    for build in 1..=2 {
+        dvt(dir.path(), &["run"], &[]).assert_ok();
+        let keys = maria_rows(
+            &mut maria,
+            &format!(
+                "select constraint_name, constraint_type from information_schema.table_constraints \
+                 where table_schema = '{schema}' and table_name = 'pairs'"
+            ),
+        )
+        .await;
+        assert_eq!(
+            keys,
+            vec![
+                vec!["PRIMARY".to_owned(), "PRIMARY KEY".to_owned()],
+                vec!["pairs_ordered".to_owned(), "CHECK".to_owned()],
+            ],
+            "build {build}"
+        );
+    }
+    write_project(dir.path(), &[("models/pairs.sql", &model("2, 1"))]);
+    let run = dvt(dir.path(), &["run"], &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("pairs_ordered"), "{}", run.stderr);
+
+    write_project(dir.path(), &[("models/pairs.sql", &model("1, 2"))]);
+    dvt(dir.path(), &["run", "--target", "lite"], &[]).assert_ok();
+    let db = dir.path().join("data/lite.db");
+    assert_eq!(
+        sqlite_rows(
+            &db,
+            "select name, pk from pragma_table_info('pairs') order by name"
+        ),
+        vec![
+            vec!["a".to_owned(), normalise(Some("1"))],
+            vec!["b".to_owned(), normalise(Some("2"))],
+        ]
+    );
+    let sql = sqlite_rows(&db, "select sql from sqlite_master where name = 'pairs'");
+    assert!(
+        sql[0][0].contains("constraint pairs_ordered check (a <= b)"),
+        "{sql:?}"
+    );
+}

@@ -466,3 +466,81 @@ fn breaking_a_versioned_contract_is_an_error() {
         out.stderr
     );
 }
+
+/// dbt-core's other breaking changes of an enforced contract: a constraint the database
+/// enforced removed (from a column or from the model), and a table becoming a view while
+/// it had constraints. Adding a model constraint changes the contract without breaking it.
+#[test]
+fn removing_an_enforced_constraint_breaks_a_contract() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let props = |model: &str, id: &str| {
+        format!(
+            "version: 2\nmodels:\n  - name: orders\n    config: {{contract: {{enforced: true}}}}\n    constraints:\n{model}    columns:\n      - {{name: id, data_type: integer{id}}}\n      - {{name: amount, data_type: integer}}\n"
+        )
+    };
+    let key = "      - {type: primary_key, columns: [id], name: orders_key}\n";
+    let check = "      - {type: check, expression: \"amount > 0\"}\n";
+    let not_null = ", constraints: [{type: not_null}]";
+    write_project(
+        dir.path(),
+        &[
+            ("dbt_project.yml", "name: s\nprofile: s\n"),
+            (
+                "profiles.yml",
+                "s:\n  target: lite\n  outputs:\n    lite: {type: sqlite, path: data/s.db}\n",
+            ),
+            (
+                "models/orders.sql",
+                "{{ config(materialized='table') }}\nselect 1 as id, 2 as amount",
+            ),
+            ("models/orders.yml", &props(key, not_null)),
+        ],
+    );
+    dvt(dir.path(), &["parse"], &[]).assert_ok();
+    keep_state(dir.path());
+    let only_orders = |out: &Run| {
+        out.assert_ok();
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert!(
+            lines.len() == 1 && lines[0].starts_with("s.orders "),
+            "{}",
+            out.stdout
+        );
+    };
+    let warned = |out: &Run, what: &str| {
+        only_orders(out);
+        assert!(
+            out.stderr.contains("DVT009") && out.stderr.contains(what),
+            "{what}: {}",
+            out.stderr
+        );
+    };
+
+    let edit =
+        |text: String| std::fs::write(dir.path().join("models/orders.yml"), text).expect("props");
+    edit(props(&format!("{key}{check}"), not_null));
+    let out = state_ls(dir.path(), "state:modified.contract");
+    only_orders(&out);
+    assert!(!out.stderr.contains("DVT009"), "{}", out.stderr);
+
+    edit(props(check, not_null));
+    warned(
+        &state_ls(dir.path(), "state:modified.contract"),
+        "enforced model constraints removed: 'orders_key' constraint on columns [\"id\"]",
+    );
+    edit(props(key, ""));
+    warned(
+        &state_ls(dir.path(), "state:modified"),
+        "enforced column constraints removed: 'not_null' constraint on column id",
+    );
+    edit(props(key, not_null));
+    std::fs::write(
+        dir.path().join("models/orders.sql"),
+        "{{ config(materialized='view') }}\nselect 1 as id, 2 as amount",
+    )
+    .expect("model");
+    warned(
+        &state_ls(dir.path(), "state:modified"),
+        "materialization changed with enforced constraints: table -> view",
+    );
+}

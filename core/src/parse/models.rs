@@ -277,6 +277,7 @@ pub(super) fn parse(
                 }
             }
         }
+        let entry = node_props.as_ref().map(Props::location);
         let mut node = new_node(
             unique_id.clone(),
             ResourceType::Model,
@@ -293,6 +294,9 @@ pub(super) fn parse(
         node.functions = recorded.functions;
         node.macros = recorded.macros;
         super::deps::add_hook_macros(jinja, &mut node);
+        if let Some(entry) = entry {
+            check_constraints(&mut node, entry)?;
+        }
         if let Some(v) = version {
             node.version = Some(v.v);
             node.latest_version = Some(v.latest);
@@ -304,6 +308,92 @@ pub(super) fn parse(
     }
     // The versioned models' properties served every version.
     props.retain(|_, p| p.node.versions.is_empty());
+    Ok(())
+}
+
+/// dbt's checks of a model's constraints, and the `ref()`/`source()` of each foreign
+/// key's `to:` added to the model's calls (it depends on what it references):
+/// with an enforced contract every constraint has a known type; a primary key is
+/// declared on one column or on the model, once.
+fn check_constraints(node: &mut Node, entry: Location) -> Result<()> {
+    let bad = |message: String| Error::InvalidConfig {
+        location: entry.clone(),
+        key: "constraints".into(),
+        message,
+    };
+    let column_constraints: Vec<(&String, &Json)> = node
+        .columns
+        .iter()
+        .flat_map(|(name, c)| {
+            c.get("constraints")
+                .and_then(Json::as_array)
+                .into_iter()
+                .flatten()
+                .map(move |k| (name, k))
+        })
+        .collect();
+    let enforced = node
+        .config
+        .get("contract")
+        .and_then(|c| c.get("enforced"))
+        .and_then(Json::as_bool)
+        .unwrap_or(false);
+    if enforced {
+        let all = node
+            .constraints
+            .iter()
+            .chain(column_constraints.iter().map(|(_, k)| *k));
+        for c in all {
+            let kind = crate::constraints::kind(c);
+            if !crate::constraints::TYPES.contains(&kind) {
+                return Err(bad(format!(
+                    "model `{}` has a constraint of type `{kind}`; the type must be one of {}",
+                    node.name,
+                    crate::constraints::TYPES.join(", ")
+                )));
+            }
+        }
+    }
+    let pk_columns: Vec<&str> = column_constraints
+        .iter()
+        .filter(|(_, k)| crate::constraints::kind(k) == "primary_key")
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if pk_columns.len() > 1 {
+        return Err(bad(format!(
+            "model `{}` declares a primary key on {} columns ({}); a primary key over several columns is a model constraint (`constraints: [{{type: primary_key, columns: [...]}}]` beside `columns:`)",
+            node.name,
+            pk_columns.len(),
+            pk_columns.join(", ")
+        )));
+    }
+    if !pk_columns.is_empty()
+        && node
+            .constraints
+            .iter()
+            .any(|c| crate::constraints::kind(c) == "primary_key")
+    {
+        return Err(bad(format!(
+            "model `{}` declares its primary key both on column `{}` and as a model constraint; keep one",
+            node.name, pk_columns[0]
+        )));
+    }
+    let targets: Vec<String> =
+        crate::constraints::foreign_key_targets(&node.constraints, &node.columns)
+            .map(str::to_owned)
+            .collect();
+    for to in targets {
+        match super::deps::call_text(&to) {
+            Some(super::deps::CallText::Ref(call)) => node.refs.push(call),
+            Some(super::deps::CallText::Source(s, t)) => node.sources.push((s, t)),
+            None => {
+                return Err(bad(format!(
+                    "model `{}`: a foreign key's `to: {to}` is not `ref('...')` or `source('...', '...')`",
+                    node.name
+                )));
+            }
+        }
+    }
     Ok(())
 }
 
@@ -358,6 +448,10 @@ pub(crate) fn new_node(
             }
             t
         });
+    let constraints = props
+        .as_ref()
+        .map(|p| p.node.constraints.clone())
+        .unwrap_or_default();
     let (description, columns) = match props {
         Some(p) => {
             let cols = p
@@ -410,6 +504,7 @@ pub(crate) fn new_node(
         latest_version: None,
         time_spine,
         deprecation_date,
+        constraints,
         macros: Vec::new(),
         checksum_once: std::sync::OnceLock::new(),
     }

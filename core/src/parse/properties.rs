@@ -91,6 +91,9 @@ pub(crate) struct NodeProps {
     /// `deprecation_date:` (a model's, or a version's).
     #[serde(default)]
     pub(crate) deprecation_date: Option<Json>,
+    /// A model's own `constraints:` (over several columns, or named).
+    #[serde(default)]
+    pub(crate) constraints: Vec<Json>,
     /// Keys dbt also takes outside `config:` and moves into it ([`NodeProps::normalize`]).
     #[serde(default)]
     pub(crate) meta: Option<Json>,

@@ -99,7 +99,7 @@ pub(super) fn modified(
         // dbt checks a contract the state enforced for breaking changes while it
         // compares contracts: a warning for an unversioned model, an error for a version.
         if let (Check::Modified | Check::Contract, Some(b)) = (check, before) {
-            let changes = breaking_changes(n, b);
+            let changes = breaking_changes(m, n, b);
             if !changes.is_empty() {
                 let location = crate::error::Location::file(
                     n.patch_path.as_ref().unwrap_or(&n.original_file_path),
@@ -257,7 +257,7 @@ fn contract_enforced(config: Option<&Json>) -> bool {
 /// dbt-core's contract comparison, made on the columns themselves rather than on its
 /// checksum of them (which only dbt-core writes): enforced on neither side is the same;
 /// otherwise the columns' names, types and constraints, and for materializations that
-/// build the constraints, the materialization.
+/// build the constraints, the materialization and the model's own constraints.
 fn same_contract(n: &Node, b: &StateNode) -> bool {
     let before = contract_enforced(b.entry["config"].get("contract"));
     let now = contract_enforced(n.config.get("contract"));
@@ -272,32 +272,35 @@ fn same_contract(n: &Node, b: &StateNode) -> bool {
             .into_iter()
             .flatten()
             .map(|(name, c)| {
-                let constraints: Vec<Json> = c["constraints"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|k| {
-                        Json::Array(
-                            ["type", "name", "expression", "to", "to_columns"]
-                                .iter()
-                                .map(|f| match (&k[*f], *f) {
-                                    (Json::Null, "to_columns") => Json::Array(Vec::new()),
-                                    (v, _) => v.clone(),
-                                })
-                                .collect(),
-                        )
-                    })
-                    .collect();
+                let constraints = constraints_of(&c["constraints"], false);
                 (name.clone(), (c["data_type"].clone(), constraints))
             })
             .collect::<BTreeMap<_, _>>()
     };
-    let builds_constraints = |materialized: &str| matches!(materialized, "table" | "incremental");
     let materialized_before = b.entry["config"]["materialized"].as_str().unwrap_or("");
     let materialized_now = n.materialized.as_str();
+    let enforcing = builds_constraints(materialized_now);
     shape(b.entry["columns"].as_object()) == shape(Some(&n.columns))
-        && (builds_constraints(materialized_before) == builds_constraints(materialized_now))
-        && (!builds_constraints(materialized_now) || materialized_before == materialized_now)
+        && builds_constraints(materialized_before) == enforcing
+        && (!enforcing
+            || (materialized_before == materialized_now
+                && constraints_of(&b.entry["constraints"], true)
+                    == constraints_of(&Json::Array(n.constraints.clone()), true)))
+}
+
+/// The materializations whose DDL carries the constraints (dbt's
+/// `materialization_enforces_constraints`).
+fn builds_constraints(materialized: &str) -> bool {
+    matches!(materialized, "table" | "incremental")
+}
+
+/// Constraints in dbt's full shape, so that written defaults and omitted ones compare
+/// equal (a manifest holds the full shape, a property file what was written).
+fn constraints_of(list: &Json, model_level: bool) -> Vec<Json> {
+    crate::parse::constraints_shape(
+        list.as_array().map(Vec::as_slice).unwrap_or(&[]),
+        model_level,
+    )
 }
 
 /// A breaking change to model `id`'s contract: an error for a versioned model, else a
@@ -330,14 +333,29 @@ fn report_breaking_change(
 }
 
 /// What breaks readers of a model whose contract the state enforced, in dbt-core's
-/// terms: enforcement removed, columns removed, column types changed.
-fn breaking_changes(n: &Node, b: &StateNode) -> Vec<String> {
+/// terms: enforcement removed, columns removed, column types changed, a constraint the
+/// database enforced removed (from a column or the model), or a materialization that
+/// built constraints changed to one that does not.
+fn breaking_changes(m: &Manifest, n: &Node, b: &StateNode) -> Vec<String> {
     if !contract_enforced(b.entry["config"].get("contract")) {
         return Vec::new();
     }
     if !contract_enforced(n.config.get("contract")) {
         return vec!["contract enforcement was removed".into()];
     }
+    let adapter = m.target(&n.target).adapter_type();
+    let enforced = |c: &Json| {
+        crate::constraints::support(adapter, crate::constraints::kind(c))
+            == crate::constraints::Support::Enforced
+    };
+    let label = |c: &Json| {
+        c["name"]
+            .as_str()
+            .unwrap_or_else(|| crate::constraints::kind(c))
+            .to_owned()
+    };
+    let materialized_before = b.entry["config"]["materialized"].as_str().unwrap_or("");
+    let built_before = builds_constraints(materialized_before);
     let mut out = Vec::new();
     let before = b.entry["columns"].as_object().cloned().unwrap_or_default();
     let removed: Vec<&str> = before
@@ -361,6 +379,51 @@ fn breaking_changes(n: &Node, b: &StateNode) -> Vec<String> {
         .collect();
     if !retyped.is_empty() {
         out.push(format!("column types changed: {}", retyped.join(", ")));
+    }
+    let mut column_constraints_existed = false;
+    let mut dropped = Vec::new();
+    for (name, col) in &before {
+        let was = constraints_of(&col["constraints"], false);
+        column_constraints_existed |= !was.is_empty();
+        let Some(now) = n.columns.get(name) else {
+            continue;
+        };
+        let is = constraints_of(&now["constraints"], false);
+        if built_before {
+            for c in was.iter().filter(|c| !is.contains(c) && enforced(c)) {
+                dropped.push(format!("'{}' constraint on column {name}", label(c)));
+            }
+        }
+    }
+    if !dropped.is_empty() {
+        out.push(format!(
+            "enforced column constraints removed: {}",
+            dropped.join(", ")
+        ));
+    }
+    let model_before = constraints_of(&b.entry["constraints"], true);
+    let model_now = constraints_of(&Json::Array(n.constraints.clone()), true);
+    if built_before {
+        let dropped: Vec<String> = model_before
+            .iter()
+            .filter(|c| !model_now.contains(c) && enforced(c))
+            .map(|c| format!("'{}' constraint on columns {}", label(c), c["columns"]))
+            .collect();
+        if !dropped.is_empty() {
+            out.push(format!(
+                "enforced model constraints removed: {}",
+                dropped.join(", ")
+            ));
+        }
+    }
+    if built_before
+        && !builds_constraints(n.materialized.as_str())
+        && (!model_before.is_empty() || column_constraints_existed)
+    {
+        out.push(format!(
+            "materialization changed with enforced constraints: {materialized_before} -> {}",
+            n.materialized.as_str()
+        ));
     }
     out
 }

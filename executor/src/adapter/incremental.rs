@@ -25,8 +25,8 @@ use crate::error::{Error, Result};
 pub enum NewRows<'a> {
     /// The model's SQL, run on the destination (pushdown).
     Sql(&'a str),
-    /// The engine's result (federated), with `column_types` overrides.
-    Stream(SendableRecordBatchStream, &'a BTreeMap<String, String>),
+    /// The engine's result (federated), with its table's DDL.
+    Stream(SendableRecordBatchStream, &'a super::TableDdl),
 }
 
 impl std::fmt::Debug for NewRows<'_> {
@@ -70,9 +70,7 @@ impl dyn Adapter {
                         Err(e) => return self.discard(&names, e).await,
                     }
                 }
-                NewRows::Stream(stream, column_types) => {
-                    Some(self.stage_stream(&names, stream, column_types).await?)
-                }
+                NewRows::Stream(stream, ddl) => Some(self.stage_stream(&names, stream, ddl).await?),
             };
             match self.merge_staged(relation, &names, cfg, window).await {
                 Ok(()) => {}

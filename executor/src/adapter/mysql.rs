@@ -2,7 +2,7 @@
 //! `+00:00`), results decoded by DVT from the binary protocol ([`types`]),
 //! `LOAD DATA LOCAL INFILE` fed from the Arrow stream for bulk loads.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use arrow::array::RecordBatch;
@@ -23,7 +23,7 @@ use mysql_async::prelude::Queryable;
 use super::types::{
     BATCH_LIMITS, BatchBuilder, Cell, check_readable, read_error, unsupported_column,
 };
-use super::{Adapter, RelationKind, column_definitions, trim_select};
+use super::{Adapter, RelationKind, TableDdl, column_definitions, trim_select};
 use crate::error::{Error, Result};
 
 pub(crate) mod types;
@@ -658,9 +658,9 @@ impl Adapter for MysqlAdapter {
         &self,
         relation: &Relation,
         schema: &arrow::datatypes::Schema,
-        column_types: &BTreeMap<String, String>,
+        ddl: &TableDdl,
     ) -> Result<()> {
-        let defs = column_definitions(&self.target.name, D, schema, column_types)?;
+        let defs = column_definitions(&self.target.name, D, schema, ddl)?;
         self.run_ddl(
             format!(
                 "CREATE TABLE {} ({defs}) DEFAULT CHARSET=utf8mb4",

@@ -4,7 +4,7 @@
 //! Values never depend on the session's settings: results travel in binary form
 //! (`timestamptz` as UTC microseconds) and loaded timestamps carry an explicit `+00`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Schema, SchemaRef};
@@ -25,7 +25,7 @@ use super::types::{
     BATCH_LIMITS, BatchBuilder, Cell, NUMERIC, ValueError, check_readable, field,
     unsupported_column,
 };
-use super::{Adapter, RelationKind, column_definitions, trim_select};
+use super::{Adapter, RelationKind, TableDdl, column_definitions, trim_select};
 use crate::error::{Error, Result};
 
 mod rows;
@@ -691,9 +691,9 @@ impl Adapter for PostgresAdapter {
         &self,
         relation: &Relation,
         schema: &Schema,
-        column_types: &BTreeMap<String, String>,
+        ddl: &TableDdl,
     ) -> Result<()> {
-        let defs = column_definitions(&self.target.name, D, schema, column_types)?;
+        let defs = column_definitions(&self.target.name, D, schema, ddl)?;
         let conn = self.conn().await?;
         conn.conn
             .batch_execute(&format!("CREATE TABLE {} ({defs})", D.render(relation)))

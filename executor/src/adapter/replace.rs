@@ -16,8 +16,9 @@ use std::collections::BTreeMap;
 use datafusion::execution::SendableRecordBatchStream;
 use dvt_core::dialect::{Dialect, LengthUnit, Relation};
 
-use super::{Adapter, RelationKind};
+use super::{Adapter, RelationKind, TableDdl};
 use crate::error::{Error, Result};
+use dvt_core::constraints::TableConstraint;
 
 /// Marks every relation DVT creates on its own behalf: `<name>__dvt_tmp_<run>` and
 /// `<name>__dvt_bak_<run>`.
@@ -50,6 +51,38 @@ impl StagedNames {
             staged: name("tmp"),
             backup: name("bak"),
         }
+    }
+}
+
+impl TableDdl {
+    /// This DDL for the staged table of run `run_id`, and the renames (staged name, own
+    /// name) to make once it is swapped in. PostgreSQL names a primary key's or unique
+    /// constraint's index after the constraint and index names are unique in a schema,
+    /// so the staged table cannot take a name the live table's key still holds (dbt-core
+    /// fails there on the second build of a model with a named key).
+    pub(crate) fn staged(
+        &self,
+        dialect: Dialect,
+        run_id: &str,
+    ) -> (TableDdl, Vec<(String, String)>) {
+        let mut renames = Vec::new();
+        if dialect != Dialect::Postgres {
+            return (self.clone(), renames);
+        }
+        let run = format!("{MARKER}{:08x}", fnv1a(run_id.as_bytes()) as u32);
+        let mut staged = self.clone();
+        for c in &mut staged.constraints {
+            let Some(name) = c.name.clone() else { continue };
+            let plain = name
+                .chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_');
+            if plain && matches!(c.kind.as_str(), "primary_key" | "unique") {
+                let temporary = fit(dialect, &name, &run);
+                c.name = Some(temporary.clone());
+                renames.push((temporary, name));
+            }
+        }
+        (staged, renames)
     }
 }
 
@@ -128,22 +161,29 @@ impl dyn Adapter {
     }
 
     /// Atomically replaces `relation` with a table created with exactly `columns` (name,
-    /// type and constraints, as an enforced contract declares them) and filled from
-    /// `select_sql`, as dbt builds a contracted model.
+    /// type and constraints, as an enforced contract declares them) and the table
+    /// `constraints`, and filled from `select_sql`, as dbt builds a contracted model.
     pub async fn replace_table_with_columns(
         &self,
         relation: &Relation,
         select_sql: &str,
         columns: &[(String, String)],
+        constraints: &[TableConstraint],
         run_id: &str,
     ) -> Result<Option<u64>> {
         self.atomically(async {
             let names = StagedNames::new(self.dialect(), relation, run_id);
             let d = self.dialect();
             let staged = d.render(&names.staged);
+            let ddl = TableDdl {
+                column_types: BTreeMap::new(),
+                constraints: constraints.to_vec(),
+            };
+            let (ddl, renames) = ddl.staged(d, run_id);
             let defs = columns
                 .iter()
                 .map(|(n, t)| format!("{} {t}", d.quote(n)))
+                .chain(ddl.constraints.iter().map(TableConstraint::ddl))
                 .collect::<Vec<_>>()
                 .join(", ");
             let list = columns
@@ -167,6 +207,7 @@ impl dyn Adapter {
                 Err(e) => return self.discard(&names, e).await,
             };
             self.publish(&names, RelationKind::Table, relation).await?;
+            self.rename_constraints(relation, &renames).await?;
             Ok(Some(rows))
         })
         .await
@@ -221,13 +262,13 @@ impl dyn Adapter {
     }
 
     /// Bulk-loads `stream` into a new table and swaps it in atomically. Column types come
-    /// from the Arrow schema through the dialect's type mapping; `column_types` overrides
-    /// the SQL type of the named columns. Returns the rows loaded.
+    /// from the Arrow schema through the dialect's type mapping; `ddl` overrides the SQL
+    /// type of the columns it names and adds table constraints. Returns the rows loaded.
     pub async fn replace_table_from_stream(
         &self,
         relation: &Relation,
         stream: SendableRecordBatchStream,
-        column_types: &BTreeMap<String, String>,
+        ddl: &TableDdl,
         run_id: &str,
     ) -> Result<u64> {
         self.atomically(async {
@@ -246,11 +287,30 @@ impl dyn Adapter {
                 }
             }
             let names = StagedNames::new(self.dialect(), relation, run_id);
-            let rows = self.stage_stream(&names, stream, column_types).await?;
+            let (ddl, renames) = ddl.staged(self.dialect(), run_id);
+            let rows = self.stage_stream(&names, stream, &ddl).await?;
             self.publish(&names, RelationKind::Table, relation).await?;
+            self.rename_constraints(relation, &renames).await?;
             Ok(rows)
         })
         .await
+    }
+
+    /// Gives the constraints of a table just swapped in their own names
+    /// ([`TableDdl::staged`]).
+    async fn rename_constraints(
+        &self,
+        relation: &Relation,
+        renames: &[(String, String)],
+    ) -> Result<()> {
+        let table = self.dialect().render(relation);
+        for (from, to) in renames {
+            self.execute(&format!(
+                "ALTER TABLE {table} RENAME CONSTRAINT {from} TO {to}"
+            ))
+            .await?;
+        }
+        Ok(())
     }
 
     /// Loads `stream` into a fresh staged table (`names.staged`); on failure the staged
@@ -259,11 +319,11 @@ impl dyn Adapter {
         &self,
         names: &StagedNames,
         stream: SendableRecordBatchStream,
-        column_types: &BTreeMap<String, String>,
+        ddl: &TableDdl,
     ) -> Result<u64> {
         self.drop_relation(&names.staged).await?;
         if let Err(e) = self
-            .create_table(&names.staged, &stream.schema(), column_types)
+            .create_table(&names.staged, &stream.schema(), ddl)
             .await
         {
             return self.discard(names, e).await;
@@ -282,17 +342,17 @@ impl dyn Adapter {
         &self,
         relation: &Relation,
         stream: SendableRecordBatchStream,
-        column_types: &BTreeMap<String, String>,
+        ddl: &TableDdl,
         run_id: &str,
     ) -> Result<u64> {
         self.atomically(async {
             if self.relation_kind(relation).await? != Some(RelationKind::Table) {
                 return self
-                    .replace_table_from_stream(relation, stream, column_types, run_id)
+                    .replace_table_from_stream(relation, stream, ddl, run_id)
                     .await;
             }
             let names = StagedNames::new(self.dialect(), relation, run_id);
-            let rows = self.stage_stream(&names, stream, column_types).await?;
+            let rows = self.stage_stream(&names, stream, ddl).await?;
             let same_columns =
                 match (
                     self.relation_schema(relation).await,
@@ -333,13 +393,14 @@ impl dyn Adapter {
         relation: &Relation,
         schema: &arrow::datatypes::Schema,
         parts: &[Relation],
-        column_types: &BTreeMap<String, String>,
+        ddl: &TableDdl,
         run_id: &str,
     ) -> Result<()> {
         self.atomically(async {
             let names = StagedNames::new(self.dialect(), relation, run_id);
+            let (ddl, renames) = ddl.staged(self.dialect(), run_id);
             self.drop_relation(&names.staged).await?;
-            if let Err(e) = self.create_table(&names.staged, schema, column_types).await {
+            if let Err(e) = self.create_table(&names.staged, schema, &ddl).await {
                 return self.discard(&names, e).await;
             }
             let d = self.dialect();
@@ -353,7 +414,8 @@ impl dyn Adapter {
             {
                 return self.discard(&names, e).await;
             }
-            self.publish(&names, RelationKind::Table, relation).await
+            self.publish(&names, RelationKind::Table, relation).await?;
+            self.rename_constraints(relation, &renames).await
         })
         .await
     }

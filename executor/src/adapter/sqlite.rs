@@ -2,7 +2,7 @@
 //! is transactional. Arrow types come from the declared column types, or from the values
 //! of columns without one ([`types`]), so values round-trip through SQLite's loose typing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +20,7 @@ use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::types::{Value, ValueRef};
 
 use super::types::{BATCH_LIMITS, BatchBuilder, BatchLimits, read_error};
-use super::{Adapter, RelationKind, column_definitions, trim_select};
+use super::{Adapter, RelationKind, TableDdl, column_definitions, trim_select};
 use crate::error::{Error, Result};
 
 pub(crate) mod types;
@@ -356,9 +356,9 @@ impl Adapter for SqliteAdapter {
         &self,
         relation: &Relation,
         schema: &Schema,
-        column_types: &BTreeMap<String, String>,
+        ddl: &TableDdl,
     ) -> Result<()> {
-        let defs = column_definitions(&self.target.name, D, schema, column_types)?;
+        let defs = column_definitions(&self.target.name, D, schema, ddl)?;
         let sql = format!("CREATE TABLE {} ({defs})", D.render(relation));
         let action = format!("creating {}", D.render(relation));
         let target = self.target.name.clone();

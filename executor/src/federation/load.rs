@@ -6,7 +6,6 @@
 //! client builds the model's relation from exactly the tables named in the rows it
 //! received, swaps it in, and drops every staging table of the run.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, LazyLock};
 
@@ -37,8 +36,10 @@ pub(crate) struct LoadSpec {
     /// The model's relation; staging tables go in its schema.
     pub(crate) relation: Relation,
     pub(crate) run_id: String,
-    /// SQL types for named columns (contracts).
-    pub(crate) column_types: BTreeMap<String, String>,
+    /// The model's table: SQL types for named columns and table constraints (a
+    /// contract). Each partition's table takes the column types only: a key is checked
+    /// once the parts are one table.
+    pub(crate) ddl: crate::adapter::TableDdl,
 }
 
 /// Hex digits of the partition and the attempt that end every staging table name, so all
@@ -81,7 +82,7 @@ pub fn load_prefix(dialect: Dialect, relation: &Relation, run_id: &str) -> Strin
         target: String::new(),
         relation: relation.clone(),
         run_id: run_id.to_owned(),
-        column_types: BTreeMap::new(),
+        ddl: crate::adapter::TableDdl::default(),
     }
     .prefix(dialect)
 }
@@ -205,9 +206,8 @@ impl ExecutionPlan for DvtLoadExec {
             let attempt = uuid::Uuid::new_v4().as_u128() as u32;
             let table = spec.table(adapter.dialect(), partition, attempt);
             adapter.drop_relation(&table).await?;
-            adapter
-                .create_table(&table, &input.schema(), &spec.column_types)
-                .await?;
+            let part = crate::adapter::TableDdl::columns(spec.ddl.column_types.clone());
+            adapter.create_table(&table, &input.schema(), &part).await?;
             let rows = match adapter.append(&table, input).await {
                 Ok(rows) => rows,
                 Err(e) => {
@@ -285,7 +285,7 @@ mod tests {
                 target: "pg".into(),
                 relation: Relation::new("s", name),
                 run_id: "run-1".into(),
-                column_types: BTreeMap::new(),
+                ddl: crate::adapter::TableDdl::default(),
             };
             let prefix = spec.prefix(Dialect::Postgres);
             let a = spec.table_name(Dialect::Postgres, 3, 7);

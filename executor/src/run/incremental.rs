@@ -114,17 +114,23 @@ async fn build(
     window: Option<Window<'_>>,
 ) -> Result<Option<u64>> {
     let run_id = &ctx.invocation_id;
-    let contract = super::runner::contract_columns(node)?;
+    let contract = super::runner::contract_columns(&ctx.manifest, node)?;
     match (node.path, incremental) {
         (ExecPath::Pushdown, incremental) => {
             let adapter = db.adapter(&node.target).await?;
-            if let Some(columns) = &contract {
-                super::runner::check_contract(&*adapter, node, &c.sql, columns).await?;
+            if let Some(contract) = &contract {
+                super::runner::check_contract(&*adapter, node, &c.sql, &contract.columns).await?;
             }
             match (incremental, contract) {
-                (false, Some(columns)) => {
+                (false, Some(contract)) => {
                     adapter
-                        .replace_table_with_columns(&node.relation, &c.sql, &columns, run_id)
+                        .replace_table_with_columns(
+                            &node.relation,
+                            &c.sql,
+                            &contract.columns,
+                            &contract.constraints,
+                            run_id,
+                        )
                         .await
                 }
                 (false, None) => {
@@ -143,7 +149,8 @@ async fn build(
             let query = FederatedQuery::for_node(c, &ctx.manifest);
             // The names are checked on every run; the types and constraints are the
             // table's, from its first build.
-            let column_types = super::runner::federated_contract(engine, node, &query).await?;
+            let ddl =
+                super::runner::federated_contract(engine, &ctx.manifest, node, &query).await?;
             let adapter = db.adapter(&node.target).await?;
             if incremental {
                 engine
@@ -152,7 +159,7 @@ async fn build(
                     .map(Some)
             } else {
                 engine
-                    .load_into(run_id, &query, &adapter, &node.relation, &column_types)
+                    .load_into(run_id, &query, &adapter, &node.relation, &ddl)
                     .await
                     .map(Some)
             }

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use crate::introspect::RegistryDatabase;
 use dvt_core::compile::CompileOptions;
-use dvt_core::manifest::{Materialization, Node, ResourceType};
+use dvt_core::manifest::{Manifest, Materialization, Node, ResourceType};
 use dvt_core::resolve::ExecPath;
 use dvt_core::seed::load_seed;
 use tokio::sync::mpsc::UnboundedSender;
@@ -177,11 +177,11 @@ impl NodeRunner for SeedRunner {
         }
         let db = ctx.node_database(report);
         let adapter = prepare_target(ctx, node, &db).await?;
-        let column_types = crate::seed::seed_column_types(&data);
+        let ddl = crate::adapter::TableDdl::columns(crate::seed::seed_column_types(&data));
         let stream = crate::seed::seed_stream(&data)?;
         run_hooks(ctx, node, "pre-hook", &db).await?;
         let rows = adapter
-            .reload_table_from_stream(&node.relation, stream, &column_types, &ctx.invocation_id)
+            .reload_table_from_stream(&node.relation, stream, &ddl, &ctx.invocation_id)
             .await?;
         apply_relation_configs(ctx, node, &db).await?;
         run_hooks(ctx, node, "post-hook", &db).await?;
@@ -222,14 +222,15 @@ impl NodeRunner for PushdownRunner {
                     .await?;
                 None
             }
-            _ => match contract_columns(node)? {
-                Some(columns) => {
-                    check_contract(&*adapter, node, &c.sql, &columns).await?;
+            _ => match contract_columns(&ctx.manifest, node)? {
+                Some(contract) => {
+                    check_contract(&*adapter, node, &c.sql, &contract.columns).await?;
                     adapter
                         .replace_table_with_columns(
                             &node.relation,
                             &c.sql,
-                            &columns,
+                            &contract.columns,
+                            &contract.constraints,
                             &ctx.invocation_id,
                         )
                         .await?
@@ -251,10 +252,18 @@ impl NodeRunner for PushdownRunner {
     }
 }
 
-/// An enforced contract's columns (`contract: {enforced: true}`): name and the DDL of
-/// its type with its column constraints (`not_null`, `unique`, `primary_key`,
-/// `check`), in the property file's order. `None` without an enforced contract.
-pub(super) fn contract_columns(node: &Node) -> Result<Option<Vec<(String, String)>>> {
+/// An enforced contract (`contract: {enforced: true}`) as the table's DDL.
+#[derive(Debug)]
+pub(super) struct Contract {
+    /// Each column's name and the DDL of its type with its column constraints, in the
+    /// property file's order.
+    pub(super) columns: Vec<(String, String)>,
+    /// The model's own constraints, as table constraints.
+    pub(super) constraints: Vec<dvt_core::constraints::TableConstraint>,
+}
+
+/// `node`'s enforced contract; `None` without one.
+pub(super) fn contract_columns(manifest: &Manifest, node: &Node) -> Result<Option<Contract>> {
     let enforced = node
         .config
         .get("contract")
@@ -263,7 +272,8 @@ pub(super) fn contract_columns(node: &Node) -> Result<Option<Vec<(String, String
     if !enforced {
         return Ok(None);
     }
-    let mut out = Vec::new();
+    let constraints = manifest.contract_constraints(node)?;
+    let mut columns = Vec::new();
     for (name, props) in &node.columns {
         let Some(ty) = props.get("data_type").and_then(serde_json::Value::as_str) else {
             return Err(crate::Error::ContractMismatch {
@@ -271,29 +281,16 @@ pub(super) fn contract_columns(node: &Node) -> Result<Option<Vec<(String, String
                 message: format!("column `{name}` has no `data_type`"),
             });
         };
-        let mut ddl = ty.to_owned();
-        for c in props
-            .get("constraints")
-            .and_then(serde_json::Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            match c.get("type").and_then(serde_json::Value::as_str) {
-                Some("not_null") => ddl.push_str(" not null"),
-                Some("unique") => ddl.push_str(" unique"),
-                Some("primary_key") => ddl.push_str(" primary key"),
-                Some("check") => {
-                    if let Some(expr) = c.get("expression").and_then(serde_json::Value::as_str) {
-                        ddl.push_str(&format!(" check ({expr})"));
-                    }
-                }
-                // dbt itself only warns about constraints a database does not enforce.
-                _ => {}
-            }
-        }
-        out.push((name.clone(), ddl));
+        let ddl = std::iter::once(ty.to_owned())
+            .chain(constraints.columns.get(name).into_iter().flatten().cloned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        columns.push((name.clone(), ddl));
     }
-    Ok(Some(out))
+    Ok(Some(Contract {
+        columns,
+        constraints: constraints.table,
+    }))
 }
 
 /// Fails with DVT310 unless the model returns exactly the contract's columns (dbt
@@ -314,15 +311,20 @@ pub(super) async fn check_contract(
 }
 
 /// A federated model's enforced contract: checks the names its query returns (DVT310)
-/// and gives the contract's type and constraints per returned column, for the table's
-/// DDL. Empty without an enforced contract.
+/// and gives the contract's type and constraints per returned column and its table
+/// constraints, for the table's DDL. Empty without an enforced contract.
 pub(super) async fn federated_contract(
     engine: &crate::federation::FederationEngine,
+    manifest: &Manifest,
     node: &Node,
     query: &FederatedQuery,
-) -> Result<BTreeMap<String, String>> {
-    let Some(columns) = contract_columns(node)? else {
-        return Ok(BTreeMap::new());
+) -> Result<crate::adapter::TableDdl> {
+    let Some(Contract {
+        columns,
+        constraints,
+    }) = contract_columns(manifest, node)?
+    else {
+        return Ok(crate::adapter::TableDdl::default());
     };
     let returned: Vec<String> = engine
         .output_schema(query)
@@ -332,7 +334,7 @@ pub(super) async fn federated_contract(
         .map(|f| f.name().clone())
         .collect();
     check_contract_names(node, &returned, &columns)?;
-    Ok(columns
+    let column_types = columns
         .into_iter()
         .filter_map(|(name, ddl)| {
             returned
@@ -340,7 +342,11 @@ pub(super) async fn federated_contract(
                 .find(|r| r.eq_ignore_ascii_case(&name))
                 .map(|r| (r.clone(), ddl))
         })
-        .collect())
+        .collect();
+    Ok(crate::adapter::TableDdl {
+        column_types,
+        constraints,
+    })
 }
 
 /// The contract check on the names a model returns.
@@ -407,17 +413,11 @@ impl NodeRunner for FederationRunner {
         // An enforced contract: the names are checked before anything is built, and the
         // table is created with the contract's types and constraints (the load then
         // enforces them, as the database does for a pushed-down contracted model).
-        let column_types = federated_contract(engine, node, &query).await?;
+        let ddl = federated_contract(engine, &ctx.manifest, node, &query).await?;
         let adapter = prepare_target(ctx, node, &db).await?;
         run_hooks(ctx, node, "pre-hook", &db).await?;
         let rows = engine
-            .load_into(
-                &ctx.invocation_id,
-                &query,
-                &adapter,
-                &node.relation,
-                &column_types,
-            )
+            .load_into(&ctx.invocation_id, &query, &adapter, &node.relation, &ddl)
             .await?;
         apply_relation_configs(ctx, node, &db).await?;
         run_hooks(ctx, node, "post-hook", &db).await?;
@@ -506,7 +506,7 @@ impl NodeRunner for TestRunner {
                             &query,
                             &adapter,
                             &node.relation,
-                            &BTreeMap::new(),
+                            &crate::adapter::TableDdl::default(),
                         )
                         .await?;
                 }

@@ -10,7 +10,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use dvt_core::dialect::{Dialect, Relation};
-use dvt_executor::adapter::Adapter;
+use dvt_executor::adapter::{Adapter, TableDdl};
 use dvt_executor::registry::TargetRegistry;
 
 use crate::common::{
@@ -306,7 +306,7 @@ async fn exercise(adapter: Arc<dyn Adapter>, schema: &str) {
         .await
         .expect("old");
     let loaded = adapter
-        .replace_table_from_stream(&l, stream_of(tricky_batch()), &BTreeMap::new(), RUN)
+        .replace_table_from_stream(&l, stream_of(tricky_batch()), &TableDdl::default(), RUN)
         .await
         .expect("bulk load");
     assert_eq!(loaded, TRICKY.len() as u64);
@@ -324,7 +324,10 @@ async fn exercise(adapter: Arc<dyn Adapter>, schema: &str) {
 
     // column_types overrides.
     let o = Relation::new(schema, "overridden");
-    let overrides = BTreeMap::from([("s".to_owned(), "VARCHAR(200)".to_owned())]);
+    let overrides = TableDdl::columns(BTreeMap::from([(
+        "s".to_owned(),
+        "VARCHAR(200)".to_owned(),
+    )]));
     adapter
         .replace_table_from_stream(&o, stream_of(tricky_batch()), &overrides, RUN)
         .await
@@ -343,7 +346,7 @@ async fn exercise(adapter: Arc<dyn Adapter>, schema: &str) {
     // A load the server would have to alter fails instead (MySQL's `LOAD DATA LOCAL`
     // only warns, so the loader checks the warnings).
     if d != Dialect::Sqlite {
-        let narrow = BTreeMap::from([("s".to_owned(), "VARCHAR(3)".to_owned())]);
+        let narrow = TableDdl::columns(BTreeMap::from([("s".to_owned(), "VARCHAR(3)".to_owned())]));
         let err = adapter
             .replace_table_from_stream(&o, stream_of(tricky_batch()), &narrow, RUN)
             .await
@@ -358,7 +361,7 @@ async fn exercise(adapter: Arc<dyn Adapter>, schema: &str) {
     }
 
     // A load whose override the database rejects fails and leaves nothing behind.
-    let bad = BTreeMap::from([("s".to_owned(), "NOT_A_TYPE(".to_owned())]);
+    let bad = TableDdl::columns(BTreeMap::from([("s".to_owned(), "NOT_A_TYPE(".to_owned())]));
     let err = adapter
         .replace_table_from_stream(&o, stream_of(tricky_batch()), &bad, RUN)
         .await

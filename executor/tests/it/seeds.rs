@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use dvt_core::dialect::{Dialect, Relation};
 use dvt_core::seed::{SeedColumn, SeedData, SeedType};
-use dvt_executor::adapter::Adapter;
+use dvt_executor::adapter::{Adapter, TableDdl};
 use dvt_executor::registry::TargetRegistry;
 use dvt_executor::seed::{seed_column_types, seed_stream};
 
@@ -66,9 +66,9 @@ async fn load_seed(adapter: Arc<dyn Adapter>, schema: &str) {
         .expect("schema");
     let data = seed();
     let rel = Relation::new(schema, "my_seed");
-    let types = seed_column_types(&data);
+    let types = TableDdl::columns(seed_column_types(&data));
     assert_eq!(
-        types,
+        types.column_types,
         BTreeMap::from([("code".to_owned(), "VARCHAR(8)".to_owned())])
     );
     let loaded = adapter

@@ -30,7 +30,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::DataType;
 use dvt_core::dialect::Relation;
 use dvt_core::seed::{SeedOptions, parse_seed};
-use dvt_executor::adapter::Adapter;
+use dvt_executor::adapter::{Adapter, TableDdl};
 use dvt_executor::federation::{Compute, FederatedQuery, FederationEngine, RemoteInput};
 use dvt_executor::registry::TargetRegistry;
 use dvt_executor::seed::{seed_column_types, seed_stream};
@@ -2026,7 +2026,7 @@ async fn seeds_load_exactly_into_every_destination() {
                 .replace_table_from_stream(
                     &rel,
                     seed_stream(&data).expect("stream"),
-                    &seed_column_types(&data),
+                    &TableDdl::columns(seed_column_types(&data)),
                     "seed-run",
                 )
                 .await
@@ -2112,7 +2112,7 @@ async fn seeds_load_exactly_into_every_destination() {
             .replace_table_from_stream(
                 &Relation::new("main", "seed_lossy"),
                 seed_stream(&data).expect("stream"),
-                &seed_column_types(&data),
+                &TableDdl::columns(seed_column_types(&data)),
                 "seed-run",
             )
             .await

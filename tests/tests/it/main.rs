@@ -76,7 +76,9 @@ async fn compiled_federated_models_give_the_same_rows_on_ballista_and_locally() 
                 &n.seed_options(),
             )
             .expect("seed parses");
-            let types = dvt_executor::seed::seed_column_types(&data);
+            let types = dvt_executor::adapter::TableDdl::columns(
+                dvt_executor::seed::seed_column_types(&data),
+            );
             let stream = dvt_executor::seed::seed_stream(&data).expect("seed stream");
             adapter
                 .replace_table_from_stream(&n.relation, stream, &types, RUN)

@@ -42,6 +42,8 @@ pub(in crate::parse) struct Version {
     description: Option<String>,
     /// The version's `deprecation_date:`, else the model's.
     deprecation_date: Option<Json>,
+    /// The version's `constraints:`, else the model's.
+    constraints: Vec<Json>,
 }
 
 /// The versions declared in `props`, by the file stem defining each. `stems` are the
@@ -143,6 +145,12 @@ pub(in crate::parse) fn by_file(
                     .get("deprecation_date")
                     .cloned()
                     .or_else(|| p.node.deprecation_date.clone()),
+                // dbt: a version's own constraints, else the model's.
+                constraints: entry
+                    .get("constraints")
+                    .and_then(Json::as_array)
+                    .cloned()
+                    .unwrap_or_else(|| p.node.constraints.clone()),
             };
             if let Some(other) = out.insert(defined_in.clone(), version) {
                 return Err(bad(
@@ -183,6 +191,7 @@ impl Version {
                 columns,
                 data_tests: model.node.data_tests.clone(),
                 deprecation_date: self.deprecation_date.clone(),
+                constraints: self.constraints.clone(),
                 ..NodeProps::default()
             },
             file: model.file.clone(),
