@@ -246,18 +246,15 @@ fn contracts_hold_on_incremental_models() {
     assert_eq!(sqlite_count(&db, "select count(*) from accounts"), 3);
 }
 
-/// The PostgreSQL project of the model-constraint tests: `parent` with a named primary
-/// key, `child` with a named foreign key to it (through `to: ref()`, which its SQL
-/// does not read), a named check and a unique key over two columns.
-fn keyed_project(dir: &std::path::Path, schema: &str, child_sql: &str) {
-    let profiles = format!(
-        "p:\n  target: pg\n  outputs:\n    pg: {{type: postgres, host: 127.0.0.1, user: postgres, dbname: test, schema: {schema}}}\n"
-    );
+/// The project of the model-constraint tests: `parent` with a named primary key,
+/// `child` with a named foreign key to it (through `to: ref()`, which its SQL does not
+/// read), a named check and a unique key over two columns.
+fn keyed_project(dir: &std::path::Path, profiles: &str, child_sql: &str) {
     write_project(
         dir,
         &[
             ("dbt_project.yml", "name: c\nprofile: p\n"),
-            ("profiles.yml", &profiles),
+            ("profiles.yml", profiles),
             (
                 "models/parent.sql",
                 "{{ config(materialized='table') }}\nselect 1 as id union all select 2\n",
@@ -285,7 +282,10 @@ async fn model_constraints_build_and_rebuild_on_postgres() {
             "{{{{ config(materialized='table') }}}}\nselect id, parent_id from (values {rows}) v(id, parent_id)\n"
         )
     };
-    keyed_project(dir.path(), &schema, &child("(1, 1), (2, 2), (3, 2)"));
+    let profiles = format!(
+        "p:\n  target: pg\n  outputs:\n    pg: {{type: postgres, host: 127.0.0.1, user: postgres, dbname: test, schema: {schema}}}\n"
+    );
+    keyed_project(dir.path(), &profiles, &child("(1, 1), (2, 2), (3, 2)"));
     let pg = pg().await;
     let constraints = format!(
         "select t.relname::text, c.conname::text, c.contype::text, \
@@ -490,5 +490,61 @@ async fn model_constraints_build_on_mariadb_and_sqlite() {
     assert!(
         sql[0][0].contains("constraint pairs_ordered check (a <= b)"),
         "{sql:?}"
+    );
+}
+
+/// On MariaDB a model that a foreign key references is rebuilt (its old table dropped
+/// with the keys to it, as PostgreSQL's `CASCADE` does), and a named foreign key is
+/// rebuilt though MariaDB scopes its name to the database.
+#[tokio::test(flavor = "multi_thread")]
+async fn foreign_keys_rebuild_on_mariadb() {
+    let schema = unique("dvt_it_mfk");
+    let _cleanup = Cleanup::everywhere(&[&schema]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profiles = format!(
+        "p:\n  target: maria\n  outputs:\n    maria: {{type: mysql, server: 127.0.0.1, port: 3306, username: root, schema: {schema}}}\n"
+    );
+    let child = |rows: &str| {
+        format!(
+            "{{{{ config(materialized='table') }}}}\nselect 1 as id, 1 as parent_id union all select {rows}\n"
+        )
+    };
+    keyed_project(dir.path(), &profiles, &child("2, 2"));
+    let mut maria = maria().await;
+    let keys = format!(
+        "select table_name, constraint_name, referenced_table_name \
+         from information_schema.referential_constraints where constraint_schema = '{schema}'"
+    );
+    for build in 1..=3 {
+        let run = dvt(dir.path(), &["run"], &[]);
+        assert_eq!(run.code, 0, "build {build}: {}", run.stderr);
+        assert_eq!(
+            maria_rows(&mut maria, &keys).await,
+            vec![vec![
+                "child".to_owned(),
+                "child_parent_fk".to_owned(),
+                "parent".to_owned()
+            ]],
+            "build {build}"
+        );
+    }
+    let tables =
+        format!("select table_name from information_schema.tables where table_schema = '{schema}'");
+    assert_eq!(
+        maria_rows(&mut maria, &tables).await,
+        vec![vec!["child".to_owned()], vec!["parent".to_owned()]]
+    );
+    write_project(dir.path(), &[("models/child.sql", &child("3, 9"))]);
+    let run = dvt(dir.path(), &["run", "-s", "child"], &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("foreign key constraint fails"),
+        "{}",
+        run.stderr
+    );
+    let count = format!("select count(*) from `{schema}`.child");
+    assert_eq!(
+        maria_rows(&mut maria, &count).await,
+        vec![vec![normalise(Some("2"))]]
     );
 }

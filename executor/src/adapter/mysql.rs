@@ -117,8 +117,42 @@ impl MysqlAdapter {
         move |e| Error::sql(&target, action, e)
     }
 
+    /// Drops `rel` if it exists. Other tables' foreign keys to a table are dropped first,
+    /// as PostgreSQL's `DROP ... CASCADE` drops them: a model a contract's foreign key
+    /// references is rebuilt by dropping its old table (the referencing model, built
+    /// after it, takes its foreign key again).
     async fn drop_if_exists(&self, conn: &mut Conn, rel: &Relation) -> Result<()> {
         if let Some(kind) = kind(&self.target.name, conn, rel).await? {
+            if kind == RelationKind::Table {
+                let referencing: Vec<(String, String, String)> = conn
+                    .exec(
+                        "select constraint_schema, table_name, constraint_name \
+                         from information_schema.referential_constraints \
+                         where unique_constraint_schema = ? and referenced_table_name = ? \
+                         and not (constraint_schema = ? and table_name = ?)",
+                        (
+                            rel.schema.as_str(),
+                            rel.identifier.as_str(),
+                            rel.schema.as_str(),
+                            rel.identifier.as_str(),
+                        ),
+                    )
+                    .await
+                    .map_err(
+                        self.sql_err(format!("reading the foreign keys to {}", D.render(rel))),
+                    )?;
+                for (schema, table, name) in referencing {
+                    let sql = format!(
+                        "ALTER TABLE {} DROP FOREIGN KEY {}",
+                        D.render(&Relation::new(schema, table)),
+                        D.quote(&name)
+                    );
+                    conn.query_drop(sql).await.map_err(self.sql_err(format!(
+                        "dropping the foreign key {name} to {}",
+                        D.render(rel)
+                    )))?;
+                }
+            }
             let sql = format!("DROP {} IF EXISTS {}", kind.keyword(), D.render(rel));
             conn.query_drop(sql)
                 .await
@@ -185,11 +219,8 @@ impl MysqlAdapter {
         conn.query_drop(sql)
             .await
             .map_err(self.sql_err(format!("renaming {} into place", D.render(tmp))))?;
-        if let Some(kind) = old {
-            let sql = format!("DROP {} IF EXISTS {}", kind.keyword(), D.render(backup));
-            conn.query_drop(sql)
-                .await
-                .map_err(self.sql_err(format!("dropping {}", D.render(backup))))?;
+        if old.is_some() {
+            self.drop_if_exists(conn, backup).await?;
         }
         Ok(())
     }

@@ -54,35 +54,49 @@ impl StagedNames {
     }
 }
 
+/// A table's DDL as its staged table of one run takes it ([`TableDdl::staged`]).
+#[derive(Debug)]
+pub(crate) struct StagedDdl {
+    /// The DDL to create the staged table with.
+    pub(crate) ddl: TableDdl,
+    /// Constraints to rename once the table is swapped in: (staged name, own name).
+    pub(crate) renames: Vec<(String, String)>,
+    /// Named foreign keys the live table must give up before the staged table is created.
+    pub(crate) release: Vec<String>,
+}
+
 impl TableDdl {
-    /// This DDL for the staged table of run `run_id`, and the renames (staged name, own
-    /// name) to make once it is swapped in. PostgreSQL names a primary key's or unique
-    /// constraint's index after the constraint and index names are unique in a schema,
-    /// so the staged table cannot take a name the live table's key still holds (dbt-core
-    /// fails there on the second build of a model with a named key).
-    pub(crate) fn staged(
-        &self,
-        dialect: Dialect,
-        run_id: &str,
-    ) -> (TableDdl, Vec<(String, String)>) {
-        let mut renames = Vec::new();
-        if dialect != Dialect::Postgres {
-            return (self.clone(), renames);
-        }
+    /// This DDL for the staged table of run `run_id`. Some constraint names are unique
+    /// beyond their table, so the staged table cannot take a name the live table still
+    /// holds (dbt-core fails there on the second build of such a model):
+    /// - PostgreSQL names a primary key's or unique constraint's index after it, and
+    ///   index names are unique in a schema: the staged table holds the constraint under
+    ///   a run-scoped name, renamed once it is swapped in;
+    /// - MariaDB scopes foreign key names to the database and cannot rename one: the
+    ///   live table, about to be replaced, gives its named foreign keys up first.
+    pub(crate) fn staged(&self, dialect: Dialect, run_id: &str) -> StagedDdl {
+        let mut out = StagedDdl {
+            ddl: self.clone(),
+            renames: Vec::new(),
+            release: Vec::new(),
+        };
         let run = format!("{MARKER}{:08x}", fnv1a(run_id.as_bytes()) as u32);
-        let mut staged = self.clone();
-        for c in &mut staged.constraints {
+        for c in &mut out.ddl.constraints {
             let Some(name) = c.name.clone() else { continue };
             let plain = name
                 .chars()
                 .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_');
-            if plain && matches!(c.kind.as_str(), "primary_key" | "unique") {
-                let temporary = fit(dialect, &name, &run);
-                c.name = Some(temporary.clone());
-                renames.push((temporary, name));
+            match (dialect, c.kind.as_str()) {
+                (Dialect::Postgres, "primary_key" | "unique") if plain => {
+                    let temporary = fit(dialect, &name, &run);
+                    c.name = Some(temporary.clone());
+                    out.renames.push((temporary, name));
+                }
+                (Dialect::Mysql, "foreign_key") => out.release.push(name),
+                _ => {}
             }
         }
-        (staged, renames)
+        out
     }
 }
 
@@ -179,7 +193,12 @@ impl dyn Adapter {
                 column_types: BTreeMap::new(),
                 constraints: constraints.to_vec(),
             };
-            let (ddl, renames) = ddl.staged(d, run_id);
+            let StagedDdl {
+                ddl,
+                renames,
+                release,
+            } = ddl.staged(d, run_id);
+            self.release_foreign_keys(relation, &release).await?;
             let defs = columns
                 .iter()
                 .map(|(n, t)| format!("{} {t}", d.quote(n)))
@@ -287,13 +306,34 @@ impl dyn Adapter {
                 }
             }
             let names = StagedNames::new(self.dialect(), relation, run_id);
-            let (ddl, renames) = ddl.staged(self.dialect(), run_id);
+            let StagedDdl {
+                ddl,
+                renames,
+                release,
+            } = ddl.staged(self.dialect(), run_id);
+            self.release_foreign_keys(relation, &release).await?;
             let rows = self.stage_stream(&names, stream, &ddl).await?;
             self.publish(&names, RelationKind::Table, relation).await?;
             self.rename_constraints(relation, &renames).await?;
             Ok(rows)
         })
         .await
+    }
+
+    /// Drops the named foreign keys of the live `relation` ([`TableDdl::staged`]). If the
+    /// build then fails, the old table stays without them until the next build.
+    async fn release_foreign_keys(&self, relation: &Relation, names: &[String]) -> Result<()> {
+        if names.is_empty() || self.relation_kind(relation).await? != Some(RelationKind::Table) {
+            return Ok(());
+        }
+        let table = self.dialect().render(relation);
+        for name in names {
+            self.execute(&format!(
+                "ALTER TABLE {table} DROP FOREIGN KEY IF EXISTS {name}"
+            ))
+            .await?;
+        }
+        Ok(())
     }
 
     /// Gives the constraints of a table just swapped in their own names
@@ -398,7 +438,12 @@ impl dyn Adapter {
     ) -> Result<()> {
         self.atomically(async {
             let names = StagedNames::new(self.dialect(), relation, run_id);
-            let (ddl, renames) = ddl.staged(self.dialect(), run_id);
+            let StagedDdl {
+                ddl,
+                renames,
+                release,
+            } = ddl.staged(self.dialect(), run_id);
+            self.release_foreign_keys(relation, &release).await?;
             self.drop_relation(&names.staged).await?;
             if let Err(e) = self.create_table(&names.staged, schema, &ddl).await {
                 return self.discard(&names, e).await;
