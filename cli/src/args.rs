@@ -173,8 +173,9 @@ pub enum Command {
         #[command(flatten)]
         selection: Selection,
         /// Only nodes of these kinds (`model`, `seed`, `snapshot`, `test`, `function`,
-        /// `source`, `exposure`, `metric`, `semantic_model`, `saved_query`).
-        #[arg(long = "resource-type", alias = "resource-types", num_args = 1.., value_parser = ["model", "seed", "snapshot", "test", "function", "source", "exposure", "metric", "semantic_model", "saved_query"])]
+        /// `analysis`, `source`, `exposure`, `metric`, `semantic_model`, `saved_query`);
+        /// analyses are listed only when named.
+        #[arg(long = "resource-type", alias = "resource-types", num_args = 1.., value_parser = ["model", "seed", "snapshot", "test", "function", "analysis", "source", "exposure", "metric", "semantic_model", "saved_query"])]
         resource_types: Vec<String>,
         /// One line per node: DVT's table (default: the selector, target and path), or
         /// dbt's `selector`, `name`, `path` or `json`.

@@ -63,8 +63,12 @@ pub(crate) async fn dispatch(cli: crate::Cli) -> Result<ExitCode> {
             let m = load(&common)?;
             write_manifest(&m, &invocation_id())?;
             printer::out(&format!(
-                "Parsed {} models, {}{}{} data tests, {} seeds, {} sources, {} macros into {}",
+                "Parsed {} models, {}{}{}{} data tests, {} seeds, {} sources, {} macros into {}",
                 count(&m, ResourceType::Model),
+                match count(&m, ResourceType::Analysis) {
+                    0 => String::new(),
+                    n => format!("{n} analyses, "),
+                },
                 match count(&m, ResourceType::Snapshot) {
                     0 => String::new(),
                     n => format!("{n} snapshots, "),
@@ -300,15 +304,20 @@ fn ls(
     output: &str,
 ) -> Result<ExitCode> {
     let m = load_selecting(common, sel)?;
+    // As `dbt ls`, analyses only when asked for by `--resource-type analysis`.
     let kinds: Vec<ResourceType> = [
         ResourceType::Model,
         ResourceType::Seed,
         ResourceType::Snapshot,
         ResourceType::Test,
         ResourceType::Function,
+        ResourceType::Analysis,
     ]
     .into_iter()
-    .filter(|k| resource_types.is_empty() || resource_types.iter().any(|r| r == k.as_str()))
+    .filter(|k| {
+        let named = resource_types.iter().any(|r| r == k.as_str());
+        named || (resource_types.is_empty() && *k != ResourceType::Analysis)
+    })
     .collect();
     let selection = choose(&m, sel)?;
     let mut ids = selection.nodes(&m);
@@ -455,6 +464,7 @@ fn compile(
             ResourceType::Snapshot,
             ResourceType::Test,
             ResourceType::Function,
+            ResourceType::Analysis,
         ],
     )?;
     let order = m.graph.topo_order(&ids);

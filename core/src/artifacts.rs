@@ -54,14 +54,16 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
                 "name": n.name,
                 "package_name": n.package_name,
                 // dbt's `path` is below the resource folder (`staging/a.sql`).
-                "path": crate::parse::below_resource_folder(m.package_file_path(n)),
+                "path": crate::parse::node_path(m, n),
                 "original_file_path": m.package_file_path(n),
                 "patch_path": n.patch_path.as_ref().map(|p| m.file_id(p)),
                 "fqn": n.fqn,
                 "alias": n.relation.identifier,
                 "schema": n.relation.schema,
                 "database": n.relation.database,
-                "relation_name": target.dialect().render(&n.relation),
+                // Nothing builds an analysis: dbt names no relation.
+                "relation_name": (n.resource_type != crate::manifest::ResourceType::Analysis)
+                    .then(|| target.dialect().render(&n.relation)),
                 "raw_code": n.raw_code,
                 "checksum": {"name": checksum.0, "checksum": checksum.1},
                 "language": "sql",

@@ -31,6 +31,9 @@ pub enum ResourceType {
     /// A user-defined SQL function (dbt 1.11): one SQL file under `function-paths`, its
     /// signature in property YAML, created on its target and called with `function()`.
     Function,
+    /// An analysis: a SQL file under `analysis-paths`, compiled (by `compile`) and never
+    /// run.
+    Analysis,
 }
 
 impl ResourceType {
@@ -42,6 +45,7 @@ impl ResourceType {
             ResourceType::Test => "test",
             ResourceType::Snapshot => "snapshot",
             ResourceType::Function => "function",
+            ResourceType::Analysis => "analysis",
         }
     }
 }

@@ -380,6 +380,7 @@ fn parse_project(
         .values_mut()
         .chain(props.seeds.values_mut())
         .chain(props.snapshots.values_mut())
+        .chain(props.analyses.values_mut())
     {
         let mut config = Json::Object(std::mem::take(&mut p.node.config));
         render_tree(st.jinja, &mut config, ctx, &Location::file(&p.file))?;
@@ -472,6 +473,7 @@ fn parse_project(
         st.names,
         &mut test_decls,
     )?;
+    models::parse_analyses(project, root, st.jinja, &mut props.analyses, st.nodes)?;
     match lent {
         Some((models, seeds, snapshots)) => {
             take_back(&mut props.models, &mut st.root_patches.models, models);
@@ -696,11 +698,7 @@ pub(crate) fn graph_node(m: &Manifest, n: &Node) -> Json {
             config.entry(key).or_insert(value);
         }
     }
-    // dbt's `path`: the file below its resource folder; a generic test's is its name.
-    let path = match n.test.as_ref() {
-        Some(t) if t.generic.is_some() => format!("{}.sql", n.name),
-        _ => below_resource_folder(m.package_file_path(n)),
-    };
+    let path = node_path(m, n);
     // A generic test's arguments as dbt records them: with the tested `model` (and
     // `column_name`) it adds to the ones written.
     let test_kwargs = n.test.as_ref().map(|t| {
@@ -987,6 +985,18 @@ fn deprecations(nodes: &BTreeMap<String, Node>, warnings: &mut Vec<crate::manife
 
 /// dbt's `path` of a node: its file below the resource folder it was found in
 /// (`models/staging/a.sql` is `staging/a.sql`).
+/// dbt's `path` of a node: its file below its resource folder; a generic test's is its
+/// name, an analysis's is under `analysis/` (dbt's folder for compiling it).
+pub(crate) fn node_path(m: &Manifest, n: &Node) -> String {
+    match n.test.as_ref() {
+        Some(t) if t.generic.is_some() => format!("{}.sql", n.name),
+        _ if n.resource_type == ResourceType::Analysis => {
+            format!("analysis/{}", below_resource_folder(m.package_file_path(n)))
+        }
+        _ => below_resource_folder(m.package_file_path(n)),
+    }
+}
+
 pub(crate) fn below_resource_folder(file: &Path) -> String {
     let mut parts = file.components();
     parts.next();

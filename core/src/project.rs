@@ -29,6 +29,8 @@ struct RawProject {
     #[serde(default)]
     function_paths: Option<Vec<String>>,
     #[serde(default)]
+    analysis_paths: Option<Vec<String>>,
+    #[serde(default)]
     target_path: Option<String>,
     #[serde(default)]
     vars: Option<Json>,
@@ -94,6 +96,8 @@ pub struct ProjectConfig {
     pub snapshot_paths: Vec<String>,
     /// `function-paths:` (dbt 1.11), default `functions`.
     pub function_paths: Vec<String>,
+    /// `analysis-paths:`, default `analyses`.
+    pub analysis_paths: Vec<String>,
     /// `target-path:` (where artifacts go), default `target`.
     pub target_path: String,
     /// Project-level `vars:` (global keys, then the keys scoped to this project).
@@ -241,6 +245,9 @@ impl ProjectConfig {
             function_paths: raw
                 .function_paths
                 .unwrap_or_else(|| vec!["functions".into()]),
+            analysis_paths: raw
+                .analysis_paths
+                .unwrap_or_else(|| vec!["analyses".into()]),
             target_path,
             vars,
             declared_vars,
@@ -287,6 +294,7 @@ impl ProjectConfig {
         prefix(&mut p.test_paths);
         prefix(&mut p.snapshot_paths);
         prefix(&mut p.function_paths);
+        prefix(&mut p.analysis_paths);
         p.root = root.to_path_buf();
         p.file = dir.join(&p.file);
         p.package_dir = dir.to_path_buf();

@@ -92,6 +92,7 @@ pub(crate) fn resolve_target(m: &mut Manifest, id: &str) -> Result<()> {
             ResourceType::Test => Materialization::Test,
             ResourceType::Snapshot => Materialization::Snapshot,
             ResourceType::Function => Materialization::Function,
+            ResourceType::Analysis => Materialization::View,
             ResourceType::Model => match str_config("materialized")?.as_deref() {
                 None | Some("view") => Materialization::View,
                 Some("table") => Materialization::Table,
@@ -152,7 +153,10 @@ pub(crate) fn resolve_target(m: &mut Manifest, id: &str) -> Result<()> {
         let alias = str_config("alias")?;
         let identifier = if matches!(
             node.resource_type,
-            ResourceType::Model | ResourceType::Seed | ResourceType::Function
+            ResourceType::Model
+                | ResourceType::Seed
+                | ResourceType::Function
+                | ResourceType::Analysis
         ) && m.macros.contains_key("generate_alias_name")
         {
             // A project override of dbt's `generate_alias_name` decides, as in dbt.

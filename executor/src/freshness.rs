@@ -64,13 +64,20 @@ pub async fn check(m: &Manifest, registry: &TargetRegistry, s: &SourceTable) -> 
     let clock = Instant::now();
     let criteria = s.freshness.as_ref().map(criteria).unwrap_or(Json::Null);
     let measured = match &s.freshness {
-        Some(rule) => newest(m, registry, s, rule).await,
+        Some(rule) => measure(m, registry, s, rule).await,
         None => Err(Error::internal(format!(
             "{} has no freshness rule",
             s.unique_id
         ))),
     };
-    let now = chrono::Utc::now();
+    // dbt measures the age on the database's clock (`current_timestamp` beside the
+    // `max()`): a column written in the server's local time, read back without a zone,
+    // then ages right, as in dbt, and the two clocks' skew does not count.
+    let now = match &measured {
+        Ok((_, Some(now))) => *now,
+        _ => chrono::Utc::now(),
+    };
+    let measured = measured.map(|(newest, _)| newest);
     let mut result = FreshnessResult {
         unique_id: s.unique_id.clone(),
         status: FreshnessStatus::RuntimeError,
@@ -111,13 +118,18 @@ pub async fn check(m: &Manifest, registry: &TargetRegistry, s: &SourceTable) -> 
     result
 }
 
-/// The newest `loaded_at_field` of the table, in UTC; `None` when it has no rows.
-async fn newest(
+/// An instant as the freshness check reads it.
+type Utc = chrono::DateTime<chrono::Utc>;
+
+/// The newest `loaded_at_field` of the table (`None` when it has no rows) and the
+/// database's `current_timestamp`, both in UTC, a value without a zone taken as UTC
+/// (dbt's `_utc`).
+async fn measure(
     m: &Manifest,
     registry: &TargetRegistry,
     s: &SourceTable,
     rule: &Freshness,
-) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+) -> Result<(Option<Utc>, Option<Utc>)> {
     let Some(field) = rule.loaded_at_field.as_deref() else {
         return Err(dvt_core::error::Error::InvalidConfig {
             location: dvt_core::error::Location::file(&s.original_file_path),
@@ -135,33 +147,42 @@ async fn newest(
         .as_ref()
         .map(|f| format!(" where {f}"))
         .unwrap_or_default();
-    let sql = format!("select max({field}) as max_loaded_at from {relation}{filter}");
+    let sql = format!(
+        "select max({field}) as max_loaded_at, current_timestamp as snapshotted_at from {relation}{filter}"
+    );
     let adapter = registry.adapter(&s.connection).await?;
     let batches = crate::federation::collect_stream(adapter.query(&sql).await?).await?;
     let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
-        return Ok(None);
+        return Ok((None, None));
     };
-    let column = batch.column(0);
-    if column.is_null(0) {
-        return Ok(None);
-    }
-    // Timestamps of any unit and zone, dates and text all become UTC microseconds.
-    let micros = arrow::compute::cast(column, &DataType::Timestamp(TimeUnit::Microsecond, None))
-        .map_err(|e| {
-            Error::internal(format!(
-                "`{field}` of {} is not a timestamp ({}): {e}",
-                s.unique_id,
-                column.data_type()
-            ))
-        })?;
-    let micros = micros.as_primitive::<TimestampMicrosecondType>();
-    if micros.is_null(0) {
-        return Err(Error::internal(format!(
-            "`{field}` of {} holds a value that is not a timestamp",
-            s.unique_id
-        )));
-    }
-    Ok(chrono::DateTime::from_timestamp_micros(micros.value(0)))
+    let instant = |index: usize, what: &str| -> Result<Option<Utc>> {
+        let column = batch.column(index);
+        if column.is_null(0) {
+            return Ok(None);
+        }
+        // Timestamps of any unit and zone, dates and text all become UTC microseconds.
+        let micros =
+            arrow::compute::cast(column, &DataType::Timestamp(TimeUnit::Microsecond, None))
+                .map_err(|e| {
+                    Error::internal(format!(
+                        "{what} of {} is not a timestamp ({}): {e}",
+                        s.unique_id,
+                        column.data_type()
+                    ))
+                })?;
+        let micros = micros.as_primitive::<TimestampMicrosecondType>();
+        if micros.is_null(0) {
+            return Err(Error::internal(format!(
+                "{what} of {} holds a value that is not a timestamp",
+                s.unique_id
+            )));
+        }
+        Ok(chrono::DateTime::from_timestamp_micros(micros.value(0)))
+    };
+    let newest = instant(0, &format!("`{field}`"))?;
+    // The database's clock is a convenience: without it, the local one.
+    let now = instant(1, "`current_timestamp`").ok().flatten();
+    Ok((newest, now))
 }
 
 /// The rule as `sources.json` writes it.

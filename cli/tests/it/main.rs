@@ -2,6 +2,7 @@
 //! (and SQLite files). One integration binary, modules per area.
 
 mod access;
+mod analyses;
 mod cluster;
 mod common;
 mod compile_queries;

@@ -311,6 +311,71 @@ pub(super) fn parse(
     Ok(())
 }
 
+/// Parses every analysis file under the analysis paths: compiled like a model (its
+/// `ref()`s make it a child of what it reads) and never built. As in dbt-core, its fqn
+/// is `[project, "analysis", folders..., name]` and it takes its configs from the
+/// project's `models:` tree under that fqn; `ref()` cannot name it.
+pub(super) fn parse_analyses(
+    project: &ProjectConfig,
+    root: Option<&ProjectConfig>,
+    jinja: &mut JinjaEnv,
+    props: &mut BTreeMap<String, Props>,
+    nodes: &mut BTreeMap<String, Node>,
+) -> Result<()> {
+    for dir in &project.analysis_paths {
+        for file in walk(&project.root, dir, &["sql"])? {
+            let text = super::read(&project.root, &file)?;
+            let name = stem(&file);
+            let mut fqn = fqn(&project.name, dir, &file);
+            fqn.insert(1, "analysis".to_owned());
+            let unique_id = format!("analysis.{}.{name}", project.name);
+            let node_props = props.remove(&name);
+            jinja.add_node_template(&file, &text)?;
+            let (config, recorded) = file_config(
+                FileNode {
+                    project,
+                    root,
+                    tree: |p| &p.models,
+                    file: &file,
+                    fqn: &fqn,
+                    name: &name,
+                    unique_id: &unique_id,
+                },
+                jinja,
+                node_props.as_ref().map(|p| &p.node.config),
+            )?;
+            if config.get("enabled") == Some(&Json::Bool(false)) {
+                continue;
+            }
+            if let Some(other) = nodes.get(&unique_id) {
+                return Err(Error::DuplicateNode {
+                    location: Location::file(&file),
+                    kind: "analysis",
+                    name,
+                    other: other.original_file_path.clone(),
+                });
+            }
+            let mut node = new_node(
+                unique_id.clone(),
+                ResourceType::Analysis,
+                name,
+                &project.name,
+                file,
+                fqn,
+                text,
+                config,
+                node_props,
+                recorded.refs,
+                recorded.sources,
+            );
+            node.functions = recorded.functions;
+            node.macros = recorded.macros;
+            nodes.insert(unique_id, node);
+        }
+    }
+    Ok(())
+}
+
 /// dbt's checks of a model's constraints, and the `ref()`/`source()` of each foreign
 /// key's `to:` added to the model's calls (it depends on what it references):
 /// with an enforced contract every constraint has a known type; a primary key is
@@ -485,6 +550,8 @@ pub(crate) fn new_node(
             ResourceType::Test => Materialization::Test,
             ResourceType::Snapshot => Materialization::Snapshot,
             ResourceType::Function => Materialization::Function,
+            // dbt's default, though nothing builds one.
+            ResourceType::Analysis => Materialization::View,
         },
         tags,
         description,

@@ -21,6 +21,8 @@ struct PropertyFile {
     #[serde(default)]
     snapshots: Vec<NodeProps>,
     #[serde(default)]
+    analyses: Vec<NodeProps>,
+    #[serde(default)]
     sources: Vec<SourceProps>,
     #[serde(default)]
     unit_tests: Vec<Json>,
@@ -224,6 +226,7 @@ pub(crate) struct Properties {
     pub(crate) models: BTreeMap<String, Props>,
     pub(crate) seeds: BTreeMap<String, Props>,
     pub(crate) snapshots: BTreeMap<String, Props>,
+    pub(crate) analyses: BTreeMap<String, Props>,
     pub(crate) sources: Vec<SourceDecl>,
     /// `unit_tests:` entries with the file declaring them.
     pub(crate) unit_tests: Vec<(Json, PathBuf)>,
@@ -239,7 +242,7 @@ pub(crate) struct Properties {
     pub(crate) saved_queries: Vec<(Json, PathBuf, std::sync::Arc<yaml::Yaml>, usize)>,
 }
 
-/// Reads the property files under the model, seed, snapshot and function paths, in file
+/// Reads the property files under the model, seed, snapshot, function and analysis paths, in file
 /// order (a file under two of them, read once).
 /// Adds one entry of `models:`/`seeds:`/`snapshots:`; a second entry for the same name
 /// is an error, as in dbt, rather than one silently replacing the other.
@@ -281,7 +284,8 @@ pub(crate) fn read(project: &ProjectConfig) -> Result<Properties> {
         .iter()
         .chain(&project.seed_paths)
         .chain(&project.snapshot_paths)
-        .chain(&project.function_paths);
+        .chain(&project.function_paths)
+        .chain(&project.analysis_paths);
     let mut seen = std::collections::BTreeSet::new();
     for dir in dirs {
         for file in walk(&project.root, dir, &["yml", "yaml"])? {
@@ -297,6 +301,7 @@ pub(crate) fn read(project: &ProjectConfig) -> Result<Properties> {
                 ("models", props.models, &mut out.models),
                 ("seeds", props.seeds, &mut out.seeds),
                 ("snapshots", props.snapshots, &mut out.snapshots),
+                ("analyses", props.analyses, &mut out.analyses),
             ] {
                 for (index, mut node) in entries.into_iter().enumerate() {
                     node.normalize(|key| {

@@ -212,6 +212,7 @@ fn describe(node: &Node) -> String {
         ResourceType::Test => "test".to_owned(),
         ResourceType::Snapshot => "snapshot".to_owned(),
         ResourceType::Function => "function".to_owned(),
+        ResourceType::Analysis => "analysis".to_owned(),
     }
 }
 

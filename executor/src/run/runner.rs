@@ -124,6 +124,30 @@ pub fn runner_for(node: &Node) -> &'static dyn NodeRunner {
         (ResourceType::Model, ExecPath::Federated) => &FederationRunner,
         (ResourceType::Test, _) => &TestRunner,
         (ResourceType::Function, _) => &super::function::FunctionRunner,
+        (ResourceType::Analysis, _) => &AnalysisRunner,
+    }
+}
+
+/// An analysis is compiled, never built: no command's selection takes one, and a runner
+/// asked for it only compiles it, as `compile` does.
+#[derive(Debug)]
+struct AnalysisRunner;
+
+#[async_trait]
+impl NodeRunner for AnalysisRunner {
+    async fn run(
+        &self,
+        ctx: &RunContext,
+        node: &Node,
+        report: &NodeReporter,
+    ) -> Result<NodeOutcome> {
+        let db = ctx.node_database(report);
+        let c = compile(ctx, node, report, &db)?;
+        Ok(NodeOutcome {
+            rows: None,
+            compiled: Some(c.sql),
+            test: None,
+        })
     }
 }
 
