@@ -218,6 +218,16 @@ pub enum Command {
         #[command(flatten)]
         execution: Execution,
     },
+    /// Create views of the models, seeds and snapshots an earlier run built (`--state`)
+    /// where this target lacks them (`--full-refresh`: everywhere), as `dbt clone`.
+    Clone {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        selection: Selection,
+        #[command(flatten)]
+        execution: Execution,
+    },
     /// Build seeds, functions, models and snapshots and run their tests, in DAG order.
     Build {
         #[command(flatten)]

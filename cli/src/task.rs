@@ -157,6 +157,20 @@ pub(crate) async fn dispatch(cli: crate::Cli) -> Result<ExitCode> {
             selection,
             execution,
         } => build(&common, &selection, &execution, RunKind::Snapshot, None).await,
+        Command::Clone {
+            common,
+            selection,
+            execution,
+        } => {
+            if selection.state.is_none() {
+                printer::error(
+                    dvt_core::codes::USAGE,
+                    "clone makes views of what an earlier run built: give --state <folder of its manifest.json>",
+                );
+                return Ok(ExitCode::from(2));
+            }
+            build(&common, &selection, &execution, RunKind::Clone, None).await
+        }
         Command::Show {
             common,
             selection,

@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 mod artifacts;
+mod clone;
 mod context;
 mod dag;
 mod function;
@@ -45,6 +46,8 @@ pub enum RunKind {
     Snapshot,
     /// `dvt build`: seeds, functions, models, snapshots and tests.
     Build,
+    /// `dvt clone`: views of the state's models, seeds and snapshots.
+    Clone,
 }
 
 impl RunKind {
@@ -56,6 +59,7 @@ impl RunKind {
             RunKind::Test => "test",
             RunKind::Snapshot => "snapshot",
             RunKind::Build => "build",
+            RunKind::Clone => "clone",
         }
     }
 
@@ -67,6 +71,7 @@ impl RunKind {
             RunKind::Test,
             RunKind::Snapshot,
             RunKind::Build,
+            RunKind::Clone,
         ]
         .into_iter()
         .find(|k| k.as_str() == name)

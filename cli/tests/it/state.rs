@@ -544,3 +544,104 @@ fn removing_an_enforced_constraint_breaks_a_contract() {
         "materialization changed with enforced constraints: table -> view",
     );
 }
+
+/// `dvt clone --state`: views of the state's relations where the development schema
+/// lacks them (dbt's `clone`); what exists stays, `--full-refresh` replaces it too.
+#[tokio::test(flavor = "multi_thread")]
+async fn clone_makes_views_of_the_states_relations() {
+    let prod = unique("dvt_it_prod");
+    let dev = unique("dvt_it_dev");
+    let _cleanup = Cleanup::everywhere(&[&prod, &dev]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profiles = |schema: &str| {
+        format!(
+            "s:\n  target: pg\n  outputs:\n    pg: {{type: postgres, host: 127.0.0.1, user: postgres, dbname: test, schema: {schema}}}\n"
+        )
+    };
+    write_project(
+        dir.path(),
+        &[
+            ("dbt_project.yml", "name: s\nprofile: s\n"),
+            ("profiles.yml", &profiles(&prod)),
+            ("seeds/raw.csv", "id\n1\n2\n"),
+            ("models/v.sql", "select id from {{ ref('raw') }}"),
+            (
+                "models/t.sql",
+                "{{ config(materialized='table') }}select id * 10 as id from {{ ref('e') }}",
+            ),
+            (
+                "models/e.sql",
+                "{{ config(materialized='ephemeral') }}select id from {{ ref('raw') }}",
+            ),
+        ],
+    );
+    dvt(dir.path(), &["build"], &[]).assert_ok();
+    keep_state(dir.path());
+    write_project(dir.path(), &[("profiles.yml", &profiles(&dev))]);
+
+    let bare = dvt(dir.path(), &["clone"], &[]);
+    assert_eq!(bare.code, 2, "{}", bare.stderr);
+    assert!(bare.stderr.contains("--state"), "{}", bare.stderr);
+
+    let pg = pg().await;
+    let kinds = format!(
+        "select table_name::text, table_type::text from information_schema.tables where table_schema = '{dev}'"
+    );
+    let messages = |dir: &std::path::Path| {
+        target_json(dir, "run_results.json")["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|r| {
+                (
+                    r["unique_id"].as_str().unwrap_or_default().to_owned(),
+                    r["message"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    dvt(dir.path(), &["clone", "--state", "prod"], &[]).assert_ok();
+    let view = |name: &str| vec![name.to_owned(), "VIEW".to_owned()];
+    assert_eq!(
+        pg_rows(&pg, &kinds).await,
+        vec![view("raw"), view("t"), view("v")]
+    );
+    assert_eq!(
+        pg_rows(&pg, &format!("select id from \"{dev}\".t")).await,
+        vec![vec![normalise(Some("10"))], vec![normalise(Some("20"))]]
+    );
+    let definition = pg_rows(
+        &pg,
+        &format!("select view_definition::text from information_schema.views where table_schema = '{dev}' and table_name = 't'"),
+    )
+    .await;
+    assert!(definition[0][0].contains(&prod), "{definition:?}");
+    let first = messages(dir.path());
+    assert_eq!(
+        first.keys().collect::<Vec<_>>(),
+        vec!["model.s.t", "model.s.v", "seed.s.raw"]
+    );
+    assert!(first.values().all(|m| m == "OK"), "{first:?}");
+
+    // What exists here stays: a table built in development is not replaced.
+    dvt(dir.path(), &["run", "-s", "t"], &[]).assert_ok();
+    let again = dvt(dir.path(), &["clone", "--state", "prod"], &[]);
+    again.assert_ok();
+    assert!(again.stdout.contains("already exists"), "{}", again.stdout);
+    assert!(messages(dir.path()).values().all(|m| m == "No-op"));
+    let table = |name: &str| vec![name.to_owned(), "BASE TABLE".to_owned()];
+    assert_eq!(
+        pg_rows(&pg, &kinds).await,
+        vec![view("raw"), table("t"), view("v")]
+    );
+    dvt(
+        dir.path(),
+        &["clone", "--state", "prod", "--full-refresh", "-s", "t"],
+        &[],
+    )
+    .assert_ok();
+    assert_eq!(
+        pg_rows(&pg, &kinds).await,
+        vec![view("raw"), view("t"), view("v")]
+    );
+}

@@ -39,6 +39,11 @@ pub(crate) fn selected_nodes(ctx: &RunContext, opts: &RunOptions) -> Result<Chos
         RunKind::Seed => &[ResourceType::Seed],
         RunKind::Test => &[ResourceType::Test],
         RunKind::Snapshot => &[ResourceType::Snapshot],
+        RunKind::Clone => &[
+            ResourceType::Model,
+            ResourceType::Seed,
+            ResourceType::Snapshot,
+        ],
         RunKind::Build => &[
             ResourceType::Model,
             ResourceType::Seed,
@@ -275,8 +280,13 @@ pub async fn execute(
             }
         }
     }
-    let (start_results, start_ok) =
-        Box::pin(project_hooks(&ctx, "on-run-start", &flags, &schemas, &send)).await;
+    // dbt's `clone` is no run: its hooks do not fire.
+    let hooks = opts.kind != RunKind::Clone;
+    let (start_results, start_ok) = if hooks {
+        Box::pin(project_hooks(&ctx, "on-run-start", &flags, &schemas, &send)).await
+    } else {
+        (Vec::new(), true)
+    };
     // Ephemeral models are never built, but dbt writes their compiled SQL.
     for id in &ephemeral {
         if let Ok(c) = m.compile(id) {
@@ -334,7 +344,7 @@ pub async fn execute(
                 send(RunEvent::NodeFinished {
                     index: next_index,
                     total,
-                    node: ctx.node_info(&m.nodes[&id]),
+                    node: node_info(&ctx, opts.kind, &m.nodes[&id]),
                     result: r.clone(),
                 });
                 results.insert(id, r);
@@ -352,10 +362,11 @@ pub async fn execute(
             send(RunEvent::NodeStarted {
                 index: next_index,
                 total,
-                node: ctx.node_info(node),
+                node: node_info(&ctx, opts.kind, node),
                 thread: thread_name(slot),
             });
             let ctx2 = Arc::clone(&ctx);
+            let kind = opts.kind;
             let index = next_index;
             let compiled_at = Arc::new(std::sync::Mutex::new(None));
             let reporter = NodeReporter {
@@ -371,13 +382,16 @@ pub async fn execute(
                 let started_at = started_at.clone();
                 async move {
                     let node = &ctx2.manifest.nodes[&task_id];
+                    let runner: &dyn super::runner::NodeRunner = if kind == RunKind::Clone {
+                        &super::clone::CloneRunner
+                    } else {
+                        ctx2.runners.runner_for(node)
+                    };
                     // A panic in a runner fails this node only.
-                    let outcome = std::panic::AssertUnwindSafe(
-                        ctx2.runners.runner_for(node).run(&ctx2, node, &reporter),
-                    )
-                    .catch_unwind()
-                    .await
-                    .unwrap_or_else(|panic| Err(Error::internal(panic_message(&panic))));
+                    let outcome = std::panic::AssertUnwindSafe(runner.run(&ctx2, node, &reporter))
+                        .catch_unwind()
+                        .await
+                        .unwrap_or_else(|panic| Err(Error::internal(panic_message(&panic))));
                     let compiled_at = compiled_at.lock().unwrap_or_else(|e| e.into_inner()).take();
                     Finished {
                         id: task_id,
@@ -465,9 +479,10 @@ pub async fn execute(
                         {
                             rr.failures = Some(0);
                         }
-                        rr.message = Some(match out.rows {
-                            Some(r) => format!("OK {r}"),
-                            None => "OK".into(),
+                        rr.message = Some(match (out.message, out.rows) {
+                            (Some(message), _) => message,
+                            (None, Some(r)) => format!("OK {r}"),
+                            (None, None) => "OK".into(),
                         });
                         done.insert(finished.id.clone());
                     }
@@ -486,7 +501,7 @@ pub async fn execute(
         send(RunEvent::NodeFinished {
             index: finished.index,
             total,
-            node: ctx.node_info(node),
+            node: node_info(&ctx, opts.kind, node),
             result: rr.clone(),
         });
         results.insert(finished.id, rr);
@@ -569,7 +584,7 @@ pub async fn execute(
         .filter_map(|id| results.remove(id))
         .chain(exposure_results)
         .collect();
-    let end_results = if start_ok && !cancelled {
+    let end_results = if hooks && start_ok && !cancelled {
         let mut schemas: Vec<String> = node_results
             .iter()
             .filter(|r| r.status != RunStatus::Skipped)
@@ -663,6 +678,20 @@ pub async fn execute(
         summary: Box::new(summary.clone()),
     });
     Ok(summary)
+}
+
+/// The node as the run's events show it: a clone is a view of the state's relation,
+/// whatever the node builds otherwise.
+fn node_info(
+    ctx: &RunContext,
+    kind: RunKind,
+    node: &dvt_core::manifest::Node,
+) -> crate::run::NodeInfo {
+    let mut info = ctx.node_info(node);
+    if kind == RunKind::Clone {
+        info.description = format!("clone of {}", node.resource_type.as_str());
+    }
+    info
 }
 
 /// Runs the project's `on-run-start` or `on-run-end` hooks (`kind`) on the default

@@ -70,6 +70,7 @@ impl NodeRunner for FunctionRunner {
             rows: None,
             compiled: Some(c.sql),
             test: None,
+            message: None,
         })
     }
 }

@@ -83,6 +83,7 @@ impl NodeRunner for IncrementalRunner {
                     rows: Some(rows),
                     compiled: last,
                     test: None,
+                    message: None,
                 }
             }
             _ => {
@@ -93,6 +94,7 @@ impl NodeRunner for IncrementalRunner {
                     rows,
                     compiled: Some(c.sql),
                     test: None,
+                    message: None,
                 }
             }
         };

@@ -29,6 +29,9 @@ pub struct NodeOutcome {
     pub compiled: Option<String>,
     /// A test's verdict.
     pub test: Option<TestOutcome>,
+    /// The result's message instead of `OK <rows>`: `No-op` for a node that found
+    /// nothing to do (`clone` of a relation that exists).
+    pub message: Option<String>,
 }
 
 /// What a data test found.
@@ -147,6 +150,7 @@ impl NodeRunner for AnalysisRunner {
             rows: None,
             compiled: Some(c.sql),
             test: None,
+            message: None,
         })
     }
 }
@@ -213,6 +217,7 @@ impl NodeRunner for SeedRunner {
             rows: Some(rows),
             compiled: None,
             test: None,
+            message: None,
         })
     }
 }
@@ -272,6 +277,7 @@ impl NodeRunner for PushdownRunner {
             rows,
             compiled: Some(c.sql),
             test: None,
+            message: None,
         })
     }
 }
@@ -449,6 +455,7 @@ impl NodeRunner for FederationRunner {
             rows: Some(rows),
             compiled: Some(c.sql),
             test: None,
+            message: None,
         })
     }
 }
@@ -614,6 +621,7 @@ impl NodeRunner for TestRunner {
                 failures,
                 message,
             }),
+            message: None,
         })
     }
 }
@@ -742,6 +750,7 @@ async fn run_unit_test(
                             "the unit test expects column `{c}`, which the model does not return"
                         ),
                     }),
+                    message: None,
                 });
             };
             picks.push(i);
@@ -823,6 +832,7 @@ async fn run_unit_test(
             failures,
             message,
         }),
+        message: None,
     })
 }
 

@@ -70,6 +70,7 @@ impl NodeRunner for SnapshotRunner {
             rows: rows.or(staged),
             compiled: Some(c.sql),
             test: None,
+            message: None,
         })
     }
 }
