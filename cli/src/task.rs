@@ -888,7 +888,15 @@ async fn show(
     let id = match inline {
         Some(sql) => m.add_inline(sql)?,
         None => {
-            let ids = selected(&m, sel, &[ResourceType::Model, ResourceType::Seed])?;
+            let ids = selected(
+                &m,
+                sel,
+                &[
+                    ResourceType::Model,
+                    ResourceType::Seed,
+                    ResourceType::Analysis,
+                ],
+            )?;
             match ids.len() {
                 1 => ids.into_iter().next().unwrap_or_default(),
                 0 => anyhow::bail!(dvt_core::error::Error::InvalidSelector {

@@ -107,6 +107,13 @@ pub const CODES: &[CodeDoc] = &[
         fix: "If readers depend on it, version the model (`versions:`) and keep the old contract in the old version; otherwise tell its readers.",
     },
     CodeDoc {
+        code: "DVT010",
+        kind: CodeKind::Warning,
+        title: "A contracted model's constraints are ignored: its materialization builds no table.",
+        cause: "The model's contract declares constraints but it is a `view` or `ephemeral` model, whose SQL has no place for them (dbt's UnsupportedConstraintMaterialization).",
+        fix: "Materialize the model as `table` or `incremental`, or test the rule with a data test (`unique`, `not_null`, `relationships`); set `warn_unsupported: false` on the constraint once that is understood.",
+    },
+    CodeDoc {
         code: "DVT100",
         kind: CodeKind::Error,
         title: "A file or folder cannot be read.",

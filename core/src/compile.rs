@@ -143,8 +143,7 @@ impl Manifest {
     /// constraints. A foreign key's `to:` is named as the relation it references, which
     /// must be on the same target (a database cannot reference another's table).
     pub fn contract_constraints(&self, node: &Node) -> Result<ContractConstraints> {
-        let adapter = self.target(&node.target).adapter_type();
-        let dialect = adapter.dialect();
+        let dialect = self.target(&node.target).dialect();
         let referenced = |c: &Json| -> Result<Option<String>> {
             let Some(to) = c.get("to").and_then(Json::as_str).filter(|t| !t.is_empty()) else {
                 return Ok(None);
@@ -183,7 +182,13 @@ impl Manifest {
                     node.name, node.target
                 )));
             }
-            Ok(Some(dialect.render(relation)))
+            // SQLite takes no schema in a foreign key's table: the table is in the
+            // referencing table's own database.
+            Ok(Some(if dialect == Dialect::Sqlite {
+                dialect.quote(&relation.identifier)
+            } else {
+                dialect.render(relation)
+            }))
         };
         let mut out = ContractConstraints::default();
         for (name, props) in &node.columns {
@@ -195,17 +200,14 @@ impl Manifest {
                 .flatten()
             {
                 let to = referenced(c)?;
-                ddl.extend(crate::constraints::column_ddl(adapter, c, to.as_deref()));
+                ddl.extend(crate::constraints::column_ddl(c, to.as_deref()));
             }
             out.columns.insert(name.clone(), ddl);
         }
         for c in &node.constraints {
             let to = referenced(c)?;
-            out.table.extend(crate::constraints::model_constraint(
-                adapter,
-                c,
-                to.as_deref(),
-            ));
+            out.table
+                .extend(crate::constraints::model_constraint(c, to.as_deref()));
         }
         Ok(out)
     }

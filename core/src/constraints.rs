@@ -3,13 +3,16 @@
 //! down, federated, incremental) and the `adapter.render_raw_*_constraints` a
 //! package's materialization calls, so both write the same text.
 //!
+//! dbt-adapters leave out of the DDL the types an adapter does not support and warn
+//! about those it does not enforce. DVT's three databases enforce every type:
+//! PostgreSQL (as dbt-postgres declares), MariaDB (checks since 10.2) and SQLite (its
+//! bundled build checks foreign keys on every connection), so nothing is left out.
+//!
 //! A foreign key's `to:` is a `ref()` or `source()` call read without Jinja, as dbt
 //! reads it (`parse::deps::call_text`): its target becomes a dependency of the model at
 //! parse time and is named as a relation when the table is built.
 
 use serde_json::Value as Json;
-
-use crate::target::AdapterType;
 
 /// The constraint types dbt knows.
 pub const TYPES: [&str; 6] = [
@@ -20,26 +23,6 @@ pub const TYPES: [&str; 6] = [
     "foreign_key",
     "custom",
 ];
-
-/// What a database does with a constraint type, in dbt's terms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Support {
-    /// Written into the DDL and checked on every write.
-    Enforced,
-    /// Written into the DDL, not checked.
-    NotEnforced,
-    /// Left out of the DDL.
-    NotSupported,
-}
-
-/// dbt-postgres and dbt-mysql enforce every type; SQLite checks foreign keys only on a
-/// connection that turns them on (DVT's do not), and takes the rest.
-pub fn support(adapter: AdapterType, kind: &str) -> Support {
-    match (adapter, kind) {
-        (AdapterType::Sqlite, "foreign_key") => Support::NotEnforced,
-        _ => Support::Enforced,
-    }
-}
 
 /// The constraint's `type`.
 pub fn kind(c: &Json) -> &str {
@@ -80,11 +63,8 @@ fn references(c: &Json, to: Option<&str>) -> Option<String> {
 /// A column constraint as DDL after the column's type, or `None` when it writes
 /// nothing (a `check` without expression, a type the adapter does not support).
 /// `to` is the foreign key's referenced relation, already named.
-pub fn column_ddl(adapter: AdapterType, c: &Json, to: Option<&str>) -> Option<String> {
+pub fn column_ddl(c: &Json, to: Option<&str>) -> Option<String> {
     let kind = kind(c);
-    if kind != "custom" && support(adapter, kind) == Support::NotSupported {
-        return None;
-    }
     let expression = text(c, "expression");
     let with_expression = |word: &str| match expression {
         Some(e) => format!("{word} {e}"),
@@ -131,15 +111,8 @@ impl TableConstraint {
 }
 
 /// A model constraint as a table constraint, or `None` when it writes nothing.
-pub fn model_constraint(
-    adapter: AdapterType,
-    c: &Json,
-    to: Option<&str>,
-) -> Option<TableConstraint> {
+pub fn model_constraint(c: &Json, to: Option<&str>) -> Option<TableConstraint> {
     let kind = kind(c);
-    if kind != "custom" && support(adapter, kind) == Support::NotSupported {
-        return None;
-    }
     let columns = names(c, "columns").join(", ");
     let expression = text(c, "expression");
     let keyed = |word: &str| match expression {
@@ -163,8 +136,8 @@ pub fn model_constraint(
 
 /// A model constraint as DDL (`constraint <name>` first when named), as dbt's
 /// `render_raw_model_constraints` writes it.
-pub fn model_ddl(adapter: AdapterType, c: &Json, to: Option<&str>) -> Option<String> {
-    model_constraint(adapter, c, to).map(|t| t.ddl())
+pub fn model_ddl(c: &Json, to: Option<&str>) -> Option<String> {
+    model_constraint(c, to).map(|t| t.ddl())
 }
 
 /// Every foreign key's `to:` of a model: its own constraints', then its columns'.
@@ -191,7 +164,6 @@ mod tests {
 
     #[test]
     fn column_constraints_render_as_dbt_writes_them() {
-        let pg = AdapterType::Postgres;
         let cases = [
             (json!({"type": "not_null"}), Some("not null")),
             (json!({"type": "unique"}), Some("unique")),
@@ -215,31 +187,27 @@ mod tests {
             (json!({"type": "whatever"}), None),
         ];
         for (c, want) in cases {
-            assert_eq!(column_ddl(pg, &c, None).as_deref(), want, "{c}");
+            assert_eq!(column_ddl(&c, None).as_deref(), want, "{c}");
         }
         let fk = json!({"type": "foreign_key", "to": "ref('a')", "to_columns": ["id"]});
         assert_eq!(
-            column_ddl(pg, &fk, Some("\"s\".\"a\"")).as_deref(),
+            column_ddl(&fk, Some("\"s\".\"a\"")).as_deref(),
             Some("references \"s\".\"a\" (id)")
         );
     }
 
     #[test]
     fn model_constraints_render_with_their_names_and_columns() {
-        let pg = AdapterType::Postgres;
         let pk = json!({"type": "primary_key", "columns": ["a", "b"], "name": "pk_ab"});
         assert_eq!(
-            model_ddl(pg, &pk, None).as_deref(),
+            model_ddl(&pk, None).as_deref(),
             Some("constraint pk_ab primary key (a, b)")
         );
         let check = json!({"type": "check", "expression": "a < b", "columns": ["a", "b"]});
-        assert_eq!(
-            model_ddl(pg, &check, None).as_deref(),
-            Some("check (a < b)")
-        );
+        assert_eq!(model_ddl(&check, None).as_deref(), Some("check (a < b)"));
         let fk = json!({"type": "foreign_key", "columns": ["a"], "to": "ref('p')", "to_columns": ["id"]});
         assert_eq!(
-            model_ddl(pg, &fk, Some("p_rel")).as_deref(),
+            model_ddl(&fk, Some("p_rel")).as_deref(),
             Some("foreign key (a) references p_rel (id)")
         );
     }

@@ -2504,11 +2504,6 @@ impl Object for AdapterObject {
                 kwargs.assert_all_used()?;
                 let raw = serde_json::to_value(given.or(keyword).unwrap_or_default())
                     .unwrap_or(Json::Null);
-                let adapter = match kind.as_str() {
-                    "mysql" | "mariadb" => crate::target::AdapterType::Mysql,
-                    "sqlite" => crate::target::AdapterType::Sqlite,
-                    _ => crate::target::AdapterType::Postgres,
-                };
                 let list = |j: &Json| j.as_array().cloned().unwrap_or_default();
                 let to = |c: &Json| c.get("to").and_then(Json::as_str).map(str::to_owned);
                 let out: Vec<String> = if columns {
@@ -2525,7 +2520,7 @@ impl Object for AdapterObject {
                             let data_type = col["data_type"].as_str().unwrap_or_default();
                             std::iter::once(format!("{name} {data_type}"))
                                 .chain(list(&col["constraints"]).iter().filter_map(|c| {
-                                    crate::constraints::column_ddl(adapter, c, to(c).as_deref())
+                                    crate::constraints::column_ddl(c, to(c).as_deref())
                                 }))
                                 .collect::<Vec<_>>()
                                 .join(" ")
@@ -2534,7 +2529,7 @@ impl Object for AdapterObject {
                 } else {
                     list(&raw)
                         .iter()
-                        .filter_map(|c| crate::constraints::model_ddl(adapter, c, to(c).as_deref()))
+                        .filter_map(|c| crate::constraints::model_ddl(c, to(c).as_deref()))
                         .collect()
                 };
                 Ok(Value::from(out))

@@ -239,6 +239,8 @@ impl Manifest {
             }
         }
         resolve::resolve(&mut manifest)?;
+        let notes = constraint_warnings(&manifest);
+        manifest.warnings.extend(notes);
         let docs = read_docs(&manifest.project)?;
         manifest.jinja.set_docs(docs);
         let graph = graph_context(&manifest);
@@ -946,6 +948,52 @@ pub(crate) fn constraints_shape(constraints: &[Json], model_level: bool) -> Vec<
         .collect()
 }
 
+/// dbt's warning about the constraints of a contracted model whose materialization builds
+/// no table (UnsupportedConstraintMaterialization): they are ignored. A constraint with
+/// `warn_unsupported: false` is quiet, as in dbt. (dbt's other warning, a type the
+/// database does not enforce, has no case on DVT's databases: see `crate::constraints`.)
+fn constraint_warnings(m: &Manifest) -> Vec<crate::manifest::Warning> {
+    let mut out = Vec::new();
+    for n in m.nodes.values() {
+        let enforced = n.resource_type == ResourceType::Model
+            && n.config
+                .get("contract")
+                .and_then(|c| c.get("enforced"))
+                .and_then(Json::as_bool)
+                .unwrap_or(false);
+        let builds = matches!(
+            n.materialized,
+            crate::manifest::Materialization::Table | crate::manifest::Materialization::Incremental
+        );
+        if !enforced || builds {
+            continue;
+        }
+        let warned = n
+            .constraints
+            .iter()
+            .chain(
+                n.columns
+                    .values()
+                    .filter_map(|c| c.get("constraints").and_then(Json::as_array))
+                    .flatten(),
+            )
+            .any(|c| c.get("warn_unsupported").and_then(Json::as_bool) != Some(false));
+        if warned {
+            let file = n.patch_path.as_ref().unwrap_or(&n.original_file_path);
+            out.push(crate::manifest::Warning {
+                code: "DVT010",
+                message: format!(
+                    "{}: constraints are not supported for {} materializations and will be ignored (model `{}`); set `warn_unsupported: false` on a constraint to silence this",
+                    file.display(),
+                    n.materialized.as_str(),
+                    n.name
+                ),
+            });
+        }
+    }
+    out
+}
+
 /// dbt's warnings about deprecated models: one for each model past its
 /// `deprecation_date`, one for each node that reads such a model.
 fn deprecations(nodes: &BTreeMap<String, Node>, warnings: &mut Vec<crate::manifest::Warning>) {
@@ -983,8 +1031,6 @@ fn deprecations(nodes: &BTreeMap<String, Node>, warnings: &mut Vec<crate::manife
     }
 }
 
-/// dbt's `path` of a node: its file below the resource folder it was found in
-/// (`models/staging/a.sql` is `staging/a.sql`).
 /// dbt's `path` of a node: its file below its resource folder; a generic test's is its
 /// name, an analysis's is under `analysis/` (dbt's folder for compiling it).
 pub(crate) fn node_path(m: &Manifest, n: &Node) -> String {
@@ -997,6 +1043,8 @@ pub(crate) fn node_path(m: &Manifest, n: &Node) -> String {
     }
 }
 
+/// A file below the resource folder it was found in (`models/staging/a.sql` is
+/// `staging/a.sql`).
 pub(crate) fn below_resource_folder(file: &Path) -> String {
     let mut parts = file.components();
     parts.next();

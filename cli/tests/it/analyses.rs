@@ -102,6 +102,15 @@ fn analyses_compile_and_never_build() {
         vec![vec!["m".to_owned()]]
     );
 
+    // `show` runs an analysis's query.
+    let show = dvt(dir.path(), &["show", "-s", "a2"], &[]);
+    show.assert_ok();
+    assert!(
+        show.stdout.contains("Previewing a2") && show.stdout.contains("| 1 |"),
+        "{}",
+        show.stdout
+    );
+
     // `ls` lists analyses when asked for by type, as `dbt ls` does.
     let ls = dvt(dir.path(), &["ls", "--output", "selector"], &[]);
     ls.assert_ok();

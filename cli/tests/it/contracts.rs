@@ -548,3 +548,72 @@ async fn foreign_keys_rebuild_on_mariadb() {
         vec![vec![normalise(Some("2"))]]
     );
 }
+
+/// SQLite checks foreign keys: a contracted model's key holds, and the model it
+/// references rebuilds (its old table dropped under the key, as PostgreSQL's CASCADE
+/// allows). Constraints on a view are ignored with dbt's warning (DVT010), which
+/// `warn_unsupported: false` silences.
+#[test]
+fn sqlite_foreign_keys_hold_and_view_constraints_are_warned_about() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let props = |view_flags: &str| {
+        format!(
+            "version: 2\nmodels:\n  - name: parent\n    config: {{contract: {{enforced: true}}}}\n    columns:\n      - {{name: id, data_type: integer, constraints: [{{type: primary_key}}]}}\n  - name: child\n    config: {{contract: {{enforced: true}}}}\n    constraints:\n      - {{type: foreign_key, columns: [parent_id], to: \"ref('parent')\", to_columns: [id]}}\n    columns:\n      - {{name: parent_id, data_type: integer}}\n  - name: shown\n    config: {{contract: {{enforced: true}}}}\n    columns:\n      - {{name: id, data_type: integer, constraints: [{{type: not_null{view_flags}}}]}}\n"
+        )
+    };
+    let child =
+        |id: &str| format!("{{{{ config(materialized='table') }}}}\nselect {id} as parent_id\n");
+    write_project(
+        dir.path(),
+        &[
+            ("dbt_project.yml", "name: c\nprofile: p\n"),
+            ("profiles.yml", PROFILES),
+            (
+                "models/parent.sql",
+                "{{ config(materialized='table') }}\nselect 1 as id\n",
+            ),
+            ("models/child.sql", &child("1")),
+            ("models/shown.sql", "select 1 as id\n"),
+            ("models/schema.yml", &props("")),
+        ],
+    );
+    for build in 1..=2 {
+        let run = dvt(dir.path(), &["run"], &[]);
+        assert_eq!(run.code, 0, "build {build}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("warning[DVT010]")
+                && run.stderr.contains("constraints are not supported for view materializations and will be ignored (model `shown`)"),
+            "{}",
+            run.stderr
+        );
+    }
+    let db = dir.path().join("data/lite.db");
+    let sql = sqlite_rows(&db, "select sql from sqlite_master where name = 'child'");
+    assert!(
+        sql[0][0].contains("foreign key (parent_id) references \"parent\" (id)"),
+        "{sql:?}"
+    );
+    write_project(dir.path(), &[("models/child.sql", &child("9"))]);
+    let run = dvt(dir.path(), &["run", "-s", "child"], &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("FOREIGN KEY constraint failed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        sqlite_count(&db, "select count(*) from child where parent_id = 1"),
+        1
+    );
+
+    write_project(
+        dir.path(),
+        &[
+            ("models/child.sql", &child("1")),
+            ("models/schema.yml", &props(", warn_unsupported: false")),
+        ],
+    );
+    let run = dvt(dir.path(), &["run"], &[]);
+    run.assert_ok();
+    assert!(!run.stderr.contains("DVT010"), "{}", run.stderr);
+}

@@ -99,7 +99,7 @@ pub(super) fn modified(
         // dbt checks a contract the state enforced for breaking changes while it
         // compares contracts: a warning for an unversioned model, an error for a version.
         if let (Check::Modified | Check::Contract, Some(b)) = (check, before) {
-            let changes = breaking_changes(m, n, b);
+            let changes = breaking_changes(n, b);
             if !changes.is_empty() {
                 let location = crate::error::Location::file(
                     n.patch_path.as_ref().unwrap_or(&n.original_file_path),
@@ -334,20 +334,16 @@ fn report_breaking_change(
 
 /// What breaks readers of a model whose contract the state enforced, in dbt-core's
 /// terms: enforcement removed, columns removed, column types changed, a constraint the
-/// database enforced removed (from a column or the model), or a materialization that
-/// built constraints changed to one that does not.
-fn breaking_changes(m: &Manifest, n: &Node, b: &StateNode) -> Vec<String> {
+/// database enforced removed (from a column or the model; DVT's databases enforce every
+/// type, see `crate::constraints`), or a materialization that built constraints changed
+/// to one that does not.
+fn breaking_changes(n: &Node, b: &StateNode) -> Vec<String> {
     if !contract_enforced(b.entry["config"].get("contract")) {
         return Vec::new();
     }
     if !contract_enforced(n.config.get("contract")) {
         return vec!["contract enforcement was removed".into()];
     }
-    let adapter = m.target(&n.target).adapter_type();
-    let enforced = |c: &Json| {
-        crate::constraints::support(adapter, crate::constraints::kind(c))
-            == crate::constraints::Support::Enforced
-    };
     let label = |c: &Json| {
         c["name"]
             .as_str()
@@ -390,7 +386,7 @@ fn breaking_changes(m: &Manifest, n: &Node, b: &StateNode) -> Vec<String> {
         };
         let is = constraints_of(&now["constraints"], false);
         if built_before {
-            for c in was.iter().filter(|c| !is.contains(c) && enforced(c)) {
+            for c in was.iter().filter(|c| !is.contains(c)) {
                 dropped.push(format!("'{}' constraint on column {name}", label(c)));
             }
         }
@@ -406,7 +402,7 @@ fn breaking_changes(m: &Manifest, n: &Node, b: &StateNode) -> Vec<String> {
     if built_before {
         let dropped: Vec<String> = model_before
             .iter()
-            .filter(|c| !model_now.contains(c) && enforced(c))
+            .filter(|c| !model_now.contains(c))
             .map(|c| format!("'{}' constraint on columns {}", label(c), c["columns"]))
             .collect();
         if !dropped.is_empty() {

@@ -485,9 +485,29 @@ impl Adapter for SqliteAdapter {
         let relation = relation.clone();
         let target = self.target.name.clone();
         self.run(move |conn| {
-            in_transaction(&target, conn, |txn| {
+            // The bundled SQLite checks foreign keys, and dropping a table other tables'
+            // keys reference fails (its implicit delete would orphan their rows), where
+            // PostgreSQL's CASCADE drops those keys. The keys name the table, so they
+            // read the new one once it is in place: the checks are off for the swap
+            // only. The pragma is ignored inside a transaction, so it wraps one.
+            let checks = conn.is_autocommit()
+                && conn
+                    .query_row("PRAGMA foreign_keys", [], |r| r.get::<_, bool>(0))
+                    .unwrap_or(false);
+            let set = |conn: &rusqlite::Connection, on: bool| {
+                conn.pragma_update(None, "foreign_keys", on)
+                    .map_err(err(&target, "setting foreign_keys"))
+            };
+            if checks {
+                set(conn, false)?;
+            }
+            let out = in_transaction(&target, conn, |txn| {
                 swap_table(&target, txn, &staged, &relation)
-            })
+            });
+            if checks {
+                set(conn, true)?;
+            }
+            out
         })
         .await
     }
