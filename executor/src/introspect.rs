@@ -254,10 +254,15 @@ pub(crate) fn table(batches: &[RecordBatch]) -> QueryTable {
     };
     let schema = first.schema();
     out.columns = schema.fields().iter().map(|f| f.name().clone()).collect();
+    // The source's type where Arrow's loses it: a `numeric` read as text is a number.
     out.types = schema
         .fields()
         .iter()
-        .map(|f| f.data_type().to_string())
+        .map(|f| {
+            crate::adapter::types::logical_type(f)
+                .map(str::to_owned)
+                .unwrap_or_else(|| f.data_type().to_string())
+        })
         .collect();
     // Timestamps print as Python prints a datetime (`2017-01-01 00:00:00`), which is
     // what a macro that renders a `run_query` cell puts in SQL under dbt.

@@ -140,4 +140,23 @@ fn analyses_compile_and_never_build() {
             .exists()
     );
     assert!(!dir.path().join("target/compiled/an/models/m.sql").exists());
+
+    // audit_helper's analyses print their comparison with agate's `print_table` while
+    // compiling: on standard output, as dbt prints it.
+    write_project(
+        dir.path(),
+        &[(
+            "analyses/printed.sql",
+            "{% set r = run_query('select id, ' ~ \"'x'\" ~ ' as name from ' ~ ref('m')) %}{% if execute %}{% do r.print_table() %}{% endif %}select 1 as one",
+        )],
+    );
+    let printed = dvt(dir.path(), &["compile", "-s", "printed"], &[]);
+    printed.assert_ok();
+    assert!(
+        printed
+            .stdout
+            .contains("| id | name |\n| -- | ---- |\n|  1 | x    |\n"),
+        "{}",
+        printed.stdout
+    );
 }

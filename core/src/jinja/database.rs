@@ -450,7 +450,28 @@ impl Object for Table {
         args: &[Value],
     ) -> Result<Value, Error> {
         match method {
-            "print_table" => Ok(Value::from("")),
+            // agate's `print_table`, on standard output as dbt prints it (audit_helper's
+            // analyses print their comparison so).
+            "print_table" => {
+                let (max_rows, max_columns, kwargs): (Option<usize>, Option<usize>, Kwargs) =
+                    minijinja::value::from_args(args)?;
+                let max_rows = max_rows.or(kwargs.get::<Option<usize>>("max_rows")?);
+                let max_columns = max_columns.or(kwargs.get::<Option<usize>>("max_columns")?);
+                let width: Option<usize> = kwargs.get("max_column_width")?;
+                let precision: Option<usize> = kwargs.get("max_precision")?;
+                // Accepted, as agate takes them; DVT prints to standard output in `en_US`.
+                let _: Option<Value> = kwargs.get("output")?;
+                let _: Option<Value> = kwargs.get("locale")?;
+                kwargs.assert_all_used()?;
+                let limits = PrintLimits {
+                    rows: max_rows.unwrap_or(20),
+                    columns: max_columns.unwrap_or(6),
+                    width: width.unwrap_or(20),
+                    precision: precision.unwrap_or(3),
+                };
+                print!("{}", print_table(&self.0, &limits));
+                Ok(Value::from(""))
+            }
             // agate's `rename(column_names)`: a mapping old -> new, or the new names in
             // order (elementary lower-cases every result's columns so).
             "rename" => {
@@ -482,6 +503,185 @@ impl Object for Table {
             }
             _ => Err(Error::from(ErrorKind::UnknownMethod)),
         }
+    }
+}
+
+/// agate's `print_table` limits: rows, columns, a value's width, decimal places.
+struct PrintLimits {
+    rows: usize,
+    columns: usize,
+    width: usize,
+    precision: usize,
+}
+
+/// A table as agate's `print_table` writes it (GitHub Markdown): numbers right-aligned
+/// with thousands separators and the column's decimal places (at most `precision`,
+/// then `…`), other non-text values right-aligned, text left-aligned, values past
+/// `width` cut with `...`, and `...` for the rows and columns left out.
+fn print_table(t: &QueryTable, limits: &PrintLimits) -> String {
+    use serde_json::Value as Json;
+    let shown = t.columns.len().min(limits.columns);
+    let cut = |v: String| {
+        if v.chars().count() > limits.width {
+            let keep: String = v.chars().take(limits.width.saturating_sub(3)).collect();
+            format!("{keep}...")
+        } else {
+            v
+        }
+    };
+    let rows: Vec<&Vec<Json>> = t.rows.iter().take(limits.rows).collect();
+    let cell = |r: &Vec<Json>, i: usize| r.get(i).cloned().unwrap_or(Json::Null);
+    let ty = |i: usize| {
+        t.types
+            .get(i)
+            .map(|s| s.to_ascii_lowercase())
+            .unwrap_or_default()
+    };
+    // A decimal arrives as text (its digits kept); the column's database type says it
+    // is a number.
+    let number = |i: usize, v: &Json| -> Option<String> {
+        match v {
+            Json::Number(n) => Some(n.to_string()),
+            Json::String(s) if numeric_type(&ty(i)) && s.parse::<f64>().is_ok() => Some(s.clone()),
+            _ => None,
+        }
+    };
+    // agate's types: a column of numbers is a Number, of strings Text (unless the
+    // database calls it a date or time), anything else neither.
+    let numeric: Vec<bool> = (0..shown)
+        .map(|i| {
+            rows.iter().all(|r| {
+                let v = cell(r, i);
+                v.is_null() || number(i, &v).is_some()
+            }) && rows.iter().any(|r| !cell(r, i).is_null())
+        })
+        .collect();
+    let text: Vec<bool> = (0..shown)
+        .map(|i| {
+            !numeric[i]
+                && !ty(i).contains("date")
+                && !ty(i).contains("time")
+                && rows.iter().all(|r| {
+                    let v = cell(r, i);
+                    v.is_string() || v.is_null()
+                })
+        })
+        .collect();
+    let places: Vec<(usize, bool)> = (0..shown)
+        .map(|i| {
+            let most = rows
+                .iter()
+                .filter_map(|r| number(i, &cell(r, i)).map(|n| decimal_places(&n)))
+                .max()
+                .unwrap_or(0);
+            (most.min(limits.precision), most > limits.precision)
+        })
+        .collect();
+    let show = |i: usize, v: &Json| -> String {
+        if let (true, Some(n)) = (numeric[i], number(i, v)) {
+            let (p, more) = places[i];
+            let value = n.parse::<f64>().unwrap_or(0.0);
+            let mut s = group_thousands(&format!("{value:.p$}"));
+            if more {
+                s.push('…');
+            }
+            return s;
+        }
+        match v {
+            Json::Null => String::new(),
+            Json::String(s) => s.clone(),
+            Json::Bool(true) => "True".into(),
+            Json::Bool(false) => "False".into(),
+            other => other.to_string(),
+        }
+    };
+    let mut header: Vec<String> = t.columns[..shown].iter().map(|c| cut(c.clone())).collect();
+    let mut body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| (0..shown).map(|i| cut(show(i, &cell(r, i)))).collect())
+        .collect();
+    let mut right: Vec<bool> = (0..shown).map(|i| !text[i]).collect();
+    if t.columns.len() > shown {
+        header.push("...".into());
+        for row in &mut body {
+            row.push("...".into());
+        }
+        right.push(true);
+    }
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &body {
+        for (w, v) in widths.iter_mut().zip(row) {
+            *w = (*w).max(v.chars().count());
+        }
+    }
+    let line = |values: &[String]| {
+        let cells: Vec<String> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let pad = " ".repeat(widths[i].saturating_sub(v.chars().count()));
+                if right[i] {
+                    format!(" {pad}{v} ")
+                } else {
+                    format!(" {v}{pad} ")
+                }
+            })
+            .collect();
+        format!("|{}|\n", cells.join("|"))
+    };
+    let mut out = line(&header);
+    let dashes: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    out.push_str(&format!("| {} |\n", dashes.join(" | ")));
+    for row in &body {
+        out.push_str(&line(row));
+    }
+    if t.rows.len() > limits.rows {
+        out.push_str(&line(&vec!["...".to_owned(); header.len()]));
+    }
+    out
+}
+
+/// The decimal places of a number as written (`2.50` has 1, as agate normalises it).
+fn decimal_places(text: &str) -> usize {
+    text.split_once('.')
+        .map(|(_, frac)| frac.trim_end_matches('0').len())
+        .unwrap_or(0)
+}
+
+/// Whether a database type name is a number's (`numeric(12,2)`, `bigint`, `float8`,
+/// `double precision`; not `interval` nor `point`).
+fn numeric_type(ty: &str) -> bool {
+    let base = ty.split(['(', ' ']).next().unwrap_or("");
+    [
+        "numeric", "decimal", "float", "double", "real", "number", "money",
+    ]
+    .iter()
+    .any(|n| ty.contains(n))
+        || (base.starts_with("int") && !base.starts_with("interval"))
+        || base.ends_with("int")
+        || base.ends_with("serial")
+}
+
+/// `1234567.5` as `1,234,567.5`.
+fn group_thousands(number: &str) -> String {
+    let (sign, rest) = match number.strip_prefix('-') {
+        Some(r) => ("-", r),
+        None => ("", number),
+    };
+    let (whole, frac) = match rest.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (rest, None),
+    };
+    let mut grouped = String::new();
+    for (i, ch) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    match frac {
+        Some(f) => format!("{sign}{grouped}.{f}"),
+        None => format!("{sign}{grouped}"),
     }
 }
 
@@ -969,6 +1169,83 @@ impl Object for FoundRelation {
 
 #[cfg(test)]
 mod tests {
+
+    /// The text agate 1.x's `print_table` printed for the same tables (dbt-core 1.10.23's
+    /// virtualenv): alignment, thousands separators, a column's decimal places capped
+    /// at 3 with `…`, cut values, and the rows and columns left out.
+    #[test]
+    fn print_table_writes_what_agate_writes() {
+        use serde_json::json;
+        let t = QueryTable {
+            columns: ["id", "name", "amount", "flag", "pi"]
+                .map(String::from)
+                .to_vec(),
+            types: ["int4", "text", "numeric", "bool", "numeric"]
+                .map(String::from)
+                .to_vec(),
+            // PostgreSQL's `numeric` arrives as text, its digits kept.
+            rows: vec![
+                vec![
+                    json!(1),
+                    json!("a"),
+                    json!("1234.50"),
+                    json!(true),
+                    json!(null),
+                ],
+                vec![
+                    json!(22),
+                    json!("b".repeat(31)),
+                    json!(-0.125),
+                    json!(false),
+                    json!(3.14159),
+                ],
+            ],
+            code: "SELECT".into(),
+        };
+        let limits = |rows| PrintLimits {
+            rows,
+            columns: 6,
+            width: 20,
+            precision: 3,
+        };
+        assert_eq!(
+            print_table(&t, &limits(20)),
+            "| id | name                 |    amount |  flag |     pi |\n\
+             | -- | -------------------- | --------- | ----- | ------ |\n\
+             |  1 | a                    | 1,234.500 |  True |        |\n\
+             | 22 | bbbbbbbbbbbbbbbbb... |    -0.125 | False | 3.142… |\n"
+        );
+        let long = QueryTable {
+            columns: vec!["n".into(), "a_very_long_column_name_here".into()],
+            types: vec!["int8".into(), "text".into()],
+            rows: (0..25).map(|i| vec![json!(i), json!("x")]).collect(),
+            code: "SELECT".into(),
+        };
+        assert_eq!(
+            print_table(&long, &limits(3)),
+            "| n | a_very_long_colum... |\n\
+             | - | -------------------- |\n\
+             | 0 | x                    |\n\
+             | 1 | x                    |\n\
+             | 2 | x                    |\n\
+             | ... | ...                  |\n"
+        );
+        let wide = QueryTable {
+            columns: ["a", "b", "c", "d", "e", "f", "g"]
+                .map(String::from)
+                .to_vec(),
+            types: vec!["int4".into(); 7],
+            rows: vec![(1..=7).map(|i| json!(i)).collect()],
+            code: "SELECT".into(),
+        };
+        assert_eq!(
+            print_table(&wide, &limits(20)),
+            "| a | b | c | d | e | f | ... |\n\
+             | - | - | - | - | - | - | --- |\n\
+             | 1 | 2 | 3 | 4 | 5 | 6 | ... |\n"
+        );
+    }
+
     use super::*;
 
     #[test]
