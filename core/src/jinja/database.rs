@@ -1197,7 +1197,7 @@ mod tests {
                     json!("b".repeat(31)),
                     json!(-0.125),
                     json!(false),
-                    json!(3.14159),
+                    json!(1.23456),
                 ],
             ],
             code: "SELECT".into(),
@@ -1213,7 +1213,7 @@ mod tests {
             "| id | name                 |    amount |  flag |     pi |\n\
              | -- | -------------------- | --------- | ----- | ------ |\n\
              |  1 | a                    | 1,234.500 |  True |        |\n\
-             | 22 | bbbbbbbbbbbbbbbbb... |    -0.125 | False | 3.142… |\n"
+             | 22 | bbbbbbbbbbbbbbbbb... |    -0.125 | False | 1.235… |\n"
         );
         let long = QueryTable {
             columns: vec!["n".into(), "a_very_long_column_name_here".into()],
