@@ -56,13 +56,13 @@ impl StagedNames {
 
 /// A table's DDL as its staged table of one run takes it ([`TableDdl::staged`]).
 #[derive(Debug)]
-pub(crate) struct StagedDdl {
+struct StagedDdl {
     /// The DDL to create the staged table with.
-    pub(crate) ddl: TableDdl,
+    ddl: TableDdl,
     /// Constraints to rename once the table is swapped in: (staged name, own name).
-    pub(crate) renames: Vec<(String, String)>,
+    renames: Vec<(String, String)>,
     /// Named foreign keys the live table must give up before the staged table is created.
-    pub(crate) release: Vec<String>,
+    release: Vec<String>,
 }
 
 impl TableDdl {
@@ -74,7 +74,7 @@ impl TableDdl {
     ///   a run-scoped name, renamed once it is swapped in;
     /// - MariaDB scopes foreign key names to the database and cannot rename one: the
     ///   live table, about to be replaced, gives its named foreign keys up first.
-    pub(crate) fn staged(&self, dialect: Dialect, run_id: &str) -> StagedDdl {
+    fn staged(&self, dialect: Dialect, run_id: &str) -> StagedDdl {
         let mut out = StagedDdl {
             ddl: self.clone(),
             renames: Vec::new(),
@@ -193,12 +193,7 @@ impl dyn Adapter {
                 column_types: BTreeMap::new(),
                 constraints: constraints.to_vec(),
             };
-            let StagedDdl {
-                ddl,
-                renames,
-                release,
-            } = ddl.staged(d, run_id);
-            self.release_foreign_keys(relation, &release).await?;
+            let (ddl, renames) = self.staged_ddl(relation, &ddl, run_id).await?;
             let defs = columns
                 .iter()
                 .map(|(n, t)| format!("{} {t}", d.quote(n)))
@@ -306,12 +301,7 @@ impl dyn Adapter {
                 }
             }
             let names = StagedNames::new(self.dialect(), relation, run_id);
-            let StagedDdl {
-                ddl,
-                renames,
-                release,
-            } = ddl.staged(self.dialect(), run_id);
-            self.release_foreign_keys(relation, &release).await?;
+            let (ddl, renames) = self.staged_ddl(relation, ddl, run_id).await?;
             let rows = self.stage_stream(&names, stream, &ddl).await?;
             self.publish(&names, RelationKind::Table, relation).await?;
             self.rename_constraints(relation, &renames).await?;
@@ -320,20 +310,31 @@ impl dyn Adapter {
         .await
     }
 
-    /// Drops the named foreign keys of the live `relation` ([`TableDdl::staged`]). If the
-    /// build then fails, the old table stays without them until the next build.
-    async fn release_foreign_keys(&self, relation: &Relation, names: &[String]) -> Result<()> {
-        if names.is_empty() || self.relation_kind(relation).await? != Some(RelationKind::Table) {
-            return Ok(());
+    /// `ddl` as the staged table of `relation` in run `run_id` takes it
+    /// ([`TableDdl::staged`]), after the live table gave up the names it must (if the
+    /// build then fails, the old table stays without those foreign keys until the next
+    /// build); and the renames to make once the table is swapped in.
+    async fn staged_ddl(
+        &self,
+        relation: &Relation,
+        ddl: &TableDdl,
+        run_id: &str,
+    ) -> Result<(TableDdl, Vec<(String, String)>)> {
+        let StagedDdl {
+            ddl,
+            renames,
+            release,
+        } = ddl.staged(self.dialect(), run_id);
+        if !release.is_empty() && self.relation_kind(relation).await? == Some(RelationKind::Table) {
+            let table = self.dialect().render(relation);
+            for name in release {
+                self.execute(&format!(
+                    "ALTER TABLE {table} DROP FOREIGN KEY IF EXISTS {name}"
+                ))
+                .await?;
+            }
         }
-        let table = self.dialect().render(relation);
-        for name in names {
-            self.execute(&format!(
-                "ALTER TABLE {table} DROP FOREIGN KEY IF EXISTS {name}"
-            ))
-            .await?;
-        }
-        Ok(())
+        Ok((ddl, renames))
     }
 
     /// Gives the constraints of a table just swapped in their own names
@@ -438,12 +439,7 @@ impl dyn Adapter {
     ) -> Result<()> {
         self.atomically(async {
             let names = StagedNames::new(self.dialect(), relation, run_id);
-            let StagedDdl {
-                ddl,
-                renames,
-                release,
-            } = ddl.staged(self.dialect(), run_id);
-            self.release_foreign_keys(relation, &release).await?;
+            let (ddl, renames) = self.staged_ddl(relation, ddl, run_id).await?;
             self.drop_relation(&names.staged).await?;
             if let Err(e) = self.create_table(&names.staged, schema, &ddl).await {
                 return self.discard(&names, e).await;
