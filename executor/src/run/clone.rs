@@ -35,14 +35,11 @@ impl NodeRunner for CloneRunner {
             .state
             .as_ref()
             .ok_or_else(|| Error::internal("`clone` runs with `--state`"))?;
-        let Some(before) = state.nodes.get(&node.unique_id) else {
-            report.log(format!(
-                "No relation found in state manifest for {}",
-                node.unique_id
-            ));
-            return Ok(no_op());
-        };
-        let Some(theirs) = before.relation.clone() else {
+        let found = state
+            .nodes
+            .get(&node.unique_id)
+            .and_then(|before| Some((before, before.relation.clone()?)));
+        let Some((before, theirs)) = found else {
             report.log(format!(
                 "No relation found in state manifest for {}",
                 node.unique_id
