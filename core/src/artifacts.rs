@@ -94,7 +94,7 @@ pub fn manifest_json(m: &Manifest, invocation_id: &str, generated_at: &str) -> J
             entry["time_spine"] = json!(n.time_spine);
             entry["constraints"] = json!(crate::parse::constraints_shape(&n.constraints, true));
             entry["contract"] = json!({
-                "enforced": n.config.get("contract").and_then(|c| c.get("enforced")).cloned().unwrap_or(json!(false)),
+                "enforced": n.contract_enforced(),
                 "alias_types": true,
                 "checksum": null,
             });

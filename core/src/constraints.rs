@@ -140,19 +140,25 @@ pub fn model_ddl(c: &Json, to: Option<&str>) -> Option<String> {
     model_constraint(c, to).map(|t| t.ddl())
 }
 
+/// Every constraint of a model: its own, then its columns' (dbt's `all_constraints`).
+pub fn all<'a>(
+    model: &'a [Json],
+    columns: &'a serde_json::Map<String, Json>,
+) -> impl Iterator<Item = &'a Json> {
+    model.iter().chain(
+        columns
+            .values()
+            .filter_map(|c| c.get("constraints").and_then(Json::as_array))
+            .flatten(),
+    )
+}
+
 /// Every foreign key's `to:` of a model: its own constraints', then its columns'.
 pub fn foreign_key_targets<'a>(
     model: &'a [Json],
     columns: &'a serde_json::Map<String, Json>,
 ) -> impl Iterator<Item = &'a str> {
-    model
-        .iter()
-        .chain(
-            columns
-                .values()
-                .flat_map(|c| c.get("constraints").and_then(Json::as_array))
-                .flatten(),
-        )
+    all(model, columns)
         .filter(|c| kind(c) == "foreign_key")
         .filter_map(|c| text(c, "to"))
 }

@@ -183,6 +183,11 @@ pub struct Node {
 }
 
 impl Node {
+    /// Whether the node's `contract: {enforced: true}`.
+    pub fn contract_enforced(&self) -> bool {
+        contract_enforced(self.config.get("contract"))
+    }
+
     /// The relation name without an `alias`: the name, or `<name>_v<v>` for a version
     /// of a versioned model (dbt's `generate_alias_name`).
     pub fn default_alias(&self) -> String {
@@ -598,6 +603,14 @@ fn read_artifact(file: &Path, what: &str) -> crate::error::Result<Json> {
     serde_json::from_str(&text).map_err(|e| crate::error::Error::InvalidVars {
         message: format!("(here `--state`) {} is not a {what}: {e}", file.display()),
     })
+}
+
+/// Whether a `contract:` config (a node's, or a manifest entry's) is enforced.
+pub fn contract_enforced(contract: Option<&Json>) -> bool {
+    contract
+        .and_then(|c| c.get("enforced"))
+        .and_then(Json::as_bool)
+        .unwrap_or(false)
 }
 
 /// One node of a state manifest.

@@ -753,7 +753,7 @@ pub(crate) fn graph_node(m: &Manifest, n: &Node) -> Json {
         )),
         "group": n.group(),
         "contract": {
-            "enforced": n.config.get("contract").and_then(|c| c.get("enforced")).cloned().unwrap_or(Json::Bool(false)),
+            "enforced": n.contract_enforced(),
         },
         "deprecation_date": n.deprecation_date,
         "time_spine": n.time_spine,
@@ -955,12 +955,7 @@ pub(crate) fn constraints_shape(constraints: &[Json], model_level: bool) -> Vec<
 fn constraint_warnings(m: &Manifest) -> Vec<crate::manifest::Warning> {
     let mut out = Vec::new();
     for n in m.nodes.values() {
-        let enforced = n.resource_type == ResourceType::Model
-            && n.config
-                .get("contract")
-                .and_then(|c| c.get("enforced"))
-                .and_then(Json::as_bool)
-                .unwrap_or(false);
+        let enforced = n.resource_type == ResourceType::Model && n.contract_enforced();
         let builds = matches!(
             n.materialized,
             crate::manifest::Materialization::Table | crate::manifest::Materialization::Incremental
@@ -968,15 +963,7 @@ fn constraint_warnings(m: &Manifest) -> Vec<crate::manifest::Warning> {
         if !enforced || builds {
             continue;
         }
-        let warned = n
-            .constraints
-            .iter()
-            .chain(
-                n.columns
-                    .values()
-                    .filter_map(|c| c.get("constraints").and_then(Json::as_array))
-                    .flatten(),
-            )
+        let warned = crate::constraints::all(&n.constraints, &n.columns)
             .any(|c| c.get("warn_unsupported").and_then(Json::as_bool) != Some(false));
         if warned {
             let file = n.patch_path.as_ref().unwrap_or(&n.original_file_path);

@@ -530,7 +530,9 @@ fn print_table(t: &QueryTable, limits: &PrintLimits) -> String {
         }
     };
     let rows: Vec<&Vec<Json>> = t.rows.iter().take(limits.rows).collect();
-    let cell = |r: &Vec<Json>, i: usize| r.get(i).cloned().unwrap_or(Json::Null);
+    fn cell(row: &[Json], i: usize) -> &Json {
+        row.get(i).unwrap_or(&Json::Null)
+    }
     let ty = |i: usize| {
         t.types
             .get(i)
@@ -552,7 +554,7 @@ fn print_table(t: &QueryTable, limits: &PrintLimits) -> String {
         .map(|i| {
             rows.iter().all(|r| {
                 let v = cell(r, i);
-                v.is_null() || number(i, &v).is_some()
+                v.is_null() || number(i, v).is_some()
             }) && rows.iter().any(|r| !cell(r, i).is_null())
         })
         .collect();
@@ -571,7 +573,7 @@ fn print_table(t: &QueryTable, limits: &PrintLimits) -> String {
         .map(|i| {
             let most = rows
                 .iter()
-                .filter_map(|r| number(i, &cell(r, i)).map(|n| decimal_places(&n)))
+                .filter_map(|r| number(i, cell(r, i)).map(|n| decimal_places(&n)))
                 .max()
                 .unwrap_or(0);
             (most.min(limits.precision), most > limits.precision)
@@ -598,7 +600,7 @@ fn print_table(t: &QueryTable, limits: &PrintLimits) -> String {
     let mut header: Vec<String> = t.columns[..shown].iter().map(|c| cut(c.clone())).collect();
     let mut body: Vec<Vec<String>> = rows
         .iter()
-        .map(|r| (0..shown).map(|i| cut(show(i, &cell(r, i)))).collect())
+        .map(|r| (0..shown).map(|i| cut(show(i, cell(r, i)))).collect())
         .collect();
     let mut right: Vec<bool> = (0..shown).map(|i| !text[i]).collect();
     if t.columns.len() > shown {

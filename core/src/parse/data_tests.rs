@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde_json::{Map, Value as Json};
 
 use super::files::{stem, walk};
-use super::models::{Names, new_node};
+use super::models::{Names, new_node, rendered_node};
 use crate::error::{Error, Location, Result};
 use crate::jinja::JinjaEnv;
 use crate::manifest::{Node, ResourceType, TestInfo};
@@ -254,9 +254,9 @@ fn singular(
             jinja.add_node_template(&file, &text)?;
             let fqn = super::files::fqn(&project.name, dir, &file);
             let mut config = project.folder_config(&project.data_tests, &fqn);
-            let recorded =
+            let mut recorded =
                 super::deps::parse_render(jinja, &file, &name, &unique_id, &project.name)?;
-            for (k, v) in recorded.config {
+            for (k, v) in std::mem::take(&mut recorded.config) {
                 merge_config(&mut config, &k, v);
             }
             super::models::apply_root_configs(root, |p| &p.data_tests, &fqn, &mut config);
@@ -264,7 +264,7 @@ fn singular(
                 names.disable(&project.name, name, file);
                 continue;
             }
-            let mut node = new_node(
+            let mut node = rendered_node(
                 unique_id.clone(),
                 ResourceType::Test,
                 name,
@@ -274,11 +274,8 @@ fn singular(
                 text,
                 config,
                 None,
-                recorded.refs,
-                recorded.sources,
+                recorded,
             );
-            node.functions = recorded.functions;
-            node.macros = recorded.macros;
             node.test = Some(TestInfo {
                 generic: None,
                 attached_node: None,

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::{Map, Value as Json};
 
 use super::files::{fqn, stem, walk};
-use super::models::{Names, new_node};
+use super::models::{Names, rendered_node};
 use super::properties::FunctionDecl;
 use crate::error::{Error, Location, Result};
 use crate::jinja::JinjaEnv;
@@ -75,7 +75,7 @@ pub(super) fn parse(
                 .entry(name.clone())
                 .or_default()
                 .insert(project.name.clone(), unique_id.clone());
-            let mut node = new_node(
+            let mut node = rendered_node(
                 unique_id.clone(),
                 ResourceType::Function,
                 name,
@@ -85,11 +85,8 @@ pub(super) fn parse(
                 text,
                 config,
                 None,
-                recorded.refs,
-                recorded.sources,
+                recorded,
             );
-            node.functions = recorded.functions;
-            node.macros = recorded.macros;
             if let Some(d) = decl {
                 node.description = d.props.description.unwrap_or_default();
                 node.patch_path = Some(d.file);

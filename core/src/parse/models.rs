@@ -278,7 +278,7 @@ pub(super) fn parse(
             }
         }
         let entry = node_props.as_ref().map(Props::location);
-        let mut node = new_node(
+        let mut node = rendered_node(
             unique_id.clone(),
             ResourceType::Model,
             name,
@@ -288,11 +288,8 @@ pub(super) fn parse(
             text,
             config,
             node_props,
-            recorded.refs,
-            recorded.sources,
+            recorded,
         );
-        node.functions = recorded.functions;
-        node.macros = recorded.macros;
         super::deps::add_hook_macros(jinja, &mut node);
         if let Some(entry) = entry {
             check_constraints(&mut node, entry)?;
@@ -355,7 +352,7 @@ pub(super) fn parse_analyses(
                     other: other.original_file_path.clone(),
                 });
             }
-            let mut node = new_node(
+            let node = rendered_node(
                 unique_id.clone(),
                 ResourceType::Analysis,
                 name,
@@ -365,11 +362,8 @@ pub(super) fn parse_analyses(
                 text,
                 config,
                 node_props,
-                recorded.refs,
-                recorded.sources,
+                recorded,
             );
-            node.functions = recorded.functions;
-            node.macros = recorded.macros;
             nodes.insert(unique_id, node);
         }
     }
@@ -397,18 +391,8 @@ fn check_constraints(node: &mut Node, entry: Location) -> Result<()> {
                 .map(move |k| (name, k))
         })
         .collect();
-    let enforced = node
-        .config
-        .get("contract")
-        .and_then(|c| c.get("enforced"))
-        .and_then(Json::as_bool)
-        .unwrap_or(false);
-    if enforced {
-        let all = node
-            .constraints
-            .iter()
-            .chain(column_constraints.iter().map(|(_, k)| *k));
-        for c in all {
+    if node.contract_enforced() {
+        for c in crate::constraints::all(&node.constraints, &node.columns) {
             let kind = crate::constraints::kind(c);
             if !crate::constraints::TYPES.contains(&kind) {
                 return Err(bad(format!(
@@ -478,6 +462,39 @@ pub(super) fn test_declarations(unique_id: &str, name: &str, p: &Props) -> Vec<T
             crate::yaml::PathSeg::Index(p.index),
         ],
     )
+}
+
+/// [`new_node`] for a node rendered while parsing: its `ref()`, `source()` and
+/// `function()` calls and the macros it called are what the render recorded.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn rendered_node(
+    unique_id: String,
+    resource_type: ResourceType,
+    name: String,
+    package: &str,
+    file: PathBuf,
+    fqn: Vec<String>,
+    raw_code: String,
+    config: Map<String, Json>,
+    props: Option<Props>,
+    recorded: crate::jinja::Recorded,
+) -> Node {
+    let mut node = new_node(
+        unique_id,
+        resource_type,
+        name,
+        package,
+        file,
+        fqn,
+        raw_code,
+        config,
+        props,
+        recorded.refs,
+        recorded.sources,
+    );
+    node.functions = recorded.functions;
+    node.macros = recorded.macros;
+    node
 }
 
 /// A node as parsed, before DVT resolves its target, relation and path.

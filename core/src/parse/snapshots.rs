@@ -10,7 +10,7 @@ use serde_json::Value as Json;
 use super::data_tests::TestDecl;
 use super::deps::parse_render_template;
 use super::files::{fqn, walk};
-use super::models::{Names, new_node, test_declarations};
+use super::models::{Names, rendered_node, test_declarations};
 use super::properties::Props;
 use crate::error::{Error, Location, Result};
 use crate::jinja::JinjaEnv;
@@ -152,9 +152,9 @@ pub(super) fn parse(
                 merge_config(&mut config, k, v.clone());
             }
         }
-        let recorded =
+        let mut recorded =
             parse_render_template(jinja, &template, &file, &name, &unique_id, &project.name)?;
-        for (k, v) in recorded.config {
+        for (k, v) in std::mem::take(&mut recorded.config) {
             merge_config(&mut config, &k, v);
         }
         super::models::apply_root_configs(root, |p| &p.snapshots, &fqn, &mut config);
@@ -177,7 +177,7 @@ pub(super) fn parse(
         if let Some(p) = &node_props {
             tests.extend(test_declarations(&unique_id, &name, p));
         }
-        let mut node = new_node(
+        let mut node = rendered_node(
             unique_id.clone(),
             ResourceType::Snapshot,
             name,
@@ -187,12 +187,9 @@ pub(super) fn parse(
             body,
             config,
             node_props,
-            recorded.refs,
-            recorded.sources,
+            recorded,
         );
         node.template = template;
-        node.functions = recorded.functions;
-        node.macros = recorded.macros;
         super::deps::add_hook_macros(jinja, &mut node);
         nodes.insert(unique_id, node);
     }

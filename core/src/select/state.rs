@@ -76,7 +76,7 @@ pub(super) fn modified(
     if matches!(check, Check::Modified | Check::Contract) {
         for (id, b) in &state.nodes {
             let contracted = b.entry["resource_type"] == "model"
-                && contract_enforced(b.entry["config"].get("contract"));
+                && crate::manifest::contract_enforced(b.entry["config"].get("contract"));
             let deprecated = b.entry["deprecation_date"]
                 .as_str()
                 .and_then(crate::manifest::parse_instant)
@@ -247,20 +247,13 @@ fn same_persisted_descriptions(n: &Node, b: &StateNode) -> bool {
     true
 }
 
-fn contract_enforced(config: Option<&Json>) -> bool {
-    config
-        .and_then(|c| c.get("enforced"))
-        .and_then(Json::as_bool)
-        .unwrap_or(false)
-}
-
 /// dbt-core's contract comparison, made on the columns themselves rather than on its
 /// checksum of them (which only dbt-core writes): enforced on neither side is the same;
 /// otherwise the columns' names, types and constraints, and for materializations that
 /// build the constraints, the materialization and the model's own constraints.
 fn same_contract(n: &Node, b: &StateNode) -> bool {
-    let before = contract_enforced(b.entry["config"].get("contract"));
-    let now = contract_enforced(n.config.get("contract"));
+    let before = crate::manifest::contract_enforced(b.entry["config"].get("contract"));
+    let now = n.contract_enforced();
     if !before && !now {
         return true;
     }
@@ -338,10 +331,10 @@ fn report_breaking_change(
 /// type, see `crate::constraints`), or a materialization that built constraints changed
 /// to one that does not.
 fn breaking_changes(n: &Node, b: &StateNode) -> Vec<String> {
-    if !contract_enforced(b.entry["config"].get("contract")) {
+    if !crate::manifest::contract_enforced(b.entry["config"].get("contract")) {
         return Vec::new();
     }
-    if !contract_enforced(n.config.get("contract")) {
+    if !n.contract_enforced() {
         return vec!["contract enforcement was removed".into()];
     }
     let label = |c: &Json| {

@@ -294,12 +294,7 @@ pub(super) struct Contract {
 
 /// `node`'s enforced contract; `None` without one.
 pub(super) fn contract_columns(manifest: &Manifest, node: &Node) -> Result<Option<Contract>> {
-    let enforced = node
-        .config
-        .get("contract")
-        .and_then(|c| c.get("enforced"))
-        .is_some_and(|e| e == &serde_json::Value::Bool(true));
-    if !enforced {
+    if !node.contract_enforced() {
         return Ok(None);
     }
     let constraints = manifest.contract_constraints(node)?;
